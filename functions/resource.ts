@@ -1,0 +1,58 @@
+/**
+ * GET /resource: calls the downstream API's `GET /resource` on behalf of the citizen who called this
+ * function, and answers with the downstream's status and body.
+ *
+ * Everything TokenX-related happens in the middleware: by the time the handler runs, the caller's
+ * token has been exchanged (or taken from the cache) and `context.tokenX.fetch` sends it.
+ */
+import middy from '@middy/core'
+import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
+import { ConfigError, defaultLogger, errorResponse, logEntry, tokenX, type Downstream } from '../lib/index.ts'
+import { downstreamFromEnv, type DownstreamEnv } from './shared/downstream-env.ts'
+
+type Event = APIGatewayProxyEvent | APIGatewayProxyEventV2
+type TokenXLambdaContext = Context & { tokenX: Downstream }
+
+const downstream = downstreamFromEnv(process.env)
+
+async function getResource(
+  downstreamEnv: DownstreamEnv,
+  context: TokenXLambdaContext,
+  signal: AbortSignal,
+): Promise<APIGatewayProxyResult> {
+  let response: Response
+  try {
+    response = await context.tokenX.fetch(new URL('resource', downstreamEnv.url), { signal, headers: { accept: 'application/json' } })
+  } catch (err) {
+    const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
+    console.error(JSON.stringify({ level: 'error', message: 'downstream request failed', error: err instanceof Error ? err.name : 'unknown' }))
+    return json(timedOut ? 504 : 502, {
+      error: 'temporarily_unavailable',
+      error_description: timedOut ? 'An upstream service did not answer in time' : 'An upstream service is unavailable',
+    })
+  }
+  return {
+    statusCode: response.status,
+    headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
+    body: await response.text(),
+  }
+}
+
+function json(statusCode: number, body: object): APIGatewayProxyResult {
+  return { statusCode, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify(body) }
+}
+
+/** A misconfigured function still answers every request with the documented 500 JSON body. */
+function misconfigured(err: ConfigError) {
+  return async (): Promise<APIGatewayProxyResult> => {
+    defaultLogger(logEntry(err))
+    return errorResponse(err)
+  }
+}
+
+export const handler =
+  downstream instanceof ConfigError
+    ? misconfigured(downstream)
+    : middy<Event, APIGatewayProxyResult, Error, TokenXLambdaContext>()
+        .use(tokenX({ audience: downstream.audience }))
+        .handler((_event, context, { signal }) => getResource(downstream, context, signal))

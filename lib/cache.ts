@@ -1,0 +1,146 @@
+/**
+ * A bounded LRU cache of promises with expiry, for exchanged tokens.
+ *
+ * - Concurrent callers for one key share one load (the promise is cached, not the value).
+ * - A failed load is never cached.
+ * - Each caller may bring its own `AbortSignal`: it stops waiting when its signal aborts, and the
+ *   shared load is aborted only when every caller waiting for it has given up.
+ * - The least recently used entry goes first once `maxEntries` is reached.
+ */
+import { createHash } from 'node:crypto'
+
+export interface Loaded<V> {
+  readonly value: V
+  /** Milliseconds since the epoch after which the value is not served again. */
+  readonly freshUntil: number
+}
+
+interface Entry<V> {
+  value?: V
+  freshUntil: number
+  pending?: Promise<V>
+  controller?: AbortController
+  /** Callers still waiting for `pending`; a caller without a signal counts forever. */
+  waiters: number
+}
+
+export class PromiseCache<V> {
+  readonly #entries = new Map<string, Entry<V>>()
+  readonly #maxEntries: number
+  readonly #clock: () => number
+
+  constructor(maxEntries: number, clock: () => number) {
+    this.#maxEntries = maxEntries
+    this.#clock = clock
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /** The fresh value for `key`, or the shared in-flight load, or a new load. */
+  get(key: string, load: (signal: AbortSignal) => Promise<Loaded<V>>, signal?: AbortSignal): Promise<V> {
+    const entry = this.#entries.get(key)
+    if (entry !== undefined) {
+      if (entry.value !== undefined && this.#clock() < entry.freshUntil) {
+        this.#touch(key, entry)
+        return Promise.resolve(entry.value)
+      }
+      if (entry.pending !== undefined) return this.#join(entry, signal)
+    }
+    return this.#join(this.#start(key, load), signal)
+  }
+
+  /** The fresh value for `key`, without loading. */
+  peek(key: string): V | undefined {
+    const entry = this.#entries.get(key)
+    return entry?.value !== undefined && this.#clock() < entry.freshUntil ? entry.value : undefined
+  }
+
+  /** Drops `key`; with `only`, only while it still holds that value (so a newer one is kept). */
+  delete(key: string, only?: V): void {
+    const entry = this.#entries.get(key)
+    if (entry !== undefined && (only === undefined || entry.value === only)) this.#entries.delete(key)
+  }
+
+  clear(): void {
+    this.#entries.clear()
+  }
+
+  #start(key: string, load: (signal: AbortSignal) => Promise<Loaded<V>>): Entry<V> {
+    const controller = new AbortController()
+    const entry: Entry<V> = { freshUntil: 0, controller, waiters: 0 }
+    entry.pending = load(controller.signal).then(
+      (loaded) => {
+        delete entry.pending
+        delete entry.controller
+        if (this.#entries.get(key) === entry) {
+          entry.value = loaded.value
+          entry.freshUntil = loaded.freshUntil
+        }
+        return loaded.value
+      },
+      (err: unknown) => {
+        if (this.#entries.get(key) === entry) this.#entries.delete(key)
+        throw err
+      },
+    )
+    // Every caller may have given up; the rejection must not become an unhandled one.
+    entry.pending.catch(() => undefined)
+    this.#entries.delete(key)
+    this.#entries.set(key, entry)
+    this.#evict()
+    return entry
+  }
+
+  #join(entry: Entry<V>, signal: AbortSignal | undefined): Promise<V> {
+    const pending = entry.pending as Promise<V>
+    if (signal === undefined) {
+      entry.waiters += Number.POSITIVE_INFINITY
+      return pending
+    }
+    if (signal.aborted) return Promise.reject(signal.reason)
+    entry.waiters += 1
+    return new Promise<V>((resolve, reject) => {
+      const onAbort = () => {
+        entry.waiters -= 1
+        if (entry.waiters <= 0) entry.controller?.abort(signal.reason)
+        reject(signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      pending.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(value)
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(err)
+        },
+      )
+    })
+  }
+
+  #touch(key: string, entry: Entry<V>): void {
+    // Map keeps insertion order: moving the key to the end makes the first key the least recently used.
+    this.#entries.delete(key)
+    this.#entries.set(key, entry)
+  }
+
+  #evict(): void {
+    while (this.#entries.size > this.#maxEntries) {
+      const oldest = this.#entries.keys().next().value as string
+      // Waiters of an evicted in-flight load keep their promise; only the cache forgets it.
+      this.#entries.delete(oldest)
+    }
+  }
+}
+
+/**
+ * The cache key: a SHA-256 over audience and subject token, so the raw citizen token is never kept
+ * as a key, and two citizens (or two audiences) can only collide by breaking SHA-256.
+ * The NUL separator cannot occur in either part (a JWT is base64url and dots).
+ */
+export function tokenCacheKey(subjectToken: string, audience: string): string {
+  return createHash('sha256').update(audience).update('\0').update(subjectToken).digest('base64url')
+}

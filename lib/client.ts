@@ -1,0 +1,146 @@
+/**
+ * The kit's core, usable without middy: exchange a citizen's token for a downstream audience,
+ * with the key loaded lazily, a fresh assertion per attempt, bounded retries, and a shared cache.
+ */
+import { signAssertion } from './assertion.ts'
+import { PromiseCache, tokenCacheKey, type Loaded } from './cache.ts'
+import { resolveOptions, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
+import { ConfigError, TokenExchangeError, TokenXError } from './errors.ts'
+import { isInvalidClient, requestExchange, type TokenResponse } from './exchange.ts'
+import { fetchPost, nodePost, type PostForm } from './http.ts'
+import { createKeyLoader, type KeyLoader, type SigningKey } from './key.ts'
+import { checkSubjectToken } from './subject-token.ts'
+
+export interface ExchangedToken {
+  /** The token for the downstream app; send it as `Authorization: Bearer`. */
+  readonly accessToken: string
+  /** The downstream app it is meant for, `cluster:namespace:app`. */
+  readonly audience: string
+  /** Milliseconds since the epoch at which TokenX says it expires. */
+  readonly expiresAt: number
+  readonly tokenType: 'Bearer'
+  readonly issuedTokenType: string
+}
+
+export interface ExchangeOptions {
+  /** Stops waiting (and, once no caller waits, stops the exchange) when aborted. */
+  readonly signal?: AbortSignal | undefined
+}
+
+export interface TokenXClient {
+  /**
+   * The token for `audience` on behalf of the citizen whose token is `subjectToken`: from the cache,
+   * or from the exchange already in flight for the same pair, or from a new exchange.
+   * Throws `BearerTokenError` (without any I/O) for a token that is not an unexpired JWT.
+   */
+  exchange(subjectToken: string, audience: string, options?: ExchangeOptions): Promise<ExchangedToken>
+  /** Forgets `token` (e.g. the downstream API answered 401 to it); a newer cached token is kept. */
+  evict(subjectToken: string, audience: string, token: ExchangedToken): void
+  /** The options in force, defaults applied. */
+  readonly options: ResolvedTokenXOptions
+}
+
+/** `cluster:namespace:app`; the audience is a TokenX client id, not a URL. */
+const AUDIENCE = /^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-.]*$/i
+
+export function isAudience(value: unknown): value is string {
+  return typeof value === 'string' && AUDIENCE.test(value)
+}
+
+/** Builds a client; throws `TypeError` for a bad option, before any request. */
+export function createTokenXClient(options: TokenXOptions): TokenXClient {
+  const resolved = resolveOptions(options)
+  const tokenEndpoint = new URL(resolved.tokenEndpoint)
+  const assertionAudience = resolved.assertionAudience === 'issuer' ? (resolved.issuer as string) : resolved.tokenEndpoint
+  const post: PostForm = resolved.fetch === undefined ? nodePost : fetchPost(resolved.fetch)
+  const keys: KeyLoader = createKeyLoader(resolved)
+  const cache = new PromiseCache<ExchangedToken>(resolved.cacheMaxEntries, resolved.clock)
+
+  const attempt = async (key: SigningKey, subjectToken: string, audience: string, signal: AbortSignal): Promise<TokenResponse> => {
+    const clientAssertion = signAssertion(key, {
+      clientId: resolved.clientId,
+      audience: assertionAudience,
+      lifetime: resolved.assertionLifetime,
+      clock: resolved.clock,
+    })
+    // Each attempt has its own timeout, and all attempts together stop when `signal` aborts.
+    const attemptSignal = AbortSignal.any([signal, AbortSignal.timeout(resolved.timeout)])
+    return requestExchange(post, tokenEndpoint, { clientAssertion, subjectToken, audience }, attemptSignal)
+  }
+
+  const load = async (subjectToken: string, audience: string, signal: AbortSignal): Promise<Loaded<ExchangedToken>> => {
+    let reloadedKey = false
+    for (let retry = 0; ; retry++) {
+      const key = await keys.get()
+      try {
+        const response = await attempt(key, subjectToken, audience, signal)
+        return toLoaded(response, audience, resolved)
+      } catch (err) {
+        // TokenX no longer knows our key: it was probably rotated. Load it again, once.
+        if (isInvalidClient(err) && !reloadedKey && keys.invalidate(key)) {
+          reloadedKey = true
+          continue
+        }
+        if (!(err instanceof TokenExchangeError) || !err.retryable || retry >= resolved.retries || signal.aborted) throw err
+        await backoff(resolved.retryBackoff, retry, signal)
+      }
+    }
+  }
+
+  return {
+    options: resolved,
+    async exchange(subjectToken, audience, exchangeOptions = {}) {
+      if (!isAudience(audience)) throw new ConfigError('the audience must be "cluster:namespace:app"')
+      checkSubjectToken(subjectToken, Math.floor(resolved.clock() / 1000), resolved.maxSubjectTokenLength)
+      const signal = exchangeOptions.signal
+      try {
+        return await cache.get(tokenCacheKey(subjectToken, audience), (shared) => load(subjectToken, audience, shared), signal)
+      } catch (err) {
+        // The cache rejects a waiter whose own signal aborted with the signal's reason.
+        if (!(err instanceof TokenXError) && signal?.aborted === true) throw timeoutError(signal)
+        throw err
+      }
+    },
+    evict(subjectToken, audience, token) {
+      cache.delete(tokenCacheKey(subjectToken, audience), token)
+    },
+  }
+}
+
+function toLoaded(response: TokenResponse, audience: string, options: ResolvedTokenXOptions): Loaded<ExchangedToken> {
+  const now = options.clock()
+  const expiresAt = now + response.expires_in * 1000
+  // Renew `renewBefore` seconds early, as texas does; a short-lived token is renewed at half its life.
+  const margin = Math.min(options.renewBefore, response.expires_in / 2) * 1000
+  return {
+    value: Object.freeze({
+      accessToken: response.access_token,
+      audience,
+      expiresAt,
+      tokenType: response.token_type,
+      issuedTokenType: response.issued_token_type,
+    }),
+    freshUntil: expiresAt - margin,
+  }
+}
+
+/** Exponential backoff with full jitter (AWS Architecture Blog), cut short by `signal`. */
+function backoff(base: number, retry: number, signal: AbortSignal): Promise<void> {
+  const delay = Math.random() * base * 2 ** retry
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(timeoutError(signal))
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(timeoutError(signal))
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, delay)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+function timeoutError(signal: AbortSignal): TokenExchangeError {
+  return new TokenExchangeError('ERR_TIMEOUT', 'the token exchange did not finish in time', { cause: signal.reason })
+}

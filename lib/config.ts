@@ -1,0 +1,179 @@
+/**
+ * Options of the TokenX client: documented defaults, validation at construction, and the
+ * `TOKEN_X_*` environment convention.
+ */
+import type { JWK } from 'jose'
+import { ConfigError } from './errors.ts'
+
+/** Where the assertion's `aud` points. tokendings accepts both and says it will later accept only the issuer. */
+export type AssertionAudience = 'token_endpoint' | 'issuer'
+
+/** The minimal Secrets Manager client the key loader needs: `@aws-sdk/client-secrets-manager`'s client fits. */
+export interface SecretsManagerLike {
+  send(command: object, options?: { abortSignal?: AbortSignal }): Promise<{ SecretString?: string | undefined }>
+}
+
+export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>
+
+export interface TokenXOptions {
+  /** Our client id at TokenX, `cluster:namespace:app` (`TOKEN_X_CLIENT_ID`). Required. */
+  clientId: string
+  /** TokenX's token endpoint URL (`TOKEN_X_TOKEN_ENDPOINT`). Required. */
+  tokenEndpoint: string
+  /** TokenX's issuer URL (`TOKEN_X_ISSUER`). Required only when `assertionAudience` is `'issuer'`. */
+  issuer?: string | undefined
+  /** The private RSA JWK, inline, as JSON text or object (`TOKEN_X_PRIVATE_JWK`). */
+  privateJwk?: string | JWK | undefined
+  /** Name or ARN of a Secrets Manager secret whose SecretString is the JWK JSON (`TOKEN_X_PRIVATE_JWK_SECRET_ID`). */
+  privateJwkSecretId?: string | undefined
+  /** The assertion's `aud`: `'token_endpoint'` (default) or `'issuer'` (`TOKEN_X_ASSERTION_AUDIENCE`). */
+  assertionAudience?: AssertionAudience
+  /** Seconds from `iat` to `exp` of each client assertion. Default 30; 1–120 (tokendings allows no more, and no skew). */
+  assertionLifetime?: number
+  /** Milliseconds one request to TokenX may take before it is aborted. Default 3000. */
+  timeout?: number
+  /** How many times a failed exchange is retried (network errors, timeouts, 5xx only). Default 2. */
+  retries?: number
+  /** Milliseconds of the first retry's backoff; doubles per attempt, with jitter. Default 100. */
+  retryBackoff?: number
+  /** Seconds before `expires_in` runs out at which a cached token is exchanged anew. Default 120. */
+  renewBefore?: number
+  /** How many exchanged tokens the cache holds; the least recently used goes first. Default 10000. */
+  cacheMaxEntries?: number
+  /** Seconds a key loaded from Secrets Manager is used before it is loaded again (rotation). Default 3600. */
+  keyMaxAge?: number
+  /** Milliseconds the Secrets Manager request may take. Default 3000. */
+  keyTimeout?: number
+  /** Largest accepted subject token, in bytes. Default 16384. */
+  maxSubjectTokenLength?: number
+  /** Replaces the built-in HTTP client for calls to TokenX (tests, tracing). */
+  fetch?: FetchLike | undefined
+  /** Replaces the lazily created Secrets Manager client. */
+  secretsManager?: SecretsManagerLike | undefined
+  /** Current time in milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number
+}
+
+export type ResolvedTokenXOptions = Readonly<
+  Required<Omit<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager'>> &
+    Pick<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager'>
+>
+
+export const defaults = Object.freeze({
+  assertionAudience: 'token_endpoint' as AssertionAudience,
+  assertionLifetime: 30,
+  timeout: 3000,
+  retries: 2,
+  retryBackoff: 100,
+  renewBefore: 120,
+  cacheMaxEntries: 10_000,
+  keyMaxAge: 3600,
+  keyTimeout: 3000,
+  maxSubjectTokenLength: 16_384,
+  clock: Date.now,
+})
+
+/** `cluster:namespace:app`, each part a DNS-label-ish name. */
+const CLIENT_ID = /^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-.]*$/i
+
+/** Merges `options` over `defaults` and checks every option; throws `TypeError` naming the bad one. */
+export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+  const resolved = { ...defaults, ...withoutUndefined(options) }
+  if (typeof resolved.clientId !== 'string' || !CLIENT_ID.test(resolved.clientId)) {
+    throw new TypeError('clientId must be "cluster:namespace:app"')
+  }
+  checkUrl('tokenEndpoint', resolved.tokenEndpoint)
+  if (resolved.issuer !== undefined) checkUrl('issuer', resolved.issuer)
+  if (resolved.assertionAudience !== 'token_endpoint' && resolved.assertionAudience !== 'issuer') {
+    throw new TypeError('assertionAudience must be "token_endpoint" or "issuer"')
+  }
+  if (resolved.assertionAudience === 'issuer' && resolved.issuer === undefined) {
+    throw new TypeError('assertionAudience "issuer" needs issuer')
+  }
+  const hasJwk = resolved.privateJwk !== undefined
+  const hasSecret = resolved.privateJwkSecretId !== undefined
+  if (hasJwk === hasSecret) throw new TypeError('exactly one of privateJwk and privateJwkSecretId is required')
+  if (hasSecret && (typeof resolved.privateJwkSecretId !== 'string' || resolved.privateJwkSecretId.trim() === '')) {
+    throw new TypeError('privateJwkSecretId must be a non-empty string')
+  }
+  if (hasJwk && typeof resolved.privateJwk !== 'string' && typeof resolved.privateJwk !== 'object') {
+    throw new TypeError('privateJwk must be JWK JSON text or a JWK object')
+  }
+  checkInteger('assertionLifetime', resolved.assertionLifetime, 1, 120)
+  checkInteger('timeout', resolved.timeout, 1, 60_000)
+  checkInteger('retries', resolved.retries, 0, 10)
+  checkInteger('retryBackoff', resolved.retryBackoff, 0, 10_000)
+  checkInteger('renewBefore', resolved.renewBefore, 0, 3600)
+  checkInteger('cacheMaxEntries', resolved.cacheMaxEntries, 1, 10_000_000)
+  checkInteger('keyMaxAge', resolved.keyMaxAge, 1, 31_536_000)
+  checkInteger('keyTimeout', resolved.keyTimeout, 1, 60_000)
+  checkInteger('maxSubjectTokenLength', resolved.maxSubjectTokenLength, 64, 1_048_576)
+  if (typeof resolved.clock !== 'function') throw new TypeError('clock must be a function')
+  if (resolved.fetch !== undefined && typeof resolved.fetch !== 'function') throw new TypeError('fetch must be a function')
+  if (resolved.secretsManager !== undefined && typeof resolved.secretsManager?.send !== 'function') {
+    throw new TypeError('secretsManager must have a send() method')
+  }
+  return Object.freeze(resolved) as ResolvedTokenXOptions
+}
+
+/**
+ * Reads the `TOKEN_X_*` variables. Throws `ConfigError` naming the variable that is missing or
+ * malformed; values are never echoed (one of them is a private key).
+ */
+export function optionsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): TokenXOptions {
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+  const required = (name: string): string => {
+    const value = read(name)
+    if (value === undefined) throw new ConfigError(`${name} is not set`)
+    return value
+  }
+  const clientId = required('TOKEN_X_CLIENT_ID')
+  if (!CLIENT_ID.test(clientId)) throw new ConfigError('TOKEN_X_CLIENT_ID must be "cluster:namespace:app"')
+  const tokenEndpoint = required('TOKEN_X_TOKEN_ENDPOINT')
+  if (!isHttpUrl(tokenEndpoint)) throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT must be an http(s) URL')
+  const issuer = read('TOKEN_X_ISSUER')
+  if (issuer !== undefined && !isHttpUrl(issuer)) throw new ConfigError('TOKEN_X_ISSUER must be an http(s) URL')
+  const assertionAudience = read('TOKEN_X_ASSERTION_AUDIENCE')
+  if (assertionAudience !== undefined && assertionAudience !== 'token_endpoint' && assertionAudience !== 'issuer') {
+    throw new ConfigError('TOKEN_X_ASSERTION_AUDIENCE must be "token_endpoint" or "issuer"')
+  }
+  if (assertionAudience === 'issuer' && issuer === undefined) {
+    throw new ConfigError('TOKEN_X_ASSERTION_AUDIENCE=issuer needs TOKEN_X_ISSUER')
+  }
+  const privateJwk = read('TOKEN_X_PRIVATE_JWK')
+  const privateJwkSecretId = read('TOKEN_X_PRIVATE_JWK_SECRET_ID')
+  if (privateJwk === undefined && privateJwkSecretId === undefined) {
+    throw new ConfigError('TOKEN_X_PRIVATE_JWK or TOKEN_X_PRIVATE_JWK_SECRET_ID must be set')
+  }
+  if (privateJwk !== undefined && privateJwkSecretId !== undefined) {
+    throw new ConfigError('set only one of TOKEN_X_PRIVATE_JWK and TOKEN_X_PRIVATE_JWK_SECRET_ID')
+  }
+  return { clientId, tokenEndpoint, issuer, privateJwk, privateJwkSecretId, ...(assertionAudience ? { assertionAudience } : {}) }
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value)
+    return url.protocol === 'https:' || url.protocol === 'http:'
+  } catch {
+    return false
+  }
+}
+
+function checkUrl(name: string, value: unknown): void {
+  if (typeof value !== 'string' || !isHttpUrl(value)) throw new TypeError(`${name} must be an http(s) URL`)
+}
+
+function checkInteger(name: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`${name} must be an integer from ${min} to ${max}`)
+  }
+}

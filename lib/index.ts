@@ -1,0 +1,21 @@
+/** The kit's public API: an explicit list, so nothing internal leaks out by accident. */
+export { tokenX, createTokenXHandlerCore, middlewareDefaults } from './middleware.ts'
+export type { AudienceOption, TokenXContext, TokenXCoreOptions, TokenXHandlerCore } from './middleware.ts'
+export { createTokenXClient } from './client.ts'
+export type { ExchangedToken, ExchangeOptions, TokenXClient } from './client.ts'
+export { defaults, optionsFromEnv, resolveOptions } from './config.ts'
+export type { AssertionAudience, FetchLike, SecretsManagerLike, TokenXOptions, ResolvedTokenXOptions } from './config.ts'
+export type { Downstream } from './downstream.ts'
+export { bearerToken } from './bearer.ts'
+export { importPrivateJwk } from './key.ts'
+export type { SigningKey } from './key.ts'
+export { errorResponse, defaultLogger, logEntry } from './response.ts'
+export type { ErrorResponse, LogEntry, Logger } from './response.ts'
+export {
+  TokenXError,
+  ConfigError,
+  KeyError,
+  BearerTokenError,
+  TokenExchangeError,
+} from './errors.ts'
+export type { TokenXErrorCode, BearerProblem, OAuthErrorBody } from './errors.ts'
