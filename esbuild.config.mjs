@@ -28,12 +28,14 @@ export async function functionNames() {
   return entries.filter((e) => e.isFile() && e.name.endsWith('.ts')).map((e) => e.name.slice(0, -3)).sort()
 }
 
-export async function buildFunction(name, { minify = true } = {}) {
-  const outdir = path.join(outRoot, name)
+/** Builds one function into `<into>/<name>/`; `into` defaults to dist/ (tests build elsewhere). */
+export async function buildFunction(name, { minify = true, into = outRoot } = {}) {
+  const outdir = path.join(into, name)
   await rm(outdir, { recursive: true, force: true })
   const result = await build({
     entryPoints: { index: path.join(functionsDir, `${name}.ts`) },
     outdir,
+    absWorkingDir: root,
     bundle: true,
     // Splitting puts dynamic imports (the Secrets Manager client) in their own chunk, so a function
     // configured with an inline key never parses the SDK.
@@ -53,13 +55,13 @@ export async function buildFunction(name, { minify = true } = {}) {
     logLevel: 'warning',
   })
   await writeFile(path.join(outdir, 'meta.json'), JSON.stringify(result.metafile))
-  return { name, outdir, ...(await sizes(result.metafile, outdir)) }
+  return { name, outdir, ...(await sizes(result.metafile)) }
 }
 
 /** Initial bytes: the entry and what it imports statically; lazy: chunks behind dynamic imports. */
-async function sizes(metafile, outdir) {
+async function sizes(metafile) {
   const outputs = metafile.outputs
-  const entry = Object.keys(outputs).find((file) => file.endsWith('/index.mjs'))
+  const entry = Object.keys(outputs).find((file) => file.endsWith('index.mjs'))
   const initial = new Set()
   const visit = (file) => {
     if (initial.has(file)) return
@@ -71,11 +73,11 @@ async function sizes(metafile, outdir) {
   let lazyBytes = 0
   for (const file of Object.keys(outputs)) {
     if (!file.endsWith('.mjs')) continue
-    const { size } = await stat(path.join(root, file))
+    const { size } = await stat(path.resolve(root, file))
     if (initial.has(file)) initialBytes += size
     else lazyBytes += size
   }
-  return { entry: path.relative(root, path.join(root, entry)), initialBytes, lazyBytes }
+  return { entry, initialBytes, lazyBytes }
 }
 
 async function main() {
