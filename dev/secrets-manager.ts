@@ -53,7 +53,7 @@ export async function startSecretsManager(
 ): Promise<LocalSecretsManager> {
   const region = options.region ?? 'eu-north-1'
   const secrets = new Map<string, Secret>()
-  const faults: Array<Required<SecretsManagerFault>> = []
+  const faults: Array<{ -readonly [K in keyof SecretsManagerFault]-?: SecretsManagerFault[K] }> = []
   const stats = { getSecretValue: 0 }
 
   const putSecret = (name: string, value: string): string => {

@@ -97,7 +97,8 @@ export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
   if (hasSecret && (typeof resolved.privateJwkSecretId !== 'string' || resolved.privateJwkSecretId.trim() === '')) {
     throw new TypeError('privateJwkSecretId must be a non-empty string')
   }
-  if (hasJwk && typeof resolved.privateJwk !== 'string' && typeof resolved.privateJwk !== 'object') {
+  const jwk: unknown = resolved.privateJwk
+  if (hasJwk && typeof jwk !== 'string' && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
     throw new TypeError('privateJwk must be JWK JSON text or a JWK object')
   }
   checkInteger('assertionLifetime', resolved.assertionLifetime, 1, 120)

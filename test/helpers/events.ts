@@ -80,8 +80,11 @@ export function albEvent(authorization?: string, path = '/resource'): ALBEvent {
   }
 }
 
-/** A Lambda context with `remaining` milliseconds left. */
-export function lambdaContext(remaining = 10_000): Context {
+/**
+ * A Lambda context with `remaining` milliseconds left. Typed as whatever context the handler under
+ * test declares (middy handlers declare the context their middlewares add, e.g. `tokenX`).
+ */
+export function lambdaContext<T extends Context = Context>(remaining = 10_000): T {
   const deadline = Date.now() + remaining
   return {
     callbackWaitsForEmptyEventLoop: false,
@@ -96,5 +99,5 @@ export function lambdaContext(remaining = 10_000): Context {
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,
-  }
+  } as Context as T
 }

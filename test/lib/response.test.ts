@@ -1,0 +1,158 @@
+import { describe, expect, it, vi } from 'vitest'
+import { BearerTokenError, ConfigError, KeyError, TokenExchangeError, type TokenXError } from '../../lib/errors.ts'
+import { defaultLogger, errorResponse, logEntry } from '../../lib/response.ts'
+
+const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
+const FIXED_TEXTS = new Set([
+  'server_error',
+  'invalid_token',
+  'invalid_request',
+  'temporarily_unavailable',
+  'A bearer token is required',
+  'The bearer token is malformed, expired or not accepted',
+  'The request must carry exactly one bearer token',
+  'The server could not complete the request',
+  'An upstream service answered unexpectedly',
+  'An upstream service is unavailable',
+  'An upstream service did not answer in time',
+])
+
+describe('errorResponse', () => {
+  it('answers a missing token with 401 and a bare Bearer challenge', () => {
+    const response = errorResponse(new BearerTokenError(`no token near ${JWT}`, { problem: 'missing' }))
+    expect(response).toStrictEqual({
+      statusCode: 401,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store', 'www-authenticate': 'Bearer' },
+      body: JSON.stringify({ error_description: 'A bearer token is required' }),
+      isBase64Encoded: false,
+    })
+  })
+
+  it('answers an invalid token with 401 and an invalid_token challenge', () => {
+    const response = errorResponse(new BearerTokenError('expired', { problem: 'invalid' }))
+    expect(response.statusCode).toBe(401)
+    expect(response.headers['www-authenticate']).toBe(
+      'Bearer error="invalid_token", error_description="The bearer token is malformed, expired or not accepted"',
+    )
+    expect(JSON.parse(response.body)).toStrictEqual({
+      error: 'invalid_token',
+      error_description: 'The bearer token is malformed, expired or not accepted',
+    })
+  })
+
+  it('answers a repeated Authorization header with 400 invalid_request', () => {
+    const response = errorResponse(new BearerTokenError('two', { problem: 'malformed_request' }))
+    expect(response.statusCode).toBe(400)
+    expect(response.headers['www-authenticate']).toBe(
+      'Bearer error="invalid_request", error_description="The request must carry exactly one bearer token"',
+    )
+    expect(JSON.parse(response.body)).toStrictEqual({ error: 'invalid_request', error_description: 'The request must carry exactly one bearer token' })
+  })
+
+  it('answers a subject token TokenX rejected like an invalid token', () => {
+    const response = errorResponse(new TokenExchangeError('ERR_SUBJECT_TOKEN_REJECTED', 'x', { tokenEndpointStatus: 400 }))
+    expect(response.statusCode).toBe(401)
+    expect(response.headers['www-authenticate']).toBe(
+      'Bearer error="invalid_token", error_description="The bearer token is malformed, expired or not accepted"',
+    )
+  })
+
+  it.each<[string, TokenXError, number, string]>([
+    ['ConfigError', new ConfigError('TOKEN_X_CLIENT_ID is not set'), 500, 'server_error'],
+    ['KeyError', new KeyError('bad key'), 500, 'server_error'],
+    ['client rejected', new TokenExchangeError('ERR_CLIENT_REJECTED', 'x'), 500, 'server_error'],
+    ['token endpoint', new TokenExchangeError('ERR_TOKEN_ENDPOINT', 'x'), 502, 'temporarily_unavailable'],
+    ['unavailable', new TokenExchangeError('ERR_TOKEN_ENDPOINT_UNAVAILABLE', 'x'), 503, 'temporarily_unavailable'],
+    ['timeout', new TokenExchangeError('ERR_TIMEOUT', 'x'), 504, 'temporarily_unavailable'],
+  ])('answers %s with %i and no challenge', (_label, err, status, error) => {
+    const response = errorResponse(err)
+    expect(response.statusCode).toBe(status)
+    expect(response.headers).toStrictEqual({ 'content-type': 'application/json', 'cache-control': 'no-store' })
+    expect(JSON.parse(response.body)).toStrictEqual({ error, error_description: err.error_description })
+    expect(response.isBase64Encoded).toBe(false)
+  })
+
+  it('puts only fixed texts in the body and headers, whatever the error carries', () => {
+    const errors: TokenXError[] = [
+      new BearerTokenError(`bad ${JWT}`, { problem: 'missing', cause: new Error(JWT) }),
+      new BearerTokenError(`bad ${JWT}`, { cause: new Error(JWT) }),
+      new BearerTokenError(`bad ${JWT}`, { problem: 'malformed_request' }),
+      new KeyError(`key {"d":"SECRET-EXPONENT"}`, { cause: new Error('SECRET-EXPONENT') }),
+      new ConfigError('TOKEN_X_PRIVATE_JWK SECRET-EXPONENT'),
+      ...(['ERR_SUBJECT_TOKEN_REJECTED', 'ERR_CLIENT_REJECTED', 'ERR_TOKEN_ENDPOINT', 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', 'ERR_TIMEOUT'] as const).map(
+        (code) =>
+          new TokenExchangeError(code, `TokenX said ${JWT}`, {
+            tokenEndpointStatus: 400,
+            upstream: { error: 'invalid_request', error_description: `internal detail ${JWT} SECRET-EXPONENT` },
+            cause: new Error(JWT),
+          }),
+      ),
+    ]
+    for (const err of errors) {
+      const response = errorResponse(err)
+      const body = JSON.parse(response.body) as Record<string, unknown>
+      for (const value of Object.values(body)) expect(FIXED_TEXTS.has(value as string), String(value)).toBe(true)
+      expect(Object.keys(body).every((k) => k === 'error' || k === 'error_description')).toBe(true)
+      const everything = JSON.stringify(response)
+      expect(everything).not.toContain('eyJ')
+      expect(everything).not.toContain('SECRET')
+      expect(everything).not.toContain('internal detail')
+      expect(response.headers['cache-control']).toBe('no-store')
+    }
+  })
+})
+
+describe('logEntry', () => {
+  it('logs a caller problem as warn, without TokenX fields', () => {
+    expect(logEntry(new BearerTokenError('the bearer token has expired'))).toStrictEqual({
+      level: 'warn',
+      message: 'the bearer token has expired',
+      code: 'ERR_BEARER_TOKEN',
+      status: 401,
+    })
+    expect(logEntry(new BearerTokenError('two', { problem: 'malformed_request' }))).toMatchObject({ level: 'warn', status: 400 })
+  })
+
+  it('logs our own faults as error', () => {
+    expect(logEntry(new ConfigError('TOKEN_X_CLIENT_ID is not set'))).toStrictEqual({
+      level: 'error',
+      message: 'TOKEN_X_CLIENT_ID is not set',
+      code: 'ERR_CONFIG',
+      status: 500,
+    })
+    expect(logEntry(new KeyError('k')).level).toBe('error')
+  })
+
+  it('adds what TokenX said to a TokenExchangeError', () => {
+    const err = new TokenExchangeError('ERR_CLIENT_REJECTED', 'TokenX refused our client: invalid_client', {
+      tokenEndpointStatus: 401,
+      upstream: { error: 'invalid_client', error_description: 'invalid client authentication' },
+    })
+    expect(logEntry(err)).toStrictEqual({
+      level: 'error',
+      message: 'TokenX refused our client: invalid_client',
+      code: 'ERR_CLIENT_REJECTED',
+      status: 500,
+      tokenEndpointStatus: 401,
+      upstreamError: 'invalid_client',
+      upstreamErrorDescription: 'invalid client authentication',
+    })
+    expect(logEntry(new TokenExchangeError('ERR_SUBJECT_TOKEN_REJECTED', 'x', { tokenEndpointStatus: 400 }))).toMatchObject({
+      level: 'warn',
+      status: 401,
+      tokenEndpointStatus: 400,
+      upstreamError: undefined,
+    })
+    expect(logEntry(new TokenExchangeError('ERR_TIMEOUT', 'x'))).toMatchObject({ level: 'error', status: 504, tokenEndpointStatus: 0 })
+  })
+
+  it('defaultLogger writes one JSON line to stderr', () => {
+    const write = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+    const entry = logEntry(new ConfigError('TOKEN_X_CLIENT_ID is not set'))
+    defaultLogger(entry)
+    expect(write).toHaveBeenCalledTimes(1)
+    const line = write.mock.calls[0]?.[0] as string
+    expect(line).not.toContain('\n')
+    expect(JSON.parse(line)).toStrictEqual(entry)
+  })
+})
