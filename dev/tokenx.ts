@@ -22,7 +22,8 @@
  *   TokenValidator.kt) and signs the new token with the provider's own key;
  * - error descriptions are rewritten to tokendings' wording in a `grant.error` listener
  *   (oidc-provider puts the reason of a client authentication failure in `error_detail`, which it
- *   does not send).
+ *   does not send); with `errorStyle: 'tokendings'` also tokendings' statuses for assertion
+ *   failures and Nimbus' messages (dev/tokendings-errors.ts).
  */
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -48,6 +49,12 @@ import Provider, {
 } from 'oidc-provider'
 import { closeServer, listen, LOOPBACK } from './http.ts'
 import { generateRsaJwk, publicJwkOf, type RsaJwkPair } from './keys.ts'
+import {
+  formEncode,
+  nimbusMessageForAssertion,
+  nimbusMessageForSubjectToken,
+  type ErrorStyle,
+} from './tokendings-errors.ts'
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
@@ -64,15 +71,7 @@ export interface TokenXClient {
 /** Target audience → client ids allowed to get tokens for it (tokendings' `accessPolicyInbound`). */
 export type AccessPolicy = Readonly<Record<string, readonly string[]>>
 
-/**
- * How a failed assertion check (signature, `exp`, `aud`, `jti` replay) is answered:
- * - `'invalid_client'` (default): 401 `invalid_client`, RFC 6749 §5.2's code for failed client
- *   authentication, which is what oidc-provider answers;
- * - `'tokendings'`: 400 `invalid_request` "token verification failed: ...", which is what tokendings
- *   answers today (its assertion verification goes through `SignedJWT.verify` in Extensions.kt;
- *   only an unknown client and an over-long lifetime give 401 `invalid_client` there).
- */
-export type AssertionErrorStyle = 'invalid_client' | 'tokendings'
+export type { ErrorStyle } from './tokendings-errors.ts'
 
 export interface TokenXOptions {
   /** 0 (default) picks a free port. */
@@ -88,7 +87,8 @@ export interface TokenXOptions {
   readonly tokenExpiry?: number
   /** Longest accepted `exp - now` of a client assertion, in seconds. Default 120 (tokendings). */
   readonly clientAssertionMaxLifetime?: number
-  readonly assertionErrors?: AssertionErrorStyle
+  /** Error wording: `'oauth'` (default) or `'tokendings'`; see ErrorStyle. Can be changed later. */
+  readonly errorStyle?: ErrorStyle
   /** The signing key of issued tokens; default a fresh one. */
   readonly signingKey?: RsaJwkPair
 }
@@ -115,6 +115,8 @@ export interface TokenX {
   readonly jwksUri: string
   readonly metadataUrl: string
   readonly stats: TokenXStats
+  /** The error wording in force (see ErrorStyle); assignable at any time. */
+  errorStyle: ErrorStyle
   /** Registers a client, or replaces its keys if it exists. */
   registerClient(client: TokenXClient): void
   /** Replaces a client's keys (rotation: register the new key, drop the old). */
@@ -251,6 +253,8 @@ function adapterFactory(registry: Registry): (name: string) => Adapter {
 
 /** Marks assertion failures that tokendings reports with its own wording. */
 const LIFETIME_EXCEEDED = 'client assertion exceeded max lifetime'
+/** oidc-provider's replay detail. tokendings keeps no jti store; this TokenX enforces single use anyway (RFC 7523 §3 item 7). */
+const REPLAYED = 'client assertion tokens must only be used once'
 
 function assertionRules(maxLifetime: number) {
   return function assertTokendingsAssertionRules(
@@ -264,24 +268,19 @@ function assertionRules(maxLifetime: number) {
         throw new errors.InvalidClientAuth(`JWT missing required claims: [${claim}]`)
       }
     }
-    if (claims.sub !== claims.iss) throw new errors.InvalidClientAuth('JWT sub claim must equal iss')
+    if (claims.sub !== claims.iss) throw new errors.InvalidClientAuth(`JWT sub claim has value ${String(claims.sub)}, must be ${String(claims.iss)}`)
     // ClientAssertionJwtClaimsVerifier.kt: "must be exactly one of" the accepted audiences.
     if (Array.isArray(claims.aud) && claims.aud.length !== 1) {
       throw new errors.InvalidClientAuth(`JWT aud claim has value ${JSON.stringify(claims.aud)}, must be exactly one value`)
     }
     const now = Math.floor(Date.now() / 1000)
-    if (typeof claims.iat !== 'number' || claims.iat > now) throw new errors.InvalidClientAuth('JWT iat claim is ahead of the current time')
+    if (typeof claims.iat !== 'number' || claims.iat > now) throw new errors.InvalidClientAuth('JWT issue time ahead of current time')
     if (typeof claims.nbf !== 'number' || claims.nbf > now) throw new errors.InvalidClientAuth('JWT before use time')
     // tokendings: `expiresIn() <= lifetime`, i.e. seconds from now to exp, with no skew allowance.
     if (typeof claims.exp !== 'number' || claims.exp - now > maxLifetime) {
       throw new errors.InvalidClientAuth(`${LIFETIME_EXCEEDED} (${maxLifetime}s).`)
     }
   }
-}
-
-/** tokendings URL-encodes the verifier's message into the description (Extensions.kt). */
-function formEncode(text: string): string {
-  return encodeURIComponent(text).replace(/%20/g, '+')
 }
 
 interface TokenExchangeParams {
@@ -300,7 +299,7 @@ function required(params: TokenExchangeParams, name: keyof TokenExchangeParams, 
 }
 
 /** Claims a new token always sets itself (TokenIssuer.kt builds on the subject's claims, then sets these). */
-const OVERRIDDEN = new Set(['iss', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'idp'])
+const OVERRIDDEN = new Set(['iss', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id'])
 
 export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> {
   const host = options.host ?? LOOPBACK
@@ -308,7 +307,7 @@ export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> 
   if (mountPath !== '' && !mountPath.startsWith('/')) throw new Error('path must start with /')
   const tokenExpiry = options.tokenExpiry ?? 900
   const maxLifetime = options.clientAssertionMaxLifetime ?? 120
-  const assertionErrors = options.assertionErrors ?? 'invalid_client'
+  const control = { errorStyle: options.errorStyle ?? ('oauth' as ErrorStyle) }
   const signingKey = options.signingKey ?? (await generateRsaJwk())
   const privateKey = await importJWK(signingKey.privateJwk, 'RS256')
 
@@ -357,16 +356,26 @@ export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> 
     },
   })
 
+  /** A subject token failure: 400 invalid_request, worded per the error style. */
+  function subjectTokenError(oauthWording: string, tokendingsWording: string = oauthWording): errors.InvalidRequest {
+    return new errors.InvalidRequest(
+      control.errorStyle === 'tokendings' ? `invalid subject_token: ${tokendingsWording}` : oauthWording,
+    )
+  }
+
   async function verifySubjectToken(token: string): Promise<JWTPayload> {
     let subjectIssuer: unknown
     try {
       subjectIssuer = decodeJwt(token).iss
     } catch {
-      throw new errors.InvalidRequest('invalid request, cannot parse token')
+      throw subjectTokenError('invalid request, cannot parse token')
     }
     const keys = subjectIssuer === issuer ? ownKeys : registry.subjectIssuers.get(String(subjectIssuer))?.keys
     if (keys === undefined) {
-      throw new errors.InvalidRequest(`invalid request, validator for issuer=${String(subjectIssuer)} not found`)
+      throw subjectTokenError(
+        `invalid request, validator for issuer=${String(subjectIssuer)} not found`,
+        `invalid request, cannot validate token from issuer=${String(subjectIssuer)}`,
+      )
     }
     try {
       const { payload } = await jwtVerify(token, keys, {
@@ -378,7 +387,10 @@ export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> 
       })
       return payload
     } catch (error) {
-      throw new errors.InvalidRequest(`token verification failed: ${formEncode((error as Error).message)}`)
+      const message = control.errorStyle === 'tokendings'
+        ? nimbusMessageForSubjectToken(error, String(subjectIssuer), subjectIssuer)
+        : (error as Error).message
+      throw subjectTokenError(`token verification failed: ${formEncode(message)}`)
     }
   }
 
@@ -397,7 +409,10 @@ export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> 
 
     const copied = Object.fromEntries(Object.entries(subject).filter(([name]) => !OVERRIDDEN.has(name)))
     const now = Math.floor(Date.now() / 1000)
-    const accessToken = await new SignJWT({ ...copied, client_id: client.clientId, idp: subject.iss })
+    // `idp` names the original login: kept when the subject token already has one (a re-exchanged
+    // TokenX token), else the subject token's issuer (current TokenIssuer.kt).
+    const idp = typeof subject.idp === 'string' ? subject.idp : subject.iss
+    const accessToken = await new SignJWT({ ...copied, client_id: client.clientId, idp })
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: signingKey.kid })
       .setIssuer(issuer)
       .setAudience(audience)
@@ -431,15 +446,19 @@ export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> 
   // still replace the body with tokendings' wording and count the failure.
   provider.on('grant.error', (ctx, error) => {
     if (error.error === 'invalid_client') {
-      const clientId = ctx.oidc.client?.clientId ?? assertionSubject(ctx.oidc.params?.client_assertion)
+      const clientId = ctx.oidc.client?.clientId ?? String(assertionClaim(ctx.oidc.params?.client_assertion, 'sub'))
       const detail = error.error_detail ?? ''
       if (detail === 'client not found') {
         ctx.body = clientError(clientId, 'client not registered.')
       } else if (detail.startsWith(LIFETIME_EXCEEDED)) {
         ctx.body = clientError(clientId, detail)
-      } else if (assertionErrors === 'tokendings') {
+      } else if (control.errorStyle === 'tokendings' && detail !== REPLAYED) {
         ctx.status = 400
-        ctx.body = { error: 'invalid_request', error_description: `token verification failed: ${formEncode(detail)}` }
+        const aud = assertionClaim(ctx.oidc.params?.client_assertion, 'aud')
+        ctx.body = {
+          error: 'invalid_request',
+          error_description: `token verification failed: ${formEncode(nimbusMessageForAssertion(detail, aud))}`,
+        }
       } else {
         ctx.body = clientError(clientId, `token verification failed: ${detail}`)
       }
@@ -499,6 +518,12 @@ export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> 
       registry.subjectIssuers.set(subjectIssuer.issuer, subjectIssuer)
       return subjectIssuer.issuer
     },
+    get errorStyle() {
+      return control.errorStyle
+    },
+    set errorStyle(style: ErrorStyle) {
+      control.errorStyle = style
+    },
     resetStats() {
       Object.assign(stats, emptyStats())
     },
@@ -511,12 +536,12 @@ function clientError(clientId: string, reason: string): { error: string; error_d
   return { error: 'invalid_client', error_description: `invalid client authentication for client_id=${clientId}, ${reason}` }
 }
 
-/** The `sub` of an unverified assertion, only to name the client in an error description. */
-function assertionSubject(assertion: unknown): string {
+/** A claim of an unverified assertion, only to word an error description. */
+function assertionClaim(assertion: unknown, claim: string): unknown {
   try {
-    return typeof assertion === 'string' ? String(decodeJwt(assertion).sub) : 'undefined'
+    return typeof assertion === 'string' ? decodeJwt(assertion)[claim] : undefined
   } catch {
-    return 'undefined'
+    return undefined
   }
 }
 

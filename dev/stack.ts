@@ -1,0 +1,296 @@
+/**
+ * The local dev stack: everything the example function needs, on 127.0.0.1.
+ *
+ *   caller ──► serverless-offline (GET /resource, the kit in-process)
+ *                 ├─► local Secrets Manager   (the app's private JWK)
+ *                 ├─► local TokenX            (token exchange, tokendings rules)
+ *                 │      └─► local ID-porten  (discovery + JWKS of citizen tokens)
+ *                 └─► downstream API          (accepts TokenX tokens for its audience)
+ *
+ * `startStack` is used by `npm start` (scripts/dev-stack.ts, keys kept in `.dev/`) and by the e2e
+ * tests (fresh keys, free ports). Nothing here logs a token, an assertion or a key.
+ */
+import { spawn } from 'node:child_process'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import type { JWK } from 'jose'
+import { LOOPBACK } from './http.ts'
+import { startDownstream, type Downstream } from './downstream.ts'
+import { startIdPorten, type IdPorten } from './idporten.ts'
+import { generateRsaJwk, loadOrCreateRsaJwk, type RsaJwkPair } from './keys.ts'
+import { startOffline, type Offline } from './offline.ts'
+import { startSecretsManager, type LocalSecretsManager } from './secrets-manager.ts'
+import { startTokenX, type TokenX } from './tokenx.ts'
+
+export const APP_CLIENT_ID = 'local:team:tokenx-kit-example'
+export const DOWNSTREAM_AUDIENCE = 'local:team:downstream-api'
+export const APP_KEY_SECRET_ID = 'tokenx-kit-example/private-jwk'
+export const REGION = 'eu-north-1'
+
+/** Where each piece listens. 0 = any free port. */
+export interface StackPorts {
+  /** serverless-offline's HTTP API (the example function). */
+  readonly http: number
+  /** serverless-offline's Lambda invoke API. */
+  readonly lambda: number
+  readonly tokenx: number
+  readonly idporten: number
+  readonly downstream: number
+  readonly secretsManager: number
+}
+
+export const DEFAULT_PORT_BASE = 4400
+
+/** The fixed block used by `npm start`: 4400–4405, in the order of StackPorts. */
+export function portsFrom(base: number = DEFAULT_PORT_BASE): StackPorts {
+  return { http: base, lambda: base + 1, tokenx: base + 2, idporten: base + 3, downstream: base + 4, secretsManager: base + 5 }
+}
+
+/** Ports from `DEV_PORT_BASE` and the per-piece `DEV_*_PORT` variables. */
+export function portsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): StackPorts {
+  const base = portsFrom(numberOr(env.DEV_PORT_BASE, DEFAULT_PORT_BASE))
+  return {
+    http: numberOr(env.DEV_HTTP_PORT, base.http),
+    lambda: numberOr(env.DEV_LAMBDA_PORT, base.lambda),
+    tokenx: numberOr(env.DEV_TOKENX_PORT, base.tokenx),
+    idporten: numberOr(env.DEV_IDPORTEN_PORT, base.idporten),
+    downstream: numberOr(env.DEV_DOWNSTREAM_PORT, base.downstream),
+    secretsManager: numberOr(env.DEV_SECRETS_MANAGER_PORT, base.secretsManager),
+  }
+}
+
+function numberOr(text: string | undefined, fallback: number): number {
+  if (text === undefined || text === '') return fallback
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`not a port: ${text}`)
+  return value
+}
+
+/** A port that was free a moment ago (for serverless-offline, which cannot report an ephemeral one). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, LOOPBACK, () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export interface StackOptions {
+  /** Default: all free ports (tests). `npm start` passes portsFromEnv(). */
+  readonly ports?: Partial<StackPorts>
+  /**
+   * Folder for keys and `stack.json` (`.dev` for `npm start`): the app key and the ID-porten key
+   * are loaded from it or created in it, so restarts keep them and `npm run token` can sign with
+   * the running stack's key. Default: none, fresh keys in memory only.
+   */
+  readonly stateDir?: string
+  /** The repository root (serverless.yml, package.json). Default the current directory. */
+  readonly root?: string
+  /** Run `npm run build` before serving the functions. Default true. */
+  readonly build?: boolean
+  /** Serve the functions with serverless-offline. Default true (false: only the servers). */
+  readonly functions?: boolean
+  /** Progress lines and serverless-offline's output. Default: nothing. */
+  readonly log?: (line: string) => void
+  /** Extra environment for the functions (e.g. shorter timeouts in tests). */
+  readonly functionEnv?: Readonly<Record<string, string>>
+}
+
+export interface Stack {
+  readonly idporten: IdPorten
+  readonly tokenx: TokenX
+  readonly secretsManager: LocalSecretsManager
+  readonly downstream: Downstream
+  /** Undefined when started with `functions: false`. */
+  readonly offline: Offline | undefined
+  /** The example function: `${apiUrl}/resource`. */
+  readonly apiUrl: string | undefined
+  readonly clientId: string
+  readonly secretId: string
+  /** The environment the functions run with (no secrets in it: the key is in Secrets Manager). */
+  readonly functionEnv: Readonly<Record<string, string>>
+  /** The app's current key pair (its public half is the one registered at TokenX). */
+  appKey(): RsaJwkPair
+  /**
+   * Rotates the app key the way a NAIS key rotation does: a new key is stored in Secrets Manager,
+   * registered at TokenX, and the old key unregistered.
+   */
+  rotateAppKey(): Promise<RsaJwkPair>
+  close(): Promise<void>
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const log = options.log ?? (() => {})
+  const root = options.root ?? process.cwd()
+  const ports: StackPorts = { http: 0, lambda: 0, tokenx: 0, idporten: 0, downstream: 0, secretsManager: 0, ...options.ports }
+  const closers: Array<() => Promise<void>> = []
+  const close = async (): Promise<void> => {
+    // Reverse order: the functions first, so nothing calls a server that is already gone.
+    for (const closer of closers.splice(0).reverse()) {
+      await closer().catch((error: unknown) => log(`close failed: ${(error as Error).message}`))
+    }
+  }
+
+  try {
+    const keys = await stackKeys(options.stateDir)
+    let appKey = keys.app
+
+    const secretsManager = await startSecretsManager({ port: ports.secretsManager, region: REGION })
+    closers.push(() => secretsManager.close())
+    secretsManager.putSecret(APP_KEY_SECRET_ID, JSON.stringify(appKey.privateJwk))
+
+    const idporten = await startIdPorten({ port: ports.idporten, key: keys.idporten })
+    closers.push(() => idporten.close())
+
+    const tokenx = await startTokenX({
+      port: ports.tokenx,
+      clients: [{ clientId: APP_CLIENT_ID, jwks: [appKey.publicJwk] }],
+      accessPolicy: { [DOWNSTREAM_AUDIENCE]: [APP_CLIENT_ID] },
+      subjectIssuers: [idporten.discoveryUrl],
+    })
+    closers.push(() => tokenx.close())
+
+    const downstream = await startDownstream({
+      port: ports.downstream,
+      audience: DOWNSTREAM_AUDIENCE,
+      issuer: tokenx.issuer,
+      jwksUri: tokenx.jwksUri,
+    })
+    closers.push(() => downstream.close())
+
+    const functionEnv: Record<string, string> = {
+      TOKEN_X_CLIENT_ID: APP_CLIENT_ID,
+      TOKEN_X_TOKEN_ENDPOINT: tokenx.tokenEndpoint,
+      TOKEN_X_ISSUER: tokenx.issuer,
+      TOKEN_X_PRIVATE_JWK_SECRET_ID: APP_KEY_SECRET_ID,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.url,
+      AWS_REGION: REGION,
+      // Dummy credentials: the local Secrets Manager does not check signatures, but the SDK
+      // insists on signing, and must never find real credentials (a profile, SSO) on this machine.
+      AWS_ACCESS_KEY_ID: 'local-dev-access-key',
+      AWS_SECRET_ACCESS_KEY: 'local-dev-secret-key',
+      DOWNSTREAM_URL: downstream.url,
+      DOWNSTREAM_AUDIENCE,
+      ...options.functionEnv,
+    }
+
+    let offline: Offline | undefined
+    if (options.functions ?? true) {
+      if (options.build ?? true) await runBuild(root, log)
+      const httpPort = ports.http === 0 ? await freePort() : ports.http
+      const lambdaPort = ports.lambda === 0 ? await freePort() : ports.lambda
+      log(`starting serverless-offline on ${LOOPBACK}:${httpPort}`)
+      offline = await startOffline({
+        cwd: root,
+        httpPort,
+        lambdaPort,
+        env: { ...inheritedEnv(), ...functionEnv },
+        log: (line) => log(`[offline] ${line}`),
+      })
+      closers.push(() => offline?.close() ?? Promise.resolve())
+    }
+
+    const stack: Stack = {
+      idporten,
+      tokenx,
+      secretsManager,
+      downstream,
+      offline,
+      apiUrl: offline?.url,
+      clientId: APP_CLIENT_ID,
+      secretId: APP_KEY_SECRET_ID,
+      functionEnv,
+      appKey: () => appKey,
+      async rotateAppKey() {
+        const next = await generateRsaJwk()
+        secretsManager.putSecret(APP_KEY_SECRET_ID, JSON.stringify(next.privateJwk))
+        tokenx.setClientJwks(APP_CLIENT_ID, [next.publicJwk])
+        appKey = next
+        if (options.stateDir !== undefined) await writeKey(join(options.stateDir, APP_KEY_FILE), next.privateJwk)
+        return next
+      },
+      close,
+    }
+
+    if (options.stateDir !== undefined) {
+      const stateFile = join(options.stateDir, STATE_FILE)
+      await writeFile(stateFile, `${JSON.stringify(stackState(stack), null, 2)}\n`, { mode: 0o600 })
+      closers.unshift(() => rm(stateFile, { force: true }))
+    }
+    return stack
+  } catch (error) {
+    await close()
+    throw error
+  }
+}
+
+export const APP_KEY_FILE = 'app-private-jwk.json'
+export const IDPORTEN_KEY_FILE = 'idporten-private-jwk.json'
+export const STATE_FILE = 'stack.json'
+
+/** What `.dev/stack.json` says about a running stack (no secrets: key files are separate). */
+export interface StackState {
+  readonly pid: number
+  readonly idportenIssuer: string
+  readonly tokenxIssuer: string
+  readonly downstreamUrl: string
+  readonly secretsManagerUrl: string
+  readonly apiUrl: string | undefined
+}
+
+function stackState(stack: Stack): StackState {
+  return {
+    pid: process.pid,
+    idportenIssuer: stack.idporten.issuer,
+    tokenxIssuer: stack.tokenx.issuer,
+    downstreamUrl: stack.downstream.url,
+    secretsManagerUrl: stack.secretsManager.url,
+    apiUrl: stack.apiUrl,
+  }
+}
+
+async function stackKeys(stateDir: string | undefined): Promise<{ app: RsaJwkPair; idporten: RsaJwkPair }> {
+  if (stateDir === undefined) return { app: await generateRsaJwk(), idporten: await generateRsaJwk() }
+  await mkdir(stateDir, { recursive: true, mode: 0o700 })
+  const app = await loadOrCreateRsaJwk(join(stateDir, APP_KEY_FILE))
+  const idporten = await loadOrCreateRsaJwk(join(stateDir, IDPORTEN_KEY_FILE))
+  return { app: app.pair, idporten: idporten.pair }
+}
+
+async function writeKey(file: string, jwk: JWK): Promise<void> {
+  await writeFile(file, `${JSON.stringify(jwk, null, 2)}\n`, { mode: 0o600 })
+}
+
+/**
+ * The parent's environment minus anything that could point the AWS SDK elsewhere (profiles, SSO,
+ * real credentials, other endpoints): the functions see only the local Secrets Manager.
+ */
+function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value === undefined || name.startsWith('AWS_') || name.startsWith('TOKEN_X_')) continue
+    env[name] = value
+  }
+  return env
+}
+
+/** `npm run build` (esbuild.config.mjs → dist/<function>/index.mjs). */
+function runBuild(root: string, log: (line: string) => void): Promise<void> {
+  log('building the functions (npm run build)')
+  return new Promise((resolve, reject) => {
+    const child = spawn('npm', ['run', '--silent', 'build'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    const output: string[] = []
+    child.stdout.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')))
+    child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')))
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      if (code === 0) resolve()
+      else reject(new Error(`npm run build failed (exit ${code}):\n${output.join('').slice(-4000)}`))
+    })
+  })
+}

@@ -1,0 +1,80 @@
+/**
+ * `npm start`: the local dev stack (see dev/stack.ts) on 127.0.0.1, ports 4400–4405 by default
+ * (DEV_PORT_BASE, or DEV_HTTP_PORT, DEV_LAMBDA_PORT, DEV_TOKENX_PORT, DEV_IDPORTEN_PORT,
+ * DEV_DOWNSTREAM_PORT, DEV_SECRETS_MANAGER_PORT). Keys live in `.dev/` (gitignored; DEV_STATE_DIR
+ * names another folder, e.g. for tests).
+ *
+ *   npm start                 build the functions, start everything, serve until Ctrl-C
+ *   npm start -- --no-build   serve the existing dist/ bundles
+ *
+ * Ctrl-C (SIGINT) or SIGTERM stops every server and serverless-offline's whole process group.
+ */
+import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+import { APP_KEY_SECRET_ID, DOWNSTREAM_AUDIENCE, portsFromEnv, startStack, type Stack } from '../dev/stack.ts'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const args = new Set(process.argv.slice(2))
+if (args.has('--help') || args.has('-h')) {
+  console.log('usage: npm start [-- --no-build]')
+  process.exit(0)
+}
+
+const log = (line: string): void => console.log(line)
+const starting = startStack({
+  root,
+  ports: portsFromEnv(),
+  stateDir: process.env.DEV_STATE_DIR || join(root, '.dev'),
+  build: !args.has('--no-build'),
+  log,
+})
+let stopping = false
+
+async function stop(signal: string): Promise<void> {
+  if (stopping) {
+    // A second Ctrl-C while closing: stop waiting. The in-process servers end with this process;
+    // serverless-offline's group gets SIGKILL from dev/offline.ts's exit hook.
+    process.exit(130)
+  }
+  stopping = true
+  log(`\n${signal}: stopping the dev stack`)
+  // Also when the signal comes during startup: let it finish, then close what it started.
+  const started = await starting.catch(() => undefined)
+  await started?.close()
+  log('stopped')
+  process.exit(0)
+}
+process.on('SIGINT', () => void stop('SIGINT'))
+process.on('SIGTERM', () => void stop('SIGTERM'))
+
+let stack: Stack
+try {
+  stack = await starting
+} catch (error) {
+  console.error(`the dev stack did not start: ${(error as Error).message}`)
+  process.exit(1)
+}
+if (stopping) await new Promise(() => {})
+
+const stateDir = process.env.DEV_STATE_DIR || '.dev/'
+const rows: Array<[string, string]> = [
+  ['example function', `GET ${stack.apiUrl}/resource  (serverless-offline, handler in-process)`],
+  ['lambda invoke API', String(stack.offline?.lambdaUrl)],
+  ['TokenX issuer', stack.tokenx.issuer],
+  ['  metadata', stack.tokenx.metadataUrl],
+  ['  token endpoint', stack.tokenx.tokenEndpoint],
+  ['  jwks', stack.tokenx.jwksUri],
+  ['ID-porten (local)', `${stack.idporten.issuer}  (${stack.idporten.discoveryUrl})`],
+  ['downstream API', `${stack.downstream.url}/resource  (audience ${DOWNSTREAM_AUDIENCE})`],
+  ['Secrets Manager', `${stack.secretsManager.url}  (secret ${APP_KEY_SECRET_ID})`],
+  ['app client', `${stack.clientId}  (keys in ${stateDir})`],
+]
+log(`
+Local TokenX dev stack, 127.0.0.1 only. Ctrl-C stops everything.
+
+${rows.map(([name, value]) => `  ${name.padEnd(19)}${value}`).join('\n')}
+
+Try it:
+
+  curl -s -H "Authorization: Bearer $(npm run -s token -- --pid 12345678910)" ${stack.apiUrl}/resource
+`)
