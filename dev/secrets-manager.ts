@@ -122,8 +122,10 @@ export async function startSecretsManager(
       fault.times -= 1
       if (fault.times <= 0) faults.shift()
       if (fault.delay > 0) await new Promise((resolve) => setTimeout(resolve, fault.delay))
-      if (target.endsWith('GetSecretValue')) stats.getSecretValue += 1
-      if (fault.type !== '') return send(response, fault.status, { __type: fault.type, message: `injected ${fault.type}` })
+      if (fault.type !== '') {
+        if (target.endsWith('GetSecretValue')) stats.getSecretValue += 1
+        return send(response, fault.status, { __type: fault.type, message: `injected ${fault.type}` })
+      }
     }
     if (request.method !== 'POST' || operation === undefined) {
       return send(response, 400, { __type: 'UnknownOperationException', message: `unknown operation ${target}` })
