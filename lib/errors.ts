@@ -148,7 +148,13 @@ function callerView(code: TokenExchangeError['code']): Required<Omit<TokenXError
   }
 }
 
-const JWT_LIKE = /[\w-]{8,}\.[\w-]{8,}\.[\w-]*/g
+/**
+ * A JWT (RFC 7519 §3: base64url parts joined by dots), also with its signature stripped — as a
+ * careful server quotes a token — or any base64url-encoded JSON object (`eyJ` is `{"`), which a
+ * token's header and payload are even when cut short. A subject token's payload alone carries the
+ * citizen's identity number.
+ */
+const JWT_LIKE = /[\w-]{8,}\.[\w-]{8,}(?:\.[\w-]*)?|eyJ[\w-]*/g
 const MAX_DESCRIPTION = 300
 
 /**

@@ -91,7 +91,8 @@ export function parseTokenResponse(answer: HttpAnswer): TokenResponse {
   }
   // RFC 6749 §5.1: token_type is case-insensitive.
   if (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer') throw malformed('a token_type other than Bearer')
-  if (typeof expires_in !== 'number' || !Number.isFinite(expires_in) || expires_in <= 0 || expires_in > MAX_EXPIRES_IN) {
+  // Below one second the token is floored to `expires_in: 0`: expired on arrival, so no token at all.
+  if (typeof expires_in !== 'number' || !Number.isFinite(expires_in) || expires_in < 1 || expires_in > MAX_EXPIRES_IN) {
     throw malformed('a missing or unusable expires_in')
   }
   if (issued_token_type !== undefined && typeof issued_token_type !== 'string') throw malformed('a malformed issued_token_type')
@@ -99,7 +100,8 @@ export function parseTokenResponse(answer: HttpAnswer): TokenResponse {
     access_token,
     token_type: 'Bearer',
     expires_in: Math.floor(expires_in),
-    issued_token_type: issued_token_type ?? ACCESS_TOKEN_TYPE,
+    // The usual value shares the constant's string rather than keeping one copy per cached token.
+    issued_token_type: issued_token_type === undefined || issued_token_type === ACCESS_TOKEN_TYPE ? ACCESS_TOKEN_TYPE : issued_token_type,
   }
 }
 
@@ -109,6 +111,16 @@ export function parseTokenResponse(answer: HttpAnswer): TokenResponse {
  * These patterns are tokendings' own wording (TokenRequestAuthorizer.kt).
  */
 const CLIENT_SIDE_INVALID_REQUEST = [/audience .* is invalid/i, /not authorized to get token/i, /client is not authenticated/i]
+/**
+ * tokendings verifies our client assertion with the same helper as the subject token (Extensions.kt
+ * `SignedJWT.verify`): 400 `invalid_request`, "token verification failed: " and Nimbus's message,
+ * URL-encoded — not RFC 6749 §5.2 `invalid_client`. Subject token failures are prefixed
+ * "invalid subject_token: " (`tryOrInvalidSubjectToken`), so an unprefixed "no matching key" or
+ * "invalid signature" is about our assertion: our key was rotated, and is loaded again like after
+ * `invalid_client`. (Tokendings versions without the prefix word a subject token signed by a key its
+ * issuer dropped the same way; that costs one key reload and a 500 instead of a 401.)
+ */
+const ASSERTION_KEY_REFUSED = /^token verification failed:.*(?:no[+ ]matching[+ ]key|invalid[+ ]signature)/i
 /** RFC 6749 §5.2 / RFC 8693 §2.2.2 codes that say our client or its configuration is at fault. */
 const CLIENT_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'access_denied'])
 
@@ -126,7 +138,7 @@ export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
     return new TokenExchangeError('ERR_TOKEN_ENDPOINT', `TokenX answered ${status}${said}`, init)
   }
   if (upstream.error === 'invalid_request' && status === 400) {
-    const ours = CLIENT_SIDE_INVALID_REQUEST.some((pattern) => pattern.test(upstream.error_description ?? ''))
+    const ours = [...CLIENT_SIDE_INVALID_REQUEST, ASSERTION_KEY_REFUSED].some((pattern) => pattern.test(upstream.error_description ?? ''))
     return ours
       ? new TokenExchangeError('ERR_CLIENT_REJECTED', `TokenX refused the request${said}`, init)
       : new TokenExchangeError('ERR_SUBJECT_TOKEN_REJECTED', `TokenX rejected the subject token${said}`, init)
@@ -140,7 +152,8 @@ export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
 
 /** Whether TokenX said our client authentication failed: the key may have been rotated. */
 export function isInvalidClient(err: unknown): err is TokenExchangeError {
-  return err instanceof TokenExchangeError && (err.upstream.error === 'invalid_client' || err.tokenEndpointStatus === 401)
+  return err instanceof TokenExchangeError && (err.upstream.error === 'invalid_client' || err.tokenEndpointStatus === 401 ||
+    (err.code === 'ERR_CLIENT_REJECTED' && ASSERTION_KEY_REFUSED.test(err.upstream.error_description ?? '')))
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {

@@ -31,17 +31,28 @@ const agents = {
 const FORM_HEADERS = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }
 
 export const nodePost: PostForm = (url, form, signal) =>
-  new Promise<HttpAnswer>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason)
+  new Promise<HttpAnswer>((settleResolve, settleReject) => {
+    if (signal.aborted) return settleReject(signal.reason)
     const transport = url.protocol === 'https:' ? https : http
     const agent = url.protocol === 'https:' ? agents['https:'] : agents['http:']
     const body = Buffer.from(form)
     const request = transport.request(url, {
       method: 'POST',
       agent,
-      signal,
       headers: { ...FORM_HEADERS, 'content-length': body.length },
     })
+    // One abort listener, removed as soon as the request settles. (The `signal` option of http.request
+    // does the same through stream end-of-stream tracking, which costs more per request; see bench/.)
+    const onAbort = () => request.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'))
+    signal.addEventListener('abort', onAbort, { once: true })
+    const resolve = (answer: HttpAnswer) => {
+      signal.removeEventListener('abort', onAbort)
+      settleResolve(answer)
+    }
+    const reject = (err: unknown) => {
+      signal.removeEventListener('abort', onAbort)
+      settleReject(err)
+    }
     request.once('error', (err) => reject(signal.aborted ? signal.reason : err))
     request.once('response', (response) => {
       const chunks: Buffer[] = []

@@ -79,16 +79,17 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
       // Bearer problems are answered before configuration is even read: no key load, no exchange.
       const subjectToken = bearerToken(event, client?.options.maxSubjectTokenLength ?? defaults.maxSubjectTokenLength)
       const tokenX = getClient()
-      const signal = deadlineSignal(context, deadlineMargin)
+      // Read by the exchange only when it must wait, and by the downstream only when it sends.
+      const deadline = lazyDeadline(context, deadlineMargin)
       const fetch = options.fetch ?? globalThis.fetch
       const downstreams = await Promise.all(
         audiences.map(async ([, audience]) =>
           createDownstream({
             client: tokenX,
             subjectToken,
-            token: await tokenX.exchange(subjectToken, audience, { signal }),
+            token: await tokenX.exchange(subjectToken, audience, deadline),
             timeout: downstreamTimeout,
-            signal,
+            deadline,
             fetch,
           }),
         ),
@@ -133,11 +134,33 @@ function clientFromEnv(env: Readonly<Record<string, string | undefined>>): Token
   }
 }
 
+const NO_DEADLINE: { readonly signal: AbortSignal | undefined } = Object.freeze({ signal: undefined })
+
 /** Aborts `deadlineMargin` ms before the Lambda would time out; none outside Lambda. */
-function deadlineSignal(context: Partial<Pick<Context, 'getRemainingTimeInMillis'>> | undefined, margin: number): AbortSignal | undefined {
+function lazyDeadline(context: Partial<Pick<Context, 'getRemainingTimeInMillis'>> | undefined, margin: number): { readonly signal: AbortSignal | undefined } {
   const remaining = context?.getRemainingTimeInMillis?.()
-  if (typeof remaining !== 'number' || !Number.isFinite(remaining)) return undefined
-  return AbortSignal.timeout(Math.max(1, remaining - margin))
+  if (typeof remaining !== 'number' || !Number.isFinite(remaining)) return NO_DEADLINE
+  return new LazyDeadline(Date.now() + remaining - margin)
+}
+
+/**
+ * The deadline's signal, created on first use. A warm invocation served from the cache whose handler
+ * calls no downstream needs none, and each one is an AbortSignal.timeout: a timer that cannot be
+ * cleared and fires at the deadline, long after the invocation ended (bench/). A class, as V8 builds
+ * an object literal with a getter some twenty times slower.
+ */
+class LazyDeadline {
+  readonly #at: number
+  #signal: AbortSignal | undefined
+
+  constructor(at: number) {
+    this.#at = at
+  }
+
+  get signal(): AbortSignal {
+    this.#signal ??= AbortSignal.timeout(Math.max(1, this.#at - Date.now()))
+    return this.#signal
+  }
 }
 
 function audienceEntries(option: AudienceOption): Array<[string, string]> {

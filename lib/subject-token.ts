@@ -14,6 +14,14 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
  * @param now seconds since the epoch
  */
 export function checkSubjectToken(token: unknown, now: number, maxLength: number): asserts token is string {
+  subjectTokenExpiry(token, now, maxLength)
+}
+
+/**
+ * The same checks as `checkSubjectToken`; returns the token's `exp` (seconds since the epoch), which
+ * bounds how long an exchange made with it is served from the cache.
+ */
+export function subjectTokenExpiry(token: unknown, now: number, maxLength: number): number {
   if (typeof token !== 'string' || token === '') throw new BearerTokenError('no bearer token', { problem: 'missing' })
   if (token.length > maxLength) throw new BearerTokenError(`the bearer token is longer than ${maxLength} characters`)
   if (!COMPACT_JWS.test(token)) throw new BearerTokenError('the bearer token is not a signed JWT')
@@ -26,4 +34,5 @@ export function checkSubjectToken(token: unknown, now: number, maxLength: number
   }
   if (typeof exp !== 'number') throw new BearerTokenError('the bearer token has no exp claim')
   if (exp <= now) throw new BearerTokenError('the bearer token has expired')
+  return exp
 }

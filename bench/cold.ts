@@ -1,0 +1,258 @@
+/**
+ * Cold start, in fresh Node processes:
+ * - each function bundle's size (dist/<fn>/index.mjs plus chunks, as `npm run build` made them),
+ *   split into what loads at init and what loads lazily, against the build's budget;
+ * - the time to import each bundle, against importing an empty handler bundled the same way;
+ * - the first invocation's extra cost, split into its parts: the lazy AWS SDK chunk, the secret
+ *   fetch through the real SDK client from a local Secrets Manager (dev/secrets-manager.ts), the JWK
+ *   import, and the first exchange including its TCP connect.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { build } from 'esbuild'
+import { startSecretsManager } from '../dev/secrets-manager.ts'
+import { AUDIENCE, CLIENT_ID, clientKey, progress, report, sectionEndpoint, spread, type Spread } from './support.ts'
+
+export interface BundleSize {
+  readonly name: string
+  readonly totalBytes: number
+  readonly initialBytes: number
+  readonly lazyBytes: number
+  readonly budgetBytes: number
+}
+
+export interface ImportTime {
+  readonly name: string
+  /** ms spent in `await import(bundle)`, measured inside the fresh process. */
+  readonly importMs: Spread
+  /** ms from spawn to exit of `node -e "await import(bundle)"`. */
+  readonly processMs: Spread
+}
+
+export interface FirstInvocation {
+  readonly runs: number
+  readonly importMs: Spread
+  /** The whole first invocation: SDK chunk, secret, JWK, exchange, and the handler's downstream call. */
+  readonly coldMs: Spread
+  /** The same citizen again: a cache hit, plus the downstream call. */
+  readonly warmHitMs: Spread
+  /** Another citizen: an exchange with the key and connection in place, plus the downstream call. */
+  readonly warmMissMs: Spread
+  /** The first invocation cut at the SDK's and the kit's HTTP requests (ms, medians and spread). */
+  readonly phases: Record<string, Spread>
+}
+
+export interface FirstInvocationParts {
+  readonly runs: number
+  readonly sdkImportMs: Spread
+  readonly secretFetchMs: Spread
+  readonly jwkImportMs: Spread
+  readonly firstExchangeMs: Spread
+  readonly secondExchangeMs: Spread
+}
+
+export interface ColdResult {
+  readonly sizes: BundleSize[]
+  readonly imports: ImportTime[]
+  readonly firstInvocation: FirstInvocation
+  readonly parts: FirstInvocationParts
+}
+
+const IMPORT_RUNS = Number(process.env.BENCH_COLD_IMPORT_RUNS ?? 20)
+const INVOCATION_RUNS = Number(process.env.BENCH_COLD_INVOCATION_RUNS ?? 7)
+const root = fileURLToPath(new URL('..', import.meta.url))
+const dist = path.join(root, 'dist')
+const SECRET_NAME = 'bench/tokenx-private-jwk'
+
+/** esbuild's metafile tells what the entry imports statically (loaded at init) and what lazily. */
+async function bundleSize(name: string, budgets: Record<string, number>): Promise<BundleSize> {
+  const meta = JSON.parse(await readFile(path.join(dist, name, 'meta.json'), 'utf8')) as {
+    outputs: Record<string, { imports: Array<{ path: string; kind: string }> }>
+  }
+  const outputs = meta.outputs
+  const entry = Object.keys(outputs).find((file) => file.endsWith(`${name}/index.mjs`))
+  if (entry === undefined) throw new Error(`no entry in dist/${name}/meta.json`)
+  const initial = new Set<string>()
+  const visit = (file: string): void => {
+    if (initial.has(file)) return
+    initial.add(file)
+    for (const imported of outputs[file]?.imports ?? []) if (imported.kind === 'import-statement' && outputs[imported.path]) visit(imported.path)
+  }
+  visit(entry)
+  let initialBytes = 0
+  let lazyBytes = 0
+  for (const file of Object.keys(outputs)) {
+    if (!file.endsWith('.mjs')) continue
+    const { size } = await stat(path.join(root, file))
+    if (initial.has(file)) initialBytes += size
+    else lazyBytes += size
+  }
+  return { name, totalBytes: initialBytes + lazyBytes, initialBytes, lazyBytes, budgetBytes: budgets[name] ?? budgets.default ?? 0 }
+}
+
+/** The bundle's chunk for `@aws-sdk/client-secrets-manager`, the one the key loader imports lazily. */
+async function sdkChunk(name: string): Promise<string> {
+  const meta = JSON.parse(await readFile(path.join(dist, name, 'meta.json'), 'utf8')) as {
+    outputs: Record<string, { entryPoint?: string }>
+  }
+  const chunk = Object.entries(meta.outputs).find(([, output]) => output.entryPoint?.includes('@aws-sdk/client-secrets-manager/'))
+  if (chunk === undefined) throw new Error(`dist/${name} has no Secrets Manager chunk`)
+  return path.join(root, chunk[0])
+}
+
+/**
+ * Reference handlers, bundled as esbuild.config.mjs bundles the functions (same format, target,
+ * banner): an empty one, and one that only imports the Node built-ins the kit imports at init
+ * (importing node:http as an ES module evaluates its lazy WebSocket getters, which load undici).
+ */
+const REFERENCES = {
+  'empty handler': 'export const handler = async () => ({ statusCode: 200, body: "" })\n',
+  'empty handler + node:http, node:https, node:crypto': [
+    "import http from 'node:http'",
+    "import https from 'node:https'",
+    "import crypto from 'node:crypto'",
+    'export const handler = async () => ({ statusCode: 200, body: [http, https, crypto].map((m) => typeof m).join() })',
+    '',
+  ].join('\n'),
+}
+
+async function referenceBundle(dir: string, name: string, code: string): Promise<string> {
+  const slug = name.replace(/[^a-z]+/g, '-')
+  const source = path.join(dir, `${slug}.ts`)
+  await writeFile(source, code)
+  await build({
+    entryPoints: { index: source },
+    outdir: path.join(dir, slug),
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node22',
+    outExtension: { '.js': '.mjs' },
+    minify: true,
+    legalComments: 'none',
+    banner: { js: "import { createRequire as __kitCreateRequire } from 'node:module';\nconst require = __kitCreateRequire(import.meta.url);" },
+    logLevel: 'warning',
+  })
+  return path.join(dir, slug, 'index.mjs')
+}
+
+/** Runs `node args` to its end; returns its stdout and the wall time from spawn to exit. */
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint()
+    const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] })
+    let stdout = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6
+      if (code === 0) resolve({ stdout, ms })
+      else reject(new Error(`node ${args.join(' ')} exited with ${code}`))
+    })
+  })
+}
+
+const IMPORT_PROBE = [
+  'const start = performance.now();',
+  'await import(process.env.BENCH_BUNDLE_URL);',
+  'process.stdout.write(JSON.stringify({ importMs: performance.now() - start }));',
+].join(' ')
+
+const endpoint = sectionEndpoint()
+const { budgets } = (await import(pathToFileURL(path.join(root, 'esbuild.config.mjs')).href)) as { budgets: Record<string, number> }
+const names = (await readdir(dist, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
+if (names.length === 0) throw new Error('dist/ is empty: run `npm run build` first')
+const sizes = await Promise.all(names.map((name) => bundleSize(name, budgets)))
+
+const temp = await mkdtemp(path.join(tmpdir(), 'tokenx-bench-'))
+const { jwk } = clientKey()
+const secrets = await startSecretsManager({ secrets: { [SECRET_NAME]: JSON.stringify(jwk) } })
+try {
+  const references = await Promise.all(
+    Object.entries(REFERENCES).map(async ([name, code]) => ({ name, file: await referenceBundle(temp, name, code) })),
+  )
+  // What a function sees on Lambda, pointed at 127.0.0.1: the SDK finds its region and credentials in
+  // the environment (never in ~/.aws, never at the instance metadata endpoint) and Secrets Manager at
+  // AWS_ENDPOINT_URL_SECRETS_MANAGER.
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    AWS_REGION: secrets.region,
+    AWS_ACCESS_KEY_ID: 'AKIABENCHBENCHBENCH0',
+    AWS_SECRET_ACCESS_KEY: 'bench-secret-access-key-not-a-real-one',
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: path.join(temp, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(temp, 'no-aws-credentials'),
+    TOKEN_X_CLIENT_ID: CLIENT_ID,
+    TOKEN_X_TOKEN_ENDPOINT: `${endpoint.url}/token`,
+    TOKEN_X_PRIVATE_JWK_SECRET_ID: SECRET_NAME,
+    DOWNSTREAM_URL: endpoint.url,
+    DOWNSTREAM_AUDIENCE: AUDIENCE,
+  }
+
+  progress(`cold start: importing ${names.join(', ')} and ${references.length} reference handlers, ${IMPORT_RUNS} fresh processes each`)
+  const targets = [...names.map((name) => ({ name, file: path.join(dist, name, 'index.mjs') })), ...references]
+  const importSamples = new Map(targets.map((target) => [target.name, { importMs: [] as number[], processMs: [] as number[] }]))
+  for (let i = 0; i < IMPORT_RUNS; i++) {
+    // Interleaved, so that a busy moment on the machine touches every bundle alike.
+    for (const target of i % 2 === 0 ? targets : [...targets].reverse()) {
+      const { stdout, ms } = await run(['--input-type=module', '-e', IMPORT_PROBE], { ...env, BENCH_BUNDLE_URL: pathToFileURL(target.file).href })
+      const samples = importSamples.get(target.name)
+      samples?.importMs.push((JSON.parse(stdout) as { importMs: number }).importMs)
+      samples?.processMs.push(ms)
+    }
+  }
+  const imports: ImportTime[] = targets.map(({ name }) => {
+    const samples = importSamples.get(name) as { importMs: number[]; processMs: number[] }
+    return { name, importMs: spread(samples.importMs), processMs: spread(samples.processMs) }
+  })
+
+  const fn = names.includes('resource') ? 'resource' : (names[0] as string)
+  progress(`cold start: first invocations of dist/${fn}, ${INVOCATION_RUNS} fresh processes, whole and in parts`)
+  const invocations: Array<{ importMs: number; coldMs: number; warmHitMs: number; warmMissMs: number; phases: Record<string, number> }> = []
+  const parts: Array<Record<string, number>> = []
+  const chunk = await sdkChunk(fn)
+  for (let i = 0; i < INVOCATION_RUNS; i++) {
+    const whole = await run([fileURLToPath(new URL('./probes/first-invocation.ts', import.meta.url))], {
+      ...env,
+      BENCH_BUNDLE: path.join(dist, fn, 'index.mjs'),
+    })
+    invocations.push(JSON.parse(whole.stdout) as (typeof invocations)[number])
+    const split = await run([fileURLToPath(new URL('./probes/parts.ts', import.meta.url))], { ...env, BENCH_SDK_CHUNK: chunk })
+    parts.push(JSON.parse(split.stdout) as Record<string, number>)
+  }
+  const pick = <T extends object>(rows: T[], key: keyof T): Spread => spread(rows.map((row) => row[key] as number))
+  const phaseNames = Object.keys(invocations[0]?.phases ?? {})
+  const firstInvocation: FirstInvocation = {
+    runs: invocations.length,
+    importMs: pick(invocations, 'importMs'),
+    coldMs: pick(invocations, 'coldMs'),
+    warmHitMs: pick(invocations, 'warmHitMs'),
+    warmMissMs: pick(invocations, 'warmMissMs'),
+    phases: Object.fromEntries(phaseNames.map((phase) => [phase, spread(invocations.map((row) => row.phases[phase] as number))])),
+  }
+  const result: ColdResult = {
+    sizes,
+    imports,
+    firstInvocation,
+    parts: {
+      runs: parts.length,
+      sdkImportMs: pick(parts, 'sdkImportMs'),
+      secretFetchMs: pick(parts, 'secretFetchMs'),
+      jwkImportMs: pick(parts, 'jwkImportMs'),
+      firstExchangeMs: pick(parts, 'firstExchangeMs'),
+      secondExchangeMs: pick(parts, 'secondExchangeMs'),
+    },
+  }
+  report(result)
+} finally {
+  await secrets.close()
+  await rm(temp, { recursive: true, force: true })
+}

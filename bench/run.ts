@@ -1,0 +1,256 @@
+/**
+ * `npm run bench`: builds the functions, then measures the kit and checks each budget.
+ *
+ *   npm run bench                      all sections; exits 0 whatever the budgets say
+ *   npm run bench -- --strict          exits 1 when a budget fails
+ *   npm run bench -- --only=warm,miss  some sections (warm, miss, concurrency, cold, memory)
+ *
+ * Every section runs in a process of its own (bench/<section>.ts), and the token endpoint in another
+ * (bench/endpoint.ts), so no section's garbage, timers or JIT state leak into another's figures and
+ * the endpoint's CPU is never counted as the client's. Prints a table and writes every figure to
+ * bench/results/latest.json. Network: 127.0.0.1 only.
+ */
+import { cpus, loadavg } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
+import type { ColdResult } from './cold.ts'
+import type { ConcurrencyResult } from './concurrency.ts'
+import type { MemoryResult } from './memory.ts'
+import type { MissMethod, MissWorkerResult } from './miss.ts'
+import { runSection, spread, startEndpoint, type Spread } from './support.ts'
+import type { WarmResult } from './warm.ts'
+
+const SECTIONS = ['warm', 'miss', 'concurrency', 'cold', 'memory'] as const
+type Section = (typeof SECTIONS)[number]
+
+const args = process.argv.slice(2)
+const strict = args.includes('--strict')
+const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',')
+const unknown = only?.filter((name) => !(SECTIONS as readonly string[]).includes(name)) ?? []
+if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`)
+const selected = SECTIONS.filter((section) => only === undefined || only.includes(section))
+
+interface Budget {
+  readonly name: string
+  readonly value: number
+  readonly limit: number
+  readonly unit: string
+  readonly pass: boolean
+}
+
+interface MissResult {
+  readonly workers: MissWorkerResult[]
+  readonly kitCpu: Spread
+  readonly openidClientCpu: Spread
+  readonly signatureCpu: Spread
+  readonly kitWall: Spread
+  readonly openidClientWall: Spread
+  /** Per round, kit exchange CPU over the signature CPU measured right after it in the same process. */
+  readonly kitOverSignature: Spread
+  /** Median kit CPU over median openid-client CPU; spread from rounds paired by index. */
+  readonly kitOverOpenidClient: Spread & { readonly ofMedians: number }
+  readonly uncancellableTimersPerExchange: number
+}
+
+interface Results {
+  warm?: WarmResult
+  miss?: MissResult
+  concurrency?: ConcurrencyResult
+  cold?: ColdResult
+  memory?: MemoryResult
+}
+
+const started = Date.now()
+const environment = {
+  date: new Date(started).toISOString(),
+  node: process.version,
+  platform: `${process.platform} ${process.arch}`,
+  cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+  loadAverageAtStart: loadavg().map((load) => Number(load.toFixed(2))),
+}
+console.log(`tokenx-handler-kit bench — ${environment.node}, ${environment.cpu}, load ${environment.loadAverageAtStart.join(' ')}`)
+console.log(`sections: ${selected.join(', ')}${strict ? ' (strict)' : ''}\n`)
+
+const endpoint = await startEndpoint()
+const env = { BENCH_ENDPOINT: endpoint.url }
+const results: Results = {}
+try {
+  for (const section of selected) await runOne(section)
+} finally {
+  await endpoint.close()
+}
+
+async function runOne(section: Section): Promise<void> {
+  switch (section) {
+    case 'warm':
+      results.warm = await runSection<WarmResult>('./warm.ts', { env })
+      break
+    case 'miss': {
+      // One method per process, alternating, twice: drift on the machine touches both alike.
+      const workers: MissWorkerResult[] = []
+      for (const method of ['kit', 'openid-client', 'openid-client', 'kit'] as MissMethod[]) {
+        workers.push(await runSection<MissWorkerResult>('./miss.ts', { env: { ...env, BENCH_MISS_METHOD: method } }))
+      }
+      results.miss = summarizeMiss(workers)
+      break
+    }
+    case 'concurrency':
+      results.concurrency = await runSection<ConcurrencyResult>('./concurrency.ts', { env })
+      break
+    case 'cold':
+      results.cold = await runSection<ColdResult>('./cold.ts', { env })
+      break
+    case 'memory':
+      results.memory = await runSection<MemoryResult>('./memory.ts', { env, execArgv: ['--expose-gc'] })
+      break
+  }
+}
+
+function summarizeMiss(workers: MissWorkerResult[]): MissResult {
+  const of = (method: MissMethod) => workers.filter((worker) => worker.method === method)
+  const kit = of('kit')
+  const oidc = of('openid-client')
+  const kitCpu = kit.flatMap((worker) => worker.exchangeCpu)
+  const oidcCpu = oidc.flatMap((worker) => worker.exchangeCpu)
+  const kitOverSignature = kit.flatMap((worker) => worker.exchangeCpu.map((cpu, i) => cpu / (worker.signatureCpu[i] as number)))
+  const paired = kitCpu.slice(0, oidcCpu.length).map((cpu, i) => cpu / (oidcCpu[i] as number))
+  const kitMedian = spread(kitCpu).median
+  const oidcMedian = spread(oidcCpu).median
+  for (const worker of workers) {
+    if (worker.endpointRequests !== worker.expectedRequests) {
+      throw new Error(`${worker.method} made ${worker.expectedRequests} exchanges but the endpoint saw ${worker.endpointRequests} requests`)
+    }
+  }
+  return {
+    workers,
+    kitCpu: spread(kitCpu),
+    openidClientCpu: spread(oidcCpu),
+    signatureCpu: spread(workers.flatMap((worker) => worker.signatureCpu)),
+    kitWall: spread(kit.flatMap((worker) => worker.exchangeWall)),
+    openidClientWall: spread(oidc.flatMap((worker) => worker.exchangeWall)),
+    kitOverSignature: spread(kitOverSignature),
+    kitOverOpenidClient: { ...spread(paired), ofMedians: kitMedian / oidcMedian },
+    uncancellableTimersPerExchange: Math.max(...kit.map((worker) => worker.uncancellableTimersPerExchange)),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Budgets
+
+const budgets: Budget[] = []
+const budget = (name: string, value: number, limit: number, unit: string) => budgets.push({ name, value, limit, unit, pass: value <= limit })
+const { warm, miss, concurrency, cold, memory } = results
+if (warm !== undefined) {
+  budget('warm hit, one citizen: middleware CPU per invocation', warm.oneCitizen.overheadCpu.median, 10, 'µs')
+  budget(`warm hit, ${warm.manyCitizens.citizens} citizens in turn: middleware CPU per invocation`, warm.manyCitizens.overheadCpu.median, 10, 'µs')
+}
+if (miss !== undefined) {
+  budget('cache miss: kit CPU per exchange ÷ one RSA-2048 signature', miss.kitOverSignature.median, 2.5, '×')
+  budget('cache miss: kit CPU per exchange ÷ openid-client', miss.kitOverOpenidClient.ofMedians, 0.6, '×')
+}
+if (concurrency !== undefined) {
+  // Exact counts: the "limit" is the expected count, and anything else fails.
+  const exact = (name: string, value: number, expected: number) => budgets.push({ name, value, limit: expected, unit: 'requests', pass: value === expected })
+  exact('100 concurrent calls, one citizen, cold cache: requests at the endpoint', concurrency.oneCitizen.requests, 1)
+  exact('100 concurrent calls, 100 citizens, cold cache: requests at the endpoint', concurrency.manyCitizens.requests, 100)
+}
+if (cold !== undefined) {
+  for (const size of cold.sizes) budget(`dist/${size.name}: bundle size, all chunks`, size.totalBytes / 1024, size.budgetBytes / 1024, 'KiB')
+}
+if (memory !== undefined) {
+  budget('cache: heap per entry ÷ the access token\'s own size (1,024 B)', memory.cache.bytesPerEntry / memory.tokenChars, 2, '×')
+  budget('client path: heap per entry ÷ the access token\'s own size', memory.client.bytesPerEntry / memory.tokenChars, 2, '×')
+  budget(`bound: largest cache size, cacheMaxEntries ${memory.bound.maxEntries}`, Math.max(memory.bound.largestSizeResolved, memory.bound.largestSizeInFlight), memory.bound.maxEntries, 'entries')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table
+
+const n = (value: number, digits = 1): string => value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+const range = (s: Spread, digits = 1): string => `${n(s.min, digits)}–${n(s.max, digits)} (IQR ${n(s.q1, digits)}–${n(s.q3, digits)})`
+const rows: Array<[string, string, string]> = []
+const heading = (title: string) => rows.push([`— ${title}`, '', ''])
+const row = (what: string, median: string, spreadText = '') => rows.push([what, median, spreadText])
+
+if (warm !== undefined) {
+  heading(`warm cache hit (middy, HTTP API event, ${warm.subjectTokenBytes} B citizen JWT; CPU µs per invocation, ${warm.oneCitizen.overheadCpu.runs} rounds × ${n(warm.batchSize, 0)})`)
+  for (const [label, scenario] of [['one citizen', warm.oneCitizen], [`${warm.manyCitizens.citizens} citizens in turn`, warm.manyCitizens]] as const) {
+    row(`bare middy, ${label}`, `${n(scenario.bareCpu.median, 2)} µs`, range(scenario.bareCpu, 2))
+    row(`with tokenX(), ${label}`, `${n(scenario.withMiddlewareCpu.median, 2)} µs`, range(scenario.withMiddlewareCpu, 2))
+    row(`middleware cost, ${label} (CPU)`, `${n(scenario.overheadCpu.median, 2)} µs`, range(scenario.overheadCpu, 2))
+    row(`middleware cost, ${label} (wall)`, `${n(scenario.overheadWall.median, 2)} µs`, range(scenario.overheadWall, 2))
+  }
+  row('for scale: SHA-256 cache key of the citizen token', `${n(warm.cacheKeyCpu, 2)} µs`)
+  row('timers left behind per warm invocation', n(warm.uncancellableTimersPerInvocation, 0))
+}
+if (miss !== undefined) {
+  const rounds = miss.kitCpu.runs
+  heading(`cache miss (client CPU per exchange; endpoint in another process; ${rounds} rounds × ${miss.workers[0]?.perRound ?? 0} per method)`)
+  row('one RSA-2048 signature (node:crypto)', `${n(miss.signatureCpu.median, 0)} µs`, range(miss.signatureCpu, 0))
+  row('kit: createTokenXClient().exchange()', `${n(miss.kitCpu.median, 0)} µs`, range(miss.kitCpu, 0))
+  row('openid-client 6: genericGrantRequest + PrivateKeyJwt', `${n(miss.openidClientCpu.median, 0)} µs`, range(miss.openidClientCpu, 0))
+  row('kit ÷ signature (per round)', `${n(miss.kitOverSignature.median, 2)}×`, range(miss.kitOverSignature, 2))
+  row('kit ÷ openid-client (of medians; spread per round pair)', `${n(miss.kitOverOpenidClient.ofMedians, 2)}×`, range(miss.kitOverOpenidClient, 2))
+  row('wall per sequential exchange: kit / openid-client', `${n(miss.kitWall.median, 0)} / ${n(miss.openidClientWall.median, 0)} µs`)
+  row('timers left behind per kit exchange', n(miss.uncancellableTimersPerExchange, 0))
+}
+if (concurrency !== undefined) {
+  heading('concurrency (cold cache, counted at the endpoint)')
+  for (const [label, check] of [['one citizen', concurrency.oneCitizen], ['100 citizens', concurrency.manyCitizens]] as const) {
+    row(`${check.calls} concurrent exchanges, ${label}`, `${check.requests} request${check.requests === 1 ? '' : 's'}`, `${n(check.ms, 1)} ms; ${check.distinctTokensPerCitizen} token object per citizen`)
+  }
+}
+if (cold !== undefined) {
+  heading('cold start (fresh processes)')
+  for (const size of cold.sizes) {
+    row(`dist/${size.name}: size (minified, all chunks)`, `${n(size.totalBytes / 1024)} KiB`, `${n(size.initialBytes / 1024)} KiB at init + ${n(size.lazyBytes / 1024)} KiB lazy`)
+  }
+  for (const target of cold.imports) {
+    row(`import ${target.name}`, `${n(target.importMs.median)} ms`, `${range(target.importMs)}; process ${n(target.processMs.median, 0)} ms`)
+  }
+  const fi = cold.firstInvocation
+  row(`first invocation, whole (${fi.runs} runs)`, `${n(fi.coldMs.median)} ms`, range(fi.coldMs))
+  for (const [phase, s] of Object.entries(fi.phases)) row(`  ${phase}`, `${n(s.median)} ms`, range(s))
+  row('second invocation: warm hit + downstream call', `${n(fi.warmHitMs.median)} ms`, range(fi.warmHitMs))
+  row('another citizen: warm miss + downstream call', `${n(fi.warmMissMs.median)} ms`, range(fi.warmMissMs))
+  const p = cold.parts
+  row(`first-invocation parts, each alone (${p.runs} runs): SDK chunk import`, `${n(p.sdkImportMs.median)} ms`, range(p.sdkImportMs))
+  row('  secret fetch, first GetSecretValue via the SDK', `${n(p.secretFetchMs.median)} ms`, range(p.secretFetchMs))
+  row('  JWK import', `${n(p.jwkImportMs.median, 2)} ms`, range(p.jwkImportMs, 2))
+  row('  first exchange incl. TCP connect', `${n(p.firstExchangeMs.median)} ms`, range(p.firstExchangeMs))
+  row('  second exchange, connection open', `${n(p.secondExchangeMs.median)} ms`, range(p.secondExchangeMs))
+}
+if (memory !== undefined) {
+  heading('memory (heapUsed after full GCs)')
+  row(`access token alone (${memory.tokenChars} chars)`, `${n(memory.tokenHeapBytes, 0)} B`)
+  row(`PromiseCache, ${n(memory.cache.entries, 0)} citizens: per entry`, `${n(memory.cache.bytesPerEntry, 0)} B`, `${n(memory.cache.heapGrowthBytes / 1048576)} MiB in all`)
+  row(`client (in-process fetch), ${n(memory.client.entries, 0)} citizens: per entry`, `${n(memory.client.bytesPerEntry, 0)} B`, `${n(memory.client.heapGrowthBytes / 1048576)} MiB in all`)
+  row(`bound ${memory.bound.maxEntries}, ${n(memory.bound.citizens, 0)} citizens: largest size`, `${memory.bound.largestSizeResolved} / ${memory.bound.largestSizeInFlight} in flight`, `heap +${n(memory.bound.heapGrowthBytes / 1048576, 2)} MiB`)
+}
+
+const body = rows.filter(([what]) => !what.startsWith('— '))
+const widths = [0, 1, 2].map((i) => Math.max(...body.map((r) => (r[i] as string).length)))
+const pad = (text: string, width: number, right = false) => (right ? text.padStart(width) : text.padEnd(width))
+console.log('')
+for (const [what, median, spreadText] of rows) {
+  if (what.startsWith('— ')) console.log(`\n${what}`)
+  else console.log(`  ${pad(what, widths[0] as number)}  ${pad(median, widths[1] as number, true)}  ${spreadText}`)
+}
+
+console.log('\nbudgets')
+for (const b of budgets) {
+  const value = b.unit === 'requests' || b.unit === 'entries' ? n(b.value, 0) : n(b.value, 2)
+  const limit = b.unit === 'requests' ? `must be ${n(b.limit, 0)}` : `≤ ${b.unit === 'entries' ? n(b.limit, 0) : n(b.limit, b.limit < 10 ? 1 : 0)} ${b.unit}`
+  console.log(`  ${b.pass ? 'PASS' : 'FAIL'}  ${b.name}: ${value} ${b.unit} (${limit})`)
+}
+const failed = budgets.filter((b) => !b.pass)
+const seconds = (Date.now() - started) / 1000
+console.log(failed.length === 0 ? `\nall ${budgets.length} budgets met` : `\n${failed.length} of ${budgets.length} budgets failed: ${failed.map((b) => b.name).join('; ')}`)
+console.log(`${n(seconds)} s; load ${loadavg().map((load) => load.toFixed(2)).join(' ')} at the end (other work on the machine shows in the spread)`)
+
+await mkdir(new URL('./results/', import.meta.url), { recursive: true })
+await writeFile(
+  new URL('./results/latest.json', import.meta.url),
+  `${JSON.stringify({ environment: { ...environment, loadAverageAtEnd: loadavg(), seconds }, sections: selected, budgets, results }, null, 2)}\n`,
+)
+console.log('figures: bench/results/latest.json')
+if (strict && failed.length > 0) process.exitCode = 1

@@ -1,0 +1,187 @@
+/**
+ * The client's key is rotated: the new private JWK is in Secrets Manager and TokenX knows only the
+ * new public key, while a warm function still signs with the old one. TokenX then refuses the client
+ * assertion; the kit loads the key again once (from the local Secrets Manager, through the real AWS
+ * SDK client) and retries once with a fresh assertion. A second refusal is final (500).
+ */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
+import { decodeProtectedHeader, type JWK } from 'jose'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { startSecretsManager, type LocalSecretsManager } from '../../dev/secrets-manager.ts'
+import { createTokenXClient, TokenExchangeError, type LogEntry, type TokenXOptions } from '../../lib/index.ts'
+import { citizenToken } from '../helpers/citizen.ts'
+import { lambdaContext, v2Event } from '../helpers/events.ts'
+import { newTestKey, type TestKey } from '../helpers/keys.ts'
+import { startServer, type Answer, type TestServer } from '../helpers/servers.ts'
+import { AUDIENCE, CLIENT_ID, formOf, jtis, lambdaHandler, verifyingEndpoint } from './support.ts'
+
+const SECRET = 'tokenx/private-jwk'
+
+let oldKey: TestKey
+let newKey: TestKey
+let strayKey: TestKey
+let sm: LocalSecretsManager
+let tokenx: TestServer
+/** The public keys TokenX accepts assertions from (jwker's registration of our client). */
+let registered: JWK[]
+/** How TokenX words a refused assertion. */
+let refusal: 'invalid_client' | 'tokendings' = 'invalid_client'
+
+/**
+ * tokendings (Extensions.kt `SignedJWT.verify`) answers 400 invalid_request with Nimbus's message,
+ * URL-encoded, when no registered key verifies the client assertion. oidc-provider, and RFC 6749
+ * §5.2, answer 401 invalid_client.
+ */
+const TOKENDINGS_NO_MATCHING_KEY: Answer = {
+  status: 400,
+  body: {
+    error: 'invalid_request',
+    error_description: 'token verification failed: Signed+JWT+rejected%3A+Another+algorithm+expected%2C+or+no+matching+key%28s%29+found',
+  },
+}
+
+beforeAll(async () => {
+  ;[oldKey, newKey, strayKey] = await Promise.all([newTestKey('key-2025'), newTestKey('key-2026'), newTestKey('key-stray')])
+  sm = await startSecretsManager()
+  const verify = verifyingEndpoint(() => registered)
+  tokenx = await startServer(async (request) => {
+    const answer = await verify(request)
+    return answer.status === 401 && refusal === 'tokendings' ? TOKENDINGS_NO_MATCHING_KEY : answer
+  })
+})
+beforeEach(() => {
+  sm.putSecret(SECRET, JSON.stringify(oldKey.privateJwk))
+  registered = [oldKey.publicJwk]
+  refusal = 'invalid_client'
+})
+afterEach(() => {
+  tokenx.requests.length = 0
+})
+afterAll(async () => {
+  await tokenx.close()
+  await sm.close()
+})
+
+function secretsManager() {
+  return new SecretsManagerClient({
+    endpoint: sm.url,
+    region: sm.region,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  })
+}
+
+function options(overrides: Partial<TokenXOptions> = {}): TokenXOptions {
+  return {
+    clientId: CLIENT_ID,
+    tokenEndpoint: `${tokenx.url}/token`,
+    privateJwkSecretId: SECRET,
+    secretsManager: secretsManager(),
+    retryBackoff: 1,
+    ...overrides,
+  }
+}
+
+/** Moves the secret and TokenX's registration to the new key, as a rotation does. */
+function rotate() {
+  sm.putSecret(SECRET, JSON.stringify(newKey.privateJwk))
+  registered = [newKey.publicJwk]
+}
+
+const kids = () => tokenx.requests.map((request) => decodeProtectedHeader(formOf(request).client_assertion ?? '').kid)
+
+describe.each(['invalid_client', 'tokendings'] as const)('TokenX refusing the old key (%s)', (wording) => {
+  beforeEach(() => {
+    refusal = wording
+  })
+
+  it('reloads the key once and retries once with a fresh assertion', async () => {
+    const kit = createTokenXClient(options())
+    const loads = sm.stats.getSecretValue
+    await kit.exchange(await citizenToken('1'), AUDIENCE)
+    expect(sm.stats.getSecretValue).toBe(loads + 1)
+
+    rotate()
+    tokenx.requests.length = 0
+    const token = await kit.exchange(await citizenToken('2'), AUDIENCE)
+    expect(token.accessToken).toMatch(/^at\./)
+    expect(kids()).toEqual(['key-2025', 'key-2026'])
+    expect(new Set(jtis(tokenx.requests)).size).toBe(2)
+    expect(sm.stats.getSecretValue).toBe(loads + 2)
+
+    // Warm from now on: the new key is kept, nothing is loaded again.
+    await kit.exchange(await citizenToken('3'), AUDIENCE)
+    expect(kids()).toEqual(['key-2025', 'key-2026', 'key-2026'])
+    expect(sm.stats.getSecretValue).toBe(loads + 2)
+  })
+
+  it('a second refusal is final: 500 ERR_CLIENT_REJECTED after exactly two requests and one reload', async () => {
+    const kit = createTokenXClient(options({ retries: 3 }))
+    await kit.exchange(await citizenToken('1'), AUDIENCE)
+    // TokenX was told about a key the secret does not hold.
+    registered = [strayKey.publicJwk]
+    tokenx.requests.length = 0
+    const loads = sm.stats.getSecretValue
+    const err = await kit.exchange(await citizenToken('2'), AUDIENCE).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(TokenExchangeError)
+    expect(err).toMatchObject({ code: 'ERR_CLIENT_REJECTED', status: 500, error: 'server_error' })
+    expect(tokenx.requests).toHaveLength(2)
+    expect(sm.stats.getSecretValue).toBe(loads + 1)
+  })
+
+  it('a burst of invocations during the rotation reloads the key once', async () => {
+    const kit = createTokenXClient(options())
+    await kit.exchange(await citizenToken('0'), AUDIENCE)
+    rotate()
+    const loads = sm.stats.getSecretValue
+    const citizens = await Promise.all(Array.from({ length: 12 }, (_, i) => citizenToken(`${100 + i}`)))
+    const tokens = await Promise.all(citizens.map((citizen) => kit.exchange(citizen, AUDIENCE)))
+    expect(new Set(tokens.map((token) => token.accessToken)).size).toBe(12)
+    expect(sm.stats.getSecretValue).toBe(loads + 1)
+  })
+})
+
+describe('through the middleware', () => {
+  it('a rotation is invisible to callers; a refused key answers 500 and the next invocation tries again', async () => {
+    const logged: LogEntry[] = []
+    const { handler } = lambdaHandler({ client: options(), logger: (entry) => logged.push(entry) })
+    const call = async (pid: string) => handler(v2Event(`Bearer ${await citizenToken(pid)}`), lambdaContext(10_000))
+
+    expect((await call('1')).statusCode).toBe(200)
+    rotate()
+    expect((await call('2')).statusCode).toBe(200)
+
+    // TokenX is updated before the secret is: the reload finds the key TokenX just dropped.
+    registered = [strayKey.publicJwk]
+    const refused = await call('3')
+    expect(refused.statusCode).toBe(500)
+    expect(JSON.parse(refused.body)).toEqual({ error: 'server_error', error_description: 'The server could not complete the request' })
+    expect(logged.at(-1)).toMatchObject({ code: 'ERR_CLIENT_REJECTED', tokenEndpointStatus: 401, upstreamError: 'invalid_client' })
+
+    // Nothing stays poisoned: once the secret holds the key TokenX knows, the next invocation works.
+    sm.putSecret(SECRET, JSON.stringify(strayKey.privateJwk))
+    expect((await call('4')).statusCode).toBe(200)
+  })
+
+  it('the default client, configured by AWS_* environment variables, reloads from the local endpoint', async () => {
+    vi.stubEnv('AWS_ENDPOINT_URL_SECRETS_MANAGER', sm.url)
+    vi.stubEnv('AWS_REGION', sm.region)
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'test')
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test')
+    const { handler } = lambdaHandler({ client: options({ secretsManager: undefined }) })
+    const call = async (pid: string) => handler(v2Event(`Bearer ${await citizenToken(pid)}`), lambdaContext(10_000))
+    expect((await call('1')).statusCode).toBe(200)
+    rotate()
+    const loads = sm.stats.getSecretValue
+    expect((await call('2')).statusCode).toBe(200)
+    expect(sm.stats.getSecretValue).toBe(loads + 1)
+  })
+})
+
+describe('a key given inline cannot be reloaded', () => {
+  it('answers 500 after one request', async () => {
+    registered = [newKey.publicJwk]
+    const kit = createTokenXClient({ clientId: CLIENT_ID, tokenEndpoint: `${tokenx.url}/token`, privateJwk: oldKey.privateJwk, retries: 3 })
+    await expect(kit.exchange(await citizenToken('1'), AUDIENCE)).rejects.toMatchObject({ code: 'ERR_CLIENT_REJECTED', status: 500 })
+    expect(tokenx.requests).toHaveLength(1)
+  })
+})

@@ -1,0 +1,490 @@
+/**
+ * Proof that nothing leaks.
+ *
+ * 1. Across many fault scenarios — TokenX echoing tokens back in every field it has, malformed
+ *    answers, timeouts, resets, unusable keys, SDK errors quoting the secret, hostile callers — every
+ *    log entry (the middleware's `logger` and anything on `console.*`), every answer and every error
+ *    (message, stack, own properties, down the whole `cause` chain) is collected, and none may contain
+ *    a subject token, an access token, a client assertion (or the payload or signature part of one),
+ *    or private key material (the JWK's `d`, `p`, `q`, `dp`, `dq`, `qi`).
+ * 2. Across thousands of interleaved requests for many citizens and audiences — concurrent, with
+ *    waiters giving up, TokenX failing now and then, tokens expiring and a cache so small it evicts
+ *    constantly — no request ever receives a token issued for another citizen or audience.
+ */
+import middy from '@middy/core'
+import type { APIGatewayProxyResult } from 'aws-lambda'
+import fc from 'fast-check'
+import { inspect } from 'node:util'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import {
+  createTokenXClient,
+  createTokenXHandlerCore,
+  tokenX,
+  TokenXError,
+  type LogEntry,
+  type SecretsManagerLike,
+  type TokenXOptions,
+} from '../../lib/index.ts'
+import { citizenToken } from '../helpers/citizen.ts'
+import { albEvent, lambdaContext, v1Event, v2Event } from '../helpers/events.ts'
+import { newTestKey, type TestKey } from '../helpers/keys.ts'
+import { startServer, tokenAnswer, type Answer, type Recorded, type TestServer } from '../helpers/servers.ts'
+import {
+  accessTokenFor,
+  AUDIENCE,
+  CLIENT_ID,
+  describeAccessToken,
+  formOf,
+  sha256,
+  watchUnhandledRejections,
+  type TokenXLambdaContext,
+} from './support.ts'
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi'] as const
+
+/** What must never be seen, with a label for the failure message. */
+const secrets = new Map<string, string>()
+/** Everything the kit said or answered, with where it was seen. */
+const seen: Array<{ where: string; text: string }> = []
+
+/**
+ * Registers a token by its payload and signature parts: a payload alone carries the citizen's
+ * identity, and either part, even cut short, is a fragment of the token (the header is the same for
+ * every token and reveals nothing).
+ */
+function secretToken(label: string, token: string): void {
+  const [, payload, signature] = token.split('.')
+  if (payload !== undefined && payload.length >= FRAGMENT) secrets.set(payload, `${label} (payload)`)
+  if (signature !== undefined && signature.length >= FRAGMENT) secrets.set(signature, `${label} (signature)`)
+  if (payload === undefined) secrets.set(token, label)
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? value : inspect(value, { depth: 30, breakLength: Infinity, showHidden: false })
+}
+
+/** An error and everything hanging off it: message, stack, own properties, the whole cause chain. */
+function collectError(where: string, err: unknown): void {
+  seen.push({ where, text: show(err) })
+  for (let current: unknown = err, depth = 0; current !== undefined && current !== null && depth < 20; depth++) {
+    if (!(current instanceof Error)) {
+      seen.push({ where: `${where} cause`, text: show(current) })
+      break
+    }
+    seen.push({ where, text: [String(current), current.stack ?? '', JSON.stringify({ ...current }), show(Object.entries(current))].join('\n') })
+    current = current.cause
+  }
+}
+
+function collectResponse(where: string, response: unknown): void {
+  seen.push({ where, text: JSON.stringify(response) ?? 'undefined' })
+}
+
+const logged: LogEntry[] = []
+const logger = (entry: LogEntry) => {
+  logged.push(entry)
+  seen.push({ where: 'logger', text: JSON.stringify(entry) })
+}
+
+/**
+ * Any run of this many characters of a secret counts as a leak: a log line that cuts a token short
+ * (a 300-character limit, a stripped signature) still gives away what it kept.
+ */
+const FRAGMENT = 20
+
+/** The places where a secret, or a fragment of one, showed up; empty when nothing leaked. */
+function findLeaks(where: ReadonlyArray<{ where: string; text: string }>, what: ReadonlyMap<string, string>): string[] {
+  const fragments = new Map<string, string>()
+  for (const [value, label] of what) {
+    if (value.length < FRAGMENT) fragments.set(value, label)
+    for (let i = 0; i + FRAGMENT <= value.length; i++) fragments.set(value.slice(i, i + FRAGMENT), label)
+  }
+  // One example per secret and place is enough to see what leaked where.
+  const found = new Map<string, string>()
+  for (const { where: place, text } of where) {
+    for (let i = 0; i + FRAGMENT <= text.length; i++) {
+      const label = fragments.get(text.slice(i, i + FRAGMENT))
+      if (label !== undefined && !found.has(`${label} in ${place}`)) {
+        found.set(`${label} in ${place}`, `${label} in ${place}: …${text.slice(Math.max(0, i - 20), i + FRAGMENT + 20)}…`)
+      }
+    }
+  }
+  return [...found.values()]
+}
+
+let key: TestKey
+let tokenx: TestServer
+let downstream: TestServer
+let citizens: string[]
+let respond: (request: Recorded, index: number) => Answer | Promise<Answer>
+
+/** Every access token TokenX handed out, whatever the rest of its answer looked like. */
+function handOut(accessToken: string, body: Record<string, unknown> = {}): Answer {
+  secrets.set(accessToken, 'an access token')
+  return { status: 200, body: { access_token: accessToken, token_type: 'Bearer', expires_in: 900, ...body } }
+}
+
+const echoForm = (request: Recorded) => {
+  const form = formOf(request)
+  return `subject_token=${form.subject_token} client_assertion=${form.client_assertion}`
+}
+
+/** TokenX misbehaving in every way that could carry a token back to us. */
+const TOKENX_FAULTS: Array<[string, (request: Recorded) => Answer]> = [
+  ['500 echoing both tokens in error_description', (r) => ({ status: 500, body: { error: 'server_error', error_description: echoForm(r) } })],
+  ['500 echoing the subject token as the error code', (r) => ({ status: 500, body: { error: formOf(r).subject_token ?? '' } })],
+  ['502 with the form echoed as plain text', (r) => ({ status: 502, body: r.body })],
+  ['400 invalid_request quoting the subject token', (r) => ({ status: 400, body: { error: 'invalid_request', error_description: `invalid subject_token: ${formOf(r).subject_token} has expired` } })],
+  ['400 quoting the subject token without its signature', (r) => {
+    const [header, payload] = (formOf(r).subject_token ?? '').split('.')
+    return { status: 400, body: { error: 'invalid_request', error_description: `invalid subject_token: ${header}.${payload}` } }
+  }],
+  ['401 invalid_client quoting the assertion', (r) => ({ status: 401, body: { error: 'invalid_client', error_description: `client_assertion ${formOf(r).client_assertion} rejected` } })],
+  ['403 quoting the assertion without its signature', (r) => {
+    const [header, payload] = (formOf(r).client_assertion ?? '').split('.')
+    return { status: 403, body: { error: 'access_denied', error_description: `${header}.${payload}` } }
+  }],
+  ['400 with a huge description full of tokens', (r) => ({ status: 400, body: { error: 'invalid_request', error_description: echoForm(r).repeat(50) } })],
+  ['200 with expires_in 0', () => handOut(`at-${crypto.randomUUID()}`, { expires_in: 0 })],
+  ['200 without token_type', () => handOut(`at-${crypto.randomUUID()}`, { token_type: undefined })],
+  ['200 with an access token containing a space', () => handOut(`at ${crypto.randomUUID()}`)],
+  ['200 that is not JSON', () => {
+    const accessToken = `at-${crypto.randomUUID()}`
+    secrets.set(accessToken, 'an access token')
+    return { status: 200, body: `access_token=${accessToken}&expires_in=900` }
+  }],
+  ['200 too large', () => {
+    const accessToken = `at-${crypto.randomUUID()}`
+    secrets.set(accessToken, 'an access token')
+    return { status: 200, body: { access_token: accessToken, padding: accessToken.repeat(10_000) } }
+  }],
+  ['a reset connection', () => ({ status: 0, body: '', reset: true })],
+  ['an answer too slow', (r) => ({ ...tokenAnswer('late'), delay: 300, body: { error_description: echoForm(r) } })],
+]
+
+beforeAll(async () => {
+  key = await newTestKey('app-key')
+  for (const member of PRIVATE_MEMBERS) {
+    const value = key.privateJwk[member]
+    if (typeof value === 'string') secrets.set(value, `the private key's ${member}`)
+  }
+  tokenx = await startServer((request, index) => respond(request, index))
+  downstream = await startServer(() => ({ status: 401, body: { error: 'invalid_token' } }))
+  citizens = await Promise.all(['11111111111', '22222222222', '33333333333'].map((pid) => citizenToken(pid)))
+  citizens.forEach((citizen, i) => secretToken(`citizen ${i}'s subject token`, citizen))
+})
+afterAll(async () => {
+  await tokenx.close()
+  await downstream.close()
+})
+
+describe('nothing the kit logs, answers or throws contains a token or key material', () => {
+  // Every test of this block watches console.* (restoreMocks undoes the spies after each test).
+  beforeEach(() => {
+    for (const method of ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const) {
+      vi.spyOn(console, method).mockImplementation((...args: unknown[]) => {
+        seen.push({ where: `console.${method}`, text: args.map(show).join(' ') })
+      })
+    }
+  })
+
+  /** A Secrets Manager stub that hands out `value` (counting loads), so the reload path runs too. */
+  const secretsManager = (value: () => string): SecretsManagerLike => ({ send: async () => ({ SecretString: value() }) })
+
+  const baseOptions = (overrides: Partial<TokenXOptions> = {}): TokenXOptions => ({
+    clientId: CLIENT_ID,
+    tokenEndpoint: `${tokenx.url}/token`,
+    privateJwkSecretId: 'tokenx/private-jwk',
+    secretsManager: secretsManager(() => JSON.stringify(key.privateJwk)),
+    retries: 1,
+    retryBackoff: 1,
+    timeout: 50,
+    ...overrides,
+  })
+
+  /** One invocation through middy, with the logger collecting or (loggerless) the default console logger. */
+  async function invoke(options: TokenXOptions, event: unknown, useConsole: boolean): Promise<APIGatewayProxyResult> {
+    const handler = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
+      .use(tokenX({ audience: AUDIENCE, client: options, ...(useConsole ? {} : { logger }) }))
+      .handler(async (_event, context) => {
+        const response = await context.tokenX.fetch(`${downstream.url}/resource`)
+        return { statusCode: response.status, body: 'downstream answered' }
+      })
+    const result = await handler(event, lambdaContext(10_000))
+    collectResponse('middleware answer', result)
+    return result
+  }
+
+  /** The same through the core and the client, keeping the thrown errors. */
+  async function throwing(options: TokenXOptions, subject: string): Promise<void> {
+    const core = createTokenXHandlerCore({ audience: AUDIENCE, client: options, logger })
+    try {
+      await core.authorize(v2Event(`Bearer ${subject}`), lambdaContext(10_000))
+    } catch (err) {
+      collectError('core.authorize error', err)
+      collectResponse('core.respond', core.respond(err))
+    }
+    try {
+      await createTokenXClient(options).exchange(subject, AUDIENCE)
+    } catch (err) {
+      collectError('client.exchange error', err)
+    }
+  }
+
+  it.each(TOKENX_FAULTS)('TokenX answering %s', async (name, fault) => {
+    respond = fault
+    // Timeouts cost real time: one citizen, no retry, is enough to see what a timeout logs.
+    const slow = name === 'an answer too slow'
+    for (const [i, citizen] of (slow ? citizens.slice(0, 1) : citizens).entries()) {
+      const options = baseOptions(slow ? { retries: 0 } : {})
+      const result = await invoke(options, v2Event(`Bearer ${citizen}`), i === 0)
+      expect(result.statusCode).toBeGreaterThanOrEqual(400)
+      await throwing(options, citizen)
+    }
+  })
+
+  it('TokenX down (connection refused)', async () => {
+    const down = await startServer(() => tokenAnswer('x'))
+    await down.close()
+    for (const useConsole of [true, false]) {
+      await invoke(baseOptions({ tokenEndpoint: `${down.url}/token` }), v2Event(`Bearer ${citizens[0]}`), useConsole)
+    }
+    await throwing(baseOptions({ tokenEndpoint: `${down.url}/token` }), citizens[1]!)
+  })
+
+  it('the downstream API refusing the token, and TokenX failing the new exchange while echoing', async () => {
+    let calls = 0
+    respond = (request) => (++calls === 1 ? handOut(accessTokenFor(formOf(request).subject_token ?? '', AUDIENCE, calls)) : TOKENX_FAULTS[0]![1](request))
+    const result = await invoke(baseOptions({ timeout: 5_000 }), v2Event(`Bearer ${citizens[2]}`), false)
+    expect(result.statusCode).toBe(502)
+  })
+
+  describe('an unusable key', () => {
+    const jwk = () => key.privateJwk
+    const SECRET_VALUES: Array<[string, () => string]> = [
+      ['a PEM-looking text holding the key', () => `-----BEGIN PRIVATE KEY-----\n${jwk().d}\n${jwk().p}\n-----END PRIVATE KEY-----`],
+      ['a JWK without kid', () => JSON.stringify({ ...jwk(), kid: undefined })],
+      ['a JWK whose modulus is not a modulus', () => JSON.stringify({ ...jwk(), n: 'AQAB' })],
+      ['a JWK with a wrong alg', () => JSON.stringify({ ...jwk(), alg: 'HS256' })],
+      ['a JWK missing q', () => JSON.stringify({ ...jwk(), q: undefined })],
+      ['a JWK as a JSON string inside a string', () => JSON.stringify(JSON.stringify(jwk()))],
+      ['a JWK with trailing garbage', () => `${JSON.stringify(jwk())}}`],
+    ]
+
+    it.each(SECRET_VALUES)('from Secrets Manager: %s', async (_name, value) => {
+      respond = (request) => handOut(accessTokenFor(formOf(request).subject_token ?? '', AUDIENCE, 0))
+      secrets.set(value(), 'the secret string')
+      const options = baseOptions({ secretsManager: secretsManager(value) })
+      const result = await invoke(options, v2Event(`Bearer ${citizens[0]}`), true)
+      expect(result.statusCode).toBe(500)
+      await invoke(options, v2Event(`Bearer ${citizens[1]}`), false)
+      await throwing(options, citizens[2]!)
+    })
+
+    it.each(SECRET_VALUES)('given inline (privateJwk): %s', async (_name, value) => {
+      const options: TokenXOptions = { ...baseOptions(), privateJwkSecretId: undefined, secretsManager: undefined, privateJwk: value() }
+      await invoke(options, v2Event(`Bearer ${citizens[0]}`), true)
+      await throwing(options, citizens[1]!)
+    })
+
+    it('from the environment (TOKEN_X_PRIVATE_JWK), including a bad client id next to it', async () => {
+      for (const [, value] of SECRET_VALUES) {
+        for (const clientId of [CLIENT_ID, 'not a client id']) {
+          const env = { TOKEN_X_CLIENT_ID: clientId, TOKEN_X_TOKEN_ENDPOINT: `${tokenx.url}/token`, TOKEN_X_PRIVATE_JWK: value() }
+          const handler = middy<unknown, APIGatewayProxyResult>().use(tokenX({ audience: AUDIENCE, env, logger })).handler(async () => ({ statusCode: 200, body: '' }))
+          collectResponse('env-configured answer', await handler(v2Event(`Bearer ${citizens[0]}`), lambdaContext(10_000)))
+        }
+      }
+    })
+
+    it('an SDK error that quotes the secret in its message', async () => {
+      const leaky: SecretsManagerLike = {
+        send: async () => {
+          throw Object.assign(new Error(`AccessDenied reading ${JSON.stringify(jwk())}`), {
+            name: 'AccessDeniedException',
+            $metadata: { httpStatusCode: 400 },
+            SecretString: JSON.stringify(jwk()),
+          })
+        },
+      }
+      const options = baseOptions({ secretsManager: leaky })
+      await invoke(options, v2Event(`Bearer ${citizens[0]}`), true)
+      await throwing(options, citizens[1]!)
+    })
+  })
+
+  describe('hostile callers', () => {
+    it('tokens sent every wrong way are not repeated back', async () => {
+      const subject = citizens[0]!
+      const expired = await citizenToken('44444444444', { now: Math.floor(Date.now() / 1000) - 7200, expiresIn: 60 })
+      secretToken('an expired subject token', expired)
+      const events = [
+        v2Event(`Bearer ${subject}\r\nX-Admin: true`),
+        v2Event(`Bearer ${subject},Bearer ${subject}`),
+        v2Event(`Basic ${subject}`),
+        v2Event(`DPoP ${subject}`),
+        v2Event(`Bearer "${subject}"`),
+        v2Event(`Bearer ${subject} ${subject}`),
+        v2Event(`Bearer ${subject}${'A'.repeat(20_000)}`),
+        v1Event(`Bearer ${expired}`),
+        { multiValueHeaders: { authorization: [`Bearer ${subject}`, `Bearer ${expired}`] } },
+        albEvent(`Bearer ${subject.split('.').slice(0, 2).join('.')}.`),
+      ]
+      for (const [i, event] of events.entries()) {
+        const result = await invoke(baseOptions(), event, i % 2 === 0)
+        expect([400, 401]).toContain(result.statusCode)
+      }
+    })
+  })
+
+  it('finally: nothing leaked anywhere', () => {
+    // Every client assertion TokenX ever received is a secret too.
+    for (const request of tokenx.requests) {
+      const assertion = formOf(request).client_assertion
+      if (assertion !== undefined) secretToken('a client assertion', assertion)
+    }
+    // The scenarios did run and did produce the things that could leak.
+    expect(tokenx.requests.length).toBeGreaterThan(50)
+    expect(logged.length).toBeGreaterThan(50)
+    expect(seen.filter(({ where }) => where.startsWith('console.')).length).toBeGreaterThan(20)
+    expect(seen.filter(({ where }) => where.endsWith('error')).length).toBeGreaterThan(40)
+    expect([...secrets.values()].filter((label) => label.startsWith('a client assertion')).length).toBeGreaterThan(50)
+    expect(findLeaks(seen, secrets)).toEqual([])
+  })
+})
+
+describe('the leak finder itself', () => {
+  const D = 'QmFzZTY0dXJsLWVuY29kZWQtcHJpdmF0ZS1leHBvbmVudC1kLXZhbHVl'
+  it('finds a secret whole, cut short, or inside other text', () => {
+    const what = new Map([[D, 'd']])
+    expect(findLeaks([{ where: 'whole', text: `x ${D} y` }], what)).toHaveLength(1)
+    expect(findLeaks([{ where: 'cut', text: `…${D.slice(7, 7 + FRAGMENT)}…` }], what)).toHaveLength(1)
+    expect(findLeaks([{ where: 'short', text: D.slice(0, FRAGMENT - 1) }, { where: 'none', text: 'nothing here' }], what)).toEqual([])
+  })
+
+  it('sees a cause chain and own properties', () => {
+    const before = seen.length
+    collectError('test', new TokenXError('ERR_CONFIG', 'outer', { cause: Object.assign(new Error('inner'), { extra: `hidden ${D}` }) }))
+    const collected = seen.splice(before)
+    expect(findLeaks(collected, new Map([[D, 'd']]))).not.toEqual([])
+  })
+})
+
+describe('no request ever receives another citizen\'s token (fast-check)', () => {
+  const AUDIENCES = ['dev-gcp:team:one', 'dev-gcp:team:two', 'prod-gcp:other:three', 'dev-gcp:team:one-x']
+  let subjects: string[]
+  let total = 0
+  let exchanges = 0
+  /** Deterministic per run: which requests TokenX fails or delays. */
+  let chaos: () => number
+
+  /**
+   * TokenX in memory (through the kit's `fetch` option: thousands of exchanges over sockets would
+   * take the suite's time for nothing this test is about). Its token names the subject token and
+   * audience it was asked for; now and then it fails (503) or answers a little later, and it honours
+   * the request's signal as a real server connection would.
+   */
+  const memoryTokenX = async (_url: string | URL, init?: RequestInit): Promise<Response> => {
+    const form = new URLSearchParams(String(init?.body))
+    const roll = chaos()
+    const signal = init?.signal ?? undefined
+    if (roll < 0.3) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, Math.floor(roll * 10))
+        signal?.addEventListener('abort', () => {
+          clearTimeout(timer)
+          reject(signal.reason)
+        }, { once: true })
+      })
+    }
+    signal?.throwIfAborted()
+    if (roll < 0.05) return new Response('busy', { status: 503 })
+    exchanges += 1
+    const body = { access_token: accessTokenFor(form.get('subject_token') ?? '', form.get('audience') ?? '', exchanges), token_type: 'Bearer', expires_in: 900 }
+    return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } })
+  }
+
+  beforeAll(async () => {
+    // Ten citizens, two of whom sent two different tokens (same person, new login): the token, not
+    // the person, is what a cached exchange belongs to.
+    const pids = ['01', '02', '03', '04', '05', '06', '07', '08', '08', '09', '10', '10'].map((n) => `123456789${n}`)
+    subjects = await Promise.all(pids.map((pid) => citizenToken(pid, { expiresIn: 10 * 365 * 86_400 })))
+  })
+
+  it('across thousands of interleaved, concurrent requests with evictions, expiry, failures and aborts', async () => {
+    const unhandled = watchUnhandledRejections()
+    const operation = fc.record({
+      citizen: fc.nat({ max: 11 }),
+      audience: fc.nat({ max: AUDIENCES.length - 1 }),
+      /** Milliseconds after which this caller gives up, or never. */
+      abortAfter: fc.option(fc.nat({ max: 4 }), { freq: 4 }),
+      /** Evict the token afterwards, as the downstream's 401 does. */
+      evict: fc.boolean(),
+    })
+    const run = fc.record({
+      seed: fc.integer(),
+      cacheMaxEntries: fc.integer({ min: 1, max: 6 }),
+      batches: fc.array(
+        fc.record({ advance: fc.nat({ max: 900_000 }), operations: fc.array(operation, { minLength: 14, maxLength: 24 }) }),
+        { minLength: 10, maxLength: 14 },
+      ),
+    })
+    try {
+      await fc.assert(
+        fc.asyncProperty(run, async ({ seed, cacheMaxEntries, batches }) => {
+          chaos = mulberry32(seed)
+          let now = Date.now()
+          const kit = createTokenXClient({
+            clientId: CLIENT_ID,
+            tokenEndpoint: 'http://127.0.0.1:9/token',
+            fetch: memoryTokenX,
+            privateJwk: key.privateJwk,
+            cacheMaxEntries,
+            retries: 1,
+            retryBackoff: 0,
+            clock: () => now,
+          })
+          for (const batch of batches) {
+            now += batch.advance
+            await Promise.all(batch.operations.map(async (op) => {
+              total += 1
+              const subject = subjects[op.citizen]!
+              const audience = AUDIENCES[op.audience]!
+              const signal = op.abortAfter === null ? undefined : AbortSignal.timeout(op.abortAfter)
+              let token
+              try {
+                token = await kit.exchange(subject, audience, { signal })
+              } catch (err) {
+                expect(err).toBeInstanceOf(TokenXError)
+                return
+              }
+              expect(token.audience).toBe(audience)
+              expect(describeAccessToken(token.accessToken)).toEqual({ subjectHash: sha256(subject), audience })
+              if (op.evict) kit.evict(subject, audience, token)
+            }))
+          }
+        }),
+        { numRuns: 12 },
+      )
+      // 12 runs × at least 10 batches × at least 14 requests, most of them cache misses.
+      expect(total).toBeGreaterThanOrEqual(1_680)
+      expect(exchanges).toBeGreaterThan(1_000)
+      await new Promise((resolve) => setTimeout(resolve, 30))
+      expect(unhandled.seen).toEqual([])
+    } finally {
+      unhandled.stop()
+    }
+  })
+})
+
+/** A small seeded PRNG, so a failing run's TokenX behaviour follows from its seed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+  }
+}
