@@ -55,11 +55,14 @@ export async function buildFunction(name, { minify = true, into = outRoot } = {}
     logLevel: 'warning',
   })
   await writeFile(path.join(outdir, 'meta.json'), JSON.stringify(result.metafile))
-  return { name, outdir, ...(await sizes(result.metafile)) }
+  return { name, outdir, ...(await bundleSizes(result.metafile)) }
 }
 
-/** Initial bytes: the entry and what it imports statically; lazy: chunks behind dynamic imports. */
-async function sizes(metafile) {
+/**
+ * Bytes of a function's bundle from its metafile: initial, the entry and what it imports statically;
+ * lazy, the chunks behind dynamic imports. (bench/ reports the same figures from dist/<name>/meta.json.)
+ */
+export async function bundleSizes(metafile) {
   const outputs = metafile.outputs
   const entry = Object.keys(outputs).find((file) => file.endsWith('index.mjs'))
   const initial = new Set()

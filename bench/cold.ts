@@ -8,7 +8,7 @@
  *   import, and the first exchange including its TCP connect.
  */
 import { spawn } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -67,29 +67,10 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const dist = path.join(root, 'dist')
 const SECRET_NAME = 'bench/tokenx-private-jwk'
 
-/** esbuild's metafile tells what the entry imports statically (loaded at init) and what lazily. */
+/** What `npm run build` reported for the bundle, from its metafile (esbuild.config.mjs's own count). */
 async function bundleSize(name: string, budgets: Record<string, number>): Promise<BundleSize> {
-  const meta = JSON.parse(await readFile(path.join(dist, name, 'meta.json'), 'utf8')) as {
-    outputs: Record<string, { imports: Array<{ path: string; kind: string }> }>
-  }
-  const outputs = meta.outputs
-  const entry = Object.keys(outputs).find((file) => file.endsWith(`${name}/index.mjs`))
-  if (entry === undefined) throw new Error(`no entry in dist/${name}/meta.json`)
-  const initial = new Set<string>()
-  const visit = (file: string): void => {
-    if (initial.has(file)) return
-    initial.add(file)
-    for (const imported of outputs[file]?.imports ?? []) if (imported.kind === 'import-statement' && outputs[imported.path]) visit(imported.path)
-  }
-  visit(entry)
-  let initialBytes = 0
-  let lazyBytes = 0
-  for (const file of Object.keys(outputs)) {
-    if (!file.endsWith('.mjs')) continue
-    const { size } = await stat(path.join(root, file))
-    if (initial.has(file)) initialBytes += size
-    else lazyBytes += size
-  }
+  const metafile: unknown = JSON.parse(await readFile(path.join(dist, name, 'meta.json'), 'utf8'))
+  const { initialBytes, lazyBytes } = await bundleSizes(metafile)
   return { name, totalBytes: initialBytes + lazyBytes, initialBytes, lazyBytes, budgetBytes: budgets[name] ?? budgets.default ?? 0 }
 }
 
@@ -165,7 +146,10 @@ const IMPORT_PROBE = [
 ].join(' ')
 
 const endpoint = sectionEndpoint()
-const { budgets } = (await import(pathToFileURL(path.join(root, 'esbuild.config.mjs')).href)) as { budgets: Record<string, number> }
+const { budgets, bundleSizes } = (await import(pathToFileURL(path.join(root, 'esbuild.config.mjs')).href)) as {
+  budgets: Record<string, number>
+  bundleSizes: (metafile: unknown) => Promise<{ initialBytes: number; lazyBytes: number }>
+}
 const names = (await readdir(dist, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
 if (names.length === 0) throw new Error('dist/ is empty: run `npm run build` first')
 const sizes = await Promise.all(names.map((name) => bundleSize(name, budgets)))

@@ -4,7 +4,7 @@
  */
 import { signAssertion } from './assertion.ts'
 import { PromiseCache, tokenCacheKey, type Loaded } from './cache.ts'
-import { resolveOptions, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
+import { isClientId, resolveOptions, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
 import { ConfigError, TokenExchangeError, TokenXError } from './errors.ts'
 import { isInvalidClient, requestExchange, type TokenResponse } from './exchange.ts'
 import { fetchPost, nodePost, type PostForm } from './http.ts'
@@ -41,13 +41,6 @@ export interface TokenXClient {
   evict(subjectToken: string, audience: string, token: ExchangedToken): void
   /** The options in force, defaults applied. */
   readonly options: ResolvedTokenXOptions
-}
-
-/** `cluster:namespace:app`; the audience is a TokenX client id, not a URL. */
-const AUDIENCE = /^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-.]*$/i
-
-export function isAudience(value: unknown): value is string {
-  return typeof value === 'string' && AUDIENCE.test(value)
 }
 
 /** Builds a client; throws `TypeError` for a bad option, before any request. */
@@ -93,7 +86,7 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   return {
     options: resolved,
     async exchange(subjectToken, audience, exchangeOptions = {}) {
-      if (!isAudience(audience)) throw new ConfigError('the audience must be "cluster:namespace:app"')
+      if (!isClientId(audience)) throw new ConfigError('the audience must be "cluster:namespace:app"')
       // The warm path: a fresh entry was stored for this very token (a SHA-256 match) after it passed
       // the checks below, and is fresh no longer than the token is unexpired (toLoaded), so serving
       // it needs no second parse of the token.

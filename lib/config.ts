@@ -73,14 +73,19 @@ export const defaults = Object.freeze({
   clock: Date.now,
 })
 
-/** `cluster:namespace:app`, each part a DNS-label-ish name. */
+/** A TokenX client id, `cluster:namespace:app`, each part a DNS-label-ish name. */
 const CLIENT_ID = /^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-.]*$/i
+
+/** Whether `value` is a TokenX client id: our own, or a downstream app's (an audience is one, not a URL). */
+export function isClientId(value: unknown): value is string {
+  return typeof value === 'string' && CLIENT_ID.test(value)
+}
 
 /** Merges `options` over `defaults` and checks every option; throws `TypeError` naming the bad one. */
 export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
   const resolved = { ...defaults, ...withoutUndefined(options) }
-  if (typeof resolved.clientId !== 'string' || !CLIENT_ID.test(resolved.clientId)) {
+  if (!isClientId(resolved.clientId)) {
     throw new TypeError('clientId must be "cluster:namespace:app"')
   }
   checkUrl('tokenEndpoint', resolved.tokenEndpoint)
@@ -133,7 +138,7 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
     return value
   }
   const clientId = required('TOKEN_X_CLIENT_ID')
-  if (!CLIENT_ID.test(clientId)) throw new ConfigError('TOKEN_X_CLIENT_ID must be "cluster:namespace:app"')
+  if (!isClientId(clientId)) throw new ConfigError('TOKEN_X_CLIENT_ID must be "cluster:namespace:app"')
   const tokenEndpoint = required('TOKEN_X_TOKEN_ENDPOINT')
   if (!isHttpUrl(tokenEndpoint)) throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT must be an http(s) URL')
   const issuer = read('TOKEN_X_ISSUER')

@@ -3,7 +3,7 @@ export { tokenX, createTokenXHandlerCore, middlewareDefaults } from './middlewar
 export type { AudienceOption, TokenXContext, TokenXCoreOptions, TokenXHandlerCore } from './middleware.ts'
 export { createTokenXClient } from './client.ts'
 export type { ExchangedToken, ExchangeOptions, TokenXClient } from './client.ts'
-export { defaults, optionsFromEnv, resolveOptions } from './config.ts'
+export { defaults, isClientId, optionsFromEnv, resolveOptions } from './config.ts'
 export type { AssertionAudience, FetchLike, SecretsManagerLike, TokenXOptions, ResolvedTokenXOptions } from './config.ts'
 export type { Downstream } from './downstream.ts'
 export { bearerToken } from './bearer.ts'

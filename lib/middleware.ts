@@ -8,8 +8,8 @@
 import type { MiddlewareObj } from '@middy/core'
 import type { Context } from 'aws-lambda'
 import { bearerToken } from './bearer.ts'
-import { createTokenXClient, isAudience, type TokenXClient } from './client.ts'
-import { defaults, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
+import { createTokenXClient, type TokenXClient } from './client.ts'
+import { defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
 import { createDownstream, type Downstream } from './downstream.ts'
 import { ConfigError, TokenXError } from './errors.ts'
 import { defaultLogger, errorResponse, logEntry, type Logger } from './response.ts'
@@ -165,14 +165,14 @@ class LazyDeadline {
 
 function audienceEntries(option: AudienceOption): Array<[string, string]> {
   if (typeof option === 'string') {
-    if (!isAudience(option)) throw new TypeError('audience must be "cluster:namespace:app"')
+    if (!isClientId(option)) throw new TypeError('audience must be "cluster:namespace:app"')
     return [['', option]]
   }
   if (option === null || typeof option !== 'object' || Object.keys(option).length === 0) {
     throw new TypeError('audience must be "cluster:namespace:app" or a non-empty record of them')
   }
   return Object.entries(option).map(([name, audience]) => {
-    if (!isAudience(audience)) throw new TypeError(`audience.${name} must be "cluster:namespace:app"`)
+    if (!isClientId(audience)) throw new TypeError(`audience.${name} must be "cluster:namespace:app"`)
     return [name, audience]
   })
 }

@@ -3,7 +3,7 @@
  * it has. Read once at module load; a bad value becomes a `ConfigError` the function answers with
  * (500, JSON), rather than a crashed init phase that API Gateway turns into an opaque 502.
  */
-import { ConfigError } from '../../lib/index.ts'
+import { ConfigError, isClientId } from '../../lib/index.ts'
 
 export interface DownstreamEnv {
   /** Base URL of the downstream API, ending in `/`. */
@@ -24,7 +24,7 @@ export function downstreamFromEnv(env: Readonly<Record<string, string | undefine
     return new ConfigError('DOWNSTREAM_URL must be an http(s) URL')
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') return new ConfigError('DOWNSTREAM_URL must be an http(s) URL')
-  if (!/^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-.]*$/i.test(audience)) {
+  if (!isClientId(audience)) {
     return new ConfigError('DOWNSTREAM_AUDIENCE must be "cluster:namespace:app"')
   }
   return { url: base, audience }
