@@ -2,7 +2,7 @@
  * One RFC 8693 token exchange request and the reading of its answer. Retries, caching and keys live
  * elsewhere; this module turns (assertion, subject token, audience) into a token or a typed error.
  */
-import { redact, TokenExchangeError, TokenXError, type OAuthErrorBody } from './errors.ts'
+import { redact, TokenExchangeError, translate, type OAuthErrorBody, type TokenXError } from './errors.ts'
 import { AnswerTooLargeError, type HttpAnswer, type PostForm } from './http.ts'
 
 /** RFC 8693 §2.1. */
@@ -55,14 +55,14 @@ export async function requestExchange(
   try {
     answer = await post(tokenEndpoint, exchangeForm(request), signal)
   } catch (cause) {
-    throw transportError(cause, signal)
+    throw translate(cause, (foreign) => transportError(foreign, signal))
   }
   if (answer.status === 200) return parseTokenResponse(answer)
   throw errorFromAnswer(answer)
 }
 
+/** What a foreign error from the HTTP client or an injected `fetch` means; the kit's own pass through `translate`. */
 function transportError(cause: unknown, signal: AbortSignal): TokenXError {
-  if (cause instanceof TokenXError) return cause
   if (cause instanceof AnswerTooLargeError) {
     return new TokenExchangeError('ERR_TOKEN_ENDPOINT', 'TokenX answered with an oversized body', { cause })
   }

@@ -7,7 +7,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
 import type { SecretsManagerLike } from './config.ts'
-import { KeyError, TokenXError } from './errors.ts'
+import { KeyError, translate } from './errors.ts'
 
 export interface SigningKey {
   /** The JWK's `kid`, sent in every assertion's header so TokenX can pick the public key. */
@@ -153,10 +153,10 @@ async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout
   try {
     output = await client.send(new GetSecretValueCommand({ SecretId: secretId }), { abortSignal: AbortSignal.timeout(timeout) })
   } catch (cause) {
-    if (cause instanceof TokenXError) throw cause
-    throw new KeyError(`the private key could not be loaded from Secrets Manager (${describeAwsError(cause)})`, {
-      cause: codeOnly(cause),
-    })
+    throw translate(cause, (foreign) =>
+      new KeyError(`the private key could not be loaded from Secrets Manager (${describeAwsError(foreign)})`, {
+        cause: codeOnly(foreign),
+      }))
   }
   if (typeof output.SecretString !== 'string' || output.SecretString === '') {
     throw new KeyError('the Secrets Manager secret has no SecretString')

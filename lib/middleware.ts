@@ -11,7 +11,7 @@ import { bearerToken } from './bearer.ts'
 import { createTokenXClient, type TokenXClient } from './client.ts'
 import { defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
 import { createDownstream, type Downstream } from './downstream.ts'
-import { ConfigError, TokenXError } from './errors.ts'
+import { ConfigError, TokenXError, translate } from './errors.ts'
 import { defaultLogger, errorResponse, logEntry, type Logger } from './response.ts'
 
 /** One audience (`cluster:namespace:app`), or named audiences. */
@@ -129,14 +129,14 @@ function clientFromEnv(env: Readonly<Record<string, string | undefined>>): Token
   try {
     return createTokenXClient(optionsFromEnv(env))
   } catch (err) {
-    if (err instanceof TokenXError) throw err
-    throw new ConfigError(`the TOKEN_X_* configuration is invalid: ${err instanceof Error ? err.message : 'unknown error'}`, { cause: err })
+    throw translate(err, (foreign) =>
+      new ConfigError(`the TOKEN_X_* configuration is invalid: ${foreign instanceof Error ? foreign.message : 'unknown error'}`, { cause: foreign }))
   }
 }
 
 const NO_DEADLINE: { readonly signal: AbortSignal | undefined } = Object.freeze({ signal: undefined })
 
-/** Aborts `deadlineMargin` ms before the Lambda would time out; none outside Lambda. */
+/** Aborts `deadlineMargin` ms before the Lambda would time out, created on first use; none outside Lambda. */
 function lazyDeadline(context: Partial<Pick<Context, 'getRemainingTimeInMillis'>> | undefined, margin: number): { readonly signal: AbortSignal | undefined } {
   const remaining = context?.getRemainingTimeInMillis?.()
   if (typeof remaining !== 'number' || !Number.isFinite(remaining)) return NO_DEADLINE

@@ -10,16 +10,10 @@ import { BearerTokenError } from './errors.ts'
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 
 /**
- * Throws `BearerTokenError` unless `token` looks like a signed JWT that has not expired.
+ * Throws `BearerTokenError` unless `token` looks like a signed JWT that has not expired; returns its
+ * `exp` (seconds since the epoch), which bounds how long an exchange made with it is served from the
+ * cache.
  * @param now seconds since the epoch
- */
-export function checkSubjectToken(token: unknown, now: number, maxLength: number): asserts token is string {
-  subjectTokenExpiry(token, now, maxLength)
-}
-
-/**
- * The same checks as `checkSubjectToken`; returns the token's `exp` (seconds since the epoch), which
- * bounds how long an exchange made with it is served from the cache.
  */
 export function subjectTokenExpiry(token: unknown, now: number, maxLength: number): number {
   if (typeof token !== 'string' || token === '') throw new BearerTokenError('no bearer token', { problem: 'missing' })

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { BearerTokenError } from '../../lib/errors.ts'
-import { checkSubjectToken } from '../../lib/subject-token.ts'
+import { subjectTokenExpiry } from '../../lib/subject-token.ts'
 import { citizenToken } from '../helpers/citizen.ts'
 
 const NOW = 1_700_000_000
@@ -18,7 +18,7 @@ beforeAll(async () => {
 
 function rejection(token: unknown, now = NOW, max = MAX): BearerTokenError {
   try {
-    checkSubjectToken(token, now, max)
+    subjectTokenExpiry(token, now, max)
   } catch (err) {
     expect(err).toBeInstanceOf(BearerTokenError)
     return err as BearerTokenError
@@ -26,10 +26,11 @@ function rejection(token: unknown, now = NOW, max = MAX): BearerTokenError {
   throw new Error('expected a BearerTokenError')
 }
 
-describe('checkSubjectToken', () => {
-  it('accepts a signed, unexpired JWT', () => {
-    expect(() => checkSubjectToken(valid, NOW, MAX)).not.toThrow()
-    expect(() => checkSubjectToken(jwt({ exp: NOW + 1 }), NOW, MAX)).not.toThrow()
+describe('subjectTokenExpiry', () => {
+  it('accepts a signed, unexpired JWT and returns its exp', () => {
+    expect(subjectTokenExpiry(valid, NOW, MAX)).toBe(NOW + 3600)
+    expect(() => subjectTokenExpiry(valid, NOW, MAX)).not.toThrow()
+    expect(() => subjectTokenExpiry(jwt({ exp: NOW + 1 }), NOW, MAX)).not.toThrow()
   })
 
   it.each([undefined, null, '', 42, {}, ['a.b.c']])('treats %o as missing', (token) => {
@@ -41,7 +42,7 @@ describe('checkSubjectToken', () => {
 
   it('rejects a token longer than maxLength, and accepts one exactly that long', () => {
     const exact = jwt({ exp: NOW + 60, pad: 'x'.repeat(200) })
-    expect(() => checkSubjectToken(exact, NOW, exact.length)).not.toThrow()
+    expect(() => subjectTokenExpiry(exact, NOW, exact.length)).not.toThrow()
     const err = rejection(exact, NOW, exact.length - 1)
     expect(err.message).toBe(`the bearer token is longer than ${exact.length - 1} characters`)
     expect(err.problem).toBe('invalid')
@@ -80,7 +81,7 @@ describe('checkSubjectToken', () => {
 
   it('uses the given now, not the wall clock', async () => {
     const longAgo = await citizenToken('1', { now: 1_000_000, expiresIn: 60 })
-    expect(() => checkSubjectToken(longAgo, 1_000_059, MAX)).not.toThrow()
+    expect(() => subjectTokenExpiry(longAgo, 1_000_059, MAX)).not.toThrow()
     expect(rejection(longAgo, 1_000_060).message).toBe('the bearer token has expired')
   })
 
