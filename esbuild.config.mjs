@@ -45,6 +45,9 @@ export async function buildFunction(name, { minify = true, into = outRoot } = {}
     target: 'node22',
     // ES module builds first: the AWS SDK's dist-es tree-shakes to about half of its dist-cjs.
     mainFields: ['module', 'main'],
+    // functions/ import the kit by its package name; in this repo that resolves (package.json's
+    // self-reference) to the TypeScript source through this export condition.
+    conditions: ['tokenx-kit-source', 'module'],
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunks/[name]-[hash]',
     minify,

@@ -1,6 +1,13 @@
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
+  resolve: {
+    // functions/ import the kit by its package name, as a consumer does; in the repo that name means
+    // the TypeScript source (package.json's "tokenx-kit-source" export condition, which tsc and
+    // esbuild.config.mjs use too).
+    alias: { 'tokenx-handler-kit': fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
+  },
   test: {
     include: ['test/**/*.test.ts'],
     // End-to-end tests start real servers on 127.0.0.1; give them room on a 2-core machine.

@@ -7,7 +7,7 @@
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
-import { ConfigError, defaultLogger, errorResponse, logEntry, tokenX, type Downstream } from '../lib/index.ts'
+import { ConfigError, defaultLogger, errorResponse, logEntry, tokenX, type Downstream } from 'tokenx-handler-kit'
 import { downstreamFromEnv, type DownstreamEnv } from './shared/downstream-env.ts'
 
 type Event = APIGatewayProxyEvent | APIGatewayProxyEventV2
