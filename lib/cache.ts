@@ -16,10 +16,10 @@ export interface Loaded<V> {
 }
 
 interface Entry<V> {
-  value?: V
+  value: V | undefined
   freshUntil: number
-  pending?: Promise<V>
-  controller?: AbortController
+  pending: Promise<V> | undefined
+  controller: AbortController | undefined
   /** Callers still waiting for `pending`; a caller without a signal counts forever. */
   waiters: number
 }

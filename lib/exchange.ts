@@ -129,8 +129,8 @@ export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
   const status = answer.status
   const body = parseJsonObject(answer.body)
   const upstream: OAuthErrorBody = {
-    error: typeof body?.error === 'string' ? redact(body.error) : undefined,
-    error_description: typeof body?.error_description === 'string' ? redact(body.error_description) : undefined,
+    error: typeof body?.['error'] === 'string' ? redact(body['error']) : undefined,
+    error_description: typeof body?.['error_description'] === 'string' ? redact(body['error_description']) : undefined,
   }
   const init = { tokenEndpointStatus: status, upstream }
   const said = upstream.error === undefined ? '' : `: ${upstream.error}${upstream.error_description ? ` (${upstream.error_description})` : ''}`

@@ -54,7 +54,7 @@ export function importPrivateJwk(source: string | JWK): SigningKey {
     }
   }
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new KeyError('the private key is not a JWK object')
-  const record = jwk as Record<string, unknown>
+  const record = jwk as { readonly [member: string]: unknown; readonly kty?: unknown; readonly kid?: unknown; readonly alg?: unknown; readonly use?: unknown }
   if (record.kty !== 'RSA') throw new KeyError('the private key is not an RSA JWK (kty must be "RSA")')
   for (const member of PRIVATE_RSA_MEMBERS) {
     if (typeof record[member] !== 'string' || record[member] === '') {

@@ -13,8 +13,8 @@ export interface DownstreamEnv {
 }
 
 export function downstreamFromEnv(env: Readonly<Record<string, string | undefined>>): DownstreamEnv | ConfigError {
-  const url = env.DOWNSTREAM_URL?.trim()
-  const audience = env.DOWNSTREAM_AUDIENCE?.trim()
+  const url = env['DOWNSTREAM_URL']?.trim()
+  const audience = env['DOWNSTREAM_AUDIENCE']?.trim()
   if (!url) return new ConfigError('DOWNSTREAM_URL is not set')
   if (!audience) return new ConfigError('DOWNSTREAM_AUDIENCE is not set')
   let base: URL
