@@ -1,9 +1,14 @@
 /**
  * The kit's one error module.
  *
- * Every error the kit throws is a `TokenXError` with a typed `code`, the HTTP `status` the caller of
- * the function should see, and the OAuth `error` / `error_description` pair to answer with. Messages
- * never contain a token, an assertion or key material: callers can log them as they are.
+ * Every error the kit throws is a `TokenXError` in the http-errors convention every middy middleware
+ * follows: `statusCode`, `expose`, `headers` and a `message` that is the public answer body, so that
+ * `@middy/http-error-handler` (or any handler of that convention) renders exactly the answer the kit
+ * itself gives (see `errorResponse`). Next to them: a typed `code`, the OAuth `error` /
+ * `error_description` pair, and `detail`, the internal explanation for operators.
+ *
+ * Nothing on an error — `message`, `detail`, `stack`, other properties, `cause` — contains a token,
+ * an assertion or key material: other middlewares log errors whole (`console.error(error)`).
  *
  * `name` is set as a literal in each class because minifiers rename classes.
  */
@@ -32,47 +37,98 @@ export interface OAuthErrorBody {
   readonly error_description?: string | undefined
 }
 
-interface TokenXErrorInit {
+/** What a subclass tells the base class about the answer; every field has a default. */
+export interface TokenXErrorInit {
   readonly cause?: unknown
-  readonly status?: number
-  readonly error?: string
-  readonly error_description?: string
+  /** The HTTP status the function answers its caller with. Default 500. */
+  readonly statusCode?: number | undefined
+  /** Alias of `statusCode` (the name before 0.2); `statusCode` wins when both are given. */
+  readonly status?: number | undefined
+  /** The OAuth error code answered (RFC 6750 §3.1 / RFC 6749 §5.2); `''` answers none. Default `server_error`. */
+  readonly error?: string | undefined
+  /** A fixed, public description; never interpolate anything into it. Default: a generic server error text. */
+  readonly error_description?: string | undefined
+  /**
+   * The `WWW-Authenticate` challenge (RFC 6750 §3): `true` builds `Bearer` with `error` and
+   * `error_description` (a bare `Bearer` when `error` is `''`), a string is sent as it is, `false`
+   * sends none. Default: `true` for 401 answers, `false` otherwise.
+   */
+  readonly challenge?: boolean | string | undefined
+  /** More answer headers, canonically cased; they override the defaults. */
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
-/** Base class of every error the kit throws. */
+const DEFAULT_ERROR = 'server_error'
+const DEFAULT_DESCRIPTION = 'The server could not complete the request'
+
+/**
+ * Base class of every error the kit throws. Its `message` is the public answer body, JSON:
+ * `{"error":…,"error_description":…}` (no `error` member when it is `''`), fixed texts only; the
+ * internal explanation is `detail`. Subclasses keep the `(detail, options)` constructor shape and pass
+ * their answer (`statusCode`, `error`, `error_description`, `challenge`, `headers`) in `init`.
+ */
 export class TokenXError extends Error {
   override name = 'TokenXError'
   /** Stable machine-readable code. */
   readonly code: TokenXErrorCode
-  /** The HTTP status the function answers its caller with. */
-  readonly status: number
-  /** The OAuth error code answered to the caller (RFC 6750 §3.1 / RFC 6749 §5.2). */
+  /** The HTTP status the function answers its caller with (http-errors convention). */
+  readonly statusCode: number
+  /**
+   * Always `true`: `message` is the public answer body, safe to send (http-errors convention; with
+   * `false`, @middy/http-error-handler would replace the answer with a bare 500).
+   */
+  readonly expose: boolean = true
+  /** Answer headers, canonically cased: `Content-Type`, `Cache-Control`, `WWW-Authenticate` when due. */
+  readonly headers: Readonly<Record<string, string>>
+  /** The OAuth error code answered to the caller (RFC 6750 §3.1 / RFC 6749 §5.2); `''` for none. */
   readonly error: string
   /** A fixed, human-readable description answered to the caller; reveals nothing internal. */
   readonly error_description: string
-
-  constructor(code: TokenXErrorCode, message: string, init: TokenXErrorInit = {}) {
-    super(message, { cause: init.cause })
+  /** The internal explanation, for logs: names what went wrong, never a token, assertion or key. */
+  readonly detail: string
+  constructor(code: TokenXErrorCode, detail: string, init: TokenXErrorInit = {}) {
+    const error = init.error ?? DEFAULT_ERROR
+    const description = init.error_description ?? DEFAULT_DESCRIPTION
+    super(JSON.stringify(error === '' ? { error_description: description } : { error, error_description: description }), { cause: init.cause })
     this.code = code
-    this.status = init.status ?? 500
-    this.error = init.error ?? 'server_error'
-    this.error_description = init.error_description ?? 'The server could not complete the request'
+    this.statusCode = init.statusCode ?? init.status ?? 500
+    this.error = error
+    this.error_description = description
+    this.detail = detail
+    this.headers = Object.freeze({
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-store',
+      ...challengeHeader(init.challenge ?? this.statusCode === 401, error, description),
+      ...init.headers,
+    })
   }
+
+  /** Alias of `statusCode`. */
+  get status(): number {
+    return this.statusCode
+  }
+}
+
+/** RFC 6750 §3: the challenge, with the error code and description as auth-params. */
+function challengeHeader(challenge: boolean | string, error: string, description: string): Record<string, string> {
+  if (challenge === false) return {}
+  if (typeof challenge === 'string') return { 'WWW-Authenticate': challenge }
+  return { 'WWW-Authenticate': error === '' ? 'Bearer' : `Bearer error="${error}", error_description="${description}"` }
 }
 
 /** Missing or malformed configuration. Answered as 500: it is our fault, not the caller's. */
 export class ConfigError extends TokenXError {
   override name = 'ConfigError'
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super('ERR_CONFIG', message, { ...options, status: 500 })
+  constructor(detail: string, options: { cause?: unknown } = {}) {
+    super('ERR_CONFIG', detail, { cause: options.cause, statusCode: 500 })
   }
 }
 
 /** The private key could not be loaded or is unusable. Answered as 500. */
 export class KeyError extends TokenXError {
   override name = 'KeyError'
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super('ERR_KEY', message, { ...options, status: 500 })
+  constructor(detail: string, options: { cause?: unknown } = {}) {
+    super('ERR_KEY', detail, { cause: options.cause, statusCode: 500 })
   }
 }
 
@@ -87,23 +143,24 @@ export type BearerProblem = 'missing' | 'invalid' | 'malformed_request'
 export class BearerTokenError extends TokenXError {
   override name = 'BearerTokenError'
   readonly problem: BearerProblem
-  constructor(message: string, options: { cause?: unknown; problem?: BearerProblem } = {}) {
+  constructor(detail: string, options: { cause?: unknown; problem?: BearerProblem } = {}) {
     const problem = options.problem ?? 'invalid'
-    super('ERR_BEARER_TOKEN', message, { cause: options.cause, ...BEARER_VIEWS[problem] })
+    super('ERR_BEARER_TOKEN', detail, { cause: options.cause, ...BEARER_VIEWS[problem] })
     this.problem = problem
   }
 }
 
+// Every bearer problem carries a challenge, the 400 too (RFC 6750 §3.1 lists invalid_request).
 const BEARER_VIEWS = {
-  missing: { status: 401, error: '', error_description: 'A bearer token is required' },
-  invalid: { status: 401, error: 'invalid_token', error_description: 'The bearer token is malformed, expired or not accepted' },
-  malformed_request: { status: 400, error: 'invalid_request', error_description: 'The request must carry exactly one bearer token' },
+  missing: { statusCode: 401, error: '', error_description: 'A bearer token is required', challenge: true },
+  invalid: { statusCode: 401, error: 'invalid_token', error_description: 'The bearer token is malformed, expired or not accepted', challenge: true },
+  malformed_request: { statusCode: 400, error: 'invalid_request', error_description: 'The request must carry exactly one bearer token', challenge: true },
 } as const
 
 /**
  * TokenX answered with an error. Carries what TokenX said (`tokenEndpointStatus` and the RFC 8693
  * §2.2.2 `upstream` body, with anything token-shaped redacted) for logs; the caller sees only
- * `status`, `error` and a fixed `error_description`.
+ * `statusCode`, `error` and a fixed `error_description`.
  */
 export class TokenExchangeError extends TokenXError {
   override name = 'TokenExchangeError'
@@ -117,10 +174,10 @@ export class TokenExchangeError extends TokenXError {
       TokenXErrorCode,
       'ERR_SUBJECT_TOKEN_REJECTED' | 'ERR_CLIENT_REJECTED' | 'ERR_TOKEN_ENDPOINT' | 'ERR_TOKEN_ENDPOINT_UNAVAILABLE' | 'ERR_TIMEOUT'
     >,
-    message: string,
+    detail: string,
     init: { cause?: unknown; tokenEndpointStatus?: number; upstream?: OAuthErrorBody } = {},
   ) {
-    super(code, message, { cause: init.cause, ...callerView(code) })
+    super(code, detail, { cause: init.cause, ...callerView(code) })
     this.tokenEndpointStatus = init.tokenEndpointStatus ?? 0
     this.upstream = init.upstream ?? {}
   }
@@ -133,18 +190,18 @@ export class TokenExchangeError extends TokenXError {
 }
 
 /** What the caller of the function sees for each TokenX failure; see the README's status table. */
-function callerView(code: TokenExchangeError['code']): Required<Omit<TokenXErrorInit, 'cause'>> {
+function callerView(code: TokenExchangeError['code']): Pick<TokenXErrorInit, 'statusCode' | 'error' | 'error_description'> {
   switch (code) {
     case 'ERR_SUBJECT_TOKEN_REJECTED':
-      return { status: 401, error: 'invalid_token', error_description: 'The bearer token is malformed, expired or not accepted' }
+      return { statusCode: 401, error: 'invalid_token', error_description: 'The bearer token is malformed, expired or not accepted' }
     case 'ERR_CLIENT_REJECTED':
-      return { status: 500, error: 'server_error', error_description: 'The server could not complete the request' }
+      return { statusCode: 500, error: 'server_error', error_description: 'The server could not complete the request' }
     case 'ERR_TOKEN_ENDPOINT':
-      return { status: 502, error: 'temporarily_unavailable', error_description: 'An upstream service answered unexpectedly' }
+      return { statusCode: 502, error: 'temporarily_unavailable', error_description: 'An upstream service answered unexpectedly' }
     case 'ERR_TOKEN_ENDPOINT_UNAVAILABLE':
-      return { status: 503, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' }
+      return { statusCode: 503, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' }
     default:
-      return { status: 504, error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' }
+      return { statusCode: 504, error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' }
   }
 }
 

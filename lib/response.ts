@@ -7,26 +7,19 @@ import { TokenExchangeError, type TokenXError } from './errors.ts'
 
 export interface ErrorResponse {
   readonly statusCode: number
-  readonly headers: Readonly<Record<string, string>>
+  readonly headers: Record<string, string>
   readonly body: string
   readonly isBase64Encoded: false
 }
 
-/** RFC 6750 §3 for 401 and 400 answers, RFC 6749 §5.2-style JSON body for all. */
+/**
+ * The answer for a kit error: the error's `statusCode`, its `headers` (RFC 6750 §3 challenge on 401
+ * and bearer 400 answers) and its `message`, the RFC 6749 §5.2-style JSON body — exactly what
+ * @middy/http-error-handler renders from the same error. `headers` is a fresh object, as middlewares
+ * after the kit (CORS, security headers) add to it in place.
+ */
 export function errorResponse(err: TokenXError): ErrorResponse {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'cache-control': 'no-store',
-  }
-  if (err.status === 401 || (err.status === 400 && err.code === 'ERR_BEARER_TOKEN')) {
-    headers['www-authenticate'] = err.error === ''
-      ? 'Bearer'
-      : `Bearer error="${err.error}", error_description="${err.error_description}"`
-  }
-  const body = err.error === ''
-    ? { error_description: err.error_description }
-    : { error: err.error, error_description: err.error_description }
-  return { statusCode: err.status, headers, body: JSON.stringify(body), isBase64Encoded: false }
+  return { statusCode: err.statusCode, headers: { ...err.headers }, body: err.message, isBase64Encoded: false }
 }
 
 export interface LogEntry {
@@ -46,7 +39,7 @@ export const defaultLogger: Logger = (entry) => console.error(JSON.stringify(ent
 
 /** What is worth logging of an error: 5xx as `error`, the caller's bad tokens as `warn`. */
 export function logEntry(err: TokenXError): LogEntry {
-  const base = { level: err.status >= 500 ? 'error' : 'warn', message: err.message, code: err.code, status: err.status } as const
+  const base = { level: err.status >= 500 ? 'error' : 'warn', message: err.detail, code: err.code, status: err.statusCode } as const
   if (!(err instanceof TokenExchangeError)) return base
   return {
     ...base,

@@ -68,8 +68,8 @@ async function expectRefusal(event: unknown, refusal: Refusal) {
   const result = await handler(event)
   const [status, challenge, body] = CHALLENGE[refusal]
   expect(result.statusCode).toBe(status)
-  expect(result.headers?.['www-authenticate']).toBe(challenge)
-  expect(result.headers?.['cache-control']).toBe('no-store')
+  expect(result.headers?.['WWW-Authenticate']).toBe(challenge)
+  expect(result.headers?.['Cache-Control']).toBe('no-store')
   expect(JSON.parse(result.body)).toEqual(body)
   expectRefusedWithoutIo()
 }
@@ -214,7 +214,7 @@ describe('properties (fast-check)', () => {
         resetCounts()
         const result = await handler(event(authorization))
         expect([400, 401]).toContain(result.statusCode)
-        expect(result.headers?.['www-authenticate']).toMatch(/^Bearer/)
+        expect(result.headers?.['WWW-Authenticate']).toMatch(/^Bearer/)
         expectRefusedWithoutIo()
       }),
       { numRuns: 300 },

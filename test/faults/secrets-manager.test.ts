@@ -98,8 +98,8 @@ describe.each([
     const err = await kit.exchange(subject, AUDIENCE).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(KeyError)
     expect(err).toMatchObject({ code: 'ERR_KEY', status: 500, error: 'server_error' })
-    expect((err as Error).message).toMatch(/Secrets Manager/)
-    expect((err as Error).message).toMatch(named)
+    expect((err as { detail: string }).detail).toMatch(/Secrets Manager/)
+    expect((err as { detail: string }).detail).toMatch(named)
     expectNoKeyMaterial(errorText(err))
     expect(tokenx.requests).toHaveLength(0)
 
@@ -140,7 +140,7 @@ describe('a secret that is not a usable private RSA JWK', () => {
       const err = await kit.exchange(subject, AUDIENCE).catch((e: unknown) => e)
       expect(err, name).toBeInstanceOf(KeyError)
       expect(err, name).toMatchObject({ code: 'ERR_KEY', status: 500 })
-      expect((err as Error).message, name).toMatch(named)
+      expect((err as { detail: string }).detail, name).toMatch(named)
       expectNoKeyMaterial(errorText(err), secretValue)
       expect(tokenx.requests, name).toHaveLength(0)
 
@@ -155,7 +155,7 @@ describe('a slow Secrets Manager', () => {
   it('gives up after keyTimeout with a KeyError, and the next call loads again', async () => {
     const kit = createTokenXClient(options({ keyTimeout: 100 }))
     sm.fail({ type: '', delay: 400 })
-    await expect(kit.exchange(subject, AUDIENCE)).rejects.toMatchObject({ code: 'ERR_KEY', message: expect.stringMatching(/TimeoutError/) })
+    await expect(kit.exchange(subject, AUDIENCE)).rejects.toMatchObject({ code: 'ERR_KEY', detail: expect.stringMatching(/TimeoutError/) })
     expect((await kit.exchange(subject, AUDIENCE)).accessToken).toMatch(/^at\./)
     // Let the abandoned, delayed request finish here rather than land in another test's counts.
     await settle(400)

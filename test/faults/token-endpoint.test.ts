@@ -98,7 +98,7 @@ describe('retries what may succeed on another try', () => {
     const attempts = vi.spyOn(http, 'request')
     const err = await client({ tokenEndpoint: `${down.url}/token`, retries: 2 }).exchange(subject, AUDIENCE).catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', status: 503, tokenEndpointStatus: 0 })
-    expect((err as Error).message).toMatch(/ECONNREFUSED/)
+    expect((err as { detail: string }).detail).toMatch(/ECONNREFUSED/)
     expect(attempts).toHaveBeenCalledTimes(3)
   })
 

@@ -107,7 +107,7 @@ describe('functions/resource (built bundle)', () => {
     const before = { exchanges: tokenx.requests.length, downstream: downstream.requests.length }
     const result = await handler(v2Event(), lambdaContext())
     expect(result.statusCode).toBe(401)
-    expect(result.headers?.['www-authenticate']).toBe('Bearer')
+    expect(result.headers?.['WWW-Authenticate']).toBe('Bearer')
     expect(tokenx.requests).toHaveLength(before.exchanges)
     expect(downstream.requests).toHaveLength(before.downstream)
   })

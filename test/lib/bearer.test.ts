@@ -152,7 +152,7 @@ describe('bearerToken', () => {
     ])('%s → invalid', (_label, value) => {
       const err = expectProblem(v2(value), 'invalid')
       expect(err.error).toBe('invalid_token')
-      expect(err.message).not.toContain('abc')
+      expect(err.detail).not.toContain('abc')
     })
 
     it('rejects an oversized value without running a regular expression over it', () => {
@@ -167,7 +167,7 @@ describe('bearerToken', () => {
       exec.mockClear()
       const huge = `Bearer ${'c'.repeat(1_000_000)} !`
       const err = expectProblem(v2(huge), 'invalid', max)
-      expect(err.message).toBe('the Authorization header is too long')
+      expect(err.detail).toBe('the Authorization header is too long')
       expect(exec.mock.calls.some(([input]) => String(input).length > max + 64)).toBe(false)
     })
   })

@@ -147,7 +147,7 @@ describe('createTokenXClient', () => {
     const err = await client({ retries: 0 }).exchange(subject, AUDIENCE).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(TokenExchangeError)
     expect(err).toMatchObject({ code, status, tokenEndpointStatus: answer.status })
-    expect(String((err as Error).message)).not.toContain(subject)
+    expect(String((err as { detail: string }).detail)).not.toContain(subject)
   })
 
   it('reports an unreachable TokenX as 503 and a slow one as 504', async () => {

@@ -198,11 +198,11 @@ describe('optionsFromEnv', () => {
     ['both key sources', { TOKEN_X_PRIVATE_JWK_SECRET_ID: 'SECRET-LOOKING-id' }, 'set only one of TOKEN_X_PRIVATE_JWK and TOKEN_X_PRIVATE_JWK_SECRET_ID'],
   ])('%s: ConfigError naming the variable, without its value', (_label, change, message) => {
     const err = configError(change)
-    expect(err.message).toBe(message)
+    expect(err.detail).toBe(message)
     expect(err.code).toBe('ERR_CONFIG')
     expect(err.status).toBe(500)
     expect(err.cause).toBeUndefined()
-    expect(err.message).not.toContain('SECRET-LOOKING')
+    expect(err.detail).not.toContain('SECRET-LOOKING')
     expect(err.stack).not.toContain('SECRET-LOOKING')
   })
 
@@ -215,7 +215,7 @@ describe('optionsFromEnv', () => {
       { TOKEN_X_PRIVATE_JWK: `{"kty":"RSA","d":"TOP-SECRET-PRIVATE-EXPONENT-d3adb33f"`, TOKEN_X_TOKEN_ENDPOINT: 'ftp://x' },
     ]) {
       const err = configError(change)
-      for (const text of [err.message, String(err.stack), JSON.stringify(err), String(err)]) {
+      for (const text of [err.detail, String(err.stack), JSON.stringify(err), String(err)]) {
         expect(text).not.toContain('TOP-SECRET')
         expect(text).not.toContain('d3adb33f')
         expect(text).not.toContain('"kty"')

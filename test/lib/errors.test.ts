@@ -28,15 +28,58 @@ describe('caller view of each error', () => {
     expect(err).toBeInstanceOf(TokenXError)
     expect(err).toBeInstanceOf(Error)
     expect(err.code).toBe(code)
+    expect(err.statusCode).toBe(status)
     expect(err.status).toBe(status)
+    expect(err.expose).toBe(true)
     expect(err.error).toBe(error)
     expect(err.error_description).toBe(description)
-    expect(err.message).toBe('x')
+    expect(err.detail).toBe('x')
+    // The public answer body, as @middy/http-error-handler sends `message`.
+    expect(JSON.parse(err.message)).toStrictEqual(error === '' ? { error_description: description } : { error, error_description: description })
+    expect(err.headers['Content-Type']).toBe('application/json')
+    expect(err.headers['Cache-Control']).toBe('no-store')
+    const challenge = error === '' ? 'Bearer' : `Bearer error="${error}", error_description="${description}"`
+    expect(err.headers['WWW-Authenticate']).toBe(code === 'ERR_BEARER_TOKEN' || status === 401 ? challenge : undefined)
+    expect(Object.isFrozen(err.headers)).toBe(true)
   })
 
   it('a plain TokenXError defaults to 500 server_error', () => {
     const err = new TokenXError('ERR_CONFIG', 'x')
-    expect(err).toMatchObject({ status: 500, error: 'server_error', error_description: 'The server could not complete the request' })
+    expect(err).toMatchObject({ statusCode: 500, expose: true, error: 'server_error', error_description: 'The server could not complete the request', detail: 'x' })
+    expect(err.headers).toStrictEqual({ 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+  })
+
+  it('lets a subclass set its own challenge and headers', () => {
+    class Insufficient extends TokenXError {
+      override name = 'Insufficient'
+      constructor(detail: string) {
+        super('ERR_BEARER_TOKEN', detail, {
+          statusCode: 403,
+          error: 'insufficient_scope',
+          error_description: 'A higher level of assurance is required',
+          challenge: true,
+          headers: { 'X-Reason': 'acr' },
+        })
+      }
+    }
+    expect(new Insufficient('acr too low').headers).toStrictEqual({
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-store',
+      'WWW-Authenticate': 'Bearer error="insufficient_scope", error_description="A higher level of assurance is required"',
+      'X-Reason': 'acr',
+    })
+    expect(new TokenXError('ERR_BEARER_TOKEN', 'x', { statusCode: 401, challenge: 'Bearer realm="api"' }).headers['WWW-Authenticate']).toBe('Bearer realm="api"')
+    expect(new TokenXError('ERR_BEARER_TOKEN', 'x', { statusCode: 401, challenge: false }).headers['WWW-Authenticate']).toBeUndefined()
+    expect(new TokenXError('ERR_CONFIG', 'x', { status: 502 }).statusCode).toBe(502)
+  })
+
+  it('keeps the internal detail out of message, stack and String()', () => {
+    const err = new KeyError('the secret tokenx/jwk could not be read')
+    expect(err.message).not.toContain('tokenx/jwk')
+    expect(String(err.stack)).not.toContain('tokenx/jwk')
+    expect(String(err)).not.toContain('tokenx/jwk')
+    // Loggers that print errors whole still show it to operators.
+    expect(JSON.stringify(err)).toContain('tokenx/jwk')
   })
 
   it('keeps the cause', () => {
@@ -63,7 +106,7 @@ describe('name literals', () => {
     [new TokenExchangeError('ERR_TIMEOUT', 'x'), 'TokenExchangeError'],
   ] as const)('%o is named %s', (err, name) => {
     expect(err.name).toBe(name)
-    expect(String(err)).toBe(`${name}: x`)
+    expect(String(err)).toBe(`${name}: ${err.message}`)
   })
 })
 

@@ -123,8 +123,8 @@ describe('parseTokenResponse', () => {
     })()
     expect(err).toBeInstanceOf(TokenExchangeError)
     expect(err).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 502, tokenEndpointStatus: 200 })
-    expect((err as Error).message).toMatch(/^TokenX answered 200 with /)
-    expect((err as Error).message).toMatch(why)
+    expect((err as { detail: string }).detail).toMatch(/^TokenX answered 200 with /)
+    expect((err as { detail: string }).detail).toMatch(why)
   })
 
   // Flooring 0.5 would hand out a token with expires_in 0: expired the moment it is issued.
@@ -143,11 +143,11 @@ describe('parseTokenResponse', () => {
       try {
         parseTokenResponse(answer(200, { ...valid, access_token: `${JWT} `, token_type: 'mac' }))
       } catch (e) {
-        return e as Error
+        return e as Error & { detail: string }
       }
       throw new Error('expected a rejection')
     })()
-    expect(err.message).not.toContain(JWT.slice(0, 20))
+    expect(err.detail).not.toContain(JWT.slice(0, 20))
   })
 })
 
@@ -193,32 +193,32 @@ describe('errorFromAnswer', () => {
     expect(err.retryable).toBe(code === 'ERR_TOKEN_ENDPOINT' && given.status >= 500)
   })
 
-  it('puts what TokenX said into the message', () => {
-    expect(errorFromAnswer(answer(401, { error: 'invalid_client', error_description: 'bad assertion' })).message).toBe(
+  it('puts what TokenX said into the detail', () => {
+    expect(errorFromAnswer(answer(401, { error: 'invalid_client', error_description: 'bad assertion' })).detail).toBe(
       'TokenX refused our client: invalid_client (bad assertion)',
     )
-    expect(errorFromAnswer(answer(503, 'down')).message).toBe('TokenX answered 503')
-    expect(errorFromAnswer(answer(400, { error: 'invalid_request', error_description: 'expired' })).message).toBe(
+    expect(errorFromAnswer(answer(503, 'down')).detail).toBe('TokenX answered 503')
+    expect(errorFromAnswer(answer(400, { error: 'invalid_request', error_description: 'expired' })).detail).toBe(
       'TokenX rejected the subject token: invalid_request (expired)',
     )
   })
 
-  it('redacts a JWT that TokenX echoes back, in upstream and message', () => {
+  it('redacts a JWT that TokenX echoes back, in upstream and detail', () => {
     const err = errorFromAnswer(answer(400, { error: 'invalid_request', error_description: `token ${JWT} has expired` }))
     expect(err.code).toBe('ERR_SUBJECT_TOKEN_REJECTED')
     expect(err.upstream.error_description).toBe('token [redacted] has expired')
-    for (const text of [err.message, JSON.stringify(err.upstream), err.error_description]) {
+    for (const text of [err.detail, JSON.stringify(err.upstream), err.error_description]) {
       expect(text).not.toContain(JWT.split('.')[1])
     }
     const inError = errorFromAnswer(answer(401, { error: JWT }))
     expect(inError.upstream.error).toBe('[redacted]')
-    expect(inError.message).not.toContain(JWT.split('.')[0])
+    expect(inError.detail).not.toContain(JWT.split('.')[0])
   })
 
   it('truncates a long description', () => {
     const err = errorFromAnswer(answer(400, { error: 'invalid_request', error_description: 'x'.repeat(5_000) }))
     expect(err.upstream.error_description).toHaveLength(301)
-    expect(err.message.length).toBeLessThan(400)
+    expect(err.detail.length).toBeLessThan(400)
   })
 
   it('answers the caller with fixed texts only', () => {
@@ -264,7 +264,7 @@ describe('requestExchange', () => {
     await expect(run(async () => Promise.reject(refused))).rejects.toMatchObject({
       code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
       status: 503,
-      message: 'TokenX could not be reached (ECONNREFUSED)',
+      detail: 'TokenX could not be reached (ECONNREFUSED)',
       cause: refused,
     })
     await expect(run(async () => Promise.reject(new AnswerTooLargeError('big')))).rejects.toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 502 })

@@ -99,7 +99,7 @@ describe('importPrivateJwk', () => {
   ])('rejects %s with a KeyError that quotes no key material', (_label, source, message) => {
     const input = source()
     const err = keyError(() => importPrivateJwk(input as JWK))
-    expect(err.message).toMatch(message)
+    expect(err.detail).toMatch(message)
     expect(err.code).toBe('ERR_KEY')
     const jwk = typeof input === 'string' ? key1.privateJwk : (input as Record<string, unknown>)
     expectNoKeyMaterial(err, jwk)
@@ -108,7 +108,7 @@ describe('importPrivateJwk', () => {
 
   it('rejects a non-object source', () => {
     for (const source of [42, true, null]) {
-      expect(() => importPrivateJwk(source as unknown as JWK)).toThrow(/not a JWK object/)
+      expect(() => importPrivateJwk(source as unknown as JWK)).toThrow(expect.objectContaining({ detail: expect.stringMatching(/not a JWK object/) }))
     }
   })
 })
@@ -149,7 +149,7 @@ describe('createKeyLoader with an inline key', () => {
     const broken: { kty?: string } = { kty: 'EC' }
     const counting = countingJwk(key1.privateJwk, broken)
     const loader = createKeyLoader(options(counting.jwk))
-    await expect(loader.get()).rejects.toThrow(/kty must be "RSA"/)
+    await expect(loader.get()).rejects.toMatchObject({ detail: expect.stringMatching(/kty must be "RSA"/) })
     delete broken.kty
     expect((await loader.get()).kid).toBe('key-1')
   })
@@ -216,7 +216,7 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
     sm.fail({ type: 'AccessDeniedException' })
     const err = await keys.get().catch((e: unknown) => e)
     expect(err).toBeInstanceOf(KeyError)
-    expect((err as KeyError).message).toBe('the private key could not be loaded from Secrets Manager (AccessDeniedException)')
+    expect((err as KeyError).detail).toBe('the private key could not be loaded from Secrets Manager (AccessDeniedException)')
     expect(sm.stats.getSecretValue).toBe(1)
     expect((await keys.get()).kid).toBe('key-1')
     expect(sm.stats.getSecretValue).toBe(2)
@@ -224,13 +224,13 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
 
   it('does not cache a missing secret or an unusable value, and quotes neither', async () => {
     const keys = loader({ privateJwkSecretId: 'tokenx/not-yet' })
-    await expect(keys.get()).rejects.toThrow('the private key could not be loaded from Secrets Manager (ResourceNotFoundException)')
+    await expect(keys.get()).rejects.toMatchObject({ detail: 'the private key could not be loaded from Secrets Manager (ResourceNotFoundException)' })
     sm.putSecret('tokenx/not-yet', JSON.stringify(key1.publicJwk))
     const err = await keys.get().catch((e: unknown) => e)
-    expect((err as KeyError).message).toMatch(/member "d" is missing/)
+    expect((err as KeyError).detail).toMatch(/member "d" is missing/)
     sm.putSecret('tokenx/not-yet', JSON.stringify(key1.privateJwk).slice(0, -30))
     const parseErr = await keys.get().catch((e: unknown) => e)
-    expect((parseErr as KeyError).message).toBe('the private key is not valid JSON')
+    expect((parseErr as KeyError).detail).toBe('the private key is not valid JSON')
     expectNoKeyMaterial(parseErr, key1.privateJwk)
     sm.putSecret('tokenx/not-yet', JSON.stringify(key1.privateJwk))
     expect((await keys.get()).kid).toBe('key-1')
@@ -290,7 +290,7 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
     const keys = loader({ keyTimeout: 20 })
     const err = await keys.get().catch((e: unknown) => e)
     expect(err).toBeInstanceOf(KeyError)
-    expect((err as KeyError).message).toBe('the private key could not be loaded from Secrets Manager (TimeoutError)')
+    expect((err as KeyError).detail).toBe('the private key could not be loaded from Secrets Manager (TimeoutError)')
   })
 
   describe('with the default client, configured by the environment', () => {

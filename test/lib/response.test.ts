@@ -22,7 +22,7 @@ describe('errorResponse', () => {
     const response = errorResponse(new BearerTokenError(`no token near ${JWT}`, { problem: 'missing' }))
     expect(response).toStrictEqual({
       statusCode: 401,
-      headers: { 'content-type': 'application/json', 'cache-control': 'no-store', 'www-authenticate': 'Bearer' },
+      headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'WWW-Authenticate': 'Bearer' },
       body: JSON.stringify({ error_description: 'A bearer token is required' }),
       isBase64Encoded: false,
     })
@@ -31,7 +31,7 @@ describe('errorResponse', () => {
   it('answers an invalid token with 401 and an invalid_token challenge', () => {
     const response = errorResponse(new BearerTokenError('expired', { problem: 'invalid' }))
     expect(response.statusCode).toBe(401)
-    expect(response.headers['www-authenticate']).toBe(
+    expect(response.headers['WWW-Authenticate']).toBe(
       'Bearer error="invalid_token", error_description="The bearer token is malformed, expired or not accepted"',
     )
     expect(JSON.parse(response.body)).toStrictEqual({
@@ -43,7 +43,7 @@ describe('errorResponse', () => {
   it('answers a repeated Authorization header with 400 invalid_request', () => {
     const response = errorResponse(new BearerTokenError('two', { problem: 'malformed_request' }))
     expect(response.statusCode).toBe(400)
-    expect(response.headers['www-authenticate']).toBe(
+    expect(response.headers['WWW-Authenticate']).toBe(
       'Bearer error="invalid_request", error_description="The request must carry exactly one bearer token"',
     )
     expect(JSON.parse(response.body)).toStrictEqual({ error: 'invalid_request', error_description: 'The request must carry exactly one bearer token' })
@@ -52,7 +52,7 @@ describe('errorResponse', () => {
   it('answers a subject token TokenX rejected like an invalid token', () => {
     const response = errorResponse(new TokenExchangeError('ERR_SUBJECT_TOKEN_REJECTED', 'x', { tokenEndpointStatus: 400 }))
     expect(response.statusCode).toBe(401)
-    expect(response.headers['www-authenticate']).toBe(
+    expect(response.headers['WWW-Authenticate']).toBe(
       'Bearer error="invalid_token", error_description="The bearer token is malformed, expired or not accepted"',
     )
   })
@@ -67,7 +67,7 @@ describe('errorResponse', () => {
   ])('answers %s with %i and no challenge', (_label, err, status, error) => {
     const response = errorResponse(err)
     expect(response.statusCode).toBe(status)
-    expect(response.headers).toStrictEqual({ 'content-type': 'application/json', 'cache-control': 'no-store' })
+    expect(response.headers).toStrictEqual({ 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
     expect(JSON.parse(response.body)).toStrictEqual({ error, error_description: err.error_description })
     expect(response.isBase64Encoded).toBe(false)
   })
@@ -97,8 +97,20 @@ describe('errorResponse', () => {
       expect(everything).not.toContain('eyJ')
       expect(everything).not.toContain('SECRET')
       expect(everything).not.toContain('internal detail')
-      expect(response.headers['cache-control']).toBe('no-store')
+      expect(everything).not.toContain('bad ')
+      expect(response.headers['Cache-Control']).toBe('no-store')
     }
+  })
+
+  it('answers exactly what the error carries for @middy/http-error-handler: statusCode, message, headers', () => {
+    const err = new BearerTokenError('expired', { problem: 'invalid' })
+    const response = errorResponse(err)
+    expect(response.statusCode).toBe(err.statusCode)
+    expect(response.body).toBe(err.message)
+    expect(response.headers).toStrictEqual(err.headers)
+    // A fresh object each time: middlewares after the kit add headers to it in place.
+    expect(response.headers).not.toBe(err.headers)
+    expect(Object.isFrozen(response.headers)).toBe(false)
   })
 })
 

@@ -37,14 +37,14 @@ describe('subjectTokenExpiry', () => {
     const err = rejection(token)
     expect(err.problem).toBe('missing')
     expect(err.status).toBe(401)
-    expect(err.message).toBe('no bearer token')
+    expect(err.detail).toBe('no bearer token')
   })
 
   it('rejects a token longer than maxLength, and accepts one exactly that long', () => {
     const exact = jwt({ exp: NOW + 60, pad: 'x'.repeat(200) })
     expect(() => subjectTokenExpiry(exact, NOW, exact.length)).not.toThrow()
     const err = rejection(exact, NOW, exact.length - 1)
-    expect(err.message).toBe(`the bearer token is longer than ${exact.length - 1} characters`)
+    expect(err.detail).toBe(`the bearer token is longer than ${exact.length - 1} characters`)
     expect(err.problem).toBe('invalid')
   })
 
@@ -61,7 +61,7 @@ describe('subjectTokenExpiry', () => {
     ['a newline', () => `${valid}\n`],
   ])('rejects %s as not a signed JWT', (_label, token) => {
     const err = rejection(token())
-    expect(err.message).toBe('the bearer token is not a signed JWT')
+    expect(err.detail).toBe('the bearer token is not a signed JWT')
     expect(err.problem).toBe('invalid')
     expect(err.error).toBe('invalid_token')
   })
@@ -75,21 +75,21 @@ describe('subjectTokenExpiry', () => {
     ['an exp in the past', jwt({ exp: NOW - 1 }), 'the bearer token has expired'],
   ])('rejects %s', (_label, token, message) => {
     const err = rejection(token)
-    expect(err.message).toBe(message)
+    expect(err.detail).toBe(message)
     expect(err.problem).toBe('invalid')
   })
 
   it('uses the given now, not the wall clock', async () => {
     const longAgo = await citizenToken('1', { now: 1_000_000, expiresIn: 60 })
     expect(() => subjectTokenExpiry(longAgo, 1_000_059, MAX)).not.toThrow()
-    expect(rejection(longAgo, 1_000_060).message).toBe('the bearer token has expired')
+    expect(rejection(longAgo, 1_000_060).detail).toBe('the bearer token has expired')
   })
 
   it('never quotes the token', () => {
     const payload = b64({ pid: '12345678910', exp: NOW - 1 })
     for (const token of [`${HEADER}.${payload}.${SIG}`, `${HEADER}.${payload}`, `${HEADER}.${b64('garbage-12345678910')}.${SIG}`]) {
       const err = rejection(token)
-      for (const text of [err.message, String(err.stack), JSON.stringify(err), String(err.cause)]) {
+      for (const text of [err.detail, String(err.stack), JSON.stringify(err), String(err.cause)]) {
         expect(text).not.toContain(payload.slice(0, 16))
         expect(text).not.toContain('12345678910')
       }

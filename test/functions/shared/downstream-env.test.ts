@@ -20,7 +20,7 @@ describe('downstreamFromEnv', () => {
   ])('names the bad variable: %j', (env, message) => {
     const result = downstreamFromEnv(env)
     expect(result).toBeInstanceOf(ConfigError)
-    expect((result as ConfigError).message).toBe(message)
+    expect((result as ConfigError).detail).toBe(message)
   })
 })
 
