@@ -12,6 +12,7 @@ import { createTokenXClient, type TokenXClient } from './client.ts'
 import { defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
 import { createDownstream, type Downstream } from './downstream.ts'
 import { ConfigError, TokenXError, translate } from './errors.ts'
+import { publish } from './events.ts'
 import { defaultLogger, errorResponse, logEntry, type Logger } from './response.ts'
 
 /** One audience (`cluster:namespace:app`), or named audiences. */
@@ -48,7 +49,10 @@ export const middlewareDefaults = Object.freeze({
 export interface TokenXHandlerCore<A extends AudienceOption> {
   /** Exchanges the event's bearer token; rejects with a `TokenXError` for the caller's or our faults. */
   authorize(event: unknown, context?: Partial<Pick<Context, 'getRemainingTimeInMillis'>>): Promise<TokenXContext<A>>
-  /** The HTTP answer for a kit error (and logs it); `undefined` for any other error. */
+  /**
+   * The HTTP answer for a kit error (and logs it, and publishes the `error` event); `undefined` for
+   * any other error. The answer equals what @middy/http-error-handler renders from the same error.
+   */
   respond(err: unknown): ReturnType<typeof errorResponse> | undefined
 }
 
@@ -100,6 +104,7 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
     respond(err) {
       if (!(err instanceof TokenXError)) return undefined
       log?.(logEntry(err))
+      publish('error', () => ({ code: err.code, statusCode: err.statusCode, detail: err.detail }))
       return errorResponse(err)
     },
   }
@@ -108,21 +113,112 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
 /**
  * The middy middleware. Usage: `middy(handler).use(tokenX({ audience: 'cluster:namespace:app' }))`,
  * then `context.tokenX.fetch(url)` in the handler.
+ *
+ * Kit errors carry their answer (`statusCode`, `message`, `headers`), so the answer is the same
+ * whether this `onError` renders it or an @middy/http-error-handler that runs before it does; a
+ * response someone else already set is left alone. What cannot work is in the README ("With other
+ * middlewares"): when successful answers carry CORS or security headers that middlewares used after
+ * `tokenX()` added, their `onError` has already run when this one renders a kit error, so the answer
+ * lacks them; this middleware then warns once (`process.emitWarning`, code `TOKENX_MIDDLEWARE_ORDER`).
  */
 export function tokenX<A extends AudienceOption>(
   options: TokenXCoreOptions<A>,
 ): MiddlewareObj<unknown, unknown, Error, Context & { tokenX: TokenXContext<A> }> {
   const core = createTokenXHandlerCore(options)
+  const order = new OrderCheck()
   return {
     name: 'tokenX',
     before: async (request) => {
       request.context.tokenX = await core.authorize(request.event, request.context)
     },
+    after: (request) => {
+      order.sawAnswer(request.response)
+    },
     onError: (request) => {
-      const response = core.respond(request.error)
-      if (response !== undefined) request.response = response
+      if (!(request.error instanceof TokenXError)) return
+      if (request.response === undefined) {
+        request.response = core.respond(request.error)
+      } else {
+        // An error handler used after tokenX() rendered the kit's error already (middy runs onError
+        // in reverse order), from the error's own statusCode, message and headers. Log and publish
+        // it all the same; keep what it and the middlewares between built.
+        core.respond(request.error)
+        order.sawRendered(request.response, request.error)
+      }
+      order.sawErrorAnswer(request.response)
     },
   }
+}
+
+/**
+ * Headers (lower case) that middlewares add to every answer in `after` and, only when an answer is
+ * already set, in `onError`; the middleware named is the usual source.
+ */
+const LATE_HEADERS: ReadonlyArray<readonly [header: string, adder: string]> = [
+  ['access-control-allow-origin', 'CORS headers (@middy/http-cors)'],
+  ['x-content-type-options', 'security headers (@middy/http-security-headers)'],
+]
+
+/**
+ * Detects the stack orders in which the kit's error answers lack what the function's successful
+ * answers carry, and warns about each once per middleware instance. Detection needs one successful
+ * invocation first: only then is it known that something used after tokenX() adds headers.
+ */
+class OrderCheck {
+  /** Headers (lower case) seen on a successful answer when tokenX()'s `after` ran, i.e. added by middlewares used after it. */
+  readonly #late = new Set<string>()
+  readonly #warned = new Set<string>()
+
+  /** A successful answer, as it is when tokenX()'s `after` runs: after those of middlewares used after it. */
+  sawAnswer(response: unknown): void {
+    if (this.#late.size === LATE_HEADERS.length) return
+    const headers = headersOf(response)
+    if (headers === undefined) return
+    for (const name in headers) {
+      const lower = name.toLowerCase()
+      if (LATE_HEADERS.some(([header]) => header === lower)) this.#late.add(lower)
+    }
+  }
+
+  /**
+   * The answer to a kit error, as it is when tokenX()'s `onError` has run. Middlewares used after
+   * tokenX() whose `onError` ran before anyone rendered the error skipped it, and will not run again.
+   */
+  sawErrorAnswer(response: unknown): void {
+    if (this.#late.size === 0) return
+    const present = new Set(Object.keys(headersOf(response) ?? {}).map((name) => name.toLowerCase()))
+    for (const [header, adder] of LATE_HEADERS) {
+      if (!this.#late.has(header) || present.has(header)) continue
+      this.#warn(
+        header,
+        `tokenX(): successful answers carry ${adder}, added by a middleware used after tokenX(), but the kit's error answers (401, 503, ...) ` +
+          `do not: middy runs onError in reverse order, and that middleware's onError ran before the error was rendered. ` +
+          `Use tokenX() after it, or @middy/http-error-handler after it (README, "With other middlewares").`,
+      )
+    }
+  }
+
+  /** Someone else rendered a kit error; warn when it is not the kit's answer. */
+  sawRendered(response: unknown, err: TokenXError): void {
+    const statusCode = (response as { statusCode?: unknown } | null)?.statusCode
+    if (statusCode === err.statusCode) return
+    this.#warn(
+      'renderer',
+      `tokenX(): a middleware used after tokenX() answered a ${err.code} error with status ${String(statusCode)} instead of ${err.statusCode}. ` +
+        `Use tokenX() after it (README, "With other middlewares").`,
+    )
+  }
+
+  #warn(key: string, message: string): void {
+    if (this.#warned.has(key)) return
+    this.#warned.add(key)
+    process.emitWarning(message, { code: 'TOKENX_MIDDLEWARE_ORDER' })
+  }
+}
+
+function headersOf(response: unknown): Readonly<Record<string, unknown>> | undefined {
+  const headers = (response as { headers?: unknown } | null | undefined)?.headers
+  return headers !== null && typeof headers === 'object' ? (headers as Record<string, unknown>) : undefined
 }
 
 function clientFromEnv(env: Readonly<Record<string, string | undefined>>): TokenXClient {
