@@ -189,3 +189,116 @@ describe('tokenX middleware', () => {
     expect(core.respond(new Error('not ours'))).toBeUndefined()
   })
 })
+
+describe('tokenX middleware among other middlewares', () => {
+  /** A stand-in for a middleware that adds a header to every answer, in after and (only to an answer already set) in onError, as @middy/http-cors does. */
+  const addsHeader = (name: string) => ({
+    after: (request: { response: APIGatewayProxyResult | undefined }) => {
+      request.response = { ...request.response!, headers: { ...request.response?.headers, [name]: 'yes' } }
+    },
+    onError: (request: { response: APIGatewayProxyResult | undefined }) => {
+      if (request.response === undefined) return
+      request.response = { ...request.response, headers: { ...request.response.headers, [name]: 'yes' } }
+    },
+  })
+  const warnings = () => {
+    const seen: string[] = []
+    const listener = (warning: Error & { code?: string }) => void (warning.code === 'TOKENX_MIDDLEWARE_ORDER' && seen.push(warning.message))
+    process.on('warning', listener)
+    return { seen, stop: () => void process.off('warning', listener) }
+  }
+  const tick = () => new Promise((resolve) => setImmediate(resolve))
+  const ok = async (): Promise<APIGatewayProxyResult> => ({ statusCode: 200, body: 'ok' })
+
+  it('leaves an answer someone else rendered from its error, and still logs it', async () => {
+    const logged: LogEntry[] = []
+    const renderer = vi.fn((request: { error: unknown; response: unknown }) => {
+      const err = request.error as { statusCode: number; message: string; headers: Record<string, string> }
+      request.response = { statusCode: err.statusCode, body: err.message, headers: { ...err.headers, 'X-Rendered-By': 'them' } }
+    })
+    const handler = middy<unknown, APIGatewayProxyResult>()
+      .use(tokenX({ audience: AUDIENCE, client: clientOptions(), logger: (entry) => logged.push(entry) }))
+      .use({ onError: renderer })
+      .handler(ok)
+    const result = await handler(v2Event(), lambdaContext())
+    expect(renderer).toHaveBeenCalledOnce()
+    expect(result).toStrictEqual({
+      statusCode: 401,
+      body: JSON.stringify({ error_description: 'A bearer token is required' }),
+      headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'WWW-Authenticate': 'Bearer', 'X-Rendered-By': 'them' },
+    })
+    expect(logged).toMatchObject([{ code: 'ERR_BEARER_TOKEN', status: 401 }])
+  })
+
+  it('warns once when a middleware used after it adds CORS headers its error answers cannot get', async () => {
+    const watch = warnings()
+    try {
+      const handler = middy<unknown, APIGatewayProxyResult>()
+        .use(tokenX({ audience: AUDIENCE, client: clientOptions(), logger: false }))
+        .use(addsHeader('Access-Control-Allow-Origin'))
+        .handler(ok)
+      // Before any success nothing is known about the stack: no warning.
+      expect((await handler(v2Event(), lambdaContext())).headers).not.toHaveProperty('Access-Control-Allow-Origin')
+      await tick()
+      expect(watch.seen).toStrictEqual([])
+      expect((await handler(v2Event(`Bearer ${await citizenToken('41')}`), lambdaContext())).headers).toHaveProperty('Access-Control-Allow-Origin')
+      for (let i = 0; i < 3; i++) await handler(v2Event(), lambdaContext())
+      await tick()
+      expect(watch.seen).toHaveLength(1)
+      expect(watch.seen[0]).toMatch(/CORS headers .* Use tokenX\(\) after it/)
+    } finally {
+      watch.stop()
+    }
+  })
+
+  it('does not warn when the header reaches its error answers (used before it)', async () => {
+    const watch = warnings()
+    try {
+      const handler = middy<unknown, APIGatewayProxyResult>()
+        .use(addsHeader('Access-Control-Allow-Origin'))
+        .use(addsHeader('X-Content-Type-Options'))
+        .use(tokenX({ audience: AUDIENCE, client: clientOptions(), logger: false }))
+        .handler(ok)
+      await handler(v2Event(`Bearer ${await citizenToken('42')}`), lambdaContext())
+      const denied = await handler(v2Event(), lambdaContext())
+      expect(denied.statusCode).toBe(401)
+      expect(denied.headers).toMatchObject({ 'Access-Control-Allow-Origin': 'yes', 'X-Content-Type-Options': 'yes' })
+      await tick()
+      expect(watch.seen).toStrictEqual([])
+    } finally {
+      watch.stop()
+    }
+  })
+
+  it('warns when a middleware used after it answers its error with another status', async () => {
+    const watch = warnings()
+    try {
+      const handler = middy<unknown, APIGatewayProxyResult>()
+        .use(tokenX({ audience: AUDIENCE, client: clientOptions(), logger: false }))
+        .use({ onError: (request) => void (request.response = { statusCode: 500, body: '' }) })
+        .handler(ok)
+      expect((await handler(v2Event(), lambdaContext())).statusCode).toBe(500)
+      await handler(v2Event(), lambdaContext())
+      await tick()
+      expect(watch.seen).toHaveLength(1)
+      expect(watch.seen[0]).toMatch(/ERR_BEARER_TOKEN error with status 500 instead of 401/)
+    } finally {
+      watch.stop()
+    }
+  })
+
+  it('publishes the error event with the internal detail', async () => {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel')
+    const events: unknown[] = []
+    const listener = (message: unknown) => void events.push(message)
+    subscribe('tokenx-handler-kit:error', listener)
+    try {
+      const core = createTokenXHandlerCore({ audience: AUDIENCE, client: clientOptions(), logger: false })
+      const err = await core.authorize(v2Event('Basic abc')).catch((e: unknown) => e)
+      core.respond(err)
+      expect(events).toStrictEqual([{ code: 'ERR_BEARER_TOKEN', statusCode: 401, detail: 'the Authorization header uses another scheme' }])
+    } finally {
+      unsubscribe('tokenx-handler-kit:error', listener)
+    }
+  })
+})
