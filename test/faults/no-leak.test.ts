@@ -12,6 +12,7 @@
  *    constantly — no request ever receives a token issued for another citizen or audience.
  */
 import middy from '@middy/core'
+import httpErrorHandler from '@middy/http-error-handler'
 import type { APIGatewayProxyResult } from 'aws-lambda'
 import fc from 'fast-check'
 import { inspect } from 'node:util'
@@ -202,10 +203,22 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
     ...overrides,
   })
 
-  /** One invocation through middy, with the logger collecting or (loggerless) the default console logger. */
+  /**
+   * One invocation through middy, with the logger collecting or (loggerless) the default console
+   * logger. With the collecting logger, the stack is one that logs errors whole, as others' stacks
+   * do: @middy/http-error-handler after tokenX() (renders the kit's error and console.errors it; its
+   * default logger is console.error as it was when loaded, so it is given one that reads the spied
+   * console), and an onError that collects request.error with its whole cause chain.
+   */
   async function invoke(options: TokenXOptions, event: unknown, useConsole: boolean): Promise<APIGatewayProxyResult> {
-    const handler = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
+    let stack = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
       .use(tokenX({ audience: AUDIENCE, client: options, ...(useConsole ? {} : { logger }) }))
+    if (!useConsole) {
+      stack = stack
+        .use(httpErrorHandler({ logger: (error: unknown) => console.error(error) }))
+        .use({ onError: (request) => collectError('request.error in a middy stack', request.error) })
+    }
+    const handler = stack
       .handler(async (_event, context) => {
         const response = await context.tokenX.fetch(`${downstream.url}/resource`)
         return { statusCode: response.status, body: 'downstream answered' }
