@@ -18,4 +18,4 @@ export {
   BearerTokenError,
   TokenExchangeError,
 } from './errors.ts'
-export type { TokenXErrorCode, BearerProblem, OAuthErrorBody } from './errors.ts'
+export type { TokenXErrorCode, TokenXErrorInit, BearerProblem, OAuthErrorBody } from './errors.ts'

@@ -175,8 +175,10 @@ class OrderCheck {
     const headers = headersOf(response)
     if (headers === undefined) return
     for (const name in headers) {
-      const lower = name.toLowerCase()
-      if (LATE_HEADERS.some(([header]) => header === lower)) this.#late.add(lower)
+      // On the warm path of every successful invocation: compare lengths before lower-casing.
+      for (const [header] of LATE_HEADERS) {
+        if (name.length === header.length && name.toLowerCase() === header) this.#late.add(header)
+      }
     }
   }
 
