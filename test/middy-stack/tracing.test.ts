@@ -1,0 +1,116 @@
+/**
+ * Powertools' captureLambdaHandler with tracing ON, as in Lambda: the X-Ray SDK in Lambda mode (a
+ * facade segment from _X_AMZN_TRACE_ID) sends each closed subsegment over UDP to the daemon address,
+ * here a socket on 127.0.0.1 this test reads. The tracer records the handler's answer and, on
+ * errors, the error (name, message, stack) as metadata, and traces the outbound call to TokenX:
+ * every segment sent must be free of tokens, assertions and keys, and the answers must be the kit's.
+ */
+import { vi } from 'vitest'
+
+// Before any import: the X-Ray SDK decides at load whether it runs in Lambda.
+vi.hoisted(() => {
+  Object.assign(process.env, {
+    LAMBDA_TASK_ROOT: '/var/task',
+    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+    AWS_LAMBDA_FUNCTION_NAME: 'matrix',
+    _HANDLER: 'index.handler',
+    _X_AMZN_TRACE_ID: 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1',
+    AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
+    POWERTOOLS_SERVICE_NAME: 'matrix',
+    POWERTOOLS_TRACE_ENABLED: 'true',
+  })
+})
+
+import { Tracer } from '@aws-lambda-powertools/tracer'
+import { createSocket, type Socket } from 'node:dgram'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  AUDIENCE,
+  capture,
+  citizenToken,
+  CLIENT_ID,
+  findLeaks,
+  header,
+  httpEvent,
+  lambdaContext,
+  newKey,
+  powertools,
+  stack,
+  startTokenEndpoint,
+  type KeyPair,
+  type Piece,
+  type StackContext,
+  type TokenEndpoint,
+} from './support.ts'
+
+let daemon: Socket
+const segments: string[] = []
+let clientKey: KeyPair
+let issuer: KeyPair
+let tokenEndpoint: TokenEndpoint
+
+beforeAll(async () => {
+  daemon = createSocket('udp4')
+  daemon.on('message', (message) => void segments.push(message.toString()))
+  await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve))
+  ;[clientKey, issuer] = await Promise.all([newKey('app-key'), newKey('idporten-key')])
+  tokenEndpoint = await startTokenEndpoint(issuer)
+})
+afterAll(async () => {
+  await tokenEndpoint.close()
+  daemon.close()
+})
+
+describe('captureLambdaHandler with tracing on', () => {
+  // Used after tokenX(), captureLambdaHandler opens the handler's subsegment only after tokenX()'s
+  // before has exchanged (or failed): the exchange is traced outside it, and an invocation the kit
+  // refuses has no handler subsegment to record its error on. The answers are the same either way.
+  it.each<[string, Piece[], boolean]>([
+    ['before tokenX', ['captureLambdaHandler', 'httpErrorHandler', 'tokenX'], true],
+    ['after tokenX', ['tokenX', 'httpErrorHandler', 'captureLambdaHandler'], false],
+  ])('%s: the kit answers as without it, and no segment carries a secret', async (_label, order, recordsKitErrors) => {
+    const base = powertools() // sets POWERTOOLS_TRACE_ENABLED=false for its own tracer
+    process.env['POWERTOOLS_TRACE_ENABLED'] = 'true'
+    const tools = { ...base, tracer: new Tracer() }
+    // The SDK read AWS_XRAY_DAEMON_ADDRESS when it loaded, before this test had a free port.
+    tools.tracer.provider.setDaemonAddress(`127.0.0.1:${(daemon.address() as AddressInfo).port}`)
+    expect(tools.tracer.isTracingEnabled()).toBe(true)
+    const handler = stack(order, { audience: AUDIENCE, client: { clientId: CLIENT_ID, tokenEndpoint: tokenEndpoint.url, privateJwk: clientKey.privateJwk, retries: 0 } }, tools, { accessTokens: [] })
+    const forger = await newKey('idporten-key')
+    const valid = await citizenToken(issuer, '12345678910')
+    const forged = await citizenToken(forger, '12345678912')
+    const before = segments.length
+    const logs = capture()
+    let results
+    try {
+      results = [
+        await handler(httpEvent('v2', `Bearer ${valid}`), lambdaContext<StackContext>()),
+        await handler(httpEvent('v2'), lambdaContext<StackContext>()),
+        await handler(httpEvent('v1', `Bearer ${forged}`), lambdaContext<StackContext>()),
+      ]
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    } finally {
+      logs.stop()
+    }
+    expect(results.map((result) => result.statusCode)).toStrictEqual([200, 401, 401])
+    expect(header(results[1]!, 'WWW-Authenticate')).toBe('Bearer')
+    expect(JSON.parse(results[2]!.body)).toMatchObject({ error: 'invalid_token' })
+
+    // The tracer did record: the handler's subsegments, the call to TokenX, and (used before tokenX())
+    // the kit's errors, name, message (the public answer) and stack, as the handler's fault.
+    const sent = segments.slice(before)
+    expect(sent.some((segment) => segment.includes('## index.handler'))).toBe(true)
+    expect(sent.some((segment) => segment.includes('"url":"http://127.0.0.1/token"'))).toBe(true)
+    expect(sent.some((segment) => segment.includes('"type":"BearerTokenError"'))).toBe(recordsKitErrors)
+    expect(sent.some((segment) => segment.includes('"type":"TokenExchangeError"'))).toBe(recordsKitErrors)
+    const secrets = new Map<string, string>([
+      [valid, 'the valid subject token'],
+      [forged, 'the forged subject token'],
+      ...tokenEndpoint.assertions.map((assertion): [string, string] => [assertion, 'a client assertion']),
+      ...tokenEndpoint.accessTokens.map((token): [string, string] => [token, 'an access token']),
+      ...(['d', 'p', 'q', 'dp', 'dq', 'qi'] as const).map((member): [string, string] => [String(clientKey.privateJwk[member]), `the private key's ${member}`]),
+    ])
+    expect(findLeaks([...sent, ...logs.texts], secrets)).toStrictEqual([])
+  })
+})
