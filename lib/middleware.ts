@@ -193,9 +193,9 @@ class OrderCheck {
       if (!this.#late.has(header) || present.has(header)) continue
       this.#warn(
         header,
-        `tokenX(): successful answers carry ${adder}, added by a middleware used after tokenX(), but the kit's error answers (401, 503, ...) ` +
-          `do not: middy runs onError in reverse order, and that middleware's onError ran before the error was rendered. ` +
-          `Use tokenX() after it, or @middy/http-error-handler after it (README, "With other middlewares").`,
+        `tokenX(): successful answers carry ${adder}, added after tokenX() ran (by a middleware used after it, or by the handler), ` +
+          `but the kit's error answers (401, 503, ...) do not: middy runs onError in reverse order, and that middleware's onError ` +
+          `ran before the error was answered. Use tokenX() after it, or @middy/http-error-handler after it (README, "With other middlewares").`,
       )
     }
   }
