@@ -146,6 +146,7 @@ export function tokenX<A extends AudienceOption>(
         order.sawRendered(request.response, request.error)
       }
       order.sawErrorAnswer(request.response)
+      if (request.error.code === 'ERR_BEARER_TOKEN' && isPreflight(request.event)) order.sawPreflight()
     },
   }
 }
@@ -211,11 +212,33 @@ class OrderCheck {
     )
   }
 
+  /** A CORS preflight (it never carries credentials) was refused for want of a token. */
+  sawPreflight(): void {
+    this.#warn(
+      'preflight',
+      `tokenX(): a CORS preflight (OPTIONS with Access-Control-Request-Method) reached tokenX() and was refused: preflights carry no token. ` +
+        `Answer them before it: @middy/http-cors with { disableBeforePreflightResponse: false } used before tokenX(), or CORS at API Gateway ` +
+        `(README, "With other middlewares").`,
+    )
+  }
+
   #warn(key: string, message: string): void {
     if (this.#warned.has(key)) return
     this.#warned.add(key)
     process.emitWarning(message, { code: 'TOKENX_MIDDLEWARE_ORDER' })
   }
+}
+
+/** An OPTIONS request with Access-Control-Request-Method (Fetch standard, CORS-preflight request), API Gateway v1/v2 or ALB. */
+function isPreflight(event: unknown): boolean {
+  const { httpMethod, requestContext, headers } = (event ?? {}) as {
+    httpMethod?: unknown
+    requestContext?: { http?: { method?: unknown } }
+    headers?: unknown
+  }
+  const method = httpMethod ?? requestContext?.http?.method
+  if (typeof method !== 'string' || method.toUpperCase() !== 'OPTIONS' || headers === null || typeof headers !== 'object') return false
+  return Object.keys(headers).some((name) => name.toLowerCase() === 'access-control-request-method')
 }
 
 function headersOf(response: unknown): Readonly<Record<string, unknown>> | undefined {

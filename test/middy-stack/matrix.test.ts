@@ -10,10 +10,12 @@
  * Runs against whatever `tokenx-handler-kit` resolves to: lib/ in this repo, the packed package in a
  * consumer fixture.
  */
+import middy from '@middy/core'
+import httpCors from '@middy/http-cors'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { APIGatewayProxyResult } from 'aws-lambda'
-import type { TokenXCoreOptions } from 'tokenx-handler-kit'
+import { tokenX, type TokenXCoreOptions } from 'tokenx-handler-kit'
 import {
   AUDIENCE,
   capture,
@@ -212,6 +214,53 @@ describe('tokenX() among other middlewares', () => {
     if (order.includes('errorLogger')) expect(logs.texts.join('\n')).toMatch(/request failed/)
     const everything = [...logs.texts, ...results.map(([, result]) => JSON.stringify(result))]
     expect(findLeaks(everything, secrets())).toStrictEqual([])
+  })
+})
+
+describe('CORS preflights', () => {
+  const preflight = (version: 'v1' | 'v2') => {
+    const event = httpEvent(version)
+    const headers = event['headers'] as Record<string, string>
+    headers[version === 'v1' ? 'Access-Control-Request-Method' : 'access-control-request-method'] = 'GET'
+    headers[version === 'v1' ? 'Access-Control-Request-Headers' : 'access-control-request-headers'] = 'authorization'
+    if (version === 'v1') event['httpMethod'] = 'OPTIONS'
+    else (event['requestContext'] as { http: { method: string } }).http.method = 'OPTIONS'
+    return event
+  }
+  const cors = () => httpCors({ origins: [ORIGIN], disableBeforePreflightResponse: false, headers: 'Authorization', methods: 'GET' })
+  const kit = () => tokenX({ audience: AUDIENCE, client: { clientId: CLIENT_ID, tokenEndpoint: tokenEndpoint.url, privateJwk: clientKey.privateJwk }, logger: false })
+
+  it.each(['v1', 'v2'] as const)('are answered by http-cors used before tokenX(), without an exchange (%s)', async (version) => {
+    const exchanges = tokenEndpoint.subjectTokens.length
+    const logs = capture()
+    const handler = middy<unknown, APIGatewayProxyResult>().use(cors()).use(kit()).handler(async () => ({ statusCode: 200, body: '' }))
+    try {
+      const result = await handler(preflight(version), lambdaContext())
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(result.statusCode).toBe(204)
+      expect(header(result, 'Access-Control-Allow-Origin')).toBe(ORIGIN)
+      expect(header(result, 'Access-Control-Allow-Headers')).toBe('Authorization')
+    } finally {
+      logs.stop()
+    }
+    expect(logs.warnings).toStrictEqual([])
+    expect(tokenEndpoint.subjectTokens).toHaveLength(exchanges)
+  })
+
+  it('are refused by tokenX() used before http-cors, which warns once', async () => {
+    const logs = capture()
+    const handler = middy<unknown, APIGatewayProxyResult>().use(kit()).use(cors()).handler(async () => ({ statusCode: 200, body: '' }))
+    const results: APIGatewayProxyResult[] = []
+    try {
+      for (const version of ['v1', 'v2', 'v1'] as const) results.push(await handler(preflight(version), lambdaContext()))
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      logs.stop()
+    }
+    expect(results.map((result) => result.statusCode)).toStrictEqual([401, 401, 401])
+    expect(logs.warnings.filter((warning) => warning.code === 'TOKENX_MIDDLEWARE_ORDER').map((warning) => warning.message)).toStrictEqual([
+      expect.stringMatching(/a CORS preflight .* reached tokenX\(\)/),
+    ])
   })
 })
 
