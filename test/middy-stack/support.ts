@@ -212,7 +212,7 @@ function neighbour(name: Neighbour, tools: Powertools): AnyMiddleware {
     case 'httpErrorHandler': return httpErrorHandler()
     case 'httpHeaderNormalizer': return httpHeaderNormalizer()
     case 'httpHeaderNormalizerCanonical': return httpHeaderNormalizer({ canonical: true })
-    case 'httpCors': return httpCors({ origins: [ORIGIN], credentials: true, exposeHeaders: 'WWW-Authenticate' })
+    case 'httpCors': return httpCors({ origins: [ORIGIN], credentials: true, exposeHeaders: 'WWW-Authenticate', disableBeforePreflightResponse: false })
     case 'httpSecurityHeaders': return httpSecurityHeaders()
     case 'injectLambdaContext': return injectLambdaContext(tools.logger, { clearState: true }) as AnyMiddleware
     case 'logMetrics': return logMetrics(tools.metrics) as AnyMiddleware
