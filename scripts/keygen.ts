@@ -1,0 +1,154 @@
+/**
+ * `npm run keygen`: the app's key pair for TokenX client authentication (private_key_jwt, RFC 7523).
+ *
+ * Writes the private JWK to a file only its owner can read (mode 0600), and prints the public JWKS to
+ * register with TokenX and the `aws secretsmanager` commands that store the private JWK from that file
+ * (`file://`), so the private key never appears on the terminal or in the shell history unless
+ * `--print-private` asks for it. Run `npm run -s keygen -- --help` for the options.
+ */
+import { generateKeyPairSync } from 'node:crypto'
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
+import { dirname, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { calculateJwkThumbprint, type JWK } from 'jose'
+
+export const USAGE = `usage: npm run -s keygen -- [options]
+
+Makes an RS256 key pair for TokenX: writes the private JWK to a file (mode 0600), prints the public
+JWKS to register with TokenX and the aws CLI commands that store the private JWK in Secrets Manager.
+
+options:
+  --out <file>          where to write the private JWK (default .keys/tokenx-private-jwk-<kid>.json)
+  --force               overwrite --out if it exists
+  --secret-id <id>      secret name or ARN for the printed commands
+                        (default $TOKEN_X_PRIVATE_JWK_SECRET_ID, else tokenx-handler-kit/private-jwk)
+  --region <region>     region for the printed commands (default $AWS_REGION, else eu-north-1)
+  --bits <n>            RSA modulus length: 2048 (default), 3072 or 4096
+  --kid <kid>           key id (default the key's RFC 7638 SHA-256 thumbprint)
+  --jwks-out <file>     also write the public JWKS to this file
+  --print-private       also print the private JWK (it is a secret: avoid on shared screens and in logs)
+  -h, --help            this text`
+
+const BITS = [2048, 3072, 4096] as const
+const DEFAULT_SECRET_ID = 'tokenx-handler-kit/private-jwk'
+const DEFAULT_REGION = 'eu-north-1'
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'] as const
+
+export interface KeyPairJwks {
+  readonly kid: string
+  /** The private JWK: `kty`, `n`, `e`, `d`, `p`, `q`, `dp`, `dq`, `qi`, `kid`, `alg: RS256`, `use: sig`. */
+  readonly privateJwk: JWK & { kid: string }
+  /** `{ keys: [public JWK] }`, what TokenX needs. */
+  readonly publicJwks: { keys: JWK[] }
+}
+
+/** A fresh RSA key pair as JWKs for RS256 signatures (RFC 7517, RFC 7518 §6.3). */
+export async function generateKeyPairJwks(options: { bits?: number; kid?: string } = {}): Promise<KeyPairJwks> {
+  const bits = options.bits ?? 2048
+  if (!(BITS as readonly number[]).includes(bits)) throw new TypeError(`bits must be one of ${BITS.join(', ')}`)
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001 })
+  const exported = privateKey.export({ format: 'jwk' }) as JWK
+  const kid = options.kid ?? (await calculateJwkThumbprint(exported, 'sha256'))
+  if (!/^[A-Za-z0-9._~-]{1,128}$/.test(kid)) throw new TypeError('kid must be 1-128 of letters, digits and ._~-')
+  const privateJwk = { ...exported, kid, alg: 'RS256', use: 'sig' }
+  const publicJwk: Record<string, unknown> = { ...privateJwk }
+  for (const member of PRIVATE_MEMBERS) delete publicJwk[member]
+  return { kid, privateJwk, publicJwks: { keys: [publicJwk as JWK] } }
+}
+
+/** POSIX shell single-quoting, so a printed command can be pasted as it is. */
+export function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./:@=+-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`
+}
+
+/** The aws CLI commands that store the private JWK in `file` as the secret's SecretString. */
+export function secretCommands(secretId: string, region: string, file: string): { create: string; put: string } {
+  const source = shellQuote(`file://${file}`)
+  const id = shellQuote(secretId)
+  // create-secret takes a name; a secret given by ARN exists already, so only put-secret-value fits it.
+  const name = secretId.startsWith('arn:') ? secretId.slice(secretId.indexOf(':secret:') + ':secret:'.length) : secretId
+  return {
+    create:
+      `aws secretsmanager create-secret --region ${shellQuote(region)} --name ${shellQuote(name)} ` +
+      `--description ${shellQuote('TokenX private JWK (tokenx-handler-kit)')} --secret-string ${source}`,
+    put: `aws secretsmanager put-secret-value --region ${shellQuote(region)} --secret-id ${id} --secret-string ${source}`,
+  }
+}
+
+function fail(message: string): never {
+  console.error(`keygen: ${message}\n\n${USAGE}`)
+  process.exit(2)
+}
+
+async function main(argv: string[]): Promise<void> {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      args: argv,
+      options: {
+        out: { type: 'string' },
+        force: { type: 'boolean', default: false },
+        'secret-id': { type: 'string' },
+        region: { type: 'string' },
+        bits: { type: 'string', default: '2048' },
+        kid: { type: 'string' },
+        'jwks-out': { type: 'string' },
+        'print-private': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }))
+  } catch (error) {
+    fail((error as Error).message)
+  }
+  if (values.help) {
+    console.log(USAGE)
+    return
+  }
+  const bits = Number(values.bits)
+  if (!(BITS as readonly number[]).includes(bits)) fail(`--bits must be one of ${BITS.join(', ')}`)
+  const secretId = values['secret-id'] ?? (process.env['TOKEN_X_PRIVATE_JWK_SECRET_ID'] || DEFAULT_SECRET_ID)
+  const region = values.region ?? (process.env['AWS_REGION'] || DEFAULT_REGION)
+
+  let pair: KeyPairJwks
+  try {
+    pair = await generateKeyPairJwks({ bits, ...(values.kid !== undefined ? { kid: values.kid } : {}) })
+  } catch (error) {
+    fail((error as Error).message)
+  }
+  const out = resolve(values.out ?? `.keys/tokenx-private-jwk-${pair.kid.slice(0, 12)}.json`)
+  await mkdir(dirname(out), { recursive: true, mode: 0o700 })
+  try {
+    // `wx`: never overwrite a key by accident (it may be the only copy of a registered key).
+    await writeFile(out, `${JSON.stringify(pair.privateJwk, null, 2)}\n`, { mode: 0o600, flag: values.force ? 'w' : 'wx' })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') fail(`${out} exists; choose another --out, or --force to overwrite it`)
+    throw error
+  }
+  // A file that existed before keeps its mode on overwrite: make it owner-only either way.
+  await chmod(out, 0o600)
+  const jwks = JSON.stringify(pair.publicJwks, null, 2)
+  if (values['jwks-out'] !== undefined) await writeFile(resolve(values['jwks-out']), `${jwks}\n`, { mode: 0o644 })
+
+  const shown = relative(process.cwd(), out).startsWith('..') ? out : relative(process.cwd(), out)
+  const commands = secretCommands(secretId, region, shown)
+  const lines = [
+    `Private JWK (RSA ${bits}, RS256, kid ${pair.kid}) written to ${shown} (mode 0600, owner only).`,
+    '',
+    'Public JWKS to register with TokenX (safe to share):',
+    jwks,
+    '',
+    'Store the private JWK in AWS Secrets Manager. A new secret:',
+    `  ${commands.create}`,
+    'Or a new version of an existing secret (key rotation: register the new public key first):',
+    `  ${commands.put}`,
+    '',
+    `Then set TOKEN_X_PRIVATE_JWK_SECRET_ID=${shellQuote(secretId)} for the stage and delete ${shown} once it is stored.`,
+  ]
+  if (values['print-private']) lines.push('', 'Private JWK (--print-private; keep it secret):', JSON.stringify(pair.privateJwk))
+  console.log(lines.join('\n'))
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main(process.argv.slice(2))
