@@ -26,7 +26,11 @@ export interface TokenXOptions {
   privateJwk?: string | JWK | undefined
   /** Name or ARN of a Secrets Manager secret whose SecretString is the JWK JSON (`TOKEN_X_PRIVATE_JWK_SECRET_ID`). */
   privateJwkSecretId?: string | undefined
-  /** The assertion's `aud`: `'token_endpoint'` (default) or `'issuer'` (`TOKEN_X_ASSERTION_AUDIENCE`). */
+  /**
+   * The assertion's `aud` (`TOKEN_X_ASSERTION_AUDIENCE`): `'issuer'` (the default when `issuer` is set:
+   * tokendings' README says `aud` "must be exactly equal to the issuer" and will stop accepting the
+   * token endpoint) or `'token_endpoint'` (the default without `issuer`).
+   */
   assertionAudience?: AssertionAudience
   /** Seconds from `iat` to `exp` of each client assertion. Default 30; 1–120 (tokendings allows no more, and no skew). */
   assertionLifetime?: number
@@ -84,7 +88,9 @@ export function isClientId(value: unknown): value is string {
 /** Merges `options` over `defaults` and checks every option; throws `TypeError` naming the bad one. */
 export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
-  const resolved = { ...defaults, ...withoutUndefined(options) }
+  // With TokenX's issuer known, address assertions to it (see `assertionAudience`).
+  const audienceDefault: AssertionAudience = options.issuer !== undefined ? 'issuer' : defaults.assertionAudience
+  const resolved = { ...defaults, assertionAudience: audienceDefault, ...withoutUndefined(options) }
   if (!isClientId(resolved.clientId)) {
     throw new TypeError('clientId must be "cluster:namespace:app"')
   }

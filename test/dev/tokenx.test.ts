@@ -15,6 +15,8 @@ import {
   TOKEN_EXCHANGE_GRANT,
   type TokenX,
 } from '../../dev/tokenx.ts'
+import { createTokenXClient } from '../../lib/client.ts'
+import type { TokenXOptions } from '../../lib/config.ts'
 
 const CLIENT = 'local:team:client-app'
 const OTHER_CLIENT = 'local:team:other-app'
@@ -394,5 +396,30 @@ describe('options', () => {
     } finally {
       await mounted.close()
     }
+  })
+})
+
+describe('the kit against the local TokenX: both assertion audiences tokendings accepts today', () => {
+  const kit = (overrides: Partial<TokenXOptions>) =>
+    createTokenXClient({
+      clientId: CLIENT,
+      tokenEndpoint: tokenx.tokenEndpoint,
+      issuer: tokenx.issuer,
+      privateJwk: clientKey.privateJwk,
+      ...overrides,
+    })
+
+  it.each([
+    ['the issuer (the default when TOKEN_X_ISSUER is set)', {}],
+    ['the token endpoint (TOKEN_X_ASSERTION_AUDIENCE=token_endpoint)', { assertionAudience: 'token_endpoint' as const }],
+    ['the token endpoint (no issuer configured)', { issuer: undefined }],
+  ])('exchanges with aud = %s', async (_, overrides) => {
+    const token = await kit(overrides).exchange(await idporten.mint({ pid: PID }), TARGET)
+    const { payload } = await jwtVerify(token.accessToken, createLocalJWKSet((await (await fetch(tokenx.jwksUri)).json()) as { keys: JWK[] }), {
+      issuer: tokenx.issuer,
+      audience: TARGET,
+    })
+    expect(payload.client_id).toBe(CLIENT)
+    expect(tokenx.stats.exchanges).toBe(1)
   })
 })

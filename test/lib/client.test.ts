@@ -59,7 +59,8 @@ describe('createTokenXClient', () => {
     const { payload } = await jwtVerify(assertion, await importJWK(key.publicJwk, 'RS256'), {
       issuer: 'dev-gcp:team:app',
       subject: 'dev-gcp:team:app',
-      audience: `${tokenx.url}/token`,
+      // The issuer is known (the helper sets it): the assertion is addressed to it, as tokendings wants.
+      audience: tokenx.url,
       algorithms: ['RS256'],
     })
     expect(payload.iat).toBeGreaterThanOrEqual(before)
@@ -68,11 +69,15 @@ describe('createTokenXClient', () => {
     expect(payload.jti).toMatch(/^[0-9a-f-]{36}$/)
   })
 
-  it('can address the assertion to the issuer instead of the token endpoint', async () => {
-    await client({ assertionAudience: 'issuer' }).exchange(await citizenToken('1'), AUDIENCE)
+  it.each([
+    ['the token endpoint when asked', { assertionAudience: 'token_endpoint' as const }, () => `${tokenx.url}/token`],
+    ['the token endpoint when the issuer is unknown', { issuer: undefined }, () => `${tokenx.url}/token`],
+    ['the issuer when asked', { assertionAudience: 'issuer' as const }, () => tokenx.url],
+  ])('addresses the assertion to %s', async (_, overrides, expected) => {
+    await client(overrides).exchange(await citizenToken('1'), AUDIENCE)
     const assertion = new URLSearchParams(tokenx.requests[0]!.body).get('client_assertion')!
     const { payload } = await jwtVerify(assertion, await importJWK(key.publicJwk, 'RS256'))
-    expect(payload.aud).toBe(tokenx.url)
+    expect(payload.aud).toBe(expected())
   })
 
   it('exchanges once per citizen and audience, and serves warm calls from the cache', async () => {

@@ -26,6 +26,14 @@ describe('resolveOptions', () => {
     expect(Object.isFrozen(defaults)).toBe(true)
   })
 
+  it('addresses assertions to the issuer by default when the issuer is known, to the token endpoint otherwise', () => {
+    expect(resolveOptions({ ...good, issuer: 'https://tokenx.example' }).assertionAudience).toBe('issuer')
+    expect(resolveOptions({ ...good, issuer: undefined }).assertionAudience).toBe('token_endpoint')
+    expect(resolveOptions({ ...good, issuer: 'https://tokenx.example', assertionAudience: 'token_endpoint' }).assertionAudience)
+      .toBe('token_endpoint')
+    expect(resolveOptions({ ...good, issuer: 'https://tokenx.example', assertionAudience: undefined }).assertionAudience).toBe('issuer')
+  })
+
   it('keeps given values and treats undefined as not given', () => {
     const clock = () => 1
     const fetch = async () => new Response()
