@@ -11,13 +11,19 @@
  * - `--host 127.0.0.1`, `--httpPort`, `--lambdaPort`: loopback only, ports from the stack;
  * - `--noPrependStageInUrl`: `http` (REST) events would otherwise be served below `/dev`; the
  *   example uses `httpApi` events, which have no stage in the path either way, so the function is
- *   at `${url}/resource`.
+ *   at `${url}/resource`;
+ * - `--stage local`: no deploy settings in serverless.yml's params apply (see deploy/config.cjs),
+ *   only the stack's environment.
+ *
+ * Ports: both are checked free before the start, readiness is serverless-offline's own "listening"
+ * lines (it prints them only after a successful listen), and on Linux the listening sockets must
+ * belong to the serverless-offline process: a port that merely accepts connections proves nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { connect } from 'node:net'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { LOOPBACK } from './http.ts'
+import { assertPortFree, listenerOwnedBy, PortInUseError } from './ports.ts'
 
 export interface OfflineOptions {
   /** The folder holding serverless.yml. */
@@ -37,6 +43,8 @@ export interface Offline {
   readonly url: string
   readonly lambdaUrl: string
   readonly pid: number
+  /** Settles when serverless-offline has exited (after close(), or on its own). */
+  readonly exited: Promise<void>
   close(): Promise<void>
 }
 
@@ -71,10 +79,18 @@ function installExitHook(): void {
 
 export async function startOffline(options: OfflineOptions): Promise<Offline> {
   const log = options.log ?? (() => {})
+  // A taken port fails here, named, before serverless-offline is started at all.
+  await assertPortFree(options.httpPort)
+  await assertPortFree(options.lambdaPort)
   const args = [
     oslsBin(options.cwd),
     'offline',
     'start',
+    // Stage `local`: serverless.yml's deploy settings come from params.<stage> before the
+    // environment, so a stage with params (dev, prod) would hand the local function real TokenX
+    // settings; `local` has none, and the stack's own environment applies.
+    '--stage',
+    'local',
     '--host',
     LOOPBACK,
     '--httpPort',
@@ -102,11 +118,19 @@ export async function startOffline(options: OfflineOptions): Promise<Offline> {
   })
 
   const recent: string[] = []
+  const ready = { http: false, lambda: false, changed: () => {} }
+  const httpReady = `Server ready: http://${LOOPBACK}:${options.httpPort}`
+  const lambdaReady = `listening on http://${LOOPBACK}:${options.lambdaPort}`
   const onOutput = (chunk: Buffer): void => {
     for (const line of chunk.toString('utf8').split('\n')) {
       if (line.trim() === '') continue
       recent.push(line)
       if (recent.length > 40) recent.shift()
+      // serverless-offline prints these only once its own listen() succeeded.
+      const plain = stripAnsi(line)
+      if (plain.includes(httpReady)) ready.http = true
+      if (plain.includes(lambdaReady)) ready.lambda = true
+      ready.changed()
       log(line)
     }
   }
@@ -124,9 +148,19 @@ export async function startOffline(options: OfflineOptions): Promise<Offline> {
   }
 
   try {
-    await waitForPort(options.httpPort, options.startTimeout ?? 60_000, exited)
+    await waitForReady(options, ready, exited, options.startTimeout ?? 60_000)
+    // Something else may have taken a port between the check and serverless-offline's listen; and
+    // a port that merely accepts connections proves nothing. Where /proc can tell, the listening
+    // sockets must be serverless-offline's own.
+    for (const port of [options.httpPort, options.lambdaPort]) {
+      if ((await listenerOwnedBy(child.pid ?? -1, port)) === false) {
+        throw new PortInUseError(port, `serverless-offline announced port ${port}, but another process owns it`)
+      }
+    }
   } catch (error) {
     await close()
+    const inUse = error instanceof PortInUseError ? error : portInUseFrom(recent)
+    if (inUse !== undefined) throw inUse
     throw new Error(`serverless-offline did not start: ${(error as Error).message}\n${recent.join('\n')}`)
   }
 
@@ -134,32 +168,48 @@ export async function startOffline(options: OfflineOptions): Promise<Offline> {
     url: `http://${LOOPBACK}:${options.httpPort}`,
     lambdaUrl: `http://${LOOPBACK}:${options.lambdaPort}`,
     pid: child.pid ?? -1,
+    exited,
     close,
   }
 }
 
-/** Resolves once something accepts TCP connections on the port; rejects if `exited` settles first. */
-async function waitForPort(port: number, timeout: number, exited: Promise<void>): Promise<void> {
-  let gone = false
-  void exited.then(() => {
-    gone = true
+/**
+ * Resolves once serverless-offline has said that both its servers listen on the ports it was given
+ * (it prints that only after a successful listen); rejects if it exits first or takes too long.
+ */
+function waitForReady(
+  options: OfflineOptions,
+  ready: { http: boolean; lambda: boolean; changed: () => void },
+  exited: Promise<void>,
+  timeout: number,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready on port ${options.httpPort} after ${timeout} ms`)), timeout)
+    const check = (): void => {
+      if (ready.http && ready.lambda) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    ready.changed = check
+    check()
+    void exited.then(() => {
+      clearTimeout(timer)
+      reject(new Error('the process exited'))
+    })
   })
-  const deadline = Date.now() + timeout
-  while (Date.now() < deadline) {
-    if (gone) throw new Error('the process exited')
-    if (await canConnect(port)) return
-    await new Promise((resolve) => setTimeout(resolve, 150))
-  }
-  throw new Error(`port ${port} not open after ${timeout} ms`)
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: LOOPBACK })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
+/** serverless-offline's own report of a taken port ("listen EADDRINUSE: ... 127.0.0.1:4400"). */
+function portInUseFrom(lines: readonly string[]): PortInUseError | undefined {
+  for (const line of lines) {
+    const match = /EADDRINUSE[^\n]*?:(\d+)\s*$/.exec(stripAnsi(line).trim())
+    if (match?.[1] !== undefined) return new PortInUseError(Number(match[1]))
+  }
+  return undefined
+}
+
+function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '')
 }

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listen } from './http.ts'
 
 export interface SecretsManagerFault {
   /** AWS error type, e.g. `ThrottlingException`, `AccessDeniedException`. */
@@ -140,8 +140,8 @@ export async function startSecretsManager(
     send(response, status, output)
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  // listen() rejects (EADDRINUSE, ...) instead of leaving an unhandled 'error' event.
+  const port = await listen(server, options.port ?? 0)
   return {
     url: `http://127.0.0.1:${port}`,
     region,

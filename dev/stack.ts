@@ -20,6 +20,7 @@ import { startDownstream, type Downstream } from './downstream.ts'
 import { startIdPorten, type IdPorten } from './idporten.ts'
 import { generateRsaJwk, loadOrCreateRsaJwk, type RsaJwkPair } from './keys.ts'
 import { startOffline, type Offline } from './offline.ts'
+import { isAddressInUse, PortInUseError } from './ports.ts'
 import { startSecretsManager, type LocalSecretsManager } from './secrets-manager.ts'
 import { startTokenX, type TokenX } from './tokenx.ts'
 
@@ -47,24 +48,58 @@ export function portsFrom(base: number = DEFAULT_PORT_BASE): StackPorts {
   return { http: base, lambda: base + 1, tokenx: base + 2, idporten: base + 3, downstream: base + 4, secretsManager: base + 5 }
 }
 
-/** Ports from `DEV_PORT_BASE` and the per-piece `DEV_*_PORT` variables. */
-export function portsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): StackPorts {
-  const base = portsFrom(numberOr(env.DEV_PORT_BASE, DEFAULT_PORT_BASE))
-  return {
-    http: numberOr(env.DEV_HTTP_PORT, base.http),
-    lambda: numberOr(env.DEV_LAMBDA_PORT, base.lambda),
-    tokenx: numberOr(env.DEV_TOKENX_PORT, base.tokenx),
-    idporten: numberOr(env.DEV_IDPORTEN_PORT, base.idporten),
-    downstream: numberOr(env.DEV_DOWNSTREAM_PORT, base.downstream),
-    secretsManager: numberOr(env.DEV_SECRETS_MANAGER_PORT, base.secretsManager),
-  }
+/** The environment variable that moves each piece to another port (DEV_PORT_BASE moves them all). */
+export const PORT_VARIABLES: Readonly<Record<keyof StackPorts, string>> = {
+  http: 'DEV_HTTP_PORT',
+  lambda: 'DEV_LAMBDA_PORT',
+  tokenx: 'DEV_TOKENX_PORT',
+  idporten: 'DEV_IDPORTEN_PORT',
+  downstream: 'DEV_DOWNSTREAM_PORT',
+  secretsManager: 'DEV_SECRETS_MANAGER_PORT',
 }
 
-function numberOr(text: string | undefined, fallback: number): number {
+const PORT_PIECES: Readonly<Record<keyof StackPorts, string>> = {
+  http: 'the example function, serverless-offline',
+  lambda: "serverless-offline's Lambda invoke API",
+  tokenx: 'local TokenX',
+  idporten: 'local ID-porten',
+  downstream: 'downstream API',
+  secretsManager: 'local Secrets Manager',
+}
+
+/** Ports from `DEV_PORT_BASE` and the per-piece `DEV_*_PORT` variables. */
+export function portsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): StackPorts {
+  const base = portsFrom(numberOr(env, 'DEV_PORT_BASE', DEFAULT_PORT_BASE))
+  if (base.secretsManager > 65535) throw new Error(`DEV_PORT_BASE must leave room for six ports (at most 65530): ${env.DEV_PORT_BASE}`)
+  const ports = {} as Record<keyof StackPorts, number>
+  for (const [piece, variable] of Object.entries(PORT_VARIABLES) as Array<[keyof StackPorts, string]>) {
+    ports[piece] = numberOr(env, variable, base[piece])
+  }
+  return ports
+}
+
+function numberOr(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
+  const text = env[name]
   if (text === undefined || text === '') return fallback
   const value = Number(text)
-  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`not a port: ${text}`)
+  if (!/^\d+$/.test(text) || value > 65535) throw new Error(`${name} must be a port number from 0 to 65535, not "${text}"`)
   return value
+}
+
+/** A taken port, named with the piece that wanted it and the variable that moves it: one line. */
+export class StackPortError extends PortInUseError {
+  override readonly name = 'PortInUseError'
+  readonly variable: string
+  constructor(piece: keyof StackPorts, port: number, options?: ErrorOptions) {
+    const variable = PORT_VARIABLES[piece]
+    super(
+      port,
+      `port ${port} on ${LOOPBACK} (${PORT_PIECES[piece]}) is already in use: ` +
+        `set ${variable} (or DEV_PORT_BASE for all six) to a free port, or stop what listens there`,
+      options,
+    )
+    this.variable = variable
+  }
 }
 
 /** A port that was free a moment ago (for serverless-offline, which cannot report an ephemeral one). */
@@ -127,7 +162,7 @@ export interface Stack {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.log ?? (() => {})
   const root = options.root ?? process.cwd()
-  const ports: StackPorts = { http: 0, lambda: 0, tokenx: 0, idporten: 0, downstream: 0, secretsManager: 0, ...options.ports }
+  const ports: Record<keyof StackPorts, number> = { http: 0, lambda: 0, tokenx: 0, idporten: 0, downstream: 0, secretsManager: 0, ...options.ports }
   const closers: Array<() => Promise<void>> = []
   const close = async (): Promise<void> => {
     // Reverse order: the functions first, so nothing calls a server that is already gone.
@@ -184,6 +219,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (options.build ?? true) await runBuild(root, log)
       const httpPort = ports.http === 0 ? await freePort() : ports.http
       const lambdaPort = ports.lambda === 0 ? await freePort() : ports.lambda
+      ports.http = httpPort
+      ports.lambda = lambdaPort
       log(`starting serverless-offline on ${LOOPBACK}:${httpPort}`)
       offline = await startOffline({
         cwd: root,
@@ -225,8 +262,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     return stack
   } catch (error) {
     await close()
-    throw error
+    throw portError(error, ports) ?? error
   }
+}
+
+/** EADDRINUSE from any piece, as a StackPortError naming the piece and its variable. */
+function portError(error: unknown, ports: Readonly<Record<keyof StackPorts, number>>): StackPortError | undefined {
+  if (!isAddressInUse(error)) return undefined
+  const port = (error as { port?: unknown }).port
+  const piece = (Object.keys(ports) as Array<keyof StackPorts>).find((name) => ports[name] === port && port !== 0)
+  return piece === undefined ? undefined : new StackPortError(piece, port as number, { cause: error })
 }
 
 export const APP_KEY_FILE = 'app-private-jwk.json'

@@ -11,7 +11,8 @@
  */
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
-import { APP_KEY_SECRET_ID, DOWNSTREAM_AUDIENCE, portsFromEnv, startStack, type Stack } from '../dev/stack.ts'
+import { PortInUseError } from '../dev/ports.ts'
+import { APP_KEY_SECRET_ID, DOWNSTREAM_AUDIENCE, portsFromEnv, startStack, type Stack, type StackPorts } from '../dev/stack.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const args = new Set(process.argv.slice(2))
@@ -21,9 +22,16 @@ if (args.has('--help') || args.has('-h')) {
 }
 
 const log = (line: string): void => console.log(line)
+let ports: StackPorts
+try {
+  ports = portsFromEnv()
+} catch (error) {
+  console.error(`npm start: ${(error as Error).message}`)
+  process.exit(2)
+}
 const starting = startStack({
   root,
-  ports: portsFromEnv(),
+  ports,
   stateDir: process.env.DEV_STATE_DIR || join(root, '.dev'),
   build: !args.has('--no-build'),
   log,
@@ -51,10 +59,22 @@ let stack: Stack
 try {
   stack = await starting
 } catch (error) {
-  console.error(`the dev stack did not start: ${(error as Error).message}`)
+  // A taken port is one line naming the port and the variable that moves it; startStack has
+  // already closed whatever it had started.
+  if (error instanceof PortInUseError) console.error(`npm start: ${error.message}`)
+  else console.error(`the dev stack did not start: ${(error as Error).message}`)
   process.exit(1)
 }
 if (stopping) await new Promise(() => {})
+
+// serverless-offline ending on its own leaves the stack without its function: stop it all, loudly.
+void stack.offline?.exited.then(async () => {
+  if (stopping) return
+  stopping = true
+  console.error('npm start: serverless-offline exited unexpectedly; stopping the dev stack')
+  await stack.close()
+  process.exit(1)
+})
 
 const stateDir = process.env.DEV_STATE_DIR || '.dev/'
 const rows: Array<[string, string]> = [

@@ -1,5 +1,5 @@
 /**
- * `npm run -s token -- --pid 12345678910 [--acr idporten-loa-high] [--expires-in 3600]`
+ * `npm run -s token -- --pid 12345678910 [--acr idporten-loa-high] [--expires-in 3600]` (`--help` for usage)
  *
  * Prints a citizen token signed with the running dev stack's ID-porten key (`.dev/`), for the
  * stack's issuer, and nothing else on stdout (use `npm run -s` so npm adds no banner).
@@ -15,23 +15,53 @@ import { IDPORTEN_KEY_FILE, portsFromEnv, STATE_FILE, type StackState } from '..
 // The same folder `npm start` uses (DEV_STATE_DIR overrides it there too).
 const stateDir = process.env.DEV_STATE_DIR || join(dirname(fileURLToPath(import.meta.url)), '..', '.dev')
 
+/**
+ * The levels a citizen token may carry: ID-porten's names, and the Level3/Level4 that tokendings
+ * maps them to in the tokens it issues (the kit accepts both spellings wherever a level is checked).
+ */
+const ACR_VALUES = ['idporten-loa-substantial', 'idporten-loa-high', 'Level3', 'Level4'] as const
+
+const USAGE = `usage: npm run -s token -- --pid <11 digits> [--acr <level>] [--expires-in <seconds>]
+
+Prints a citizen token signed with the running dev stack's ID-porten key (start it with npm start),
+and nothing else on stdout.
+
+options:
+  --pid <11 digits>       the citizen's personal identity number (required)
+  --acr <level>           ${ACR_VALUES.join(', ')} (default ${DEFAULT_ACR})
+  --expires-in <seconds>  lifetime, a whole number of seconds from 1 (default 3600)
+  -h, --help              this text`
+
 function fail(message: string): never {
-  console.error(message)
+  console.error(`token: ${message}\n\n${USAGE}`)
   process.exit(2)
 }
 
-const { values } = parseArgs({
-  options: {
-    pid: { type: 'string' },
-    acr: { type: 'string', default: DEFAULT_ACR },
-    'expires-in': { type: 'string', default: '3600' },
-  },
-  strict: true,
-})
+let values
+try {
+  ;({ values } = parseArgs({
+    options: {
+      pid: { type: 'string' },
+      acr: { type: 'string', default: DEFAULT_ACR },
+      'expires-in': { type: 'string', default: '3600' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  }))
+} catch (error) {
+  fail((error as Error).message)
+}
+if (values.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
 
-if (values.pid === undefined || !/^\d{11}$/.test(values.pid)) fail('usage: npm run -s token -- --pid <11 digits> [--acr idporten-loa-high] [--expires-in 3600]')
+if (values.pid === undefined) fail('--pid is required')
+if (!/^\d{11}$/.test(values.pid)) fail('--pid must be 11 digits')
+if (!(ACR_VALUES as readonly string[]).includes(values.acr)) fail(`--acr must be one of ${ACR_VALUES.join(', ')}`)
+if (!/^\d+$/.test(values['expires-in']) || Number(values['expires-in']) < 1) fail('--expires-in must be a whole number of seconds from 1')
 const expiresIn = Number(values['expires-in'])
-if (!Number.isInteger(expiresIn)) fail('--expires-in must be a whole number of seconds')
 
 let privateJwk: JWK
 try {
