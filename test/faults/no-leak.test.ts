@@ -501,3 +501,24 @@ function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
   }
 }
+
+describe('deploy tooling: npm run keygen shows no private key material unless asked', () => {
+  it('prints the public JWKS and commands, and no fragment of d, p, q, dp, dq or qi', async () => {
+    const { mkdtemp, readFile, rm } = await import('node:fs/promises')
+    const { tmpdir } = await import('node:os')
+    const path = await import('node:path')
+    const { execFile } = await import('node:child_process')
+    const dir = await mkdtemp(path.join(tmpdir(), 'tokenx-kit-leak-'))
+    try {
+      const script = new URL('../../scripts/keygen.ts', import.meta.url).pathname
+      const output = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [script, '--out', path.join(dir, 'k.json')], (error, stdout, stderr) =>
+          error ? reject(error) : resolve(stdout + stderr)))
+      const jwk = JSON.parse(await readFile(path.join(dir, 'k.json'), 'utf8')) as Record<string, string>
+      const what = new Map(PRIVATE_MEMBERS.map((member) => [jwk[member]!, `the generated key's ${member}`] as const))
+      expect(findLeaks([{ where: 'keygen output', text: output }], what)).toEqual([])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
