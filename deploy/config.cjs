@@ -179,9 +179,20 @@ const SATISFIED = {
   DOWNSTREAM_AUDIENCE: 'a:b:c',
 }
 
-/** `provider.environment`: the required settings and the optional ones that are set. */
+/**
+ * `provider.environment`: the required settings, the optional ones that are set, and the fixed
+ * variables listed under `custom.environment` in serverless.yml (e.g. POWERTOOLS_SERVICE_NAME, a
+ * table name). A deploy setting cannot be set there: it has one source, the settings above.
+ */
 async function environment(context) {
-  return { ...(await resolveSettings(context)) }
+  const settings = await resolveSettings(context)
+  const extra = (await context.resolveConfigurationProperty(['custom', 'environment'])) || {}
+  const clashes = Object.keys(extra).filter((name) => [...REQUIRED, ...OPTIONAL].some(([setting]) => setting === name))
+  if (clashes.length > 0) {
+    throw settingsError(`custom.environment in serverless.yml sets the deploy setting${clashes.length > 1 ? 's' : ''} ${clashes.join(', ')}: ` +
+      'set deploy settings as params or environment variables (see README "Deploying to AWS")')
+  }
+  return { ...extra, ...settings }
 }
 
 /** The IAM statement granting `secretsmanager:GetSecretValue` on the configured secret only. */

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 // @ts-expect-error: the build script is plain JavaScript without type declarations.
 import { buildFunction } from '../../esbuild.config.mjs'
 import { zipEntries } from '../helpers/zip.ts'
@@ -23,9 +23,26 @@ interface DeployConfig {
   secretResource(secretId: string): unknown
   checkSettings(values: Record<string, string | undefined>, stage: string, region?: string): Record<string, string>
   functions(context: { resolveConfigurationProperty: (path: string[]) => Promise<unknown> }): Promise<Record<string, { handler: string }>>
+  environment(context: OslsContext): Promise<Record<string, string>>
+  secretStatement(context: OslsContext): Promise<{ Resource: unknown }>
   REQUIRED: Array<[string, string]>
 }
+interface OslsContext {
+  options: { stage?: string; region?: string }
+  resolveVariable(variable: string): Promise<unknown>
+  resolveConfigurationProperty(path: string[]): Promise<unknown>
+}
 const config = require('../../deploy/config.cjs') as DeployConfig
+
+let stages = 0
+/** What osls hands a `${file(...)}` function: a fresh stage each time (deploy/config.cjs memoizes per stage). */
+function oslsContext(params: Record<string, string> = {}, customEnvironment: Record<string, string> = {}): OslsContext {
+  return {
+    options: { stage: `unit${++stages}`, region: 'eu-north-1' },
+    resolveVariable: async (variable) => params[variable.replace(/^param:/, '')] ?? null,
+    resolveConfigurationProperty: async (path) => (path.join('.') === 'custom.environment' ? customEnvironment : undefined),
+  }
+}
 
 const SETTINGS = {
   TOKEN_X_CLIENT_ID: 'prod-gcp:team:tokenx-kit-example',
@@ -96,7 +113,7 @@ beforeAll(async () => {
   await symlink(path.join(root, 'node_modules'), path.join(service, 'node_modules'), 'dir')
   await mkdir(path.join(service, 'dist'))
   for (const name of config.functionFiles(root)) await buildFunction(name, { into: path.join(service, 'dist') })
-}, 120_000)
+}, 240_000)
 
 afterAll(async () => {
   if (service !== undefined) await rm(service, { recursive: true, force: true })
@@ -111,7 +128,7 @@ describe('sls package with a stage\'s settings', () => {
     byName = await packageWith('name', { ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/tokenx-key' }, ['--stage', 'dev'])
     const params = Object.entries({ ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: FULL_ARN }).flatMap(([k, v]) => ['--param', `${k}=${v}`])
     byArn = await packageWith('arn', {}, ['--stage', 'prod', '--region', 'eu-north-1', ...params])
-  }, 120_000)
+  }, 240_000)
 
   it('has exactly one function per file in functions/ (shared modules aside)', () => {
     const files = config.functionFiles(root)
@@ -168,7 +185,7 @@ describe('sls package without settings', () => {
     const { code, output } = await sls(['package', '--package', path.join(service, '.package-none')], {})
     expect(code).not.toBe(0)
     expect(output).toContain('missing deploy settings TOKEN_X_CLIENT_ID, TOKEN_X_TOKEN_ENDPOINT, TOKEN_X_ISSUER, TOKEN_X_PRIVATE_JWK_SECRET_ID, DOWNSTREAM_URL, DOWNSTREAM_AUDIENCE for stage "dev"')
-  }, 60_000)
+  }, 120_000)
 
   it('names the one missing setting of a stage that has the others', async () => {
     const { TOKEN_X_ISSUER: _, ...rest } = SETTINGS
@@ -179,7 +196,7 @@ describe('sls package without settings', () => {
     expect(code).not.toBe(0)
     expect(output).toContain('missing deploy setting TOKEN_X_ISSUER for stage "prod"')
     expect(output).not.toContain(SETTINGS.TOKEN_X_CLIENT_ID)
-  }, 60_000)
+  }, 120_000)
 })
 
 describe('deploy/config.cjs', () => {
@@ -226,6 +243,23 @@ describe('deploy/config.cjs', () => {
       'custom.functions.gone in serverless.yml has no functions/gone.ts')
     const generated = await config.functions({ resolveConfigurationProperty: async () => ({ resource: { events: [] } }) })
     expect(generated.resource).toMatchObject({ handler: 'dist/resource/index.handler', events: [] })
+  })
+
+  it('takes a stage\'s params before the environment, and merges custom.environment', async () => {
+    for (const [name, value] of Object.entries({ ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'from/env' })) vi.stubEnv(name, value)
+    const env = await config.environment(oslsContext({ TOKEN_X_CLIENT_ID: 'prod-gcp:team:from-params' }, { POWERTOOLS_SERVICE_NAME: 'svc' }))
+    expect(env).toEqual({ ...SETTINGS, TOKEN_X_CLIENT_ID: 'prod-gcp:team:from-params', TOKEN_X_PRIVATE_JWK_SECRET_ID: 'from/env', POWERTOOLS_SERVICE_NAME: 'svc' })
+    await expect(config.environment(oslsContext({}, { DOWNSTREAM_URL: 'https://elsewhere.test/' }))).rejects.toThrow(
+      'custom.environment in serverless.yml sets the deploy setting DOWNSTREAM_URL')
+  })
+
+  it('reports missing settings once: the IAM statement only complains about the secret itself', async () => {
+    for (const [name] of config.REQUIRED) vi.stubEnv(name, '')
+    await expect(config.environment(oslsContext({ TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/key' }))).rejects.toThrow(/missing deploy settings/)
+    expect((await config.secretStatement(oslsContext({ TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/key' }))).Resource).toEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:team/key-??????',
+    })
+    await expect(config.secretStatement(oslsContext())).rejects.toThrow('missing deploy setting TOKEN_X_PRIVATE_JWK_SECRET_ID for stage')
   })
 
   it('counts files in functions/ as functions, and nothing in functions/shared/', async () => {
