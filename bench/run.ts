@@ -3,7 +3,7 @@
  *
  *   npm run bench                      all sections; exits 0 whatever the budgets say
  *   npm run bench -- --strict          exits 1 when a budget fails
- *   npm run bench -- --only=warm,miss  some sections (warm, miss, concurrency, cold, memory)
+ *   npm run bench -- --only=warm,miss  some sections (warm, miss, concurrency, cold, memory, obs)
  *
  * Every section runs in a process of its own (bench/<section>.ts), and the token endpoint in another
  * (bench/endpoint.ts), so no section's garbage, timers or JIT state leak into another's figures and
@@ -15,11 +15,12 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import type { ColdResult } from './cold.ts'
 import type { ConcurrencyResult } from './concurrency.ts'
 import type { MemoryResult } from './memory.ts'
+import type { ObsResult } from './obs.ts'
 import type { MissMethod, MissWorkerResult } from './miss.ts'
 import { runSection, spread, startEndpoint, type Spread } from './support.ts'
 import type { WarmResult } from './warm.ts'
 
-const SECTIONS = ['warm', 'miss', 'concurrency', 'cold', 'memory'] as const
+const SECTIONS = ['warm', 'miss', 'concurrency', 'cold', 'memory', 'obs'] as const
 type Section = (typeof SECTIONS)[number]
 
 const args = process.argv.slice(2)
@@ -57,6 +58,7 @@ interface Results {
   concurrency?: ConcurrencyResult
   cold?: ColdResult
   memory?: MemoryResult
+  obs?: ObsResult
 }
 
 const started = Date.now()
@@ -102,6 +104,9 @@ async function runOne(section: Section): Promise<void> {
     case 'memory':
       results.memory = await runSection<MemoryResult>('./memory.ts', { env, execArgv: ['--expose-gc'] })
       break
+    case 'obs':
+      results.obs = await runSection<ObsResult>('./obs.ts', { env })
+      break
   }
 }
 
@@ -138,7 +143,7 @@ function summarizeMiss(workers: MissWorkerResult[]): MissResult {
 
 const budgets: Budget[] = []
 const budget = (name: string, value: number, limit: number, unit: string) => budgets.push({ name, value, limit, unit, pass: value <= limit })
-const { warm, miss, concurrency, cold, memory } = results
+const { warm, miss, concurrency, cold, memory, obs } = results
 if (warm !== undefined) {
   budget('warm hit, one citizen: middleware CPU per invocation', warm.oneCitizen.overheadCpu.median, 10, 'µs')
   budget(`warm hit, ${warm.manyCitizens.citizens} citizens in turn: middleware CPU per invocation`, warm.manyCitizens.overheadCpu.median, 10, 'µs')
@@ -160,6 +165,11 @@ if (memory !== undefined) {
   budget('cache: heap per entry ÷ the access token\'s own size (1,024 B)', memory.cache.bytesPerEntry / memory.tokenChars, 2, '×')
   budget('client path: heap per entry ÷ the access token\'s own size', memory.client.bytesPerEntry / memory.tokenChars, 2, '×')
   budget(`bound: largest cache size, cacheMaxEntries ${memory.bound.maxEntries}`, Math.max(memory.bound.largestSizeResolved, memory.bound.largestSizeInFlight), memory.bound.maxEntries, 'entries')
+}
+if (obs !== undefined) {
+  budget('warm hit: metrics (EMF) and tracing on, CPU over off', obs.onOverOff.median, 5, 'µs')
+  // "Nothing measurable": within the noise of alternating batches, well under a tenth of a hit.
+  budget('warm hit: default observability (logger at INFO, no metrics, no tracer), CPU over off', obs.defaultOverOff.median, 0.5, 'µs')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,6 +235,18 @@ if (memory !== undefined) {
   row(`PromiseCache, ${n(memory.cache.entries, 0)} citizens: per entry`, `${n(memory.cache.bytesPerEntry, 0)} B`, `${n(memory.cache.heapGrowthBytes / 1048576)} MiB in all`)
   row(`client (in-process fetch), ${n(memory.client.entries, 0)} citizens: per entry`, `${n(memory.client.bytesPerEntry, 0)} B`, `${n(memory.client.heapGrowthBytes / 1048576)} MiB in all`)
   row(`bound ${memory.bound.maxEntries}, ${n(memory.bound.citizens, 0)} citizens: largest size`, `${memory.bound.largestSizeResolved} / ${memory.bound.largestSizeInFlight} in flight`, `heap +${n(memory.bound.heapGrowthBytes / 1048576, 2)} MiB`)
+}
+if (obs !== undefined) {
+  heading(`observability on a warm hit (CPU µs per invocation, ${obs.onOverOff.runs} rounds × ${n(obs.batchSize, 0)})`)
+  row('bare middy', `${n(obs.bareCpu.median, 2)} µs`, range(obs.bareCpu, 2))
+  row('tokenX(), logger/metrics/tracer false', `${n(obs.offCpu.median, 2)} µs`, range(obs.offCpu, 2))
+  row('tokenX(), defaults (JSON logger at INFO)', `${n(obs.defaultCpu.median, 2)} µs`, range(obs.defaultCpu, 2))
+  row('tokenX(), EMF metrics + OpenTelemetry tracer', `${n(obs.onCpu.median, 2)} µs`, range(obs.onCpu, 2))
+  row('on − off', `${n(obs.onOverOff.median, 2)} µs`, range(obs.onOverOff, 2))
+  row('default − off', `${n(obs.defaultOverOff.median, 2)} µs`, range(obs.defaultOverOff, 2))
+  row('the one stdout write of a record, alone', `${n(obs.writeCpu.median, 2)} µs`, range(obs.writeCpu, 2))
+  row('on − off − the write', `${n(obs.onOverOffWithoutWrite.median, 2)} µs`, range(obs.onOverOffWithoutWrite, 2))
+  row('EMF records / spans per invocation (on)', `${n(obs.emfRecordsPerInvocation, 2)} / ${n(obs.spansPerInvocation, 2)}`)
 }
 
 const body = rows.filter(([what]) => !what.startsWith('— '))

@@ -24,6 +24,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { LOOPBACK } from './http.ts'
 import { assertPortFree, listenerOwnedBy, PortInUseError } from './ports.ts'
+import { describeRecord } from './observe.ts'
 
 export interface OfflineOptions {
   /** The folder holding serverless.yml. */
@@ -132,6 +133,9 @@ export async function startOffline(options: OfflineOptions): Promise<Offline> {
       if (plain.includes(lambdaReady)) ready.lambda = true
       ready.changed()
       log(line)
+      // After the function's EMF record, one readable line: cache hit/miss, exchange time, downstream status.
+      const summary = describeRecord(line)
+      if (summary !== undefined) log(summary)
     }
   }
   child.stdout?.on('data', onOutput)

@@ -211,6 +211,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       AWS_SECRET_ACCESS_KEY: 'local-dev-secret-key',
       DOWNSTREAM_URL: downstream.url,
       DOWNSTREAM_AUDIENCE,
+      // Observability as on Lambda: JSON log lines and one EMF metrics record per invocation, on stdout.
+      POWERTOOLS_SERVICE_NAME: 'tokenx-dev-resource',
+      POWERTOOLS_METRICS_NAMESPACE: 'TokenXLocal',
       ...options.functionEnv,
     }
 

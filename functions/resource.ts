@@ -7,13 +7,15 @@
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
-import { ConfigError, defaultLogger, errorResponse, logEntry, tokenX, type Downstream } from 'tokenx-handler-kit'
+import { ConfigError, createLogger, errorResponse, tokenX, type Downstream } from 'tokenx-handler-kit'
 import { downstreamFromEnv, type DownstreamEnv } from './shared/downstream-env.ts'
 
 type Event = APIGatewayProxyEvent | APIGatewayProxyEventV2
 type TokenXLambdaContext = Context & { tokenX: Downstream }
 
 const downstream = downstreamFromEnv(process.env)
+/** One logger for the kit and this function: JSON lines in Powertools' shape (POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL). */
+const logger = createLogger()
 
 async function getResource(
   downstreamEnv: DownstreamEnv,
@@ -25,7 +27,8 @@ async function getResource(
     response = await context.tokenX.fetch(new URL('resource', downstreamEnv.url), { signal, headers: { accept: 'application/json' } })
   } catch (err) {
     const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
-    console.error(JSON.stringify({ level: 'error', message: 'downstream request failed', error: err instanceof Error ? err.name : 'unknown' }))
+    // The kit logs the failed request itself (a `downstream` event); this line says what the function answered.
+    logger.error('downstream unavailable, answering with a gateway error', { error: err instanceof Error ? err.name : 'unknown', status: timedOut ? 504 : 502 })
     return json(timedOut ? 504 : 502, {
       error: 'temporarily_unavailable',
       error_description: timedOut ? 'An upstream service did not answer in time' : 'An upstream service is unavailable',
@@ -45,7 +48,7 @@ function json(statusCode: number, body: object): APIGatewayProxyResult {
 /** A misconfigured function still answers every request with the documented 500 JSON body. */
 function misconfigured(err: ConfigError) {
   return async (): Promise<APIGatewayProxyResult> => {
-    defaultLogger(logEntry(err))
+    logger.error('request failed', { code: err.code, status: err.status, detail: err.message })
     return errorResponse(err)
   }
 }
@@ -54,5 +57,5 @@ export const handler =
   downstream instanceof ConfigError
     ? misconfigured(downstream)
     : middy<Event, APIGatewayProxyResult, Error, TokenXLambdaContext>()
-        .use(tokenX({ audience: downstream.audience }))
+        .use(tokenX({ audience: downstream.audience, logger }))
         .handler((_event, context, { signal }) => getResource(downstream, context, signal))

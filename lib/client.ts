@@ -6,6 +6,7 @@ import { signAssertion } from './assertion.ts'
 import { PromiseCache, tokenCacheKey, type Loaded } from './cache.ts'
 import { isClientId, resolveOptions, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
 import { ConfigError, TokenExchangeError, TokenXError } from './errors.ts'
+import { publish, type KitEvents } from './events.ts'
 import { isInvalidClient, requestExchange, type TokenResponse } from './exchange.ts'
 import { fetchPost, nodePost, type PostForm } from './http.ts'
 import { createKeyLoader, type KeyLoader, type SigningKey } from './key.ts'
@@ -65,21 +66,39 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   }
 
   const load = async (subjectToken: string, subjectExp: number, audience: string, signal: AbortSignal): Promise<Loaded<ExchangedToken>> => {
+    const started = performance.now()
+    let attempts = 0
     let reloadedKey = false
-    for (let retry = 0; ; retry++) {
-      const key = await keys.get()
-      try {
-        const response = await attempt(key, subjectToken, audience, signal)
-        return toLoaded(response, audience, subjectExp, resolved)
-      } catch (err) {
-        // TokenX no longer knows our key: it was probably rotated. Load it again, once.
-        if (isInvalidClient(err) && !reloadedKey && keys.invalidate(key)) {
-          reloadedKey = true
-          continue
+    try {
+      for (let retry = 0; ; retry++) {
+        const key = await keys.get()
+        try {
+          attempts += 1
+          const loaded = toLoaded(await attempt(key, subjectToken, audience, signal), audience, subjectExp, resolved)
+          publish('exchange', () => ({ audience, durationMs: performance.now() - started, attempts, tokenEndpointStatus: 200 }))
+          return loaded
+        } catch (err) {
+          // TokenX no longer knows our key: it was probably rotated. Load it again, once.
+          if (isInvalidClient(err) && !reloadedKey && keys.invalidate(key)) {
+            reloadedKey = true
+            publish('exchange.retry', () => retryEvent(audience, attempts, err))
+            continue
+          }
+          if (!(err instanceof TokenExchangeError) || !err.retryable || retry >= resolved.retries || signal.aborted) throw err
+          publish('exchange.retry', () => retryEvent(audience, attempts, err))
+          await backoff(resolved.retryBackoff, retry, signal)
         }
-        if (!(err instanceof TokenExchangeError) || !err.retryable || retry >= resolved.retries || signal.aborted) throw err
-        await backoff(resolved.retryBackoff, retry, signal)
       }
+    } catch (err) {
+      publish('exchange', () => ({
+        audience,
+        durationMs: performance.now() - started,
+        attempts,
+        code: err instanceof TokenXError ? err.code : 'ERR_TOKEN_ENDPOINT',
+        tokenEndpointStatus: err instanceof TokenExchangeError ? err.tokenEndpointStatus : 0,
+        upstreamError: err instanceof TokenExchangeError ? err.upstream.error : undefined,
+      }))
+      throw err
     }
   }
 
@@ -94,8 +113,12 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
         ? tokenCacheKey(subjectToken, audience)
         : undefined
       const cached = cacheKey === undefined ? undefined : cache.hit(cacheKey)
-      if (cached !== undefined) return cached
+      if (cached !== undefined) {
+        publish('cache', () => ({ audience, hit: true }))
+        return cached
+      }
       const subjectExp = subjectTokenExpiry(subjectToken, Math.floor(resolved.clock() / 1000), resolved.maxSubjectTokenLength)
+      publish('cache', () => ({ audience, hit: false }))
       const signal = exchangeOptions.signal
       try {
         // (After the checks `cacheKey` is always set; `??` only satisfies the compiler.)
@@ -174,6 +197,10 @@ function backoff(base: number, retry: number, signal: AbortSignal): Promise<void
     }, delay)
     signal.addEventListener('abort', onAbort, { once: true })
   })
+}
+
+function retryEvent(audience: string, attempt: number, err: TokenExchangeError): KitEvents['exchange.retry'] {
+  return { audience, attempt, code: err.code, tokenEndpointStatus: err.tokenEndpointStatus, upstreamError: err.upstream.error }
 }
 
 function timeoutError(signal: AbortSignal): TokenExchangeError {

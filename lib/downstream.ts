@@ -5,6 +5,7 @@
  */
 import type { ExchangedToken, TokenXClient } from './client.ts'
 import type { FetchLike } from './config.ts'
+import { publish } from './events.ts'
 
 export interface DownstreamOptions {
   readonly client: TokenXClient
@@ -76,7 +77,19 @@ class TokenXDownstream implements Downstream {
     const deadline = this.#options.deadline?.signal
     if (deadline !== undefined) signals.push(deadline)
     if (init.signal) signals.push(init.signal)
-    return this.#options.fetch(input, { ...init, headers, signal: AbortSignal.any(signals) })
+    const started = performance.now()
+    const audience = this.audience
+    return this.#options.fetch(input, { ...init, headers, signal: AbortSignal.any(signals) }).then(
+      (response) => {
+        publish('downstream', () => ({ audience, status: response.status, durationMs: performance.now() - started }))
+        return response
+      },
+      (err: unknown) => {
+        const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
+        publish('downstream', () => ({ audience, status: 0, durationMs: performance.now() - started, ...(timedOut ? { code: 'ERR_TIMEOUT' as const } : {}) }))
+        throw err
+      },
+    )
   }
 }
 

@@ -23,6 +23,8 @@ export interface KitEvents {
     readonly code?: TokenXErrorCode | undefined
     /** TokenX's HTTP status of the last attempt; 0 when it never answered. */
     readonly tokenEndpointStatus: number
+    /** TokenX's RFC 6749 §5.2 `error` code of the last attempt, when it sent one (never its free text). */
+    readonly upstreamError?: string | undefined
   }
   /** An attempt failed and another follows. */
   'exchange.retry': {
@@ -67,7 +69,16 @@ export interface KitEvents {
   /** A downstream request made through `Downstream.fetch` finished. */
   'downstream': { readonly audience: string; readonly status: number; readonly durationMs: number; readonly code?: TokenXErrorCode | undefined }
   /** A kit error was turned into an HTTP answer. `detail` is the error's internal, token-free explanation. */
-  'error': { readonly code: TokenXErrorCode; readonly statusCode: number; readonly detail: string }
+  'error': {
+    readonly code: TokenXErrorCode
+    readonly statusCode: number
+    readonly detail: string
+    /** For TokenX's failures: its HTTP status (0 when it never answered) and RFC 6749 §5.2 `error` code. */
+    readonly tokenEndpointStatus?: number | undefined
+    readonly upstreamError?: string | undefined
+    /** TokenX's `error_description`, as errors.ts keeps it: redacted (nothing token-shaped) and cut short. */
+    readonly upstreamErrorDescription?: string | undefined
+  }
 }
 
 export type KitEventName = keyof KitEvents

@@ -9,8 +9,15 @@ export type { Downstream } from './downstream.ts'
 export { bearerToken } from './bearer.ts'
 export { importPrivateJwk } from './key.ts'
 export type { SigningKey } from './key.ts'
-export { errorResponse, defaultLogger, logEntry } from './response.ts'
-export type { ErrorResponse, LogEntry, Logger } from './response.ts'
+export { errorResponse } from './response.ts'
+export type { ErrorResponse } from './response.ts'
+export { createLogger } from './logger.ts'
+export type { JsonLogger, KitLogger, LogAttributes, LoggerOptions, LogLevel } from './logger.ts'
+export { METRICS } from './metrics.ts'
+export type { MetricName, MetricsLike, MetricUnit } from './metrics.ts'
+export type { SpanAttributes, SpanLike, TracerLike } from './tracing.ts'
+export { channelName } from './events.ts'
+export type { KitEventName, KitEvents } from './events.ts'
 export {
   TokenXError,
   ConfigError,

@@ -7,7 +7,8 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
 import type { SecretsManagerLike } from './config.ts'
-import { KeyError, translate } from './errors.ts'
+import { KeyError, TokenXError, translate } from './errors.ts'
+import { publish, type KitEvents } from './events.ts'
 
 export interface SigningKey {
   /** The JWK's `kid`, sent in every assertion's header so TokenX can pick the public key. */
@@ -90,10 +91,14 @@ function inlineKeyLoader(source: string | JWK): KeyLoader {
     get() {
       // A bad inline key fails the same way every time, so caching the rejection would be harmless,
       // but forgetting it keeps one rule for all loaders: never cache a failure.
-      loaded ??= Promise.resolve().then(() => importPrivateJwk(source)).catch((err: unknown) => {
-        loaded = undefined
-        throw err
-      })
+      if (loaded === undefined) {
+        const started = performance.now()
+        loaded = Promise.resolve().then(() => importPrivateJwk(source)).catch((err: unknown) => {
+          loaded = undefined
+          throw err
+        })
+        announceLoad(loaded, 'inline', 'initial', started)
+      }
       return loaded
     },
     invalidate: () => false,
@@ -103,8 +108,11 @@ function inlineKeyLoader(source: string | JWK): KeyLoader {
 function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader {
   let current: { promise: Promise<SigningKey>; loadedAt: number; key?: SigningKey } | undefined
   let client: Promise<SecretsManagerLike> | undefined
+  /** Why the next load happens (for the `key.load` event). */
+  let reason: KitEvents['key.load']['reason'] = 'initial'
 
   const load = (): Promise<SigningKey> => {
+    const started = performance.now()
     const entry: { promise: Promise<SigningKey>; loadedAt: number; key?: SigningKey } = {
       loadedAt: options.clock(),
       promise: Promise.resolve().then(async () => {
@@ -121,19 +129,41 @@ function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader
       if (current === entry) current = undefined
     })
     current = entry
+    announceLoad(entry.promise, 'secrets-manager', reason, started)
     return entry.promise
   }
 
   return {
     get() {
-      if (current === undefined || options.clock() - current.loadedAt >= options.keyMaxAge * 1000) return load()
+      if (current === undefined) return load()
+      if (options.clock() - current.loadedAt >= options.keyMaxAge * 1000) {
+        reason = 'max-age'
+        return load()
+      }
       return current.promise
     },
     invalidate(stale) {
-      if (current?.key === stale) current = undefined
+      if (current?.key === stale) {
+        current = undefined
+        reason = 'refused'
+      }
       return true
     },
   }
+}
+
+/** Publishes the `key.load` event when `loading` settles: the `kid` on success, codes and names only on failure. */
+function announceLoad(loading: Promise<SigningKey>, source: KitEvents['key.load']['source'], reason: KitEvents['key.load']['reason'], started: number): void {
+  loading.then(
+    (key) => publish('key.load', () => ({ source, reason, durationMs: performance.now() - started, kid: key.kid })),
+    (err: unknown) => publish('key.load', () => ({
+      source,
+      reason,
+      durationMs: performance.now() - started,
+      code: err instanceof TokenXError ? err.code : 'ERR_KEY',
+      errorName: err instanceof Error && err.cause instanceof Error ? err.cause.name : err instanceof Error ? err.name : undefined,
+    })),
+  )
 }
 
 /** The AWS SDK is imported on first use only, so functions with an inline key never pay for it. */

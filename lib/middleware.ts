@@ -11,9 +11,13 @@ import { bearerToken } from './bearer.ts'
 import { createTokenXClient, type TokenXClient } from './client.ts'
 import { defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
 import { createDownstream, type Downstream } from './downstream.ts'
-import { ConfigError, TokenXError, translate } from './errors.ts'
-import { publish } from './events.ts'
-import { defaultLogger, errorResponse, logEntry, type Logger } from './response.ts'
+import { ConfigError, TokenExchangeError, TokenXError, translate } from './errors.ts'
+import { publish, type KitEvents } from './events.ts'
+import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from './logger.ts'
+import { isMetricsLike, type MetricsLike } from './metrics.ts'
+import { createObserver, metricsNamespace, type Observer } from './observe.ts'
+import { errorResponse } from './response.ts'
+import { isTracerLike, type TracerLike } from './tracing.ts'
 
 /** One audience (`cluster:namespace:app`), or named audiences. */
 export type AudienceOption = string | Readonly<Record<string, string>>
@@ -37,8 +41,27 @@ export interface TokenXCoreOptions<A extends AudienceOption> {
   downstreamTimeout?: number
   /** Milliseconds kept free before the Lambda's deadline: exchanges abort by then. Default 500. */
   deadlineMargin?: number
-  /** Receives one entry per kit error; `false` logs nothing. Default: a JSON line on stderr. */
-  logger?: Logger | false
+  /**
+   * Where the kit logs (key loads, exchange failures and retries, refused tokens, one line per kit
+   * error answered): a Powertools `Logger`, or anything with `debug`/`info`/`warn`/`error`; `false`
+   * logs nothing. Default: `createLogger()`, JSON lines on stdout in Powertools' shape, level from
+   * `POWERTOOLS_LOG_LEVEL` / `AWS_LAMBDA_LOG_LEVEL` (default INFO).
+   */
+  logger?: KitLogger | false | undefined
+  /**
+   * Where the per-invocation metrics go: a Powertools `Metrics` instance (the kit adds its metrics and
+   * calls `publishStoredMetrics()` when the invocation ends), or `false` for none. Default: one EMF
+   * record per invocation on stdout when `POWERTOOLS_METRICS_NAMESPACE` is set, none otherwise.
+   */
+  metrics?: MetricsLike | false | undefined
+  /**
+   * Spans for key loads, exchanges and downstream calls: an OpenTelemetry `Tracer`, or `false` for
+   * none. Default: the tracer provider registered with `@opentelemetry/api` 1.x (e.g. by the ADOT
+   * layer), looked up per invocation; none when nothing is registered.
+   */
+  tracer?: TracerLike | false | undefined
+  /** The `service` of log lines and the metrics dimension. Default `POWERTOOLS_SERVICE_NAME`, else `service_undefined`. */
+  serviceName?: string | undefined
 }
 
 export const middlewareDefaults = Object.freeze({
@@ -48,12 +71,18 @@ export const middlewareDefaults = Object.freeze({
 
 export interface TokenXHandlerCore<A extends AudienceOption> {
   /** Exchanges the event's bearer token; rejects with a `TokenXError` for the caller's or our faults. */
-  authorize(event: unknown, context?: Partial<Pick<Context, 'getRemainingTimeInMillis'>>): Promise<TokenXContext<A>>
+  authorize(event: unknown, context?: Partial<Context>): Promise<TokenXContext<A>>
   /**
-   * The HTTP answer for a kit error (and logs it, and publishes the `error` event); `undefined` for
+   * The HTTP answer for a kit error (and logs and counts it: the `error` event); `undefined` for
    * any other error. The answer equals what @middy/http-error-handler renders from the same error.
    */
   respond(err: unknown): ReturnType<typeof errorResponse> | undefined
+  /**
+   * Ends the invocation `authorize` began: writes its metrics record (one stdout write, or the
+   * Metrics instance's publish). The middleware calls it in `after` and `onError`; without middy,
+   * call it once per invocation, e.g. in a `finally`.
+   */
+  end(): void
 }
 
 /** The middleware's core, for handlers that do not use middy. Bad options throw `TypeError` here. */
@@ -65,8 +94,7 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
   checkNonNegativeInteger('downstreamTimeout', downstreamTimeout)
   checkNonNegativeInteger('deadlineMargin', deadlineMargin)
   if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new TypeError('fetch must be a function')
-  const log = options.logger === false ? undefined : (options.logger ?? defaultLogger)
-  if (log !== undefined && typeof log !== 'function') throw new TypeError('logger must be a function or false')
+  const observer = observerFor(options, audiences)
 
   // Options in code are checked now; the environment is read on the first invocation, so that a
   // misconfigured function answers 500 with a JSON body instead of failing its init phase.
@@ -80,6 +108,7 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
 
   return {
     async authorize(event, context) {
+      observer.begin(context)
       // Bearer problems are answered before configuration is even read: no key load, no exchange.
       const subjectToken = bearerToken(event, client?.options.maxSubjectTokenLength ?? defaults.maxSubjectTokenLength)
       const tokenX = getClient()
@@ -103,11 +132,59 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
     },
     respond(err) {
       if (!(err instanceof TokenXError)) return undefined
-      log?.(logEntry(err))
-      publish('error', () => ({ code: err.code, statusCode: err.statusCode, detail: err.detail }))
+      // An error answered outside an invocation (no `authorize` before) is still logged and counted.
+      const outside = !observer.isOpen
+      if (outside) observer.begin(undefined)
+      publish('error', () => errorEvent(err))
+      if (outside) observer.end()
       return errorResponse(err)
     },
+    end() {
+      observer.end()
+    },
   }
+}
+
+function errorEvent(err: TokenXError): KitEvents['error'] {
+  // `detail` is the internal, token-free explanation; `message` is the public answer (errors.ts).
+  return {
+    code: err.code,
+    statusCode: err.statusCode,
+    detail: err.detail,
+    ...(err instanceof TokenExchangeError ? {
+          tokenEndpointStatus: err.tokenEndpointStatus,
+          upstreamError: err.upstream.error,
+          upstreamErrorDescription: err.upstream.error_description,
+        } : {}),
+  }
+}
+
+/** Logger, metrics and tracer from the options and the environment; checked now, `TypeError` when bad. */
+function observerFor(options: TokenXCoreOptions<AudienceOption>, audiences: ReadonlyArray<[string, string]>): Observer {
+  const env = options.env ?? process.env
+  if (options.serviceName !== undefined && (typeof options.serviceName !== 'string' || options.serviceName === '')) {
+    throw new TypeError('serviceName must be a non-empty string')
+  }
+  const serviceName = options.serviceName ?? serviceNameFromEnv(env)
+  if (options.logger !== undefined && options.logger !== false && !isKitLogger(options.logger)) {
+    throw new TypeError('logger must have debug, info, warn and error methods, or be false')
+  }
+  if (options.metrics !== undefined && options.metrics !== false && !isMetricsLike(options.metrics)) {
+    throw new TypeError('metrics must have addMetric and publishStoredMetrics methods (a Powertools Metrics), or be false')
+  }
+  if (options.tracer !== undefined && options.tracer !== false && !isTracerLike(options.tracer)) {
+    throw new TypeError('tracer must be an OpenTelemetry Tracer, or false')
+  }
+  const logger = options.logger === false ? undefined : (options.logger ?? createLogger({ serviceName, env }))
+  const namespace = metricsNamespace(env)
+  const metrics = options.metrics === false ? undefined : (options.metrics ?? (namespace === undefined ? undefined : { namespace }))
+  return createObserver({
+    logger,
+    metrics,
+    tracer: options.tracer === false ? undefined : (options.tracer ?? 'global'),
+    serviceName,
+    audience: audiences.length === 1 ? audiences[0]?.[1] : undefined,
+  })
 }
 
 /**
@@ -133,20 +210,26 @@ export function tokenX<A extends AudienceOption>(
     },
     after: (request) => {
       order.sawAnswer(request.response)
+      core.end()
     },
     onError: (request) => {
-      if (!(request.error instanceof TokenXError)) return
-      if (request.response === undefined) {
-        request.response = core.respond(request.error)
-      } else {
-        // An error handler used after tokenX() rendered the kit's error already (middy runs onError
-        // in reverse order), from the error's own statusCode, message and headers. Log and publish
-        // it all the same; keep what it and the middlewares between built.
-        core.respond(request.error)
-        order.sawRendered(request.response, request.error)
+      try {
+        if (!(request.error instanceof TokenXError)) return
+        if (request.response === undefined) {
+          request.response = core.respond(request.error)
+        } else {
+          // An error handler used after tokenX() rendered the kit's error already (middy runs onError
+          // in reverse order), from the error's own statusCode, message and headers. Log and publish
+          // it all the same; keep what it and the middlewares between built.
+          core.respond(request.error)
+          order.sawRendered(request.response, request.error)
+        }
+        order.sawErrorAnswer(request.response)
+        if (request.error.code === 'ERR_BEARER_TOKEN' && isPreflight(request.event)) order.sawPreflight()
+      } finally {
+        // The invocation's metrics record, whatever the error.
+        core.end()
       }
-      order.sawErrorAnswer(request.response)
-      if (request.error.code === 'ERR_BEARER_TOKEN' && isPreflight(request.event)) order.sawPreflight()
     },
   }
 }

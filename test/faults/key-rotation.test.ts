@@ -8,7 +8,8 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import { decodeProtectedHeader, type JWK } from 'jose'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { startSecretsManager, type LocalSecretsManager } from '../../dev/secrets-manager.ts'
-import { createTokenXClient, TokenExchangeError, type LogEntry, type TokenXOptions } from '../../lib/index.ts'
+import { createTokenXClient, TokenExchangeError, type TokenXOptions } from '../../lib/index.ts'
+import { memoryLogger } from '../helpers/logs.ts'
 import { citizenToken } from '../helpers/citizen.ts'
 import { lambdaContext, v2Event } from '../helpers/events.ts'
 import { newTestKey, type TestKey } from '../helpers/keys.ts'
@@ -142,8 +143,8 @@ describe.each(['invalid_client', 'tokendings'] as const)('TokenX refusing the ol
 
 describe('through the middleware', () => {
   it('a rotation is invisible to callers; a refused key answers 500 and the next invocation tries again', async () => {
-    const logged: LogEntry[] = []
-    const { handler } = lambdaHandler({ client: options(), logger: (entry) => logged.push(entry) })
+    const logger = memoryLogger()
+    const { handler } = lambdaHandler({ client: options(), logger })
     const call = async (pid: string) => handler(v2Event(`Bearer ${await citizenToken(pid)}`), lambdaContext(10_000))
 
     expect((await call('1')).statusCode).toBe(200)
@@ -155,7 +156,9 @@ describe('through the middleware', () => {
     const refused = await call('3')
     expect(refused.statusCode).toBe(500)
     expect(JSON.parse(refused.body)).toEqual({ error: 'server_error', error_description: 'The server could not complete the request' })
-    expect(logged.at(-1)).toMatchObject({ code: 'ERR_CLIENT_REJECTED', tokenEndpointStatus: 401, upstreamError: 'invalid_client' })
+    expect(logger.lines.at(-1)).toMatchObject({ message: 'request failed', code: 'ERR_CLIENT_REJECTED', tokenEndpointStatus: 401, upstreamError: 'invalid_client' })
+    // The rotation and the refused key were logged as reloads, naming the kid only.
+    expect(logger.lines.filter((line) => line.message === 'signing key reloaded').length).toBeGreaterThanOrEqual(1)
 
     // Nothing stays poisoned: once the secret holds the key TokenX knows, the next invocation works.
     sm.putSecret(SECRET, JSON.stringify(strayKey.privateJwk))

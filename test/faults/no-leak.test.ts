@@ -15,14 +15,19 @@ import middy from '@middy/core'
 import httpErrorHandler from '@middy/http-error-handler'
 import type { APIGatewayProxyResult } from 'aws-lambda'
 import fc from 'fast-check'
+import { subscribe } from 'node:diagnostics_channel'
 import { inspect } from 'node:util'
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   createTokenXClient,
   createTokenXHandlerCore,
   tokenX,
   TokenXError,
-  type LogEntry,
+  channelName,
+  type KitEventName,
+  type LogAttributes,
+  type MetricUnit,
   type SecretsManagerLike,
   type TokenXOptions,
 } from '../../lib/index.ts'
@@ -81,10 +86,33 @@ function collectResponse(where: string, response: unknown): void {
   seen.push({ where, text: JSON.stringify(response) ?? 'undefined' })
 }
 
-const logged: LogEntry[] = []
-const logger = (entry: LogEntry) => {
-  logged.push(entry)
-  seen.push({ where: 'logger', text: JSON.stringify(entry) })
+const logged: unknown[] = []
+const logAt = (level: string) => (message: string, attributes: LogAttributes) => {
+  logged.push({ level, message, ...attributes })
+  seen.push({ where: 'logger', text: JSON.stringify({ level, message, ...attributes }) })
+}
+const logger = { debug: logAt('debug'), info: logAt('info'), warn: logAt('warn'), error: logAt('error') }
+
+/** Metrics as a Powertools `Metrics` instance would receive them, and the spans the kit made. */
+const metricsSeen: unknown[] = []
+const metrics = {
+  addMetric: (name: string, unit: MetricUnit, value: number) => {
+    metricsSeen.push({ name, unit, value })
+    seen.push({ where: 'metrics instance', text: `${name} ${unit} ${value}` })
+  },
+  publishStoredMetrics: () => undefined,
+}
+const spans = new InMemorySpanExporter()
+const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }).getTracer('no-leak')
+
+/** Every event the kit publishes, as any subscriber would see it. */
+const EVENT_NAMES: KitEventName[] = ['cache', 'exchange', 'exchange.retry', 'key.load', 'validation.refused', 'jwks.fetch', 'shared-cache', 'downstream', 'error']
+let events = 0
+for (const name of EVENT_NAMES) {
+  subscribe(channelName(name), (event) => {
+    events += 1
+    seen.push({ where: `event ${name}`, text: show(event) })
+  })
 }
 
 /**
@@ -182,6 +210,11 @@ afterAll(async () => {
 describe('nothing the kit logs, answers or throws contains a token or key material', () => {
   // Every test of this block watches console.* (restoreMocks undoes the spies after each test).
   beforeEach(() => {
+    // The kit's own logger and its EMF records write to stdout directly.
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      seen.push({ where: 'stdout', text: String(chunk) })
+      return true
+    })
     for (const method of ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const) {
       vi.spyOn(console, method).mockImplementation((...args: unknown[]) => {
         seen.push({ where: `console.${method}`, text: args.map(show).join(' ') })
@@ -204,15 +237,22 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
   })
 
   /**
-   * One invocation through middy, with the logger collecting or (loggerless) the default console
-   * logger. With the collecting logger, the stack is one that logs errors whole, as others' stacks
-   * do: @middy/http-error-handler after tokenX() (renders the kit's error and console.errors it; its
-   * default logger is console.error as it was when loaded, so it is given one that reads the spied
-   * console), and an onError that collects request.error with its whole cause chain.
+   * One invocation through middy: either with the kit's own JSON logger at debug level and EMF
+   * records on stdout, or with a collecting logger, a Powertools-style metrics instance and a real
+   * OpenTelemetry tracer. With the collecting logger, the stack is one that logs errors whole, as
+   * others' stacks do: @middy/http-error-handler after tokenX() (renders the kit's error and
+   * console.errors it; its default logger is console.error as it was when loaded, so it is given one
+   * that reads the spied console), and an onError that collects request.error with its whole cause chain.
    */
   async function invoke(options: TokenXOptions, event: unknown, useConsole: boolean): Promise<APIGatewayProxyResult> {
     let stack = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
-      .use(tokenX({ audience: AUDIENCE, client: options, ...(useConsole ? {} : { logger }) }))
+      .use(tokenX({
+        audience: AUDIENCE,
+        client: options,
+        ...(useConsole
+          ? { env: { POWERTOOLS_LOG_LEVEL: 'DEBUG', POWERTOOLS_METRICS_NAMESPACE: 'NoLeak', POWERTOOLS_SERVICE_NAME: 'no-leak' } }
+          : { logger, metrics, tracer }),
+      }))
     if (!useConsole) {
       stack = stack
         .use(httpErrorHandler({ logger: (error: unknown) => console.error(error) }))
@@ -230,12 +270,14 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
 
   /** The same through the core and the client, keeping the thrown errors. */
   async function throwing(options: TokenXOptions, subject: string): Promise<void> {
-    const core = createTokenXHandlerCore({ audience: AUDIENCE, client: options, logger })
+    const core = createTokenXHandlerCore({ audience: AUDIENCE, client: options, logger, metrics, tracer })
     try {
       await core.authorize(v2Event(`Bearer ${subject}`), lambdaContext(10_000))
     } catch (err) {
       collectError('core.authorize error', err)
       collectResponse('core.respond', core.respond(err))
+    } finally {
+      core.end()
     }
     try {
       await createTokenXClient(options).exchange(subject, AUDIENCE)
@@ -359,7 +401,19 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
     // The scenarios did run and did produce the things that could leak.
     expect(tokenx.requests.length).toBeGreaterThan(50)
     expect(logged.length).toBeGreaterThan(50)
-    expect(seen.filter(({ where }) => where.startsWith('console.')).length).toBeGreaterThan(20)
+    // The kit's own JSON lines and EMF records, with debug lines (cache hits and misses) among them.
+    const stdout = seen.filter(({ where }) => where === 'stdout').map(({ text }) => text)
+    expect(stdout.filter((text) => text.includes('"_aws"')).length).toBeGreaterThan(20)
+    expect(stdout.filter((text) => text.includes('"level":"DEBUG"')).length).toBeGreaterThan(20)
+    expect(stdout.filter((text) => text.includes('"level":"WARN"') || text.includes('"level":"ERROR"')).length).toBeGreaterThan(20)
+    // Every event, metric and span attribute is in `seen` too.
+    expect(events).toBeGreaterThan(200)
+    expect(metricsSeen.length).toBeGreaterThan(50)
+    const finished = spans.getFinishedSpans()
+    expect(finished.length).toBeGreaterThan(20)
+    for (const span of finished) {
+      seen.push({ where: `span ${span.name}`, text: show({ name: span.name, attributes: span.attributes, status: span.status, events: span.events }) })
+    }
     expect(seen.filter(({ where }) => where.endsWith('error')).length).toBeGreaterThan(40)
     expect([...secrets.values()].filter((label) => label.startsWith('a client assertion')).length).toBeGreaterThan(50)
     expect(findLeaks(seen, secrets)).toEqual([])

@@ -9,7 +9,8 @@ import { generateKeyPairSync } from 'node:crypto'
 import { exportJWK, generateKeyPair } from 'jose'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { startSecretsManager, type LocalSecretsManager } from '../../dev/secrets-manager.ts'
-import { createTokenXClient, KeyError, type LogEntry, type TokenXOptions } from '../../lib/index.ts'
+import { createTokenXClient, KeyError, type TokenXOptions } from '../../lib/index.ts'
+import { memoryLogger } from '../helpers/logs.ts'
 import { citizenToken } from '../helpers/citizen.ts'
 import { lambdaContext, v2Event } from '../helpers/events.ts'
 import { newTestKey, type TestKey } from '../helpers/keys.ts'
@@ -189,8 +190,8 @@ describe('a burst of invocations during a Secrets Manager fault', () => {
   it('loads once, gives every invocation the same 500, and the next burst loads once more and succeeds', async () => {
     const unhandled = watchUnhandledRejections()
     try {
-      const logged: LogEntry[] = []
-      const { handler, handlerCalls } = lambdaHandler({ client: options(), logger: (entry) => logged.push(entry) })
+      const logger = memoryLogger()
+      const { handler, handlerCalls } = lambdaHandler({ client: options(), logger })
       const citizens = await Promise.all(Array.from({ length: 10 }, (_, i) => citizenToken(`${i}`)))
       const burst = () => Promise.all(citizens.map((citizen) => handler(v2Event(`Bearer ${citizen}`), lambdaContext(10_000))))
       const loads = sm.stats.getSecretValue
@@ -202,7 +203,13 @@ describe('a burst of invocations during a Secrets Manager fault', () => {
       expect(sm.stats.getSecretValue).toBe(loads + 1)
       expect(tokenx.requests).toHaveLength(0)
       expect(handlerCalls()).toBe(0)
-      expect(logged.every((entry) => entry.code === 'ERR_KEY' && /AccessDeniedException/.test(entry.message))).toBe(true)
+      const answered = logger.lines.filter((line) => line.message === 'request failed')
+      expect(answered).toHaveLength(10)
+      expect(answered.every((line) => line.code === 'ERR_KEY' && /AccessDeniedException/.test(String(line.detail)))).toBe(true)
+      // One load, one line saying why it failed, by the SDK error's name only.
+      expect(logger.lines.filter((line) => line.message === 'signing key load failed')).toEqual([
+        expect.objectContaining({ level: 'error', code: 'ERR_KEY', errorName: 'AccessDeniedException', source: 'secrets-manager' }),
+      ])
 
       const recovered = await burst()
       expect(recovered.map((result) => result.statusCode)).toEqual(Array(10).fill(200))

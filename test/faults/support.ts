@@ -7,7 +7,7 @@ import middy from '@middy/core'
 import type { APIGatewayProxyResult, Context } from 'aws-lambda'
 import { createHash } from 'node:crypto'
 import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose'
-import { tokenX, type Downstream, type LogEntry, type TokenXOptions } from '../../lib/index.ts'
+import { tokenX, type Downstream, type KitLogger, type TokenXOptions } from '../../lib/index.ts'
 import { tokenAnswer, type Answer, type Recorded } from '../helpers/servers.ts'
 
 export const CLIENT_ID = 'dev-gcp:team:app'
@@ -78,7 +78,7 @@ export type TokenXLambdaContext = Context & { tokenX: Downstream }
 export function lambdaHandler(options: {
   client: TokenXOptions
   downstreamUrl?: string
-  logger?: ((entry: LogEntry) => void) | false
+  logger?: KitLogger | false
   deadlineMargin?: number
 }) {
   let calls = 0

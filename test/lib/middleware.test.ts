@@ -1,7 +1,8 @@
 import middy from '@middy/core'
 import type { APIGatewayProxyResult, Context } from 'aws-lambda'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { createTokenXHandlerCore, tokenX, type Downstream, type LogEntry, type TokenXOptions } from '../../lib/index.ts'
+import { createTokenXHandlerCore, tokenX, type Downstream, type KitLogger, type TokenXOptions } from '../../lib/index.ts'
+import { memoryLogger } from '../helpers/logs.ts'
 import { citizenToken } from '../helpers/citizen.ts'
 import { albEvent, lambdaContext, v1Event, v2Event } from '../helpers/events.ts'
 import { newTestKey, type TestKey } from '../helpers/keys.ts'
@@ -44,7 +45,7 @@ const clientOptions = (overrides: Partial<TokenXOptions> = {}): TokenXOptions =>
 
 type Ctx = Context & { tokenX: Downstream }
 
-function handlerFor(options: { client?: TokenXOptions; logger?: (entry: LogEntry) => void } = {}) {
+function handlerFor(options: { client?: TokenXOptions; logger?: KitLogger } = {}) {
   const handle = vi.fn(async (_event: unknown, context: Ctx): Promise<APIGatewayProxyResult> => {
     const response = await context.tokenX.fetch(`${downstream.url}/resource`)
     return { statusCode: response.status, body: await response.text() }
@@ -130,8 +131,8 @@ describe('tokenX middleware', () => {
     [{ status: 200, body: { access_token: 'x' } }, 502],
   ] as const)('maps TokenX answer %j to %i with a body that reveals nothing', async (answer, status) => {
     tokenx.respond = () => answer
-    const logged: LogEntry[] = []
-    const { handler } = handlerFor({ logger: (entry) => logged.push(entry) })
+    const logger = memoryLogger()
+    const { handler } = handlerFor({ logger })
     const subject = await citizenToken('5')
     const result = await handler(v2Event(`Bearer ${subject}`), lambdaContext())
     expect(result.statusCode).toBe(status)
@@ -139,20 +140,22 @@ describe('tokenX middleware', () => {
     expect(Object.keys(body).sort()).toEqual(['error', 'error_description'])
     expect(result.body).not.toMatch(/dev-gcp|client|verification|oops/)
     expect(downstream.requests).toHaveLength(0)
-    expect(logged).toHaveLength(1)
-    expect(logged[0]).toMatchObject({ status, tokenEndpointStatus: answer.status })
-    expect(JSON.stringify(logged)).not.toContain(subject)
+    const answered = logger.lines.filter((line) => line.detail !== undefined)
+    expect(answered).toHaveLength(1)
+    expect(answered[0]).toMatchObject({ status, tokenEndpointStatus: answer.status })
+    expect(logger.lines).toContainEqual(expect.objectContaining({ message: 'token exchange failed', level: 'warn', tokenEndpointStatus: answer.status }))
+    expect(JSON.stringify(logger.lines)).not.toContain(subject)
   })
 
   it('answers 500 naming nothing when the TOKEN_X_* environment is incomplete, and logs which variable', async () => {
-    const logged: LogEntry[] = []
+    const logger = memoryLogger()
     const handler = middy()
-      .use(tokenX({ audience: AUDIENCE, env: { TOKEN_X_CLIENT_ID: 'dev-gcp:team:app' }, logger: (entry) => logged.push(entry) }))
+      .use(tokenX({ audience: AUDIENCE, env: { TOKEN_X_CLIENT_ID: 'dev-gcp:team:app' }, logger }))
       .handler(async () => ({ statusCode: 200 }))
     const result = (await handler(v2Event(`Bearer ${await citizenToken('6')}`), lambdaContext())) as APIGatewayProxyResult
     expect(result.statusCode).toBe(500)
     expect(JSON.parse(result.body)).toEqual({ error: 'server_error', error_description: 'The server could not complete the request' })
-    expect(logged[0]).toMatchObject({ code: 'ERR_CONFIG', message: 'TOKEN_X_TOKEN_ENDPOINT is not set' })
+    expect(logger.lines).toEqual([expect.objectContaining({ level: 'error', message: 'request failed', code: 'ERR_CONFIG', status: 500, detail: 'TOKEN_X_TOKEN_ENDPOINT is not set' })])
   })
 
   it('stops the exchange before the Lambda deadline', async () => {
@@ -211,13 +214,13 @@ describe('tokenX middleware among other middlewares', () => {
   const ok = async (): Promise<APIGatewayProxyResult> => ({ statusCode: 200, body: 'ok' })
 
   it('leaves an answer someone else rendered from its error, and still logs it', async () => {
-    const logged: LogEntry[] = []
+    const logger = memoryLogger()
     const renderer = vi.fn((request: { error: unknown; response: unknown }) => {
       const err = request.error as { statusCode: number; message: string; headers: Record<string, string> }
       request.response = { statusCode: err.statusCode, body: err.message, headers: { ...err.headers, 'X-Rendered-By': 'them' } }
     })
     const handler = middy<unknown, APIGatewayProxyResult>()
-      .use(tokenX({ audience: AUDIENCE, client: clientOptions(), logger: (entry) => logged.push(entry) }))
+      .use(tokenX({ audience: AUDIENCE, client: clientOptions(), logger }))
       .use({ onError: renderer })
       .handler(ok)
     const result = await handler(v2Event(), lambdaContext())
@@ -227,7 +230,7 @@ describe('tokenX middleware among other middlewares', () => {
       body: JSON.stringify({ error_description: 'A bearer token is required' }),
       headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'WWW-Authenticate': 'Bearer', 'X-Rendered-By': 'them' },
     })
-    expect(logged).toMatchObject([{ code: 'ERR_BEARER_TOKEN', status: 401 }])
+    expect(logger.lines).toMatchObject([{ message: 'request refused', code: 'ERR_BEARER_TOKEN', status: 401 }])
   })
 
   it('warns once when a middleware used after it adds CORS headers its error answers cannot get', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { BearerTokenError, ConfigError, KeyError, TokenExchangeError, type TokenXError } from '../../lib/errors.ts'
-import { defaultLogger, errorResponse, logEntry } from '../../lib/response.ts'
+import { errorResponse } from '../../lib/response.ts'
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
 const FIXED_TEXTS = new Set([
@@ -111,60 +111,5 @@ describe('errorResponse', () => {
     // A fresh object each time: middlewares after the kit add headers to it in place.
     expect(response.headers).not.toBe(err.headers)
     expect(Object.isFrozen(response.headers)).toBe(false)
-  })
-})
-
-describe('logEntry', () => {
-  it('logs a caller problem as warn, without TokenX fields', () => {
-    expect(logEntry(new BearerTokenError('the bearer token has expired'))).toStrictEqual({
-      level: 'warn',
-      message: 'the bearer token has expired',
-      code: 'ERR_BEARER_TOKEN',
-      status: 401,
-    })
-    expect(logEntry(new BearerTokenError('two', { problem: 'malformed_request' }))).toMatchObject({ level: 'warn', status: 400 })
-  })
-
-  it('logs our own faults as error', () => {
-    expect(logEntry(new ConfigError('TOKEN_X_CLIENT_ID is not set'))).toStrictEqual({
-      level: 'error',
-      message: 'TOKEN_X_CLIENT_ID is not set',
-      code: 'ERR_CONFIG',
-      status: 500,
-    })
-    expect(logEntry(new KeyError('k')).level).toBe('error')
-  })
-
-  it('adds what TokenX said to a TokenExchangeError', () => {
-    const err = new TokenExchangeError('ERR_CLIENT_REJECTED', 'TokenX refused our client: invalid_client', {
-      tokenEndpointStatus: 401,
-      upstream: { error: 'invalid_client', error_description: 'invalid client authentication' },
-    })
-    expect(logEntry(err)).toStrictEqual({
-      level: 'error',
-      message: 'TokenX refused our client: invalid_client',
-      code: 'ERR_CLIENT_REJECTED',
-      status: 500,
-      tokenEndpointStatus: 401,
-      upstreamError: 'invalid_client',
-      upstreamErrorDescription: 'invalid client authentication',
-    })
-    expect(logEntry(new TokenExchangeError('ERR_SUBJECT_TOKEN_REJECTED', 'x', { tokenEndpointStatus: 400 }))).toMatchObject({
-      level: 'warn',
-      status: 401,
-      tokenEndpointStatus: 400,
-      upstreamError: undefined,
-    })
-    expect(logEntry(new TokenExchangeError('ERR_TIMEOUT', 'x'))).toMatchObject({ level: 'error', status: 504, tokenEndpointStatus: 0 })
-  })
-
-  it('defaultLogger writes one JSON line to stderr', () => {
-    const write = vi.spyOn(console, 'error').mockImplementation(() => undefined)
-    const entry = logEntry(new ConfigError('TOKEN_X_CLIENT_ID is not set'))
-    defaultLogger(entry)
-    expect(write).toHaveBeenCalledTimes(1)
-    const line = write.mock.calls[0]?.[0] as string
-    expect(line).not.toContain('\n')
-    expect(JSON.parse(line)).toStrictEqual(entry)
   })
 })

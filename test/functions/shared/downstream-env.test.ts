@@ -29,10 +29,14 @@ describe('functions/resource without its DOWNSTREAM_* configuration', () => {
     vi.stubEnv('DOWNSTREAM_URL', '')
     vi.stubEnv('DOWNSTREAM_AUDIENCE', '')
     vi.resetModules()
-    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+    const lines: string[] = []
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true))
     const { handler } = await import('../../../functions/resource.ts')
     const result = await handler(v2Event('Bearer x.y.z'), lambdaContext(), { signal: new AbortController().signal })
     expect(result).toMatchObject({ statusCode: 500, body: JSON.stringify({ error: 'server_error', error_description: 'The server could not complete the request' }) })
-    expect(logged).toHaveBeenCalledWith(expect.stringContaining('DOWNSTREAM_URL is not set'))
+    // One JSON line from the kit's logger, naming the variable (never a value).
+    expect(lines.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ level: 'ERROR', message: 'request failed', code: 'ERR_CONFIG', status: 500, detail: expect.stringContaining('DOWNSTREAM_URL is not set') }),
+    ])
   })
 })

@@ -1,0 +1,241 @@
+/**
+ * Turns the kit's events (lib/events.ts) into log lines, one EMF metrics record per invocation and
+ * OpenTelemetry spans, for one middleware (or core) instance.
+ *
+ * Events are process-wide (`node:diagnostics_channel`), and a process may hold several cores (tests
+ * do; a Lambda function normally holds one). An observer therefore listens only while an invocation
+ * of its own core is open (`begin` … `end`): one shared subscription per event name hands each event
+ * to the observers open at that moment. Under Lambda's one-invocation-at-a-time model, each record
+ * holds exactly its invocation's figures; with overlapping invocations (managed instances' multi-
+ * concurrency) every event is still counted once, in the record of the next invocation to end.
+ *
+ * With nothing enabled no channel has a subscriber, so publishing stays a `hasSubscribers` check.
+ */
+import type { Context } from 'aws-lambda'
+import type { TokenXErrorCode } from './errors.ts'
+import { kitChannel, type KitEventName, type KitEvents } from './events.ts'
+import { isJsonLogger, logsDebug, serviceNameFromEnv, type KitLogger } from './logger.ts'
+import { emfSerializer, isMetricsLike, MetricRecord, publishTo, type MetricsLike } from './metrics.ts'
+import { activeSpan, globalTracer, recordSpan, SPAN_KIND_CLIENT, type TracerLike } from './tracing.ts'
+
+export interface ObserverOptions {
+  /** Where lines go; `undefined` logs nothing. */
+  readonly logger: KitLogger | undefined
+  /** EMF to stdout under this namespace, or a Powertools-style instance, or nothing. */
+  readonly metrics: { readonly namespace: string } | MetricsLike | undefined
+  /** A tracer, `'global'` for the registered OpenTelemetry provider if any, or `undefined` for none. */
+  readonly tracer: TracerLike | 'global' | undefined
+  readonly serviceName: string
+  /** The single audience of the core, as a metrics dimension; unset for several audiences. */
+  readonly audience: string | undefined
+  /** Receives each EMF record as one line (with its newline). Default `process.stdout.write`. */
+  readonly write?: ((line: string) => void) | undefined
+}
+
+type Handlers = { [K in KitEventName]: (event: KitEvents[K]) => void }
+
+interface OpenObserver {
+  readonly handlers: Handlers
+  /** Whether this invocation uses cache events (metrics, tracing or debug lines). */
+  wantsCache: boolean
+}
+
+/** Observers with an open invocation. One set for all events: joining and leaving is one add and one delete. */
+const open = new Set<OpenObserver>()
+const subscribed = new Set<KitEventName>()
+
+function subscribeOnce(name: KitEventName): void {
+  if (subscribed.has(name)) return
+  subscribed.add(name)
+  kitChannel(name).subscribe(name === 'cache'
+    ? (message) => {
+        for (const observer of open) if (observer.wantsCache) observer.handlers.cache(message as KitEvents['cache'])
+      }
+    : (message) => {
+        for (const observer of open) (observer.handlers[name] as (event: unknown) => void)(message)
+      })
+}
+
+/** Set once the first invocation of this process began: Powertools' `cold_start`. */
+let warm = false
+
+export interface Observer {
+  /** Opens an invocation: the logger gets its Lambda context, a metrics record starts. */
+  begin(context: Partial<Context> | undefined): void
+  /** Closes it: the metrics record is written (one stdout write) or published. Idempotent per `begin`. */
+  end(): void
+  /** Whether an invocation is open. */
+  readonly isOpen: boolean
+}
+
+const NOOP_OBSERVER: Observer = Object.freeze({ begin() {}, end() {}, isOpen: false })
+
+export function createObserver(options: ObserverOptions): Observer {
+  const { logger, metrics, serviceName, audience } = options
+  if (logger === undefined && metrics === undefined && options.tracer === undefined) return NOOP_OBSERVER
+  const write = options.write ?? ((line: string) => void process.stdout.write(line))
+  const debug = logger !== undefined && logsDebug(logger)
+  const ownLogger = isJsonLogger(logger) ? logger : undefined
+  let record = new MetricRecord()
+  let tracer: TracerLike | undefined
+  let openCount = 0
+
+  const span = (name: string, kind: number, durationMs: number, attributes: Record<string, string | number | boolean>, error?: TokenXErrorCode | string) => {
+    if (tracer !== undefined) recordSpan(tracer, name, { kind, endTime: Date.now(), durationMs, attributes, error })
+  }
+
+  const handlers = {} as Handlers
+  handlers.cache = (event) => {
+    if (metrics !== undefined) record.count(event.hit ? 'CacheHits' : 'CacheMisses')
+    if (debug) logger?.debug(event.hit ? 'token cache hit' : 'token cache miss', { audience: event.audience })
+    // A hit gets no span of its own (one would cost more than the hit): the invocation's span, when
+    // there is one, says it. A miss gets the exchange span when the exchange finishes.
+    if (tracer !== undefined) activeSpan()?.setAttributes({ 'tokenx.cache_hit': event.hit, 'tokenx.audience': event.audience })
+  }
+  handlers.exchange = (event) => {
+    if (metrics !== undefined) {
+      record.count('Exchanges')
+      record.value('ExchangeLatency', event.durationMs)
+      if (event.code !== undefined) record.count('ExchangeFailures')
+    }
+    const attributes = { audience: event.audience, attempts: event.attempts, durationMs: round(event.durationMs), tokenEndpointStatus: event.tokenEndpointStatus }
+    if (event.code === undefined) {
+      if (debug) logger?.debug('token exchanged', attributes)
+    } else {
+      logger?.warn('token exchange failed', { ...attributes, code: event.code, upstreamError: event.upstreamError })
+    }
+    span('tokenx.exchange', SPAN_KIND_CLIENT, event.durationMs, {
+      'tokenx.audience': event.audience,
+      'tokenx.cache_hit': false,
+      'tokenx.attempts': event.attempts,
+      'http.response.status_code': event.tokenEndpointStatus,
+      ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
+    }, event.code)
+  }
+  handlers['exchange.retry'] = (event) => {
+    if (metrics !== undefined) record.count('ExchangeRetries')
+    logger?.warn('token exchange retried', {
+      audience: event.audience,
+      attempt: event.attempt,
+      code: event.code,
+      tokenEndpointStatus: event.tokenEndpointStatus,
+      upstreamError: event.upstreamError,
+    })
+  }
+  handlers['key.load'] = (event) => {
+    if (metrics !== undefined) record.count('KeyLoads')
+    const attributes = { source: event.source, reason: event.reason, durationMs: round(event.durationMs) }
+    if (event.code === undefined) {
+      logger?.info(event.reason === 'initial' ? 'signing key loaded' : 'signing key reloaded', { ...attributes, kid: event.kid })
+    } else {
+      logger?.error('signing key load failed', { ...attributes, code: event.code, errorName: event.errorName })
+    }
+    span('tokenx.key.load', SPAN_KIND_CLIENT, event.durationMs, {
+      'tokenx.key.source': event.source,
+      'tokenx.key.reason': event.reason,
+      ...(event.kid === undefined ? {} : { 'tokenx.key.kid': event.kid }),
+      ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
+    }, event.code)
+  }
+  handlers['validation.refused'] = (event) => {
+    // INFO: the answer's own line (`request refused`, WARN) follows; this one says why.
+    logger?.info('inbound token refused', { code: event.code, reason: event.reason, issuer: event.issuer })
+  }
+  handlers['jwks.fetch'] = (event) => {
+    if (!event.ok) logger?.warn('JWKS fetch failed', { issuer: event.issuer, durationMs: round(event.durationMs), errorName: event.errorName })
+    else if (debug) logger?.debug('JWKS fetched', { issuer: event.issuer, durationMs: round(event.durationMs) })
+  }
+  handlers['shared-cache'] = (event) => {
+    if (metrics !== undefined && event.operation === 'get') {
+      if (event.outcome === 'hit') record.count('SharedCacheHits')
+      else if (event.outcome === 'miss') record.count('SharedCacheMisses')
+    }
+    if (metrics !== undefined && event.outcome === 'error') record.count('SharedCacheErrors')
+    const attributes = { audience: event.audience, operation: event.operation, outcome: event.outcome, durationMs: round(event.durationMs), errorName: event.errorName }
+    if (event.outcome === 'error') logger?.warn('shared cache failed', attributes)
+    else if (debug) logger?.debug('shared cache', attributes)
+  }
+  handlers.downstream = (event) => {
+    if (metrics !== undefined) {
+      record.value('DownstreamLatency', event.durationMs)
+      record.properties['downstreamStatus'] = event.status
+    }
+    const attributes = { audience: event.audience, status: event.status, durationMs: round(event.durationMs) }
+    if (event.code !== undefined || event.status === 0) logger?.warn('downstream request failed', { ...attributes, code: event.code })
+    else if (debug) logger?.debug('downstream answered', attributes)
+    span('tokenx.downstream', SPAN_KIND_CLIENT, event.durationMs, {
+      'tokenx.audience': event.audience,
+      'http.response.status_code': event.status,
+      ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
+    }, event.code ?? (event.status === 0 ? 'no answer' : undefined))
+  }
+  handlers.error = (event) => {
+    if (metrics !== undefined) {
+      record.count('Errors')
+      record.count(`Errors_${event.code}`)
+    }
+    const attributes = {
+      code: event.code,
+      status: event.statusCode,
+      detail: event.detail,
+      tokenEndpointStatus: event.tokenEndpointStatus,
+      upstreamError: event.upstreamError,
+      upstreamErrorDescription: event.upstreamErrorDescription,
+    }
+    if (event.statusCode >= 500) logger?.error('request failed', attributes)
+    else logger?.warn('request refused', attributes)
+  }
+
+  // Cache look-ups are the warm path: listened to only once something uses them, so that with
+  // metrics and tracing off and no debug lines a hit builds no event at all.
+  for (const name of Object.keys(handlers) as KitEventName[]) if (name !== 'cache') subscribeOnce(name)
+  const self: OpenObserver = { handlers, wantsCache: false }
+  const serialize = metrics === undefined || isMetricsLike(metrics) ? undefined : emfSerializer({
+    namespace: metrics.namespace,
+    dimensions: audience === undefined ? { service: serviceName } : { service: serviceName, audience },
+    dimensionSets: audience === undefined ? [['service']] : [['service'], ['service', 'audience']],
+  })
+
+  const flush = (): void => {
+    if (metrics === undefined || record.empty) return
+    const done = record
+    record = new MetricRecord()
+    if (serialize === undefined) publishTo(metrics as MetricsLike, done)
+    else write(serialize(done, Date.now()))
+  }
+
+  return {
+    begin(context) {
+      if (context !== undefined && ownLogger !== undefined) ownLogger.addContext(context, !warm)
+      warm = true
+      tracer = options.tracer === 'global' ? globalTracer() : options.tracer
+      if (metrics !== undefined) {
+        record.count('Requests')
+        if (typeof context?.awsRequestId === 'string') record.properties['function_request_id'] = context.awsRequestId
+      }
+      self.wantsCache = metrics !== undefined || tracer !== undefined || debug
+      if (self.wantsCache) subscribeOnce('cache')
+      if (openCount++ === 0) open.add(self)
+    },
+    get isOpen() {
+      return openCount > 0
+    },
+    end() {
+      if (openCount === 0) return
+      if (--openCount === 0) open.delete(self)
+      flush()
+    },
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10
+}
+
+/** What the observer is built from: the middleware's options and the environment. */
+export function metricsNamespace(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const namespace = env['POWERTOOLS_METRICS_NAMESPACE']
+  return namespace === undefined || namespace === '' ? undefined : namespace
+}
+
+export { serviceNameFromEnv }
