@@ -48,7 +48,7 @@ function json(statusCode: number, body: object): APIGatewayProxyResult {
 /** A misconfigured function still answers every request with the documented 500 JSON body. */
 function misconfigured(err: ConfigError) {
   return async (): Promise<APIGatewayProxyResult> => {
-    logger.error('request failed', { code: err.code, status: err.status, detail: err.message })
+    logger.error('request failed', { code: err.code, status: err.statusCode, detail: err.detail })
     return errorResponse(err)
   }
 }
