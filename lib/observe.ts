@@ -49,11 +49,30 @@ function subscribeOnce(name: KitEventName): void {
   subscribed.add(name)
   kitChannel(name).subscribe(name === 'cache'
     ? (message) => {
-        for (const observer of open) if (observer.wantsCache) observer.handlers.cache(message as KitEvents['cache'])
+        for (const observer of open) if (observer.wantsCache) guard(() => observer.handlers.cache(message as KitEvents['cache']))
       }
     : (message) => {
-        for (const observer of open) (observer.handlers[name] as (event: unknown) => void)(message)
+        for (const observer of open) guard(() => (observer.handlers[name] as (event: unknown) => void)(message))
       })
+}
+
+let warned = false
+
+/**
+ * Observability never fails a request: a logger, metrics instance or tracer that throws is reported
+ * once as a process warning and otherwise ignored. (An error thrown in a diagnostics_channel
+ * subscriber would become an uncaught exception.)
+ */
+function guard(run: () => void): void {
+  try {
+    run()
+  } catch (err) {
+    if (warned) return
+    warned = true
+    process.emitWarning(`tokenx-handler-kit: a logger, metrics or tracer call failed (${err instanceof Error ? err.name : typeof err}); further failures are not reported`, {
+      code: 'TOKENX_OBSERVABILITY',
+    })
+  }
 }
 
 /** Set once the first invocation of this process began: Powertools' `cold_start`. */
@@ -200,8 +219,10 @@ export function createObserver(options: ObserverOptions): Observer {
     if (metrics === undefined || record.empty) return
     const done = record
     record = new MetricRecord()
-    if (serialize === undefined) publishTo(metrics as MetricsLike, done)
-    else write(serialize(done, Date.now()))
+    guard(() => {
+      if (serialize === undefined) publishTo(metrics as MetricsLike, done)
+      else write(serialize(done, Date.now()))
+    })
   }
 
   return {

@@ -343,6 +343,27 @@ describe('events of the other modules (validation, JWKS, shared cache), publishe
   })
 })
 
+describe('a failing logger or metrics instance', () => {
+  it('never fails the request; it is reported once as a process warning', async () => {
+    const warnings: Array<Error & { code?: string }> = []
+    const listener = (warning: Error & { code?: string }) => void warnings.push(warning)
+    process.on('warning', listener)
+    try {
+      const throwing = () => {
+        throw new Error('logger down')
+      }
+      const logger = { debug: throwing, info: throwing, warn: throwing, error: throwing }
+      const metrics = { addMetric: throwing, publishStoredMetrics: throwing }
+      const statuses = await runSequence(handlerFor({ logger, metrics, tracer: false }), [])
+      expect(statuses).toEqual([200, 200, 200, 200, 401, 401])
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(warnings.filter((warning) => warning.code === 'TOKENX_OBSERVABILITY')).toHaveLength(1)
+    } finally {
+      process.off('warning', listener)
+    }
+  })
+})
+
 describe('traces', () => {
   const exporter = new InMemorySpanExporter()
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
