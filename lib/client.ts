@@ -10,6 +10,7 @@ import { publish, type KitEvents } from './events.ts'
 import { isInvalidClient, requestExchange, type TokenResponse } from './exchange.ts'
 import { fetchPost, nodePost, type PostForm } from './http.ts'
 import { createKeyLoader, type KeyLoader, type SigningKey } from './key.ts'
+import { createSharedCache } from './shared-cache.ts'
 import { subjectTokenExpiry } from './subject-token.ts'
 
 export interface ExchangedToken {
@@ -52,6 +53,8 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   const post: PostForm = resolved.fetch === undefined ? nodePost : fetchPost(resolved.fetch)
   const keys: KeyLoader = createKeyLoader(resolved)
   const cache = new PromiseCache<ExchangedToken>(resolved.cacheMaxEntries, resolved.clock)
+  // The shared second level (DynamoDB), when configured: read before an exchange, written after one.
+  const secondLevel = resolved.sharedCache === undefined ? undefined : createSharedCache(resolved.sharedCache, resolved.clock)
 
   const attempt = async (key: SigningKey, subjectToken: string, audience: string, signal: AbortSignal): Promise<TokenResponse> => {
     const clientAssertion = signAssertion(key, {
@@ -123,7 +126,9 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
       try {
         // (After the checks `cacheKey` is always set; `??` only satisfies the compiler.)
         const key = cacheKey ?? tokenCacheKey(subjectToken, audience)
-        return await cache.get(key, (shared) => load(subjectToken, subjectExp, audience, shared), signal)
+        return await cache.get(key, (shared) => secondLevel === undefined
+          ? load(subjectToken, subjectExp, audience, shared)
+          : secondLevel.through(key, subjectToken, audience, subjectExp, shared, () => load(subjectToken, subjectExp, audience, shared)), signal)
       } catch (err) {
         // The cache rejects a waiter whose own signal aborted with the signal's reason.
         if (!(err instanceof TokenXError) && signal?.aborted === true) throw timeoutError(signal)
@@ -131,7 +136,9 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
       }
     },
     evict(subjectToken, audience, token) {
-      cache.delete(tokenCacheKey(subjectToken, audience), token)
+      const key = tokenCacheKey(subjectToken, audience)
+      cache.delete(key, token)
+      secondLevel?.evict(key, token)
     },
   }
 }

@@ -4,6 +4,7 @@
  */
 import type { JWK } from 'jose'
 import { ConfigError } from './errors.ts'
+import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from './shared-cache.ts'
 
 /** Where the assertion's `aud` points. tokendings accepts both and says it will later accept only the issuer. */
 export type AssertionAudience = 'token_endpoint' | 'issuer'
@@ -56,11 +57,13 @@ export interface TokenXOptions {
   secretsManager?: SecretsManagerLike | undefined
   /** Current time in milliseconds since the epoch. Default `Date.now`. */
   clock?: () => number
+  /** The shared second cache level on DynamoDB (lib/shared-cache.ts; `TOKEN_X_CACHE_TABLE`). Default: off. */
+  sharedCache?: SharedCacheOptions | undefined
 }
 
 export type ResolvedTokenXOptions = Readonly<
-  Required<Omit<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager'>> &
-    Pick<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager'>
+  Required<Omit<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'>> &
+    Pick<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'>
 >
 
 export const defaults = Object.freeze({
@@ -126,6 +129,7 @@ export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
   if (resolved.secretsManager !== undefined && typeof resolved.secretsManager?.send !== 'function') {
     throw new TypeError('secretsManager must have a send() method')
   }
+  if (resolved.sharedCache !== undefined) resolved.sharedCache = resolveSharedCacheOptions(resolved.sharedCache)
   return Object.freeze(resolved) as ResolvedTokenXOptions
 }
 
@@ -164,7 +168,10 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
   if (privateJwk !== undefined && privateJwkSecretId !== undefined) {
     throw new ConfigError('set only one of TOKEN_X_PRIVATE_JWK and TOKEN_X_PRIVATE_JWK_SECRET_ID')
   }
-  return { clientId, tokenEndpoint, issuer, privateJwk, privateJwkSecretId, ...(assertionAudience ? { assertionAudience } : {}) }
+  const cacheTable = read('TOKEN_X_CACHE_TABLE')
+  if (cacheTable !== undefined && !isTableName(cacheTable)) throw new ConfigError('TOKEN_X_CACHE_TABLE must be a DynamoDB table name or ARN')
+  const sharedCache = cacheTable === undefined ? {} : { sharedCache: { table: cacheTable } }
+  return { clientId, tokenEndpoint, issuer, privateJwk, privateJwkSecretId, ...(assertionAudience ? { assertionAudience } : {}), ...sharedCache }
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

@@ -64,7 +64,13 @@ export interface KitEvents {
     readonly operation: 'get' | 'put'
     readonly outcome: 'hit' | 'miss' | 'written' | 'error' | 'skipped' | 'rejected'
     readonly durationMs: number
+    /**
+     * The SDK error's name for `error` (`ThrottlingException`, `AccessDeniedException`,
+     * `TimeoutError`, ...), `UnauthenticItem` or `MalformedItem` for `rejected`; never a message.
+     */
     readonly errorName?: string | undefined
+    /** Set when this operation opened the circuit breaker (the table is skipped for a while) or closed it. */
+    readonly breaker?: 'opened' | 'closed' | undefined
   }
   /** A downstream request made through `Downstream.fetch` finished. */
   'downstream': { readonly audience: string; readonly status: number; readonly durationMs: number; readonly code?: TokenXErrorCode | undefined }
