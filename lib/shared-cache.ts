@@ -48,6 +48,11 @@ export interface SharedCacheOptions {
   readTimeout?: number
   /** Milliseconds a PutItem may take before it is aborted (the token is handed out regardless). Default 50. */
   writeTimeout?: number
+  /**
+   * Milliseconds for the requests of an environment until one has succeeded: the first one also
+   * sets the SDK client up and opens the TCP and TLS connection. Default 250.
+   */
+  coldTimeout?: number
   /** Failures in a row (errors and timeouts, not refused items) that open the circuit breaker. Default 3. */
   failureThreshold?: number
   /** Milliseconds the table is skipped once the breaker is open. Default 30000. */
@@ -55,7 +60,7 @@ export interface SharedCacheOptions {
 }
 
 /** Every key of `SharedCacheOptions`, in one place (unknown keys are refused). */
-export const sharedCacheOptionKeys = ['table', 'client', 'readTimeout', 'writeTimeout', 'failureThreshold', 'breakerCooldown'] as const
+export const sharedCacheOptionKeys = ['table', 'client', 'readTimeout', 'writeTimeout', 'coldTimeout', 'failureThreshold', 'breakerCooldown'] as const
 
 export type ResolvedSharedCacheOptions = Readonly<Required<Omit<SharedCacheOptions, 'client'>> & Pick<SharedCacheOptions, 'client'>>
 
@@ -64,6 +69,10 @@ export const sharedCacheDefaults = Object.freeze({
   // connection. 50 ms leaves room for that and still costs far less than an exchange.
   readTimeout: 50,
   writeTimeout: 50,
+  // Without it, a new environment — the one that gains most from the table — would give up on its
+  // first read while still connecting, and every read of an environment whose connection keeps being
+  // aborted would start over.
+  coldTimeout: 250,
   failureThreshold: 3,
   breakerCooldown: 30_000,
 })
@@ -88,6 +97,7 @@ export function resolveSharedCacheOptions(options: SharedCacheOptions): Resolved
   if (resolved.client !== undefined && typeof resolved.client?.send !== 'function') throw new TypeError('sharedCache.client must have a send() method')
   checkInteger('readTimeout', resolved.readTimeout, 1, 5000)
   checkInteger('writeTimeout', resolved.writeTimeout, 1, 5000)
+  checkInteger('coldTimeout', resolved.coldTimeout, 1, 5000)
   checkInteger('failureThreshold', resolved.failureThreshold, 1, 1000)
   checkInteger('breakerCooldown', resolved.breakerCooldown, 0, 3_600_000)
   return Object.freeze(resolved)
@@ -136,6 +146,8 @@ export function createSharedCache(options: SharedCacheOptions, clock: () => numb
   /** SHA-256 of refused access tokens, by item key. */
   const refused = new Map<string, string>()
   const breaker = createBreaker(resolved.failureThreshold, resolved.breakerCooldown, clock)
+  /** Whether a request has succeeded: the client is set up and (likely) connected. */
+  let warm = false
 
   const loadSdk = () => {
     sdk ??= import('@aws-sdk/client-dynamodb').catch((err: unknown) => {
@@ -175,7 +187,8 @@ export function createSharedCache(options: SharedCacheOptions, clock: () => numb
       // The SDK's import and client creation happen once per environment and are not counted
       // against the budget (a cold start would otherwise always miss); the request is.
       const [module, dynamodb] = await Promise.all([loadSdk(), getClient()])
-      const value = await withBudget(budget, outer, (signal) => send(module, dynamodb, signal))
+      const value = await withBudget(warm ? budget : Math.max(budget, resolved.coldTimeout), outer, (signal) => send(module, dynamodb, signal))
+      warm = true
       return { ok: true, value, started, closed: breaker.succeeded() }
     } catch (err) {
       // The caller gave up (its deadline): not the table's fault, so not counted against it.
