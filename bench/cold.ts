@@ -21,7 +21,12 @@ export interface BundleSize {
   readonly totalBytes: number
   readonly initialBytes: number
   readonly lazyBytes: number
+  /** Budget of the initial bundle plus one lazy feature (esbuild.config.mjs `budgets`). */
   readonly budgetBytes: number
+  /** Budget of every chunk (esbuild.config.mjs `totalBudgets`). */
+  readonly totalBudgetBytes: number
+  /** Per lazily imported feature: the initial bundle plus everything that feature can load. */
+  readonly features: ReadonlyArray<{ readonly name: string; readonly bytes: number }>
 }
 
 export interface ImportTime {
@@ -68,10 +73,18 @@ const dist = path.join(root, 'dist')
 const SECRET_NAME = 'bench/tokenx-private-jwk'
 
 /** What `npm run build` reported for the bundle, from its metafile (esbuild.config.mjs's own count). */
-async function bundleSize(name: string, budgets: Record<string, number>): Promise<BundleSize> {
+async function bundleSize(name: string, budgets: Record<string, number>, totalBudgets: Record<string, number>): Promise<BundleSize> {
   const metafile: unknown = JSON.parse(await readFile(path.join(dist, name, 'meta.json'), 'utf8'))
-  const { initialBytes, lazyBytes } = await bundleSizes(metafile)
-  return { name, totalBytes: initialBytes + lazyBytes, initialBytes, lazyBytes, budgetBytes: budgets[name] ?? budgets.default ?? 0 }
+  const { initialBytes, lazyBytes, features } = await bundleSizes(metafile)
+  return {
+    name,
+    totalBytes: initialBytes + lazyBytes,
+    initialBytes,
+    lazyBytes,
+    budgetBytes: budgets[name] ?? budgets.default ?? 0,
+    totalBudgetBytes: totalBudgets[name] ?? totalBudgets.default ?? 0,
+    features,
+  }
 }
 
 /** The bundle's chunk for `@aws-sdk/client-secrets-manager`, the one the key loader imports lazily. */
@@ -146,13 +159,14 @@ const IMPORT_PROBE = [
 ].join(' ')
 
 const endpoint = sectionEndpoint()
-const { budgets, bundleSizes } = (await import(pathToFileURL(path.join(root, 'esbuild.config.mjs')).href)) as {
+const { budgets, totalBudgets, bundleSizes } = (await import(pathToFileURL(path.join(root, 'esbuild.config.mjs')).href)) as {
   budgets: Record<string, number>
-  bundleSizes: (metafile: unknown) => Promise<{ initialBytes: number; lazyBytes: number }>
+  totalBudgets: Record<string, number>
+  bundleSizes: (metafile: unknown) => Promise<{ initialBytes: number; lazyBytes: number; features: Array<{ name: string; bytes: number }> }>
 }
 const names = (await readdir(dist, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
 if (names.length === 0) throw new Error('dist/ is empty: run `npm run build` first')
-const sizes = await Promise.all(names.map((name) => bundleSize(name, budgets)))
+const sizes = await Promise.all(names.map((name) => bundleSize(name, budgets, totalBudgets)))
 
 const temp = await mkdtemp(path.join(tmpdir(), 'tokenx-bench-'))
 const { jwk } = clientKey()

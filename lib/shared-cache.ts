@@ -142,7 +142,7 @@ const { setTimeout: startTimer, clearTimeout: stopTimer } = globalThis
 export function createSharedCache(options: SharedCacheOptions, clock: () => number = Date.now): SharedCache {
   const resolved = resolveSharedCacheOptions(options)
   let client: Promise<DynamoDBLike> | undefined
-  let sdk: Promise<typeof import('@aws-sdk/client-dynamodb')> | undefined
+  let sdk: Promise<typeof import('./dynamodb-sdk.ts')> | undefined
   /** SHA-256 of refused access tokens, by item key. */
   const refused = new Map<string, string>()
   const breaker = createBreaker(resolved.failureThreshold, resolved.breakerCooldown, clock)
@@ -150,7 +150,7 @@ export function createSharedCache(options: SharedCacheOptions, clock: () => numb
   let warm = false
 
   const loadSdk = () => {
-    sdk ??= import('@aws-sdk/client-dynamodb').catch((err: unknown) => {
+    sdk ??= import('./dynamodb-sdk.ts').catch((err: unknown) => {
       sdk = undefined
       throw err
     })
@@ -176,7 +176,7 @@ export function createSharedCache(options: SharedCacheOptions, clock: () => numb
     operation: 'get' | 'put',
     budget: number,
     outer: AbortSignal | undefined,
-    send: (sdk: typeof import('@aws-sdk/client-dynamodb'), client: DynamoDBLike, signal: AbortSignal) => Promise<T>,
+    send: (sdk: typeof import('./dynamodb-sdk.ts'), client: DynamoDBLike, signal: AbortSignal) => Promise<T>,
   ): Promise<{ ok: true; value: T; started: number; closed: boolean } | { ok: false }> => {
     const started = performance.now()
     if (!breaker.allow()) {
