@@ -3,7 +3,7 @@
  *
  *   npm run bench                      all sections; exits 0 whatever the budgets say
  *   npm run bench -- --strict          exits 1 when a budget fails
- *   npm run bench -- --only=warm,miss  some sections (warm, miss, concurrency, cold, memory, obs)
+ *   npm run bench -- --only=warm,miss  some sections (warm, miss, concurrency, cold, memory, obs, shared)
  *
  * Every section runs in a process of its own (bench/<section>.ts), and the token endpoint in another
  * (bench/endpoint.ts), so no section's garbage, timers or JIT state leak into another's figures and
@@ -17,10 +17,11 @@ import type { ConcurrencyResult } from './concurrency.ts'
 import type { MemoryResult } from './memory.ts'
 import type { ObsResult } from './obs.ts'
 import type { MissMethod, MissWorkerResult } from './miss.ts'
+import type { SharedResult } from './shared.ts'
 import { runSection, spread, startEndpoint, type Spread } from './support.ts'
 import type { WarmResult } from './warm.ts'
 
-const SECTIONS = ['warm', 'miss', 'concurrency', 'cold', 'memory', 'obs'] as const
+const SECTIONS = ['warm', 'miss', 'concurrency', 'cold', 'memory', 'obs', 'shared'] as const
 type Section = (typeof SECTIONS)[number]
 
 const args = process.argv.slice(2)
@@ -59,6 +60,7 @@ interface Results {
   cold?: ColdResult
   memory?: MemoryResult
   obs?: ObsResult
+  shared?: SharedResult
 }
 
 const started = Date.now()
@@ -106,6 +108,8 @@ async function runOne(section: Section): Promise<void> {
       break
     case 'obs':
       results.obs = await runSection<ObsResult>('./obs.ts', { env })
+    case 'shared':
+      results.shared = await runSection<SharedResult>('./shared.ts', { env })
       break
   }
 }
@@ -143,7 +147,7 @@ function summarizeMiss(workers: MissWorkerResult[]): MissResult {
 
 const budgets: Budget[] = []
 const budget = (name: string, value: number, limit: number, unit: string) => budgets.push({ name, value, limit, unit, pass: value <= limit })
-const { warm, miss, concurrency, cold, memory, obs } = results
+const { warm, miss, concurrency, cold, memory, obs, shared } = results
 if (warm !== undefined) {
   budget('warm hit, one citizen: middleware CPU per invocation', warm.oneCitizen.overheadCpu.median, 10, 'µs')
   budget(`warm hit, ${warm.manyCitizens.citizens} citizens in turn: middleware CPU per invocation`, warm.manyCitizens.overheadCpu.median, 10, 'µs')
@@ -173,6 +177,19 @@ if (obs !== undefined) {
   budget('warm hit: metrics (EMF) and tracing on, CPU over off', obs.onOverOff.median, 5, 'µs')
   // "Nothing measurable": within the noise of alternating batches, well under a tenth of a hit.
   budget('warm hit: default observability (logger at INFO, no metrics, no tracer), CPU over off', obs.defaultOverOff.median, 0.5, 'µs')
+}
+
+if (shared !== undefined) {
+  // No CPU budget for a table hit: through the AWS SDK it costs the function about what a local
+  // exchange does (see bench/README.md); what it saves is TokenX's load and round trip.
+  budgets.push({ name: 'shared cache: exchanges at the token endpoint during second-level hits', value: shared.exchangesDuringHits, limit: 0, unit: 'requests', pass: shared.exchangesDuringHits === 0 })
+  // The model reproduces the issue's table: hit rates within 1 percentage point.
+  shared.model.rows.forEach((row, i) => {
+    const issue = shared.model.issue[i]
+    if (issue === undefined) return
+    const off = Math.max(Math.abs(row.perEnvironmentHitRate - issue.perEnvironmentHitRate), Math.abs(row.sharedHitRate - issue.sharedHitRate))
+    budget(`scale model at ${Math.round(row.requestsPerSecond)} requests/s: hit rates off the issue's table by`, off * 100, 1, 'pp')
+  })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,6 +268,30 @@ if (obs !== undefined) {
   row('the one stdout write of a record, alone', `${n(obs.writeCpu.median, 2)} µs`, range(obs.writeCpu, 2))
   row('on − off − the write', `${n(obs.onOverOffWithoutWrite.median, 2)} µs`, range(obs.onOverOffWithoutWrite, 2))
   row('EMF records / spans per invocation (on)', `${n(obs.emfRecordsPerInvocation, 2)} / ${n(obs.spansPerInvocation, 2)}`)
+}
+
+if (shared !== undefined) {
+  const m = shared.model
+  const pct = (value: number) => `${n(value * 100, 1)}%`
+  const a = m.assumptions
+  heading(`shared cache: scale model (${a.sessionRequests} requests per session, ${a.gapSeconds} s apart, ${a.invocationMs} ms invocations, ${a.tokenLifetimeSeconds} s tokens renewed ${a.renewBeforeSeconds} s early, environments ${a.environmentFactor}× concurrency; ${n(a.sessions, 0)} sessions, seed ${a.seed})`)
+  for (const r of m.rows) {
+    const rps = n(r.requestsPerSecond, 0)
+    row(`${rps} requests/s, ${r.environments} environments: hit rate, per-environment / shared`, `${pct(r.perEnvironmentHitRate)} / ${pct(r.sharedHitRate)}`, `closed form ${pct(r.perEnvironmentHitRateExact)}`)
+    row(`  exchanges at TokenX, per-environment / shared`, `${n(r.exchangesPerEnvironmentCache, 1)} / ${n(r.exchangesShared, 1)} /s`, `${n(r.exchangesPerEnvironmentCache / r.exchangesShared, 1)}× fewer`)
+    row(`  table reads / writes`, `${n(r.tableReadsPerSecond, 1)} / ${n(r.tableWritesPerSecond, 1)} /s`, `$${n(r.usdPerMonth, 2)} per 30 days; $${n(r.usdPerMillionRequests, 3)} per million requests`)
+  }
+  row('  issue #14 for comparison', m.issue.map((r) => `${pct(r.perEnvironmentHitRate)}/${pct(r.sharedHitRate)}, ${r.exchangesPerEnvironmentCache}/${r.exchangesShared} /s`).join('; '))
+  row(`  item ${m.itemBytes} B: ${m.readUnits} RRU per read, ${m.writeUnits} WRU per write`, `$${m.prices.read} / $${m.prices.write}`, 'per million RRU / WRU (on-demand)')
+  heading(`shared cache: measured (dynalite and the token endpoint on 127.0.0.1, other processes; ${shared.hitCpu.runs} rounds × ${shared.perRound})`)
+  row('second-level hit: table read + decryption (CPU)', `${n(shared.hitCpu.median, 0)} µs`, range(shared.hitCpu, 0))
+  row('  of which: one GetItem through the AWS SDK client alone', `${n(shared.sdkGetItemCpu.median, 0)} µs`, range(shared.sdkGetItemCpu, 0))
+  row('  of which: opening the sealed item (HKDF + AES-256-GCM)', `${n(shared.openCpu.median, 1)} µs`, range(shared.openCpu, 1))
+  row('second-level hit (wall, local table)', `${n(shared.hitWall.median, 0)} µs`, range(shared.hitWall, 0))
+  row('cache miss, no table: one exchange (CPU)', `${n(shared.missCpu.median, 0)} µs`, range(shared.missCpu, 0))
+  row('cache miss, no table (wall, local endpoint)', `${n(shared.missWall.median, 0)} µs`, range(shared.missWall, 0))
+  row('cache miss with the table: read, exchange, write (CPU)', `${n(shared.missWithTableCpu.median, 0)} µs`, range(shared.missWithTableCpu, 0))
+  row('cache miss with the table (wall)', `${n(shared.missWithTableWall.median, 0)} µs`, range(shared.missWithTableWall, 0))
 }
 
 const body = rows.filter(([what]) => !what.startsWith('— '))

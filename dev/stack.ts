@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import type { JWK } from 'jose'
 import { LOOPBACK } from './http.ts'
 import { startDownstream, type Downstream } from './downstream.ts'
+import { startDynamoDB, type LocalDynamoDB } from './dynamodb.ts'
 import { startIdPorten, type IdPorten } from './idporten.ts'
 import { generateRsaJwk, loadOrCreateRsaJwk, type RsaJwkPair } from './keys.ts'
 import { startOffline, type Offline } from './offline.ts'
@@ -134,6 +135,11 @@ export interface StackOptions {
   readonly log?: (line: string) => void
   /** Extra environment for the functions (e.g. shorter timeouts in tests). */
   readonly functionEnv?: Readonly<Record<string, string>>
+  /**
+   * The kit's shared token cache (TOKEN_X_CACHE_TABLE) on a local DynamoDB (dynalite, dev/dynamodb.ts).
+   * Default on, on a free port (`DEV_DYNAMODB_PORT` for `npm start`); `false` leaves it off.
+   */
+  readonly sharedCache?: boolean | { readonly port?: number }
 }
 
 export interface Stack {
@@ -141,6 +147,8 @@ export interface Stack {
   readonly tokenx: TokenX
   readonly secretsManager: LocalSecretsManager
   readonly downstream: Downstream
+  /** The local DynamoDB holding the shared token cache table; undefined when `sharedCache: false`. */
+  readonly dynamodb: LocalDynamoDB | undefined
   /** Undefined when started with `functions: false`. */
   readonly offline: Offline | undefined
   /** The example function: `${apiUrl}/resource`. */
@@ -198,6 +206,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     })
     closers.push(() => downstream.close())
 
+    let dynamodb: LocalDynamoDB | undefined
+    if (options.sharedCache !== false) {
+      const port = typeof options.sharedCache === 'object' ? options.sharedCache.port : undefined
+      dynamodb = await startDynamoDB({ port: port ?? 0, region: REGION })
+      closers.push(() => dynamodb?.close() ?? Promise.resolve())
+    }
+
     const functionEnv: Record<string, string> = {
       TOKEN_X_CLIENT_ID: APP_CLIENT_ID,
       TOKEN_X_TOKEN_ENDPOINT: tokenx.tokenEndpoint,
@@ -214,6 +229,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       // Observability as on Lambda: JSON log lines and one EMF metrics record per invocation, on stdout.
       POWERTOOLS_SERVICE_NAME: 'tokenx-dev-resource',
       POWERTOOLS_METRICS_NAMESPACE: 'TokenXLocal',
+      ...(dynamodb === undefined ? {} : { TOKEN_X_CACHE_TABLE: dynamodb.table, AWS_ENDPOINT_URL_DYNAMODB: dynamodb.url }),
       ...options.functionEnv,
     }
 
@@ -240,6 +256,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       tokenx,
       secretsManager,
       downstream,
+      dynamodb,
       offline,
       apiUrl: offline?.url,
       clientId: APP_CLIENT_ID,
@@ -289,6 +306,7 @@ export interface StackState {
   readonly downstreamUrl: string
   readonly secretsManagerUrl: string
   readonly apiUrl: string | undefined
+  readonly dynamodbUrl?: string | undefined
 }
 
 function stackState(stack: Stack): StackState {
@@ -299,6 +317,7 @@ function stackState(stack: Stack): StackState {
     downstreamUrl: stack.downstream.url,
     secretsManagerUrl: stack.secretsManager.url,
     apiUrl: stack.apiUrl,
+    dynamodbUrl: stack.dynamodb?.url,
   }
 }
 

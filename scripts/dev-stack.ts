@@ -35,6 +35,7 @@ const starting = startStack({
   stateDir: process.env.DEV_STATE_DIR || join(root, '.dev'),
   build: !args.has('--no-build'),
   log,
+  sharedCache: { port: Number(process.env.DEV_DYNAMODB_PORT || 0) },
 })
 let stopping = false
 
@@ -87,6 +88,7 @@ const rows: Array<[string, string]> = [
   ['ID-porten (local)', `${stack.idporten.issuer}  (${stack.idporten.discoveryUrl})`],
   ['downstream API', `${stack.downstream.url}/resource  (audience ${DOWNSTREAM_AUDIENCE})`],
   ['Secrets Manager', `${stack.secretsManager.url}  (secret ${APP_KEY_SECRET_ID})`],
+  ['DynamoDB (dynalite)', `${stack.dynamodb?.url}  (shared token cache table ${stack.dynamodb?.table})`],
   ['app client', `${stack.clientId}  (keys in ${stateDir})`],
 ]
 log(`

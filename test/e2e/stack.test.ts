@@ -13,11 +13,13 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { ScanCommand } from '@aws-sdk/client-dynamodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeJwt } from 'jose'
 import { startIdPorten, type IdPorten } from '../../dev/idporten.ts'
 import { generateRsaJwk } from '../../dev/keys.ts'
 import { APP_CLIENT_ID, DOWNSTREAM_AUDIENCE, freePort, startStack, type Stack } from '../../dev/stack.ts'
+import { tokenCacheKey } from '../../lib/cache.ts'
 import {
   bearerClaims,
   callResource,
@@ -44,7 +46,7 @@ describe('the example function behind serverless-offline', () => {
   afterAll(async () => {
     const offlinePid = stack?.offline?.pid
     const ports = stack
-      ? [apiUrl, stack.offline?.lambdaUrl ?? '', stack.tokenx.url, stack.idporten.url, stack.downstream.url, stack.secretsManager.url]
+      ? [apiUrl, stack.offline?.lambdaUrl ?? '', stack.tokenx.url, stack.idporten.url, stack.downstream.url, stack.secretsManager.url, stack.dynamodb?.url ?? '']
           .filter(Boolean)
           .map(portOf)
       : []
@@ -255,6 +257,17 @@ describe('the example function behind serverless-offline', () => {
       expect((await callResource(apiUrl, await stack.idporten.mint({ pid: newPid() }))).status).toBe(200)
       expect(delta(after)).toMatchObject({ exchanges: 1, invalidClient: 0, secretReads: 0 })
     })
+  })
+
+  it('writes each exchange to the shared cache table (TOKEN_X_CACHE_TABLE), sealed', async () => {
+    const citizenToken = await stack.idporten.mint({ pid: newPid() })
+    expect((await callResource(apiUrl, citizenToken)).status).toBe(200)
+    const dynamodb = stack.dynamodb
+    if (dynamodb === undefined) throw new Error('the stack runs without its DynamoDB')
+    const items = (await dynamodb.client.send(new ScanCommand({ TableName: dynamodb.table }))).Items ?? []
+    const item = items.find((candidate) => candidate.pk?.S === tokenCacheKey(citizenToken, DOWNSTREAM_AUDIENCE))
+    expect(Object.keys(item ?? {}).sort()).toEqual(['data', 'pk', 'ttl', 'v'])
+    expect(Buffer.from(item?.data?.B ?? new Uint8Array()).toString('latin1')).not.toContain('eyJ')
   })
 
   describe("with TokenX wording errors as tokendings' main branch does", () => {
