@@ -290,12 +290,22 @@ function itemFields(item: Record<string, unknown>): { pk: string; ttl: number; v
   return { pk, ttl, v, data }
 }
 
-/** The foreign error's name (`ThrottlingException`, `AccessDeniedException`, `TimeoutError`), never its message. */
+/** An AWS or JavaScript error name: `ThrottlingException`, `AccessDeniedException`, `TimeoutError`, ... */
+const ERROR_NAME = /^(?:[A-Z][A-Za-z]{0,62})?(?:Exception|Error|Fault)$/
+/** A Node.js system error code: `ECONNREFUSED`, `ECONNRESET`, `ENOTFOUND`, ... */
+const SYSTEM_CODE = /^E[A-Z]{2,20}$/
+
+/**
+ * The foreign error's name (`ThrottlingException`, `AccessDeniedException`, `TimeoutError`) or system
+ * code (`ECONNREFUSED`), never its message — and only if it looks like one: whatever else a client
+ * put there could be anything, a token included.
+ */
 function errorName(err: unknown): string {
-  if (!(err instanceof Error) && (err === null || typeof err !== 'object')) return 'UnknownError'
-  const name = (err as { name?: unknown }).name
+  if (err === null || typeof err !== 'object') return 'UnknownError'
+  const { name, code } = err as { name?: unknown; code?: unknown }
   if (name === 'AbortError') return 'TimeoutError'
-  return typeof name === 'string' && /^[A-Za-z0-9_.:-]{1,100}$/.test(name) ? name : 'UnknownError'
+  if (typeof code === 'string' && SYSTEM_CODE.test(code)) return code
+  return typeof name === 'string' && ERROR_NAME.test(name) ? name : 'UnknownError'
 }
 
 /**

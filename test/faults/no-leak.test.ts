@@ -13,9 +13,10 @@
  */
 import middy from '@middy/core'
 import httpErrorHandler from '@middy/http-error-handler'
+import { PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb'
 import type { APIGatewayProxyResult } from 'aws-lambda'
 import fc from 'fast-check'
-import { subscribe } from 'node:diagnostics_channel'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { inspect } from 'node:util'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -28,9 +29,11 @@ import {
   type KitEventName,
   type LogAttributes,
   type MetricUnit,
+  type DynamoDBLike,
   type SecretsManagerLike,
   type TokenXOptions,
 } from '../../lib/index.ts'
+import { startDynamoDB } from '../../dev/dynamodb.ts'
 import { citizenToken } from '../helpers/citizen.ts'
 import { albEvent, lambdaContext, v1Event, v2Event } from '../helpers/events.ts'
 import { newTestKey, type TestKey } from '../helpers/keys.ts'
@@ -388,6 +391,62 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
       for (const [i, event] of events.entries()) {
         const result = await invoke(baseOptions(), event, i % 2 === 0)
         expect([400, 401]).toContain(result.statusCode)
+      }
+    })
+  })
+
+  describe('the shared cache (DynamoDB, dynalite)', () => {
+    const onEvent = (message: unknown) => seen.push({ where: 'shared-cache event', text: JSON.stringify(message) })
+    beforeAll(() => subscribe('tokenx-handler-kit:shared-cache', onEvent))
+    afterAll(() => unsubscribe('tokenx-handler-kit:shared-cache', onEvent))
+
+    it('puts nothing token-like in the table items or the events: hits, tampering, SDK errors quoting tokens', async () => {
+      const db = await startDynamoDB()
+      const dynamodb = () => ({ endpoint: db.url, region: 'eu-north-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 })
+      const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb')
+      const clients = [new DynamoDBClient(dynamodb()), new DynamoDBClient(dynamodb())]
+      try {
+        const subjects = await Promise.all(['41111111111', '42222222222', '43333333333', '44444444444'].map((pid) => citizenToken(pid)))
+        subjects.forEach((subject, i) => secretToken(`shared-cache citizen ${i}'s subject token`, subject))
+        respond = (request) => handOut(accessTokenFor(formOf(request).subject_token ?? '', AUDIENCE, tokenx.requests.length))
+        const sharedCache = (client: DynamoDBLike) =>
+          ({ table: db.table, client, readTimeout: 2000, writeTimeout: 2000 })
+        // Two environments: one exchanges and writes, the other reads.
+        const writer = baseOptions({ sharedCache: sharedCache(clients[0]!) })
+        const reader = baseOptions({ sharedCache: sharedCache(clients[1]!) })
+        for (const subject of subjects) await invoke(writer, v2Event(`Bearer ${subject}`), false)
+        for (const subject of subjects) await invoke(reader, v2Event(`Bearer ${subject}`), true)
+        // A tampered item: refused, exchanged anew, written again.
+        const items = (await db.client.send(new ScanCommand({ TableName: db.table }))).Items ?? []
+        const first = items[0]!
+        const data = Buffer.from(first['data']?.B ?? new Uint8Array())
+        data[data.length - 1] = (data[data.length - 1] as number) ^ 0xff
+        await db.client.send(new PutItemCommand({ TableName: db.table, Item: { ...first, data: { B: data } } }))
+        for (const subject of subjects) await throwing(baseOptions({ sharedCache: sharedCache(new DynamoDBClient(dynamodb())) }), subject)
+        // SDK errors that quote the subject token in their message, and in their name.
+        const quoting = (subject: string) => ({
+          send: () => Promise.reject(Object.assign(new Error(`not authorized for key derived from ${subject}`), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } })),
+        })
+        const named = (subject: string) => ({ send: () => Promise.reject(Object.assign(new Error('odd'), { name: subject.split('.')[1] })) })
+        for (const subject of subjects) {
+          await invoke(baseOptions({ sharedCache: sharedCache(quoting(subject)) }), v2Event(`Bearer ${subject}`), true)
+          await throwing(baseOptions({ sharedCache: sharedCache(named(subject)) }), subject)
+        }
+        // Everything in the table, bytes as text in two spellings.
+        for (const item of (await db.client.send(new ScanCommand({ TableName: db.table }))).Items ?? []) {
+          for (const encoding of ['latin1', 'base64url', 'utf8'] as const) {
+            seen.push({ where: `table item (${encoding})`, text: JSON.stringify(item, (_, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString(encoding) : value)) })
+          }
+        }
+        const events = seen.filter(({ where }) => where === 'shared-cache event').map(({ text }) => JSON.parse(text) as { outcome: string; errorName?: string })
+        expect(events.filter((event) => event.outcome === 'hit').length).toBeGreaterThanOrEqual(subjects.length)
+        expect(events.some((event) => event.outcome === 'rejected')).toBe(true)
+        expect(events.some((event) => event.errorName === 'AccessDeniedException')).toBe(true)
+        expect(events.some((event) => event.errorName === 'UnknownError')).toBe(true)
+        expect(seen.filter(({ where }) => where.startsWith('table item')).length).toBeGreaterThanOrEqual(3 * subjects.length)
+      } finally {
+        for (const client of clients) client.destroy()
+        await db.close()
       }
     })
   })
