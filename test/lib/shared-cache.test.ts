@@ -324,6 +324,22 @@ describe('never worse than no cache', () => {
     }
   })
 
+  it('exchanges when nothing listens at the table\'s endpoint, naming the system error', async () => {
+    const closed = await blackhole()
+    await closed.close()
+    const dynamodb = new DynamoDBClient({ endpoint: closed.url, region: 'eu-north-1', credentials: { ...LOCAL_CREDENTIALS }, maxAttempts: 1 })
+    try {
+      const a = (await environment()).createTokenXClient(options({ sharedCache: { table: db.table, client: dynamodb } }))
+      expect((await a.exchange(await citizenToken('12345678910'), AUDIENCE)).accessToken).toMatch(/^access-/)
+      expect(events.map((event) => [event.operation, event.outcome, event.errorName])).toEqual([
+        ['get', 'error', 'ECONNREFUSED'],
+        ['put', 'error', 'ECONNREFUSED'],
+      ])
+    } finally {
+      dynamodb.destroy()
+    }
+  })
+
   it('closes the breaker when the table answers again', async () => {
     let now = Date.now()
     const clock = () => now
