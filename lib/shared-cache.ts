@@ -131,6 +131,9 @@ export interface SharedCache {
   evict(pk: string, token: ExchangedToken): void
 }
 
+/** A cold request is aborted this many times its budget after the caller stopped waiting for it. */
+const COLD_ABORT_FACTOR = 4
+
 /** Refused tokens remembered by `evict`, per environment; bounded, oldest first out. */
 const MAX_REFUSED = 1000
 
@@ -187,7 +190,16 @@ export function createSharedCache(options: SharedCacheOptions, clock: () => numb
       // The SDK's import and client creation happen once per environment and are not counted
       // against the budget (a cold start would otherwise always miss); the request is.
       const [module, dynamodb] = await Promise.all([loadSdk(), getClient()])
-      const value = await withBudget(warm ? budget : Math.max(budget, resolved.coldTimeout), outer, (signal) => send(module, dynamodb, signal))
+      const value = warm
+        ? await withBudget(budget, budget, outer, (signal) => send(module, dynamodb, signal))
+        // Until one request has succeeded, a slow one is not aborted when we stop waiting for it
+        // but a while later, so it can finish connecting and leave a warm client behind (and a
+        // loaded environment does not start over with every request).
+        : await withBudget(Math.max(budget, resolved.coldTimeout), COLD_ABORT_FACTOR * Math.max(budget, resolved.coldTimeout), outer, (signal) =>
+          send(module, dynamodb, signal).then((result) => {
+            warm = true
+            return result
+          }))
       warm = true
       return { ok: true, value, started, closed: breaker.succeeded() }
     } catch (err) {
@@ -309,27 +321,42 @@ function errorName(err: unknown): string {
 }
 
 /**
- * Runs `run` with a signal that aborts after `budget` ms or when `outer` aborts. The timer and the
- * listener go as soon as `run` settles (an `AbortSignal.timeout` could not be cleared).
+ * Runs `run`, waiting for it `wait` ms at most (or until `outer` aborts), and aborts its signal after
+ * `abortAfter` ms (≥ `wait`). Timers and listener go as soon as `run` settles (an
+ * `AbortSignal.timeout` could not be cleared).
  */
-async function withBudget<T>(budget: number, outer: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function withBudget<T>(wait: number, abortAfter: number, outer: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController()
-  const onAbort = () => controller.abort(outer?.reason)
+  const timeout = () => new DOMException('The shared cache did not answer within its budget', 'TimeoutError')
+  let stopWaiting: (reason: unknown) => void = () => undefined
+  const waited = new Promise<never>((_, reject) => {
+    stopWaiting = reject
+  })
+  const onAbort = () => {
+    controller.abort(outer?.reason)
+    stopWaiting(outer?.reason)
+  }
   if (outer?.aborted === true) onAbort()
   else outer?.addEventListener('abort', onAbort, { once: true })
-  const timer = startTimer(() => controller.abort(new DOMException('The shared cache did not answer within its budget', 'TimeoutError')), budget)
-  timer.unref()
+  const waitTimer = startTimer(() => {
+    const reason = timeout()
+    // Aborted before the caller goes on, so the request is cancelled by the time the answer leaves.
+    if (abortAfter <= wait) controller.abort(reason)
+    stopWaiting(reason)
+  }, wait)
+  waitTimer.unref()
+  const abortTimer = abortAfter > wait ? startTimer(() => controller.abort(timeout()), abortAfter) : undefined
+  abortTimer?.unref()
+  const running = run(controller.signal)
+  running.then(
+    () => stopTimer(abortTimer),
+    () => stopTimer(abortTimer),
+  )
   try {
-    // Some clients ignore their abort signal (or notice it late): the budget holds regardless.
-    return await Promise.race([
-      run(controller.signal),
-      new Promise<never>((_, reject) => {
-        if (controller.signal.aborted) reject(controller.signal.reason)
-        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })
-      }),
-    ])
+    // Some clients ignore their abort signal (or notice it late): the wait holds regardless.
+    return await Promise.race([running, waited])
   } finally {
-    stopTimer(timer)
+    stopTimer(waitTimer)
     outer?.removeEventListener('abort', onAbort)
   }
 }

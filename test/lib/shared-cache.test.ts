@@ -424,6 +424,22 @@ describe('never worse than no cache', () => {
     expect(slow.send.mock.calls[1]?.[1]?.abortSignal?.aborted).toBe(true)
   })
 
+  it('lets a cold request it stopped waiting for finish (to warm the client), aborting it only later', async () => {
+    const slow = { send: vi.fn((_command: object, _options?: { abortSignal?: AbortSignal }) => new Promise((resolve) => setTimeout(() => resolve({}), 100))) }
+    const a = (await environment()).createTokenXClient(options({ sharedCache: { table: db.table, client: slow, readTimeout: 20, writeTimeout: 1000, coldTimeout: 50 } }))
+    await a.exchange(await citizenToken('10000000001'), AUDIENCE)
+    expect(events[0]).toMatchObject({ operation: 'get', outcome: 'error', errorName: 'TimeoutError' })
+    const coldSignal = slow.send.mock.calls[0]?.[1]?.abortSignal
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    expect(coldSignal?.aborted).toBe(false)
+    // It did finish: the client counts as warm, and the next read is a warm one — aborted as soon
+    // as it is given up on.
+    events.length = 0
+    await a.exchange(await citizenToken('10000000002'), AUDIENCE)
+    expect(events[0]).toMatchObject({ operation: 'get', outcome: 'error', errorName: 'TimeoutError' })
+    expect(slow.send.mock.calls[2]?.[1]?.abortSignal?.aborted).toBe(true)
+  })
+
   it('is off without a table: no DynamoDB call, no event', async () => {
     const client = { send: vi.fn(() => Promise.resolve({})) }
     const kit = await environment()
