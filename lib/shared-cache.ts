@@ -10,6 +10,8 @@
  * Never worse than no cache:
  * - every read and write has a small time budget (`readTimeout`, `writeTimeout`, ms) enforced with
  *   an AbortSignal on the SDK call, and the SDK does not retry (the fallback, an exchange, is the retry);
+ *   until one request has succeeded, `coldTimeout` applies, and a request given up on is aborted
+ *   only later, so that it can finish connecting;
  * - any failure (throttling, unreachable, access denied, a timeout) or a refused item is a miss, never
  *   an error, and is published as a `shared-cache` event (lib/events.ts) without token material;
  * - after `failureThreshold` failures in a row, the table is skipped for `breakerCooldown` ms (a
