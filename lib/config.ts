@@ -170,7 +170,15 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
   }
   const cacheTable = read('TOKEN_X_CACHE_TABLE')
   if (cacheTable !== undefined && !isTableName(cacheTable)) throw new ConfigError('TOKEN_X_CACHE_TABLE must be a DynamoDB table name or ARN')
-  const sharedCache = cacheTable === undefined ? {} : { sharedCache: { table: cacheTable } }
+  const budget = (name: string): { readonly [key: string]: number } => {
+    const value = read(name)
+    if (value === undefined) return {}
+    const ms = Number(value)
+    if (!Number.isInteger(ms) || ms < 1 || ms > 5000) throw new ConfigError(`${name} must be a whole number of milliseconds from 1 to 5000`)
+    return { [name === 'TOKEN_X_CACHE_READ_TIMEOUT' ? 'readTimeout' : 'writeTimeout']: ms }
+  }
+  const budgets = { ...budget('TOKEN_X_CACHE_READ_TIMEOUT'), ...budget('TOKEN_X_CACHE_WRITE_TIMEOUT') }
+  const sharedCache = cacheTable === undefined ? {} : { sharedCache: { table: cacheTable, ...budgets } }
   return { clientId, tokenEndpoint, issuer, privateJwk, privateJwkSecretId, ...(assertionAudience ? { assertionAudience } : {}), ...sharedCache }
 }
 

@@ -460,6 +460,13 @@ describe('configuration', () => {
       .toEqual({ table: 'arn:aws:dynamodb:eu-north-1:123456789012:table/app-token-cache' })
     expect(kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: '  ' }).sharedCache).toBeUndefined()
     expect(() => kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: 'no spaces allowed' })).toThrow(kit.ConfigError)
+    expect(kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: 'tokens', TOKEN_X_CACHE_READ_TIMEOUT: '80', TOKEN_X_CACHE_WRITE_TIMEOUT: '120' }).sharedCache)
+      .toEqual({ table: 'tokens', readTimeout: 80, writeTimeout: 120 })
+    // Without a table the budgets mean nothing, and are not checked.
+    expect(kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_READ_TIMEOUT: '80' }).sharedCache).toBeUndefined()
+    for (const bad of ['0', '1.5', '50ms', '6000']) {
+      expect(() => kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: 'tokens', TOKEN_X_CACHE_WRITE_TIMEOUT: bad })).toThrow(/TOKEN_X_CACHE_WRITE_TIMEOUT/)
+    }
   })
 
   it('checks the options at construction with a TypeError', async () => {
