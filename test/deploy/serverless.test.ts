@@ -144,7 +144,12 @@ describe('sls package with a stage\'s settings', () => {
   it('gives every function the complete environment, with the secret the IAM grant names', () => {
     for (const [packaged, secretId] of [[byName, 'team/tokenx-key'], [byArn, FULL_ARN]] as const) {
       for (const fn of lambdas(packaged)) {
-        expect(fn.Properties.Environment.Variables).toEqual({ ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: secretId })
+        expect(fn.Properties.Environment.Variables).toEqual({
+          ...SETTINGS,
+          TOKEN_X_PRIVATE_JWK_SECRET_ID: secretId,
+          // The shared cache's table, or '' (off) unless TOKEN_X_SHARED_CACHE is 'true'.
+          TOKEN_X_CACHE_TABLE: { 'Fn::If': ['TokenXSharedCache', { Ref: 'TokenXCacheTable' }, ''] },
+        })
       }
     }
   })
@@ -280,4 +285,37 @@ describe('deploy/config.cjs', () => {
     const ci = yml.slice(yml.indexOf('\n  ci:'), yml.indexOf('\nprovider:'))
     for (const [name] of config.REQUIRED) expect(ci).toContain(`    ${name}: `)
   })
+})
+
+describe('the shared token cache (TOKEN_X_SHARED_CACHE)', () => {
+  const conditionOf = async (packaged: Packaged) =>
+    JSON.parse(await readFile(path.join(packaged.dir, 'cloudformation-template-update-stack.json'), 'utf8')).Conditions.TokenXSharedCache
+
+  it('is off by default: the table and its policy exist only under a condition that is false', async () => {
+    const off = await packageWith('cache-off', { ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/tokenx-key' }, ['--stage', 'dev'])
+    expect(await conditionOf(off)).toEqual({ 'Fn::Equals': ['false', 'true'] })
+    expect(off.resources['TokenXCacheTable']).toMatchObject({ Condition: 'TokenXSharedCache' })
+    expect(off.resources['TokenXCacheTablePolicy']).toMatchObject({ Condition: 'TokenXSharedCache' })
+  }, 120_000)
+
+  it('on: an on-demand table keyed by pk with TTL on ttl, and GetItem/PutItem on that table only', async () => {
+    const params = Object.entries({ ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/tokenx-key', TOKEN_X_SHARED_CACHE: 'true' }).flatMap(([k, v]) => ['--param', `${k}=${v}`])
+    const on = await packageWith('cache-on', {}, ['--stage', 'prod', ...params])
+    expect(await conditionOf(on)).toEqual({ 'Fn::Equals': ['true', 'true'] })
+    expect(on.resources['TokenXCacheTable']?.Properties).toEqual({
+      TableName: 'tokenx-handler-kit-prod-token-cache',
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+    })
+    const policy = on.resources['TokenXCacheTablePolicy']?.Properties
+    expect(policy?.['Roles']).toEqual([{ Ref: 'IamRoleLambdaExecution' }])
+    expect(policy?.['PolicyDocument'].Statement).toEqual([
+      { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem'], Resource: { 'Fn::GetAtt': ['TokenXCacheTable', 'Arn'] } },
+    ])
+    // No other statement anywhere mentions DynamoDB.
+    const role = Object.values(on.resources).find((resource) => resource.Type === 'AWS::IAM::Role')!
+    expect(JSON.stringify(role)).not.toContain('dynamodb')
+  }, 120_000)
 })
