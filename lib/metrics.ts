@@ -40,6 +40,8 @@ export const METRICS = Object.freeze({
   SharedCacheHits: 'Count',
   SharedCacheMisses: 'Count',
   SharedCacheErrors: 'Count',
+  SharedCacheRejected: 'Count',
+  SharedCacheSkipped: 'Count',
   /** Kit errors answered (one per failed invocation); `Errors_<code>` splits them by code. */
   Errors: 'Count',
 } satisfies Record<string, MetricUnit>)

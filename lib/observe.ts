@@ -170,8 +170,13 @@ export function createObserver(options: ObserverOptions): Observer {
       else if (event.outcome === 'miss') record.count('SharedCacheMisses')
     }
     if (metrics !== undefined && event.outcome === 'error') record.count('SharedCacheErrors')
-    const attributes = { audience: event.audience, operation: event.operation, outcome: event.outcome, durationMs: round(event.durationMs), errorName: event.errorName }
+    // An item that fails authentication was altered or moved: worth a look, never served.
+    if (metrics !== undefined && event.outcome === 'rejected') record.count('SharedCacheRejected')
+    if (metrics !== undefined && event.outcome === 'skipped') record.count('SharedCacheSkipped')
+    const attributes = { audience: event.audience, operation: event.operation, outcome: event.outcome, durationMs: round(event.durationMs), errorName: event.errorName, breaker: event.breaker }
     if (event.outcome === 'error') logger?.warn('shared cache failed', attributes)
+    else if (event.outcome === 'rejected') logger?.warn('shared cache item refused', attributes)
+    else if (event.breaker === 'closed') logger?.info('shared cache answering again', attributes)
     else if (debug) logger?.debug('shared cache', attributes)
   }
   handlers.downstream = (event) => {

@@ -331,15 +331,21 @@ describe('events of the other modules (validation, JWKS, shared cache), publishe
     publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'hit', durationMs: 3 }))
     publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'miss', durationMs: 3 }))
     publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'put', outcome: 'error', durationMs: 3, errorName: 'ThrottlingException' }))
+    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'rejected', durationMs: 3, errorName: 'UnauthenticItem' }))
+    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'put', outcome: 'skipped', durationMs: 0 }))
+    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'miss', durationMs: 3, breaker: 'closed' }))
     core.end()
     publish('jwks.fetch', () => ({ issuer: 'https://late.example', durationMs: 1, ok: false }))
     expect(logger.lines.filter((line) => line.message !== 'signing key loaded')).toEqual([
       { level: 'info', message: 'inbound token refused', code: 'ERR_BEARER_TOKEN', reason: 'acr too low', issuer: 'https://idporten.example' },
       { level: 'warn', message: 'JWKS fetch failed', issuer: 'https://idporten.example', durationMs: 12.3, errorName: 'TimeoutError' },
       { level: 'warn', message: 'shared cache failed', audience: AUDIENCE, operation: 'put', outcome: 'error', durationMs: 3, errorName: 'ThrottlingException' },
+      { level: 'warn', message: 'shared cache item refused', audience: AUDIENCE, operation: 'get', outcome: 'rejected', durationMs: 3, errorName: 'UnauthenticItem' },
+      { level: 'info', message: 'shared cache answering again', audience: AUDIENCE, operation: 'get', outcome: 'miss', durationMs: 3, breaker: 'closed' },
     ])
     const [record] = emfLines().map(parseEmf)
-    expect([total(record!, 'SharedCacheHits'), total(record!, 'SharedCacheMisses'), total(record!, 'SharedCacheErrors')]).toEqual([1, 1, 1])
+    expect([total(record!, 'SharedCacheHits'), total(record!, 'SharedCacheMisses'), total(record!, 'SharedCacheErrors')]).toEqual([1, 2, 1])
+    expect([total(record!, 'SharedCacheRejected'), total(record!, 'SharedCacheSkipped')]).toEqual([1, 1])
   })
 })
 
