@@ -1,6 +1,7 @@
 /** The kit's public API: an explicit list, so nothing internal leaks out by accident. */
 export { tokenX, createTokenXHandlerCore, middlewareDefaults } from './middleware.ts'
-export type { AudienceOption, TokenXContext, TokenXCoreOptions, TokenXHandlerCore } from './middleware.ts'
+export type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
+export type { AudienceOption, TokenXContext, TokenXCoreOptions, TokenXHandlerCore, TokenXMiddleware, TokenXMiddlewareRequest } from './middleware.ts'
 export { createTokenXClient } from './client.ts'
 export type { ExchangedToken, ExchangeOptions, TokenXClient } from './client.ts'
 export { defaults, isClientId, optionsFromEnv, resolveOptions } from './config.ts'

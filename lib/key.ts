@@ -173,7 +173,10 @@ async function createClient(injected: SecretsManagerLike | undefined): Promise<S
     const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager')
     return new SecretsManagerClient({})
   } catch (cause) {
-    throw new KeyError('the Secrets Manager client could not be created', { cause })
+    // Nothing secret exists yet at this point, so the cause's own message is safe to log, and it is
+    // what an operator needs: a bundler that broke the SDK says so here ("Dynamic require of
+    // \"node:https\" is not supported": see the README's bundling recipes).
+    throw new KeyError(`the Secrets Manager client could not be created (${nameAndMessage(cause)})`, { cause })
   }
 }
 
@@ -211,4 +214,10 @@ function codeOnly(err: unknown): Error {
   const { code, $metadata } = err as { code?: unknown; $metadata?: { httpStatusCode?: number } }
   Object.assign(safe, { code, httpStatusCode: $metadata?.httpStatusCode })
   return safe
+}
+
+/** `Error: Dynamic require of "node:https" is not supported`, on one line and bounded. */
+function nameAndMessage(err: unknown): string {
+  if (!(err instanceof Error)) return 'non-error thrown'
+  return `${err.name}: ${err.message}`.replace(/\s+/g, ' ').slice(0, 300)
 }

@@ -6,7 +6,7 @@
  *
  * Nothing here decides what is logged: lib/observe.ts turns the kit's events into lines.
  */
-import type { Context } from 'aws-lambda'
+import type { LambdaContext } from './lambda-context.ts'
 
 /** Extra keys of one line; merged into the JSON object at the top level, as Powertools does. */
 export type LogAttributes = Readonly<Record<string, string | number | boolean | undefined>>
@@ -52,7 +52,7 @@ export interface JsonLogger extends KitLogger {
   /** Whether a line of `level` would be written. */
   isEnabled(level: LogLevel): boolean
   /** Adds the invocation's keys (request id, function name, cold start) to every later line. */
-  addContext(context: Partial<Context>, coldStart: boolean): void
+  addContext(context: Partial<LambdaContext>, coldStart: boolean): void
 }
 
 /** Builds the kit's JSON logger; bad options throw `TypeError`. */
@@ -71,7 +71,7 @@ export function createLogger(options: LoggerOptions = {}): JsonLogger {
   const threshold = LEVELS[level]
   const serviceName = options.serviceName ?? serviceNameFromEnv(env)
   const write = options.write ?? ((line: string) => void process.stdout.write(line))
-  let context: Partial<Context> | undefined
+  let context: Partial<LambdaContext> | undefined
   let coldStart = false
 
   const line = (name: Exclude<LogLevel, 'SILENT'>, message: string, attributes: LogAttributes): void => {
@@ -114,7 +114,7 @@ export function isJsonLogger(value: unknown): value is JsonLogger {
 }
 
 /** Powertools' key names, so one query serves both loggers. */
-function contextKeys(context: Partial<Context>, coldStart: boolean): Record<string, string | number | boolean> {
+function contextKeys(context: Partial<LambdaContext>, coldStart: boolean): Record<string, string | number | boolean> {
   const keys: Record<string, string | number | boolean> = { cold_start: coldStart }
   if (typeof context.functionName === 'string') keys['function_name'] = context.functionName
   if (typeof context.invokedFunctionArn === 'string') keys['function_arn'] = context.invokedFunctionArn

@@ -5,8 +5,6 @@
  * (cached across warm invocations), and put one `Downstream` per audience on `context.tokenX`.
  * Kit errors become JSON answers with the status in the README's table; other errors pass through.
  */
-import type { MiddlewareObj } from '@middy/core'
-import type { Context } from 'aws-lambda'
 import { bearerToken } from './bearer.ts'
 import { createTokenXClient, type TokenXClient } from './client.ts'
 import { defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
@@ -16,6 +14,7 @@ import { publish, type KitEvents } from './events.ts'
 import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from './logger.ts'
 import { isMetricsLike, type MetricsLike } from './metrics.ts'
 import { createObserver, metricsNamespace, type Observer } from './observe.ts'
+import type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
 import { errorResponse } from './response.ts'
 import { isTracerLike, type TracerLike } from './tracing.ts'
 
@@ -24,6 +23,28 @@ export type AudienceOption = string | Readonly<Record<string, string>>
 
 /** What the handler finds on `context.tokenX`: one `Downstream`, or one per name. */
 export type TokenXContext<A extends AudienceOption> = A extends string ? Downstream : { readonly [K in keyof A]: Downstream }
+
+/**
+ * What the middleware reads and sets on middy's `request`. Structural, so that middy's `Request` of
+ * every supported major (4 to 7) fits without the kit's types importing `@middy/core`.
+ */
+export interface TokenXMiddlewareRequest<A extends AudienceOption> {
+  event: unknown
+  context: LambdaContext & { tokenX: TokenXContext<A> }
+  response: unknown
+  error: unknown
+}
+
+/**
+ * The middleware object `tokenX()` returns, for `middy().use()`. middy 7 infers `context.tokenX`
+ * from it; older majors take the context type you declare (`middy<Event, Result, Error, Ctx>()`).
+ */
+export interface TokenXMiddleware<A extends AudienceOption> {
+  readonly name: 'tokenX'
+  before: (request: TokenXMiddlewareRequest<A>) => Promise<void>
+  after: (request: TokenXMiddlewareRequest<A>) => void
+  onError: (request: TokenXMiddlewareRequest<A>) => void
+}
 
 export interface TokenXCoreOptions<A extends AudienceOption> {
   /** The downstream app(s) to exchange for. Required. */
@@ -71,7 +92,7 @@ export const middlewareDefaults = Object.freeze({
 
 export interface TokenXHandlerCore<A extends AudienceOption> {
   /** Exchanges the event's bearer token; rejects with a `TokenXError` for the caller's or our faults. */
-  authorize(event: unknown, context?: Partial<Context>): Promise<TokenXContext<A>>
+  authorize(event: unknown, context?: Partial<LambdaContext>): Promise<TokenXContext<A>>
   /**
    * The HTTP answer for a kit error (and logs and counts it: the `error` event); `undefined` for
    * any other error. The answer equals what @middy/http-error-handler renders from the same error.
@@ -200,7 +221,7 @@ function observerFor(options: TokenXCoreOptions<AudienceOption>, audiences: Read
  */
 export function tokenX<A extends AudienceOption>(
   options: TokenXCoreOptions<A>,
-): MiddlewareObj<unknown, unknown, Error, Context & { tokenX: TokenXContext<A> }> {
+): TokenXMiddleware<A> {
   const core = createTokenXHandlerCore(options)
   const order = new OrderCheck()
   return {
@@ -341,7 +362,7 @@ function clientFromEnv(env: Readonly<Record<string, string | undefined>>): Token
 const NO_DEADLINE: { readonly signal: AbortSignal | undefined } = Object.freeze({ signal: undefined })
 
 /** Aborts `deadlineMargin` ms before the Lambda would time out, created on first use; none outside Lambda. */
-function lazyDeadline(context: Partial<Pick<Context, 'getRemainingTimeInMillis'>> | undefined, margin: number): { readonly signal: AbortSignal | undefined } {
+function lazyDeadline(context: Partial<LambdaContextLike> | undefined, margin: number): { readonly signal: AbortSignal | undefined } {
   const remaining = context?.getRemainingTimeInMillis?.()
   if (typeof remaining !== 'number' || !Number.isFinite(remaining)) return NO_DEADLINE
   return new LazyDeadline(Date.now() + remaining - margin)

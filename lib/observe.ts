@@ -11,7 +11,7 @@
  *
  * With nothing enabled no channel has a subscriber, so publishing stays a `hasSubscribers` check.
  */
-import type { Context } from 'aws-lambda'
+import type { LambdaContext } from './lambda-context.ts'
 import type { TokenXErrorCode } from './errors.ts'
 import { kitChannel, type KitEventName, type KitEvents } from './events.ts'
 import { isJsonLogger, logsDebug, serviceNameFromEnv, type KitLogger } from './logger.ts'
@@ -80,7 +80,7 @@ let warm = false
 
 export interface Observer {
   /** Opens an invocation: the logger gets its Lambda context, a metrics record starts. */
-  begin(context: Partial<Context> | undefined): void
+  begin(context: Partial<LambdaContext> | undefined): void
   /** Closes it: the metrics record is written (one stdout write) or published. Idempotent per `begin`. */
   end(): void
   /** Whether an invocation is open. */

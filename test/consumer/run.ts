@@ -1,0 +1,312 @@
+/**
+ * The consumer fixture: proves the kit works as a package in someone else's Lambda project.
+ *
+ *   npm run consumer [-- --only=<text>] [--keep]      (--only: run only checks whose name has <text>)
+ *
+ * 1. `npm pack` the kit (prepack builds build/), check the tarball's file list and size, the
+ *    published declarations' imports, and that the README quotes src/handler.ts verbatim.
+ * 2. For each middy version: copy test/consumer/ to a temporary folder, install the tarball there
+ *    (fresh `npm install`), typecheck (strict flags, NodeNext and Bundler resolution, skipLibCheck
+ *    off), emit the unbundled JavaScript, bundle with esbuild as a consumer would.
+ * 3. Against the local stack (dev/stack.ts: TokenX, ID-porten, downstream API, Secrets Manager on
+ *    free 127.0.0.1 ports), run every handler × build × key source under plain `node` (invoke.mjs).
+ *
+ * Prints PASS/FAIL per check, ends with `N passed, N failed`, exits 1 on any failure. The repository
+ * stays clean: everything is built in the temporary folder (removed unless --keep).
+ *
+ * To extend: add a row to `middyVersions`, `handlers`, `builds` or `keySources` below (e.g. another
+ * handler in src/ with a different middleware order); every combination is run.
+ */
+import { execFile } from 'node:child_process'
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startStack, type Stack } from '../../dev/stack.ts'
+import { readmeExampleMismatch } from './readme.ts'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const fixture = fileURLToPath(new URL('.', import.meta.url))
+const bin = (name: string): string => join(root, 'node_modules', '.bin', name)
+const repoPackage = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+  devDependencies: Record<string, string>
+  peerDependencies: Record<string, string>
+}
+
+/** The ends of the `@middy/core` peer range (package.json), and whether its types infer `context.tokenX`. */
+const middyVersions: ReadonlyArray<{ readonly version: string; readonly typecheck: boolean }> = [
+  { version: String(repoPackage.devDependencies['@middy/core']), typecheck: true },
+  // middy 4–6 do not infer a middleware's context type, so the README's example (which relies on
+  // it) is run on them but not typechecked; src/declared-context.ts, the form they accept, is.
+  { version: '4.0.0', typecheck: false },
+]
+
+/** Handler modules in src/ (each exports `handler`); all are run with every build and key source. */
+const handlers: ReadonlyArray<{ readonly name: string; readonly entry: string }> = [
+  { name: 'README example', entry: 'handler' },
+]
+
+const CREATE_REQUIRE_BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
+
+interface Build {
+  readonly name: string
+  /** esbuild arguments after the entry point; undefined: the unbundled tsc output. */
+  readonly esbuild: readonly string[] | undefined
+  /**
+   * What the Secrets Manager path does in this build: 'works', or 'names its cause' (the
+   * documented failure: a 500 whose log line names the error's name and message).
+   */
+  readonly secretsManager: 'works' | 'names its cause'
+}
+
+const PLAIN = ['--bundle', '--format=esm', '--platform=node', '--target=node22']
+const builds: readonly Build[] = [
+  { name: 'unbundled (tsc output, plain node)', esbuild: undefined, secretsManager: 'works' },
+  { name: 'esbuild ESM + createRequire banner', esbuild: [...PLAIN, `--banner:js=${CREATE_REQUIRE_BANNER}`], secretsManager: 'works' },
+  { name: 'esbuild ESM --external:@aws-sdk/*', esbuild: [...PLAIN, '--external:@aws-sdk/*'], secretsManager: 'works' },
+  { name: 'esbuild ESM, main fields module first', esbuild: [...PLAIN, '--main-fields=module,main'], secretsManager: 'works' },
+  { name: 'esbuild ESM, plain', esbuild: PLAIN, secretsManager: 'names its cause' },
+]
+
+const keySources = ['inline key', 'Secrets Manager key'] as const
+type KeySource = (typeof keySources)[number]
+
+/** The tarball holds only what a consumer needs. */
+const TARBALL_MAX_BYTES = 160 * 1024
+const TARBALL_MAX_UNPACKED_BYTES = 600 * 1024
+const FORBIDDEN_PREFIXES = ['test/', 'dev/', 'bench/', '.ci/', 'scripts/', 'functions/', 'deploy/', 'node_modules/', 'dist/', '.dev/', '.keys/', '.serverless/']
+const REQUIRED_FILES = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'build/index.js', 'build/index.d.ts', 'build/index.d.ts.map']
+
+// ---------------------------------------------------------------------------------------------
+
+const args = process.argv.slice(2)
+const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length)
+const keep = args.includes('--keep')
+let passed = 0
+let failed = 0
+
+/**
+ * Runs one check: PASS with an optional detail, or FAIL with the error's message. `--only` skips
+ * checks whose name lacks its text, except those that make what later checks need (`setup`).
+ */
+async function check(name: string, run: () => Promise<string | void>, setup = false): Promise<boolean> {
+  if (only !== undefined && !setup && !name.includes(only)) return true
+  const started = Date.now()
+  try {
+    const detail = await run()
+    passed += 1
+    console.log(`PASS  ${name}${detail ? `: ${detail}` : ''} (${((Date.now() - started) / 1000).toFixed(1)} s)`)
+    return true
+  } catch (error) {
+    failed += 1
+    console.log(`FAIL  ${name}: ${error instanceof Error ? error.message : String(error)}`)
+    return false
+  }
+}
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(message)
+}
+
+interface Ran {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+function run(file: string, argv: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(file, argv, { cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeout ?? 300_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+async function mustRun(file: string, argv: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Ran> {
+  const ran = await run(file, argv, options)
+  if (ran.code !== 0) throw new Error(`${[file, ...argv].join(' ')} exited ${ran.code}\n${tail(ran.stdout + ran.stderr)}`)
+  return ran
+}
+
+function tail(text: string, lines = 30): string {
+  return text.trim().split('\n').slice(-lines).map((l) => `      ${l}`).join('\n')
+}
+
+const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`
+
+// ---------------------------------------------------------------------------------------------
+
+const work = await mkdtemp(join(tmpdir(), 'tokenx-kit-consumer-'))
+let stack: Stack | undefined
+try {
+  await main()
+} catch (error) {
+  // A setup step outside any check (the local stack not starting, say) is a failure too.
+  failed += 1
+  console.log(`FAIL  consumer fixture: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+} finally {
+  await stack?.close()
+  if (keep) console.log(`kept ${work}`)
+  else await rm(work, { recursive: true, force: true })
+}
+console.log(`\n${passed} passed, ${failed} failed`)
+process.exitCode = failed === 0 ? 0 : 1
+
+async function main(): Promise<void> {
+  await check('README quotes test/consumer/src/handler.ts verbatim', async () => {
+    const mismatch = await readmeExampleMismatch(root)
+    assert(mismatch === undefined, String(mismatch))
+  })
+
+  let tarball = ''
+  const packed = await check('npm pack (prepack builds build/)', async () => {
+    const ran = await mustRun('npm', ['pack', '--json', '--pack-destination', work], { cwd: root })
+    const [info] = JSON.parse(ran.stdout.slice(ran.stdout.indexOf('['))) as Array<{ filename: string; size: number; unpackedSize: number; files: Array<{ path: string }> }>
+    assert(info !== undefined, 'npm pack printed no result')
+    tarball = join(work, info.filename)
+    const files = info.files.map((f) => f.path)
+    await check('tarball holds only what a consumer needs', async () => {
+      const forbidden = files.filter((f) => FORBIDDEN_PREFIXES.some((p) => f.startsWith(p)))
+      assert(forbidden.length === 0, `it ships ${forbidden.join(', ')}`)
+      const missing = REQUIRED_FILES.filter((f) => !files.includes(f))
+      assert(missing.length === 0, `it lacks ${missing.join(', ')}`)
+      const sources = (await readdir(join(root, 'lib'))).filter((f) => f.endsWith('.ts'))
+      const unbuilt = sources.filter((f) => !files.includes(`build/${f.replace(/\.ts$/, '.js')}`) || !files.includes(`build/${f.replace(/\.ts$/, '.d.ts')}`))
+      assert(unbuilt.length === 0, `no build/ output for ${unbuilt.join(', ')}`)
+      return `${files.length} files`
+    })
+    await check('tarball size', async () => {
+      assert(info.size <= TARBALL_MAX_BYTES, `${kib(info.size)} packed, budget ${kib(TARBALL_MAX_BYTES)}`)
+      assert(info.unpackedSize <= TARBALL_MAX_UNPACKED_BYTES, `${kib(info.unpackedSize)} unpacked, budget ${kib(TARBALL_MAX_UNPACKED_BYTES)}`)
+      return `${kib(info.size)} packed, ${kib(info.unpackedSize)} unpacked`
+    })
+    return info.filename
+  }, true)
+  if (!packed) return
+
+  await check('published declarations import only jose, node: and their own files', async () => {
+    const declarations = (await readdir(join(root, 'build'))).filter((f) => f.endsWith('.d.ts'))
+    const foreign: string[] = []
+    for (const file of declarations) {
+      const text = await readFile(join(root, 'build', file), 'utf8')
+      for (const [, specifier] of text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
+        if (specifier === undefined || specifier.startsWith('./') || specifier.startsWith('node:') || specifier === 'jose') continue
+        foreign.push(`${file} → ${specifier}`)
+      }
+    }
+    assert(foreign.length === 0, `a consumer would need more packages: ${foreign.join(', ')}`)
+    return `${declarations.length} files`
+  })
+
+  for (const middy of middyVersions) {
+    const dir = join(work, `middy-${middy.version}`)
+    const label = `(middy ${middy.version})`
+    const installed = await check(`install the tarball into a fresh consumer ${label}`, async () => {
+      await mkdir(dir)
+      for (const entry of ['src', 'invoke.mjs', 'tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.declared.json']) await cp(join(fixture, entry), join(dir, entry), { recursive: true })
+      const manifest = (await readFile(join(fixture, 'package.json'), 'utf8')).replace('MIDDY_VERSION', middy.version).replace('KIT_TARBALL', `file:${tarball}`)
+      await writeFile(join(dir, 'package.json'), manifest)
+      await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })
+      const installedKit = JSON.parse(await readFile(join(dir, 'node_modules/tokenx-handler-kit/package.json'), 'utf8')) as { version: string }
+      const hasDevToolchain = await stat(join(dir, 'node_modules/vitest')).then(() => true, () => false)
+      assert(!hasDevToolchain, "the kit's dev toolchain was installed")
+      return `tokenx-handler-kit ${installedKit.version}`
+    }, true)
+    if (!installed) continue
+
+    if (middy.typecheck) {
+      await check(`typecheck: strict, NodeNext, skipLibCheck off, emit ${label}`, () => typecheck(dir, 'tsconfig.json'), true)
+      await check(`typecheck: strict, Bundler resolution, skipLibCheck off ${label}`, () => typecheck(dir, 'tsconfig.bundler.json'))
+    } else {
+      await check(`emit the unbundled JavaScript (tsc --noCheck) ${label}`, async () => {
+        await mustRun(bin('tsc'), ['-p', 'tsconfig.json', '--noCheck'], { cwd: dir })
+      }, true)
+    }
+    await check(`typecheck: a declared context type, strict, skipLibCheck off ${label}`, () => typecheck(dir, 'tsconfig.declared.json'))
+
+    const targets: Array<{ handler: (typeof handlers)[number]; build: Build; file: string }> = []
+    for (const handler of handlers) {
+      for (const build of builds) {
+        if (build.esbuild === undefined) {
+          targets.push({ handler, build, file: join(dir, 'out/tsc', `${handler.entry}.js`) })
+          continue
+        }
+        const outfile = join(dir, 'out/esbuild', `${handler.entry}-${targets.length}.mjs`)
+        const ok = await check(`bundle ${handler.name}: ${build.name} ${label}`, async () => {
+          await mustRun(bin('esbuild'), [join('src', `${handler.entry}.ts`), ...build.esbuild!, `--outfile=${outfile}`, '--log-level=error'], { cwd: dir })
+          return kib((await stat(outfile)).size)
+        }, true)
+        if (ok) targets.push({ handler, build, file: outfile })
+      }
+    }
+
+    stack ??= await startStack({ root, functions: false, build: false })
+    for (const target of targets) {
+      for (const keySource of keySources) {
+        await check(`run ${target.handler.name}: ${target.build.name}, ${keySource} ${label}`, () => invoke(stack!, dir, target.file, keySource, target.build))
+      }
+    }
+  }
+}
+
+/**
+ * `tsc -p <project>` in the consumer: no error may be in the consumer's code or in the kit's
+ * declarations. With skipLibCheck off, tsc also checks every other package's declarations, and
+ * middy 7's have errors of their own under these flags (they import its optional peer
+ * `@aws/durable-execution-sdk-js`, whose declarations fail `exactOptionalPropertyTypes`): those are
+ * counted and named, not the kit's to fix.
+ */
+async function typecheck(dir: string, project: string): Promise<string> {
+  const ran = await run(bin('tsc'), ['-p', project, '--pretty', 'false'], { cwd: dir })
+  if (ran.code === 0) return 'no errors'
+  const errors = [...ran.stdout.matchAll(/^(\S[^(\n]*)\(\d+,\d+\): error (TS\d+): .*$/gm)]
+  assert(errors.length > 0, `tsc exited ${ran.code}\n${tail(ran.stdout + ran.stderr)}`)
+  const ours = errors.filter(([, file]) => !file!.startsWith('node_modules/') || file!.startsWith('node_modules/tokenx-handler-kit/'))
+  assert(ours.length === 0, `${ours.length} errors in the consumer or the kit:\n${tail(ours.map(([line]) => line).join('\n'))}`)
+  const packages = new Set(errors.map(([, file]) => /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file!)?.[1]))
+  return `none in the consumer or the kit (${errors.length} in third-party declarations: ${[...packages].join(', ')})`
+}
+
+/** One cold start of a handler module under plain `node`, one citizen call; asserts what happened. */
+async function invoke(stack: Stack, cwd: string, file: string, keySource: KeySource, build: Build): Promise<string> {
+  const pid = String(10_000_000_000 + Math.floor(Math.random() * 89_999_999_999))
+  const citizenToken = await stack.idporten.mint({ pid })
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'],
+    // Never a developer's real AWS configuration: only the stack's dummy credentials.
+    HOME: cwd,
+    AWS_CONFIG_FILE: join(cwd, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(cwd, 'no-aws-credentials'),
+    ...stack.functionEnv,
+    ORDERS_URL: `${stack.downstream.url}/resource`,
+    ORDERS_AUDIENCE: stack.downstream.audience,
+    CITIZEN_TOKEN: citizenToken,
+  }
+  if (keySource === 'inline key') {
+    delete env['TOKEN_X_PRIVATE_JWK_SECRET_ID']
+    env['TOKEN_X_PRIVATE_JWK'] = JSON.stringify(stack.appKey().privateJwk)
+  }
+  const secretReads = stack.secretsManager.stats.getSecretValue
+  const exchanges = stack.tokenx.stats.exchanges
+  const ran = await run(process.execPath, [join(fixture, 'invoke.mjs'), file], { cwd, env, timeout: 30_000 })
+  const output = `${ran.stdout}${ran.stderr}`
+  for (const secret of [citizenToken, String(stack.appKey().privateJwk.d)]) assert(!output.includes(secret), 'a token or key appears in the output')
+  assert(ran.code === 0, `node exited ${ran.code}\n${tail(output)}`)
+  const result = JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? 'null') as { statusCode?: number; body?: string } | null
+
+  const readSecret = stack.secretsManager.stats.getSecretValue - secretReads
+  if (keySource === 'Secrets Manager key' && build.secretsManager === 'names its cause' && result?.statusCode === 500) {
+    // The documented failure of a plain ESM bundle: the log line must say why, not only that.
+    // (The kit logs JSON lines on stdout, as Powertools does; the result is the last stdout line.)
+    assert(/could not be created \(\w*Error: .+\)/.test(output), `answered 500 without naming the cause:\n${tail(output)}`)
+    return `fails as documented, log: ${/could not be created \([^)]*\)/.exec(output)?.[0]}`
+  }
+  assert(result?.statusCode === 200, `answered ${JSON.stringify(result)}\n${tail(output)}`)
+  const body = JSON.parse(String(result.body)) as { pid?: unknown; aud?: unknown }
+  assert(body.pid === pid, "the downstream did not see the citizen's identity")
+  assert(body.aud === stack.downstream.audience, `the downstream saw aud ${String(body.aud)}`)
+  assert(stack.tokenx.stats.exchanges - exchanges === 1, `${stack.tokenx.stats.exchanges - exchanges} exchanges at TokenX, expected 1`)
+  assert(readSecret === (keySource === 'Secrets Manager key' ? 1 : 0), `${readSecret} Secrets Manager reads`)
+  return '200 from the downstream'
+}
