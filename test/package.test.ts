@@ -42,7 +42,7 @@ describe('package.json', () => {
   it('declares middy as an optional peer and only what the kit imports as dependencies', () => {
     expect(pkg.peerDependencies).toEqual({ '@middy/core': '>=4.0.0 <8' })
     expect(pkg.peerDependenciesMeta['@middy/core']?.optional).toBe(true)
-    expect(Object.keys(pkg.dependencies).sort()).toEqual(['@aws-sdk/client-secrets-manager', 'jose'])
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(['@aws-sdk/client-dynamodb', '@aws-sdk/client-secrets-manager', 'jose'])
     // The repo itself (functions/, tests) uses the version the consumer fixture tests as the upper end.
     expect(pkg.devDependencies['@middy/core']).toMatch(/^7\./)
   })
