@@ -213,14 +213,24 @@ function callerView(code: TokenExchangeError['code']): Pick<TokenXErrorInit, 'st
  */
 const JWT_LIKE = /[\w-]{8,}\.[\w-]{8,}(?:\.[\w-]*)?|eyJ[\w-]*/g
 const MAX_DESCRIPTION = 300
+/**
+ * How much of TokenX's text is ever looked at. Cut BEFORE any pattern runs: the pattern is quadratic
+ * in a long run of word characters, and TokenX's body may be up to 256 KiB (issue #9: 86 s at the
+ * cap). A token that starts inside the window keeps its `eyJ` start and is redacted even when cut.
+ */
+const MAX_EXAMINED = 4 * MAX_DESCRIPTION
+/** C0 controls and DEL: a description must not split or forge a log line. */
+const CONTROL = /[\x00-\x1f\x7f]/g
 
 /**
  * TokenX's `error_description` goes into logs only; still, never trust it not to echo a token back.
- * Redact anything JWT-shaped and cut it short.
+ * Looks at a bounded excerpt only (linear, and bounded, for any input), replaces control characters,
+ * redacts anything JWT-shaped and cuts the result to 300 characters.
  */
 export function redact(text: string): string {
-  const cleaned = text.replace(JWT_LIKE, '[redacted]')
-  return cleaned.length > MAX_DESCRIPTION ? `${cleaned.slice(0, MAX_DESCRIPTION)}…` : cleaned
+  const excerpt = text.length > MAX_EXAMINED ? text.slice(0, MAX_EXAMINED) : text
+  const cleaned = excerpt.replace(CONTROL, ' ').replace(JWT_LIKE, '[redacted]')
+  return cleaned.length > MAX_DESCRIPTION || excerpt.length < text.length ? `${cleaned.slice(0, MAX_DESCRIPTION)}…` : cleaned
 }
 
 /** Re-throws our own errors unchanged; anything else is wrapped by `wrap`. */

@@ -129,7 +129,7 @@ export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
   const status = answer.status
   const body = parseJsonObject(answer.body)
   const upstream: OAuthErrorBody = {
-    error: typeof body?.['error'] === 'string' ? redact(body['error']) : undefined,
+    error: typeof body?.['error'] === 'string' ? errorCode(body['error']) : undefined,
     error_description: typeof body?.['error_description'] === 'string' ? redact(body['error_description']) : undefined,
   }
   const init = { tokenEndpointStatus: status, upstream }
@@ -148,6 +148,15 @@ export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
   }
   // A 4xx without an RFC error body: not retryable, not the caller's fault as far as we can tell.
   return new TokenExchangeError('ERR_TOKEN_ENDPOINT', `TokenX answered ${status}${said}`, init)
+}
+
+/**
+ * RFC 6749 §5.2: `error` is one short ASCII word (NQSCHAR, no space in any registered code). Anything
+ * else is not an error code, and is classified rather than quoted.
+ */
+const ERROR_CODE = /^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/
+function errorCode(text: string): string {
+  return text.length <= 64 && ERROR_CODE.test(text) ? redact(text) : '[unrecognised]'
 }
 
 /** Whether TokenX said our client authentication failed: the key may have been rotated. */

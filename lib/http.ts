@@ -83,11 +83,32 @@ export function fetchPost(fetchImpl: FetchLike): PostForm {
     const response = await fetchImpl(url, { method: 'POST', headers: FORM_HEADERS, body: form, signal })
     const declared = Number(response.headers.get('content-length') ?? 0)
     if (declared > MAX_ANSWER_BYTES) {
-      await response.body?.cancel()
+      await response.body?.cancel().catch(() => undefined)
       throw new AnswerTooLargeError(`answer larger than ${MAX_ANSWER_BYTES} bytes`)
     }
-    const body = await response.text()
-    if (Buffer.byteLength(body) > MAX_ANSWER_BYTES) throw new AnswerTooLargeError(`answer larger than ${MAX_ANSWER_BYTES} bytes`)
-    return { status: response.status, contentType: response.headers.get('content-type') ?? '', body }
+    return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: await readLimited(response) }
   }
+}
+
+/**
+ * Reads a body chunk by chunk and cancels it past `MAX_ANSWER_BYTES`: a chunked answer declares no
+ * length, and `response.text()` would hold all of it first (2.4 GB RSS seen, issue #9).
+ */
+async function readLimited(response: Response): Promise<string> {
+  if (response.body === null) return ''
+  const reader = response.body.getReader()
+  const decoder = new TextDecoder()
+  let size = 0
+  let text = ''
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > MAX_ANSWER_BYTES) {
+      await reader.cancel().catch(() => undefined)
+      throw new AnswerTooLargeError(`answer larger than ${MAX_ANSWER_BYTES} bytes`)
+    }
+    text += decoder.decode(value, { stream: true })
+  }
+  return text + decoder.decode()
 }

@@ -169,6 +169,23 @@ describe('redact', () => {
     expect(redact(long)).toBe(`${'x'.repeat(288)} [redacted]`)
     expect(redact(long)).not.toContain(JWT.slice(0, 8))
   })
+
+  // Issue #9 defect 1: the pattern used to run over the whole text before the cut, quadratic in a
+  // run of word characters (86 s at the 256 KiB body cap). Now only a bounded window is ever examined,
+  // so even 4 MiB of hostile text finishes at once; the test timeout is the (generous) bound.
+  it('examines only a bounded window of the text, whatever its length', { timeout: 5_000 }, () => {
+    for (const hostile of ['a'.repeat(4 * 1024 * 1024), 'ab.'.repeat(1024 * 1024), `eyJ${'-'.repeat(4 * 1024 * 1024)}`]) {
+      const out = redact(hostile)
+      expect(out.length).toBeLessThanOrEqual(301)
+    }
+    // A token right at the cut is still redacted: its start is inside the window.
+    const text = `${'x '.repeat(140)}${JWT.repeat(100)}`
+    expect(redact(text)).not.toContain(JWT.slice(0, 8))
+  })
+
+  it('replaces control characters, so a log line cannot be split', () => {
+    expect(redact('a\nb\r\u0000c\u001bd')).toBe('a b  c d')
+  })
 })
 
 describe('translate', () => {

@@ -211,8 +211,12 @@ describe('errorFromAnswer', () => {
       expect(text).not.toContain(JWT.split('.')[1])
     }
     const inError = errorFromAnswer(answer(401, { error: JWT }))
-    expect(inError.upstream.error).toBe('[redacted]')
+    // Longer than any RFC 6749 §5.2 code: classified, not quoted.
+    expect(inError.upstream.error).toBe('[unrecognised]')
     expect(inError.detail).not.toContain(JWT.split('.')[0])
+    expect(errorFromAnswer(answer(401, { error: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIx' })).upstream.error).toBe('[redacted]')
+    expect(errorFromAnswer(answer(500, { error: 'server error\nforged line' })).upstream.error).toBe('[unrecognised]')
+    expect(errorFromAnswer(answer(400, { error: 'invalid_request' })).upstream.error).toBe('invalid_request')
   })
 
   it('truncates a long description', () => {

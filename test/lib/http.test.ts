@@ -191,4 +191,40 @@ describe('fetchPost', () => {
     )
     expect(pulled).toBeLessThan(8)
   })
+
+  // Issue #9 defect 6: a chunked answer (no content-length) used to be read whole before its size
+  // was checked (2.4 GB RSS seen). The body is streamed with a byte limit and cancelled past it.
+  it('stops reading a chunked body at the limit and cancels it', async () => {
+    let pulled = 0
+    let cancelled = false
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 1
+        // Finite (64 MiB), so that reading it all would end (and show in `pulled`) rather than hang.
+        if (pulled > 1024) controller.close()
+        else controller.enqueue(new Uint8Array(64 * 1024))
+      },
+      cancel() {
+        cancelled = true
+      },
+    })
+    const fake = async () => new Response(stream, { headers: { 'content-type': 'application/json' } })
+    await expect(fetchPost(fake)(new URL('http://127.0.0.1:1/token'), FORM, new AbortController().signal)).rejects.toBeInstanceOf(
+      AnswerTooLargeError,
+    )
+    expect(pulled).toBeLessThanOrEqual(MAX_ANSWER_BYTES / (64 * 1024) + 2)
+    expect(cancelled).toBe(true)
+  })
+
+  it('decodes a body split in the middle of a multi-byte character', async () => {
+    const bytes = new TextEncoder().encode('{"error_description":"æøå"}')
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const byte of bytes) controller.enqueue(new Uint8Array([byte]))
+        controller.close()
+      },
+    })
+    const answer = await fetchPost(async () => new Response(stream, { status: 400 }))(new URL('http://127.0.0.1:1/token'), FORM, new AbortController().signal)
+    expect(answer.body).toBe('{"error_description":"æøå"}')
+  })
 })
