@@ -60,7 +60,7 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     const clientAssertion = signAssertion(key, {
       clientId: resolved.clientId,
       audience: assertionAudience,
-      lifetime: resolved.assertionLifetime,
+      lifetime: resolved.assertionLifetime / 1000,
       clock: resolved.clock,
     })
     // Each attempt has its own timeout, and all attempts together stop when `signal` aborts.
@@ -68,28 +68,37 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
       requestExchange(post, tokenEndpoint, { clientAssertion, subjectToken, audience }, attemptSignal))
   }
 
+  /**
+   * One exchange, with two separate budgets (README, "Retries"): at most one change of key when TokenX
+   * refuses ours (a reload or a fall-back to the previous key; it does not count as a retry), and at
+   * most `retries` retries of attempts that failed retryably (unreachable, timeout, 5xx).
+   */
   const load = async (subjectToken: string, subjectExp: number, audience: string, signal: AbortSignal): Promise<Loaded<ExchangedToken>> => {
     const started = performance.now()
     let attempts = 0
-    let reloadedKey = false
+    let keyChanged = false
+    let retries = 0
     try {
-      for (let retry = 0; ; retry++) {
-        const key = await keys.get()
+      let key = await keys.get()
+      for (;;) {
         try {
           attempts += 1
           const loaded = toLoaded(await attempt(key, subjectToken, audience, signal), audience, subjectExp, resolved)
+          keys.accepted(key)
           publish('exchange', () => ({ audience, durationMs: performance.now() - started, attempts, tokenEndpointStatus: 200 }))
           return loaded
         } catch (err) {
-          // TokenX no longer knows our key: it was probably rotated. Load it again, once.
-          if (isInvalidClient(err) && !reloadedKey && keys.invalidate(key)) {
-            reloadedKey = true
-            publish('exchange.retry', () => retryEvent(audience, attempts, err))
-            continue
+          const next = await nextStep(err, key, keyChanged, retries, signal)
+          if (next === undefined) throw err
+          publish('exchange.retry', () => retryEvent(audience, attempts, err as TokenExchangeError))
+          if (next === 'retry') {
+            retries += 1
+            await backoff(resolved.retryBackoff, retries - 1, signal)
+            key = await keys.get()
+          } else {
+            keyChanged = true
+            key = next
           }
-          if (!(err instanceof TokenExchangeError) || !err.retryable || retry >= resolved.retries || signal.aborted) throw err
-          publish('exchange.retry', () => retryEvent(audience, attempts, err))
-          await backoff(resolved.retryBackoff, retry, signal)
         }
       }
     } catch (err) {
@@ -103,6 +112,25 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
       }))
       throw err
     }
+  }
+
+  /** The retry policy, in one place: another key, a retry, or `undefined` to give up. */
+  const nextStep = async (
+    err: unknown,
+    key: SigningKey,
+    keyChanged: boolean,
+    retries: number,
+    signal: AbortSignal,
+  ): Promise<SigningKey | 'retry' | undefined> => {
+    if (signal.aborted || !(err instanceof TokenExchangeError)) return undefined
+    const retryable = err.retryable
+    // TokenX does not know our key: it was probably rotated. Another key, once per exchange.
+    if (isInvalidClient(err)) {
+      if (keyChanged) return undefined
+      const other = await keys.refused(key)
+      return other === undefined || other === key ? undefined : other
+    }
+    return retryable && retries < resolved.retries ? 'retry' : undefined
   }
 
   return {
@@ -146,8 +174,8 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
 function toLoaded(response: TokenResponse, audience: string, subjectExp: number, options: ResolvedTokenXOptions): Loaded<ExchangedToken> {
   const now = options.clock()
   const expiresAt = now + response.expires_in * 1000
-  // Renew `renewBefore` seconds early, as texas does; a short-lived token is renewed at half its life.
-  const margin = Math.min(options.renewBefore, response.expires_in / 2) * 1000
+  // Renew `renewBefore` ms early, as texas does; a short-lived token is renewed at half its life.
+  const margin = Math.min(options.renewBefore, (response.expires_in * 1000) / 2)
   // Never served once the citizen's token has expired: a cache hit skips the subject token checks,
   // and `now < ceil(exp) * 1000` is exactly their `floor(now / 1000) < exp`.
   const subjectExpired = Math.ceil(subjectExp) * 1000

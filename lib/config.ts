@@ -3,7 +3,7 @@
  * `TOKEN_X_*` environment convention.
  */
 import type { JWK } from 'jose'
-import { ConfigError } from './errors.ts'
+import { ConfigError, InvalidOptionError } from './errors.ts'
 import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from './shared-cache.ts'
 
 /** Where the assertion's `aud` points. tokendings accepts both and says it will later accept only the issuer. */
@@ -33,19 +33,28 @@ export interface TokenXOptions {
    * token endpoint) or `'token_endpoint'` (the default without `issuer`).
    */
   assertionAudience?: AssertionAudience
-  /** Seconds from `iat` to `exp` of each client assertion. Default 30; 1–120 (tokendings allows no more, and no skew). */
+  /**
+   * Milliseconds from `iat` to `exp` of each client assertion, in whole seconds (a multiple of 1000).
+   * Default 30000; 1000–120000 (tokendings allows no more, and no skew).
+   */
   assertionLifetime?: number
   /** Milliseconds one request to TokenX may take before it is aborted. Default 3000. */
   timeout?: number
-  /** How many times a failed exchange is retried (network errors, timeouts, 5xx only). Default 2. */
+  /**
+   * How many times a failed attempt is retried (unreachable, timeout, 5xx only). Default 2; 0–10. The
+   * one extra attempt with another key after TokenX refuses ours is not counted here (README, "Retries").
+   */
   retries?: number
   /** Milliseconds of the first retry's backoff; doubles per attempt, with jitter. Default 100. */
   retryBackoff?: number
-  /** Seconds before `expires_in` runs out at which a cached token is exchanged anew. Default 120. */
+  /** Milliseconds before `expires_in` runs out at which a cached token is exchanged anew. Default 120000; 0–3600000. */
   renewBefore?: number
   /** How many exchanged tokens the cache holds; the least recently used goes first. Default 10000. */
   cacheMaxEntries?: number
-  /** Seconds a key loaded from Secrets Manager is used before it is loaded again (rotation). Default 3600. */
+  /**
+   * Milliseconds a key loaded from Secrets Manager is used before it is loaded again (rotation).
+   * Default 3600000; 1000–31536000000. A failed reload keeps the old key (README, "Key rotation").
+   */
   keyMaxAge?: number
   /** Milliseconds the Secrets Manager request may take. Default 3000. */
   keyTimeout?: number
@@ -68,17 +77,46 @@ export type ResolvedTokenXOptions = Readonly<
 
 export const defaults = Object.freeze({
   assertionAudience: 'token_endpoint' as AssertionAudience,
-  assertionLifetime: 30,
+  assertionLifetime: 30_000,
   timeout: 3000,
   retries: 2,
   retryBackoff: 100,
-  renewBefore: 120,
+  renewBefore: 120_000,
   cacheMaxEntries: 10_000,
-  keyMaxAge: 3600,
+  keyMaxAge: 3_600_000,
   keyTimeout: 3000,
   maxSubjectTokenLength: 16_384,
   clock: Date.now,
 })
+
+/** Every key of `TokenXOptions`, in one list: any other key is refused (a typo must not pass silently). */
+export const tokenXOptionKeys = Object.freeze([
+  'clientId', 'tokenEndpoint', 'issuer', 'privateJwk', 'privateJwkSecretId', 'assertionAudience', 'assertionLifetime',
+  'timeout', 'retries', 'retryBackoff', 'renewBefore', 'cacheMaxEntries', 'keyMaxAge', 'keyTimeout',
+  'maxSubjectTokenLength', 'fetch', 'secretsManager', 'clock', 'sharedCache',
+] as const satisfies ReadonlyArray<keyof TokenXOptions>)
+// Fails to compile when TokenXOptions gains a key the list lacks.
+const everyKeyListed: Exclude<keyof TokenXOptions, (typeof tokenXOptionKeys)[number]> extends never ? true : never = true
+void everyKeyListed
+
+/** Throws `InvalidOptionError` naming the first key of `options` that is not in `known`. */
+export function checkKnownKeys(options: object, known: readonly string[], prefix = ''): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new InvalidOptionError(`${prefix}${key}`, 'is not a known option')
+  }
+}
+
+/**
+ * Whether `url` may receive a token or a client assertion: `https:`, or `http:` on a loopback host
+ * (local development and tests only; anything else would send credentials in cleartext).
+ */
+export function isSafeUrl(url: URL): boolean {
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname))
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname)
+}
 
 /** A TokenX client id, `cluster:namespace:app`, each part a DNS-label-ish name. */
 const CLIENT_ID = /^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-.]*$/i
@@ -90,44 +128,46 @@ export function isClientId(value: unknown): value is string {
 
 /** Merges `options` over `defaults` and checks every option; throws `TypeError` naming the bad one. */
 export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object')
+  checkKnownKeys(options, tokenXOptionKeys)
   // With TokenX's issuer known, address assertions to it (see `assertionAudience`).
   const audienceDefault: AssertionAudience = options.issuer !== undefined ? 'issuer' : defaults.assertionAudience
   const resolved = { ...defaults, assertionAudience: audienceDefault, ...withoutUndefined(options) }
   if (!isClientId(resolved.clientId)) {
-    throw new TypeError('clientId must be "cluster:namespace:app"')
+    throw new InvalidOptionError('clientId', 'must be "cluster:namespace:app"')
   }
   checkUrl('tokenEndpoint', resolved.tokenEndpoint)
   if (resolved.issuer !== undefined) checkUrl('issuer', resolved.issuer)
   if (resolved.assertionAudience !== 'token_endpoint' && resolved.assertionAudience !== 'issuer') {
-    throw new TypeError('assertionAudience must be "token_endpoint" or "issuer"')
+    throw new InvalidOptionError('assertionAudience', 'must be "token_endpoint" or "issuer"')
   }
   if (resolved.assertionAudience === 'issuer' && resolved.issuer === undefined) {
-    throw new TypeError('assertionAudience "issuer" needs issuer')
+    throw new InvalidOptionError('assertionAudience', '"issuer" needs issuer')
   }
   const hasJwk = resolved.privateJwk !== undefined
   const hasSecret = resolved.privateJwkSecretId !== undefined
-  if (hasJwk === hasSecret) throw new TypeError('exactly one of privateJwk and privateJwkSecretId is required')
+  if (hasJwk === hasSecret) throw new InvalidOptionError('privateJwk', 'or privateJwkSecretId is required, exactly one of them')
   if (hasSecret && (typeof resolved.privateJwkSecretId !== 'string' || resolved.privateJwkSecretId.trim() === '')) {
-    throw new TypeError('privateJwkSecretId must be a non-empty string')
+    throw new InvalidOptionError('privateJwkSecretId', 'must be a non-empty string')
   }
   const jwk: unknown = resolved.privateJwk
   if (hasJwk && typeof jwk !== 'string' && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
-    throw new TypeError('privateJwk must be JWK JSON text or a JWK object')
+    throw new InvalidOptionError('privateJwk', 'must be JWK JSON text or a JWK object')
   }
-  checkInteger('assertionLifetime', resolved.assertionLifetime, 1, 120)
+  checkInteger('assertionLifetime', resolved.assertionLifetime, 1000, 120_000)
+  if (resolved.assertionLifetime % 1000 !== 0) throw new InvalidOptionError('assertionLifetime', 'must be whole seconds (a multiple of 1000 ms)')
   checkInteger('timeout', resolved.timeout, 1, 60_000)
   checkInteger('retries', resolved.retries, 0, 10)
   checkInteger('retryBackoff', resolved.retryBackoff, 0, 10_000)
-  checkInteger('renewBefore', resolved.renewBefore, 0, 3600)
+  checkInteger('renewBefore', resolved.renewBefore, 0, 3_600_000)
   checkInteger('cacheMaxEntries', resolved.cacheMaxEntries, 1, 10_000_000)
-  checkInteger('keyMaxAge', resolved.keyMaxAge, 1, 31_536_000)
+  checkInteger('keyMaxAge', resolved.keyMaxAge, 1000, 31_536_000_000)
   checkInteger('keyTimeout', resolved.keyTimeout, 1, 60_000)
   checkInteger('maxSubjectTokenLength', resolved.maxSubjectTokenLength, 64, 1_048_576)
-  if (typeof resolved.clock !== 'function') throw new TypeError('clock must be a function')
-  if (resolved.fetch !== undefined && typeof resolved.fetch !== 'function') throw new TypeError('fetch must be a function')
+  if (typeof resolved.clock !== 'function') throw new InvalidOptionError('clock', 'must be a function')
+  if (resolved.fetch !== undefined && typeof resolved.fetch !== 'function') throw new InvalidOptionError('fetch', 'must be a function')
   if (resolved.secretsManager !== undefined && typeof resolved.secretsManager?.send !== 'function') {
-    throw new TypeError('secretsManager must have a send() method')
+    throw new InvalidOptionError('secretsManager', 'must have a send() method')
   }
   if (resolved.sharedCache !== undefined) resolved.sharedCache = resolveSharedCacheOptions(resolved.sharedCache)
   return Object.freeze(resolved) as ResolvedTokenXOptions
@@ -150,9 +190,13 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
   const clientId = required('TOKEN_X_CLIENT_ID')
   if (!isClientId(clientId)) throw new ConfigError('TOKEN_X_CLIENT_ID must be "cluster:namespace:app"')
   const tokenEndpoint = required('TOKEN_X_TOKEN_ENDPOINT')
-  if (!isHttpUrl(tokenEndpoint)) throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT must be an http(s) URL')
+  if (!isHttpUrl(tokenEndpoint) || !isSafeUrl(new URL(tokenEndpoint))) {
+    throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)')
+  }
   const issuer = read('TOKEN_X_ISSUER')
-  if (issuer !== undefined && !isHttpUrl(issuer)) throw new ConfigError('TOKEN_X_ISSUER must be an http(s) URL')
+  if (issuer !== undefined && (!isHttpUrl(issuer) || !isSafeUrl(new URL(issuer)))) {
+    throw new ConfigError('TOKEN_X_ISSUER must be an https: URL (http: only on a loopback host)')
+  }
   const assertionAudience = read('TOKEN_X_ASSERTION_AUDIENCE')
   if (assertionAudience !== undefined && assertionAudience !== 'token_endpoint' && assertionAudience !== 'issuer') {
     throw new ConfigError('TOKEN_X_ASSERTION_AUDIENCE must be "token_endpoint" or "issuer"')
@@ -196,11 +240,12 @@ function isHttpUrl(value: string): boolean {
 }
 
 function checkUrl(name: string, value: unknown): void {
-  if (typeof value !== 'string' || !isHttpUrl(value)) throw new TypeError(`${name} must be an http(s) URL`)
+  if (typeof value !== 'string' || !isHttpUrl(value)) throw new InvalidOptionError(name, 'must be an http(s) URL')
+  if (!isSafeUrl(new URL(value))) throw new InvalidOptionError(name, 'must be an https: URL (http: only on a loopback host)')
 }
 
-function checkInteger(name: string, value: unknown, min: number, max: number): void {
+export function checkInteger(name: string, value: unknown, min: number, max: number): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`${name} must be an integer from ${min} to ${max}`)
+    throw new InvalidOptionError(name, `must be an integer from ${min} to ${max}`)
   }
 }

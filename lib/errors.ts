@@ -237,3 +237,19 @@ export function redact(text: string): string {
 export function translate(err: unknown, wrap: (err: unknown) => TokenXError): TokenXError {
   return err instanceof TokenXError ? err : wrap(err)
 }
+
+/**
+ * A bad option, found at construction (a factory's options object, or a value in it). A `TypeError`,
+ * as Node's own argument errors are, with a stable `code` and the offending `option` named; it is a
+ * programming error, never answered to a caller, so it is not a `TokenXError`.
+ */
+export class InvalidOptionError extends TypeError {
+  override name = 'TypeError'
+  readonly code = 'ERR_INVALID_OPTION'
+  /** The option at fault, e.g. `retries` or `audience.api`. */
+  readonly option: string
+  constructor(option: string, problem: string) {
+    super(`${option} ${problem}`)
+    this.option = option
+  }
+}

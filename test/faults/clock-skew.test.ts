@@ -71,7 +71,7 @@ afterEach(() => {
 afterAll(() => tokenx.close())
 
 /** Exchanges once with the function's clock at `functionNow` and TokenX's at `functionNow + skew`. */
-async function exchangeWithSkew(check: Check, functionNow: number, skewSeconds: number, assertionLifetime?: number): Promise<boolean> {
+async function exchangeWithSkew(check: Check, functionNow: number, skewSeconds: number, /** ms */ assertionLifetime?: number): Promise<boolean> {
   endpoint = { check, now: functionNow + skewSeconds * 1000 }
   const kit = createTokenXClient({
     clientId: CLIENT_ID,
@@ -128,7 +128,7 @@ describe.each(CLOCKS)('with the function clock %s', (_name, functionNow) => {
 
   it('there, a 60 s lifetime centres the window at −60 s <= skew < +60 s', async () => {
     const accepted: number[] = []
-    for (const skew of [...range(-63, -56), ...range(56, 63)]) if (await exchangeWithSkew('strict', functionNow, skew, 60)) accepted.push(skew)
+    for (const skew of [...range(-63, -56), ...range(56, 63)]) if (await exchangeWithSkew('strict', functionNow, skew, 60_000)) accepted.push(skew)
     expect(accepted).toEqual(expect.arrayContaining([...range(-60, -56), ...range(56, 59)]))
     expect(accepted.every((skew) => skew >= -61 && skew < 60)).toBe(true)
   })

@@ -115,7 +115,36 @@ describe.each(['invalid_client', 'tokendings'] as const)('TokenX refusing the ol
     expect(sm.stats.getSecretValue).toBe(loads + 2)
   })
 
-  it('a second refusal is final: 500 ERR_CLIENT_REJECTED after exactly two requests and one reload', async () => {
+  // Issue #9 defect 5: the attempt after a key reload used to count as a retry, so with `retries: 1` a
+  // 503 right after the reload was final. The two budgets are separate.
+  it('the attempt with the reloaded key does not use up a retry', async () => {
+    const kit = createTokenXClient(options({ retries: 1 }))
+    await kit.exchange(await citizenToken('1'), AUDIENCE)
+    rotate()
+    tokenx.requests.length = 0
+    const verify = verifyingEndpoint(() => registered)
+    let served = 0
+    tokenx.respond = async (request) => {
+      served += 1
+      const answer = await verify(request)
+      if (answer.status === 401 && refusal === 'tokendings') return TOKENDINGS_NO_MATCHING_KEY
+      // The first request with the new key meets a TokenX hiccup.
+      return served === 2 ? { status: 503, body: 'Service Unavailable' } : answer
+    }
+    try {
+      const token = await kit.exchange(await citizenToken('2'), AUDIENCE)
+      expect(token.accessToken).toMatch(/^at\./)
+      expect(kids()).toEqual(['key-2025', 'key-2026', 'key-2026'])
+    } finally {
+      tokenx.respond = async (request) => {
+        const answer = await verify(request)
+        return answer.status === 401 && refusal === 'tokendings' ? TOKENDINGS_NO_MATCHING_KEY : answer
+      }
+    }
+  })
+
+  it('a reload that finds the refused key again is final: 500 ERR_CLIENT_REJECTED after one request and one reload', async () => {
+    // (Sending the same key again could only be refused again; no request is spent on it.)
     const kit = createTokenXClient(options({ retries: 3 }))
     await kit.exchange(await citizenToken('1'), AUDIENCE)
     // TokenX was told about a key the secret does not hold.
@@ -125,7 +154,7 @@ describe.each(['invalid_client', 'tokendings'] as const)('TokenX refusing the ol
     const err = await kit.exchange(await citizenToken('2'), AUDIENCE).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(TokenExchangeError)
     expect(err).toMatchObject({ code: 'ERR_CLIENT_REJECTED', status: 500, error: 'server_error' })
-    expect(tokenx.requests).toHaveLength(2)
+    expect(tokenx.requests).toHaveLength(1)
     expect(sm.stats.getSecretValue).toBe(loads + 1)
   })
 
@@ -138,6 +167,46 @@ describe.each(['invalid_client', 'tokendings'] as const)('TokenX refusing the ol
     const tokens = await Promise.all(citizens.map((citizen) => kit.exchange(citizen, AUDIENCE)))
     expect(new Set(tokens.map((token) => token.accessToken)).size).toBe(12)
     expect(sm.stats.getSecretValue).toBe(loads + 1)
+  })
+})
+
+// Issue #9 defect 2, end to end: the secret is rotated before TokenX learns the new public key.
+describe('the secret rotated before TokenX knows the new key', () => {
+  it('falls back to the previous key when keyMaxAge brings in a key TokenX refuses', async () => {
+    // TokenX checks assertions against the real clock: start in the past, so that moving the
+    // function's clock past keyMaxAge does not date its assertions in the future.
+    let now = Date.now() - 61_000
+    const kit = createTokenXClient(options({ keyMaxAge: 60_000, assertionLifetime: 120_000, clock: () => now }))
+    await kit.exchange(await citizenToken('1'), AUDIENCE)
+    sm.putSecret(SECRET, JSON.stringify(newKey.privateJwk))
+    now += 60_000
+    tokenx.requests.length = 0
+    const token = await kit.exchange(await citizenToken('2'), AUDIENCE)
+    expect(token.accessToken).toMatch(/^at\./)
+    expect(kids()).toEqual(['key-2026', 'key-2025'])
+    // Until the backoff passes, the previous key serves without another look at the new one.
+    await kit.exchange(await citizenToken('3'), AUDIENCE)
+    expect(kids()).toEqual(['key-2026', 'key-2025', 'key-2025'])
+    // Once TokenX knows the new key, it takes over.
+    registered = [oldKey.publicJwk, newKey.publicJwk]
+    now += 1_000
+    await kit.exchange(await citizenToken('4'), AUDIENCE)
+    expect(kids().at(-1)).toBe('key-2026')
+  })
+
+  it('keeps the working key when Secrets Manager fails at keyMaxAge', async () => {
+    // TokenX checks assertions against the real clock: start in the past, so that moving the
+    // function's clock past keyMaxAge does not date its assertions in the future.
+    let now = Date.now() - 61_000
+    const kit = createTokenXClient(options({ keyMaxAge: 60_000, assertionLifetime: 120_000, clock: () => now }))
+    await kit.exchange(await citizenToken('1'), AUDIENCE)
+    now += 60_000
+    sm.fail({ type: 'AccessDeniedException', times: 1 })
+    const loads = sm.stats.getSecretValue
+    await kit.exchange(await citizenToken('2'), AUDIENCE)
+    await kit.exchange(await citizenToken('3'), AUDIENCE)
+    expect(sm.stats.getSecretValue).toBe(loads + 1)
+    expect(kids().slice(-2)).toEqual(['key-2025', 'key-2025'])
   })
 })
 

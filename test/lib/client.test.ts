@@ -105,9 +105,9 @@ describe('createTokenXClient', () => {
     expect(tokenx.requests).toHaveLength(1)
   })
 
-  it('renews a cached token renewBefore seconds before it expires', async () => {
+  it('renews a cached token renewBefore milliseconds before it expires', async () => {
     let now = Date.now()
-    const kit = client({ clock: () => now, renewBefore: 120 })
+    const kit = client({ clock: () => now, renewBefore: 120_000 })
     const subject = await citizenToken('4', { expiresIn: 7200 })
     const first = await kit.exchange(subject, AUDIENCE)
     expect(first.expiresAt).toBe(now + 900_000)
@@ -170,7 +170,7 @@ describe('createTokenXClient', () => {
     const good = { clientId: 'a:b:c', tokenEndpoint: 'https://tokenx/token', privateJwk: key.privateJwk }
     expect(() => createTokenXClient({ ...good, clientId: 'app' })).toThrow(TypeError)
     expect(() => createTokenXClient({ ...good, tokenEndpoint: 'not a url' })).toThrow(TypeError)
-    expect(() => createTokenXClient({ ...good, assertionLifetime: 121 })).toThrow(/assertionLifetime/)
+    expect(() => createTokenXClient({ ...good, assertionLifetime: 121_000 })).toThrow(/assertionLifetime/)
     expect(() => createTokenXClient({ ...good, assertionLifetime: 0 })).toThrow(TypeError)
     expect(() => createTokenXClient({ ...good, assertionAudience: 'issuer' })).toThrow(/issuer/)
     expect(() => createTokenXClient({ ...good, privateJwkSecretId: 'secret' })).toThrow(/exactly one/)

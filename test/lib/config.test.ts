@@ -11,13 +11,13 @@ describe('resolveOptions', () => {
     expect(resolved).toEqual({ ...good, ...defaults })
     expect(resolved).toMatchObject({
       assertionAudience: 'token_endpoint',
-      assertionLifetime: 30,
+      assertionLifetime: 30_000,
       timeout: 3000,
       retries: 2,
       retryBackoff: 100,
-      renewBefore: 120,
+      renewBefore: 120_000,
       cacheMaxEntries: 10_000,
-      keyMaxAge: 3600,
+      keyMaxAge: 3_600_000,
       keyTimeout: 3000,
       maxSubjectTokenLength: 16_384,
     })
@@ -45,13 +45,13 @@ describe('resolveOptions', () => {
       privateJwkSecretId: 'arn:aws:secretsmanager:eu-north-1:1:secret:x',
       privateJwk: undefined,
       assertionAudience: 'issuer',
-      assertionLifetime: 120,
+      assertionLifetime: 120_000,
       timeout: 1,
       retries: 0,
       retryBackoff: 0,
       renewBefore: undefined,
       cacheMaxEntries: 1,
-      keyMaxAge: 1,
+      keyMaxAge: 1000,
       keyTimeout: 60_000,
       maxSubjectTokenLength: 64,
       clock,
@@ -59,8 +59,8 @@ describe('resolveOptions', () => {
       secretsManager,
     })
     expect(resolved).toMatchObject({
-      assertionAudience: 'issuer', assertionLifetime: 120, timeout: 1, retries: 0, retryBackoff: 0, renewBefore: 120,
-      cacheMaxEntries: 1, keyMaxAge: 1, keyTimeout: 60_000, maxSubjectTokenLength: 64,
+      assertionAudience: 'issuer', assertionLifetime: 120_000, timeout: 1, retries: 0, retryBackoff: 0, renewBefore: 120_000,
+      cacheMaxEntries: 1, keyMaxAge: 1000, keyTimeout: 60_000, maxSubjectTokenLength: 64,
     })
     expect(resolved.clock).toBe(clock)
     expect(resolved.fetch).toBe(fetch)
@@ -73,7 +73,9 @@ describe('resolveOptions', () => {
   })
 
   it.each([null, undefined, 'options', 42])('rejects %o as options', (options) => {
-    expect(() => resolveOptions(options as unknown as TokenXOptions)).toThrow(new TypeError('options must be an object'))
+    expect(() => resolveOptions(options as unknown as TokenXOptions)).toThrow(TypeError)
+    expect(() => resolveOptions(options as unknown as TokenXOptions)).toThrow('options must be an object')
+    expect(() => resolveOptions(options as unknown as TokenXOptions)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
   })
 
   it.each<[string, Record<string, unknown>, RegExp]>([
@@ -87,11 +89,17 @@ describe('resolveOptions', () => {
     ['tokenEndpoint not a URL', { tokenEndpoint: 'not a url' }, /^tokenEndpoint/],
     ['tokenEndpoint not http', { tokenEndpoint: 'ftp://tokenx/token' }, /^tokenEndpoint/],
     ['tokenEndpoint an object', { tokenEndpoint: new URL('https://tokenx/token') }, /^tokenEndpoint/],
+    // Issue #9 defect 7: a client assertion and a citizen's token never travel in cleartext.
+    ['tokenEndpoint http: off loopback', { tokenEndpoint: 'http://tokenx.example/token' }, /^tokenEndpoint must be an https: URL \(http: only on a loopback host\)$/],
+    ['issuer http: off loopback', { issuer: 'http://10.0.0.1' }, /^issuer must be an https: URL/],
+    ['assertionLifetime not whole seconds', { assertionLifetime: 30_500 }, /^assertionLifetime must be whole seconds/],
+    ['an unknown key', { retry: 5 }, /^retry is not a known option$/],
+    ['a misspelt key', { renewBefor: 1000 }, /^renewBefor is not a known option$/],
     ['issuer not a URL', { issuer: 'tokenx' }, /^issuer must be an http\(s\) URL$/],
     ['assertionAudience unknown', { assertionAudience: 'audience' }, /^assertionAudience must be "token_endpoint" or "issuer"$/],
     ['assertionAudience issuer without issuer', { assertionAudience: 'issuer' }, /^assertionAudience "issuer" needs issuer$/],
-    ['both key sources', { privateJwkSecretId: 'secret' }, /^exactly one of privateJwk and privateJwkSecretId is required$/],
-    ['no key source', { privateJwk: undefined }, /^exactly one of/],
+    ['both key sources', { privateJwkSecretId: 'secret' }, /^privateJwk or privateJwkSecretId is required, exactly one of them$/],
+    ['no key source', { privateJwk: undefined }, /^privateJwk or privateJwkSecretId is required/],
     ['empty privateJwkSecretId', { privateJwk: undefined, privateJwkSecretId: '' }, /^privateJwkSecretId must be a non-empty string$/],
     ['blank privateJwkSecretId', { privateJwk: undefined, privateJwkSecretId: '  ' }, /^privateJwkSecretId/],
     ['privateJwkSecretId not a string', { privateJwk: undefined, privateJwkSecretId: 42 }, /^privateJwkSecretId/],
@@ -105,6 +113,16 @@ describe('resolveOptions', () => {
   ])('rejects %s', (_label, change, message) => {
     expect(() => resolveOptions({ ...good, ...change } as TokenXOptions)).toThrow(TypeError)
     expect(() => resolveOptions({ ...good, ...change } as TokenXOptions)).toThrow(message)
+    expect(() => resolveOptions({ ...good, ...change } as TokenXOptions)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }))
+  })
+
+  it('accepts http: on loopback hosts only', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '[::1]']) {
+      expect(resolveOptions({ ...good, tokenEndpoint: `http://${host}:8080/token` }).tokenEndpoint).toBe(`http://${host}:8080/token`)
+    }
+    for (const host of ['127.0.0.1.example', '10.0.0.1', 'localhost.example', '[::2]']) {
+      expect(() => resolveOptions({ ...good, tokenEndpoint: `http://${host}/token` }), host).toThrow(/https:/)
+    }
   })
 
   // The key loader would only fail on first use, far from the misconfiguration.
@@ -113,13 +131,13 @@ describe('resolveOptions', () => {
   })
 
   it.each([
-    ['assertionLifetime', 1, 120],
+    ['assertionLifetime', 1000, 120_000],
     ['timeout', 1, 60_000],
     ['retries', 0, 10],
     ['retryBackoff', 0, 10_000],
-    ['renewBefore', 0, 3600],
+    ['renewBefore', 0, 3_600_000],
     ['cacheMaxEntries', 1, 10_000_000],
-    ['keyMaxAge', 1, 31_536_000],
+    ['keyMaxAge', 1000, 31_536_000_000],
     ['keyTimeout', 1, 60_000],
     ['maxSubjectTokenLength', 64, 1_048_576],
   ] as const)('%s is an integer from %i to %i', (name, min, max) => {
@@ -128,7 +146,7 @@ describe('resolveOptions', () => {
     expect(resolveOptions({ ...good, [name]: max })[name]).toBe(max)
     for (const bad of [min - 1, max + 1, min + 0.5, Number.NaN, Number.POSITIVE_INFINITY, String(min), null]) {
       expect(() => resolveOptions({ ...good, [name]: bad } as unknown as TokenXOptions), `${name}=${String(bad)}`).toThrow(
-        new TypeError(message),
+        expect.objectContaining({ name: 'TypeError', message, code: 'ERR_INVALID_OPTION', option: name }),
       )
     }
   })
@@ -196,9 +214,10 @@ describe('optionsFromEnv', () => {
     ['TOKEN_X_CLIENT_ID blank', { TOKEN_X_CLIENT_ID: ' ' }, 'TOKEN_X_CLIENT_ID is not set'],
     ['TOKEN_X_CLIENT_ID malformed', { TOKEN_X_CLIENT_ID: 'SECRET-LOOKING-client' }, 'TOKEN_X_CLIENT_ID must be "cluster:namespace:app"'],
     ['TOKEN_X_TOKEN_ENDPOINT missing', { TOKEN_X_TOKEN_ENDPOINT: undefined }, 'TOKEN_X_TOKEN_ENDPOINT is not set'],
-    ['TOKEN_X_TOKEN_ENDPOINT not a URL', { TOKEN_X_TOKEN_ENDPOINT: 'SECRET-LOOKING-endpoint' }, 'TOKEN_X_TOKEN_ENDPOINT must be an http(s) URL'],
-    ['TOKEN_X_TOKEN_ENDPOINT not http', { TOKEN_X_TOKEN_ENDPOINT: 'file:///SECRET-LOOKING' }, 'TOKEN_X_TOKEN_ENDPOINT must be an http(s) URL'],
-    ['TOKEN_X_ISSUER not a URL', { TOKEN_X_ISSUER: 'SECRET-LOOKING-issuer' }, 'TOKEN_X_ISSUER must be an http(s) URL'],
+    ['TOKEN_X_TOKEN_ENDPOINT not a URL', { TOKEN_X_TOKEN_ENDPOINT: 'SECRET-LOOKING-endpoint' }, 'TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)'],
+    ['TOKEN_X_TOKEN_ENDPOINT not http', { TOKEN_X_TOKEN_ENDPOINT: 'file:///SECRET-LOOKING' }, 'TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)'],
+    ['TOKEN_X_TOKEN_ENDPOINT cleartext off loopback', { TOKEN_X_TOKEN_ENDPOINT: 'http://SECRET-LOOKING.example/token' }, 'TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)'],
+    ['TOKEN_X_ISSUER not a URL', { TOKEN_X_ISSUER: 'SECRET-LOOKING-issuer' }, 'TOKEN_X_ISSUER must be an https: URL (http: only on a loopback host)'],
     ['TOKEN_X_ASSERTION_AUDIENCE unknown', { TOKEN_X_ASSERTION_AUDIENCE: 'SECRET-LOOKING' }, 'TOKEN_X_ASSERTION_AUDIENCE must be "token_endpoint" or "issuer"'],
     ['TOKEN_X_ASSERTION_AUDIENCE=issuer without TOKEN_X_ISSUER', { TOKEN_X_ASSERTION_AUDIENCE: 'issuer' }, 'TOKEN_X_ASSERTION_AUDIENCE=issuer needs TOKEN_X_ISSUER'],
     ['no key source', { TOKEN_X_PRIVATE_JWK: undefined }, 'TOKEN_X_PRIVATE_JWK or TOKEN_X_PRIVATE_JWK_SECRET_ID must be set'],

@@ -70,6 +70,10 @@ describe('importPrivateJwk', () => {
     }
   })
 
+  it('accepts key_ops that include sign', () => {
+    expect(importPrivateJwk({ ...key1.privateJwk, key_ops: ['sign'] }).kid).toBe('key-1')
+  })
+
   it('accepts a JWK without alg and use', () => {
     const { alg: _alg, use: _use, ...bare } = key1.privateJwk
     expect(importPrivateJwk(bare).kid).toBe('key-1')
@@ -96,6 +100,11 @@ describe('importPrivateJwk', () => {
     ['use enc', () => ({ ...key1.privateJwk, use: 'enc' }), /"use" must be "sig"/],
     ['RSA-1024', rsa1024, /^the private key must be at least 2048 bits$/],
     ['inconsistent members', () => ({ ...key1.privateJwk, n: 'AQAB', e: 'AQAB' }), /^the private key could not be imported$/],
+    // Issue #9 defect 3: key_ops is honoured (RFC 7517 §4.3), and a key whose members do not belong
+    // together fails its sign/verify self-test instead of signing assertions nobody can verify.
+    ['key_ops without sign', () => ({ ...key1.privateJwk, key_ops: ['verify'] }), /"key_ops" must include "sign"/],
+    ['key_ops that is not an array', () => ({ ...key1.privateJwk, key_ops: 'sign' as unknown as string[] }), /"key_ops" must include "sign"/],
+    ['a corrupted e', () => ({ ...key1.privateJwk, e: 'AQAD' }), /^the private key failed its sign\/verify self-test$/],
   ])('rejects %s with a KeyError that quotes no key material', (_label, source, message) => {
     const input = source()
     const err = keyError(() => importPrivateJwk(input as JWK))
@@ -114,7 +123,7 @@ describe('importPrivateJwk', () => {
 })
 
 describe('createKeyLoader with an inline key', () => {
-  const options = (privateJwk: string | JWK): KeyLoaderOptions => ({ privateJwk, keyMaxAge: 3600, keyTimeout: 1000, clock: Date.now })
+  const options = (privateJwk: string | JWK): KeyLoaderOptions => ({ privateJwk, keyMaxAge: 3_600_000, keyTimeout: 1000, clock: Date.now })
 
   it('requires a key source', () => {
     expect(() => createKeyLoader({ keyMaxAge: 1, keyTimeout: 1, clock: Date.now })).toThrow(TypeError)
@@ -154,10 +163,10 @@ describe('createKeyLoader with an inline key', () => {
     expect((await loader.get()).kid).toBe('key-1')
   })
 
-  it('cannot be invalidated', async () => {
+  it('has no other key to offer when refused', async () => {
     const loader = createKeyLoader(options(key1.privateJwk))
     const key = await loader.get()
-    expect(loader.invalidate(key)).toBe(false)
+    expect(await loader.refused(key)).toBeUndefined()
     expect(await loader.get()).toBe(key)
   })
 })
@@ -184,7 +193,7 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
     createKeyLoader({
       privateJwkSecretId: SECRET,
       secretsManager: client(),
-      keyMaxAge: 3600,
+      keyMaxAge: 3_600_000,
       keyTimeout: 3000,
       clock: () => now,
       ...overrides,
@@ -238,7 +247,7 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
   })
 
   it('reloads after keyMaxAge', async () => {
-    const keys = loader({ keyMaxAge: 60 })
+    const keys = loader({ keyMaxAge: 60_000 })
     const first = await keys.get()
     now += 59_999
     expect(await keys.get()).toBe(first)
@@ -253,36 +262,102 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
     expect(sm.stats.getSecretValue).toBe(2)
   })
 
-  it('reloads exactly once when many callers invalidate the same stale key', async () => {
+  it('reloads exactly once when many callers are refused with the same key', async () => {
     const keys = loader()
     const stale = await keys.get()
+    keys.accepted(stale)
     sm.putSecret(SECRET, JSON.stringify(key2.privateJwk))
-    const reloaded = await Promise.all(
-      Array.from({ length: 10 }, async () => {
-        expect(keys.invalidate(stale)).toBe(true)
-        return keys.get()
-      }),
-    )
+    const reloaded = await Promise.all(Array.from({ length: 10 }, () => keys.refused(stale)))
     expect(sm.stats.getSecretValue).toBe(2)
     expect(new Set(reloaded).size).toBe(1)
     expect(reloaded[0]?.kid).toBe('key-2')
-    // Late callers that still hold the stale key cause no further reload.
-    expect(keys.invalidate(stale)).toBe(true)
     expect(await keys.get()).toBe(reloaded[0])
+    // Late callers that still hold the stale key cause no further reload.
+    expect(await keys.refused(stale)).toBe(reloaded[0])
     expect(sm.stats.getSecretValue).toBe(2)
   })
 
-  it('picks up a rotated secret after invalidate, not before', async () => {
+  it('picks up a rotated secret after a refusal, not before', async () => {
     const keys = loader()
     const old = await keys.get()
+    keys.accepted(old)
     sm.putSecret(SECRET, JSON.stringify(key2.privateJwk))
     expect(await keys.get()).toBe(old)
     expect(sm.stats.getSecretValue).toBe(1)
-    keys.invalidate(old)
-    const rotated = await keys.get()
-    expect(rotated.kid).toBe('key-2')
-    expect(rotated).not.toBe(old)
+    const rotated = await keys.refused(old)
+    expect(rotated?.kid).toBe('key-2')
+    expect(await keys.get()).toBe(rotated)
     expect(sm.stats.getSecretValue).toBe(2)
+  })
+
+  it('has nothing else to offer when the reloaded secret holds the refused key', async () => {
+    const keys = loader()
+    const only = await keys.get()
+    keys.accepted(only)
+    expect(await keys.refused(only)).toBeUndefined()
+    expect(sm.stats.getSecretValue).toBe(2)
+    expect(await keys.get()).toBe(only)
+  })
+
+  // Issue #9 defect 2: the old key used to be dropped before the new load succeeded.
+  describe('when keyMaxAge runs out', () => {
+    it('keeps serving the last good key while Secrets Manager fails, and backs off', async () => {
+      const keys = loader({ keyMaxAge: 60_000 })
+      const good = await keys.get()
+      now += 60_000
+      // (AccessDenied, as the SDK would retry a ThrottlingException itself and blur the count.)
+      sm.fail({ type: 'AccessDeniedException', times: 2 })
+      expect(await keys.get()).toBe(good)
+      expect(sm.stats.getSecretValue).toBe(2)
+      // No new request per invocation: the next try waits for the backoff.
+      for (let i = 0; i < 5; i++) expect(await keys.get()).toBe(good)
+      expect(sm.stats.getSecretValue).toBe(2)
+      now += 1_000
+      expect(await keys.get()).toBe(good)
+      expect(sm.stats.getSecretValue).toBe(3)
+      // The backoff doubles.
+      now += 1_000
+      expect(await keys.get()).toBe(good)
+      expect(sm.stats.getSecretValue).toBe(3)
+      now += 1_000
+      sm.putSecret(SECRET, JSON.stringify(key2.privateJwk))
+      expect((await keys.get()).kid).toBe('key-2')
+      expect(sm.stats.getSecretValue).toBe(4)
+    })
+
+    it('keeps serving the last good key when the new secret is broken', async () => {
+      const keys = loader({ keyMaxAge: 60_000 })
+      const good = await keys.get()
+      now += 60_000
+      sm.putSecret(SECRET, JSON.stringify({ ...key2.privateJwk, e: 'AQAD' }))
+      expect(await keys.get()).toBe(good)
+      sm.putSecret(SECRET, '{not json')
+      now += 1_000
+      expect(await keys.get()).toBe(good)
+      expect(sm.stats.getSecretValue).toBe(3)
+    })
+
+    it('falls back to the previous key when TokenX refuses the new one, and tries the new one again later', async () => {
+      const keys = loader({ keyMaxAge: 60_000 })
+      const old = await keys.get()
+      keys.accepted(old)
+      now += 60_000
+      sm.putSecret(SECRET, JSON.stringify(key2.privateJwk))
+      const fresh = await keys.get()
+      expect(fresh.kid).toBe('key-2')
+      // TokenX does not know key-2 yet: back to key-1, without asking Secrets Manager.
+      expect(await keys.refused(fresh)).toBe(old)
+      expect(await keys.get()).toBe(old)
+      expect(sm.stats.getSecretValue).toBe(2)
+      // After the backoff the new key is loaded and tried again; once accepted it stays.
+      now += 1_000
+      const again = await keys.get()
+      expect(again.kid).toBe('key-2')
+      keys.accepted(again)
+      now += 59_999
+      expect(await keys.get()).toBe(again)
+      expect(sm.stats.getSecretValue).toBe(3)
+    })
   })
 
   it('gives up after keyTimeout', async () => {

@@ -55,7 +55,7 @@ describe('a cached exchange and its citizen token', () => {
   it('keeps the renewal margin when the citizen token outlives the exchanged one', async () => {
     const start = 1_900_000_000_000
     let now = start
-    const kit = client({ clock: () => now, renewBefore: 120 })
+    const kit = client({ clock: () => now, renewBefore: 120_000 })
     const subject = await citizenToken('2', { now: start / 1000, expiresIn: 3600 })
     const first = await kit.exchange(subject, AUDIENCE)
     now = start + 779_999
