@@ -8,7 +8,7 @@
 import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
 import { ConfigError, createLogger, errorResponse, tokenX, type Downstream } from 'tokenx-handler-kit'
-import { downstreamFromEnv, type DownstreamEnv } from './shared/downstream-env.ts'
+import { downstreamFromEnv } from './shared/downstream-env.ts'
 
 type Event = APIGatewayProxyEvent | APIGatewayProxyEventV2
 type TokenXLambdaContext = Context & { tokenX: Downstream }
@@ -17,32 +17,16 @@ const downstream = downstreamFromEnv(process.env)
 /** One logger for the kit and this function: JSON lines in Powertools' shape (POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL). */
 const logger = createLogger()
 
-async function getResource(
-  downstreamEnv: DownstreamEnv,
-  context: TokenXLambdaContext,
-  signal: AbortSignal,
-): Promise<APIGatewayProxyResult> {
-  let response: Response
-  try {
-    response = await context.tokenX.fetch(new URL('resource', downstreamEnv.url), { signal, headers: { accept: 'application/json' } })
-  } catch (err) {
-    const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
-    // The kit logs the failed request itself (a `downstream` event); this line says what the function answered.
-    logger.error('downstream unavailable, answering with a gateway error', { error: err instanceof Error ? err.name : 'unknown', status: timedOut ? 504 : 502 })
-    return json(timedOut ? 504 : 502, {
-      error: 'temporarily_unavailable',
-      error_description: timedOut ? 'An upstream service did not answer in time' : 'An upstream service is unavailable',
-    })
-  }
+async function getResource(context: TokenXLambdaContext, signal: AbortSignal): Promise<APIGatewayProxyResult> {
+  // Relative to DOWNSTREAM_URL, the one origin this audience's token may go to. A downstream that
+  // cannot be reached or does not answer in time rejects with a DownstreamError, which the middleware
+  // answers (502 / 504, README's status table).
+  const response = await context.tokenX.fetch('resource', { signal, headers: { accept: 'application/json' } })
   return {
     statusCode: response.status,
     headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
     body: await response.text(),
   }
-}
-
-function json(statusCode: number, body: object): APIGatewayProxyResult {
-  return { statusCode, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify(body) }
 }
 
 /** A misconfigured function still answers every request with the documented 500 JSON body. */
@@ -57,5 +41,5 @@ export const handler =
   downstream instanceof ConfigError
     ? misconfigured(downstream)
     : middy<Event, APIGatewayProxyResult, Error, TokenXLambdaContext>()
-        .use(tokenX({ audience: downstream.audience, logger }))
-        .handler((_event, context, { signal }) => getResource(downstream, context, signal))
+        .use(tokenX({ audience: { audience: downstream.audience, url: downstream.url.href }, logger }))
+        .handler((_event, context, { signal }) => getResource(context, signal))

@@ -1,17 +1,22 @@
 /**
  * A `fetch` for one downstream app that sends the exchanged token as `Authorization: Bearer`
- * (RFC 6750 §2.1), has a timeout, honours the caller's signal, and — when the downstream answers 401
- * to a cached token — drops that token, exchanges again and retries once.
+ * (RFC 6750 §2.1) — only to the app's configured origin(s), over `https:` (or `http:` on loopback) —
+ * has a timeout, honours the caller's signal and the Lambda's deadline, and, when the downstream
+ * answers 401 to a cached token, drops that token, exchanges again and retries once.
+ *
+ * Redirects are followed here, and only within the configured origin(s) (`redirect: 'manual'`): the
+ * token must never depend on the runtime's `fetch` stripping `Authorization` on a cross-origin hop.
  */
 import type { ExchangedToken, TokenXClient } from './client.ts'
-import type { FetchLike } from './config.ts'
+import { isSafeUrl, type FetchLike } from './config.ts'
+import { DownstreamError, TokenXError } from './errors.ts'
 import { publish } from './events.ts'
 
 export interface DownstreamOptions {
   readonly client: TokenXClient
   readonly subjectToken: string
   readonly token: ExchangedToken
-  /** Milliseconds a downstream request may take. */
+  /** Milliseconds a downstream request may take until its answer's headers arrive. */
   readonly timeout: number
   /**
    * Aborts downstream requests and re-exchanges, e.g. when the Lambda is about to time out. Its
@@ -20,6 +25,11 @@ export interface DownstreamOptions {
    */
   readonly deadline?: { readonly signal?: AbortSignal | undefined } | undefined
   readonly fetch: FetchLike
+  /**
+   * The origins (`https://api.example`) the token may be sent to; the first one's URL is the base for
+   * relative inputs. Undefined: any `https:` URL (or `http:` on loopback). See `normalizeOrigins`.
+   */
+  readonly origins?: readonly string[] | undefined
 }
 
 export interface Downstream {
@@ -27,12 +37,40 @@ export interface Downstream {
   readonly audience: string
   /** The exchanged token currently in use (it changes after a 401 retry). */
   readonly token: ExchangedToken
-  /** `fetch` with the token attached. A body that cannot be replayed (a stream) is not retried. */
+  /**
+   * `fetch` with the token attached. `input` is absolute and within the configured origin(s), or
+   * relative to the first configured URL. Rejects with `DownstreamError` (502 unreachable, 504 too
+   * slow, 500 a URL the token may not go to); any answer, whatever its status, is returned. A body
+   * that cannot be replayed (a stream) is not retried after a 401. Redirects are followed within the
+   * configured origin(s) only; any other redirect is returned as it is, unfollowed.
+   */
   fetch(input: string | URL, init?: RequestInit): Promise<Response>
 }
 
+/** Redirects followed per request, as browsers cap them too (fetch spec: 20; a downstream API needs few). */
+const MAX_REDIRECTS = 5
+
 export function createDownstream(options: DownstreamOptions): Downstream {
   return new TokenXDownstream(options)
+}
+
+/**
+ * Checks downstream base URLs at construction: absolute, `https:` (or `http:` on loopback), no
+ * credentials. Returns them as given (the first is the base for relative inputs); their origins are
+ * what the token is bound to.
+ */
+export function checkDownstreamUrls(name: string, urls: readonly string[]): readonly string[] {
+  for (const url of urls) {
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      throw new TypeError(`${name} must be absolute URLs`)
+    }
+    if (!isSafeUrl(parsed)) throw new TypeError(`${name} must be https: URLs (http: only on a loopback host)`)
+    if (parsed.username !== '' || parsed.password !== '') throw new TypeError(`${name} must not carry credentials`)
+  }
+  return urls
 }
 
 /**
@@ -57,40 +95,165 @@ class TokenXDownstream implements Downstream {
 
   readonly fetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
     const { client, subjectToken, deadline } = this.#options
+    const started = performance.now()
+    const url = this.#target(input)
     const used = this.#token
-    const response = await this.#send(input, init, used)
-    if (response.status !== 401 || !isReplayable(init.body)) return response
-    // The downstream no longer accepts the token (revoked, or its keys rotated): never serve it
-    // again, get a new one and try once more.
-    client.evict(subjectToken, used.audience, used)
-    const fresh = await client.exchange(subjectToken, used.audience, { signal: deadline?.signal })
-    if (fresh.accessToken === used.accessToken) return response
-    await response.body?.cancel()
-    this.#token = fresh
-    return this.#send(input, init, fresh)
+    try {
+      const response = await this.#follow(url, init, used)
+      if (response.status !== 401) return this.#published(response, started)
+      // The downstream no longer accepts the token (revoked, or its keys rotated): never serve it
+      // again — whether or not this request can be retried.
+      client.evict(subjectToken, used.audience, used)
+      if (!isReplayable(init.body)) return this.#published(response, started)
+      const fresh = await client.exchange(subjectToken, used.audience, { signal: deadline?.signal })
+      if (fresh.accessToken === used.accessToken) return this.#published(response, started)
+      await response.body?.cancel().catch(() => undefined)
+      this.#token = fresh
+      return this.#published(await this.#follow(url, init, fresh), started)
+    } catch (err) {
+      publish('downstream', () => ({
+        audience: this.audience,
+        status: 0,
+        durationMs: performance.now() - started,
+        code: err instanceof TokenXError ? err.code : undefined,
+      }))
+      throw err
+    }
   }
 
-  #send(input: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
+  #published(response: Response, started: number): Response {
+    publish('downstream', () => ({ audience: this.audience, status: response.status, durationMs: performance.now() - started }))
+    return response
+  }
+
+  /** The URL to send to, or `ERR_DOWNSTREAM_URL` for one the token may not go to. */
+  #target(input: string | URL): string | URL {
+    const origins = this.#options.origins
+    if (origins === undefined) {
+      const url = typeof input === 'string' ? parseOrUndefined(input) : input
+      if (url === undefined || !isSafeUrl(url)) throw this.#refused('a URL that is not https: (or http: on loopback)')
+      return input
+    }
+    // The common case without parsing: a string that starts with an allowed origin and a path.
+    if (typeof input === 'string' && origins.some((base) => withinOrigin(input, base))) return input
+    const url = input instanceof URL ? input : parseOrUndefined(input, origins[0])
+    if (url === undefined || !origins.some((base) => sameOrigin(url, base))) throw this.#refused('a URL outside the audience\'s configured origin(s)')
+    return url
+  }
+
+  #refused(what: string): DownstreamError {
+    return new DownstreamError('ERR_DOWNSTREAM_URL', `the handler asked to send the ${this.audience} token to ${what}`, { audience: this.audience })
+  }
+
+  /** Sends, following redirects within the allowed origins only. */
+  async #follow(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
+    if (init.redirect === 'manual' || init.redirect === 'error') return this.#send(url, init, current)
+    let request = init
+    let target = url
+    for (let hop = 0; ; hop++) {
+      const response = await this.#send(target, request, current)
+      const location = isRedirect(response.status) ? response.headers.get('location') : null
+      if (location === null || hop >= MAX_REDIRECTS) return response
+      const next = parseOrUndefined(location, String(target))
+      // Elsewhere: the handler gets the redirect itself; the token is not sent on.
+      if (next === undefined || !this.#allows(next)) return response
+      const method = (request.method ?? 'GET').toUpperCase()
+      // Fetch spec §4.4 (HTTP-redirect fetch): 303, and 301/302 after a POST, become a GET without a body.
+      if (response.status === 303 ? method !== 'HEAD' : (response.status === 301 || response.status === 302) && method === 'POST') {
+        request = { ...request, method: 'GET', body: null }
+      } else if (!isReplayable(request.body)) {
+        return response
+      }
+      await response.body?.cancel().catch(() => undefined)
+      target = next
+    }
+  }
+
+  #allows(url: URL): boolean {
+    const origins = this.#options.origins
+    return origins === undefined ? isSafeUrl(url) : origins.some((base) => sameOrigin(url, base))
+  }
+
+  /**
+   * One request, with a timer and forwarded aborts that are all gone once the headers arrive (no
+   * AbortSignal.timeout/any: their timers cannot be cleared and fire long after the request, bench/).
+   */
+  async #send(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
     const headers = new Headers(init.headers)
     headers.set('authorization', `Bearer ${current.accessToken}`)
-    const signals = [AbortSignal.timeout(this.#options.timeout)]
     const deadline = this.#options.deadline?.signal
-    if (deadline !== undefined) signals.push(deadline)
-    if (init.signal) signals.push(init.signal)
-    const started = performance.now()
-    const audience = this.audience
-    return this.#options.fetch(input, { ...init, headers, signal: AbortSignal.any(signals) }).then(
-      (response) => {
-        publish('downstream', () => ({ audience, status: response.status, durationMs: performance.now() - started }))
-        return response
-      },
-      (err: unknown) => {
-        const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
-        publish('downstream', () => ({ audience, status: 0, durationMs: performance.now() - started, ...(timedOut ? { code: 'ERR_TIMEOUT' as const } : {}) }))
-        throw err
-      },
-    )
+    const callerSignal = init.signal ?? undefined
+    const controller = new AbortController()
+    const onAbort = (event: Event) => controller.abort((event.target as AbortSignal).reason)
+    if (deadline !== undefined) {
+      if (deadline.aborted) controller.abort(deadline.reason)
+      else deadline.addEventListener('abort', onAbort)
+    }
+    if (callerSignal !== undefined) {
+      if (callerSignal.aborted) controller.abort(callerSignal.reason)
+      else callerSignal.addEventListener('abort', onAbort)
+    }
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      controller.abort(new DOMException('The downstream request did not answer in time', 'TimeoutError'))
+    }, this.#options.timeout)
+    try {
+      return await this.#options.fetch(url, { ...init, headers, signal: controller.signal, redirect: 'manual' })
+    } catch (err) {
+      // The handler's own abort is its business: its reason, unchanged.
+      if (callerSignal?.aborted === true && !timedOut) throw callerSignal.reason
+      if (timedOut || deadline?.aborted === true) {
+        throw new DownstreamError('ERR_DOWNSTREAM_TIMEOUT', `the ${this.audience} request did not answer in time`, { audience: this.audience, cause: err })
+      }
+      throw new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', `the ${this.audience} request failed (${causeName(err)})`, { audience: this.audience, cause: err })
+    } finally {
+      clearTimeout(timer)
+      deadline?.removeEventListener('abort', onAbort)
+      callerSignal?.removeEventListener('abort', onAbort)
+    }
   }
+}
+
+function parseOrUndefined(input: string, base?: string): URL | undefined {
+  try {
+    return new URL(input, base)
+  } catch {
+    return undefined
+  }
+}
+
+/** `input` is `origin` itself or begins with it and a path, query or fragment (not `origin.evil.example`, `origin@x`). */
+function withinOrigin(input: string, base: string): boolean {
+  const origin = originOf(base)
+  if (!input.startsWith(origin)) return false
+  const next = input.charCodeAt(origin.length)
+  return Number.isNaN(next) || next === 0x2f /* / */ || next === 0x3f /* ? */ || next === 0x23 /* # */
+}
+
+const origins = new Map<string, string>()
+function originOf(base: string): string {
+  let origin = origins.get(base)
+  if (origin === undefined) {
+    origin = new URL(base).origin
+    origins.set(base, origin)
+  }
+  return origin
+}
+
+function sameOrigin(url: URL, base: string): boolean {
+  return url.origin === originOf(base)
+}
+
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308
+}
+
+/** `ECONNREFUSED`, `ENOTFOUND`, ... from undici's `cause`, or the error's name; never a message. */
+function causeName(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause
+  if (typeof cause?.code === 'string') return cause.code
+  return err instanceof Error ? err.name : 'unknown error'
 }
 
 function isReplayable(body: RequestInit['body']): boolean {

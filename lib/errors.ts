@@ -1,14 +1,17 @@
 /**
  * The kit's one error module.
  *
- * Every error the kit throws is a `TokenXError` in the http-errors convention every middy middleware
- * follows: `statusCode`, `expose`, `headers` and a `message` that is the public answer body, so that
+ * Every error the kit throws while serving an invocation is a `TokenXError` in the http-errors
+ * convention every middy middleware follows: `statusCode`, `expose`, `headers` and a `message` that is the public answer body, so that
  * `@middy/http-error-handler` (or any handler of that convention) renders exactly the answer the kit
  * itself gives (see `errorResponse`). Next to them: a typed `code`, the OAuth `error` /
  * `error_description` pair, and `detail`, the internal explanation for operators.
  *
  * Nothing on an error — `message`, `detail`, `stack`, other properties, `cause` — contains a token,
  * an assertion or key material: other middlewares log errors whole (`console.error(error)`).
+ *
+ * Bad options found at construction are `InvalidOptionError`s (a `TypeError` with
+ * `code: 'ERR_INVALID_OPTION'`), programming errors never answered to a caller.
  *
  * `name` is set as a literal in each class because minifiers rename classes.
  */
@@ -30,6 +33,12 @@ export type TokenXErrorCode =
   | 'ERR_TOKEN_ENDPOINT_UNAVAILABLE'
   /** An outbound call did not finish in time, or was aborted. */
   | 'ERR_TIMEOUT'
+  /** The downstream API could not be reached (connection refused, reset, DNS, TLS). Answered as 502. */
+  | 'ERR_DOWNSTREAM_UNAVAILABLE'
+  /** The downstream API did not answer (headers) within `downstreamTimeout` or the Lambda's deadline. Answered as 504. */
+  | 'ERR_DOWNSTREAM_TIMEOUT'
+  /** The handler asked to send the token to a URL outside the audience's configured origin(s), or in cleartext. Answered as 500. */
+  | 'ERR_DOWNSTREAM_URL'
 
 /** Fields of an RFC 8693 §2.2.2 / RFC 6749 §5.2 error response, as received from TokenX. */
 export interface OAuthErrorBody {
@@ -251,5 +260,31 @@ export class InvalidOptionError extends TypeError {
   constructor(option: string, problem: string) {
     super(`${option} ${problem}`)
     this.option = option
+  }
+}
+
+const DOWNSTREAM_VIEWS = {
+  ERR_DOWNSTREAM_UNAVAILABLE: { status: 502, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' },
+  ERR_DOWNSTREAM_TIMEOUT: { status: 504, error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' },
+  ERR_DOWNSTREAM_URL: { status: 500, error: 'server_error', error_description: 'The server could not complete the request' },
+} as const
+
+/**
+ * A request through `Downstream.fetch` failed before the downstream answered: unreachable (502),
+ * too slow (504), or aimed at a URL the token may not go to (500). A downstream that answers, with any
+ * status, is not an error: the handler gets its `Response`.
+ */
+export class DownstreamError extends TokenXError {
+  override name = 'DownstreamError'
+  /** The downstream app, `cluster:namespace:app`. */
+  readonly audience: string
+
+  constructor(
+    code: keyof typeof DOWNSTREAM_VIEWS,
+    message: string,
+    init: { cause?: unknown; audience: string },
+  ) {
+    super(code, message, { cause: init.cause, ...DOWNSTREAM_VIEWS[code] })
+    this.audience = init.audience
   }
 }

@@ -7,9 +7,9 @@
  */
 import { bearerToken } from './bearer.ts'
 import { createTokenXClient, type TokenXClient } from './client.ts'
-import { defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
-import { createDownstream, type Downstream } from './downstream.ts'
-import { ConfigError, TokenExchangeError, TokenXError, translate } from './errors.ts'
+import { checkKnownKeys, defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
+import { checkDownstreamUrls, createDownstream, type Downstream } from './downstream.ts'
+import { ConfigError, InvalidOptionError, TokenExchangeError, TokenXError, translate } from './errors.ts'
 import { publish, type KitEvents } from './events.ts'
 import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from './logger.ts'
 import { isMetricsLike, type MetricsLike } from './metrics.ts'
@@ -18,11 +18,25 @@ import type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
 import { errorResponse } from './response.ts'
 import { isTracerLike, type TracerLike } from './tracing.ts'
 
-/** One audience (`cluster:namespace:app`), or named audiences. */
-export type AudienceOption = string | Readonly<Record<string, string>>
+/**
+ * One downstream app: its TokenX audience (`cluster:namespace:app`) and the base URL(s) its token may
+ * be sent to. `Downstream.fetch` refuses any URL outside their origins, and resolves a relative input
+ * against the first one.
+ */
+export interface AudienceTarget {
+  readonly audience: string
+  readonly url: string | readonly string[]
+}
+
+/**
+ * One audience, or named audiences; each a target with its URL(s), or only the `cluster:namespace:app`
+ * (then its token may go to any `https:` URL, or `http:` on loopback: prefer a target). An object with
+ * an `audience` member is one target, so no name in a record may be `audience`.
+ */
+export type AudienceOption = string | AudienceTarget | Readonly<Record<string, string | AudienceTarget>>
 
 /** What the handler finds on `context.tokenX`: one `Downstream`, or one per name. */
-export type TokenXContext<A extends AudienceOption> = A extends string ? Downstream : { readonly [K in keyof A]: Downstream }
+export type TokenXContext<A extends AudienceOption> = A extends string | AudienceTarget ? Downstream : { readonly [K in keyof A]: Downstream }
 
 /**
  * What the middleware reads and sets on middy's `request`. Structural, so that middy's `Request` of
@@ -85,6 +99,11 @@ export interface TokenXCoreOptions<A extends AudienceOption> {
   serviceName?: string | undefined
 }
 
+/** Every key of `TokenXCoreOptions`, in one list: any other key is refused. */
+export const coreOptionKeys = Object.freeze(['audience', 'client', 'env', 'fetch', 'downstreamTimeout', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName'] as const satisfies ReadonlyArray<keyof TokenXCoreOptions<string>>)
+const everyCoreKeyListed: Exclude<keyof TokenXCoreOptions<string>, (typeof coreOptionKeys)[number]> extends never ? true : never = true
+void everyCoreKeyListed
+
 export const middlewareDefaults = Object.freeze({
   downstreamTimeout: 10_000,
   deadlineMargin: 500,
@@ -104,18 +123,25 @@ export interface TokenXHandlerCore<A extends AudienceOption> {
    * call it once per invocation, e.g. in a `finally`.
    */
   end(): void
+  /**
+   * Ends an invocation: clears the deadline timer `authorize` may have started for it, so nothing of
+   * it stays alive. The middleware calls it after the handler; idempotent.
+   */
+  release(tokenX: TokenXContext<A>): void
 }
 
 /** The middleware's core, for handlers that do not use middy. Bad options throw `TypeError` here. */
 export function createTokenXHandlerCore<A extends AudienceOption>(options: TokenXCoreOptions<A>): TokenXHandlerCore<A> {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object')
+  checkKnownKeys(options, coreOptionKeys)
   const audiences = audienceEntries(options.audience)
   const downstreamTimeout = options.downstreamTimeout ?? middlewareDefaults.downstreamTimeout
   const deadlineMargin = options.deadlineMargin ?? middlewareDefaults.deadlineMargin
   checkNonNegativeInteger('downstreamTimeout', downstreamTimeout)
   checkNonNegativeInteger('deadlineMargin', deadlineMargin)
-  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new TypeError('fetch must be a function')
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new InvalidOptionError('fetch', 'must be a function')
   const observer = observerFor(options, audiences)
+  const deadlines = new WeakMap<object, LazyDeadline>()
 
   // Options in code are checked now; the environment is read on the first invocation, so that a
   // misconfigured function answers 500 with a JSON body instead of failing its init phase.
@@ -136,20 +162,34 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
       // Read by the exchange only when it must wait, and by the downstream only when it sends.
       const deadline = lazyDeadline(context, deadlineMargin)
       const fetch = options.fetch ?? globalThis.fetch
-      const downstreams = await Promise.all(
-        audiences.map(async ([, audience]) =>
-          createDownstream({
-            client: tokenX,
-            subjectToken,
-            token: await tokenX.exchange(subjectToken, audience, deadline),
-            timeout: downstreamTimeout,
-            deadline,
-            fetch,
-          }),
-        ),
-      )
-      if (typeof options.audience === 'string') return downstreams[0] as TokenXContext<A>
-      return Object.freeze(Object.fromEntries(audiences.map(([name], i) => [name, downstreams[i]]))) as TokenXContext<A>
+      let downstreams: Downstream[]
+      try {
+        downstreams = await Promise.all(
+          audiences.map(async ([, audience, origins]) =>
+            createDownstream({
+              client: tokenX,
+              subjectToken,
+              token: await tokenX.exchange(subjectToken, audience, deadline),
+              timeout: downstreamTimeout,
+              deadline,
+              fetch,
+              origins,
+            }),
+          ),
+        )
+      } catch (err) {
+        if (deadline instanceof LazyDeadline) deadline.release()
+        throw err
+      }
+      const result = (audiences.length === 1 && audiences[0]?.[0] === '' ? downstreams[0] : Object.freeze(
+        Object.fromEntries(audiences.map(([name], i) => [name, downstreams[i]])),
+      )) as TokenXContext<A> & object
+      if (deadline instanceof LazyDeadline) deadlines.set(result, deadline)
+      return result
+    },
+    release(tokenX) {
+      if (tokenX === null || typeof tokenX !== 'object') return
+      deadlines.get(tokenX)?.release()
     },
     respond(err) {
       if (!(err instanceof TokenXError)) return undefined
@@ -181,20 +221,20 @@ function errorEvent(err: TokenXError): KitEvents['error'] {
 }
 
 /** Logger, metrics and tracer from the options and the environment; checked now, `TypeError` when bad. */
-function observerFor(options: TokenXCoreOptions<AudienceOption>, audiences: ReadonlyArray<[string, string]>): Observer {
+function observerFor(options: TokenXCoreOptions<AudienceOption>, audiences: ReadonlyArray<readonly [string, string, ...unknown[]]>): Observer {
   const env = options.env ?? process.env
   if (options.serviceName !== undefined && (typeof options.serviceName !== 'string' || options.serviceName === '')) {
-    throw new TypeError('serviceName must be a non-empty string')
+    throw new InvalidOptionError('serviceName', 'must be a non-empty string')
   }
   const serviceName = options.serviceName ?? serviceNameFromEnv(env)
   if (options.logger !== undefined && options.logger !== false && !isKitLogger(options.logger)) {
-    throw new TypeError('logger must have debug, info, warn and error methods, or be false')
+    throw new InvalidOptionError('logger', 'must have debug, info, warn and error methods, or be false')
   }
   if (options.metrics !== undefined && options.metrics !== false && !isMetricsLike(options.metrics)) {
-    throw new TypeError('metrics must have addMetric and publishStoredMetrics methods (a Powertools Metrics), or be false')
+    throw new InvalidOptionError('metrics', 'must have addMetric and publishStoredMetrics methods (a Powertools Metrics), or be false')
   }
   if (options.tracer !== undefined && options.tracer !== false && !isTracerLike(options.tracer)) {
-    throw new TypeError('tracer must be an OpenTelemetry Tracer, or false')
+    throw new InvalidOptionError('tracer', 'must be an OpenTelemetry Tracer, or false')
   }
   const logger = options.logger === false ? undefined : (options.logger ?? createLogger({ serviceName, env }))
   const namespace = metricsNamespace(env)
@@ -230,10 +270,13 @@ export function tokenX<A extends AudienceOption>(
       request.context.tokenX = await core.authorize(request.event, request.context)
     },
     after: (request) => {
+      core.release(request.context.tokenX)
       order.sawAnswer(request.response)
       core.end()
     },
     onError: (request) => {
+      // (`tokenX` is unset when `before` itself failed; `authorize` released its deadline then.)
+      if (request.context.tokenX !== undefined) core.release(request.context.tokenX)
       try {
         if (!(request.error instanceof TokenXError)) return
         if (request.response === undefined) {
@@ -369,37 +412,75 @@ function lazyDeadline(context: Partial<LambdaContextLike> | undefined, margin: n
 }
 
 /**
- * The deadline's signal, created on first use. A warm invocation served from the cache whose handler
- * calls no downstream needs none, and each one is an AbortSignal.timeout: a timer that cannot be
- * cleared and fires at the deadline, long after the invocation ended (bench/). A class, as V8 builds
- * an object literal with a getter some twenty times slower.
+ * The deadline's signal, created on first use: a warm invocation served from the cache whose handler
+ * calls no downstream needs none. An AbortController and a timer that `release()` clears when the
+ * invocation ends (an AbortSignal.timeout cannot be cleared, and fired at the deadline, long after
+ * its invocation ended; bench/). A class, as V8 builds an object literal with a getter some twenty
+ * times slower.
  */
 class LazyDeadline {
   readonly #at: number
-  #signal: AbortSignal | undefined
+  #controller: AbortController | undefined
+  #timer: ReturnType<typeof setTimeout> | undefined
 
   constructor(at: number) {
     this.#at = at
   }
 
   get signal(): AbortSignal {
-    this.#signal ??= AbortSignal.timeout(Math.max(1, this.#at - Date.now()))
-    return this.#signal
+    if (this.#controller === undefined) {
+      const controller = new AbortController()
+      this.#controller = controller
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined
+        controller.abort(new DOMException('The Lambda deadline is near', 'TimeoutError'))
+      }, Math.max(1, this.#at - Date.now()))
+      // Never what keeps a process alive (outside Lambda, a forgotten release()).
+      this.#timer.unref?.()
+    }
+    return this.#controller.signal
+  }
+
+  release(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
   }
 }
 
-function audienceEntries(option: AudienceOption): Array<[string, string]> {
-  if (typeof option === 'string') {
-    if (!isClientId(option)) throw new TypeError('audience must be "cluster:namespace:app"')
-    return [['', option]]
-  }
+/** `[name, audience, origins]`; the name is '' for a single audience. */
+type AudienceEntry = [name: string, audience: string, origins: readonly string[] | undefined]
+
+function audienceEntries(option: AudienceOption): AudienceEntry[] {
+  if (typeof option === 'string' || isTarget(option)) return [['', ...audienceTarget('audience', option)]]
   if (option === null || typeof option !== 'object' || Object.keys(option).length === 0) {
-    throw new TypeError('audience must be "cluster:namespace:app" or a non-empty record of them')
+    throw new InvalidOptionError('audience', 'must be "cluster:namespace:app", { audience, url } or a non-empty record of them')
   }
-  return Object.entries(option).map(([name, audience]) => {
-    if (!isClientId(audience)) throw new TypeError(`audience.${name} must be "cluster:namespace:app"`)
-    return [name, audience]
-  })
+  return Object.entries(option).map(([name, target]) => [name, ...audienceTarget(`audience.${name}`, target)])
+}
+
+function isTarget(value: unknown): value is AudienceTarget {
+  return value !== null && typeof value === 'object' && 'audience' in value
+}
+
+function audienceTarget(name: string, target: string | AudienceTarget): [string, readonly string[] | undefined] {
+  if (typeof target === 'string') {
+    if (!isClientId(target)) throw new InvalidOptionError(name, 'must be "cluster:namespace:app"')
+    return [target, undefined]
+  }
+  if (target === null || typeof target !== 'object') throw new InvalidOptionError(name, 'must be "cluster:namespace:app" or { audience, url }')
+  checkKnownKeys(target, ['audience', 'url'], `${name}.`)
+  if (!isClientId(target.audience)) throw new InvalidOptionError(`${name}.audience`, 'must be "cluster:namespace:app"')
+  const urls = typeof target.url === 'string' ? [target.url] : target.url
+  if (!Array.isArray(urls) || urls.length === 0 || !urls.every((url) => typeof url === 'string')) {
+    throw new InvalidOptionError(`${name}.url`, 'must be a URL or a non-empty array of URLs')
+  }
+  try {
+    return [target.audience, Object.freeze([...checkDownstreamUrls(`${name}.url`, urls)])]
+  } catch (err) {
+    throw err instanceof TypeError && !(err instanceof InvalidOptionError)
+      ? new InvalidOptionError(`${name}.url`, err.message.slice(`${name}.url `.length))
+      : err
+  }
 }
 
 function isClient(value: unknown): value is TokenXClient {
@@ -407,5 +488,5 @@ function isClient(value: unknown): value is TokenXClient {
 }
 
 function checkNonNegativeInteger(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new TypeError(`${name} must be a non-negative integer`)
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new InvalidOptionError(name, 'must be a non-negative integer')
 }

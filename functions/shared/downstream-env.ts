@@ -24,8 +24,16 @@ export function downstreamFromEnv(env: Readonly<Record<string, string | undefine
     return new ConfigError('DOWNSTREAM_URL must be an http(s) URL')
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') return new ConfigError('DOWNSTREAM_URL must be an http(s) URL')
+  // The citizen's exchanged token goes there: never in cleartext, except to a local test server.
+  if (base.protocol === 'http:' && !isLoopbackHost(base.hostname)) {
+    return new ConfigError('DOWNSTREAM_URL must be an https: URL (http: only on a loopback host)')
+  }
   if (!isClientId(audience)) {
     return new ConfigError('DOWNSTREAM_AUDIENCE must be "cluster:namespace:app"')
   }
   return { url: base, audience }
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname)
 }
