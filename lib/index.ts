@@ -1,17 +1,28 @@
-/** The kit's public API: an explicit list, so nothing internal leaks out by accident. */
+/**
+ * The kit's public API: an explicit list, so nothing internal leaks out by accident. What is here is
+ * a promise (semver); helpers such as option resolution, defaults and the bearer parser are not.
+ */
+// The middleware, and its core for handlers without middy.
 export { tokenX, createTokenXHandlerCore, middlewareDefaults } from './middleware.ts'
 export type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
-export type { AudienceOption, TokenXContext, TokenXCoreOptions, TokenXHandlerCore, TokenXMiddleware, TokenXMiddlewareRequest } from './middleware.ts'
+export type {
+  AudienceOption,
+  AudienceTarget,
+  TokenXContext,
+  TokenXCoreOptions,
+  TokenXHandlerCore,
+  TokenXMiddleware,
+  TokenXMiddlewareRequest,
+} from './middleware.ts'
+// The client, usable on its own.
 export { createTokenXClient } from './client.ts'
 export type { ExchangedToken, ExchangeOptions, TokenXClient } from './client.ts'
-export { defaults, isClientId, optionsFromEnv, resolveOptions } from './config.ts'
+export { isClientId, optionsFromEnv } from './config.ts'
 export type { AssertionAudience, FetchLike, SecretsManagerLike, TokenXOptions, ResolvedTokenXOptions } from './config.ts'
 export type { Downstream } from './downstream.ts'
 export { sharedCacheDefaults } from './shared-cache.ts'
 export type { DynamoDBLike, SharedCacheOptions } from './shared-cache.ts'
-export { bearerToken } from './bearer.ts'
-export { importPrivateJwk } from './key.ts'
-export type { SigningKey } from './key.ts'
+// Answers, logs, metrics, traces.
 export { errorResponse } from './response.ts'
 export type { ErrorResponse } from './response.ts'
 export { createLogger } from './logger.ts'
@@ -19,13 +30,17 @@ export type { JsonLogger, KitLogger, LogAttributes, LoggerOptions, LogLevel } fr
 export { METRICS } from './metrics.ts'
 export type { MetricName, MetricsLike, MetricUnit } from './metrics.ts'
 export type { SpanAttributes, SpanLike, TracerLike } from './tracing.ts'
+// Events (node:diagnostics_channel), for logs, metrics and traces of your own.
 export { channelName } from './events.ts'
 export type { KitEventName, KitEvents } from './events.ts'
+// Errors.
 export {
   TokenXError,
   ConfigError,
   KeyError,
   BearerTokenError,
   TokenExchangeError,
+  DownstreamError,
+  InvalidOptionError,
 } from './errors.ts'
 export type { TokenXErrorCode, TokenXErrorInit, BearerProblem, OAuthErrorBody } from './errors.ts'
