@@ -142,3 +142,33 @@ describe('the downstream API refusing a cached token', () => {
     expect(tokenx.requests).toHaveLength(0)
   })
 })
+
+// Issue #9 defect 7 and the typed downstream failures, through the middleware.
+describe('where the token may go', () => {
+  it('a redirect to another origin is answered as it is, and the token is not sent there', async () => {
+    const elsewhere = await startServer(() => ({ status: 200, body: { stolen: true } }))
+    try {
+      downstream.respond = () => ({ status: 302, body: '', headers: { location: `${elsewhere.url}/collect` } })
+      const { handler } = lambdaHandler({ client: options(), downstreamUrl: downstream.url, downstreamOrigins: [downstream.url] })
+      expect((await invoke(handler)).statusCode).toBe(302)
+      expect(elsewhere.requests).toHaveLength(0)
+    } finally {
+      await elsewhere.close()
+    }
+  })
+
+  it('a URL outside the configured origin answers 500 and sends nothing', async () => {
+    const { handler } = lambdaHandler({ client: options(), downstreamUrl: downstream.url, downstreamOrigins: ['https://api.example/'] })
+    const result = await invoke(handler)
+    expect(result.statusCode).toBe(500)
+    expect(JSON.parse(result.body)).toEqual({ error: 'server_error', error_description: 'The server could not complete the request' })
+    expect(downstream.requests).toHaveLength(0)
+  })
+
+  it('an unreachable downstream answers 502 with the kit\'s fixed text', async () => {
+    const { handler } = lambdaHandler({ client: options(), downstreamUrl: 'http://127.0.0.1:1', downstreamOrigins: ['http://127.0.0.1:1/'] })
+    const result = await invoke(handler)
+    expect(result.statusCode).toBe(502)
+    expect(JSON.parse(result.body)).toEqual({ error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' })
+  })
+})

@@ -80,11 +80,13 @@ export function lambdaHandler(options: {
   downstreamUrl?: string
   logger?: KitLogger | false
   deadlineMargin?: number
+  /** Binds the audience's token to these base URLs (`{ audience, url }`). */
+  downstreamOrigins?: readonly string[]
 }) {
   let calls = 0
   const handler = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
     .use(tokenX({
-      audience: AUDIENCE,
+      audience: options.downstreamOrigins === undefined ? AUDIENCE : { audience: AUDIENCE, url: options.downstreamOrigins },
       client: options.client,
       logger: options.logger ?? false,
       ...(options.deadlineMargin !== undefined ? { deadlineMargin: options.deadlineMargin } : {}),

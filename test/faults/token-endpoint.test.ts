@@ -291,3 +291,25 @@ describe('a 200 that is not a usable token', () => {
     expect(tokenx.requests).toHaveLength(2)
   })
 })
+
+// Issue #9 defect 1: a 5xx whose description is a long run of word characters used to block the event
+// loop for minutes (quadratic redaction), and 5xx answers are retried. Now: at once, every time.
+describe('a hostile error description', () => {
+  it('a 256 KiB description on every retried 5xx costs nothing noticeable, and is not quoted', { timeout: 10_000 }, async () => {
+    const description = 'a'.repeat(256 * 1024 - 64)
+    tokenx.respond = () => ({ status: 500, body: { error: 'server_error', error_description: description } })
+    const err = await client({ retries: 2 }).exchange(subject, AUDIENCE).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(TokenExchangeError)
+    expect(tokenx.requests).toHaveLength(3)
+    const upstream = (err as TokenExchangeError).upstream
+    expect(upstream.error).toBe('server_error')
+    expect(upstream.error_description?.length).toBeLessThanOrEqual(301)
+  })
+
+  it('a forged error code is classified, not quoted', async () => {
+    tokenx.respond = () => ({ status: 500, body: { error: 'x\n{"level":"info","message":"forged"}' } })
+    const err = (await client({ retries: 0 }).exchange(subject, AUDIENCE).catch((e: unknown) => e)) as TokenExchangeError
+    expect(err.upstream.error).toBe('[unrecognised]')
+    expect(err.message).not.toContain('forged')
+  })
+})
