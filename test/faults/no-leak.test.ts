@@ -475,6 +475,9 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
     }
     expect(seen.filter(({ where }) => where.endsWith('error')).length).toBeGreaterThan(40)
     expect([...secrets.values()].filter((label) => label.startsWith('a client assertion')).length).toBeGreaterThan(50)
+    for (const name of ['cache', 'exchange', 'exchange.retry', 'key.load', 'downstream']) {
+      expect(seen.some(({ where }) => where === `event ${name}`), name).toBe(true)
+    }
     expect(findLeaks(seen, secrets)).toEqual([])
   })
 })
