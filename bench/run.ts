@@ -3,7 +3,7 @@
  *
  *   npm run bench                      all sections; exits 0 whatever the budgets say
  *   npm run bench -- --strict          exits 1 when a budget fails
- *   npm run bench -- --only=warm,miss  some sections (warm, miss, concurrency, cold, memory, obs, shared)
+ *   npm run bench -- --only=warm,miss  some sections (warm, function, miss, concurrency, cold, memory, obs, shared)
  *
  * Every section runs in a process of its own (bench/<section>.ts), and the token endpoint in another
  * (bench/endpoint.ts), so no section's garbage, timers or JIT state leak into another's figures and
@@ -14,6 +14,7 @@ import { cpus, loadavg } from 'node:os'
 import { mkdir, writeFile } from 'node:fs/promises'
 import type { ColdResult } from './cold.ts'
 import type { ConcurrencyResult } from './concurrency.ts'
+import type { FunctionResult } from './function.ts'
 import type { MemoryResult } from './memory.ts'
 import type { ObsResult } from './obs.ts'
 import type { MissMethod, MissWorkerResult } from './miss.ts'
@@ -21,7 +22,7 @@ import type { SharedResult } from './shared.ts'
 import { runSection, spread, startEndpoint, type Spread } from './support.ts'
 import type { WarmResult } from './warm.ts'
 
-const SECTIONS = ['warm', 'miss', 'concurrency', 'cold', 'memory', 'obs', 'shared'] as const
+const SECTIONS = ['warm', 'function', 'miss', 'concurrency', 'cold', 'memory', 'obs', 'shared'] as const
 type Section = (typeof SECTIONS)[number]
 
 const args = process.argv.slice(2)
@@ -55,6 +56,7 @@ interface MissResult {
 
 interface Results {
   warm?: WarmResult
+  function?: FunctionResult
   miss?: MissResult
   concurrency?: ConcurrencyResult
   cold?: ColdResult
@@ -87,6 +89,9 @@ async function runOne(section: Section): Promise<void> {
   switch (section) {
     case 'warm':
       results.warm = await runSection<WarmResult>('./warm.ts', { env })
+      break
+    case 'function':
+      results.function = await runSection<FunctionResult>('./function.ts', { env })
       break
     case 'miss': {
       // One method per process, alternating, twice: drift on the machine touches both alike.
@@ -148,9 +153,14 @@ function summarizeMiss(workers: MissWorkerResult[]): MissResult {
 const budgets: Budget[] = []
 const budget = (name: string, value: number, limit: number, unit: string) => budgets.push({ name, value, limit, unit, pass: value <= limit })
 const { warm, miss, concurrency, cold, memory, obs, shared } = results
+const wholeWarm = results.function
 if (warm !== undefined) {
   budget('warm hit, one citizen: middleware CPU per invocation', warm.oneCitizen.overheadCpu.median, 10, 'µs')
   budget(`warm hit, ${warm.manyCitizens.citizens} citizens in turn: middleware CPU per invocation`, warm.manyCitizens.overheadCpu.median, 10, 'µs')
+}
+if (wholeWarm !== undefined) {
+  budget('whole warm path: built dist/resource − middy + plain fetch, CPU per invocation', wholeWarm.overheadCpu.median, 10, 'µs')
+  budgets.push({ name: 'whole warm path: timers left alive per invocation', value: wholeWarm.timersLeftPerInvocation, limit: 0, unit: 'timers', pass: wholeWarm.timersLeftPerInvocation === 0 })
 }
 if (miss !== undefined) {
   budget('cache miss: kit CPU per exchange ÷ one RSA-2048 signature', miss.kitOverSignature.median, 2.5, '×')
@@ -211,6 +221,15 @@ if (warm !== undefined) {
   }
   row('for scale: SHA-256 cache key of the citizen token', `${n(warm.cacheKeyCpu, 2)} µs`)
   row('timers left behind per warm invocation', n(warm.uncancellableTimersPerInvocation, 0))
+}
+if (wholeWarm !== undefined) {
+  heading(`whole warm path (HTTP API event, downstream GET in another process; CPU µs per invocation, ${wholeWarm.overheadCpu.runs} rounds × ${n(wholeWarm.batchSize, 0)})`)
+  row('floor: middy + plain fetch, fixed token', `${n(wholeWarm.floorCpu.median, 1)} µs`, range(wholeWarm.floorCpu, 1))
+  row('built dist/resource, token cached', `${n(wholeWarm.functionCpu.median, 1)} µs`, range(wholeWarm.functionCpu, 1))
+  row('kit cost on the whole warm path (CPU)', `${n(wholeWarm.overheadCpu.median, 1)} µs`, range(wholeWarm.overheadCpu, 1))
+  row('kit cost on the whole warm path (wall)', `${n(wholeWarm.overheadWall.median, 1)} µs`, range(wholeWarm.overheadWall, 1))
+  row('timers left alive per invocation', n(wholeWarm.timersLeftPerInvocation, 2))
+  row('AbortSignal.timeout/any per invocation', n(wholeWarm.uncancellableSignalsPerInvocation, 2))
 }
 if (miss !== undefined) {
   const rounds = miss.kitCpu.runs

@@ -21,9 +21,10 @@ export interface DownstreamOptions {
   /**
    * Aborts downstream requests and re-exchanges, e.g. when the Lambda is about to time out. Its
    * `signal` is read when a request or re-exchange starts, never before (the middleware creates the
-   * deadline signal on first use).
+   * deadline signal on first use). A downstream request reads only `at` (ms since the epoch): its
+   * own timer is cut to the deadline, so it needs no second timer and no listener.
    */
-  readonly deadline?: { readonly signal?: AbortSignal | undefined } | undefined
+  readonly deadline?: { readonly signal?: AbortSignal | undefined; readonly at?: number | undefined } | undefined
   readonly fetch: FetchLike
   /**
    * The origins (`https://api.example`) the token may be sent to; the first one's URL is the base for
@@ -134,10 +135,16 @@ class TokenXDownstream implements Downstream {
       if (url === undefined || !isSafeUrl(url)) throw this.#refused('a URL that is not https: (or http: on loopback)')
       return input
     }
-    // The common case without parsing: a string that starts with an allowed origin and a path.
-    if (typeof input === 'string' && origins.some((base) => withinOrigin(input, base))) return input
+    if (typeof input === 'string') {
+      // The common cases without parsing: an absolute URL that starts with an allowed origin and a
+      // path, or a relative one resolved (and checked) before.
+      if (origins.some((base) => withinOrigin(input, base))) return input
+      const resolved = resolvedInputs(origins).get(input)
+      if (resolved !== undefined) return resolved
+    }
     const url = input instanceof URL ? input : parseOrUndefined(input, origins[0])
     if (url === undefined || !origins.some((base) => sameOrigin(url, base))) throw this.#refused('a URL outside the audience\'s configured origin(s)')
+    if (typeof input === 'string') remember(resolvedInputs(origins), input, url.href)
     return url
   }
 
@@ -175,20 +182,17 @@ class TokenXDownstream implements Downstream {
   }
 
   /**
-   * One request, with a timer and forwarded aborts that are all gone once the headers arrive (no
-   * AbortSignal.timeout/any: their timers cannot be cleared and fire long after the request, bench/).
+   * One request, with one timer — `timeout`, cut to the deadline — and a forwarded abort from the
+   * caller's signal, both gone once the headers arrive. No AbortSignal.timeout/any (their timers
+   * cannot be cleared and fire long after the request), no deadline listener (profiled, bench/).
    */
   async #send(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
-    const headers = new Headers(init.headers)
-    headers.set('authorization', `Bearer ${current.accessToken}`)
-    const deadline = this.#options.deadline?.signal
+    const headers = withAuthorization(init.headers, `Bearer ${current.accessToken}`)
+    const at = this.#options.deadline?.at
+    const timeout = at === undefined ? this.#options.timeout : Math.max(0, Math.min(this.#options.timeout, at - Date.now()))
     const callerSignal = init.signal ?? undefined
     const controller = new AbortController()
-    const onAbort = (event: Event) => controller.abort((event.target as AbortSignal).reason)
-    if (deadline !== undefined) {
-      if (deadline.aborted) controller.abort(deadline.reason)
-      else deadline.addEventListener('abort', onAbort)
-    }
+    const onAbort = () => controller.abort(callerSignal?.reason)
     if (callerSignal !== undefined) {
       if (callerSignal.aborted) controller.abort(callerSignal.reason)
       else callerSignal.addEventListener('abort', onAbort)
@@ -197,22 +201,58 @@ class TokenXDownstream implements Downstream {
     const timer = setTimeout(() => {
       timedOut = true
       controller.abort(new DOMException('The downstream request did not answer in time', 'TimeoutError'))
-    }, this.#options.timeout)
+    }, timeout)
     try {
       return await this.#options.fetch(url, { ...init, headers, signal: controller.signal, redirect: 'manual' })
     } catch (err) {
       // The handler's own abort is its business: its reason, unchanged.
       if (callerSignal?.aborted === true && !timedOut) throw callerSignal.reason
-      if (timedOut || deadline?.aborted === true) {
+      if (timedOut) {
         throw new DownstreamError('ERR_DOWNSTREAM_TIMEOUT', `the ${this.audience} request did not answer in time`, { audience: this.audience, cause: err })
       }
       throw new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', `the ${this.audience} request failed (${causeName(err)})`, { audience: this.audience, cause: err })
     } finally {
       clearTimeout(timer)
-      deadline?.removeEventListener('abort', onAbort)
       callerSignal?.removeEventListener('abort', onAbort)
     }
   }
+}
+
+/**
+ * The request's headers with `authorization` set: a plain object is copied (a `Headers` per request
+ * cost more than the rest of `#send`, bench/), anything else goes through `Headers`.
+ */
+function withAuthorization(given: RequestInit['headers'], authorization: string): NonNullable<RequestInit['headers']> {
+  if (given === undefined) return { authorization }
+  if (given instanceof Headers || Array.isArray(given)) {
+    const headers = new Headers(given)
+    headers.set('authorization', authorization)
+    return headers
+  }
+  const headers: Record<string, string> = {}
+  for (const name of Object.keys(given)) {
+    if (name.toLowerCase() !== 'authorization') headers[name] = (given as Record<string, string>)[name] as string
+  }
+  headers['authorization'] = authorization
+  return headers
+}
+
+/** Relative inputs resolved against an audience's first URL, per configured origin list; bounded. */
+const resolvedByOrigins = new WeakMap<readonly string[], Map<string, string>>()
+const MAX_RESOLVED = 256
+
+function resolvedInputs(origins: readonly string[]): Map<string, string> {
+  let resolved = resolvedByOrigins.get(origins)
+  if (resolved === undefined) {
+    resolved = new Map()
+    resolvedByOrigins.set(origins, resolved)
+  }
+  return resolved
+}
+
+function remember(resolved: Map<string, string>, input: string, href: string): void {
+  // Paths built per request (ids in them) would grow the map without end: keep the first few only.
+  if (resolved.size < MAX_RESOLVED) resolved.set(input, href)
 }
 
 function parseOrUndefined(input: string, base?: string): URL | undefined {

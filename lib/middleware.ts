@@ -402,10 +402,13 @@ function clientFromEnv(env: Readonly<Record<string, string | undefined>>): Token
   }
 }
 
-const NO_DEADLINE: { readonly signal: AbortSignal | undefined } = Object.freeze({ signal: undefined })
+const NO_DEADLINE: { readonly signal: AbortSignal | undefined; readonly at: number | undefined } = Object.freeze({ signal: undefined, at: undefined })
 
 /** Aborts `deadlineMargin` ms before the Lambda would time out, created on first use; none outside Lambda. */
-function lazyDeadline(context: Partial<LambdaContextLike> | undefined, margin: number): { readonly signal: AbortSignal | undefined } {
+function lazyDeadline(
+  context: Partial<LambdaContextLike> | undefined,
+  margin: number,
+): { readonly signal: AbortSignal | undefined; readonly at: number | undefined } {
   const remaining = context?.getRemainingTimeInMillis?.()
   if (typeof remaining !== 'number' || !Number.isFinite(remaining)) return NO_DEADLINE
   return new LazyDeadline(Date.now() + remaining - margin)
@@ -425,6 +428,11 @@ class LazyDeadline {
 
   constructor(at: number) {
     this.#at = at
+  }
+
+  /** Milliseconds since the epoch: downstream requests cut their own timer to it (no signal needed). */
+  get at(): number {
+    return this.#at
   }
 
   get signal(): AbortSignal {

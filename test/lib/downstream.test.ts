@@ -177,6 +177,21 @@ describe('failures are typed kit errors', () => {
     })
   })
 
+  it('the Lambda deadline cuts the request short, as a timeout', async () => {
+    api.respond = () => ({ status: 200, body: {}, delay: 1_000 })
+    const { made } = downstream({ timeout: 5_000, deadline: { at: Date.now() + 30 } })
+    await expect(made.fetch(`${api.url}/slow`)).rejects.toMatchObject({ code: 'ERR_DOWNSTREAM_TIMEOUT', status: 504 })
+  })
+
+  it('replaces any Authorization the handler set, in any spelling', async () => {
+    const { made } = downstream()
+    await made.fetch(`${api.url}/x`, { headers: { Authorization: 'Basic x', accept: 'application/json' } })
+    await made.fetch(`${api.url}/x`, { headers: new Headers({ AUTHORIZATION: 'Basic x' }) })
+    await made.fetch(`${api.url}/x`, { headers: [['authorization', 'Basic x']] })
+    expect(api.requests.map(bearerOf)).toEqual(['Bearer access-1', 'Bearer access-1', 'Bearer access-1'])
+    expect(api.requests[0]?.headers.accept).toBe('application/json')
+  })
+
   it('the handler aborting its own request gets its own reason back', async () => {
     api.respond = () => ({ status: 200, body: {}, delay: 1_000 })
     const { made } = downstream()
