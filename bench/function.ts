@@ -2,9 +2,9 @@
  * The whole warm path: the BUILT example function (dist/resource, as Lambda runs it) against the
  * floor, a middy handler that makes the same downstream request with plain `fetch` and a fixed token.
  * Both answer the same HTTP API event with the downstream's status and body; the downstream is the
- * bench endpoint's GET /resource, in another process. Alternating rounds in one process, CPU
- * (`process.cpuUsage`) per invocation; the per-round difference is what the kit costs on a warm
- * invocation that calls its downstream once (issue #9: budget 10 µs).
+ * bench endpoint's GET /resource, in another process. Rounds in one process, the two interleaved
+ * invocation by invocation; CPU (`process.cpuUsage`) per invocation; the per-round difference is what
+ * the kit costs on a warm invocation that calls its downstream once (issue #9: budget 10 µs).
  *
  * Also counted, untimed: timers and listeners alive after an invocation has returned (none may be).
  */
@@ -63,39 +63,50 @@ const floor = middy(async (_event: unknown, _context: Context, { signal }: { sig
 
 const event = httpApiEvent(citizenToken(1))
 
-async function batch(invoke: Invoke): Promise<{ cpu: number; wall: number }> {
+/**
+ * One round: BATCH invocations of each, interleaved one by one (the order flips every pair), each
+ * timed on its own. On a shared machine, load changes within a batch; interleaving puts both sides
+ * under the same load, so the difference keeps only what the kit costs.
+ */
+async function round(): Promise<{ floor: { cpu: number; wall: number }; fn: { cpu: number; wall: number } }> {
   const context = lambdaContext()
-  const cpuBefore = process.cpuUsage()
-  const start = process.hrtime.bigint()
-  for (let i = 0; i < BATCH; i++) {
+  const sums = { floor: { cpu: 0, wall: 0 }, fn: { cpu: 0, wall: 0 } }
+  const one = async (side: 'floor' | 'fn') => {
+    const invoke = side === 'fn' ? fn : floor
+    const cpuBefore = process.cpuUsage()
+    const start = process.hrtime.bigint()
     const answer = await invoke(event, context)
+    const wall = Number(process.hrtime.bigint() - start) / 1000
+    const cpu = process.cpuUsage(cpuBefore)
     if (answer.statusCode !== 200) throw new Error(`answered ${answer.statusCode}: ${answer.body}`)
+    sums[side].cpu += cpu.user + cpu.system
+    sums[side].wall += wall
   }
-  const wall = Number(process.hrtime.bigint() - start) / 1000 / BATCH
-  const cpu = process.cpuUsage(cpuBefore)
-  return { cpu: (cpu.user + cpu.system) / BATCH, wall }
+  for (let i = 0; i < BATCH; i++) {
+    if (i % 2 === 0) {
+      await one('floor')
+      await one('fn')
+    } else {
+      await one('fn')
+      await one('floor')
+    }
+  }
+  const per = (sum: { cpu: number; wall: number }) => ({ cpu: sum.cpu / BATCH, wall: sum.wall / BATCH })
+  return { floor: per(sums.floor), fn: per(sums.fn) }
 }
 
 await endpoint.reset()
-// The first invocation exchanges; every later one is a cache hit plus the downstream call.
-await batch(fn)
-await batch(floor)
-progress(`whole warm path: ${ROUNDS} rounds of ${BATCH} invocations, built dist/resource vs middy + plain fetch`)
+// The first invocation exchanges; every later one is a cache hit plus the downstream call. Warm-up
+// until both paths run optimized code.
+await round()
+await round()
+progress(`whole warm path: ${ROUNDS} rounds of ${BATCH} interleaved pairs, built dist/resource vs middy + plain fetch`)
 const floorCpu: number[] = []
 const fnCpu: number[] = []
 const overheadCpu: number[] = []
 const overheadWall: number[] = []
-for (let round = 0; round < ROUNDS; round++) {
-  let a: { cpu: number; wall: number }
-  let b: { cpu: number; wall: number }
-  // Alternate the order so neither side always runs right after (and pays for the GC of) the other.
-  if (round % 2 === 0) {
-    a = await batch(floor)
-    b = await batch(fn)
-  } else {
-    b = await batch(fn)
-    a = await batch(floor)
-  }
+for (let r = 0; r < ROUNDS; r++) {
+  const { floor: a, fn: b } = await round()
   floorCpu.push(a.cpu)
   fnCpu.push(b.cpu)
   overheadCpu.push(b.cpu - a.cpu)
