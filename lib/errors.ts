@@ -264,9 +264,9 @@ export class InvalidOptionError extends TypeError {
 }
 
 const DOWNSTREAM_VIEWS = {
-  ERR_DOWNSTREAM_UNAVAILABLE: { status: 502, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' },
-  ERR_DOWNSTREAM_TIMEOUT: { status: 504, error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' },
-  ERR_DOWNSTREAM_URL: { status: 500, error: 'server_error', error_description: 'The server could not complete the request' },
+  ERR_DOWNSTREAM_UNAVAILABLE: { statusCode: 502, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' },
+  ERR_DOWNSTREAM_TIMEOUT: { statusCode: 504, error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' },
+  ERR_DOWNSTREAM_URL: { statusCode: 500, error: 'server_error', error_description: 'The server could not complete the request' },
 } as const
 
 /**

@@ -310,6 +310,7 @@ describe('a hostile error description', () => {
     tokenx.respond = () => ({ status: 500, body: { error: 'x\n{"level":"info","message":"forged"}' } })
     const err = (await client({ retries: 0 }).exchange(subject, AUDIENCE).catch((e: unknown) => e)) as TokenExchangeError
     expect(err.upstream.error).toBe('[unrecognised]')
+    expect(err.detail).not.toContain('forged')
     expect(err.message).not.toContain('forged')
   })
 })

@@ -164,7 +164,7 @@ describe('failures are typed kit errors', () => {
     const err = await made.fetch('http://127.0.0.1:1/x').catch((e: unknown) => e)
     expect(err).toBeInstanceOf(DownstreamError)
     expect(err).toMatchObject({ code: 'ERR_DOWNSTREAM_UNAVAILABLE', status: 502, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' })
-    expect((err as Error).message).toMatch(/^the dev-gcp:team:api request failed \((ECONNREFUSED|\w+)\)$/)
+    expect((err as DownstreamError).detail).toMatch(/^the dev-gcp:team:api request failed \((ECONNREFUSED|\w+)\)$/)
   })
 
   it('a slow downstream is ERR_DOWNSTREAM_TIMEOUT, 504, after `timeout` ms', async () => {
