@@ -24,7 +24,12 @@ export interface DownstreamOptions {
    * deadline signal on first use). A downstream request reads only `at` (ms since the epoch): its
    * own timer is cut to the deadline, so it needs no second timer and no listener.
    */
-  readonly deadline?: { readonly signal?: AbortSignal | undefined; readonly at?: number | undefined } | undefined
+  readonly deadline?: {
+    readonly signal?: AbortSignal | undefined
+    readonly at?: number | undefined
+    /** Clears the deadline's timer, if it started one; called through `releaseDownstream`. */
+    release?(): void
+  } | undefined
   readonly fetch: FetchLike
   /**
    * The origins (`https://api.example`) the token may be sent to; the first one's URL is the base for
@@ -53,6 +58,16 @@ const MAX_REDIRECTS = 5
 
 export function createDownstream(options: DownstreamOptions): Downstream {
   return new TokenXDownstream(options)
+}
+
+/**
+ * Ends `value`'s invocation if it is a kit `Downstream`: releases its deadline (clears the timer, if
+ * one was started). Returns whether it was one.
+ */
+export function releaseDownstream(value: unknown): boolean {
+  if (!(value instanceof TokenXDownstream)) return false
+  value.release()
+  return true
 }
 
 /**
@@ -92,6 +107,11 @@ class TokenXDownstream implements Downstream {
 
   get token(): ExchangedToken {
     return this.#token
+  }
+
+  /** See `releaseDownstream`. */
+  release(): void {
+    this.#options.deadline?.release?.()
   }
 
   readonly fetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {

@@ -8,7 +8,7 @@
 import { bearerToken } from './bearer.ts'
 import { createTokenXClient, type TokenXClient } from './client.ts'
 import { checkKnownKeys, defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
-import { checkDownstreamUrls, createDownstream, type Downstream } from './downstream.ts'
+import { checkDownstreamUrls, createDownstream, releaseDownstream, type Downstream } from './downstream.ts'
 import { ConfigError, InvalidOptionError, TokenExchangeError, TokenXError, translate } from './errors.ts'
 import { publish, type KitEvents } from './events.ts'
 import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from './logger.ts'
@@ -141,7 +141,6 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
   checkNonNegativeInteger('deadlineMargin', deadlineMargin)
   if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new InvalidOptionError('fetch', 'must be a function')
   const observer = observerFor(options, audiences)
-  const deadlines = new WeakMap<object, LazyDeadline>()
 
   // Options in code are checked now; the environment is read on the first invocation, so that a
   // misconfigured function answers 500 with a JSON body instead of failing its init phase.
@@ -184,12 +183,13 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
       const result = (audiences.length === 1 && audiences[0]?.[0] === '' ? downstreams[0] : Object.freeze(
         Object.fromEntries(audiences.map(([name], i) => [name, downstreams[i]])),
       )) as TokenXContext<A> & object
-      if (deadline instanceof LazyDeadline) deadlines.set(result, deadline)
       return result
     },
     release(tokenX) {
+      // Each Downstream holds its invocation's deadline (no per-invocation WeakMap entry: bench/).
       if (tokenX === null || typeof tokenX !== 'object') return
-      deadlines.get(tokenX)?.release()
+      if (releaseDownstream(tokenX)) return
+      for (const name in tokenX) releaseDownstream((tokenX as Record<string, unknown>)[name])
     },
     respond(err) {
       if (!(err instanceof TokenXError)) return undefined

@@ -136,4 +136,16 @@ describe('the middleware\'s deadline signal', () => {
     expect(timeout).not.toHaveBeenCalled()
     expect(any).not.toHaveBeenCalled()
   })
+
+  it('leaves no timer alive with named audiences either, nor after a failed invocation', async () => {
+    const handler = middy<unknown, APIGatewayProxyResult, Error, Context & { tokenX: { a: Downstream; b: Downstream } }>()
+      .use(tokenX({ audience: { a: AUDIENCE, b: { audience: 'dev-gcp:team:other', url: 'http://127.0.0.1:1/' } }, client: client(), logger: false }))
+      .handler(async () => ({ statusCode: 200, body: '' }))
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length
+    const before = timers()
+    expect((await handler(v2Event(`Bearer ${await citizenToken('5')}`), lambdaContext(10_000))).statusCode).toBe(200)
+    expect(timers()).toBe(before)
+    expect((await handler(v2Event('Bearer not-a-jwt'), lambdaContext(10_000))).statusCode).toBe(401)
+    expect(timers()).toBe(before)
+  })
 })
