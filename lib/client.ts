@@ -88,9 +88,10 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
           publish('exchange', () => ({ audience, durationMs: performance.now() - started, attempts, tokenEndpointStatus: 200 }))
           return loaded
         } catch (err) {
-          const next = await nextStep(err, key, keyChanged, retries, signal)
+          // The retry event goes out before a key reload, so that logs read in the order things happen.
+          const announce = () => publish('exchange.retry', () => retryEvent(audience, attempts, err as TokenExchangeError))
+          const next = await nextStep(err, key, keyChanged, retries, signal, announce)
           if (next === undefined) throw err
-          publish('exchange.retry', () => retryEvent(audience, attempts, err as TokenExchangeError))
           if (next === 'retry') {
             retries += 1
             await backoff(resolved.retryBackoff, retries - 1, signal)
@@ -121,16 +122,19 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     keyChanged: boolean,
     retries: number,
     signal: AbortSignal,
+    announce: () => void,
   ): Promise<SigningKey | 'retry' | undefined> => {
     if (signal.aborted || !(err instanceof TokenExchangeError)) return undefined
     const retryable = err.retryable
     // TokenX does not know our key: it was probably rotated. Another key, once per exchange.
     if (isInvalidClient(err)) {
-      if (keyChanged) return undefined
-      const other = await keys.refused(key)
-      return other === undefined || other === key ? undefined : other
+      if (keyChanged || !keys.reloadable) return undefined
+      announce()
+      return await keys.refused(key)
     }
-    return retryable && retries < resolved.retries ? 'retry' : undefined
+    if (!retryable || retries >= resolved.retries) return undefined
+    announce()
+    return 'retry'
   }
 
   return {

@@ -26,13 +26,15 @@ export interface SigningKey {
 export interface KeyLoader {
   /** The key to sign with: loading it on first use, or again once it is older than `keyMaxAge`. */
   get(): Promise<SigningKey>
+  /** Whether `refused` can ever offer another key (false for an inline key). */
+  readonly reloadable: boolean
   /** TokenX accepted an assertion signed with `key`: it is a proven key from now on. */
   accepted(key: SigningKey): void
   /**
    * TokenX refused an assertion signed with `key`. Resolves to the key to try instead — the previous
-   * key when `key` is a new one TokenX has never accepted, or a key loaded anew — or `undefined` when
-   * there is no other key (an inline key, or the secret still holds `key`). Concurrent callers
-   * refused with the same key share one reload.
+   * key when `key` is a new one TokenX has never accepted, or the key loaded anew (the same one when
+   * the secret has not changed) — or `undefined` when there is none (an inline key, a failed reload).
+   * Concurrent callers refused with the same key share one reload.
    */
   refused(key: SigningKey): Promise<SigningKey | undefined>
 }
@@ -136,6 +138,7 @@ function inlineKeyLoader(source: string | JWK, clock: () => number): KeyLoader {
       })
       return loaded
     },
+    reloadable: false,
     accepted: () => undefined,
     refused: async () => undefined,
   }
@@ -198,6 +201,7 @@ function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader
       const fallback = held.key
       return load('max-age').catch(() => fallback)
     },
+    reloadable: true,
     accepted(key) {
       proven.add(key)
     },
@@ -215,8 +219,9 @@ function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader
         return back
       }
       try {
-        const fresh = await load('refused')
-        return fresh === key ? undefined : fresh
+        // The same key again when the secret has not changed: TokenX may have been briefly out of
+        // date (its view of our JWKS), so it gets one more try.
+        return await load('refused')
       } catch {
         return undefined
       }

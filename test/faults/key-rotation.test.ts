@@ -143,8 +143,7 @@ describe.each(['invalid_client', 'tokendings'] as const)('TokenX refusing the ol
     }
   })
 
-  it('a reload that finds the refused key again is final: 500 ERR_CLIENT_REJECTED after one request and one reload', async () => {
-    // (Sending the same key again could only be refused again; no request is spent on it.)
+  it('a second refusal is final: 500 ERR_CLIENT_REJECTED after exactly two requests and one reload', async () => {
     const kit = createTokenXClient(options({ retries: 3 }))
     await kit.exchange(await citizenToken('1'), AUDIENCE)
     // TokenX was told about a key the secret does not hold.
@@ -154,7 +153,7 @@ describe.each(['invalid_client', 'tokendings'] as const)('TokenX refusing the ol
     const err = await kit.exchange(await citizenToken('2'), AUDIENCE).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(TokenExchangeError)
     expect(err).toMatchObject({ code: 'ERR_CLIENT_REJECTED', status: 500, error: 'server_error' })
-    expect(tokenx.requests).toHaveLength(1)
+    expect(tokenx.requests).toHaveLength(2)
     expect(sm.stats.getSecretValue).toBe(loads + 1)
   })
 
