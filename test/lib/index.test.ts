@@ -6,7 +6,7 @@ describe('the public API', () => {
     expect(Object.keys(kit).sort()).toEqual([
       'BearerTokenError', 'ConfigError', 'DownstreamError', 'InvalidOptionError', 'KeyError', 'METRICS', 'TokenExchangeError', 'TokenXError',
       'channelName', 'createLogger', 'createTokenXClient', 'createTokenXHandlerCore', 'errorResponse', 'isClientId',
-      'middlewareDefaults', 'optionsFromEnv', 'tokenX',
+      'middlewareDefaults', 'optionsFromEnv', 'sharedCacheDefaults', 'tokenX',
     ])
   })
 
