@@ -487,7 +487,7 @@ describe('configuration', () => {
       expect(() => kit.createTokenXClient(options({ sharedCache: sharedCache as Kit.SharedCacheOptions })), String(message)).toThrow(TypeError)
       expect(() => kit.createTokenXClient(options({ sharedCache: sharedCache as Kit.SharedCacheOptions }))).toThrow(message)
     }
-    expect(kit.resolveOptions(options({ sharedCache: { table: 'tokens' } })).sharedCache).toEqual({ table: 'tokens', ...kit.sharedCacheDefaults })
+    expect(kit.createTokenXClient(options({ sharedCache: { table: 'tokens' } })).options.sharedCache).toEqual({ table: 'tokens', ...kit.sharedCacheDefaults })
   })
 })
 
