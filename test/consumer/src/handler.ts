@@ -8,7 +8,8 @@ const ordersAudience = process.env['ORDERS_AUDIENCE'] ?? 'prod-gcp:team:orders-a
 
 // Module scope: the token cache and the loaded key live as long as the Lambda instance.
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
-  .use(tokenX({ audience: ordersAudience }))
+  // The token for orders-api may go to ordersUrl's origin only.
+  .use(tokenX({ audience: { audience: ordersAudience, url: ordersUrl } }))
   .handler(async (_event, context, { signal }) => {
     // context.tokenX is typed by the middleware (middy 7 infers it, no cast). Its fetch sends
     // `Authorization: Bearer <token for orders-api>` on behalf of the citizen who called us.
