@@ -1,7 +1,7 @@
 /** The kit's public API: an explicit list, so nothing internal leaks out by accident. */
 export { tokenX, createTokenXHandlerCore, middlewareDefaults } from './middleware.ts'
 export type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
-export type { AudienceOption, TokenXContext, TokenXCoreOptions, TokenXHandlerCore, TokenXMiddleware, TokenXMiddlewareRequest } from './middleware.ts'
+export type { AudienceOption, TokenXContext, TokenXCoreOptions, TokenXHandlerCore, TokenXMiddleware, AuthorizedRequest, TokenXMiddlewareRequest } from './middleware.ts'
 export { createTokenXClient } from './client.ts'
 export type { ExchangedToken, ExchangeOptions, TokenXClient } from './client.ts'
 export { defaults, isClientId, optionsFromEnv, resolveOptions } from './config.ts'
@@ -27,5 +27,16 @@ export {
   KeyError,
   BearerTokenError,
   TokenExchangeError,
+  InsufficientAcrError,
+  ForbiddenCallerError,
+  JwksError,
 } from './errors.ts'
-export type { TokenXErrorCode, TokenXErrorInit, BearerProblem, OAuthErrorBody } from './errors.ts'
+export type { TokenXErrorCode, TokenXErrorInit, BearerProblem, OAuthErrorBody, InboundErrorCode } from './errors.ts'
+export { createInboundValidator, inboundFromEnv } from './inbound.ts'
+export type { InboundValidator, TokenSource, VerifiedClaims } from './inbound.ts'
+export { inboundDefaults, inboundIssuersFromEnv, inboundOptionKeys, resolveInboundOptions } from './inbound-config.ts'
+export type { InboundIssuer, InboundOptions, IssuerSelection, ResolvedInboundOptions } from './inbound-config.ts'
+export { acrLevels, acrValuesFor, isAcrLevel, satisfiesAcr } from './acr.ts'
+export type { AcrLevel } from './acr.ts'
+export { apiOptionKeys, createTokenXApiCore, tokenXApi } from './api.ts'
+export type { TokenXApiCore, TokenXApiOptions } from './api.ts'

@@ -15,6 +15,8 @@ import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from '.
 import { isMetricsLike, type MetricsLike } from './metrics.ts'
 import { createObserver, metricsNamespace, type Observer } from './observe.ts'
 import type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
+import { createInboundValidator, inboundFromEnv, type InboundValidator, type VerifiedClaims } from './inbound.ts'
+import { resolveInboundOptions, type InboundOptions } from './inbound-config.ts'
 import { errorResponse } from './response.ts'
 import { isTracerLike, type TracerLike } from './tracing.ts'
 
@@ -30,7 +32,8 @@ export type TokenXContext<A extends AudienceOption> = A extends string ? Downstr
  */
 export interface TokenXMiddlewareRequest<A extends AudienceOption> {
   event: unknown
-  context: LambdaContext & { tokenX: TokenXContext<A> }
+  /** `citizen`: the verified claims when inbound validation is on (`inbound`), else `undefined`. */
+  context: LambdaContext & { tokenX: TokenXContext<A>; citizen?: VerifiedClaims | undefined }
   response: unknown
   error: unknown
 }
@@ -83,6 +86,15 @@ export interface TokenXCoreOptions<A extends AudienceOption> {
   tracer?: TracerLike | false | undefined
   /** The `service` of log lines and the metrics dimension. Default `POWERTOOLS_SERVICE_NAME`, else `service_undefined`. */
   serviceName?: string | undefined
+  /**
+   * Inbound validation of the caller's token before any key load or exchange (README "Inbound
+   * validation"). Default `false`: TokenX alone judges the token. `true`: the issuers from the
+   * environment (`IDPORTEN_*`, `TOKEN_X_JWKS_URI`/`TOKEN_X_WELL_KNOWN_URL`), read on the first
+   * invocation, with `inboundDefaults`. An `InboundOptions` object: those options; without `idporten`
+   * and `tokenX` the issuers still come from the environment. Or a validator of your own making.
+   * The verified claims are put on `context.citizen`.
+   */
+  inbound?: boolean | InboundOptions | InboundValidator | undefined
 }
 
 export const middlewareDefaults = Object.freeze({
@@ -90,9 +102,18 @@ export const middlewareDefaults = Object.freeze({
   deadlineMargin: 500,
 })
 
+/** What one invocation gets: the downstream(s), and the verified claims when inbound validation is on. */
+export interface AuthorizedRequest<A extends AudienceOption> {
+  readonly tokenX: TokenXContext<A>
+  /** The caller's verified claims; `undefined` when inbound validation is off. */
+  readonly citizen: VerifiedClaims | undefined
+}
+
 export interface TokenXHandlerCore<A extends AudienceOption> {
   /** Exchanges the event's bearer token; rejects with a `TokenXError` for the caller's or our faults. */
   authorize(event: unknown, context?: Partial<LambdaContext>): Promise<TokenXContext<A>>
+  /** As `authorize`, and also returns the verified claims (inbound validation on). */
+  authorizeRequest(event: unknown, context?: Partial<LambdaContext>): Promise<AuthorizedRequest<A>>
   /**
    * The HTTP answer for a kit error (and logs and counts it: the `error` event); `undefined` for
    * any other error. The answer equals what @middy/http-error-handler renders from the same error.
@@ -127,30 +148,41 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
     return client
   }
 
+  const getValidator = inboundValidatorGetter(options.inbound, () => options.env ?? process.env)
+
+  const authorizeRequest = async (event: unknown, context: Partial<LambdaContext> | undefined): Promise<AuthorizedRequest<A>> => {
+    observer.begin(context)
+    // Bearer problems are answered before configuration is even read: no key load, no exchange.
+    const subjectToken = bearerToken(event, client?.options.maxSubjectTokenLength ?? defaults.maxSubjectTokenLength)
+    // Read by the validation and the exchange only when they must wait, and by the downstream only when it sends.
+    const deadline = lazyDeadline(context, deadlineMargin)
+    // Inbound validation runs before the client is even built: a refused token costs no key load.
+    const citizen = getValidator === undefined ? undefined : await getValidator().validate(subjectToken, deadline)
+    const tokenX = getClient()
+    const fetch = options.fetch ?? globalThis.fetch
+    const downstreams = await Promise.all(
+      audiences.map(async ([, audience]) =>
+        createDownstream({
+          client: tokenX,
+          subjectToken,
+          token: await tokenX.exchange(subjectToken, audience, deadline),
+          timeout: downstreamTimeout,
+          deadline,
+          fetch,
+        }),
+      ),
+    )
+    const downstream = typeof options.audience === 'string'
+      ? downstreams[0] as TokenXContext<A>
+      : Object.freeze(Object.fromEntries(audiences.map(([name], i) => [name, downstreams[i]]))) as TokenXContext<A>
+    return { tokenX: downstream, citizen }
+  }
+
   return {
     async authorize(event, context) {
-      observer.begin(context)
-      // Bearer problems are answered before configuration is even read: no key load, no exchange.
-      const subjectToken = bearerToken(event, client?.options.maxSubjectTokenLength ?? defaults.maxSubjectTokenLength)
-      const tokenX = getClient()
-      // Read by the exchange only when it must wait, and by the downstream only when it sends.
-      const deadline = lazyDeadline(context, deadlineMargin)
-      const fetch = options.fetch ?? globalThis.fetch
-      const downstreams = await Promise.all(
-        audiences.map(async ([, audience]) =>
-          createDownstream({
-            client: tokenX,
-            subjectToken,
-            token: await tokenX.exchange(subjectToken, audience, deadline),
-            timeout: downstreamTimeout,
-            deadline,
-            fetch,
-          }),
-        ),
-      )
-      if (typeof options.audience === 'string') return downstreams[0] as TokenXContext<A>
-      return Object.freeze(Object.fromEntries(audiences.map(([name], i) => [name, downstreams[i]]))) as TokenXContext<A>
+      return (await authorizeRequest(event, context)).tokenX
     },
+    authorizeRequest,
     respond(err) {
       if (!(err instanceof TokenXError)) return undefined
       // An error answered outside an invocation (no `authorize` before) is still logged and counted.
@@ -166,7 +198,7 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
   }
 }
 
-function errorEvent(err: TokenXError): KitEvents['error'] {
+export function errorEvent(err: TokenXError): KitEvents['error'] {
   // `detail` is the internal, token-free explanation; `message` is the public answer (errors.ts).
   return {
     code: err.code,
@@ -181,7 +213,10 @@ function errorEvent(err: TokenXError): KitEvents['error'] {
 }
 
 /** Logger, metrics and tracer from the options and the environment; checked now, `TypeError` when bad. */
-function observerFor(options: TokenXCoreOptions<AudienceOption>, audiences: ReadonlyArray<[string, string]>): Observer {
+export function observerFor(
+  options: Pick<TokenXCoreOptions<AudienceOption>, 'env' | 'serviceName' | 'logger' | 'metrics' | 'tracer'>,
+  audiences: ReadonlyArray<[string, string]>,
+): Observer {
   const env = options.env ?? process.env
   if (options.serviceName !== undefined && (typeof options.serviceName !== 'string' || options.serviceName === '')) {
     throw new TypeError('serviceName must be a non-empty string')
@@ -227,7 +262,9 @@ export function tokenX<A extends AudienceOption>(
   return {
     name: 'tokenX',
     before: async (request) => {
-      request.context.tokenX = await core.authorize(request.event, request.context)
+      const { tokenX: downstream, citizen } = await core.authorizeRequest(request.event, request.context)
+      request.context.tokenX = downstream
+      request.context.citizen = citizen
     },
     after: (request) => {
       order.sawAnswer(request.response)
@@ -359,10 +396,37 @@ function clientFromEnv(env: Readonly<Record<string, string | undefined>>): Token
   }
 }
 
+/**
+ * The validator for `option`, or `undefined` when inbound validation is off. Options in code are
+ * checked now (`TypeError`); issuers from the environment are read on first use (`ConfigError`).
+ */
+function inboundValidatorGetter(
+  option: TokenXCoreOptions<AudienceOption>['inbound'],
+  env: () => Readonly<Record<string, string | undefined>>,
+): (() => InboundValidator) | undefined {
+  if (option === undefined || option === false) return undefined
+  if (option !== true && (option === null || typeof option !== 'object')) throw new TypeError('inbound must be a boolean, inbound options or a validator')
+  if (option !== true && typeof (option as InboundValidator).validate === 'function') {
+    const validator = option as InboundValidator
+    return () => validator
+  }
+  const given: InboundOptions = option === true ? {} : option as InboundOptions
+  if (given.idporten !== undefined || given.tokenX !== undefined) {
+    const validator = createInboundValidator(given)
+    return () => validator
+  }
+  resolveInboundOptions(given, { requireIssuer: false })
+  let validator: InboundValidator | undefined
+  return () => {
+    validator ??= inboundFromEnv(given, env())
+    return validator
+  }
+}
+
 const NO_DEADLINE: { readonly signal: AbortSignal | undefined } = Object.freeze({ signal: undefined })
 
 /** Aborts `deadlineMargin` ms before the Lambda would time out, created on first use; none outside Lambda. */
-function lazyDeadline(context: Partial<LambdaContextLike> | undefined, margin: number): { readonly signal: AbortSignal | undefined } {
+export function lazyDeadline(context: Partial<LambdaContextLike> | undefined, margin: number): { readonly signal: AbortSignal | undefined } {
   const remaining = context?.getRemainingTimeInMillis?.()
   if (typeof remaining !== 'number' || !Number.isFinite(remaining)) return NO_DEADLINE
   return new LazyDeadline(Date.now() + remaining - margin)
