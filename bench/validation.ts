@@ -35,7 +35,7 @@ export interface ValidationResult {
 
 const ROUNDS = Number(process.env.BENCH_VALIDATION_ROUNDS ?? 11)
 const NEW_BATCH = Number(process.env.BENCH_VALIDATION_BATCH ?? 500)
-const REPEAT_BATCH = 100_000
+const REPEAT_BATCH = Number(process.env.BENCH_VALIDATION_REPEAT ?? 100_000)
 const AUDIENCE = 'dev-gcp:team:app'
 
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -109,20 +109,37 @@ for (const t of batches[0] as string[]) await validator.validate(t)
 for (let i = 0; i < REPEAT_BATCH; i++) await validator.validate(repeat)
 for (const { input, signature } of rawInputs[0]!) verify('sha256', input, verifyKey, signature)
 
+/** Sub-batches of new tokens and raw verifications alternate, so both see the same machine load. */
+const SLICE = 50
+
 for (let round = 1; round <= ROUNDS; round++) {
   const tokens = batches[round] as string[]
   const raws = rawInputs[round]!
-  const rawFirst = round % 2 === 0
+  let fresh = 0
   let raw = 0
-  const measureRaw = () =>
-    cpuPerCall(raws.length, () => {
-      for (const { input, signature } of raws) if (!verify('sha256', input, verifyKey, signature)) throw new Error('bad signature')
-    })
-  if (rawFirst) raw = await measureRaw()
-  const fresh = await cpuPerCall(tokens.length, async () => {
-    for (const t of tokens) await validator.validate(t)
-  })
-  if (!rawFirst) raw = await measureRaw()
+  for (let from = 0; from < tokens.length; from += SLICE) {
+    const rawSlice = raws.slice(from, from + SLICE)
+    const tokenSlice = tokens.slice(from, from + SLICE)
+    const measureRaw = async () => {
+      raw += await cpuPerCall(1, () => {
+        for (const { input, signature } of rawSlice) if (!verify('sha256', input, verifyKey, signature)) throw new Error('bad signature')
+      })
+    }
+    const measureNew = async () => {
+      fresh += await cpuPerCall(1, async () => {
+        for (const t of tokenSlice) await validator.validate(t)
+      })
+    }
+    if ((from / SLICE + round) % 2 === 0) {
+      await measureRaw()
+      await measureNew()
+    } else {
+      await measureNew()
+      await measureRaw()
+    }
+  }
+  fresh /= tokens.length
+  raw /= raws.length
   const again = await cpuPerCall(REPEAT_BATCH, async () => {
     for (let i = 0; i < REPEAT_BATCH; i++) await validator.validate(repeat)
   })

@@ -13,7 +13,8 @@ import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrErr
 import { publish } from './events.ts'
 import { inboundIssuersFromEnv, resolveInboundOptions, type InboundIssuer, type IssuerSelection, type InboundOptions, type ResolvedInboundOptions } from './inbound-config.ts'
 import { createIssuerKeys, type IssuerKeys } from './jwks.ts'
-import { checkClaims, decodeJwt, TokenRefusal, verifySignature } from './verify.ts'
+import type { KeyObject } from 'node:crypto'
+import { checkClaims, decodeJwt, TokenRefusal, verifySignature, type DecodedJwt } from './verify.ts'
 
 /** Which configured issuer a token came from. */
 export type TokenSource = 'idporten' | 'tokenx'
@@ -95,7 +96,11 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
     return new BearerTokenError(`the bearer token was refused: ${reason}`)
   }
 
-  const verify = async (token: string, deadline: { readonly signal: AbortSignal | undefined } | undefined): Promise<VerifiedClaims> => {
+  const refusal = (err: unknown, issuer: Issuer | undefined): unknown =>
+    err instanceof TokenRefusal ? refuse(err.message, issuer?.config.issuer) : err
+
+  /** The claims of a token whose signature checks out; synchronous when the issuer's key is at hand. */
+  const verify = (token: string, deadline: { readonly signal: AbortSignal | undefined } | undefined): VerifiedClaims | Promise<VerifiedClaims> => {
     let issuer: Issuer | undefined
     try {
       const jwt = decodeJwt(token)
@@ -104,13 +109,21 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
       if (issuer === undefined) throw new TokenRefusal('unknown issuer')
       // Claims before the signature: an expired or misaddressed token costs no JWKS fetch.
       const exp = checkClaims(jwt.payload, { issuer: issuer.config.issuer, audience: issuer.config.audience, now: clock(), leeway })
-      const key = await keyWithRetry(issuer.keys, jwt.kid, deadline, resolved.jwksRetries)
-      if (key === null) throw new TokenRefusal('unknown kid')
-      if (!verifySignature(jwt, key)) throw new TokenRefusal('bad signature')
-      return claimsOf(issuer.source, jwt.payload, exp)
+      const known = issuer.keys.cached(jwt.kid)
+      if (known !== undefined) return signedClaims(jwt, known, issuer.source, exp)
+      const from = issuer
+      return keyWithRetry(from.keys, jwt.kid, deadline, resolved.jwksRetries).then(
+        (key) => {
+          try {
+            if (key === null) throw new TokenRefusal('unknown kid')
+            return signedClaims(jwt, key, from.source, exp)
+          } catch (err) {
+            throw refusal(err, from)
+          }
+        },
+      )
     } catch (err) {
-      if (err instanceof TokenRefusal) throw refuse(err.message, issuer?.config.issuer)
-      throw err
+      throw refusal(err, issuer)
     }
   }
 
@@ -136,7 +149,9 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
         if (clock() < remembered.until) return remembered.claims
         verified.delete(digest)
       }
-      const claims = await verify(token, deadline)
+      const verifying = verify(token, deadline)
+      // Awaited only when a key had to be fetched: the warm path stays free of extra microtask hops.
+      const claims = verifying instanceof Promise ? await verifying : verifying
       admit(claims)
       if (verified.size >= resolved.verifiedCacheMaxEntries) {
         // Oldest first (insertion order): bounded, and a flood of new tokens cannot grow it.
@@ -168,6 +183,11 @@ async function keyWithRetry(
   }
 }
 
+function signedClaims(jwt: DecodedJwt, key: KeyObject, source: TokenSource, exp: number): VerifiedClaims {
+  if (!verifySignature(jwt, key)) throw new TokenRefusal('bad signature')
+  return claimsOf(source, jwt.payload, exp)
+}
+
 function aborted(deadline: { readonly signal: AbortSignal | undefined } | undefined): boolean {
   return deadline?.signal?.aborted === true
 }
@@ -191,7 +211,8 @@ function claimsOf(source: TokenSource, payload: Readonly<Record<string, unknown>
     client_id: text('client_id'),
     idp: text('idp'),
     jti: text('jti'),
-    claims: Object.freeze({ ...payload }),
+    // A fresh object from JSON.parse, held by nothing else.
+    claims: Object.freeze(payload),
   })
 }
 

@@ -46,6 +46,11 @@ export interface IssuerKeys {
    * only when a fetch may be needed, so it may be a getter that creates the signal lazily.
    */
   key(hint: KeyHint, deadline?: { readonly signal: AbortSignal | undefined }): Promise<KeyObject | null>
+  /**
+   * The key for `kid` without waiting, when the JWKS is fresh and the key was handed out before;
+   * otherwise `undefined` (then call `key`). The warm path's shortcut past jose's asynchronous look-up.
+   */
+  cached(kid: string | undefined): KeyObject | undefined
 }
 
 /** A discovery document or a JWKS is a few KB; anything much larger is not one. */
@@ -54,11 +59,14 @@ const MAX_DOCUMENT_BYTES = 256 * 1024
 export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
   const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   const issuer = options.issuer
+  // Keys handed out, by kid, since the last JWKS fetch: any fetch (rotation, max age) empties it.
+  const byKid = new Map<string, KeyObject>()
   // Every fetch made for this issuer, timed, with a `jwks.fetch` event.
   const observedFetch: FetchLike = async (input, init) => {
     const started = performance.now()
     try {
       const response = await fetchImpl(input, init)
+      byKid.clear()
       publish('jwks.fetch', () => ({ issuer, durationMs: performance.now() - started, ok: response.ok }))
       return response
     } catch (err) {
@@ -114,11 +122,16 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
       keyObject = KeyObject.from(found)
       keyObjects.set(found, keyObject)
     }
+    if (hint.kid !== undefined && !set.reloading) byKid.set(hint.kid, keyObject)
     return keyObject
   }
 
   return {
     issuer,
+    cached(kid) {
+      if (kid === undefined || ready === undefined || !ready.fresh) return undefined
+      return byKid.get(kid)
+    },
     key(hint, deadline) {
       // The deadline's signal is read (and so created, see middleware.ts) only when this lookup may
       // fetch: a warm lookup of a known key never waits on the network.
