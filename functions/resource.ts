@@ -10,7 +10,7 @@
 import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
 import { ConfigError, createLogger, errorResponse, tokenX, type Downstream, type VerifiedClaims } from 'tokenx-handler-kit'
-import { environmentAtLoad, requiredAcrFromEnv } from './shared/acr-env.ts'
+import { environmentAtLoad, inboundValidationFromEnv, requiredAcrFromEnv } from './shared/acr-env.ts'
 import { downstreamFromEnv, type DownstreamEnv } from './shared/downstream-env.ts'
 
 type Event = APIGatewayProxyEvent | APIGatewayProxyEventV2
@@ -19,6 +19,7 @@ type TokenXLambdaContext = Context & { tokenX: Downstream; citizen: VerifiedClai
 const env = environmentAtLoad()
 const downstream = downstreamFromEnv(env)
 const requiredAcr = requiredAcrFromEnv(env)
+const inboundValidation = inboundValidationFromEnv(env)
 /** One logger for the kit and this function: JSON lines in Powertools' shape (POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL). */
 const logger = createLogger()
 
@@ -63,7 +64,9 @@ export const handler =
     ? misconfigured(downstream)
     : requiredAcr instanceof ConfigError
     ? misconfigured(requiredAcr)
+    : inboundValidation instanceof ConfigError
+    ? misconfigured(inboundValidation)
     : middy<Event, APIGatewayProxyResult, Error, TokenXLambdaContext>()
         // Inbound validation on: IDPORTEN_* (and TOKEN_X_JWKS_URI, for tokens other apps exchanged for us).
-        .use(tokenX({ audience: downstream.audience, logger, env, inbound: { minimumAcr: requiredAcr } }))
+        .use(tokenX({ audience: downstream.audience, logger, env, inbound: inboundValidation && { minimumAcr: requiredAcr } }))
         .handler((_event, context, { signal }) => getResource(downstream, context, signal))

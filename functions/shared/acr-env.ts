@@ -22,3 +22,15 @@ export function requiredAcrFromEnv(env: Readonly<Record<string, string | undefin
 export function environmentAtLoad(): Readonly<Record<string, string | undefined>> {
   return Object.freeze({ ...process.env })
 }
+
+/**
+ * INBOUND_VALIDATION: `on` (default) or `off`. Off leaves the citizen's token to TokenX alone (as the
+ * kit's default does) — for measuring the exchange path by itself (bench/cold.ts), or behind a
+ * gateway that already verified the token; then no login level is enforced.
+ */
+export function inboundValidationFromEnv(env: Readonly<Record<string, string | undefined>>): boolean | ConfigError {
+  const value = env['INBOUND_VALIDATION']?.trim().toLowerCase()
+  if (value === undefined || value === '' || value === 'on') return true
+  if (value === 'off') return false
+  return new ConfigError('INBOUND_VALIDATION must be "on" or "off"')
+}

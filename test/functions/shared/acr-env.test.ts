@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError } from '../../../lib/index.ts'
-import { environmentAtLoad, requiredAcrFromEnv } from '../../../functions/shared/acr-env.ts'
+import { environmentAtLoad, inboundValidationFromEnv, requiredAcrFromEnv } from '../../../functions/shared/acr-env.ts'
 
 describe('requiredAcrFromEnv', () => {
   it('defaults to idporten-loa-high and accepts each level', () => {
@@ -20,5 +20,14 @@ describe('requiredAcrFromEnv', () => {
     process.env['ACR_ENV_TEST'] = 'after'
     expect(env['ACR_ENV_TEST']).toBe('before')
     delete process.env['ACR_ENV_TEST']
+  })
+})
+
+describe('inboundValidationFromEnv', () => {
+  it('is on unless INBOUND_VALIDATION says off', () => {
+    expect(inboundValidationFromEnv({})).toBe(true)
+    expect(inboundValidationFromEnv({ INBOUND_VALIDATION: 'ON' })).toBe(true)
+    expect(inboundValidationFromEnv({ INBOUND_VALIDATION: 'off' })).toBe(false)
+    expect(inboundValidationFromEnv({ INBOUND_VALIDATION: 'no' })).toBeInstanceOf(ConfigError)
   })
 })
