@@ -102,7 +102,7 @@ async function call(handler: Handler, token: string, options: { path?: string; r
   const answer = await handler(v2Event(`Bearer ${token}`, options.path), lambdaContext(options.remaining))
   return {
     status: answer.statusCode,
-    challenge: answer.headers?.['www-authenticate'],
+    challenge: Object.entries(answer.headers ?? {}).find(([name]) => name.toLowerCase() === 'www-authenticate')?.[1],
     body: JSON.parse(answer.body) as Record<string, unknown>,
     elapsed: Date.now() - started,
     keyLoads: secrets.stats.getSecretValue - before.keyLoads,
@@ -288,6 +288,6 @@ describe('functions/api-resource: the API side accepts only TokenX tokens for it
   it('answers 401 without an error code when no token is sent', async () => {
     const answer = await handler(v2Event(undefined, '/api/resource'), lambdaContext())
     expect(answer.statusCode).toBe(401)
-    expect(answer.headers?.['www-authenticate']).toBe('Bearer')
+    expect(answer.headers?.['WWW-Authenticate']).toBe('Bearer')
   })
 })

@@ -37,7 +37,7 @@ describe('tokenXApi', () => {
     expect(answer).toMatchObject({ statusCode: 200, body: JSON.stringify({ caller: CALLER, source: 'tokenx' }) })
     const intruder = await handler(v1Event(`Bearer ${tokenxToken({ client_id: 'dev-gcp:team:intruder' })}`), lambdaContext())
     expect(intruder.statusCode).toBe(403)
-    expect(intruder.headers?.['www-authenticate']).toBe('Bearer error="insufficient_scope", error_description="The calling application is not allowed"')
+    expect(intruder.headers?.['WWW-Authenticate']).toBe('Bearer error="insufficient_scope", error_description="The calling application is not allowed"')
   })
 
   it('refuses an ID-porten token even when IDPORTEN_* is set, and a TokenX token for another app', async () => {

@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { BearerTokenError, ForbiddenCallerError, InsufficientAcrError, JwksError, TokenXError } from '../../lib/errors.ts'
+import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrError, JwksError, TokenXError } from '../../lib/errors.ts'
 import { channelName } from '../../lib/events.ts'
 import { createInboundValidator, inboundFromEnv } from '../../lib/inbound.ts'
 import type { InboundOptions } from '../../lib/inbound-config.ts'
@@ -169,12 +169,21 @@ describe('inboundFromEnv', () => {
     })
     expect((await v.validate(idportenToken())).source).toBe('idporten')
     expect((await v.validate(tokenxToken())).source).toBe('tokenx')
-    expect(() => inboundFromEnv({}, {})).toThrow(/no issuer is configured/)
-    expect(() => inboundFromEnv({}, { IDPORTEN_ISSUER: 'x', IDPORTEN_JWKS_URI: idporten.jwksUri })).toThrow(/IDPORTEN_AUDIENCE/)
-    expect(() => inboundFromEnv({}, { TOKEN_X_JWKS_URI: 'ftp://x', TOKEN_X_ISSUER: 'x', TOKEN_X_CLIENT_ID: ME })).toThrow(/TOKEN_X_JWKS_URI/)
+    const detailOf = (run: () => unknown): string => {
+      try {
+        run()
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError)
+        return (err as ConfigError).detail
+      }
+      return 'no error'
+    }
+    expect(detailOf(() => inboundFromEnv({}, {}))).toMatch(/no issuer is configured/)
+    expect(detailOf(() => inboundFromEnv({}, { IDPORTEN_ISSUER: 'x', IDPORTEN_JWKS_URI: idporten.jwksUri }))).toMatch(/IDPORTEN_AUDIENCE/)
+    expect(detailOf(() => inboundFromEnv({}, { TOKEN_X_JWKS_URI: 'ftp://x', TOKEN_X_ISSUER: 'x', TOKEN_X_CLIENT_ID: ME }))).toMatch(/TOKEN_X_JWKS_URI/)
     // TOKEN_X_ISSUER alone only configures the client assertion; it accepts no tokens.
-    expect(() => inboundFromEnv({}, { TOKEN_X_ISSUER: tokenx.issuer, TOKEN_X_CLIENT_ID: ME })).toThrow(/no issuer/)
+    expect(detailOf(() => inboundFromEnv({}, { TOKEN_X_ISSUER: tokenx.issuer, TOKEN_X_CLIENT_ID: ME }))).toMatch(/no issuer/)
     // The API side selects TokenX only.
-    expect(() => inboundFromEnv({}, { IDPORTEN_ISSUER: 'x', IDPORTEN_JWKS_URI: idporten.jwksUri, IDPORTEN_AUDIENCE: 'a' }, { idporten: false, tokenX: true })).toThrow(/TOKEN_X_JWKS_URI/)
+    expect(detailOf(() => inboundFromEnv({}, { IDPORTEN_ISSUER: 'x', IDPORTEN_JWKS_URI: idporten.jwksUri, IDPORTEN_AUDIENCE: 'a' }, { idporten: false, tokenX: true }))).toMatch(/TOKEN_X_JWKS_URI/)
   })
 })

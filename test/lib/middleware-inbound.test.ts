@@ -65,7 +65,7 @@ describe('tokenX middleware with inbound validation', () => {
     expect(forged.statusCode).toBe(401)
     const low = await handler(v2Event(`Bearer ${token({ acr: 'idporten-loa-substantial' })}`), lambdaContext())
     expect(low.statusCode).toBe(401)
-    expect(low.headers?.['www-authenticate']).toContain('acr_values="idporten-loa-high"')
+    expect(low.headers?.['WWW-Authenticate']).toContain('acr_values="idporten-loa-high"')
     expect(seen).toEqual([])
     expect(secretReads).toBe(reads)
     expect(tokenx.requests.length).toBe(exchanges)

@@ -119,7 +119,7 @@ describe('errorResponse for inbound validation', () => {
     const { InsufficientAcrError } = await import('../../lib/errors.ts')
     const answer = errorResponse(new InsufficientAcrError('acr too low', { acrValues: 'idporten-loa-high' }))
     expect(answer.statusCode).toBe(401)
-    expect(answer.headers['www-authenticate']).toBe(
+    expect(answer.headers['WWW-Authenticate']).toBe(
       'Bearer error="insufficient_user_authentication", error_description="A higher authentication level is required", acr_values="idporten-loa-high"',
     )
     expect(JSON.parse(answer.body)).toEqual({ error: 'insufficient_user_authentication', error_description: 'A higher authentication level is required' })
@@ -129,11 +129,11 @@ describe('errorResponse for inbound validation', () => {
     const { ForbiddenCallerError, JwksError } = await import('../../lib/errors.ts')
     const forbidden = errorResponse(new ForbiddenCallerError('not allowed'))
     expect(forbidden.statusCode).toBe(403)
-    expect(forbidden.headers['www-authenticate']).toBe('Bearer error="insufficient_scope", error_description="The calling application is not allowed"')
+    expect(forbidden.headers['WWW-Authenticate']).toBe('Bearer error="insufficient_scope", error_description="The calling application is not allowed"')
     for (const [code, status] of [['ERR_JWKS_UNAVAILABLE', 503], ['ERR_JWKS_INVALID', 502], ['ERR_JWKS_TIMEOUT', 504]] as const) {
       const answer = errorResponse(new JwksError(code, 'internal detail'))
       expect(answer.statusCode).toBe(status)
-      expect(answer.headers['www-authenticate']).toBeUndefined()
+      expect(answer.headers['WWW-Authenticate']).toBeUndefined()
       expect(answer.body).not.toContain('internal detail')
     }
   })
