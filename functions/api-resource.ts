@@ -10,13 +10,15 @@
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
-import { ConfigError, defaultLogger, errorResponse, isClientId, logEntry, tokenXApi, type VerifiedClaims } from 'tokenx-handler-kit'
+import { ConfigError, createLogger, errorResponse, isClientId, tokenXApi, type VerifiedClaims } from 'tokenx-handler-kit'
 import { environmentAtLoad, requiredAcrFromEnv } from './shared/acr-env.ts'
 
 type Event = APIGatewayProxyEvent | APIGatewayProxyEventV2
 type ApiLambdaContext = Context & { citizen: VerifiedClaims }
 
 const env = environmentAtLoad()
+/** One logger for the kit and this function: JSON lines in Powertools' shape. */
+const logger = createLogger()
 const requiredAcr = requiredAcrFromEnv(env)
 const allowedCallers = allowedCallersFromEnv(env)
 
@@ -36,7 +38,7 @@ function whoCalled(claims: VerifiedClaims): APIGatewayProxyResult {
 
 function misconfigured(err: ConfigError) {
   return async (): Promise<APIGatewayProxyResult> => {
-    defaultLogger(logEntry(err))
+    logger.error('request failed', { code: err.code, status: err.statusCode, detail: err.detail })
     return errorResponse(err)
   }
 }
@@ -47,5 +49,5 @@ export const handler =
     : allowedCallers instanceof ConfigError
     ? misconfigured(allowedCallers)
     : middy<Event, APIGatewayProxyResult, Error, ApiLambdaContext>()
-        .use(tokenXApi({ env, minimumAcr: requiredAcr, allowedClients: allowedCallers }))
+        .use(tokenXApi({ env, logger, minimumAcr: requiredAcr, allowedClients: allowedCallers }))
         .handler((_event, context) => whoCalled(context.citizen))

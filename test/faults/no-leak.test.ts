@@ -36,8 +36,6 @@ import {
 import { startDynamoDB } from '../../dev/dynamodb.ts'
 import { citizenToken } from '../helpers/citizen.ts'
 import { citizenClaims, mint, startIssuer } from '../helpers/issuer.ts'
-import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { channelName } from '../../lib/events.ts'
 import { createTokenXApiCore } from '../../lib/index.ts'
 import { albEvent, lambdaContext, v1Event, v2Event } from '../helpers/events.ts'
 import { newTestKey, type TestKey } from '../helpers/keys.ts'
