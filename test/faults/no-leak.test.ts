@@ -450,6 +450,9 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
         for (const client of clients) client.destroy()
         await db.close()
       }
+    })
+  })
+
   describe('inbound validation (exchange side and API side)', () => {
     it('hostile and refused tokens, a JWKS that is down, answers and events: no token and no pid', async () => {
       const issuer = await startIssuer()
