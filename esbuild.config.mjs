@@ -21,7 +21,12 @@ const outRoot = path.join(root, 'dist')
  * - `totalBudgets`: every chunk of the function, all features on: what it ships. Both SDK clients
  *   share the SDK core chunks, so two features cost far less than twice one.
  */
-export const budgets = { default: 400 * 1024 }
+export const budgets = {
+  default: 400 * 1024,
+  // The API-side example never loads a key or the shared cache, but its bundle still carries the kit's
+  // lazy SDK chunks (never imported on its path), which the feature split does not see: judged by the total.
+  'api-resource': 512 * 1024,
+}
 export const totalBudgets = { default: 512 * 1024 }
 
 // ESM bundles have no `require`; some CommonJS dependencies inside the AWS SDK call it for node

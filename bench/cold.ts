@@ -193,6 +193,9 @@ try {
     TOKEN_X_PRIVATE_JWK_SECRET_ID: SECRET_NAME,
     DOWNSTREAM_URL: endpoint.url,
     DOWNSTREAM_AUDIENCE: AUDIENCE,
+    // The bench's citizen tokens carry random signatures (TokenX is not asked to verify them); the
+    // exchange path is measured without the example's inbound validation (section `validation`).
+    INBOUND_VALIDATION: 'off',
   }
 
   progress(`cold start: importing ${names.join(', ')} and ${references.length} reference handlers, ${IMPORT_RUNS} fresh processes each`)

@@ -3,7 +3,7 @@
  *
  *   npm run bench                      all sections; exits 0 whatever the budgets say
  *   npm run bench -- --strict          exits 1 when a budget fails
- *   npm run bench -- --only=warm,miss  some sections (warm, function, miss, concurrency, cold, memory, obs, shared)
+ *   npm run bench -- --only=warm,miss  some sections (warm, function, miss, concurrency, cold, memory, obs, shared, validation)
  *
  * Every section runs in a process of its own (bench/<section>.ts), and the token endpoint in another
  * (bench/endpoint.ts), so no section's garbage, timers or JIT state leak into another's figures and
@@ -20,9 +20,10 @@ import type { ObsResult } from './obs.ts'
 import type { MissMethod, MissWorkerResult } from './miss.ts'
 import type { SharedResult } from './shared.ts'
 import { runSection, spread, startEndpoint, type Spread } from './support.ts'
+import type { ValidationResult } from './validation.ts'
 import type { WarmResult } from './warm.ts'
 
-const SECTIONS = ['warm', 'function', 'miss', 'concurrency', 'cold', 'memory', 'obs', 'shared'] as const
+const SECTIONS = ['warm', 'function', 'miss', 'concurrency', 'cold', 'memory', 'obs', 'shared', 'validation'] as const
 type Section = (typeof SECTIONS)[number]
 
 const args = process.argv.slice(2)
@@ -63,6 +64,7 @@ interface Results {
   memory?: MemoryResult
   obs?: ObsResult
   shared?: SharedResult
+  validation?: ValidationResult
 }
 
 const started = Date.now()
@@ -116,6 +118,9 @@ async function runOne(section: Section): Promise<void> {
     case 'shared':
       results.shared = await runSection<SharedResult>('./shared.ts', { env })
       break
+    case 'validation':
+      results.validation = await runSection<ValidationResult>('./validation.ts', { env })
+      break
   }
 }
 
@@ -152,7 +157,7 @@ function summarizeMiss(workers: MissWorkerResult[]): MissResult {
 
 const budgets: Budget[] = []
 const budget = (name: string, value: number, limit: number, unit: string) => budgets.push({ name, value, limit, unit, pass: value <= limit })
-const { warm, miss, concurrency, cold, memory, obs, shared } = results
+const { warm, miss, concurrency, cold, memory, obs, shared, validation } = results
 const wholeWarm = results.function
 if (warm !== undefined) {
   budget('warm hit, one citizen: middleware CPU per invocation', warm.oneCitizen.overheadCpu.median, 10, 'µs')
@@ -200,6 +205,11 @@ if (shared !== undefined) {
     const off = Math.max(Math.abs(row.perEnvironmentHitRate - issue.perEnvironmentHitRate), Math.abs(row.sharedHitRate - issue.sharedHitRate))
     budget(`scale model at ${Math.round(row.requestsPerSecond)} requests/s: hit rates off the issue's table by`, off * 100, 1, 'pp')
   })
+}
+if (validation !== undefined) {
+  budget('inbound validation, repeat token: CPU per call', validation.repeatCpu.median, 3, 'µs')
+  budget('inbound validation, new token (JWKS cached) ÷ one raw RS256 verification', validation.newOverRaw.median, 1.5, '×')
+  budget('inbound validation: JWKS fetches for the whole run', validation.jwksFetches, 1, 'fetches')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -287,6 +297,14 @@ if (obs !== undefined) {
   row('the one stdout write of a record, alone', `${n(obs.writeCpu.median, 2)} µs`, range(obs.writeCpu, 2))
   row('on − off − the write', `${n(obs.onOverOffWithoutWrite.median, 2)} µs`, range(obs.onOverOffWithoutWrite, 2))
   row('EMF records / spans per invocation (on)', `${n(obs.emfRecordsPerInvocation, 2)} / ${n(obs.spansPerInvocation, 2)}`)
+}
+if (validation !== undefined) {
+  heading(`inbound validation (JWKS cached; ${validation.tokenBytes} B ID-porten-shaped token; CPU µs per call, ${validation.newOverRaw.runs} rounds)`)
+  row(`repeat token (${n(validation.repeatBatch, 0)} per round)`, `${n(validation.repeatCpu.median, 2)} µs`, range(validation.repeatCpu, 2))
+  row(`new token per call (${n(validation.newBatch, 0)} per round)`, `${n(validation.newTokenCpu.median, 1)} µs`, range(validation.newTokenCpu, 1))
+  row('one raw RS256 verification (node:crypto, same tokens)', `${n(validation.rawVerifyCpu.median, 1)} µs`, range(validation.rawVerifyCpu, 1))
+  row('new token ÷ raw verification (per round)', `${n(validation.newOverRaw.median, 2)}×`, range(validation.newOverRaw, 2))
+  row('JWKS fetches in the whole run', n(validation.jwksFetches, 0))
 }
 
 if (shared !== undefined) {

@@ -33,6 +33,16 @@ const REQUIRED = [
 /** Settings passed to the functions only when set. */
 const OPTIONAL = [
   ['TOKEN_X_ASSERTION_AUDIENCE', '"issuer" (default when TOKEN_X_ISSUER is set) or "token_endpoint"'],
+  // Inbound validation (README "Inbound validation"): the example function refuses every token until
+  // an issuer is configured (IDPORTEN_* and/or TOKEN_X_JWKS_URI / TOKEN_X_WELL_KNOWN_URL).
+  ['IDPORTEN_ISSUER', "ID-porten's issuer URL (exact iss)"],
+  ['IDPORTEN_JWKS_URI', "ID-porten's JWKS URL"],
+  ['IDPORTEN_WELL_KNOWN_URL', "ID-porten's discovery document URL"],
+  ['IDPORTEN_AUDIENCE', 'the aud ID-porten tokens must carry'],
+  ['TOKEN_X_JWKS_URI', "TokenX's JWKS URL (accept TokenX tokens for our client id)"],
+  ['TOKEN_X_WELL_KNOWN_URL', "TokenX's discovery document URL"],
+  ['REQUIRED_ACR', 'idporten-loa-high (default), idporten-loa-substantial, Level3 or Level4'],
+  ['INBOUND_VALIDATION', '"on" (default) or "off"'],
 ]
 
 const CLIENT_ID = /^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-.]*$/i
@@ -53,6 +63,13 @@ const CHECKS = {
     SECRET_ARN.test(v) || (SECRET_NAME.test(v) && !v.startsWith('arn:')) ||
     'must be a Secrets Manager secret name (letters, digits, /_+=.@-) or its ARN',
   TOKEN_X_ASSERTION_AUDIENCE: (v) => v === 'issuer' || v === 'token_endpoint' || 'must be "issuer" or "token_endpoint"',
+  IDPORTEN_ISSUER: (v) => isHttpUrl(v) || 'must be an http(s) URL',
+  IDPORTEN_JWKS_URI: (v) => isHttpUrl(v) || 'must be an http(s) URL',
+  IDPORTEN_WELL_KNOWN_URL: (v) => isHttpUrl(v) || 'must be an http(s) URL',
+  TOKEN_X_JWKS_URI: (v) => isHttpUrl(v) || 'must be an http(s) URL',
+  TOKEN_X_WELL_KNOWN_URL: (v) => isHttpUrl(v) || 'must be an http(s) URL',
+  REQUIRED_ACR: (v) => ['idporten-loa-high', 'idporten-loa-substantial', 'Level3', 'Level4'].includes(v) || 'must be idporten-loa-high, idporten-loa-substantial, Level3 or Level4',
+  INBOUND_VALIDATION: (v) => v === 'on' || v === 'off' || 'must be "on" or "off"',
 }
 
 function isHttpUrl(value) {

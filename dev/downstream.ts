@@ -4,6 +4,9 @@
  * the signature against TokenX's JWKS). `GET /resource` echoes the identity it was called for,
  * so tests can see whose token arrived.
  *
+ * In the full local stack, `GET /resource` is forwarded to the kit's own API side
+ * (functions/api-resource.ts under serverless-offline, `forwardTo`); this server then only records.
+ *
  * It records every request's Authorization header (in memory only, never logged) so tests can
  * assert which tokens reached it, and how many calls were made at all.
  */
@@ -20,6 +23,13 @@ export interface DownstreamOptions {
   readonly issuer: string
   /** TokenX's JWKS URL (loopback). */
   readonly jwksUri: string
+  /**
+   * Where `GET /resource` is really answered: the base URL of serverless-offline, whose
+   * `GET /api/resource` (functions/api-resource.ts, the kit's API side) validates the token and says
+   * who called. Read per request (the functions start after this server). While it returns
+   * `undefined`, the token is checked here with jose instead.
+   */
+  readonly forwardTo?: () => string | undefined
 }
 
 export interface DownstreamRequest {
@@ -94,6 +104,19 @@ export async function startDownstream(options: DownstreamOptions): Promise<Downs
       } else if (req.method !== 'GET') {
         status = 405
         sendJson(res, status, { error: 'method_not_allowed' }, { allow: 'GET' })
+      } else if (options.forwardTo?.() !== undefined) {
+        // The API side of the kit answers; this server only records what went through.
+        const answer = await fetch(new URL('/api/resource', options.forwardTo()), {
+          headers: authorization === undefined ? {} : { authorization },
+          signal: AbortSignal.timeout(15_000),
+        })
+        status = answer.status
+        if (status === 200) stats.authorized += 1
+        if (status === 401 || status === 403) stats.rejected += 1
+        const headers: Record<string, string> = {}
+        const challenge = answer.headers.get('www-authenticate')
+        if (challenge !== null) headers['www-authenticate'] = challenge
+        sendJson(res, status, JSON.parse(await answer.text()) as object, headers)
       } else {
         const result = await authenticate(authorization)
         if (typeof result === 'string') {

@@ -2,10 +2,13 @@
  * The local dev stack: everything the example function needs, on 127.0.0.1.
  *
  *   caller ──► serverless-offline (GET /resource, the kit in-process)
+ *                 ├─► local ID-porten         (JWKS: the kit validates the citizen token first)
  *                 ├─► local Secrets Manager   (the app's private JWK)
  *                 ├─► local TokenX            (token exchange, tokendings rules)
  *                 │      └─► local ID-porten  (discovery + JWKS of citizen tokens)
- *                 └─► downstream API          (accepts TokenX tokens for its audience)
+ *                 └─► downstream API          (records, then forwards to serverless-offline's
+ *                                              GET /api/resource: the kit's API side, which accepts
+ *                                              TokenX tokens for its audience from the example only)
  *
  * `startStack` is used by `npm start` (scripts/dev-stack.ts, keys kept in `.dev/`) and by the e2e
  * tests (fresh keys, free ports). Nothing here logs a token, an assertion or a key.
@@ -198,11 +201,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     })
     closers.push(() => tokenx.close())
 
+    // The downstream API is the kit's own API side (functions/api-resource.ts) once serverless-offline
+    // runs; this server records what reaches it and forwards there.
+    let apiSide: string | undefined
     const downstream = await startDownstream({
       port: ports.downstream,
       audience: DOWNSTREAM_AUDIENCE,
       issuer: tokenx.issuer,
       jwksUri: tokenx.jwksUri,
+      forwardTo: () => apiSide,
     })
     closers.push(() => downstream.close())
 
@@ -239,6 +246,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         TOKEN_X_CACHE_READ_TIMEOUT: '1000',
         TOKEN_X_CACHE_WRITE_TIMEOUT: '1000',
       }),
+      // Inbound validation of the example function: citizen tokens from the local ID-porten, and
+      // TokenX tokens for our client id; the login level is serverless.yml's REQUIRED_ACR default.
+      IDPORTEN_ISSUER: idporten.issuer,
+      IDPORTEN_JWKS_URI: idporten.jwksUri,
+      IDPORTEN_AUDIENCE: APP_CLIENT_ID,
+      TOKEN_X_JWKS_URI: tokenx.jwksUri,
+      // The API side (GET /api/resource) is the downstream app, and only the example may call it.
+      API_TOKEN_X_CLIENT_ID: DOWNSTREAM_AUDIENCE,
+      API_ALLOWED_CALLERS: APP_CLIENT_ID,
       ...options.functionEnv,
     }
 
@@ -258,6 +274,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         log: (line) => log(`[offline] ${line}`),
       })
       closers.push(() => offline?.close() ?? Promise.resolve())
+      apiSide = offline.url
     }
 
     const stack: Stack = {

@@ -3,17 +3,23 @@
  * function, and answers with the downstream's status and body.
  *
  * Everything TokenX-related happens in the middleware: by the time the handler runs, the caller's
- * token has been exchanged (or taken from the cache) and `context.tokenX.fetch` sends it.
+ * token has been validated (signature, issuer, audience, expiry, and a login level of at least
+ * `REQUIRED_ACR`, default idporten-loa-high), exchanged (or taken from the cache), and
+ * `context.tokenX.fetch` sends it; `context.citizen` holds the verified claims.
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
-import { ConfigError, createLogger, errorResponse, tokenX, type Downstream } from 'tokenx-handler-kit'
+import { ConfigError, createLogger, errorResponse, tokenX, type Downstream, type VerifiedClaims } from 'tokenx-handler-kit'
+import { environmentAtLoad, inboundValidationFromEnv, requiredAcrFromEnv } from './shared/acr-env.ts'
 import { downstreamFromEnv } from './shared/downstream-env.ts'
 
 type Event = APIGatewayProxyEvent | APIGatewayProxyEventV2
-type TokenXLambdaContext = Context & { tokenX: Downstream }
+type TokenXLambdaContext = Context & { tokenX: Downstream; citizen: VerifiedClaims | undefined }
 
-const downstream = downstreamFromEnv(process.env)
+const env = environmentAtLoad()
+const downstream = downstreamFromEnv(env)
+const requiredAcr = requiredAcrFromEnv(env)
+const inboundValidation = inboundValidationFromEnv(env)
 /** One logger for the kit and this function: JSON lines in Powertools' shape (POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL). */
 const logger = createLogger()
 
@@ -40,6 +46,16 @@ function misconfigured(err: ConfigError) {
 export const handler =
   downstream instanceof ConfigError
     ? misconfigured(downstream)
+    : requiredAcr instanceof ConfigError
+    ? misconfigured(requiredAcr)
+    : inboundValidation instanceof ConfigError
+    ? misconfigured(inboundValidation)
     : middy<Event, APIGatewayProxyResult, Error, TokenXLambdaContext>()
-        .use(tokenX({ audience: { audience: downstream.audience, url: downstream.url.href }, logger }))
+        // Inbound validation on: IDPORTEN_* (and TOKEN_X_JWKS_URI, for tokens other apps exchanged for us).
+        .use(tokenX({
+          audience: { audience: downstream.audience, url: downstream.url.href },
+          logger,
+          env,
+          inbound: inboundValidation && { minimumAcr: requiredAcr },
+        }))
         .handler((_event, context, { signal }) => getResource(context, signal))

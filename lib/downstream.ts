@@ -9,7 +9,7 @@
  */
 import type { ExchangedToken, TokenXClient } from './client.ts'
 import { isSafeUrl, type FetchLike } from './config.ts'
-import { DownstreamError, TokenXError } from './errors.ts'
+import { DownstreamError, TokenXError, InvalidOptionError } from './errors.ts'
 import { publish } from './events.ts'
 
 export interface DownstreamOptions {
@@ -81,10 +81,10 @@ export function checkDownstreamUrls(name: string, urls: readonly string[]): read
     try {
       parsed = new URL(url)
     } catch {
-      throw new TypeError(`${name} must be absolute URLs`)
+      throw new InvalidOptionError(`${name}`, 'must be absolute URLs')
     }
-    if (!isSafeUrl(parsed)) throw new TypeError(`${name} must be https: URLs (http: only on a loopback host)`)
-    if (parsed.username !== '' || parsed.password !== '') throw new TypeError(`${name} must not carry credentials`)
+    if (!isSafeUrl(parsed)) throw new InvalidOptionError(`${name}`, 'must be https: URLs (http: only on a loopback host)')
+    if (parsed.username !== '' || parsed.password !== '') throw new InvalidOptionError(`${name}`, 'must not carry credentials')
   }
   return urls
 }

@@ -39,6 +39,8 @@ export type TokenXErrorCode =
   | 'ERR_DOWNSTREAM_TIMEOUT'
   /** The handler asked to send the token to a URL outside the audience's configured origin(s), or in cleartext. Answered as 500. */
   | 'ERR_DOWNSTREAM_URL'
+  /** Inbound validation: see `InboundErrorCode` at the end of this module. */
+  | InboundErrorCode
 
 /** Fields of an RFC 8693 §2.2.2 / RFC 6749 §5.2 error response, as received from TokenX. */
 export interface OAuthErrorBody {
@@ -288,3 +290,84 @@ export class DownstreamError extends TokenXError {
     this.audience = init.audience
   }
 }
+// ---- Inbound validation (issue #11) ----------------------------------------------------------------
+
+/** The codes of the inbound-validation errors below (kept apart so `TokenXErrorCode` merges stay line-local). */
+export type InboundErrorCode =
+  /** The caller's token was validly signed, but its login level (`acr`) is below the required one. */
+  | 'ERR_INSUFFICIENT_ACR'
+  /** The caller's token is valid, but the calling application (`client_id`) is not allowed. */
+  | 'ERR_CALLER_NOT_ALLOWED'
+  /** An issuer's JWKS or discovery document could not be fetched (connection refused, reset, 5xx). */
+  | 'ERR_JWKS_UNAVAILABLE'
+  /** An issuer's JWKS or discovery document was fetched but is unusable (not JSON, wrong shape, wrong issuer). */
+  | 'ERR_JWKS_INVALID'
+  /** An issuer's JWKS or discovery document did not arrive in time (its own timeout or the deadline). */
+  | 'ERR_JWKS_TIMEOUT'
+
+const INSUFFICIENT_ACR_DESCRIPTION = 'A higher authentication level is required'
+
+/**
+ * RFC 9470 §3 step-up: the token is valid but its `acr` is too low. Answered 401 with
+ * `WWW-Authenticate: Bearer error="insufficient_user_authentication", acr_values="<required>"`, so
+ * the client can send the citizen back to ID-porten with `acr_values`.
+ */
+export class InsufficientAcrError extends TokenXError {
+  override name = 'InsufficientAcrError'
+  /** The `acr` value(s) that would satisfy the requirement (space-separated, RFC 9470 §3). */
+  readonly acrValues: string
+  constructor(detail: string, options: { cause?: unknown; acrValues: string }) {
+    super('ERR_INSUFFICIENT_ACR', detail, {
+      cause: options.cause,
+      statusCode: 401,
+      error: 'insufficient_user_authentication',
+      error_description: INSUFFICIENT_ACR_DESCRIPTION,
+      challenge: `Bearer error="insufficient_user_authentication", error_description="${INSUFFICIENT_ACR_DESCRIPTION}", acr_values="${options.acrValues}"`,
+    })
+    this.acrValues = options.acrValues
+  }
+}
+
+/**
+ * The token is valid but the application that sent it (its `client_id` claim) is not on the
+ * allow-list. Answered 403 with `WWW-Authenticate: Bearer error="insufficient_scope"` (RFC 6750 §3.1).
+ */
+export class ForbiddenCallerError extends TokenXError {
+  override name = 'ForbiddenCallerError'
+  constructor(detail: string, options: { cause?: unknown } = {}) {
+    super('ERR_CALLER_NOT_ALLOWED', detail, {
+      cause: options.cause,
+      statusCode: 403,
+      error: 'insufficient_scope',
+      error_description: 'The calling application is not allowed',
+      // RFC 6750 §3.1: insufficient_scope is answered 403 with the challenge.
+      challenge: true,
+    })
+  }
+}
+
+/**
+ * An issuer's keys could not be had: our infrastructure's fault, never the caller's, so 5xx (never a
+ * 401 that would send the citizen to log in again). 503 unreachable, 502 unusable answer, 504 too slow.
+ */
+export class JwksError extends TokenXError {
+  override name = 'JwksError'
+  constructor(
+    code: Extract<InboundErrorCode, 'ERR_JWKS_UNAVAILABLE' | 'ERR_JWKS_INVALID' | 'ERR_JWKS_TIMEOUT'>,
+    detail: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(code, detail, { cause: options.cause, ...JWKS_VIEWS[code] })
+  }
+
+  /** Whether fetching again may succeed (unreachable or slow; a malformed document stays malformed). */
+  get retryable(): boolean {
+    return this.code !== 'ERR_JWKS_INVALID'
+  }
+}
+
+const JWKS_VIEWS = {
+  ERR_JWKS_UNAVAILABLE: { statusCode: 503, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' },
+  ERR_JWKS_INVALID: { statusCode: 502, error: 'temporarily_unavailable', error_description: 'An upstream service answered unexpectedly' },
+  ERR_JWKS_TIMEOUT: { statusCode: 504, error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' },
+} as const

@@ -8,6 +8,7 @@ export type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
 export type {
   AudienceOption,
   AudienceTarget,
+  AuthorizedRequest,
   TokenXContext,
   TokenXCoreOptions,
   TokenXHandlerCore,
@@ -42,5 +43,16 @@ export {
   TokenExchangeError,
   DownstreamError,
   InvalidOptionError,
+  InsufficientAcrError,
+  ForbiddenCallerError,
+  JwksError,
 } from './errors.ts'
-export type { TokenXErrorCode, TokenXErrorInit, BearerProblem, OAuthErrorBody } from './errors.ts'
+export type { TokenXErrorCode, TokenXErrorInit, BearerProblem, OAuthErrorBody, InboundErrorCode } from './errors.ts'
+export { createInboundValidator, inboundFromEnv } from './inbound.ts'
+export type { InboundValidator, TokenSource, VerifiedClaims } from './inbound.ts'
+export { inboundDefaults, inboundIssuersFromEnv, inboundOptionKeys, resolveInboundOptions } from './inbound-config.ts'
+export type { InboundIssuer, InboundOptions, IssuerSelection, ResolvedInboundOptions } from './inbound-config.ts'
+export { acrLevels, acrValuesFor, isAcrLevel, satisfiesAcr } from './acr.ts'
+export type { AcrLevel } from './acr.ts'
+export { apiOptionKeys, createTokenXApiCore, tokenXApi } from './api.ts'
+export type { TokenXApiCore, TokenXApiOptions } from './api.ts'

@@ -15,6 +15,8 @@ import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from '.
 import { isMetricsLike, type MetricsLike } from './metrics.ts'
 import { createObserver, metricsNamespace, type Observer } from './observe.ts'
 import type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
+import { createInboundValidator, inboundFromEnv, type InboundValidator, type VerifiedClaims } from './inbound.ts'
+import { resolveInboundOptions, type InboundOptions } from './inbound-config.ts'
 import { errorResponse } from './response.ts'
 import { isTracerLike, type TracerLike } from './tracing.ts'
 
@@ -44,7 +46,8 @@ export type TokenXContext<A extends AudienceOption> = A extends string | Audienc
  */
 export interface TokenXMiddlewareRequest<A extends AudienceOption> {
   event: unknown
-  context: LambdaContext & { tokenX: TokenXContext<A> }
+  /** `citizen`: the verified claims when inbound validation is on (`inbound`), else `undefined`. */
+  context: LambdaContext & { tokenX: TokenXContext<A>; citizen?: VerifiedClaims | undefined }
   response: unknown
   error: unknown
 }
@@ -97,10 +100,19 @@ export interface TokenXCoreOptions<A extends AudienceOption> {
   tracer?: TracerLike | false | undefined
   /** The `service` of log lines and the metrics dimension. Default `POWERTOOLS_SERVICE_NAME`, else `service_undefined`. */
   serviceName?: string | undefined
+  /**
+   * Inbound validation of the caller's token before any key load or exchange (README "Inbound
+   * validation"). Default `false`: TokenX alone judges the token. `true`: the issuers from the
+   * environment (`IDPORTEN_*`, `TOKEN_X_JWKS_URI`/`TOKEN_X_WELL_KNOWN_URL`), read on the first
+   * invocation, with `inboundDefaults`. An `InboundOptions` object: those options; without `idporten`
+   * and `tokenX` the issuers still come from the environment. Or a validator of your own making.
+   * The verified claims are put on `context.citizen`.
+   */
+  inbound?: boolean | InboundOptions | InboundValidator | undefined
 }
 
 /** Every key of `TokenXCoreOptions`, in one list: any other key is refused. */
-export const coreOptionKeys = Object.freeze(['audience', 'client', 'env', 'fetch', 'downstreamTimeout', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName'] as const satisfies ReadonlyArray<keyof TokenXCoreOptions<string>>)
+export const coreOptionKeys = Object.freeze(['audience', 'client', 'env', 'fetch', 'downstreamTimeout', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName', 'inbound'] as const satisfies ReadonlyArray<keyof TokenXCoreOptions<string>>)
 const everyCoreKeyListed: Exclude<keyof TokenXCoreOptions<string>, (typeof coreOptionKeys)[number]> extends never ? true : never = true
 void everyCoreKeyListed
 
@@ -109,9 +121,18 @@ export const middlewareDefaults = Object.freeze({
   deadlineMargin: 500,
 })
 
+/** What one invocation gets: the downstream(s), and the verified claims when inbound validation is on. */
+export interface AuthorizedRequest<A extends AudienceOption> {
+  readonly tokenX: TokenXContext<A>
+  /** The caller's verified claims; `undefined` when inbound validation is off. */
+  readonly citizen: VerifiedClaims | undefined
+}
+
 export interface TokenXHandlerCore<A extends AudienceOption> {
   /** Exchanges the event's bearer token; rejects with a `TokenXError` for the caller's or our faults. */
   authorize(event: unknown, context?: Partial<LambdaContext>): Promise<TokenXContext<A>>
+  /** As `authorize`, and also returns the verified claims (inbound validation on). */
+  authorizeRequest(event: unknown, context?: Partial<LambdaContext>): Promise<AuthorizedRequest<A>>
   /**
    * The HTTP answer for a kit error (and logs and counts it: the `error` event); `undefined` for
    * any other error. The answer equals what @middy/http-error-handler renders from the same error.
@@ -152,38 +173,47 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
     return client
   }
 
+  const getValidator = inboundValidatorGetter(options.inbound, () => options.env ?? process.env)
+
+  const authorizeRequest = async (event: unknown, context: Partial<LambdaContext> | undefined): Promise<AuthorizedRequest<A>> => {
+    observer.begin(context)
+    // Bearer problems are answered before configuration is even read: no key load, no exchange.
+    const subjectToken = bearerToken(event, client?.options.maxSubjectTokenLength ?? defaults.maxSubjectTokenLength)
+    // Read by the validation and the exchange only when they must wait, and by the downstream only when it sends.
+    const deadline = lazyDeadline(context, deadlineMargin)
+    const fetch = options.fetch ?? globalThis.fetch
+    let citizen: VerifiedClaims | undefined
+    let downstreams: Downstream[]
+    try {
+      // Inbound validation runs before the client is even built: a refused token costs no key load.
+      citizen = getValidator === undefined ? undefined : await getValidator().validate(subjectToken, deadline)
+      const tokenX = getClient()
+      downstreams = await Promise.all(
+        audiences.map(async ([, audience, origins]) =>
+          createDownstream({
+            client: tokenX,
+            subjectToken,
+            token: await tokenX.exchange(subjectToken, audience, deadline),
+            timeout: downstreamTimeout,
+            deadline,
+            fetch,
+            origins,
+          }),
+        ),
+      )
+    } catch (err) {
+      if (deadline instanceof LazyDeadline) deadline.release()
+      throw err
+    }
+    const tokenX = (audiences.length === 1 && audiences[0]?.[0] === '' ? downstreams[0] : Object.freeze(
+      Object.fromEntries(audiences.map(([name], i) => [name, downstreams[i]])),
+    )) as TokenXContext<A> & object
+    return { tokenX, citizen }
+  }
+
   return {
     async authorize(event, context) {
-      observer.begin(context)
-      // Bearer problems are answered before configuration is even read: no key load, no exchange.
-      const subjectToken = bearerToken(event, client?.options.maxSubjectTokenLength ?? defaults.maxSubjectTokenLength)
-      const tokenX = getClient()
-      // Read by the exchange only when it must wait, and by the downstream only when it sends.
-      const deadline = lazyDeadline(context, deadlineMargin)
-      const fetch = options.fetch ?? globalThis.fetch
-      let downstreams: Downstream[]
-      try {
-        downstreams = await Promise.all(
-          audiences.map(async ([, audience, origins]) =>
-            createDownstream({
-              client: tokenX,
-              subjectToken,
-              token: await tokenX.exchange(subjectToken, audience, deadline),
-              timeout: downstreamTimeout,
-              deadline,
-              fetch,
-              origins,
-            }),
-          ),
-        )
-      } catch (err) {
-        if (deadline instanceof LazyDeadline) deadline.release()
-        throw err
-      }
-      const result = (audiences.length === 1 && audiences[0]?.[0] === '' ? downstreams[0] : Object.freeze(
-        Object.fromEntries(audiences.map(([name], i) => [name, downstreams[i]])),
-      )) as TokenXContext<A> & object
-      return result
+      return (await authorizeRequest(event, context)).tokenX
     },
     release(tokenX) {
       // Each Downstream holds its invocation's deadline (no per-invocation WeakMap entry: bench/).
@@ -191,6 +221,7 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
       if (releaseDownstream(tokenX)) return
       for (const name in tokenX) releaseDownstream((tokenX as Record<string, unknown>)[name])
     },
+    authorizeRequest,
     respond(err) {
       if (!(err instanceof TokenXError)) return undefined
       // An error answered outside an invocation (no `authorize` before) is still logged and counted.
@@ -206,7 +237,7 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
   }
 }
 
-function errorEvent(err: TokenXError): KitEvents['error'] {
+export function errorEvent(err: TokenXError): KitEvents['error'] {
   // `detail` is the internal, token-free explanation; `message` is the public answer (errors.ts).
   return {
     code: err.code,
@@ -221,7 +252,10 @@ function errorEvent(err: TokenXError): KitEvents['error'] {
 }
 
 /** Logger, metrics and tracer from the options and the environment; checked now, `TypeError` when bad. */
-function observerFor(options: TokenXCoreOptions<AudienceOption>, audiences: ReadonlyArray<readonly [string, string, ...unknown[]]>): Observer {
+export function observerFor(
+  options: Pick<TokenXCoreOptions<AudienceOption>, 'env' | 'serviceName' | 'logger' | 'metrics' | 'tracer'>,
+  audiences: ReadonlyArray<readonly [string, string, ...unknown[]]>,
+): Observer {
   const env = options.env ?? process.env
   if (options.serviceName !== undefined && (typeof options.serviceName !== 'string' || options.serviceName === '')) {
     throw new InvalidOptionError('serviceName', 'must be a non-empty string')
@@ -267,7 +301,9 @@ export function tokenX<A extends AudienceOption>(
   return {
     name: 'tokenX',
     before: async (request) => {
-      request.context.tokenX = await core.authorize(request.event, request.context)
+      const { tokenX: downstream, citizen } = await core.authorizeRequest(request.event, request.context)
+      request.context.tokenX = downstream
+      request.context.citizen = citizen
     },
     after: (request) => {
       core.release(request.context.tokenX)
@@ -402,10 +438,40 @@ function clientFromEnv(env: Readonly<Record<string, string | undefined>>): Token
   }
 }
 
+/**
+ * The validator for `option`, or `undefined` when inbound validation is off. Options in code are
+ * checked now (`TypeError`); issuers from the environment are read on first use (`ConfigError`).
+ */
+function inboundValidatorGetter(
+  option: TokenXCoreOptions<AudienceOption>['inbound'],
+  env: () => Readonly<Record<string, string | undefined>>,
+): (() => InboundValidator) | undefined {
+  if (option === undefined || option === false) return undefined
+  if (option !== true && (option === null || typeof option !== 'object')) throw new InvalidOptionError('inbound', 'must be a boolean, inbound options or a validator')
+  if (option !== true && typeof (option as InboundValidator).validate === 'function') {
+    const validator = option as InboundValidator
+    return () => validator
+  }
+  const given: InboundOptions = option === true ? {} : option as InboundOptions
+  if (given.idporten !== undefined || given.tokenX !== undefined) {
+    const validator = createInboundValidator(given)
+    return () => validator
+  }
+  resolveInboundOptions(given, { requireIssuer: false })
+  let validator: InboundValidator | undefined
+  return () => {
+    validator ??= inboundFromEnv(given, env())
+    return validator
+  }
+}
+
 const NO_DEADLINE: { readonly signal: AbortSignal | undefined; readonly at: number | undefined } = Object.freeze({ signal: undefined, at: undefined })
 
-/** Aborts `deadlineMargin` ms before the Lambda would time out, created on first use; none outside Lambda. */
-function lazyDeadline(
+/**
+ * Aborts `deadlineMargin` ms before the Lambda would time out, created on first use; none outside
+ * Lambda. Whoever creates one releases it when the invocation ends (`releaseDeadline`).
+ */
+export function lazyDeadline(
   context: Partial<LambdaContextLike> | undefined,
   margin: number,
 ): { readonly signal: AbortSignal | undefined; readonly at: number | undefined } {

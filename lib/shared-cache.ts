@@ -34,6 +34,7 @@ import type { Loaded } from './cache.ts'
 import { open, seal, SEAL_VERSION, type SealedToken } from './cache-crypto.ts'
 import type { ExchangedToken } from './client.ts'
 import { publish, type KitEvents } from './events.ts'
+import { InvalidOptionError } from './errors.ts'
 
 /** The minimal DynamoDB client the shared cache needs: `@aws-sdk/client-dynamodb`'s client fits. */
 export interface DynamoDBLike {
@@ -89,14 +90,14 @@ export function isTableName(value: unknown): value is string {
 
 /** Merges `options` over the defaults and checks them; throws `TypeError` naming the bad one. */
 export function resolveSharedCacheOptions(options: SharedCacheOptions): ResolvedSharedCacheOptions {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new TypeError('sharedCache must be an object')
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new InvalidOptionError('sharedCache', 'must be an object')
   for (const key of Object.keys(options)) {
-    if (!(sharedCacheOptionKeys as readonly string[]).includes(key)) throw new TypeError(`sharedCache has an unknown option "${key}"`)
+    if (!(sharedCacheOptionKeys as readonly string[]).includes(key)) throw new InvalidOptionError('sharedCache', `has an unknown option "${key}"`)
   }
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as SharedCacheOptions
   const resolved = { ...sharedCacheDefaults, ...defined }
-  if (!isTableName(resolved.table)) throw new TypeError('sharedCache.table must be a DynamoDB table name or ARN')
-  if (resolved.client !== undefined && typeof resolved.client?.send !== 'function') throw new TypeError('sharedCache.client must have a send() method')
+  if (!isTableName(resolved.table)) throw new InvalidOptionError('sharedCache.table', 'must be a DynamoDB table name or ARN')
+  if (resolved.client !== undefined && typeof resolved.client?.send !== 'function') throw new InvalidOptionError('sharedCache.client', 'must have a send() method')
   checkInteger('readTimeout', resolved.readTimeout, 1, 5000)
   checkInteger('writeTimeout', resolved.writeTimeout, 1, 5000)
   checkInteger('coldTimeout', resolved.coldTimeout, 1, 5000)
@@ -107,7 +108,7 @@ export function resolveSharedCacheOptions(options: SharedCacheOptions): Resolved
 
 function checkInteger(name: string, value: unknown, min: number, max: number): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`sharedCache.${name} must be an integer from ${min} to ${max} (milliseconds or a count)`)
+    throw new InvalidOptionError(`sharedCache.${name}`, `must be an integer from ${min} to ${max} (milliseconds or a count)`)
   }
 }
 

@@ -86,7 +86,7 @@ const rows: Array<[string, string]> = [
   ['  token endpoint', stack.tokenx.tokenEndpoint],
   ['  jwks', stack.tokenx.jwksUri],
   ['ID-porten (local)', `${stack.idporten.issuer}  (${stack.idporten.discoveryUrl})`],
-  ['downstream API', `${stack.downstream.url}/resource  (audience ${DOWNSTREAM_AUDIENCE})`],
+  ['downstream API', `${stack.downstream.url}/resource  (audience ${DOWNSTREAM_AUDIENCE}; forwards to GET ${stack.apiUrl}/api/resource, the kit's API side)`],
   ['Secrets Manager', `${stack.secretsManager.url}  (secret ${APP_KEY_SECRET_ID})`],
   ['DynamoDB (dynalite)', `${stack.dynamodb?.url}  (shared token cache table ${stack.dynamodb?.table})`],
   ['app client', `${stack.clientId}  (keys in ${stateDir})`],

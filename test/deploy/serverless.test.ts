@@ -144,11 +144,15 @@ describe('sls package with a stage\'s settings', () => {
   it('gives every function the complete environment, with the secret the IAM grant names', () => {
     for (const [packaged, secretId] of [[byName, 'team/tokenx-key'], [byArn, FULL_ARN]] as const) {
       for (const fn of lambdas(packaged)) {
+        // The API-side example (functions/api-resource.ts) has its own client id and allow-list
+        // (API_TOKEN_X_CLIENT_ID, API_ALLOWED_CALLERS; unset here, so empty: it answers 500).
+        const own = String(fn.Properties.FunctionName).endsWith('-api-resource') ? { TOKEN_X_CLIENT_ID: '', ALLOWED_CALLERS: '' } : {}
         expect(fn.Properties.Environment.Variables).toEqual({
           ...SETTINGS,
           TOKEN_X_PRIVATE_JWK_SECRET_ID: secretId,
           // The shared cache's table, or '' (off) unless TOKEN_X_SHARED_CACHE is 'true'.
           TOKEN_X_CACHE_TABLE: { 'Fn::If': ['TokenXSharedCache', { Ref: 'TokenXCacheTable' }, ''] },
+          ...own,
         })
       }
     }
@@ -244,9 +248,10 @@ describe('deploy/config.cjs', () => {
   it('stops when a function file has no entry in serverless.yml, or an entry has no file', async () => {
     await expect(config.functions({ resolveConfigurationProperty: async () => ({}) })).rejects.toThrow(
       'functions/resource.ts has no entry under custom.functions in serverless.yml')
-    await expect(config.functions({ resolveConfigurationProperty: async () => ({ resource: {}, gone: {} }) })).rejects.toThrow(
+    const every = Object.fromEntries(config.functionFiles(root).map((name: string) => [name, { events: [] }]))
+    await expect(config.functions({ resolveConfigurationProperty: async () => ({ ...every, gone: {} }) })).rejects.toThrow(
       'custom.functions.gone in serverless.yml has no functions/gone.ts')
-    const generated = await config.functions({ resolveConfigurationProperty: async () => ({ resource: { events: [] } }) })
+    const generated = await config.functions({ resolveConfigurationProperty: async () => every })
     expect(generated.resource).toMatchObject({ handler: 'dist/resource/index.handler', events: [] })
   })
 

@@ -289,8 +289,9 @@ describe('the example function behind serverless-offline', () => {
       const answer = await callResource(apiUrl, citizenToken)
       expect(answer.status).toBe(401)
       expect(answer.headers.get('www-authenticate')).toMatch(/^Bearer\b/)
-      expect(stack.tokenx.stats.lastError?.error_description).toMatch(/^invalid subject_token: /)
-      expect(delta(before)).toMatchObject({ exchanges: 0, downstream: 0, secretReads: 0 })
+      // The example validates inbound tokens itself (issue #11): TokenX never sees this one, whatever
+      // its wording (test/faults covers the kit's reading of "invalid subject_token: ...").
+      expect(delta(before)).toMatchObject({ exchanges: 0, tokenxFailures: 0, downstream: 0, secretReads: 0 })
     })
 
     it('still picks up a rotated key (TokenX: 400 "token verification failed: ... no matching key(s)")', async () => {

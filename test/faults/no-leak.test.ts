@@ -35,6 +35,8 @@ import {
 } from '../../lib/index.ts'
 import { startDynamoDB } from '../../dev/dynamodb.ts'
 import { citizenToken } from '../helpers/citizen.ts'
+import { citizenClaims, mint, startIssuer } from '../helpers/issuer.ts'
+import { createTokenXApiCore } from '../../lib/index.ts'
 import { albEvent, lambdaContext, v1Event, v2Event } from '../helpers/events.ts'
 import { newTestKey, type TestKey } from '../helpers/keys.ts'
 import { startServer, tokenAnswer, type Answer, type Recorded, type TestServer } from '../helpers/servers.ts'
@@ -448,6 +450,64 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
         for (const client of clients) client.destroy()
         await db.close()
       }
+    })
+  })
+
+  describe('inbound validation (exchange side and API side)', () => {
+    it('hostile and refused tokens, a JWKS that is down, answers and events: no token and no pid', async () => {
+      const issuer = await startIssuer()
+      const events: string[] = []
+      const listener = (message: unknown) => events.push(JSON.stringify(message))
+      for (const name of ['validation.refused', 'jwks.fetch'] as const) subscribe(channelName(name), listener)
+      const PID = '31129912345'
+      try {
+        const claims = (extra: Record<string, unknown> = {}) => citizenClaims(issuer.issuer, CLIENT_ID, { pid: PID, ...extra })
+        const hostile = [
+          mint({ sign: 'none', header: { alg: 'none' }, claims: claims() }),
+          mint({ sign: 'HS256', header: { alg: 'HS256' }, secret: JSON.stringify(issuer.key.publicJwk), claims: claims() }),
+          mint({ key: key.privateJwk, claims: claims() }),
+          mint({ key: key.privateJwk, header: { jku: 'http://127.0.0.1:1/jwks', jwk: key.publicJwk }, claims: claims() }),
+          mint({ key: issuer.key.privateJwk, claims: claims({ exp: 1 }) }),
+          mint({ key: issuer.key.privateJwk, claims: claims({ aud: 'someone' }) }),
+          mint({ key: issuer.key.privateJwk, claims: claims({ acr: 'Level3' }) }),
+          mint({ key: issuer.key.privateJwk, claims: claims({ client_id: 'dev-gcp:team:intruder' }) }),
+        ]
+        hostile.forEach((token, i) => secretToken(`inbound hostile token ${i}`, token))
+        const inbound = { idporten: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: CLIENT_ID }, minimumAcr: 'idporten-loa-high' as const, allowedClients: ['test-frontend'] }
+        const down = { ...inbound, idporten: { ...inbound.idporten, jwksUri: 'http://127.0.0.1:1/jwks' } }
+        const api = createTokenXApiCore({ tokenX: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: CLIENT_ID }, minimumAcr: 'idporten-loa-high', allowedClients: ['test-frontend'], logger })
+        for (const [i, token] of hostile.entries()) {
+          for (const options of [inbound, down]) {
+            const core = createTokenXHandlerCore({ audience: AUDIENCE, client: baseOptions(), inbound: options, logger })
+            try {
+              await core.authorizeRequest(v2Event(`Bearer ${token}`), lambdaContext(10_000))
+            } catch (err) {
+              collectError('inbound core error', err)
+              collectResponse('inbound core answer', core.respond(err))
+            }
+          }
+          try {
+            await api.authorize(v1Event(`Bearer ${token}`), lambdaContext(10_000))
+          } catch (err) {
+            collectError('api core error', err)
+            collectResponse('api core answer', api.respond(err))
+          }
+          const handler = middy<unknown, APIGatewayProxyResult>()
+            .use(tokenX({ audience: AUDIENCE, client: baseOptions(), inbound, ...(i % 2 === 0 ? {} : { logger }) }))
+            .handler(async () => ({ statusCode: 200, body: 'ok' }))
+          const result = await handler(v2Event(`Bearer ${token}`), lambdaContext(10_000))
+          collectResponse('inbound middleware answer', result)
+          expect([401, 403, 503]).toContain(result.statusCode)
+        }
+      } finally {
+        for (const name of ['validation.refused', 'jwks.fetch'] as const) unsubscribe(channelName(name), listener)
+        await issuer.close()
+      }
+      for (const text of events) seen.push({ where: 'inbound event', text })
+      expect(events.length).toBeGreaterThan(10)
+      // The citizen's identity number is shorter than a leak fragment: look for it on its own.
+      const withPid = seen.filter(({ text }) => text.includes(PID)).map(({ where }) => where)
+      expect(withPid).toEqual([])
     })
   })
 

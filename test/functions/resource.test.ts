@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startSecretsManager, type LocalSecretsManager } from '../../dev/secrets-manager.ts'
 // @ts-expect-error: the build script is plain JavaScript without type declarations.
 import { buildFunction } from '../../esbuild.config.mjs'
-import { citizenToken } from '../helpers/citizen.ts'
+import { CITIZEN_AUDIENCE, CITIZEN_ISSUER, citizenJwks, citizenToken } from '../helpers/citizen.ts'
 import { lambdaContext, v1Event, v2Event } from '../helpers/events.ts'
 import { newTestKey, type TestKey } from '../helpers/keys.ts'
 import { startServer, tokenAnswer, type TestServer } from '../helpers/servers.ts'
@@ -27,6 +27,7 @@ let key: TestKey
 let tokenx: TestServer
 let downstream: TestServer
 let secrets: LocalSecretsManager
+let idporten: TestServer
 let handler: Handler
 const saved = { ...process.env }
 
@@ -41,7 +42,13 @@ beforeAll(async () => {
   })
   downstream = await startServer((request) => ({ status: 200, body: { youSent: request.headers.authorization } }))
   secrets = await startSecretsManager({ secrets: { 'tokenx/private-jwk': JSON.stringify(key.privateJwk) } })
+  const jwks = await citizenJwks()
+  idporten = await startServer(() => ({ status: 200, body: jwks }))
   Object.assign(process.env, {
+    // Inbound validation is on in the example: the citizen tokens' issuer and its JWKS.
+    IDPORTEN_ISSUER: CITIZEN_ISSUER,
+    IDPORTEN_JWKS_URI: `${idporten.url}/jwks`,
+    IDPORTEN_AUDIENCE: CITIZEN_AUDIENCE,
     TOKEN_X_CLIENT_ID: CLIENT_ID,
     TOKEN_X_TOKEN_ENDPOINT: `${tokenx.url}/token`,
     TOKEN_X_PRIVATE_JWK_SECRET_ID: secrets.arnOf('tokenx/private-jwk'),
@@ -59,7 +66,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   process.env = saved
-  await Promise.all([tokenx?.close(), downstream?.close(), secrets?.close()])
+  await Promise.all([tokenx?.close(), downstream?.close(), secrets?.close(), idporten?.close()])
   await rm(out, { recursive: true, force: true })
 })
 

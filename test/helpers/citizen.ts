@@ -4,6 +4,16 @@ import { newTestKey, type TestKey } from './keys.ts'
 
 let issuerKey: Promise<TestKey> | undefined
 
+/** The `iss` and `aud` of `citizenToken`'s tokens. */
+export const CITIZEN_ISSUER = 'https://test.idporten.no'
+export const CITIZEN_AUDIENCE = 'test-frontend'
+
+/** The JWKS that verifies `citizenToken`'s tokens (serve it to test inbound validation). */
+export async function citizenJwks(): Promise<{ keys: object[] }> {
+  issuerKey ??= newTestKey('idporten-test')
+  return { keys: [(await issuerKey).publicJwk] }
+}
+
 export async function citizenToken(
   pid: string,
   options: { expiresIn?: number; now?: number; acr?: string } = {},

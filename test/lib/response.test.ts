@@ -113,3 +113,28 @@ describe('errorResponse', () => {
     expect(Object.isFrozen(response.headers)).toBe(false)
   })
 })
+
+describe('errorResponse for inbound validation', () => {
+  it('renders the RFC 9470 step-up challenge with acr_values', async () => {
+    const { InsufficientAcrError } = await import('../../lib/errors.ts')
+    const answer = errorResponse(new InsufficientAcrError('acr too low', { acrValues: 'idporten-loa-high' }))
+    expect(answer.statusCode).toBe(401)
+    expect(answer.headers['WWW-Authenticate']).toBe(
+      'Bearer error="insufficient_user_authentication", error_description="A higher authentication level is required", acr_values="idporten-loa-high"',
+    )
+    expect(JSON.parse(answer.body)).toEqual({ error: 'insufficient_user_authentication', error_description: 'A higher authentication level is required' })
+  })
+
+  it('renders 403 insufficient_scope with its challenge, and JWKS failures as 5xx without one', async () => {
+    const { ForbiddenCallerError, JwksError } = await import('../../lib/errors.ts')
+    const forbidden = errorResponse(new ForbiddenCallerError('not allowed'))
+    expect(forbidden.statusCode).toBe(403)
+    expect(forbidden.headers['WWW-Authenticate']).toBe('Bearer error="insufficient_scope", error_description="The calling application is not allowed"')
+    for (const [code, status] of [['ERR_JWKS_UNAVAILABLE', 503], ['ERR_JWKS_INVALID', 502], ['ERR_JWKS_TIMEOUT', 504]] as const) {
+      const answer = errorResponse(new JwksError(code, 'internal detail'))
+      expect(answer.statusCode).toBe(status)
+      expect(answer.headers['WWW-Authenticate']).toBeUndefined()
+      expect(answer.body).not.toContain('internal detail')
+    }
+  })
+})

@@ -1,0 +1,118 @@
+/**
+ * The API side: a Lambda that *is* an internal API, called by other apps with TokenX tokens. Accepts
+ * only tokens TokenX issued for our own client id (never an ID-porten token sent straight here),
+ * optionally only from listed calling apps (`allowedClients`, the `client_id` claim, as a NAIS inbound
+ * access policy), and with the same login-level rule as the exchange side. 401 for a bad token (or a
+ * login level too low, with an RFC 9470 step-up challenge), 403 `insufficient_scope` for an app that is
+ * not allowed. The middleware is a thin wrapper over `createTokenXApiCore`.
+ */
+import type { MiddlewareObj } from '@middy/core'
+import type { Context } from 'aws-lambda'
+import { bearerToken } from './bearer.ts'
+import { TokenXError, InvalidOptionError } from './errors.ts'
+import { publish } from './events.ts'
+import { createInboundValidator, inboundFromEnv, type InboundValidator, type VerifiedClaims } from './inbound.ts'
+import { inboundDefaults, resolveInboundOptions, type InboundIssuer, type InboundOptions } from './inbound-config.ts'
+import { errorEvent, lazyDeadline, middlewareDefaults, observerFor, type TokenXCoreOptions } from './middleware.ts'
+import { errorResponse } from './response.ts'
+
+export interface TokenXApiOptions extends Omit<InboundOptions, 'idporten' | 'tokenX'> {
+  /**
+   * TokenX as the issuer, with our client id as `audience`. Default: from the environment on the first
+   * invocation (`TOKEN_X_ISSUER`, `TOKEN_X_JWKS_URI` or `TOKEN_X_WELL_KNOWN_URL`, `TOKEN_X_CLIENT_ID`).
+   */
+  tokenX?: InboundIssuer | undefined
+  /** Where the default configuration is read. Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>> | undefined
+  /** Milliseconds kept free before the Lambda's deadline: a JWKS fetch stops waiting by then. Default 500. */
+  deadlineMargin?: number
+  /** As `tokenX()`'s: where refused tokens and errors are logged; `false` logs nothing. */
+  logger?: TokenXCoreOptions<string>['logger']
+  /** As `tokenX()`'s: a Powertools `Metrics` instance, or `false`. */
+  metrics?: TokenXCoreOptions<string>['metrics']
+  /** As `tokenX()`'s: an OpenTelemetry `Tracer`, or `false`. */
+  tracer?: TokenXCoreOptions<string>['tracer']
+  /** As `tokenX()`'s: the `service` of log lines and the metrics dimension. */
+  serviceName?: string | undefined
+}
+
+/** Every key of `TokenXApiOptions`, in one place. */
+export const apiOptionKeys = Object.freeze([
+  'tokenX', 'env', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName', 'minimumAcr', 'allowedClients', 'clockTolerance', 'jwksTimeout',
+  'jwksCooldown', 'jwksMaxAge', 'jwksRetries', 'verifiedCacheMaxEntries', 'maxTokenLength', 'fetch', 'clock',
+] as const satisfies ReadonlyArray<keyof TokenXApiOptions>)
+
+export interface TokenXApiCore {
+  /** The verified claims of the event's TokenX token; rejects with a `TokenXError` (401, 403, 5xx). */
+  authorize(event: unknown, context?: Partial<Pick<Context, 'getRemainingTimeInMillis'>>): Promise<VerifiedClaims>
+  /** The HTTP answer for a kit error (and logs and counts it: the `error` event); `undefined` for any other error. */
+  respond(err: unknown): ReturnType<typeof errorResponse> | undefined
+  /** Ends the invocation's observation (metrics record); the middleware calls it. */
+  end(): void
+}
+
+/** The API side's core, for handlers that do not use middy. Bad options throw `TypeError` here. */
+export function createTokenXApiCore(options: TokenXApiOptions = {}): TokenXApiCore {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object')
+  for (const key of Object.keys(options)) {
+    if (!(apiOptionKeys as readonly string[]).includes(key)) throw new InvalidOptionError(key, 'is not a known option')
+  }
+  const { env, deadlineMargin = middlewareDefaults.deadlineMargin, logger, metrics, tracer, serviceName, tokenX, ...inbound } = options
+  if (typeof deadlineMargin !== 'number' || !Number.isInteger(deadlineMargin) || deadlineMargin < 0) throw new InvalidOptionError('deadlineMargin', 'must be a non-negative integer')
+  const observer = observerFor({ env, logger, metrics, tracer, serviceName }, [])
+
+  let validator: InboundValidator | undefined
+  if (tokenX !== undefined) validator = createInboundValidator({ ...inbound, tokenX })
+  else resolveInboundOptions(inbound, { requireIssuer: false })
+  const getValidator = (): InboundValidator => {
+    // Only TokenX: an ID-porten token sent straight to the API is refused as from an unknown issuer.
+    validator ??= inboundFromEnv(inbound, env ?? process.env, { idporten: false, tokenX: true })
+    return validator
+  }
+  const maxTokenLength = inbound.maxTokenLength ?? inboundDefaults.maxTokenLength
+
+  return {
+    async authorize(event, context) {
+      observer.begin(context)
+      const token = bearerToken(event, maxTokenLength)
+      return getValidator().validate(token, lazyDeadline(context, deadlineMargin))
+    },
+    respond(err) {
+      if (!(err instanceof TokenXError)) return undefined
+      const outside = !observer.isOpen
+      if (outside) observer.begin(undefined)
+      publish('error', () => errorEvent(err))
+      if (outside) observer.end()
+      return errorResponse(err)
+    },
+    end() {
+      observer.end()
+    },
+  }
+}
+
+/**
+ * The middy middleware of the API side. Usage: `middy(handler).use(tokenXApi({ allowedClients: [...] }))`,
+ * then `context.citizen` (the verified claims: `pid`, `acr`, `client_id` of the calling app, ...).
+ */
+export function tokenXApi(options: TokenXApiOptions = {}): MiddlewareObj<unknown, unknown, Error, Context & { citizen: VerifiedClaims }> {
+  const core = createTokenXApiCore(options)
+  return {
+    name: 'tokenXApi',
+    before: async (request) => {
+      request.context.citizen = await core.authorize(request.event, request.context)
+    },
+    after: () => {
+      core.end()
+    },
+    onError: (request) => {
+      try {
+        if (!(request.error instanceof TokenXError)) return
+        const response = core.respond(request.error)
+        if (request.response === undefined) request.response = response
+      } finally {
+        core.end()
+      }
+    },
+  }
+}

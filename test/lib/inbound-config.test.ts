@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest'
+import { inboundDefaults, inboundOptionKeys, resolveInboundOptions } from '../../lib/inbound-config.ts'
+
+const idporten = { issuer: 'https://idporten', jwksUri: 'https://idporten/jwks', audience: 'frontend' }
+
+describe('resolveInboundOptions', () => {
+  it('merges over documented defaults (milliseconds)', () => {
+    expect(resolveInboundOptions({ idporten })).toMatchObject({ ...inboundDefaults, idporten })
+    expect(inboundDefaults).toMatchObject({ clockTolerance: 5000, jwksTimeout: 3000, jwksCooldown: 30_000, jwksMaxAge: 600_000 })
+  })
+
+  it('throws TypeError for bad options and unknown keys', () => {
+    const bad: Array<[object, RegExp]> = [
+      [{}, /needs idporten or tokenX/],
+      [{ idporten, minimumAcr: 'idporten-loa-low' }, /minimumAcr/],
+      [{ idporten, clockTolerance: 1.5 }, /clockTolerance/],
+      [{ idporten, jwksTimeout: 0 }, /jwksTimeout/],
+      [{ idporten, jwksMaxAge: 10 }, /jwksMaxAge/],
+      [{ idporten, allowedClients: [] }, /allowedClients/],
+      [{ idporten, fetch: 'no' }, /fetch/],
+      [{ idporten, clockSkew: 5 }, /unknown inbound option clockSkew/],
+      [{ idporten: { ...idporten, jwksUri: undefined } }, /jwksUri or wellKnownUrl/],
+      [{ idporten: { ...idporten, jwksUri: 'file:///etc/passwd' } }, /jwksUri/],
+      [{ idporten: { ...idporten, jku: 'x' } }, /unknown option idporten.jku/],
+      [{ tokenX: { ...idporten, audience: 'not-a-client-id' } }, /our client id/],
+      [{ idporten, tokenX: { ...idporten, audience: 'a:b:c' } }, /must differ/],
+    ]
+    for (const [options, message] of bad) expect(() => resolveInboundOptions(options as never)).toThrow(message)
+    expect(() => resolveInboundOptions({ minimumAcr: 'Level3' }, { requireIssuer: false })).not.toThrow()
+  })
+
+  it('lists every option key once', () => {
+    expect(new Set(inboundOptionKeys).size).toBe(inboundOptionKeys.length)
+    expect(inboundOptionKeys).toContain('minimumAcr')
+  })
+})

@@ -1,0 +1,122 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { JwksError } from '../../lib/errors.ts'
+import { channelName } from '../../lib/events.ts'
+import { createIssuerKeys } from '../../lib/jwks.ts'
+import { startIssuer, type TestIssuer } from '../helpers/issuer.ts'
+
+let issuer: TestIssuer
+
+beforeEach(async () => {
+  issuer = await startIssuer()
+})
+afterEach(async () => {
+  await issuer.close()
+})
+
+const options = (extra: object = {}) => ({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, timeout: 1000, cooldown: 60_000, maxAge: 600_000, ...extra })
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise
+  } catch (err) {
+    expect(err).toBeInstanceOf(JwksError)
+    return (err as JwksError).code
+  }
+  return 'resolved'
+}
+
+describe('createIssuerKeys', () => {
+  it('fetches nothing until asked, then once for many lookups', async () => {
+    const keys = createIssuerKeys(options())
+    expect(issuer.server.requests).toHaveLength(0)
+    const [a, b] = await Promise.all([keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid }), keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })])
+    const c = await keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })
+    expect(a?.asymmetricKeyType).toBe('rsa')
+    expect(b).toBe(a)
+    expect(c).toBe(a)
+    expect(issuer.jwksFetches()).toBe(1)
+  })
+
+  it('finds the JWKS through discovery, and checks the document names the issuer', async () => {
+    const keys = createIssuerKeys(options({ jwksUri: undefined, wellKnownUrl: issuer.wellKnownUrl }))
+    expect(await keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })).not.toBeNull()
+    expect(issuer.server.requests.map((r) => r.url)).toEqual(['/.well-known/openid-configuration', '/jwks'])
+    const impostor = createIssuerKeys(options({ issuer: 'https://someone.else', jwksUri: undefined, wellKnownUrl: issuer.wellKnownUrl }))
+    expect(await codeOf(impostor.key({ alg: 'RS256', kid: 'x' }))).toBe('ERR_JWKS_INVALID')
+  })
+
+  it('refetches once for an unknown kid after the cooldown (rotation), and answers null when still unknown', async () => {
+    const keys = createIssuerKeys(options({ cooldown: 0 }))
+    await keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })
+    const next = await issuer.rotate()
+    expect(await keys.key({ alg: 'RS256', kid: next.publicJwk.kid })).not.toBeNull()
+    expect(issuer.jwksFetches()).toBe(2)
+    expect(await keys.key({ alg: 'RS256', kid: 'nowhere' })).toBeNull()
+    expect(issuer.jwksFetches()).toBe(3)
+  })
+
+  it('fetches at most once per cooldown however many unknown kids arrive', async () => {
+    const keys = createIssuerKeys(options({ cooldown: 60_000 }))
+    await keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })
+    const found = await Promise.all(Array.from({ length: 50 }, (_, i) => keys.key({ alg: 'RS256', kid: `flood-${i}` })))
+    expect(found.every((key) => key === null)).toBe(true)
+    expect(issuer.jwksFetches()).toBe(1)
+  })
+
+  it('translates an endpoint that is down, unreachable, broken or slow into JwksError (5xx)', async () => {
+    issuer.jwksAnswer = () => ({ status: 503, body: 'down' })
+    expect(await codeOf(createIssuerKeys(options()).key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_UNAVAILABLE')
+    issuer.jwksAnswer = () => ({ status: 200, body: { keys: 'nope' } })
+    expect(await codeOf(createIssuerKeys(options()).key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_INVALID')
+    issuer.jwksAnswer = () => ({ status: 200, body: '<html>' })
+    expect(await codeOf(createIssuerKeys(options()).key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_UNAVAILABLE')
+    issuer.jwksAnswer = () => ({ status: 200, body: { keys: [] }, delay: 2000 })
+    const started = Date.now()
+    expect(await codeOf(createIssuerKeys(options({ timeout: 200 })).key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_TIMEOUT')
+    expect(Date.now() - started).toBeLessThan(1500)
+    expect(await codeOf(createIssuerKeys(options({ jwksUri: 'http://127.0.0.1:1/jwks' })).key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_UNAVAILABLE')
+    const noDiscovery = createIssuerKeys(options({ jwksUri: undefined, wellKnownUrl: 'http://127.0.0.1:1/.well-known/openid-configuration' }))
+    expect(await codeOf(noDiscovery.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_UNAVAILABLE')
+  })
+
+  it('never caches a failure: the next lookup fetches again and succeeds', async () => {
+    const keys = createIssuerKeys(options({ jwksUri: undefined, wellKnownUrl: issuer.wellKnownUrl }))
+    issuer.jwksAnswer = () => ({ status: 500, body: 'oops' })
+    expect(await codeOf(keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid }))).toBe('ERR_JWKS_UNAVAILABLE')
+    issuer.jwksAnswer = undefined
+    expect(await keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })).not.toBeNull()
+  })
+
+  it('stops waiting at the deadline, reading the signal only when it may fetch', async () => {
+    issuer.jwksAnswer = () => ({ status: 200, body: { keys: [] }, delay: 3000 })
+    const keys = createIssuerKeys(options({ timeout: 5000 }))
+    const started = Date.now()
+    expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }, { signal: AbortSignal.timeout(100) }))).toBe('ERR_JWKS_TIMEOUT')
+    expect(Date.now() - started).toBeLessThan(1000)
+
+    issuer.jwksAnswer = undefined
+    const warm = createIssuerKeys(options())
+    await warm.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })
+    let reads = 0
+    const deadline = { get signal() { reads++; return undefined } }
+    await warm.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid }, deadline)
+    expect(reads).toBe(0)
+  })
+
+  it('publishes a jwks.fetch event per fetch, naming the issuer only', async () => {
+    const events: unknown[] = []
+    const listener = (message: unknown) => events.push(message)
+    subscribe(channelName('jwks.fetch'), listener)
+    try {
+      await createIssuerKeys(options()).key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })
+      await codeOf(createIssuerKeys(options({ jwksUri: 'http://127.0.0.1:1/jwks' })).key({ alg: 'RS256', kid: 'k' }))
+    } finally {
+      unsubscribe(channelName('jwks.fetch'), listener)
+    }
+    expect(events).toEqual([
+      { issuer: issuer.issuer, durationMs: expect.any(Number), ok: true },
+      { issuer: issuer.issuer, durationMs: expect.any(Number), ok: false, errorName: 'TypeError' },
+    ])
+  })
+})
