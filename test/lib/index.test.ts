@@ -4,9 +4,11 @@ import * as kit from '../../lib/index.ts'
 describe('the public API', () => {
   it('exports exactly the settled list: no internals', () => {
     expect(Object.keys(kit).sort()).toEqual([
-      'BearerTokenError', 'ConfigError', 'DownstreamError', 'InvalidOptionError', 'KeyError', 'METRICS', 'TokenExchangeError', 'TokenXError',
-      'channelName', 'createLogger', 'createTokenXClient', 'createTokenXHandlerCore', 'errorResponse', 'isClientId',
-      'middlewareDefaults', 'optionsFromEnv', 'sharedCacheDefaults', 'tokenX',
+      'BearerTokenError', 'ConfigError', 'DownstreamError', 'ForbiddenCallerError', 'InsufficientAcrError', 'InvalidOptionError', 'JwksError',
+      'KeyError', 'METRICS', 'TokenExchangeError', 'TokenXError',
+      'acrLevels', 'channelName', 'createInboundValidator', 'createLogger', 'createTokenXApiCore', 'createTokenXClient', 'createTokenXHandlerCore',
+      'errorResponse', 'inboundDefaults', 'inboundFromEnv', 'isAcrLevel', 'isClientId',
+      'middlewareDefaults', 'optionsFromEnv', 'satisfiesAcr', 'sharedCacheDefaults', 'tokenX', 'tokenXApi',
     ])
   })
 
