@@ -6,8 +6,7 @@
  * login level too low, with an RFC 9470 step-up challenge), 403 `insufficient_scope` for an app that is
  * not allowed. The middleware is a thin wrapper over `createTokenXApiCore`.
  */
-import type { MiddlewareObj } from '@middy/core'
-import type { Context } from 'aws-lambda'
+import type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
 import { bearerToken } from './bearer.ts'
 import { TokenXError, InvalidOptionError } from './errors.ts'
 import { publish } from './events.ts'
@@ -44,7 +43,7 @@ export const apiOptionKeys = Object.freeze([
 
 export interface TokenXApiCore {
   /** The verified claims of the event's TokenX token; rejects with a `TokenXError` (401, 403, 5xx). */
-  authorize(event: unknown, context?: Partial<Pick<Context, 'getRemainingTimeInMillis'>>): Promise<VerifiedClaims>
+  authorize(event: unknown, context?: Partial<LambdaContextLike>): Promise<VerifiedClaims>
   /** The HTTP answer for a kit error (and logs and counts it: the `error` event); `undefined` for any other error. */
   respond(err: unknown): ReturnType<typeof errorResponse> | undefined
   /** Ends the invocation's observation (metrics record); the middleware calls it. */
@@ -92,10 +91,29 @@ export function createTokenXApiCore(options: TokenXApiOptions = {}): TokenXApiCo
 }
 
 /**
+ * What `tokenXApi()` reads and sets on middy's `request`. Structural, as `TokenXMiddlewareRequest`,
+ * so that the published types need neither `@middy/core` nor `@types/aws-lambda`.
+ */
+export interface TokenXApiMiddlewareRequest {
+  event: unknown
+  context: LambdaContext & { citizen: VerifiedClaims }
+  response: unknown
+  error: unknown
+}
+
+/** The middleware object `tokenXApi()` returns, for `middy().use()`. */
+export interface TokenXApiMiddleware {
+  readonly name: 'tokenXApi'
+  before: (request: TokenXApiMiddlewareRequest) => Promise<void>
+  after: (request: TokenXApiMiddlewareRequest) => void
+  onError: (request: TokenXApiMiddlewareRequest) => void
+}
+
+/**
  * The middy middleware of the API side. Usage: `middy(handler).use(tokenXApi({ allowedClients: [...] }))`,
  * then `context.citizen` (the verified claims: `pid`, `acr`, `client_id` of the calling app, ...).
  */
-export function tokenXApi(options: TokenXApiOptions = {}): MiddlewareObj<unknown, unknown, Error, Context & { citizen: VerifiedClaims }> {
+export function tokenXApi(options: TokenXApiOptions = {}): TokenXApiMiddleware {
   const core = createTokenXApiCore(options)
   return {
     name: 'tokenXApi',

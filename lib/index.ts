@@ -55,4 +55,4 @@ export type { InboundIssuer, InboundOptions, IssuerSelection, ResolvedInboundOpt
 export { acrLevels, isAcrLevel, satisfiesAcr } from './acr.ts'
 export type { AcrLevel } from './acr.ts'
 export { createTokenXApiCore, tokenXApi } from './api.ts'
-export type { TokenXApiCore, TokenXApiOptions } from './api.ts'
+export type { TokenXApiCore, TokenXApiMiddleware, TokenXApiMiddlewareRequest, TokenXApiOptions } from './api.ts'
