@@ -88,13 +88,13 @@ const rows: Array<[string, string]> = [
   ['ID-porten (local)', `${stack.idporten.issuer}  (${stack.idporten.discoveryUrl})`],
   ['downstream API', `${stack.downstream.url}/resource  (audience ${DOWNSTREAM_AUDIENCE}; forwards to GET ${stack.apiUrl}/api/resource, the kit's API side)`],
   ['Secrets Manager', `${stack.secretsManager.url}  (secret ${APP_KEY_SECRET_ID})`],
-  ['DynamoDB (dynalite)', `${stack.dynamodb?.url}  (shared token cache table ${stack.dynamodb?.table})`],
+  ['DynamoDB (local)', `${stack.dynamodb?.url}  (shared token cache table ${stack.dynamodb?.table})`],
   ['app client', `${stack.clientId}  (keys in ${stateDir})`],
 ]
 log(`
 Local TokenX dev stack, 127.0.0.1 only. Ctrl-C stops everything.
 
-${rows.map(([name, value]) => `  ${name.padEnd(19)}${value}`).join('\n')}
+${rows.map(([name, value]) => `  ${name.padEnd(20)}${value}`).join('\n')}
 
 Try it:
 
