@@ -230,7 +230,8 @@ function withoutUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
-function isHttpUrl(value: string): boolean {
+/** Whether `value` parses as an http: or https: URL (whether cleartext is allowed is `isSafeUrl`'s call). */
+export function isHttpUrl(value: string): boolean {
   try {
     const url = new URL(value)
     return url.protocol === 'https:' || url.protocol === 'http:'
@@ -239,7 +240,8 @@ function isHttpUrl(value: string): boolean {
   }
 }
 
-function checkUrl(name: string, value: unknown): void {
+/** Throws `InvalidOptionError` unless `value` is an https: URL (http: on loopback only). */
+export function checkUrl(name: string, value: unknown): void {
   if (typeof value !== 'string' || !isHttpUrl(value)) throw new InvalidOptionError(name, 'must be an http(s) URL')
   if (!isSafeUrl(new URL(value))) throw new InvalidOptionError(name, 'must be an https: URL (http: only on a loopback host)')
 }

@@ -3,9 +3,8 @@
  * NAIS environment convention (`IDPORTEN_*`, `TOKEN_X_*`).
  */
 import { isAcrLevel, type AcrLevel } from './acr.ts'
-import { isClientId, type FetchLike } from './config.ts'
+import { checkInteger, checkUrl, isClientId, isHttpUrl, isSafeUrl, type FetchLike } from './config.ts'
 import { ConfigError, InvalidOptionError } from './errors.ts'
-import { isHttpUrl } from './jwks.ts'
 
 /** One issuer whose tokens are accepted. */
 export interface InboundIssuer {
@@ -115,18 +114,11 @@ function checkIssuer(name: string, value: InboundIssuer, clientIdAudience: boole
   }
   if (typeof value.issuer !== 'string' || value.issuer === '') throw new InvalidOptionError(`${name}.issuer`, 'must be a non-empty string')
   if (value.jwksUri === undefined && value.wellKnownUrl === undefined) throw new InvalidOptionError(`${name}`, 'needs jwksUri or wellKnownUrl')
-  if (value.jwksUri !== undefined && (typeof value.jwksUri !== 'string' || !isHttpUrl(value.jwksUri))) throw new InvalidOptionError(`${name}.jwksUri`, 'must be an http(s) URL')
-  if (value.wellKnownUrl !== undefined && (typeof value.wellKnownUrl !== 'string' || !isHttpUrl(value.wellKnownUrl))) {
-    throw new InvalidOptionError(`${name}.wellKnownUrl`, 'must be an http(s) URL')
-  }
+  // The keys that decide which tokens are genuine: never fetched in cleartext off loopback.
+  if (value.jwksUri !== undefined) checkUrl(`${name}.jwksUri`, value.jwksUri)
+  if (value.wellKnownUrl !== undefined) checkUrl(`${name}.wellKnownUrl`, value.wellKnownUrl)
   if (typeof value.audience !== 'string' || value.audience === '') throw new InvalidOptionError(`${name}.audience`, 'must be a non-empty string')
   if (clientIdAudience && !isClientId(value.audience)) throw new InvalidOptionError(`${name}.audience`, 'must be our client id, "cluster:namespace:app"')
-}
-
-function checkInteger(name: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(`${name}`, `must be an integer from ${min} to ${max}`)
-  }
 }
 
 /** Which issuers `inboundIssuersFromEnv` may configure. */
@@ -152,7 +144,9 @@ export function inboundIssuersFromEnv(
   }
   const url = (name: string): string | undefined => {
     const value = read(name)
-    if (value !== undefined && !isHttpUrl(value)) throw new ConfigError(`${name} must be an http(s) URL`)
+    if (value !== undefined && (!isHttpUrl(value) || !isSafeUrl(new URL(value)))) {
+      throw new ConfigError(`${name} must be an https: URL (http: only on a loopback host)`)
+    }
     return value
   }
   const result: Pick<InboundOptions, 'idporten' | 'tokenX'> = {}

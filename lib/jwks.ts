@@ -10,9 +10,9 @@
  */
 import { KeyObject } from 'node:crypto'
 import { createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose'
-import type { FetchLike } from './config.ts'
 import { JwksError, TokenXError } from './errors.ts'
 import { publish } from './events.ts'
+import { isHttpUrl, isSafeUrl, type FetchLike } from './config.ts'
 
 export interface IssuerKeysOptions {
   /** The issuer (`iss`) whose keys these are. */
@@ -99,7 +99,8 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
     // OpenID Connect Discovery 1.0 §4.3: the issuer in the document must be exactly the one expected.
     if (document['issuer'] !== issuer) throw new JwksError('ERR_JWKS_INVALID', 'the discovery document names another issuer')
     const uri = document['jwks_uri']
-    if (typeof uri !== 'string' || !isHttpUrl(uri)) throw new JwksError('ERR_JWKS_INVALID', 'the discovery document has no usable jwks_uri')
+    // A cleartext jwks_uri off loopback would let anyone on the path hand us the keys that decide which tokens are genuine.
+    if (typeof uri !== 'string' || !isHttpUrl(uri) || !isSafeUrl(new URL(uri))) throw new JwksError('ERR_JWKS_INVALID', 'the discovery document has no usable jwks_uri')
     return new URL(uri)
   }
 
@@ -221,13 +222,4 @@ function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 
 function errorName(err: unknown): string {
   return err instanceof Error ? err.name : typeof err
-}
-
-export function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value)
-    return url.protocol === 'https:' || url.protocol === 'http:'
-  } catch {
-    return false
-  }
 }

@@ -21,6 +21,8 @@ describe('resolveInboundOptions', () => {
       [{ idporten, clockSkew: 5 }, /clockSkew is not a known option/],
       [{ idporten: { ...idporten, jwksUri: undefined } }, /jwksUri or wellKnownUrl/],
       [{ idporten: { ...idporten, jwksUri: 'file:///etc/passwd' } }, /jwksUri/],
+      [{ idporten: { ...idporten, jwksUri: 'http://idporten.example/jwks' } }, /jwksUri must be an https: URL/],
+      [{ idporten: { ...idporten, jwksUri: undefined, wellKnownUrl: 'http://idporten.example/.well-known/openid-configuration' } }, /wellKnownUrl must be an https: URL/],
       [{ idporten: { ...idporten, jku: 'x' } }, /idporten.jku is not a known option/],
       [{ tokenX: { ...idporten, audience: 'not-a-client-id' } }, /our client id/],
       [{ idporten, tokenX: { ...idporten, audience: 'a:b:c' } }, /must differ/],
