@@ -14,6 +14,7 @@ import { startOffline } from '../../dev/offline.ts'
 import { assertPortFree, listenerOwnedBy, PortInUseError } from '../../dev/ports.ts'
 import { freePort, portsFromEnv, PORT_VARIABLES, startStack, StackPortError, type StackPorts } from '../../dev/stack.ts'
 import { portIsOpen, processesMentioning } from '../e2e/helpers.ts'
+import { runScript, type Finished } from '../helpers/run.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 let blocker: Server
@@ -39,20 +40,10 @@ async function freePorts(): Promise<StackPorts> {
 }
 
 /** `npm start` as the developer runs it (scripts/dev-stack.ts on this Node), with its ports. */
-function npmStart(ports: StackPorts): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function npmStart(ports: StackPorts): Promise<Finished> {
   const env: Record<string, string | undefined> = { ...process.env, DEV_STATE_DIR: stateDir, DEV_PORT_BASE: undefined }
   for (const [piece, variable] of Object.entries(PORT_VARIABLES)) env[variable] = String(ports[piece as keyof StackPorts])
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'scripts', 'dev-stack.ts'), '--no-build'], {
-      cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-    child.once('error', reject)
-    child.once('exit', (code) => resolve({ code, stdout, stderr }))
-  })
+  return runScript(path.join(root, 'scripts', 'dev-stack.ts'), ['--no-build'], { cwd: root, env })
 }
 
 describe('npm start with a taken port', () => {

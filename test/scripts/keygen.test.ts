@@ -3,7 +3,6 @@
  * what is printed (and what never is), and that the kit signs assertions with the key that the
  * printed JWKS verifies.
  */
-import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -13,21 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signAssertion } from '../../lib/assertion.ts'
 import { importPrivateJwk } from '../../lib/key.ts'
 import { generateKeyPairJwks, secretCommands, shellQuote, USAGE } from '../../scripts/keygen.ts'
+import { runScript, type Finished } from '../helpers/run.ts'
 
 const script = fileURLToPath(new URL('../../scripts/keygen.ts', import.meta.url))
 let dir: string
 
-function keygen(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const { TOKEN_X_PRIVATE_JWK_SECRET_ID: _, AWS_REGION: __, ...inherited } = process.env
-    const child = spawn(process.execPath, [script, ...args], { cwd: dir, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-    child.once('error', reject)
-    child.once('exit', (code) => resolve({ code, stdout, stderr }))
-  })
+function keygen(args: string[], env: Record<string, string> = {}): Promise<Finished> {
+  const { TOKEN_X_PRIVATE_JWK_SECRET_ID: _, AWS_REGION: __, ...inherited } = process.env
+  return runScript(script, args, { cwd: dir, env: { ...inherited, ...env } })
 }
 
 /** The JSON block printed after the "Public JWKS" line. */

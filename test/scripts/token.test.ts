@@ -2,7 +2,6 @@
  * `npm run token` (scripts/token.ts in a child process): usage, the accepted `--acr` levels, and
  * refusals with usage instead of stack traces.
  */
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -11,23 +10,13 @@ import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateRsaJwk } from '../../dev/keys.ts'
 import { IDPORTEN_KEY_FILE } from '../../dev/stack.ts'
+import { runScript, type Finished } from '../helpers/run.ts'
 
 const script = fileURLToPath(new URL('../../scripts/token.ts', import.meta.url))
 let stateDir: string
 
-function token(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
-      env: { ...process.env, DEV_STATE_DIR: stateDir, DEV_PORT_BASE: undefined, DEV_IDPORTEN_PORT: undefined },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-    child.once('error', reject)
-    child.once('exit', (code) => resolve({ code, stdout, stderr }))
-  })
+function token(args: string[]): Promise<Finished> {
+  return runScript(script, args, { env: { ...process.env, DEV_STATE_DIR: stateDir, DEV_PORT_BASE: undefined, DEV_IDPORTEN_PORT: undefined } })
 }
 
 beforeAll(async () => {
