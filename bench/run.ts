@@ -115,6 +115,7 @@ async function runOne(section: Section): Promise<void> {
       break
     case 'obs':
       results.obs = await runSection<ObsResult>('./obs.ts', { env })
+      break
     case 'shared':
       results.shared = await runSection<SharedResult>('./shared.ts', { env })
       break
