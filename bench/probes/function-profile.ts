@@ -23,6 +23,8 @@ Object.assign(process.env, {
   TOKEN_X_PRIVATE_JWK: JSON.stringify(jwk),
   DOWNSTREAM_URL: endpoint.url,
   DOWNSTREAM_AUDIENCE: AUDIENCE,
+  // The floor verifies nothing either: this compares the exchange path (as bench/cold.ts does).
+  INBOUND_VALIDATION: 'off',
 })
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
