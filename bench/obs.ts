@@ -8,7 +8,11 @@
  * - on:       EMF metrics (one record per invocation, written with one synchronous write to
  *             /dev/null, as a pipe write would be) and a real OpenTelemetry tracer
  *             (BasicTracerProvider, BatchSpanProcessor, an exporter that drops the spans);
- * - bare:     middy without the kit, for scale.
+ * - bare:     middy without the kit, for scale;
+ * - off+write: `off`, plus one write per invocation of the record `on` last wrote, to the same sink:
+ *             what the write costs in place. A write system call costs more than its own time: on
+ *             this kind of VM (page-table isolation) it leaves the caches and TLB cold for the code
+ *             that runs after it, which a loop of writes alone does not show.
  *
  * Budgets (bench/run.ts): on − off ≤ 5 µs; default − off ≤ 0.5 µs ("nothing measurable": below
  * the spread of alternating batches). The stdout write is also measured alone, as on a loaded VM a
@@ -39,6 +43,12 @@ export interface ObsResult {
   readonly writeCpu: Spread
   /** Per round: on − off − the write. */
   readonly onOverOffWithoutWrite: Spread
+  /** CPU µs per invocation of `off` plus the one record write per invocation. */
+  readonly offWriteCpu: Spread
+  /** Per round: (off + the write) − off: the write in place, its after-effects included. */
+  readonly writeInPlace: Spread
+  /** Per round: on − (off + the write): what metrics and tracing cost beyond the record's write. */
+  readonly onOverOffWrite: Spread
   /** EMF records written and spans exported during the timed batches (proof that "on" was on). */
   readonly emfRecordsPerInvocation: number
   readonly spansPerInvocation: number
@@ -51,14 +61,17 @@ const ROUNDS = Number(process.env.BENCH_OBS_ROUNDS ?? 15)
 const devNull = openSync('/dev/null', 'w')
 let emfRecords = 0
 let lastRecord = ''
+const sink = (chunk: string | Uint8Array): boolean => {
+  if (typeof chunk === 'string') writeSync(devNull, chunk)
+  else writeSync(devNull, chunk)
+  return true
+}
 process.stdout.write = ((chunk: string | Uint8Array) => {
   if (typeof chunk === 'string' && chunk.startsWith('{"_aws"')) {
     emfRecords += 1
     lastRecord = chunk
   }
-  if (typeof chunk === 'string') writeSync(devNull, chunk)
-  else writeSync(devNull, chunk)
-  return true
+  return sink(chunk)
 }) as typeof process.stdout.write
 
 let spans = 0
@@ -85,6 +98,11 @@ const bare = middy(handler) as unknown as Invoke
 const off = withKit({ logger: false, metrics: false, tracer: false })
 const byDefault = withKit({ env: {} })
 const on = withKit({ logger: false, tracer, env: { POWERTOOLS_METRICS_NAMESPACE: 'Bench', POWERTOOLS_SERVICE_NAME: 'bench' } })
+const offWrite: Invoke = async (event, context) => {
+  const answer = await off(event, context)
+  sink(lastRecord)
+  return answer
+}
 
 async function batch(invoke: Invoke): Promise<number> {
   const context = lambdaContext()
@@ -99,14 +117,16 @@ for (const invoke of [off, byDefault, on]) {
   const first = (await invoke(event, lambdaContext())) as APIGatewayProxyStructuredResultV2
   if (first.statusCode !== 200) throw new Error(`the first invocation answered ${first.statusCode}`)
 }
-progress(`observability on a warm hit: ${ROUNDS} rounds of ${BATCH} invocations, bare / off / default / metrics+tracing on`)
-const variants = [bare, off, byDefault, on]
+progress(`observability on a warm hit: ${ROUNDS} rounds of ${BATCH} invocations, bare / off / default / metrics+tracing on / off + write`)
+const variants = [bare, off, byDefault, on, offWrite]
 for (const invoke of variants) await batch(invoke)
-const cpu: number[][] = [[], [], [], []]
+const cpu: number[][] = [[], [], [], [], []]
 const onOverOff: number[] = []
 const defaultOverOff: number[] = []
 const writeCpu: number[] = []
 const withoutWrite: number[] = []
+const writeInPlace: number[] = []
+const onOverOffWrite: number[] = []
 const writeAlone = (): number => {
   const record = lastRecord
   const before = process.cpuUsage()
@@ -118,7 +138,7 @@ emfRecords = 0
 spans = 0
 for (let round = 0; round < ROUNDS; round++) {
   // Rotate the order so no variant always follows (and pays for the GC of) the same other one.
-  const results: number[] = [0, 0, 0, 0]
+  const results: number[] = [0, 0, 0, 0, 0]
   for (let k = 0; k < variants.length; k++) {
     const index = (k + round) % variants.length
     results[index] = await batch(variants[index] as Invoke)
@@ -129,6 +149,8 @@ for (let round = 0; round < ROUNDS; round++) {
   writeCpu.push(write)
   withoutWrite.push((results[3] as number) - (results[1] as number) - write)
   defaultOverOff.push((results[2] as number) - (results[1] as number))
+  writeInPlace.push((results[4] as number) - (results[1] as number))
+  onOverOffWrite.push((results[3] as number) - (results[4] as number))
 }
 await new Promise((resolve) => setTimeout(resolve, 400))
 
@@ -142,6 +164,9 @@ const result: ObsResult = {
   defaultOverOff: spread(defaultOverOff),
   writeCpu: spread(writeCpu),
   onOverOffWithoutWrite: spread(withoutWrite),
+  offWriteCpu: spread(cpu[4] as number[]),
+  writeInPlace: spread(writeInPlace),
+  onOverOffWrite: spread(onOverOffWrite),
   emfRecordsPerInvocation: emfRecords / (ROUNDS * BATCH),
   spansPerInvocation: spans / (ROUNDS * BATCH),
 }

@@ -115,6 +115,7 @@ async function runOne(section: Section): Promise<void> {
       break
     case 'obs':
       results.obs = await runSection<ObsResult>('./obs.ts', { env })
+      break
     case 'shared':
       results.shared = await runSection<SharedResult>('./shared.ts', { env })
       break
@@ -234,9 +235,10 @@ if (warm !== undefined) {
 }
 if (wholeWarm !== undefined) {
   heading(`whole warm path (HTTP API event, downstream GET in another process; CPU µs per invocation, ${wholeWarm.overheadCpu.runs} rounds × ${n(wholeWarm.batchSize, 0)})`)
-  row('floor: middy + plain fetch, fixed token', `${n(wholeWarm.floorCpu.median, 1)} µs`, range(wholeWarm.floorCpu, 1))
+  row('floor: middy + plain fetch, same token', `${n(wholeWarm.floorCpu.median, 1)} µs`, range(wholeWarm.floorCpu, 1))
   row('built dist/resource, token cached', `${n(wholeWarm.functionCpu.median, 1)} µs`, range(wholeWarm.functionCpu, 1))
-  row('kit cost on the whole warm path (CPU)', `${n(wholeWarm.overheadCpu.median, 1)} µs`, range(wholeWarm.overheadCpu, 1))
+  row(`kit cost on the whole warm path (CPU, ${n(wholeWarm.trim * 100, 0)}%-trimmed means)`, `${n(wholeWarm.overheadCpu.median, 1)} µs`, range(wholeWarm.overheadCpu, 1))
+  row('kit cost on the whole warm path (CPU, plain means)', `${n(wholeWarm.overheadCpuUntrimmed.median, 1)} µs`, range(wholeWarm.overheadCpuUntrimmed, 1))
   row('kit cost on the whole warm path (wall)', `${n(wholeWarm.overheadWall.median, 1)} µs`, range(wholeWarm.overheadWall, 1))
   row('timers left alive per invocation', n(wholeWarm.timersLeftPerInvocation, 2))
   row('AbortSignal.timeout/any per invocation', n(wholeWarm.uncancellableSignalsPerInvocation, 2))
@@ -296,6 +298,9 @@ if (obs !== undefined) {
   row('default − off', `${n(obs.defaultOverOff.median, 2)} µs`, range(obs.defaultOverOff, 2))
   row('the one stdout write of a record, alone', `${n(obs.writeCpu.median, 2)} µs`, range(obs.writeCpu, 2))
   row('on − off − the write', `${n(obs.onOverOffWithoutWrite.median, 2)} µs`, range(obs.onOverOffWithoutWrite, 2))
+  row('tokenX() off + the record\'s write per invocation', `${n(obs.offWriteCpu.median, 2)} µs`, range(obs.offWriteCpu, 2))
+  row('the write in place: (off + write) − off', `${n(obs.writeInPlace.median, 2)} µs`, range(obs.writeInPlace, 2))
+  row('on − (off + write): metrics and tracing beyond the write', `${n(obs.onOverOffWrite.median, 2)} µs`, range(obs.onOverOffWrite, 2))
   row('EMF records / spans per invocation (on)', `${n(obs.emfRecordsPerInvocation, 2)} / ${n(obs.spansPerInvocation, 2)}`)
 }
 if (validation !== undefined) {

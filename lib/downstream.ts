@@ -172,13 +172,23 @@ class TokenXDownstream implements Downstream {
     return new DownstreamError('ERR_DOWNSTREAM_URL', `the handler asked to send the ${this.audience} token to ${what}`, { audience: this.audience })
   }
 
-  /** Sends, following redirects within the allowed origins only. */
-  async #follow(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
-    if (init.redirect === 'manual' || init.redirect === 'error') return this.#send(url, init, current)
+  /**
+   * Sends, following redirects within the allowed origins only. Not itself async: the usual answer
+   * (no redirect) is `#send`'s own promise, one async frame less per request on the warm path.
+   */
+  #follow(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
+    const sent = this.#send(url, init, current)
+    if (init.redirect === 'manual' || init.redirect === 'error') return sent
+    return sent.then((response) => isRedirect(response.status) ? this.#redirected(response, url, init, current) : response)
+  }
+
+  /** Follows `response`, a redirect, and those after it, within the allowed origins only. */
+  async #redirected(first: Response, url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
     let request = init
     let target = url
+    let response = first
     for (let hop = 0; ; hop++) {
-      const response = await this.#send(target, request, current)
+      if (hop > 0) response = await this.#send(target, request, current)
       const location = isRedirect(response.status) ? response.headers.get('location') : null
       if (location === null || hop >= MAX_REDIRECTS) return response
       const next = parseOrUndefined(location, String(target))

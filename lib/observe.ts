@@ -40,8 +40,11 @@ interface OpenObserver {
   wantsCache: boolean
 }
 
-/** Observers with an open invocation. One set for all events: joining and leaving is one add and one delete. */
-const open = new Set<OpenObserver>()
+/**
+ * Observers with an open invocation, for all events. An array, not a Set: a Set that becomes empty
+ * shrinks its table on `delete` (V8 allocates a new one), once per invocation (bench/probes/obs-profile.ts).
+ */
+const open: OpenObserver[] = []
 const subscribed = new Set<KitEventName>()
 
 function subscribeOnce(name: KitEventName): void {
@@ -49,11 +52,33 @@ function subscribeOnce(name: KitEventName): void {
   subscribed.add(name)
   kitChannel(name).subscribe(name === 'cache'
     ? (message) => {
-        for (const observer of open) if (observer.wantsCache) guard(() => observer.handlers.cache(message as KitEvents['cache']))
+        for (const observer of open) {
+          if (!observer.wantsCache) continue
+          try {
+            observer.handlers.cache(message as KitEvents['cache'])
+          } catch (err) {
+            failed(err)
+          }
+        }
       }
     : (message) => {
-        for (const observer of open) guard(() => (observer.handlers[name] as (event: unknown) => void)(message))
+        for (const observer of open) {
+          try {
+            (observer.handlers[name] as (event: unknown) => void)(message)
+          } catch (err) {
+            failed(err)
+          }
+        }
       })
+}
+
+/** Removes an observer from `open`, keeping the others' order (the usual case: the last and only one). */
+function leave(observer: OpenObserver): void {
+  if (open[open.length - 1] === observer) open.pop()
+  else {
+    const index = open.indexOf(observer)
+    if (index !== -1) open.splice(index, 1)
+  }
 }
 
 let warned = false
@@ -67,12 +92,17 @@ function guard(run: () => void): void {
   try {
     run()
   } catch (err) {
-    if (warned) return
-    warned = true
-    process.emitWarning(`tokenx-handler-kit: a logger, metrics or tracer call failed (${err instanceof Error ? err.name : typeof err}); further failures are not reported`, {
-      code: 'TOKENX_OBSERVABILITY',
-    })
+    failed(err)
   }
+}
+
+/** Reports the first failure of a logger, metrics or tracer call (the warm path calls it without a closure). */
+function failed(err: unknown): void {
+  if (warned) return
+  warned = true
+  process.emitWarning(`tokenx-handler-kit: a logger, metrics or tracer call failed (${err instanceof Error ? err.name : typeof err}); further failures are not reported`, {
+    code: 'TOKENX_OBSERVABILITY',
+  })
 }
 
 /** Set once the first invocation of this process began: Powertools' `cold_start`. */
@@ -184,10 +214,14 @@ export function createObserver(options: ObserverOptions): Observer {
       record.value('DownstreamLatency', event.durationMs)
       record.properties['downstreamStatus'] = event.status
     }
-    const attributes = { audience: event.audience, status: event.status, durationMs: round(event.durationMs) }
-    if (event.code !== undefined || event.status === 0) logger?.warn('downstream request failed', { ...attributes, code: event.code })
-    else if (debug) logger?.debug('downstream answered', attributes)
-    span('tokenx.downstream', SPAN_KIND_CLIENT, event.durationMs, {
+    // Every downstream call of a warm invocation comes here: build nothing that no one will use.
+    const unanswered = event.code !== undefined || event.status === 0
+    if (logger !== undefined && (unanswered || debug)) {
+      const attributes = { audience: event.audience, status: event.status, durationMs: round(event.durationMs) }
+      if (unanswered) logger.warn('downstream request failed', { ...attributes, code: event.code })
+      else logger.debug('downstream answered', attributes)
+    }
+    if (tracer !== undefined) span('tokenx.downstream', SPAN_KIND_CLIENT, event.durationMs, {
       'tokenx.audience': event.audience,
       'http.response.status_code': event.status,
       ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
@@ -241,14 +275,14 @@ export function createObserver(options: ObserverOptions): Observer {
       }
       self.wantsCache = metrics !== undefined || tracer !== undefined || debug
       if (self.wantsCache) subscribeOnce('cache')
-      if (openCount++ === 0) open.add(self)
+      if (openCount++ === 0) open.push(self)
     },
     get isOpen() {
       return openCount > 0
     },
     end() {
       if (openCount === 0) return
-      if (--openCount === 0) open.delete(self)
+      if (--openCount === 0) leave(self)
       flush()
     },
   }

@@ -1,0 +1,52 @@
+/**
+ * Probe for profiling (not part of `npm run bench`): one side of bench/function.ts — the built
+ * dist/resource function (`fn`) or the middy + plain fetch floor (`floor`) — invoked
+ * BENCH_PROBE_COUNT times against the bench endpoint in another process, so that `node --cpu-prof`
+ * shows where the function process's CPU goes. Side from BENCH_PROBE_SIDE. Build first (npm run build).
+ *
+ *   BENCH_PROBE_SIDE=fn npm exec -- node --cpu-prof --cpu-prof-dir=/tmp/prof bench/probes/function-profile.ts
+ */
+import middy from '@middy/core'
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { httpApiEvent, lambdaContext } from '../lambda.ts'
+import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, startEndpoint } from '../support.ts'
+
+const side = process.env['BENCH_PROBE_SIDE'] ?? 'fn'
+const count = Number(process.env['BENCH_PROBE_COUNT'] ?? 20_000)
+const endpoint = await startEndpoint()
+const { jwk } = clientKey()
+Object.assign(process.env, {
+  TOKEN_X_CLIENT_ID: CLIENT_ID,
+  TOKEN_X_TOKEN_ENDPOINT: `${endpoint.url}/token`,
+  TOKEN_X_PRIVATE_JWK: JSON.stringify(jwk),
+  DOWNSTREAM_URL: endpoint.url,
+  DOWNSTREAM_AUDIENCE: AUDIENCE,
+  // The floor verifies nothing either: this compares the exchange path (as bench/cold.ts does).
+  INBOUND_VALIDATION: 'off',
+})
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
+const bundle = process.env['BENCH_PROBE_BUNDLE'] ?? path.join(root, 'dist', 'resource', 'index.mjs')
+const fn = ((await import(pathToFileURL(bundle).href)) as { handler: Invoke }).handler
+const FIXED_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.' + 'x'.repeat(700) + '.' + 'y'.repeat(342)
+const resourceUrl = `${endpoint.url}/resource`
+const floor = middy(async (_event: unknown, _context: Context, { signal }: { signal: AbortSignal }) => {
+  const response = await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${FIXED_TOKEN}` } })
+  return {
+    statusCode: response.status,
+    headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
+    body: await response.text(),
+  }
+}) as unknown as Invoke
+const invoke = side === 'fn' ? fn : floor
+const event = httpApiEvent(citizenToken(1))
+const context = lambdaContext()
+for (let i = 0; i < 2000; i++) await invoke(event, context)
+const before = process.cpuUsage()
+for (let i = 0; i < count; i++) await invoke(event, context)
+const cpu = process.cpuUsage(before)
+process.stderr.write(`${side}: ${((cpu.user + cpu.system) / count).toFixed(1)} µs CPU per invocation\n`)
+await endpoint.close()
+process.exit(0)

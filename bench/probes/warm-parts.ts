@@ -1,0 +1,106 @@
+/**
+ * Probe (not part of `npm run bench`): splits bench/function.ts's difference. Variants, interleaved
+ * invocation by invocation, 10%-trimmed CPU means per round, minus the floor:
+ * - floor:      middy + plain fetch with the kit's token;
+ * - floor+ctl:  the same fetch with what Downstream.fetch adds (own AbortController, a listener on
+ *               the caller's signal, a timer, redirect: 'manual', headers copied);
+ * - middleware: middy + tokenX() from lib/ (logger off), handler sends with plain fetch;
+ * - kit fetch:  middy + tokenX() from lib/ (logger off), handler sends with context.tokenX.fetch;
+ * - built:      dist/resource (build first).
+ */
+import middy from '@middy/core'
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { createTokenXClient, tokenX, type Downstream } from '../../lib/index.ts'
+import { httpApiEvent, lambdaContext } from '../lambda.ts'
+import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, spread, startEndpoint } from '../support.ts'
+
+const ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 15)
+const BATCH = Number(process.env['BENCH_PROBE_BATCH'] ?? 300)
+const endpoint = await startEndpoint()
+const { jwk } = clientKey()
+Object.assign(process.env, {
+  TOKEN_X_CLIENT_ID: CLIENT_ID,
+  TOKEN_X_TOKEN_ENDPOINT: `${endpoint.url}/token`,
+  TOKEN_X_PRIVATE_JWK: JSON.stringify(jwk),
+  DOWNSTREAM_URL: endpoint.url,
+  DOWNSTREAM_AUDIENCE: AUDIENCE,
+  // The floor verifies nothing either: this compares the exchange path (as bench/cold.ts does).
+  INBOUND_VALIDATION: 'off',
+})
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
+const built = ((await import(pathToFileURL(path.join(root, 'dist', 'resource', 'index.mjs')).href)) as { handler: Invoke }).handler
+const issued = await fetch(`${endpoint.url}/token`, { method: 'POST', headers: { connection: 'close' } })
+const TOKEN = ((await issued.json()) as { access_token: string }).access_token
+const resourceUrl = `${endpoint.url}/resource`
+const answer = async (response: Response) => ({
+  statusCode: response.status,
+  headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
+  body: await response.text(),
+})
+const floor = middy(async (_e: unknown, _c: Context, { signal }: { signal: AbortSignal }) =>
+  answer(await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${TOKEN}` } }))) as unknown as Invoke
+const floorCtl = middy(async (_e: unknown, _c: Context, { signal }: { signal: AbortSignal }) => {
+  const controller = new AbortController()
+  const onAbort = () => controller.abort(signal.reason)
+  signal.addEventListener('abort', onAbort)
+  const timer = setTimeout(() => controller.abort(), 10_000)
+  try {
+    const init: RequestInit = { signal, headers: { accept: 'application/json' } }
+    const headers = { ...(init.headers as Record<string, string>), authorization: `Bearer ${TOKEN}` }
+    return answer(await fetch(resourceUrl, { ...init, headers, signal: controller.signal, redirect: 'manual' }))
+  } finally {
+    clearTimeout(timer)
+    signal.removeEventListener('abort', onAbort)
+  }
+}) as unknown as Invoke
+const client = createTokenXClient({ clientId: CLIENT_ID, tokenEndpoint: `${endpoint.url}/token`, privateJwk: jwk })
+const target = { audience: AUDIENCE, url: endpoint.url }
+const middleware = middy(async (_e: unknown, context: Context & { tokenX: Downstream }, { signal }: { signal: AbortSignal }) =>
+  answer(await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${context.tokenX.token.accessToken}` } })))
+  .use(tokenX({ audience: target, client, logger: false })) as unknown as Invoke
+const kitFetch = middy(async (_e: unknown, context: Context & { tokenX: Downstream }, { signal }: { signal: AbortSignal }) =>
+  answer(await context.tokenX.fetch('resource', { signal, headers: { accept: 'application/json' } })))
+  .use(tokenX({ audience: target, client: createTokenXClient({ clientId: CLIENT_ID, tokenEndpoint: `${endpoint.url}/token`, privateJwk: jwk }), logger: false })) as unknown as Invoke
+
+const names = ['floor', 'floor+ctl', 'middleware', 'kit fetch', 'built'] as const
+const variants = [floor, floorCtl, middleware, kitFetch, built]
+const event = httpApiEvent(citizenToken(1))
+const trimmed = (samples: Float64Array) => {
+  const sorted = samples.slice().sort()
+  const drop = Math.floor(sorted.length * 0.1)
+  let sum = 0
+  for (let i = drop; i < sorted.length - drop; i++) sum += sorted[i] as number
+  return sum / (sorted.length - 2 * drop)
+}
+async function round(): Promise<number[]> {
+  const context = lambdaContext()
+  const samples = variants.map(() => new Float64Array(BATCH))
+  for (let i = 0; i < BATCH; i++) {
+    for (let k = 0; k < variants.length; k++) {
+      const v = (k + i) % variants.length
+      const before = process.cpuUsage()
+      const result = await (variants[v] as Invoke)(event, context)
+      const cpu = process.cpuUsage(before)
+      if (result.statusCode !== 200) throw new Error(`${names[v]} answered ${result.statusCode}`)
+      ;(samples[v] as Float64Array)[i] = cpu.user + cpu.system
+    }
+  }
+  return samples.map(trimmed)
+}
+await round()
+await round()
+const over: number[][] = names.map(() => [])
+const abs: number[][] = names.map(() => [])
+for (let r = 0; r < ROUNDS; r++) {
+  const means = await round()
+  means.forEach((m, v) => { over[v]?.push(m - (means[0] as number)); abs[v]?.push(m) })
+}
+for (let v = 0; v < names.length; v++) {
+  const o = spread(over[v] as number[])
+  console.log(`${names[v]?.padEnd(12)} ${spread(abs[v] as number[]).median.toFixed(1).padStart(7)} µs   over floor ${o.median.toFixed(1).padStart(6)} µs (IQR ${o.q1.toFixed(1)}–${o.q3.toFixed(1)})`)
+}
+await endpoint.close()
+process.exit(0)
