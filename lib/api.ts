@@ -9,11 +9,10 @@
 import type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
 import { bearerToken } from './bearer.ts'
 import { TokenXError, InvalidOptionError } from './errors.ts'
-import { publish } from './events.ts'
 import { createInboundValidator, inboundFromEnv, type InboundValidator, type VerifiedClaims } from './inbound.ts'
 import { inboundDefaults, resolveInboundOptions, type InboundIssuer, type InboundOptions } from './inbound-config.ts'
-import { errorEvent, lazyDeadline, middlewareDefaults, observerFor, type TokenXCoreOptions } from './middleware.ts'
-import { errorResponse } from './response.ts'
+import { lazyDeadline, middlewareDefaults, observerFor, respondTo, type TokenXCoreOptions } from './middleware.ts'
+import type { ErrorResponse } from './response.ts'
 
 export interface TokenXApiOptions extends Omit<InboundOptions, 'idporten' | 'tokenX'> {
   /**
@@ -45,7 +44,7 @@ export interface TokenXApiCore {
   /** The verified claims of the event's TokenX token; rejects with a `TokenXError` (401, 403, 5xx). */
   authorize(event: unknown, context?: Partial<LambdaContextLike>): Promise<VerifiedClaims>
   /** The HTTP answer for a kit error (and logs and counts it: the `error` event); `undefined` for any other error. */
-  respond(err: unknown): ReturnType<typeof errorResponse> | undefined
+  respond(err: unknown): ErrorResponse | undefined
   /** Ends the invocation's observation (metrics record); the middleware calls it. */
   end(): void
 }
@@ -76,14 +75,7 @@ export function createTokenXApiCore(options: TokenXApiOptions = {}): TokenXApiCo
       const token = bearerToken(event, maxTokenLength)
       return getValidator().validate(token, lazyDeadline(context, deadlineMargin))
     },
-    respond(err) {
-      if (!(err instanceof TokenXError)) return undefined
-      const outside = !observer.isOpen
-      if (outside) observer.begin(undefined)
-      publish('error', () => errorEvent(err))
-      if (outside) observer.end()
-      return errorResponse(err)
-    },
+    respond: (err) => respondTo(err, observer),
     end() {
       observer.end()
     },

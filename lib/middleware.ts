@@ -17,7 +17,7 @@ import { createObserver, metricsNamespace, type Observer } from './observe.ts'
 import type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
 import { createInboundValidator, inboundFromEnv, type InboundValidator, type VerifiedClaims } from './inbound.ts'
 import { resolveInboundOptions, type InboundOptions } from './inbound-config.ts'
-import { errorResponse } from './response.ts'
+import { errorResponse, type ErrorResponse } from './response.ts'
 import { isTracerLike, type TracerLike } from './tracing.ts'
 
 /**
@@ -222,19 +222,25 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
       for (const name in tokenX) releaseDownstream((tokenX as Record<string, unknown>)[name])
     },
     authorizeRequest,
-    respond(err) {
-      if (!(err instanceof TokenXError)) return undefined
-      // An error answered outside an invocation (no `authorize` before) is still logged and counted.
-      const outside = !observer.isOpen
-      if (outside) observer.begin(undefined)
-      publish('error', () => errorEvent(err))
-      if (outside) observer.end()
-      return errorResponse(err)
-    },
+    respond: (err) => respondTo(err, observer),
     end() {
       observer.end()
     },
   }
+}
+
+/**
+ * The HTTP answer for a kit error, published as an 'error' event (so it is logged and counted once);
+ * `undefined` for any other error. An error answered outside an invocation (no `authorize` before)
+ * is still logged and counted. Shared by `tokenX` and `tokenXApi`.
+ */
+export function respondTo(err: unknown, observer: Observer): ErrorResponse | undefined {
+  if (!(err instanceof TokenXError)) return undefined
+  const outside = !observer.isOpen
+  if (outside) observer.begin(undefined)
+  publish('error', () => errorEvent(err))
+  if (outside) observer.end()
+  return errorResponse(err)
 }
 
 export function errorEvent(err: TokenXError): KitEvents['error'] {
