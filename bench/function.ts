@@ -22,7 +22,7 @@ import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { httpApiEvent, lambdaContext } from './lambda.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, progress, report, sectionEndpoint, spread, type Spread } from './support.ts'
+import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, progress, report, sectionEndpoint, spread, type Spread, exampleFunctionEnv } from './support.ts'
 
 export interface FunctionResult {
   readonly batchSize: number
@@ -51,15 +51,7 @@ const TRIM = 0.1
 const endpoint = sectionEndpoint()
 const { jwk } = clientKey()
 // The function reads its configuration at import, as on Lambda.
-Object.assign(process.env, {
-  TOKEN_X_CLIENT_ID: CLIENT_ID,
-  TOKEN_X_TOKEN_ENDPOINT: `${endpoint.url}/token`,
-  TOKEN_X_PRIVATE_JWK: JSON.stringify(jwk),
-  DOWNSTREAM_URL: endpoint.url,
-  DOWNSTREAM_AUDIENCE: AUDIENCE,
-  // The floor verifies nothing either: this compares the exchange path (as bench/cold.ts does).
-  INBOUND_VALIDATION: 'off',
-})
+Object.assign(process.env, exampleFunctionEnv(endpoint.url, jwk))
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
 const built = (await import(pathToFileURL(path.join(root, 'dist', 'resource', 'index.mjs')).href)) as { handler: Invoke }

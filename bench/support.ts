@@ -160,3 +160,20 @@ export async function cpuMicros(fn: () => Promise<void> | void): Promise<number>
   const used = process.cpuUsage(before)
   return used.user + used.system
 }
+
+/**
+ * The environment the built example function reads at import (as on Lambda), pointed at the bench's
+ * token endpoint, which also answers as the downstream. Inbound validation is off: the floor it is
+ * compared with verifies nothing either, so the comparison is of the exchange path (as bench/cold.ts).
+ */
+export function exampleFunctionEnv(endpointUrl: string, jwk: object): Record<string, string> {
+  return {
+    TOKEN_X_CLIENT_ID: CLIENT_ID,
+    TOKEN_X_TOKEN_ENDPOINT: `${endpointUrl}/token`,
+    TOKEN_X_PRIVATE_JWK: JSON.stringify(jwk),
+    DOWNSTREAM_URL: endpointUrl,
+    DOWNSTREAM_AUDIENCE: AUDIENCE,
+    INBOUND_VALIDATION: 'off',
+  }
+}
+

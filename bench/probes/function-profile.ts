@@ -11,21 +11,13 @@ import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { httpApiEvent, lambdaContext } from '../lambda.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, startEndpoint } from '../support.ts'
+import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, startEndpoint, exampleFunctionEnv } from '../support.ts'
 
 const side = process.env['BENCH_PROBE_SIDE'] ?? 'fn'
 const count = Number(process.env['BENCH_PROBE_COUNT'] ?? 20_000)
 const endpoint = await startEndpoint()
 const { jwk } = clientKey()
-Object.assign(process.env, {
-  TOKEN_X_CLIENT_ID: CLIENT_ID,
-  TOKEN_X_TOKEN_ENDPOINT: `${endpoint.url}/token`,
-  TOKEN_X_PRIVATE_JWK: JSON.stringify(jwk),
-  DOWNSTREAM_URL: endpoint.url,
-  DOWNSTREAM_AUDIENCE: AUDIENCE,
-  // The floor verifies nothing either: this compares the exchange path (as bench/cold.ts does).
-  INBOUND_VALIDATION: 'off',
-})
+Object.assign(process.env, exampleFunctionEnv(endpoint.url, jwk))
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
 const bundle = process.env['BENCH_PROBE_BUNDLE'] ?? path.join(root, 'dist', 'resource', 'index.mjs')

@@ -14,21 +14,13 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createTokenXClient, tokenX, type Downstream } from '../../lib/index.ts'
 import { httpApiEvent, lambdaContext } from '../lambda.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, spread, startEndpoint } from '../support.ts'
+import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, spread, startEndpoint, exampleFunctionEnv } from '../support.ts'
 
 const ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 15)
 const BATCH = Number(process.env['BENCH_PROBE_BATCH'] ?? 300)
 const endpoint = await startEndpoint()
 const { jwk } = clientKey()
-Object.assign(process.env, {
-  TOKEN_X_CLIENT_ID: CLIENT_ID,
-  TOKEN_X_TOKEN_ENDPOINT: `${endpoint.url}/token`,
-  TOKEN_X_PRIVATE_JWK: JSON.stringify(jwk),
-  DOWNSTREAM_URL: endpoint.url,
-  DOWNSTREAM_AUDIENCE: AUDIENCE,
-  // The floor verifies nothing either: this compares the exchange path (as bench/cold.ts does).
-  INBOUND_VALIDATION: 'off',
-})
+Object.assign(process.env, exampleFunctionEnv(endpoint.url, jwk))
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
 const built = ((await import(pathToFileURL(path.join(root, 'dist', 'resource', 'index.mjs')).href)) as { handler: Invoke }).handler
