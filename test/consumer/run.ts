@@ -10,6 +10,12 @@
  *    off), emit the unbundled JavaScript, bundle with esbuild as a consumer would.
  * 3. Against the local stack (dev/stack.ts: TokenX, ID-porten, downstream API, Secrets Manager on
  *    free 127.0.0.1 ports), run every handler × build × key source under plain `node` (invoke.mjs).
+ * 4. The middleware matrix (test/middy-stack/, issue #13) against the installed tarball, in the
+ *    consumer of the middy version the repo develops with (7.9.2): add what the matrix files import
+ *    (the middy middlewares, Powertools, vitest, fast-check, …) at the repo's own versions, copy
+ *    test/middy-stack/ in, and run vitest with vitest.matrix.config.mjs (no alias: the kit comes
+ *    from node_modules, i.e. the tarball's build/). One PASS/FAIL row per test file, with counts.
+ *    (`npm test` in the repo runs the same files against lib/, through vitest's alias.)
  *
  * Prints PASS/FAIL per check, ends with `N passed, N failed`, exits 1 on any failure. The repository
  * stays clean: everything is built in the temporary folder (removed unless --keep).
@@ -20,8 +26,9 @@
 import { execFile } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
 import { startStack, type Stack } from '../../dev/stack.ts'
 import { readmeExampleMismatch } from './readme.ts'
 
@@ -29,17 +36,25 @@ const root = fileURLToPath(new URL('../..', import.meta.url))
 const fixture = fileURLToPath(new URL('.', import.meta.url))
 const bin = (name: string): string => join(root, 'node_modules', '.bin', name)
 const repoPackage = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>
   devDependencies: Record<string, string>
   peerDependencies: Record<string, string>
 }
 
-/** The ends of the `@middy/core` peer range (package.json), and whether its types infer `context.tokenX`. */
-const middyVersions: ReadonlyArray<{ readonly version: string; readonly typecheck: boolean }> = [
-  { version: String(repoPackage.devDependencies['@middy/core']), typecheck: true },
+/**
+ * The ends of the `@middy/core` peer range (package.json), whether its types infer `context.tokenX`,
+ * and whether the middleware matrix runs there (only with the middy the repo's middlewares match).
+ */
+const middyVersions: ReadonlyArray<{ readonly version: string; readonly typecheck: boolean; readonly matrix: boolean }> = [
+  { version: String(repoPackage.devDependencies['@middy/core']), typecheck: true, matrix: true },
   // middy 4–6 do not infer a middleware's context type, so the README's example (which relies on
   // it) is run on them but not typechecked; src/declared-context.ts, the form they accept, is.
-  { version: '4.0.0', typecheck: false },
+  { version: '4.0.0', typecheck: false, matrix: false },
 ]
+
+/** The middleware matrix: the repo's test files, run in the consumer against the installed kit. */
+const MATRIX_SOURCE = join(root, 'test/middy-stack')
+const MATRIX_CONFIG = 'vitest.matrix.config.mjs'
 
 /** Handler modules in src/ (each exports `handler`); all are run with every build and key source. */
 const handlers: ReadonlyArray<{ readonly name: string; readonly entry: string }> = [
@@ -250,6 +265,112 @@ async function main(): Promise<void> {
         await check(`run ${target.handler.name}: ${target.build.name}, ${keySource} ${label}`, () => invoke(stack!, dir, target.file, keySource, target.build))
       }
     }
+
+    if (middy.matrix && (only === undefined || 'middleware matrix'.includes(only) || only.startsWith('middleware matrix'))) await middlewareMatrix(dir, middy.version, label)
+  }
+}
+
+/**
+ * The packages the matrix files import, at the versions the repo's package.json names (so they
+ * cannot drift from what `npm test` runs them with): every bare specifier but node: and the kit; a
+ * type-only package (`aws-lambda`) as its `@types/` package. Throws on an import from outside
+ * test/middy-stack/ (the files must be self-contained to run in a consumer) or of a package the
+ * repo does not have.
+ */
+async function matrixDependencies(): Promise<{ files: string[]; packages: Map<string, string> }> {
+  const files = (await readdir(MATRIX_SOURCE, { recursive: true })).filter((f) => /\.[cm]?[jt]s$/.test(f)).sort()
+  const versions = { ...repoPackage.dependencies, ...repoPackage.devDependencies }
+  const packages = new Map<string, string>()
+  const problems: string[] = []
+  for (const file of files) {
+    const text = await readFile(join(MATRIX_SOURCE, file), 'utf8')
+    for (const { fileName: specifier } of ts.preProcessFile(text, true, true).importedFiles) {
+      if (specifier.startsWith('node:') || specifier === 'tokenx-handler-kit') continue
+      if (specifier.startsWith('.') || specifier.startsWith('/')) {
+        const target = relative(MATRIX_SOURCE, join(MATRIX_SOURCE, file, '..', specifier))
+        if (target.startsWith('..') || target.startsWith(sep)) problems.push(`${file} imports ${specifier}, outside test/middy-stack/`)
+        continue
+      }
+      const parts = specifier.split('/')
+      const name = specifier.startsWith('@') ? parts.slice(0, 2).join('/') : String(parts[0])
+      const typesName = `@types/${name.replace(/^@([^/]+)\//, '$1__')}`
+      const installAs = versions[name] !== undefined ? name : versions[typesName] !== undefined ? typesName : undefined
+      if (installAs === undefined) problems.push(`${file} imports ${specifier}, which the repo's package.json does not list`)
+      else packages.set(installAs, String(versions[installAs]))
+    }
+  }
+  assert(problems.length === 0, problems.join('; '))
+  return { files, packages }
+}
+
+interface VitestReport {
+  numTotalTests: number
+  testResults: Array<{ name: string; status: string; message?: string; assertionResults: Array<{ fullName: string; status: string; failureMessages: string[] }> }>
+}
+
+/** Step 4: the middleware matrix in the consumer at `dir`, against the tarball installed there. */
+async function middlewareMatrix(dir: string, middyVersion: string, label: string): Promise<void> {
+  let testFiles: string[] = []
+  const ready = await check(`middleware matrix: copy test/middy-stack/, install what it imports at the repo's versions ${label}`, async () => {
+    const { files, packages } = await matrixDependencies()
+    // The consumer's own @middy/core is the one the middlewares run with: it must be theirs.
+    const core = packages.get('@middy/core')
+    assert(core === undefined || core === middyVersion, `the matrix needs @middy/core ${core}, this consumer has ${middyVersion}`)
+    packages.delete('@middy/core')
+    testFiles = files.filter((f) => f.endsWith('.test.ts'))
+    assert(testFiles.length > 0, 'no test files in test/middy-stack/')
+    await cp(MATRIX_SOURCE, join(dir, 'test/middy-stack'), { recursive: true })
+    await cp(join(fixture, MATRIX_CONFIG), join(dir, MATRIX_CONFIG))
+    // Added to this consumer's manifest (it keeps its node_modules: no third install from scratch).
+    const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
+    for (const [name, version] of packages) manifest.devDependencies[name] = version
+    await writeFile(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`)
+    await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })
+    return [...packages].map(([name, version]) => `${name}@${version}`).join(', ')
+  }, true)
+  if (!ready) return
+
+  const reportFile = join(dir, 'matrix-report.json')
+  const resolutionsFile = join(dir, 'kit-resolutions.txt')
+  let report: VitestReport | undefined
+  await check(`middleware matrix: vitest run (vitest.matrix.config.mjs, no alias) ${label}`, async () => {
+    const vitest = join(dir, 'node_modules/vitest/vitest.mjs')
+    const ran = await run(process.execPath, [vitest, 'run', '--config', MATRIX_CONFIG, '--reporter=json', `--outputFile=${reportFile}`], {
+      cwd: dir,
+      env: { ...process.env, KIT_RESOLUTIONS: resolutionsFile },
+      timeout: 900_000,
+    })
+    report = await readFile(reportFile, 'utf8').then((text) => JSON.parse(text) as VitestReport, () => undefined)
+    assert(report !== undefined, `vitest wrote no report (exit ${ran.code})\n${tail(ran.stdout + ran.stderr)}`)
+    assert(report.numTotalTests > 0, `vitest ran no tests (exit ${ran.code})\n${tail(ran.stdout + ran.stderr)}`)
+    // Failures are the rows below; a non-zero exit without any is vitest's own failure.
+    const failedTests = report.testResults.some((r) => r.status !== 'passed')
+    assert(ran.code === 0 || failedTests, `vitest exited ${ran.code}\n${tail(ran.stdout + ran.stderr)}`)
+    return `${report.numTotalTests} tests in ${report.testResults.length} files`
+  }, true)
+  if (report === undefined) return
+
+  await check(`middleware matrix: tokenx-handler-kit resolved to the installed tarball's build/ ${label}`, async () => {
+    const resolved = [...new Set((await readFile(resolutionsFile, 'utf8').catch(() => '')).split('\n').filter(Boolean))]
+    assert(resolved.length > 0, 'the matrix never imported tokenx-handler-kit')
+    const expected = join(dir, 'node_modules/tokenx-handler-kit/build/index.js')
+    const other = resolved.filter((id) => id !== expected)
+    assert(other.length === 0, `it resolved to ${other.join(', ')}`)
+    return relative(dir, expected)
+  })
+
+  for (const file of testFiles) {
+    await check(`middleware matrix: test/middy-stack/${file} against the tarball ${label}`, async () => {
+      const result = report!.testResults.find((r) => r.name === join(dir, 'test/middy-stack', file))
+      assert(result !== undefined, 'vitest did not run it')
+      const tests = result.assertionResults
+      const passedTests = tests.filter((t) => t.status === 'passed').length
+      const failedTests = tests.filter((t) => t.status === 'failed')
+      const counts = `${passedTests} passed, ${failedTests.length} failed${tests.length > passedTests + failedTests.length ? `, ${tests.length - passedTests - failedTests.length} skipped` : ''}`
+      const firstFailure = failedTests[0]?.failureMessages[0] ?? result.message ?? ''
+      assert(failedTests.length === 0 && result.status === 'passed' && passedTests > 0, `${counts}: ${failedTests.slice(0, 5).map((t) => t.fullName).join('; ')}\n${tail(firstFailure, 15)}`)
+      return counts
+    })
   }
 }
 

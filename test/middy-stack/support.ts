@@ -4,8 +4,9 @@
  * (@middy/http-* 7.9.2, Powertools 2.36.0) in any order, and a capture of everything they log.
  *
  * Self-contained on purpose: it imports the kit by its package name only (`tokenx-handler-kit`, the
- * source in this repo through vitest's alias), so the same files can run in a consumer fixture that
- * installs the packed package.
+ * source in this repo through vitest's alias), so the same files run in the consumer fixture against
+ * the installed `npm pack` tarball (test/consumer/run.ts, step 4). Import nothing from outside
+ * test/middy-stack/ and only packages the repo's package.json lists: the fixture checks both.
  */
 // First: it must replace console.* before any middleware keeps a reference to a console method.
 import { tap } from './console-tap.ts'
