@@ -2,6 +2,7 @@
  * The consumer fixture: proves the kit works as a package in someone else's Lambda project.
  *
  *   npm run consumer [-- --only=<text>] [--keep]      (--only: run only checks whose name has <text>)
+ *                                                     (--only=matrix: only the middleware matrix's rows)
  *
  * 1. `npm pack` the kit (prepack builds build/), check the tarball's file list and size, the
  *    published declarations' imports, and that the README quotes src/handler.ts verbatim.
