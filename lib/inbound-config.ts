@@ -33,6 +33,12 @@ export interface InboundOptions {
   jwksTimeout?: number
   /** Milliseconds after a JWKS fetch during which a token with an unknown `kid` causes no other fetch. Default 30000; 0–3600000. */
   jwksCooldown?: number
+  /**
+   * Milliseconds after a failed discovery or JWKS fetch during which a token that needs a fetch is
+   * answered at once with the same 5xx instead of fetching again (keys already fetched keep working).
+   * Default 5000; 0 (off)–300000.
+   */
+  jwksFailureCooldown?: number
   /** Milliseconds a fetched JWKS is used before it is fetched again. Default 600000 (10 min); 1000–86400000. */
   jwksMaxAge?: number
   /** How many times an unreachable JWKS or discovery endpoint is tried again, within the deadline. Default 1; 0–5. */
@@ -50,13 +56,14 @@ export interface InboundOptions {
 /** Every key of `InboundOptions`, in one place (unknown keys are rejected against this list). */
 export const inboundOptionKeys = Object.freeze([
   'idporten', 'tokenX', 'minimumAcr', 'allowedClients', 'clockTolerance', 'jwksTimeout', 'jwksCooldown',
-  'jwksMaxAge', 'jwksRetries', 'verifiedCacheMaxEntries', 'maxTokenLength', 'fetch', 'clock',
+  'jwksFailureCooldown', 'jwksMaxAge', 'jwksRetries', 'verifiedCacheMaxEntries', 'maxTokenLength', 'fetch', 'clock',
 ] as const satisfies ReadonlyArray<keyof InboundOptions>)
 
 export const inboundDefaults = Object.freeze({
   clockTolerance: 5000,
   jwksTimeout: 3000,
   jwksCooldown: 30_000,
+  jwksFailureCooldown: 5000,
   jwksMaxAge: 600_000,
   jwksRetries: 1,
   verifiedCacheMaxEntries: 10_000,
@@ -98,6 +105,7 @@ export function resolveInboundOptions(options: InboundOptions, { requireIssuer =
   checkInteger('clockTolerance', resolved.clockTolerance, 0, 300_000)
   checkInteger('jwksTimeout', resolved.jwksTimeout, 1, 60_000)
   checkInteger('jwksCooldown', resolved.jwksCooldown, 0, 3_600_000)
+  checkInteger('jwksFailureCooldown', resolved.jwksFailureCooldown, 0, 300_000)
   checkInteger('jwksMaxAge', resolved.jwksMaxAge, 1000, 86_400_000)
   checkInteger('jwksRetries', resolved.jwksRetries, 0, 5)
   checkInteger('verifiedCacheMaxEntries', resolved.verifiedCacheMaxEntries, 1, 10_000_000)

@@ -12,7 +12,7 @@ import { acrValuesFor, satisfiesAcr } from './acr.ts'
 import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrError, JwksError, translate } from './errors.ts'
 import { publish } from './events.ts'
 import { inboundIssuersFromEnv, resolveInboundOptions, type InboundIssuer, type IssuerSelection, type InboundOptions, type ResolvedInboundOptions } from './inbound-config.ts'
-import { createIssuerKeys, type IssuerKeys } from './jwks.ts'
+import { createIssuerKeys, failedFast, type IssuerKeys } from './jwks.ts'
 import type { KeyObject } from 'node:crypto'
 import { checkClaims, decodeJwt, TokenRefusal, verifySignature, type DecodedJwt } from './verify.ts'
 
@@ -81,6 +81,7 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
       wellKnownUrl: config.jwksUri === undefined ? config.wellKnownUrl : undefined,
       timeout: resolved.jwksTimeout,
       cooldown: resolved.jwksCooldown,
+      failureCooldown: resolved.jwksFailureCooldown,
       maxAge: resolved.jwksMaxAge,
       fetch: resolved.fetch,
     })
@@ -164,18 +165,23 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
   }
 }
 
-/** The key for `kid`; an unreachable JWKS is tried again (`retries` times, 100 ms apart) within the deadline. */
+/**
+ * The key for `kid`; an unreachable JWKS is tried again (`retries` times, 100 ms apart) within the
+ * deadline. An answer from the failure cooldown (no fetch was made) is final: the endpoint just failed.
+ */
 async function keyWithRetry(
   keys: IssuerKeys,
   kid: string | undefined,
   deadline: { readonly signal: AbortSignal | undefined } | undefined,
   retries: number,
 ) {
+  let previous: unknown
   for (let attempt = 0; ; attempt++) {
     try {
-      return await keys.key({ alg: 'RS256', kid }, deadline)
+      return await keys.key({ alg: 'RS256', kid }, deadline, previous)
     } catch (err) {
-      if (!(err instanceof JwksError) || !err.retryable || err.code === 'ERR_JWKS_TIMEOUT' || attempt >= retries) throw err
+      if (!(err instanceof JwksError) || !err.retryable || err.code === 'ERR_JWKS_TIMEOUT' || attempt >= retries || failedFast(err)) throw err
+      previous = err
       if (aborted(deadline)) throw err
       await new Promise((resolve) => setTimeout(resolve, 100))
       if (aborted(deadline)) throw err

@@ -2,7 +2,8 @@
  * One issuer's signing keys: found through OpenID Connect discovery (OpenID Connect Discovery 1.0 §4)
  * or given as a JWKS URI, fetched lazily on the first token, cached across warm invocations, fetched
  * again at most once per cooldown when a token names an unknown `kid` (the issuer rotated its key),
- * and with a timeout on every fetch.
+ * and with a timeout on every fetch. After a failed fetch, lookups that would fetch fail fast for
+ * `failureCooldown` instead of each waiting on an endpoint that is down; keys at hand keep working.
  *
  * The JWKS itself is jose's `createRemoteJWKSet` (cooldown, max age, timeout, one fetch in flight);
  * its errors are translated here: an unknown `kid` is the token's fault (`null` is returned, the caller
@@ -27,6 +28,14 @@ export interface IssuerKeysOptions {
   readonly cooldown: number
   /** Milliseconds a fetched JWKS is used before it is fetched again. */
   readonly maxAge: number
+  /**
+   * Milliseconds after a failed discovery or JWKS fetch during which a lookup that would fetch fails
+   * fast with that failure's `JwksError` code instead (0: no failure cooldown). Lookups that need no
+   * fetch (a fresh key set that has the `kid`) are never affected.
+   */
+  readonly failureCooldown: number
+  /** Milliseconds since the epoch, for the failure cooldown. Default `Date.now`. */
+  readonly clock?: (() => number) | undefined
   /** Default `globalThis.fetch`. */
   readonly fetch?: FetchLike | undefined
 }
@@ -44,13 +53,27 @@ export interface IssuerKeys {
    * refetch per cooldown). Throws `JwksError` when the keys cannot be had; stops waiting when
    * `deadline.signal` aborts (the fetch itself ends by its own timeout). `deadline.signal` is read
    * only when a fetch may be needed, so it may be a getter that creates the signal lazily.
+   *
+   * Within `failureCooldown` of a failed fetch, a lookup that would fetch rejects at once with a
+   * `JwksError` of the failure's code (`failedFast(err)` is true), unless `retryOf` is the error this
+   * caller got from that very failure: a caller's own retry (see inbound.ts) is still made.
    */
-  key(hint: KeyHint, deadline?: { readonly signal: AbortSignal | undefined }): Promise<KeyObject | null>
+  key(hint: KeyHint, deadline?: { readonly signal: AbortSignal | undefined }, retryOf?: unknown): Promise<KeyObject | null>
   /**
    * The key for `kid` without waiting, when the JWKS is fresh and the key was handed out before;
    * otherwise `undefined` (then call `key`). The warm path's shortcut past jose's asynchronous look-up.
    */
   cached(kid: string | undefined): KeyObject | undefined
+}
+
+type JwksCode = ConstructorParameters<typeof JwksError>[0]
+
+/** Errors thrown by the failure cooldown without any fetch. */
+const failedFastErrors = new WeakSet<object>()
+
+/** Whether `err` was thrown by a failure cooldown (no fetch was made for it): retrying at once is pointless. */
+export function failedFast(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && failedFastErrors.has(err)
 }
 
 /** A discovery document or a JWKS is a few KB; anything much larger is not one. */
@@ -109,15 +132,47 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
 
   // The set once discovery is done, so that a warm lookup can tell whether it may have to fetch.
   let ready: RemoteSet | undefined
+  // The last failed fetch: what it threw (shared by every caller that waited on it) and its error code.
+  const clock = options.clock ?? Date.now
+  let failure: { readonly raw: unknown; readonly code: JwksCode; readonly until: number } | undefined
+  const failed = (raw: unknown, err: TokenXError): TokenXError => {
+    if (err instanceof JwksError && options.failureCooldown > 0) {
+      failure = { raw, code: err.code as JwksCode, until: clock() + options.failureCooldown }
+    }
+    return err
+  }
+  /** The fail-fast error when a lookup that may fetch falls within the failure cooldown. */
+  const coolingDownAfterFailure = (retryOf: unknown): JwksError | undefined => {
+    if (failure === undefined) return undefined
+    if (clock() >= failure.until) {
+      failure = undefined
+      return undefined
+    }
+    // The caller's own retry of the failure it saw (never of a fail-fast answer) may fetch once more.
+    if (retryOf !== undefined && !failedFast(retryOf) && (retryOf === failure.raw || (retryOf instanceof Error && retryOf.cause === failure.raw))) return undefined
+    const err = new JwksError(failure.code, 'the issuer\'s keys could not be fetched a moment ago; not fetched again until the failure cooldown ends')
+    failedFastErrors.add(err)
+    return err
+  }
+
   const lookup = async (hint: KeyHint): Promise<KeyObject | null> => {
-    const set = ready ?? (ready = await remoteSet())
+    let set = ready
+    if (set === undefined) {
+      try {
+        set = ready = await remoteSet()
+      } catch (err) {
+        throw failed(err, translateFetchError(err, 'the discovery document'))
+      }
+    }
     let found: Awaited<ReturnType<RemoteSet>>
     try {
       found = await set({ alg: hint.alg, ...(hint.kid === undefined ? {} : { kid: hint.kid }) })
     } catch (err) {
       if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return null
-      throw translateFetchError(err, 'the JWKS')
+      throw failed(err, translateFetchError(err, 'the JWKS'))
     }
+    // A fetch that worked ends the failure cooldown at once.
+    failure = undefined
     let keyObject = keyObjects.get(found)
     if (keyObject === undefined) {
       keyObject = KeyObject.from(found)
@@ -133,10 +188,13 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
       if (kid === undefined || ready === undefined || !ready.fresh) return undefined
       return byKid.get(kid)
     },
-    key(hint, deadline) {
+    key(hint, deadline, retryOf) {
       // The deadline's signal is read (and so created, see middleware.ts) only when this lookup may
-      // fetch: a warm lookup of a known key never waits on the network.
-      if (deadline === undefined || (ready !== undefined && !mayFetch(ready, hint))) return lookup(hint)
+      // fetch: a warm lookup of a known key never waits on the network, nor on the failure cooldown.
+      if (ready !== undefined && !mayFetch(ready, hint)) return lookup(hint)
+      const coolingDown = coolingDownAfterFailure(retryOf)
+      if (coolingDown !== undefined) return Promise.reject(coolingDown)
+      if (deadline === undefined) return lookup(hint)
       const signal = deadline.signal
       return signal === undefined ? lookup(hint) : raceSignal(lookup(hint), signal)
     },

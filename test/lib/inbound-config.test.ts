@@ -6,7 +6,7 @@ const idporten = { issuer: 'https://idporten', jwksUri: 'https://idporten/jwks',
 describe('resolveInboundOptions', () => {
   it('merges over documented defaults (milliseconds)', () => {
     expect(resolveInboundOptions({ idporten })).toMatchObject({ ...inboundDefaults, idporten })
-    expect(inboundDefaults).toMatchObject({ clockTolerance: 5000, jwksTimeout: 3000, jwksCooldown: 30_000, jwksMaxAge: 600_000 })
+    expect(inboundDefaults).toMatchObject({ clockTolerance: 5000, jwksTimeout: 3000, jwksCooldown: 30_000, jwksFailureCooldown: 5000, jwksMaxAge: 600_000 })
   })
 
   it('throws TypeError for bad options and unknown keys', () => {
@@ -16,6 +16,8 @@ describe('resolveInboundOptions', () => {
       [{ idporten, clockTolerance: 1.5 }, /clockTolerance/],
       [{ idporten, jwksTimeout: 0 }, /jwksTimeout/],
       [{ idporten, jwksMaxAge: 10 }, /jwksMaxAge/],
+      [{ idporten, jwksFailureCooldown: -1 }, /jwksFailureCooldown/],
+      [{ idporten, jwksFailureCooldown: 300_001 }, /jwksFailureCooldown/],
       [{ idporten, allowedClients: [] }, /allowedClients/],
       [{ idporten, fetch: 'no' }, /fetch/],
       [{ idporten, clockSkew: 5 }, /clockSkew is not a known option/],

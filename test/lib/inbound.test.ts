@@ -128,7 +128,13 @@ describe('createInboundValidator', () => {
     idporten.jwksAnswer = () => ({ status: 502, body: 'bad gateway' })
     const before = idporten.jwksFetches()
     try {
-      expect((await failure(validator().validate(idportenToken()))).status).toBe(503)
+      const v = validator()
+      expect((await failure(v.validate(idportenToken()))).status).toBe(503)
+      expect(idporten.jwksFetches() - before).toBe(2)
+      // Within jwksFailureCooldown (5 s) the next new token is answered at once, without a fetch.
+      const fast = await failure(v.validate(idportenToken()))
+      expect(fast).toBeInstanceOf(JwksError)
+      expect(fast.status).toBe(503)
       expect(idporten.jwksFetches() - before).toBe(2)
     } finally {
       idporten.jwksAnswer = undefined

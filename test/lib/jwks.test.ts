@@ -2,7 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { JwksError } from '../../lib/errors.ts'
 import { channelName } from '../../lib/events.ts'
-import { createIssuerKeys } from '../../lib/jwks.ts'
+import { createIssuerKeys, failedFast } from '../../lib/jwks.ts'
 import { startIssuer, type TestIssuer } from '../helpers/issuer.ts'
 
 let issuer: TestIssuer
@@ -14,7 +14,10 @@ afterEach(async () => {
   await issuer.close()
 })
 
-const options = (extra: object = {}) => ({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, timeout: 1000, cooldown: 60_000, maxAge: 600_000, ...extra })
+// Fake time for the failure cooldown: tests move `now` by hand.
+let now = 1_700_000_000_000
+const clock = () => now
+const options = (extra: object = {}) => ({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, timeout: 1000, cooldown: 60_000, maxAge: 600_000, failureCooldown: 0, clock, ...extra })
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -118,5 +121,108 @@ describe('createIssuerKeys', () => {
       { issuer: issuer.issuer, durationMs: expect.any(Number), ok: true },
       { issuer: issuer.issuer, durationMs: expect.any(Number), ok: false, errorName: 'TypeError' },
     ])
+  })
+
+  describe('failure cooldown', () => {
+    const kid = () => issuer.key.publicJwk.kid
+
+    async function failure(promise: Promise<unknown>): Promise<JwksError> {
+      try {
+        await promise
+      } catch (err) {
+        expect(err).toBeInstanceOf(JwksError)
+        return err as JwksError
+      }
+      throw new Error('resolved')
+    }
+
+    it('fails fast with the same JwksError within the cooldown, then fetches once again', async () => {
+      const keys = createIssuerKeys(options({ failureCooldown: 5000 }))
+      issuer.jwksAnswer = () => ({ status: 503, body: 'down' })
+      const first = await failure(keys.key({ alg: 'RS256', kid: kid() }))
+      expect(first.code).toBe('ERR_JWKS_UNAVAILABLE')
+      expect(failedFast(first)).toBe(false)
+      expect(issuer.jwksFetches()).toBe(1)
+
+      now += 4999
+      const fast = await Promise.all(Array.from({ length: 20 }, () => failure(keys.key({ alg: 'RS256', kid: kid() }))))
+      expect(fast.every((err) => err.code === 'ERR_JWKS_UNAVAILABLE' && err.status === 503 && failedFast(err))).toBe(true)
+      expect(issuer.jwksFetches()).toBe(1)
+
+      // After the cooldown one fetch is tried again; it works, and nothing of the outage remains.
+      now += 1
+      issuer.jwksAnswer = undefined
+      expect(await keys.key({ alg: 'RS256', kid: kid() })).not.toBeNull()
+      expect(issuer.jwksFetches()).toBe(2)
+      expect(await keys.key({ alg: 'RS256', kid: kid() })).not.toBeNull()
+      expect(issuer.jwksFetches()).toBe(2)
+    })
+
+    it('answers a hanging endpoint\'s timeout at once, without another request, within the cooldown', async () => {
+      const keys = createIssuerKeys(options({ failureCooldown: 5000, timeout: 200 }))
+      issuer.jwksAnswer = () => ({ status: 200, body: { keys: [] }, delay: 2000 })
+      expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_TIMEOUT')
+      const requests = issuer.server.requests.length
+      const started = Date.now()
+      expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }, { signal: AbortSignal.timeout(1000) }))).toBe('ERR_JWKS_TIMEOUT')
+      expect(Date.now() - started).toBeLessThan(100)
+      expect(issuer.server.requests.length).toBe(requests)
+    })
+
+    it('covers a discovery endpoint that is down', async () => {
+      let fetches = 0
+      const fetch = (input: string | URL | Request, init?: RequestInit) => {
+        fetches++
+        return globalThis.fetch(input, init)
+      }
+      const keys = createIssuerKeys(options({ failureCooldown: 5000, jwksUri: undefined, wellKnownUrl: 'http://127.0.0.1:1/.well-known/openid-configuration', fetch }))
+      expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_UNAVAILABLE')
+      expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_UNAVAILABLE')
+      expect(fetches).toBe(1)
+      now += 5000
+      expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_UNAVAILABLE')
+      expect(fetches).toBe(2)
+    })
+
+    it('never touches a fresh key set that has the kid: cached keys keep validating during an outage', async () => {
+      const keys = createIssuerKeys(options({ failureCooldown: 5000, cooldown: 0 }))
+      const key = await keys.key({ alg: 'RS256', kid: kid() })
+      expect(key).not.toBeNull()
+      issuer.jwksAnswer = () => ({ status: 503, body: 'down' })
+      // An unknown kid makes jose refetch; that fails and starts the failure cooldown.
+      expect(await codeOf(keys.key({ alg: 'RS256', kid: 'rotated' }))).toBe('ERR_JWKS_UNAVAILABLE')
+      expect(issuer.jwksFetches()).toBe(2)
+      expect(failedFast(await failure(keys.key({ alg: 'RS256', kid: 'rotated' })))).toBe(true)
+      // The known key: no fetch, no fail-fast, the same key.
+      let reads = 0
+      const deadline = { get signal() { reads++; return undefined } }
+      expect(await keys.key({ alg: 'RS256', kid: kid() }, deadline)).toBe(key)
+      expect(keys.cached(kid())).toBe(key)
+      expect(reads).toBe(0)
+      expect(issuer.jwksFetches()).toBe(2)
+    })
+
+    it('lets a caller retry its own failure once, but not a fail-fast answer', async () => {
+      const keys = createIssuerKeys(options({ failureCooldown: 5000 }))
+      issuer.jwksAnswer = () => ({ status: 502, body: 'bad gateway' })
+      const first = await failure(keys.key({ alg: 'RS256', kid: kid() }))
+      const retried = await failure(keys.key({ alg: 'RS256', kid: kid() }, undefined, first))
+      expect(failedFast(retried)).toBe(false)
+      expect(issuer.jwksFetches()).toBe(2)
+      const fast = await failure(keys.key({ alg: 'RS256', kid: kid() }))
+      expect(failedFast(fast)).toBe(true)
+      expect(failedFast(await failure(keys.key({ alg: 'RS256', kid: kid() }, undefined, fast)))).toBe(true)
+      // The first failure is no longer the last one: retrying it again does not fetch either.
+      expect(failedFast(await failure(keys.key({ alg: 'RS256', kid: kid() }, undefined, first)))).toBe(true)
+      expect(issuer.jwksFetches()).toBe(2)
+    })
+
+    it('is off with failureCooldown 0', async () => {
+      const keys = createIssuerKeys(options({ failureCooldown: 0 }))
+      issuer.jwksAnswer = () => ({ status: 503, body: 'down' })
+      await codeOf(keys.key({ alg: 'RS256', kid: kid() }))
+      await codeOf(keys.key({ alg: 'RS256', kid: kid() }))
+      expect(issuer.jwksFetches()).toBe(2)
+    })
   })
 })
