@@ -63,12 +63,6 @@ interface Issuer {
   readonly keys: IssuerKeys
 }
 
-interface Remembered {
-  readonly claims: VerifiedClaims
-  /** Milliseconds since the epoch: the token's `exp`. */
-  readonly until: number
-}
-
 /** Builds a validator; throws `TypeError` for a bad option. Nothing is fetched until the first token. */
 export function createInboundValidator(options: InboundOptions): InboundValidator {
   const resolved = resolveInboundOptions(options)
@@ -89,7 +83,8 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
   }
   addIssuer('idporten', resolved.idporten)
   addIssuer('tokenx', resolved.tokenX)
-  const verified = new Map<string, Remembered>()
+  // Verified claims by the token's SHA-256, each until its `exp` (no wrapper object per entry).
+  const verified = new Map<string, VerifiedClaims>()
   const { clock, clockTolerance: leeway, minimumAcr, allowedClients, maxTokenLength } = resolved
 
   const refuse = (reason: string, issuer?: string): BearerTokenError => {
@@ -147,7 +142,7 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
       const digest = hash('sha256', token, 'base64url')
       const remembered = verified.get(digest)
       if (remembered !== undefined) {
-        if (clock() < remembered.until) return remembered.claims
+        if (clock() < remembered.exp * 1000) return remembered
         verified.delete(digest)
       }
       const verifying = verify(token, deadline)
@@ -159,7 +154,7 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
         const oldest = verified.keys().next()
         if (oldest.done !== true) verified.delete(oldest.value)
       }
-      verified.set(digest, { claims, until: claims.exp * 1000 })
+      verified.set(digest, claims)
       return claims
     },
   }
@@ -198,25 +193,26 @@ function aborted(deadline: { readonly signal: AbortSignal | undefined } | undefi
   return deadline?.signal?.aborted === true
 }
 
+function text(payload: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const value = payload[name]
+  return typeof value === 'string' ? value : undefined
+}
+
 function claimsOf(source: TokenSource, payload: Readonly<Record<string, unknown>>, exp: number): VerifiedClaims {
-  const text = (name: string): string | undefined => {
-    const value = payload[name]
-    return typeof value === 'string' ? value : undefined
-  }
   const aud = payload['aud'] as string | string[]
   const iat = payload['iat']
   return Object.freeze({
     source,
     iss: payload['iss'] as string,
-    sub: text('sub'),
+    sub: text(payload, 'sub'),
     aud: Array.isArray(aud) ? Object.freeze([...aud]) : aud,
     exp,
     iat: typeof iat === 'number' ? iat : undefined,
-    pid: text('pid'),
-    acr: text('acr'),
-    client_id: text('client_id'),
-    idp: text('idp'),
-    jti: text('jti'),
+    pid: text(payload, 'pid'),
+    acr: text(payload, 'acr'),
+    client_id: text(payload, 'client_id'),
+    idp: text(payload, 'idp'),
+    jti: text(payload, 'jti'),
     // A fresh object from JSON.parse, held by nothing else.
     claims: Object.freeze(payload),
   })

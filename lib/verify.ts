@@ -5,6 +5,11 @@
  *
  * Signatures are verified with node:crypto (one synchronous `crypto.verify`); jose's `jwtVerify` goes
  * through WebCrypto, which costs about twice as much per token on Node (bench/).
+ *
+ * Per new token the bytes are decoded into one reused buffer (`scratch`), never into fresh Buffers:
+ * a profile of bench/validation.ts showed `Buffer.from` of the payload, the signature and the signing
+ * input (three pool allocations, ~1.7 KB per token) as the largest cost after `crypto.verify` and
+ * `JSON.parse`, mostly as garbage collection (bench/probes/validation-steps.ts).
  */
 import { verify as verifySignatureBytes, type KeyObject } from 'node:crypto'
 
@@ -18,11 +23,20 @@ export interface DecodedJwt {
   readonly kid: string | undefined
   /** The claims set. Not to be trusted until `verifySignature` said yes. */
   readonly payload: Readonly<Record<string, unknown>>
+  /** `header.payload`, the text the signature covers. */
   readonly signingInput: string
-  readonly signature: Buffer
+  /** The signature, still base64url text (checked to be only base64url characters). */
+  readonly signature: string
 }
 
 const B64URL = /^[A-Za-z0-9_-]+$/
+
+/**
+ * One buffer for decoding, reused by every token: each use (decode then `JSON.parse`, or write then
+ * `crypto.verify`) is synchronous, so no two uses overlap. A token too large for it (beyond the
+ * 16 KiB `maxTokenLength` default) falls back to fresh Buffers.
+ */
+const scratch = Buffer.allocUnsafeSlow(64 * 1024)
 
 /**
  * Splits and decodes `token`. Throws `TokenRefusal` unless it is a three-part compact JWS (RFC 7515
@@ -39,13 +53,14 @@ export function decodeJwt(token: string): DecodedJwt {
   const signaturePart = token.slice(second + 1)
   // The payload (the longest part) is not scanned: JSON.parse refuses what does not decode to JSON,
   // and the signature covers the literal text, so a lenient decoding of it cannot be exploited.
-  if (!B64URL.test(headerPart) || !B64URL.test(signaturePart)) throw new TokenRefusal('not a signed JWT')
+  // The header is checked in headerKid (once per distinct header text).
+  if (!B64URL.test(signaturePart)) throw new TokenRefusal('not a signed JWT')
   const kid = headerKid(headerPart)
   return {
     kid,
     payload: parseObject(payloadPart, 'payload'),
     signingInput: token.slice(0, second),
-    signature: Buffer.from(signaturePart, 'base64url'),
+    signature: signaturePart,
   }
 }
 
@@ -59,6 +74,7 @@ const MAX_ACCEPTED_HEADERS = 64
 /** The `kid` of an acceptable protected header; throws `TokenRefusal` for any other header. */
 function headerKid(headerPart: string): string | undefined {
   if (acceptedHeaders.has(headerPart)) return acceptedHeaders.get(headerPart)
+  if (!B64URL.test(headerPart)) throw new TokenRefusal('not a signed JWT')
   const header = parseObject(headerPart, 'header')
   // The allow-list is one value: ID-porten and TokenX sign with RS256 only. `none`, HS256 (an attacker
   // "signing" with the issuer's public key as the secret) and everything else are refused here.
@@ -75,8 +91,15 @@ function headerKid(headerPart: string): string | undefined {
 /** Whether `jwt`'s RS256 signature (RSASSA-PKCS1-v1_5 with SHA-256) verifies with `key`. */
 export function verifySignature(jwt: DecodedJwt, key: KeyObject): boolean {
   if (key.asymmetricKeyType !== 'rsa') return false
+  const { signingInput, signature } = jwt
   try {
-    return verifySignatureBytes('sha256', Buffer.from(jwt.signingInput), key, jwt.signature)
+    // UTF-8 takes at most 3 bytes per UTF-16 unit, base64url decodes to fewer bytes than characters.
+    if (signingInput.length * 3 + signature.length > scratch.length) {
+      return verifySignatureBytes('sha256', Buffer.from(signingInput), key, Buffer.from(signature, 'base64url'))
+    }
+    const inputBytes = scratch.write(signingInput, 0, 'utf8')
+    const signatureBytes = scratch.write(signature, inputBytes, 'base64url')
+    return verifySignatureBytes('sha256', scratch.subarray(0, inputBytes), key, scratch.subarray(inputBytes, inputBytes + signatureBytes))
   } catch {
     return false
   }
@@ -118,7 +141,11 @@ function isNumericDate(value: unknown): value is number {
 function parseObject(part: string, what: string): Record<string, unknown> {
   let value: unknown
   try {
-    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
+    // base64url decodes to fewer bytes than it has characters, so `part` fits when it is no longer.
+    const text = part.length <= scratch.length
+      ? scratch.toString('utf8', 0, scratch.write(part, 0, 'base64url'))
+      : Buffer.from(part, 'base64url').toString('utf8')
+    value = JSON.parse(text)
   } catch {
     throw new TokenRefusal(`${what} not JSON`)
   }
