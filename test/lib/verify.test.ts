@@ -53,6 +53,24 @@ describe('decodeJwt', () => {
     expect(verifySignature(jwt, publicKey)).toBe(false)
   })
 
+  it('decodes and verifies tokens of any size and non-ASCII claims, the reused decode buffer leaving no trace', () => {
+    const named = { ...claims, name: 'Ærlige Åse Østby 🙂' }
+    const big = { ...claims, blob: 'x'.repeat(70_000) }
+    const small = decodeJwt(mint({ key: jwk, claims: named }))
+    // Larger than the reused buffer: decoded and verified through fresh Buffers instead.
+    const large = decodeJwt(mint({ key: jwk, claims: big }))
+    expect(small.payload).toEqual(named)
+    expect(large.payload).toEqual(big)
+    expect(verifySignature(large, publicKey)).toBe(true)
+    expect(verifySignature(small, publicKey)).toBe(true)
+    expect(verifySignature(decodeJwt(mint({ key: other, claims: big })), publicKey)).toBe(false)
+    // One token's bytes in the buffer never make another's signature verify.
+    const forged = decodeJwt(mint({ key: other, claims: named }))
+    expect(verifySignature(forged, publicKey)).toBe(false)
+    expect(verifySignature(small, publicKey)).toBe(true)
+    expect(verifySignature({ ...small, signature: forged.signature }, publicKey)).toBe(false)
+  })
+
   it('refuses a key that is not RSA', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey
     expect(verifySignature(decodeJwt(mint({ key: jwk, claims })), ec)).toBe(false)
