@@ -81,20 +81,21 @@ export const nodePost: PostForm = (url, form, signal) =>
 export function fetchPost(fetchImpl: FetchLike): PostForm {
   return async (url, form, signal) => {
     const response = await fetchImpl(url, { method: 'POST', headers: FORM_HEADERS, body: form, signal })
-    const declared = Number(response.headers.get('content-length') ?? 0)
-    if (declared > MAX_ANSWER_BYTES) {
-      await response.body?.cancel().catch(() => undefined)
-      throw new AnswerTooLargeError(`answer larger than ${MAX_ANSWER_BYTES} bytes`)
-    }
-    return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: await readLimited(response) }
+    return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: await readLimited(response, MAX_ANSWER_BYTES) }
   }
 }
 
 /**
- * Reads a body chunk by chunk and cancels it past `MAX_ANSWER_BYTES`: a chunked answer declares no
- * length, and `response.text()` would hold all of it first (2.4 GB RSS seen, issue #9).
+ * A fetch `Response`'s body as text, at most `limit` bytes: refused at once when it declares more,
+ * otherwise read chunk by chunk and cancelled past the limit. A chunked answer declares no length,
+ * and `response.text()` would hold all of it first (2.4 GB RSS seen, issue #9).
  */
-async function readLimited(response: Response): Promise<string> {
+export async function readLimited(response: Response, limit: number): Promise<string> {
+  const tooLarge = () => new AnswerTooLargeError(`answer larger than ${limit} bytes`)
+  if (Number(response.headers.get('content-length') ?? 0) > limit) {
+    await response.body?.cancel().catch(() => undefined)
+    throw tooLarge()
+  }
   if (response.body === null) return ''
   const reader = response.body.getReader()
   const decoder = new TextDecoder()
@@ -104,9 +105,9 @@ async function readLimited(response: Response): Promise<string> {
     const { done, value } = await reader.read()
     if (done) break
     size += value.byteLength
-    if (size > MAX_ANSWER_BYTES) {
+    if (size > limit) {
       await reader.cancel().catch(() => undefined)
-      throw new AnswerTooLargeError(`answer larger than ${MAX_ANSWER_BYTES} bytes`)
+      throw tooLarge()
     }
     text += decoder.decode(value, { stream: true })
   }

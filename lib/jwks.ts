@@ -14,6 +14,7 @@ import { createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose'
 import { JwksError, TokenXError } from './errors.ts'
 import { publish } from './events.ts'
 import { isHttpUrl, isSafeUrl, type FetchLike } from './config.ts'
+import { AnswerTooLargeError, readLimited } from './http.ts'
 
 export interface IssuerKeysOptions {
   /** The issuer (`iss`) whose keys these are. */
@@ -219,12 +220,9 @@ async function fetchDiscovery(fetchImpl: FetchLike, url: string, timeout: number
       await response.body?.cancel()
       throw new JwksError(response.status >= 500 ? 'ERR_JWKS_UNAVAILABLE' : 'ERR_JWKS_INVALID', `the discovery endpoint answered ${response.status}`)
     }
-    if (Number(response.headers.get('content-length') ?? 0) > MAX_DOCUMENT_BYTES) {
-      await response.body?.cancel()
-      throw new JwksError('ERR_JWKS_INVALID', 'the discovery document is too large')
-    }
-    text = await response.text()
+    text = await readLimited(response, MAX_DOCUMENT_BYTES)
   } catch (err) {
+    if (err instanceof AnswerTooLargeError) throw new JwksError('ERR_JWKS_INVALID', 'the discovery document is too large', { cause: err })
     throw translateFetchError(err, 'the discovery document')
   }
   let document: unknown

@@ -49,6 +49,25 @@ describe('createIssuerKeys', () => {
     expect(await codeOf(impostor.key({ alg: 'RS256', kid: 'x' }))).toBe('ERR_JWKS_INVALID')
   })
 
+  it('refuses a discovery document over 256 KiB without reading it whole, even when it declares no length', async () => {
+    let pulled = 0
+    let cancelled = false
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 16 * 1024
+        controller.enqueue(new Uint8Array(16 * 1024).fill(0x20))
+      },
+      cancel() {
+        cancelled = true
+      },
+    })
+    const fetch = async () => new Response(endless, { status: 200, headers: { 'content-type': 'application/json' } })
+    const keys = createIssuerKeys(options({ jwksUri: undefined, wellKnownUrl: 'https://idporten.example/.well-known/openid-configuration', fetch }))
+    expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_INVALID')
+    expect(cancelled).toBe(true)
+    expect(pulled).toBeLessThanOrEqual(256 * 1024 + 2 * 16 * 1024)
+  })
+
   it('refetches once for an unknown kid after the cooldown (rotation), and answers null when still unknown', async () => {
     const keys = createIssuerKeys(options({ cooldown: 0 }))
     await keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })
