@@ -10,8 +10,9 @@ import type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
 import { bearerToken } from './bearer.ts'
 import { TokenXError, InvalidOptionError } from './errors.ts'
 import { createInboundValidator, inboundFromEnv, type InboundValidator, type VerifiedClaims } from './inbound.ts'
-import { inboundDefaults, resolveInboundOptions, type InboundIssuer, type InboundOptions } from './inbound-config.ts'
-import { lazyDeadline, middlewareDefaults, observerFor, respondTo, type TokenXCoreOptions } from './middleware.ts'
+import { inboundDefaults, inboundOptionKeys, resolveInboundOptions, type InboundIssuer, type InboundOptions } from './inbound-config.ts'
+import { checkKnownKeys } from './config.ts'
+import { checkNonNegativeInteger, lazyDeadline, middlewareDefaults, observerFor, releaseDeadline, respondTo, type TokenXCoreOptions } from './middleware.ts'
 import type { ErrorResponse } from './response.ts'
 
 export interface TokenXApiOptions extends Omit<InboundOptions, 'idporten' | 'tokenX'> {
@@ -34,11 +35,13 @@ export interface TokenXApiOptions extends Omit<InboundOptions, 'idporten' | 'tok
   serviceName?: string | undefined
 }
 
-/** Every key of `TokenXApiOptions`, in one place. */
+/** Every key of `TokenXApiOptions`, in one place: the inbound options but `idporten`, and the observability ones. */
 export const apiOptionKeys = Object.freeze([
-  'tokenX', 'env', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName', 'minimumAcr', 'allowedClients', 'clockTolerance', 'jwksTimeout',
-  'jwksCooldown', 'jwksMaxAge', 'jwksRetries', 'verifiedCacheMaxEntries', 'maxTokenLength', 'fetch', 'clock',
-] as const satisfies ReadonlyArray<keyof TokenXApiOptions>)
+  'env', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName',
+  ...inboundOptionKeys.filter((key): key is Exclude<typeof key, 'idporten'> => key !== 'idporten'),
+] as const)
+const everyApiKeyListed: Exclude<keyof TokenXApiOptions, (typeof apiOptionKeys)[number]> extends never ? true : never = true
+void everyApiKeyListed
 
 export interface TokenXApiCore {
   /** The verified claims of the event's TokenX token; rejects with a `TokenXError` (401, 403, 5xx). */
@@ -52,11 +55,9 @@ export interface TokenXApiCore {
 /** The API side's core, for handlers that do not use middy. Bad options throw `TypeError` here. */
 export function createTokenXApiCore(options: TokenXApiOptions = {}): TokenXApiCore {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object')
-  for (const key of Object.keys(options)) {
-    if (!(apiOptionKeys as readonly string[]).includes(key)) throw new InvalidOptionError(key, 'is not a known option')
-  }
+  checkKnownKeys(options, apiOptionKeys)
   const { env, deadlineMargin = middlewareDefaults.deadlineMargin, logger, metrics, tracer, serviceName, tokenX, ...inbound } = options
-  if (typeof deadlineMargin !== 'number' || !Number.isInteger(deadlineMargin) || deadlineMargin < 0) throw new InvalidOptionError('deadlineMargin', 'must be a non-negative integer')
+  checkNonNegativeInteger('deadlineMargin', deadlineMargin)
   const observer = observerFor({ env, logger, metrics, tracer, serviceName }, [])
 
   let validator: InboundValidator | undefined
@@ -73,7 +74,13 @@ export function createTokenXApiCore(options: TokenXApiOptions = {}): TokenXApiCo
     async authorize(event, context) {
       observer.begin(context)
       const token = bearerToken(event, maxTokenLength)
-      return getValidator().validate(token, lazyDeadline(context, deadlineMargin))
+      // The deadline's timer starts only if validation has to wait (a JWKS fetch); it must not outlive the invocation.
+      const deadline = lazyDeadline(context, deadlineMargin)
+      try {
+        return await getValidator().validate(token, deadline)
+      } finally {
+        releaseDeadline(deadline)
+      }
     },
     respond: (err) => respondTo(err, observer),
     end() {

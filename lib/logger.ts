@@ -7,6 +7,7 @@
  * Nothing here decides what is logged: lib/observe.ts turns the kit's events into lines.
  */
 import type { LambdaContext } from './lambda-context.ts'
+import { checkKnownKeys } from './config.ts'
 import { InvalidOptionError } from './errors.ts'
 
 /** Extra keys of one line; merged into the JSON object at the top level, as Powertools does. */
@@ -59,16 +60,15 @@ export interface JsonLogger extends KitLogger {
 /** Builds the kit's JSON logger; bad options throw `TypeError`. */
 export function createLogger(options: LoggerOptions = {}): JsonLogger {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('logger', 'options must be an object')
-  for (const key of Object.keys(options)) {
-    if (!(LOGGER_OPTION_KEYS as readonly string[]).includes(key)) throw new InvalidOptionError(key, 'is not a known option')
-  }
+  checkKnownKeys(options, LOGGER_OPTION_KEYS)
   const env = options.env ?? process.env
   if (options.level !== undefined && parseLevel(options.level) === undefined) throw new InvalidOptionError('level', `must be one of ${Object.keys(LEVELS).join(', ')}`)
   if (options.write !== undefined && typeof options.write !== 'function') throw new InvalidOptionError('write', 'must be a function')
   if (options.serviceName !== undefined && (typeof options.serviceName !== 'string' || options.serviceName === '')) {
     throw new InvalidOptionError('serviceName', 'must be a non-empty string')
   }
-  const level = options.level ?? levelFromEnv(env)
+  // The parsed spelling: 'warning' and 'debug' are accepted above and must filter as WARN and DEBUG.
+  const level = options.level === undefined ? levelFromEnv(env) : (parseLevel(options.level) as LogLevel)
   const threshold = LEVELS[level]
   const serviceName = options.serviceName ?? serviceNameFromEnv(env)
   const write = options.write ?? ((line: string) => void process.stdout.write(line))

@@ -202,7 +202,7 @@ export function createTokenXHandlerCore<A extends AudienceOption>(options: Token
         ),
       )
     } catch (err) {
-      if (deadline instanceof LazyDeadline) deadline.release()
+      releaseDeadline(deadline)
       throw err
     }
     const tokenX = (audiences.length === 1 && audiences[0]?.[0] === '' ? downstreams[0] : Object.freeze(
@@ -486,6 +486,11 @@ export function lazyDeadline(
   return new LazyDeadline(Date.now() + remaining - margin)
 }
 
+/** Clears the timer a deadline from `lazyDeadline` may have started; a no-op for none. */
+export function releaseDeadline(deadline: { readonly signal: AbortSignal | undefined }): void {
+  if (deadline instanceof LazyDeadline) deadline.release()
+}
+
 /**
  * The deadline's signal, created on first use: a warm invocation served from the cache whose handler
  * calls no downstream needs none. An AbortController and a timer that `release()` clears when the
@@ -567,6 +572,6 @@ function isClient(value: unknown): value is TokenXClient {
   return value !== null && typeof value === 'object' && typeof (value as TokenXClient).exchange === 'function'
 }
 
-function checkNonNegativeInteger(name: string, value: unknown): void {
+export function checkNonNegativeInteger(name: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new InvalidOptionError(name, 'must be a non-negative integer')
 }

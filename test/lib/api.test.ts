@@ -1,6 +1,6 @@
 import middy from '@middy/core'
 import type { APIGatewayProxyResult, Context } from 'aws-lambda'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createTokenXApiCore, tokenXApi, type VerifiedClaims } from '../../lib/index.ts'
 import { lambdaContext, v1Event } from '../helpers/events.ts'
 import { citizenClaims, mint, startIssuer, type TestIssuer } from '../helpers/issuer.ts'
@@ -55,6 +55,35 @@ describe('tokenXApi', () => {
     const unconfigured = createTokenXApiCore({ env: { TOKEN_X_CLIENT_ID: ME }, logger: false })
     const answer = await unconfigured.authorize(v1Event(`Bearer ${tokenxToken()}`)).then(() => undefined, (err: unknown) => unconfigured.respond(err))
     expect(answer).toMatchObject({ statusCode: 500 })
+  })
+
+  it('accepts every inbound option but idporten (jwksFailureCooldown included), and refuses idporten', () => {
+    const tokenX = { issuer: tokenx.issuer, jwksUri: tokenx.jwksUri, audience: ME }
+    expect(() => createTokenXApiCore({ tokenX, jwksFailureCooldown: 1000, jwksCooldown: 1000, verifiedCacheMaxEntries: 10 })).not.toThrow()
+    expect(() => createTokenXApiCore({ tokenX, idporten: tokenX } as never)).toThrow(/idporten is not a known option/)
+  })
+
+  it('leaves no timer alive after an invocation that had to fetch the keys', async () => {
+    const core = createTokenXApiCore({ tokenX: { issuer: tokenx.issuer, jwksUri: tokenx.jwksUri, audience: ME }, logger: false })
+    // The deadline's timer (about a minute: the context's remaining time less the margin) starts when
+    // the JWKS fetch has to wait; it is unref'd, so only its own clearTimeout shows it was released.
+    const started: unknown[] = []
+    const cleared = new Set<unknown>()
+    const realSet = globalThis.setTimeout
+    const realClear = globalThis.clearTimeout
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      const handle = realSet(fn, ms)
+      if ((ms ?? 0) > 50_000) started.push(handle)
+      return handle
+    }) as typeof setTimeout)
+    vi.spyOn(globalThis, 'clearTimeout').mockImplementation(((handle: Parameters<typeof clearTimeout>[0]) => {
+      cleared.add(handle)
+      realClear(handle)
+    }) as typeof clearTimeout)
+    const claims = await core.authorize(v1Event(`Bearer ${tokenxToken()}`), lambdaContext(60_000))
+    expect(claims.client_id).toBe(CALLER)
+    expect(started).toHaveLength(1)
+    expect(started.filter((handle) => !cleared.has(handle))).toEqual([])
   })
 
   it('throws TypeError for bad options at construction', () => {

@@ -72,6 +72,15 @@ describe('createLogger', () => {
     expect(parsed()[0]).toMatchObject({ level: 'DEBUG', service: 'mine' })
   })
 
+  it('filters by the parsed level when the option is spelled another way (warning, debug)', () => {
+    const { logger, parsed } = capture({ level: 'warning' as LogLevel })
+    logger.debug('d', {})
+    logger.info('i', {})
+    logger.warn('w', {})
+    expect(logger.level).toBe('WARN')
+    expect(parsed().map((line) => line['level'])).toEqual(['WARN'])
+  })
+
   it('rejects bad options with TypeError', () => {
     expect(() => createLogger({ level: 'LOUD' as LogLevel })).toThrow(TypeError)
     expect(() => createLogger({ serviceName: '' })).toThrow(TypeError)
