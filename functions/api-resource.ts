@@ -10,7 +10,8 @@
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
-import { ConfigError, createLogger, errorResponse, isClientId, tokenXApi, type VerifiedClaims } from 'tokenx-handler-kit'
+import { ConfigError, createLogger, isClientId, tokenXApi, type VerifiedClaims } from 'tokenx-handler-kit'
+import { misconfigured } from './shared/misconfigured.ts'
 import { environmentAtLoad, requiredAcrFromEnv } from './shared/acr-env.ts'
 
 type Event = APIGatewayProxyEvent | APIGatewayProxyEventV2
@@ -36,18 +37,11 @@ function whoCalled(claims: VerifiedClaims): APIGatewayProxyResult {
   return { statusCode: 200, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify(body) }
 }
 
-function misconfigured(err: ConfigError) {
-  return async (): Promise<APIGatewayProxyResult> => {
-    logger.error('request failed', { code: err.code, status: err.statusCode, detail: err.detail })
-    return errorResponse(err)
-  }
-}
-
 export const handler =
   requiredAcr instanceof ConfigError
-    ? misconfigured(requiredAcr)
+    ? misconfigured(requiredAcr, logger)
     : allowedCallers instanceof ConfigError
-    ? misconfigured(allowedCallers)
+    ? misconfigured(allowedCallers, logger)
     : middy<Event, APIGatewayProxyResult, Error, ApiLambdaContext>()
         .use(tokenXApi({ env, logger, minimumAcr: requiredAcr, allowedClients: allowedCallers }))
         .handler((_event, context) => whoCalled(context.citizen))

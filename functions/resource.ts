@@ -9,7 +9,8 @@
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
-import { ConfigError, createLogger, errorResponse, tokenX, type Downstream, type VerifiedClaims } from 'tokenx-handler-kit'
+import { ConfigError, createLogger, tokenX, type Downstream, type VerifiedClaims } from 'tokenx-handler-kit'
+import { misconfigured } from './shared/misconfigured.ts'
 import { environmentAtLoad, inboundValidationFromEnv, requiredAcrFromEnv } from './shared/acr-env.ts'
 import { downstreamFromEnv } from './shared/downstream-env.ts'
 
@@ -35,21 +36,13 @@ async function getResource(context: TokenXLambdaContext, signal: AbortSignal): P
   }
 }
 
-/** A misconfigured function still answers every request with the documented 500 JSON body. */
-function misconfigured(err: ConfigError) {
-  return async (): Promise<APIGatewayProxyResult> => {
-    logger.error('request failed', { code: err.code, status: err.statusCode, detail: err.detail })
-    return errorResponse(err)
-  }
-}
-
 export const handler =
   downstream instanceof ConfigError
-    ? misconfigured(downstream)
+    ? misconfigured(downstream, logger)
     : requiredAcr instanceof ConfigError
-    ? misconfigured(requiredAcr)
+    ? misconfigured(requiredAcr, logger)
     : inboundValidation instanceof ConfigError
-    ? misconfigured(inboundValidation)
+    ? misconfigured(inboundValidation, logger)
     : middy<Event, APIGatewayProxyResult, Error, TokenXLambdaContext>()
         // Inbound validation on: IDPORTEN_* (and TOKEN_X_JWKS_URI, for tokens other apps exchanged for us).
         .use(tokenX({

@@ -119,14 +119,14 @@ function selfTest(key: KeyObject, publicKey: KeyObject): boolean {
 type JsonWebKeyInput = Extract<Parameters<typeof createPrivateKey>[0], { format: 'jwk' }>
 
 export function createKeyLoader(options: KeyLoaderOptions): KeyLoader {
-  if (options.privateJwk !== undefined) return inlineKeyLoader(options.privateJwk, options.clock)
+  if (options.privateJwk !== undefined) return inlineKeyLoader(options.privateJwk)
   if (options.privateJwkSecretId !== undefined) return secretKeyLoader(options.privateJwkSecretId, options)
   throw new TypeError('privateJwk or privateJwkSecretId is required')
 }
 
 type LoadReason = KitEvents['key.load']['reason']
 
-function inlineKeyLoader(source: string | JWK, clock: () => number): KeyLoader {
+function inlineKeyLoader(source: string | JWK): KeyLoader {
   let loaded: Promise<SigningKey> | undefined
   return {
     get() {

@@ -203,7 +203,6 @@ export function createSharedCache(options: SharedCacheOptions, clock: () => numb
             warm = true
             return result
           }))
-      warm = true
       return { ok: true, value, started, closed: breaker.succeeded() }
     } catch (err) {
       // The caller gave up (its deadline): not the table's fault, so not counted against it.
@@ -400,10 +399,10 @@ function createBreaker(threshold: number, cooldown: number, clock: () => number)
       const wasProbe = probing
       probing = false
       if (wasProbe || (!open && failures >= threshold)) {
+        // Reached only by a failed probe (the breaker was open) or by opening it now: either way, news.
         openUntil = clock() + cooldown
-        const opened = !open
         open = true
-        return opened || wasProbe
+        return true
       }
       return false
     },
