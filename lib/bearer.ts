@@ -24,10 +24,47 @@ const SCHEME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?: |$)/
  * value is not a well-formed bearer credential or is longer than `maxLength`.
  */
 export function bearerToken(event: unknown, maxLength: number): string {
-  const values = authorizationValues(event)
-  if (values.length === 0) throw new BearerTokenError('no Authorization header', { problem: 'missing' })
-  if (values.length > 1) throw new BearerTokenError('more than one Authorization header', { problem: 'malformed_request' })
-  const value = values[0] as string
+  return bearerFromHeader(authorizationHeader(event), maxLength)
+}
+
+/**
+ * The one Authorization value of `event` (trimmed), as `bearerToken` reads it. Throws
+ * `BearerTokenError`: `missing` when there is none, `malformed_request` when there are several.
+ */
+export function authorizationHeader(event: unknown): string {
+  if (event === null || typeof event !== 'object') throw new BearerTokenError('no Authorization header', { problem: 'missing' })
+  const { headers, multiValueHeaders } = event as HttpEventLike
+  // No Set or array per invocation: the first value, and whether another, different one follows.
+  let found: string | undefined
+  let several = false
+  const add = (value: unknown): void => {
+    // An empty header is no header; a non-string value is an event of an unknown shape.
+    if (typeof value !== 'string') return
+    const trimmed = value.trim()
+    if (trimmed === '') return
+    if (found === undefined) found = trimmed
+    else if (trimmed !== found) several = true
+  }
+  if (isRecord(headers)) {
+    for (const name in headers) {
+      if (name.length === 13 && name.toLowerCase() === 'authorization') add(headers[name])
+    }
+  }
+  if (isRecord(multiValueHeaders)) {
+    for (const name in multiValueHeaders) {
+      if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue
+      const list = multiValueHeaders[name]
+      if (Array.isArray(list)) for (const value of list) add(value)
+      else add(list)
+    }
+  }
+  if (found === undefined) throw new BearerTokenError('no Authorization header', { problem: 'missing' })
+  if (several) throw new BearerTokenError('more than one Authorization header', { problem: 'malformed_request' })
+  return found
+}
+
+/** The token of one Authorization value (`authorizationHeader`); throws `BearerTokenError` as `bearerToken` does. */
+export function bearerFromHeader(value: string, maxLength: number): string {
   // "Bearer " plus the token; checked before any regular expression runs over a huge value.
   if (value.length > maxLength + 64) throw new BearerTokenError('the Authorization header is too long')
   const match = BEARER.exec(value)
@@ -41,32 +78,6 @@ export function bearerToken(event: unknown, maxLength: number): string {
     throw new BearerTokenError('the Authorization header is not a well-formed bearer credential')
   }
   return match[1] as string
-}
-
-/** Every distinct Authorization value in `headers` and `multiValueHeaders`, header names in any case. */
-function authorizationValues(event: unknown): string[] {
-  if (event === null || typeof event !== 'object') return []
-  const { headers, multiValueHeaders } = event as HttpEventLike
-  const values = new Set<string>()
-  if (isRecord(headers)) {
-    for (const name in headers) {
-      if (name.length === 13 && name.toLowerCase() === 'authorization') addValue(values, headers[name])
-    }
-  }
-  if (isRecord(multiValueHeaders)) {
-    for (const name in multiValueHeaders) {
-      if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue
-      const list = multiValueHeaders[name]
-      if (Array.isArray(list)) for (const value of list) addValue(values, value)
-      else addValue(values, list)
-    }
-  }
-  return [...values]
-}
-
-function addValue(values: Set<string>, value: unknown): void {
-  // An empty header is no header; a non-string value is an event of an unknown shape.
-  if (typeof value === 'string' && value.trim() !== '') values.add(value.trim())
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

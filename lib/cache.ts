@@ -158,11 +158,25 @@ export class PromiseCache<V> {
 }
 
 /**
- * The cache key: a SHA-256 over audience and subject token, so the raw citizen token is never kept
- * as a key, and two citizens (or two audiences) can only collide by breaking SHA-256.
- * The NUL separator cannot occur in either part (a JWT is base64url and dots).
+ * The SHA-256 of a subject token (base64url), computed once per invocation: the token cache and the
+ * inbound validator's cache both key on it, so no raw citizen token is ever a key, and two citizens
+ * can only share an entry by breaking SHA-256.
  */
+export function subjectDigest(subjectToken: string): string {
+  // One-shot crypto.hash: the same digest as a Hash object, at about two thirds the cost.
+  return hash('sha256', subjectToken, 'base64url')
+}
+
+/**
+ * The key of the token for `audience` on behalf of the citizen whose token has `digest`
+ * (`subjectDigest`). The space cannot occur in either part (a client id, base64url), so two
+ * (audience, digest) pairs never give one key. It is also the shared cache's item key.
+ */
+export function cacheKeyFor(digest: string, audience: string): string {
+  return `${audience} ${digest}`
+}
+
+/** `cacheKeyFor(subjectDigest(subjectToken), audience)`. */
 export function tokenCacheKey(subjectToken: string, audience: string): string {
-  // One-shot crypto.hash: the same digest as a Hash object fed both parts, at about two thirds the cost.
-  return hash('sha256', `${audience}\0${subjectToken}`, 'base64url')
+  return cacheKeyFor(subjectDigest(subjectToken), audience)
 }

@@ -3,7 +3,7 @@
  * with the key loaded lazily, a fresh assertion per attempt, bounded retries, and a shared cache.
  */
 import { signAssertion } from './assertion.ts'
-import { PromiseCache, tokenCacheKey, type Loaded } from './cache.ts'
+import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey, type Loaded } from './cache.ts'
 import { isClientId, resolveOptions, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
 import { ConfigError, TokenExchangeError, TokenXError } from './errors.ts'
 import { publish, type KitEvents } from './events.ts'
@@ -137,42 +137,71 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     return 'retry'
   }
 
-  return {
+  /** A fresh token cached under `key` (`cacheKeyFor`), published as a hit; `undefined` (nothing published) otherwise. */
+  const hit = (key: string, audience: string): ExchangedToken | undefined => {
+    const cached = cache.hit(key)
+    if (cached !== undefined) publish('cache', () => ({ audience, hit: true }))
+    return cached
+  }
+
+  const exchange = async (subjectToken: string, digest: string | undefined, audience: string, exchangeOptions: ExchangeOptions): Promise<ExchangedToken> => {
+    if (!isClientId(audience)) throw new ConfigError('the audience must be "cluster:namespace:app"')
+    // The warm path: a fresh entry was stored for this very token (a SHA-256 match) after it passed
+    // the checks below, and is fresh no longer than the token is unexpired (toLoaded), so serving
+    // it needs no second parse of the token.
+    const known = digest ?? (typeof subjectToken === 'string' && subjectToken.length <= resolved.maxSubjectTokenLength ? subjectDigest(subjectToken) : undefined)
+    const cached = known === undefined ? undefined : hit(cacheKeyFor(known, audience), audience)
+    if (cached !== undefined) return cached
+    const subjectExp = subjectTokenExpiry(subjectToken, Math.floor(resolved.clock() / 1000), resolved.maxSubjectTokenLength)
+    publish('cache', () => ({ audience, hit: false }))
+    const signal = exchangeOptions.signal
+    try {
+      // (After the checks the token is a string of bounded length; `??` only satisfies the compiler.)
+      const key = cacheKeyFor(known ?? subjectDigest(subjectToken), audience)
+      return await cache.get(key, (shared) => secondLevel === undefined
+        ? load(subjectToken, subjectExp, audience, shared)
+        : secondLevel.through(key, subjectToken, audience, subjectExp, shared, () => load(subjectToken, subjectExp, audience, shared)), signal)
+    } catch (err) {
+      // The cache rejects a waiter whose own signal aborted with the signal's reason.
+      if (!(err instanceof TokenXError) && signal?.aborted === true) throw timeoutError(signal)
+      throw err
+    }
+  }
+
+  const client: TokenXClient = {
     options: resolved,
-    async exchange(subjectToken, audience, exchangeOptions = {}) {
-      if (!isClientId(audience)) throw new ConfigError('the audience must be "cluster:namespace:app"')
-      // The warm path: a fresh entry was stored for this very token (a SHA-256 match) after it passed
-      // the checks below, and is fresh no longer than the token is unexpired (toLoaded), so serving
-      // it needs no second parse of the token.
-      const cacheKey = typeof subjectToken === 'string' && subjectToken.length <= resolved.maxSubjectTokenLength
-        ? tokenCacheKey(subjectToken, audience)
-        : undefined
-      const cached = cacheKey === undefined ? undefined : cache.hit(cacheKey)
-      if (cached !== undefined) {
-        publish('cache', () => ({ audience, hit: true }))
-        return cached
-      }
-      const subjectExp = subjectTokenExpiry(subjectToken, Math.floor(resolved.clock() / 1000), resolved.maxSubjectTokenLength)
-      publish('cache', () => ({ audience, hit: false }))
-      const signal = exchangeOptions.signal
-      try {
-        // (After the checks `cacheKey` is always set; `??` only satisfies the compiler.)
-        const key = cacheKey ?? tokenCacheKey(subjectToken, audience)
-        return await cache.get(key, (shared) => secondLevel === undefined
-          ? load(subjectToken, subjectExp, audience, shared)
-          : secondLevel.through(key, subjectToken, audience, subjectExp, shared, () => load(subjectToken, subjectExp, audience, shared)), signal)
-      } catch (err) {
-        // The cache rejects a waiter whose own signal aborted with the signal's reason.
-        if (!(err instanceof TokenXError) && signal?.aborted === true) throw timeoutError(signal)
-        throw err
-      }
-    },
+    exchange: (subjectToken, audience, exchangeOptions = {}) => exchange(subjectToken, undefined, audience, exchangeOptions),
     evict(subjectToken, audience, token) {
       const key = tokenCacheKey(subjectToken, audience)
       cache.delete(key, token)
       secondLevel?.evict(key, token)
     },
   }
+  internals.set(client, { hit, exchange })
+  return client
+}
+
+/** What the middleware uses of a client the kit made, beyond `TokenXClient`: the subject token's digest, computed once. */
+interface ClientInternals {
+  hit(key: string, audience: string): ExchangedToken | undefined
+  exchange(subjectToken: string, digest: string, audience: string, options: ExchangeOptions): Promise<ExchangedToken>
+}
+
+const internals = new WeakMap<TokenXClient, ClientInternals>()
+
+/**
+ * The fresh token cached under `key` (`cacheKeyFor(subjectDigest(token), audience)`), published as a
+ * cache hit; `undefined` when there is none, or `client` is not one `createTokenXClient` made.
+ * Synchronous: a warm invocation needs no promise for it.
+ */
+export function cachedToken(client: TokenXClient, key: string, audience: string): ExchangedToken | undefined {
+  return internals.get(client)?.hit(key, audience)
+}
+
+/** `client.exchange`, reusing the subject token's `digest` when the kit made the client. */
+export function exchangeDigested(client: TokenXClient, subjectToken: string, digest: string, audience: string, options: ExchangeOptions): Promise<ExchangedToken> {
+  const own = internals.get(client)
+  return own === undefined ? client.exchange(subjectToken, audience, options) : own.exchange(subjectToken, digest, audience, options)
 }
 
 function toLoaded(response: TokenResponse, audience: string, subjectExp: number, options: ResolvedTokenXOptions): Loaded<ExchangedToken> {

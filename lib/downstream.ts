@@ -115,31 +115,58 @@ class TokenXDownstream implements Downstream {
   }
 
   readonly fetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
-    const { client, subjectToken, deadline } = this.#options
-    const started = performance.now()
     const url = this.#target(input)
+    const started = performance.now()
     const used = this.#token
+    let response: Response
+    // The first request inline (what `#send` does): on the warm path every async frame and promise
+    // between the handler and the runtime's fetch costs CPU the floor does not pay (bench/function.ts).
+    const guard = new RequestGuard(init.signal ?? undefined, this.#timeout())
     try {
-      const response = await this.#follow(url, init, used)
-      if (response.status !== 401) return this.#published(response, started)
-      // The downstream no longer accepts the token (revoked, or its keys rotated): never serve it
-      // again — whether or not this request can be retried.
-      client.evict(subjectToken, used.audience, used)
-      if (!isReplayable(init.body)) return this.#published(response, started)
-      const fresh = await client.exchange(subjectToken, used.audience, { signal: deadline?.signal })
-      if (fresh.accessToken === used.accessToken) return this.#published(response, started)
-      await response.body?.cancel().catch(() => undefined)
-      this.#token = fresh
-      return this.#published(await this.#follow(url, init, fresh), started)
+      response = await this.#options.fetch(url, requestInit(init, used, guard.signal))
     } catch (err) {
-      publish('downstream', () => ({
-        audience: this.audience,
-        status: 0,
-        durationMs: performance.now() - started,
-        code: err instanceof TokenXError ? err.code : undefined,
-      }))
-      throw err
+      throw this.#failed(guard.failure(err, this.audience), started)
+    } finally {
+      guard.release()
     }
+    if (response.status === 401 || (isRedirect(response.status) && followsRedirects(init))) {
+      try {
+        response = await this.#complete(response, url, init, used)
+      } catch (err) {
+        throw this.#failed(err, started)
+      }
+    }
+    return this.#published(response, started)
+  }
+
+  /**
+   * The rarer answers to the first request: a redirect within the allowed origins is followed; a 401
+   * to the token (after any redirects) drops it from the cache, and a replayable request is sent
+   * once more with a fresh token.
+   */
+  async #complete(first: Response, url: string | URL, init: RequestInit, used: ExchangedToken): Promise<Response> {
+    const { client, subjectToken, deadline } = this.#options
+    const response = isRedirect(first.status) && followsRedirects(init) ? await this.#redirected(first, url, init, used) : first
+    if (response.status !== 401) return response
+    // The downstream no longer accepts the token (revoked, or its keys rotated): never serve it
+    // again — whether or not this request can be retried.
+    client.evict(subjectToken, used.audience, used)
+    if (!isReplayable(init.body)) return response
+    const fresh = await client.exchange(subjectToken, used.audience, { signal: deadline?.signal })
+    if (fresh.accessToken === used.accessToken) return response
+    await response.body?.cancel().catch(() => undefined)
+    this.#token = fresh
+    return this.#follow(url, init, fresh)
+  }
+
+  #failed(err: unknown, started: number): unknown {
+    publish('downstream', () => ({
+      audience: this.audience,
+      status: 0,
+      durationMs: performance.now() - started,
+      code: err instanceof TokenXError ? err.code : undefined,
+    }))
+    return err
   }
 
   #published(response: Response, started: number): Response {
@@ -156,11 +183,11 @@ class TokenXDownstream implements Downstream {
       return input
     }
     if (typeof input === 'string') {
-      // The common cases without parsing: an absolute URL that starts with an allowed origin and a
-      // path, or a relative one resolved (and checked) before.
-      if (origins.some((base) => withinOrigin(input, base))) return input
+      // The common cases without parsing: a relative URL resolved (and checked) before, or an
+      // absolute one that starts with an allowed origin and a path.
       const resolved = resolvedInputs(origins).get(input)
       if (resolved !== undefined) return resolved
+      for (const base of origins) if (withinOrigin(input, base)) return input
     }
     const url = input instanceof URL ? input : parseOrUndefined(input, origins[0])
     if (url === undefined || !origins.some((base) => sameOrigin(url, base))) throw this.#refused('a URL outside the audience\'s configured origin(s)')
@@ -172,14 +199,10 @@ class TokenXDownstream implements Downstream {
     return new DownstreamError('ERR_DOWNSTREAM_URL', `the handler asked to send the ${this.audience} token to ${what}`, { audience: this.audience })
   }
 
-  /**
-   * Sends, following redirects within the allowed origins only. Not itself async: the usual answer
-   * (no redirect) is `#send`'s own promise, one async frame less per request on the warm path.
-   */
-  #follow(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
-    const sent = this.#send(url, init, current)
-    if (init.redirect === 'manual' || init.redirect === 'error') return sent
-    return sent.then((response) => isRedirect(response.status) ? this.#redirected(response, url, init, current) : response)
+  /** Sends, following redirects within the allowed origins only. */
+  async #follow(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
+    const response = await this.#send(url, init, current)
+    return isRedirect(response.status) && followsRedirects(init) ? this.#redirected(response, url, init, current) : response
   }
 
   /** Follows `response`, a redirect, and those after it, within the allowed origins only. */
@@ -211,41 +234,86 @@ class TokenXDownstream implements Downstream {
     return origins === undefined ? isSafeUrl(url) : origins.some((base) => sameOrigin(url, base))
   }
 
-  /**
-   * One request, with one timer — `timeout`, cut to the deadline — and a forwarded abort from the
-   * caller's signal, both gone once the headers arrive. No AbortSignal.timeout/any (their timers
-   * cannot be cleared and fire long after the request), no deadline listener (profiled, bench/).
-   */
+  /** One request (`fetch` sends its first one itself, the same way). */
   async #send(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
-    const headers = withAuthorization(init.headers, `Bearer ${current.accessToken}`)
-    const at = this.#options.deadline?.at
-    const timeout = at === undefined ? this.#options.timeout : Math.max(0, Math.min(this.#options.timeout, at - Date.now()))
-    const callerSignal = init.signal ?? undefined
-    const controller = new AbortController()
-    const onAbort = () => controller.abort(callerSignal?.reason)
-    if (callerSignal !== undefined) {
-      if (callerSignal.aborted) controller.abort(callerSignal.reason)
-      else callerSignal.addEventListener('abort', onAbort)
-    }
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      controller.abort(new DOMException('The downstream request did not answer in time', 'TimeoutError'))
-    }, timeout)
+    const guard = new RequestGuard(init.signal ?? undefined, this.#timeout())
     try {
-      return await this.#options.fetch(url, { ...init, headers, signal: controller.signal, redirect: 'manual' })
+      return await this.#options.fetch(url, requestInit(init, current, guard.signal))
     } catch (err) {
-      // The handler's own abort is its business: its reason, unchanged.
-      if (callerSignal?.aborted === true && !timedOut) throw callerSignal.reason
-      if (timedOut) {
-        throw new DownstreamError('ERR_DOWNSTREAM_TIMEOUT', `the ${this.audience} request did not answer in time`, { audience: this.audience, cause: err })
-      }
-      throw new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', `the ${this.audience} request failed (${causeName(err)})`, { audience: this.audience, cause: err })
+      throw guard.failure(err, this.audience)
     } finally {
-      clearTimeout(timer)
-      callerSignal?.removeEventListener('abort', onAbort)
+      guard.release()
     }
   }
+
+  /** Milliseconds the next request may take: `timeout`, cut to the deadline. */
+  #timeout(): number {
+    const at = this.#options.deadline?.at
+    return at === undefined ? this.#options.timeout : Math.max(0, Math.min(this.#options.timeout, at - Date.now()))
+  }
+}
+
+/**
+ * One request's timer — the request timeout, cut to the deadline — and a forwarded abort from the
+ * caller's signal, both gone once the headers arrive (`release`). No AbortSignal.timeout/any (their
+ * timers cannot be cleared and fire long after the request), no deadline listener (profiled, bench/).
+ */
+class RequestGuard {
+  readonly #controller = new AbortController()
+  readonly #caller: AbortSignal | undefined
+  readonly #timer: ReturnType<typeof setTimeout>
+  #timedOut = false
+  readonly #onAbort = (): void => this.#controller.abort(this.#caller?.reason)
+
+  constructor(caller: AbortSignal | undefined, timeout: number) {
+    this.#caller = caller
+    if (caller !== undefined) {
+      if (caller.aborted) this.#controller.abort(caller.reason)
+      else caller.addEventListener('abort', this.#onAbort)
+    }
+    this.#timer = setTimeout(() => {
+      this.#timedOut = true
+      this.#controller.abort(new DOMException('The downstream request did not answer in time', 'TimeoutError'))
+    }, timeout)
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal
+  }
+
+  /** What a failed request rejects with: the caller's own abort reason, unchanged, or a `DownstreamError`. */
+  failure(err: unknown, audience: string): unknown {
+    // The handler's own abort is its business: its reason, unchanged.
+    if (this.#caller?.aborted === true && !this.#timedOut) return this.#caller.reason
+    if (this.#timedOut) {
+      return new DownstreamError('ERR_DOWNSTREAM_TIMEOUT', `the ${audience} request did not answer in time`, { audience, cause: err })
+    }
+    return new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', `the ${audience} request failed (${causeName(err)})`, { audience, cause: err })
+  }
+
+  release(): void {
+    clearTimeout(this.#timer)
+    this.#caller?.removeEventListener('abort', this.#onAbort)
+  }
+}
+
+/** What the runtime's fetch gets: the caller's init with the token, our signal, and no automatic redirects. */
+function requestInit(init: RequestInit, current: ExchangedToken, signal: AbortSignal): RequestInit {
+  return { ...init, headers: withAuthorization(init.headers, authorizationOf(current)), signal, redirect: 'manual' }
+}
+
+/** `Bearer <token>` per exchanged token, built once: not a new 1 KB string per request (bench/function.ts). */
+const authorizations = new WeakMap<ExchangedToken, string>()
+
+function authorizationOf(token: ExchangedToken): string {
+  let value = authorizations.get(token)
+  if (value === undefined) authorizations.set(token, (value = `Bearer ${token.accessToken}`))
+  return value
+}
+
+/** Whether the caller leaves redirects to us (the default): 'manual' and 'error' get the redirect itself. */
+function followsRedirects(init: RequestInit): boolean {
+  return init.redirect !== 'manual' && init.redirect !== 'error'
 }
 
 /**
@@ -260,8 +328,9 @@ function withAuthorization(given: RequestInit['headers'], authorization: string)
     return headers
   }
   const headers: Record<string, string> = {}
-  for (const name of Object.keys(given)) {
-    if (name.toLowerCase() !== 'authorization') headers[name] = (given as Record<string, string>)[name] as string
+  for (const name in given) {
+    if (!Object.hasOwn(given, name) || (name.length === 13 && name.toLowerCase() === 'authorization')) continue
+    headers[name] = (given as Record<string, string>)[name] as string
   }
   headers['authorization'] = authorization
   return headers

@@ -7,7 +7,7 @@
  * A token that passed is remembered by its SHA-256 until it expires (bounded), so a warm invocation
  * with the same token costs one hash and one map look-up.
  */
-import { hash } from 'node:crypto'
+import { subjectDigest } from './cache.ts'
 import { acrValuesFor, satisfiesAcr } from './acr.ts'
 import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrError, JwksError, translate } from './errors.ts'
 import { publish } from './events.ts'
@@ -135,29 +135,67 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
     }
   }
 
-  return {
-    options: resolved,
-    async validate(token, deadline) {
-      if (typeof token !== 'string' || token.length > maxTokenLength) throw refuse('too long')
-      const digest = hash('sha256', token, 'base64url')
-      const remembered = verified.get(digest)
-      if (remembered !== undefined) {
-        if (clock() < remembered.exp * 1000) return remembered
-        verified.delete(digest)
-      }
-      const verifying = verify(token, deadline)
-      // Awaited only when a key had to be fetched: the warm path stays free of extra microtask hops.
-      const claims = verifying instanceof Promise ? await verifying : verifying
-      admit(claims)
-      if (verified.size >= resolved.verifiedCacheMaxEntries) {
-        // Oldest first (insertion order): bounded, and a flood of new tokens cannot grow it.
-        const oldest = verified.keys().next()
-        if (oldest.done !== true) verified.delete(oldest.value)
-      }
-      verified.set(digest, claims)
-      return claims
-    },
+  /** The claims verified before for the token with `digest`, while it is unexpired. */
+  const remembered = (digest: string): VerifiedClaims | undefined => {
+    const claims = verified.get(digest)
+    if (claims === undefined) return undefined
+    if (clock() < claims.exp * 1000) return claims
+    verified.delete(digest)
+    return undefined
   }
+
+  const validate = async (token: string, digest: string | undefined, deadline: { readonly signal: AbortSignal | undefined } | undefined): Promise<VerifiedClaims> => {
+    if (typeof token !== 'string' || token.length > maxTokenLength) throw refuse('too long')
+    const key = digest ?? subjectDigest(token)
+    const known = remembered(key)
+    if (known !== undefined) return known
+    const verifying = verify(token, deadline)
+    // Awaited only when a key had to be fetched: the warm path stays free of extra microtask hops.
+    const claims = verifying instanceof Promise ? await verifying : verifying
+    admit(claims)
+    if (verified.size >= resolved.verifiedCacheMaxEntries) {
+      // Oldest first (insertion order): bounded, and a flood of new tokens cannot grow it.
+      const oldest = verified.keys().next()
+      if (oldest.done !== true) verified.delete(oldest.value)
+    }
+    verified.set(key, claims)
+    return claims
+  }
+
+  const validator: InboundValidator = {
+    options: resolved,
+    validate: (token, deadline) => validate(token, undefined, deadline),
+  }
+  internals.set(validator, { remembered, validate })
+  return validator
+}
+
+/** What the middleware uses of a validator the kit made: the token's digest, computed once per invocation. */
+interface ValidatorInternals {
+  remembered(digest: string): VerifiedClaims | undefined
+  validate(token: string, digest: string, deadline: { readonly signal: AbortSignal | undefined } | undefined): Promise<VerifiedClaims>
+}
+
+const internals = new WeakMap<InboundValidator, ValidatorInternals>()
+
+/**
+ * The claims `validator` verified before for the token whose `subjectDigest` is `digest` (and has
+ * admitted: allow-list, login level), while the token is unexpired; `undefined` otherwise, or for a
+ * validator the kit did not make. Synchronous: a warm invocation needs no promise for it.
+ */
+export function rememberedClaims(validator: InboundValidator, digest: string): VerifiedClaims | undefined {
+  return internals.get(validator)?.remembered(digest)
+}
+
+/** `validator.validate`, reusing the token's `digest` when the kit made the validator. */
+export function validateDigested(
+  validator: InboundValidator,
+  token: string,
+  digest: string,
+  deadline: { readonly signal: AbortSignal | undefined } | undefined,
+): Promise<VerifiedClaims> {
+  const own = internals.get(validator)
+  return own === undefined ? validator.validate(token, deadline) : own.validate(token, digest, deadline)
 }
 
 /**
