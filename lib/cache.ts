@@ -170,7 +170,7 @@ export function subjectDigest(subjectToken: string): string {
 /**
  * The key of the token for `audience` on behalf of the citizen whose token has `digest`
  * (`subjectDigest`). The space cannot occur in either part (a client id, base64url), so two
- * (audience, digest) pairs never give one key. It is also the shared cache's item key.
+ * (audience, digest) pairs never give one key.
  */
 export function cacheKeyFor(digest: string, audience: string): string {
   return `${audience} ${digest}`
@@ -179,4 +179,12 @@ export function cacheKeyFor(digest: string, audience: string): string {
 /** `cacheKeyFor(subjectDigest(subjectToken), audience)`. */
 export function tokenCacheKey(subjectToken: string, audience: string): string {
   return cacheKeyFor(subjectDigest(subjectToken), audience)
+}
+
+/**
+ * The shared cache's item key for a token cache key: its SHA-256, so that a table item names no
+ * audience, and a citizen's items for two audiences cannot be linked by a common digest.
+ */
+export function sharedItemKey(cacheKey: string): string {
+  return hash('sha256', cacheKey, 'base64url')
 }

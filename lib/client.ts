@@ -3,7 +3,7 @@
  * with the key loaded lazily, a fresh assertion per attempt, bounded retries, and a shared cache.
  */
 import { signAssertion } from './assertion.ts'
-import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey, type Loaded } from './cache.ts'
+import { cacheKeyFor, PromiseCache, sharedItemKey, subjectDigest, tokenCacheKey, type Loaded } from './cache.ts'
 import { isClientId, resolveOptions, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
 import { ConfigError, TokenExchangeError, TokenXError } from './errors.ts'
 import { publish, type KitEvents } from './events.ts'
@@ -160,7 +160,7 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
       const key = cacheKeyFor(known ?? subjectDigest(subjectToken), audience)
       return await cache.get(key, (shared) => secondLevel === undefined
         ? load(subjectToken, subjectExp, audience, shared)
-        : secondLevel.through(key, subjectToken, audience, subjectExp, shared, () => load(subjectToken, subjectExp, audience, shared)), signal)
+        : secondLevel.through(sharedItemKey(key), subjectToken, audience, subjectExp, shared, () => load(subjectToken, subjectExp, audience, shared)), signal)
     } catch (err) {
       // The cache rejects a waiter whose own signal aborted with the signal's reason.
       if (!(err instanceof TokenXError) && signal?.aborted === true) throw timeoutError(signal)
@@ -174,7 +174,7 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     evict(subjectToken, audience, token) {
       const key = tokenCacheKey(subjectToken, audience)
       cache.delete(key, token)
-      secondLevel?.evict(key, token)
+      secondLevel?.evict(sharedItemKey(key), token)
     },
   }
   internals.set(client, { hit, exchange })

@@ -160,12 +160,10 @@ class TokenXDownstream implements Downstream {
   }
 
   #failed(err: unknown, started: number): unknown {
-    publish('downstream', () => ({
-      audience: this.audience,
-      status: 0,
-      durationMs: performance.now() - started,
-      code: err instanceof TokenXError ? err.code : undefined,
-    }))
+    const durationMs = performance.now() - started
+    const code = err instanceof TokenXError ? err.code : undefined
+    publish('downstream', () => ({ audience: this.audience, status: 0, durationMs, code }))
+    publish('downstream.failed', () => ({ audience: this.audience, durationMs, code }))
     return err
   }
 

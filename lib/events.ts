@@ -72,8 +72,14 @@ export interface KitEvents {
     /** Set when this operation opened the circuit breaker (the table is skipped for a while) or closed it. */
     readonly breaker?: 'opened' | 'closed' | undefined
   }
-  /** A downstream request made through `Downstream.fetch` finished. */
+  /** A downstream request made through `Downstream.fetch` finished (status 0: no answer). */
   'downstream': { readonly audience: string; readonly status: number; readonly durationMs: number; readonly code?: TokenXErrorCode | undefined }
+  /**
+   * A downstream request got no answer (unreachable, too slow, a URL the token may not go to, the
+   * caller's abort): also published as `downstream` with status 0. Its own event so that a logger
+   * that reports only failures does not listen to every successful request.
+   */
+  'downstream.failed': { readonly audience: string; readonly durationMs: number; readonly code?: TokenXErrorCode | undefined }
   /** A kit error was turned into an HTTP answer. `detail` is the error's internal, token-free explanation. */
   'error': {
     readonly code: TokenXErrorCode

@@ -36,9 +36,15 @@ type Handlers = { [K in KitEventName]: (event: KitEvents[K]) => void }
 
 interface OpenObserver {
   readonly handlers: Handlers
-  /** Whether this invocation uses cache events (metrics, tracing or debug lines). */
-  wantsCache: boolean
+  /** Whether this invocation uses the events of every warm invocation, `cache` and `downstream` (metrics, tracing or debug lines). */
+  wantsWarmPath: boolean
 }
+
+/**
+ * Published on every warm invocation: listened to only once an observer uses them, so that with
+ * metrics and tracing off and no debug lines a warm invocation builds no event at all.
+ */
+const WARM_PATH_EVENTS: ReadonlySet<KitEventName> = new Set(['cache', 'downstream'])
 
 /**
  * Observers with an open invocation, for all events. An array, not a Set: a Set that becomes empty
@@ -50,12 +56,12 @@ const subscribed = new Set<KitEventName>()
 function subscribeOnce(name: KitEventName): void {
   if (subscribed.has(name)) return
   subscribed.add(name)
-  kitChannel(name).subscribe(name === 'cache'
+  kitChannel(name).subscribe(WARM_PATH_EVENTS.has(name)
     ? (message) => {
         for (const observer of open) {
-          if (!observer.wantsCache) continue
+          if (!observer.wantsWarmPath) continue
           try {
-            observer.handlers.cache(message as KitEvents['cache'])
+            (observer.handlers[name] as (event: unknown) => void)(message)
           } catch (err) {
             failed(err)
           }
@@ -214,18 +220,16 @@ export function createObserver(options: ObserverOptions): Observer {
       record.value('DownstreamLatency', event.durationMs)
       record.properties['downstreamStatus'] = event.status
     }
-    // Every downstream call of a warm invocation comes here: build nothing that no one will use.
-    const unanswered = event.code !== undefined || event.status === 0
-    if (logger !== undefined && (unanswered || debug)) {
-      const attributes = { audience: event.audience, status: event.status, durationMs: round(event.durationMs) }
-      if (unanswered) logger.warn('downstream request failed', { ...attributes, code: event.code })
-      else logger.debug('downstream answered', attributes)
-    }
+    // (A request that got no answer is logged from `downstream.failed`.)
+    if (debug && event.status !== 0) logger?.debug('downstream answered', { audience: event.audience, status: event.status, durationMs: round(event.durationMs) })
     if (tracer !== undefined) span('tokenx.downstream', SPAN_KIND_CLIENT, event.durationMs, {
       'tokenx.audience': event.audience,
       'http.response.status_code': event.status,
       ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
     }, event.code ?? (event.status === 0 ? 'no answer' : undefined))
+  }
+  handlers['downstream.failed'] = (event) => {
+    logger?.warn('downstream request failed', { audience: event.audience, status: 0, durationMs: round(event.durationMs), code: event.code })
   }
   handlers.error = (event) => {
     if (metrics !== undefined) {
@@ -244,10 +248,8 @@ export function createObserver(options: ObserverOptions): Observer {
     else logger?.warn('request refused', attributes)
   }
 
-  // Cache look-ups are the warm path: listened to only once something uses them, so that with
-  // metrics and tracing off and no debug lines a hit builds no event at all.
-  for (const name of Object.keys(handlers) as KitEventName[]) if (name !== 'cache') subscribeOnce(name)
-  const self: OpenObserver = { handlers, wantsCache: false }
+  for (const name of Object.keys(handlers) as KitEventName[]) if (!WARM_PATH_EVENTS.has(name)) subscribeOnce(name)
+  const self: OpenObserver = { handlers, wantsWarmPath: false }
   const serialize = metrics === undefined || isMetricsLike(metrics) ? undefined : emfSerializer({
     namespace: metrics.namespace,
     dimensions: audience === undefined ? { service: serviceName } : { service: serviceName, audience },
@@ -273,8 +275,8 @@ export function createObserver(options: ObserverOptions): Observer {
         record.count('Requests')
         if (typeof context?.awsRequestId === 'string') record.properties['function_request_id'] = context.awsRequestId
       }
-      self.wantsCache = metrics !== undefined || tracer !== undefined || debug
-      if (self.wantsCache) subscribeOnce('cache')
+      self.wantsWarmPath = metrics !== undefined || tracer !== undefined || debug
+      if (self.wantsWarmPath) for (const name of WARM_PATH_EVENTS) subscribeOnce(name)
       if (openCount++ === 0) open.push(self)
     },
     get isOpen() {

@@ -4,8 +4,9 @@
  * one of them exchanged. Order of look-ups: the environment's own in-memory cache, then the table,
  * then an exchange; a fresh exchange is written to both.
  *
- * Zero knowledge at rest (lib/cache-crypto.ts): the item key is the SHA-256 cache key, the value is
- * sealed under a key derived from the citizen's own subject token.
+ * Zero knowledge at rest (lib/cache-crypto.ts): the item key is `sharedItemKey` (a SHA-256 over the
+ * audience and the subject token's SHA-256: no audience, nothing that links a citizen's items), the
+ * value is sealed under a key derived from the citizen's own subject token.
  *
  * Never worse than no cache:
  * - every read and write has a small time budget (`readTimeout`, `writeTimeout`, ms) enforced with
@@ -24,7 +25,7 @@
  * token exchange, and never more than `writeTimeout`.
  *
  * Table schema (serverless.yml creates it): partition key `pk` (S), on-demand capacity, TTL on `ttl`.
- * Item: `pk` (S, the cache key), `ttl` (N, epoch seconds: when the token stops being served, never
+ * Item: `pk` (S, `sharedItemKey`), `ttl` (N, epoch seconds: when the token stops being served, never
  * after its expiry minus the renewal margin nor after the subject token's `exp`), `v` (N, the sealed
  * format's version), `data` (B, the sealed token). DynamoDB deletes expired items only eventually, so
  * reads check freshness themselves.

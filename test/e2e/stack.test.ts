@@ -19,7 +19,7 @@ import { decodeJwt } from 'jose'
 import { startIdPorten, type IdPorten } from '../../dev/idporten.ts'
 import { generateRsaJwk } from '../../dev/keys.ts'
 import { APP_CLIENT_ID, DOWNSTREAM_AUDIENCE, freePort, startStack, type Stack } from '../../dev/stack.ts'
-import { tokenCacheKey } from '../../lib/cache.ts'
+import { sharedItemKey, tokenCacheKey } from '../../lib/cache.ts'
 import {
   bearerClaims,
   callResource,
@@ -265,7 +265,7 @@ describe('the example function behind serverless-offline', () => {
     const dynamodb = stack.dynamodb
     if (dynamodb === undefined) throw new Error('the stack runs without its DynamoDB')
     const items = (await dynamodb.client.send(new ScanCommand({ TableName: dynamodb.table }))).Items ?? []
-    const item = items.find((candidate) => candidate.pk?.S === tokenCacheKey(citizenToken, DOWNSTREAM_AUDIENCE))
+    const item = items.find((candidate) => candidate.pk?.S === sharedItemKey(tokenCacheKey(citizenToken, DOWNSTREAM_AUDIENCE)))
     expect(Object.keys(item ?? {}).sort()).toEqual(['data', 'pk', 'ttl', 'v'])
     expect(Buffer.from(item?.data?.B ?? new Uint8Array()).toString('latin1')).not.toContain('eyJ')
   })

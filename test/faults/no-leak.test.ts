@@ -111,7 +111,7 @@ const spans = new InMemorySpanExporter()
 const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }).getTracer('no-leak')
 
 /** Every event the kit publishes, as any subscriber would see it. */
-const EVENT_NAMES: KitEventName[] = ['cache', 'exchange', 'exchange.retry', 'key.load', 'validation.refused', 'jwks.fetch', 'shared-cache', 'downstream', 'error']
+const EVENT_NAMES: KitEventName[] = ['cache', 'exchange', 'exchange.retry', 'key.load', 'validation.refused', 'jwks.fetch', 'shared-cache', 'downstream', 'downstream.failed', 'error']
 let events = 0
 for (const name of EVENT_NAMES) {
   subscribe(channelName(name), (event) => {

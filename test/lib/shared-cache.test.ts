@@ -9,7 +9,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { LOCAL_CREDENTIALS, startDynamoDB, type LocalDynamoDB } from '../../dev/dynamodb.ts'
-import { tokenCacheKey } from '../../lib/cache.ts'
+import { sharedItemKey, tokenCacheKey } from '../../lib/cache.ts'
 import type { KitEvents } from '../../lib/events.ts'
 import type * as Kit from '../../lib/index.ts'
 import { citizenToken } from '../helpers/citizen.ts'
@@ -118,17 +118,17 @@ describe('shared cache across environments', () => {
     await a.exchange(longLived, AUDIENCE)
     await a.exchange(shortLived, AUDIENCE)
 
-    const long = await item(tokenCacheKey(longLived, AUDIENCE))
+    const long = await item(sharedItemKey(tokenCacheKey(longLived, AUDIENCE)))
     expect(Object.keys(long ?? {}).sort()).toEqual(['data', 'pk', 'ttl', 'v'])
-    expect(long?.pk?.S).toBe(tokenCacheKey(longLived, AUDIENCE))
+    expect(long?.pk?.S).toBe(sharedItemKey(tokenCacheKey(longLived, AUDIENCE)))
     expect(long?.v?.N).toBe('1')
     // 900 s token, renewed 120 s early.
     const longTtl = Number(long?.ttl?.N)
     expect(longTtl).toBeGreaterThanOrEqual(now + 780 - 2)
     expect(longTtl).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 780)
     // The citizen's token expires first.
-    expect(Number((await item(tokenCacheKey(shortLived, AUDIENCE)))?.ttl?.N)).toBeLessThanOrEqual(now + 300 + 1)
-    expect(Number((await item(tokenCacheKey(shortLived, AUDIENCE)))?.ttl?.N)).toBeGreaterThanOrEqual(now + 300 - 2)
+    expect(Number((await item(sharedItemKey(tokenCacheKey(shortLived, AUDIENCE))))?.ttl?.N)).toBeLessThanOrEqual(now + 300 + 1)
+    expect(Number((await item(sharedItemKey(tokenCacheKey(shortLived, AUDIENCE))))?.ttl?.N)).toBeGreaterThanOrEqual(now + 300 - 2)
   })
 
   it('ignores an item with a flipped byte, exchanges, and replaces it', async () => {
@@ -136,7 +136,7 @@ describe('shared cache across environments', () => {
     const b = (await environment()).createTokenXClient(options())
     const c = (await environment()).createTokenXClient(options())
     const subject = await citizenToken('12345678910')
-    const pk = tokenCacheKey(subject, AUDIENCE)
+    const pk = sharedItemKey(tokenCacheKey(subject, AUDIENCE))
     const first = await a.exchange(subject, AUDIENCE)
 
     const stored = await item(pk)
@@ -165,8 +165,8 @@ describe('shared cache across environments', () => {
     const alicesToken = await a.exchange(alice, AUDIENCE)
     await a.exchange(bob, AUDIENCE)
 
-    const alicesItem = await item(tokenCacheKey(alice, AUDIENCE))
-    const bobsPk = tokenCacheKey(bob, AUDIENCE)
+    const alicesItem = await item(sharedItemKey(tokenCacheKey(alice, AUDIENCE)))
+    const bobsPk = sharedItemKey(tokenCacheKey(bob, AUDIENCE))
     await db.client.send(new PutItemCommand({ TableName: db.table, Item: { ...alicesItem, pk: { S: bobsPk } } }))
     events.length = 0
 
@@ -181,8 +181,8 @@ describe('shared cache across environments', () => {
     const subject = await citizenToken('12345678910')
     const other = 'dev-gcp:team:other'
     await a.exchange(subject, other)
-    const moved = await item(tokenCacheKey(subject, other))
-    await db.client.send(new PutItemCommand({ TableName: db.table, Item: { ...moved, pk: { S: tokenCacheKey(subject, AUDIENCE) } } }))
+    const moved = await item(sharedItemKey(tokenCacheKey(subject, other)))
+    await db.client.send(new PutItemCommand({ TableName: db.table, Item: { ...moved, pk: { S: sharedItemKey(tokenCacheKey(subject, AUDIENCE)) } } }))
     events.length = 0
     const b = (await environment()).createTokenXClient(options())
     const token = await b.exchange(subject, AUDIENCE)
@@ -193,7 +193,7 @@ describe('shared cache across environments', () => {
 
   it('ignores items that are not in the sealed format (wrong types, missing data)', async () => {
     const subject = await citizenToken('12345678910')
-    const pk = tokenCacheKey(subject, AUDIENCE)
+    const pk = sharedItemKey(tokenCacheKey(subject, AUDIENCE))
     await db.client.send(new PutItemCommand({ TableName: db.table, Item: { pk: { S: pk }, ttl: { N: '9999999999' }, v: { N: '1' }, data: { S: 'plain text' } } }))
     const b = (await environment()).createTokenXClient(options())
     await b.exchange(subject, AUDIENCE)
