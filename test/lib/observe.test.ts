@@ -272,6 +272,22 @@ describe('logs', () => {
     expect(logger.lines.find((line) => line.message === 'downstream answered')).toMatchObject({ level: 'debug', status: 200, audience: AUDIENCE })
   })
 
+  it('logs a downstream request that got no answer once, at WARN, whether or not the handler catches it', async () => {
+    const logger = memoryLogger()
+    const handler = middy<unknown, APIGatewayProxyResult, Error, Ctx>()
+      .use(tokenX({ audience: { audience: AUDIENCE, url: 'http://127.0.0.1:9/' }, client: clientOptions(), logger, tracer: false }))
+      .handler(async (_event, context) => {
+        // Port 9 (discard) refuses on 127.0.0.1: ERR_DOWNSTREAM_UNAVAILABLE, caught here.
+        const failure = await context.tokenX.fetch('resource').then(() => undefined, (err: unknown) => err)
+        return { statusCode: 200, body: (failure as { code?: string } | undefined)?.code ?? 'answered' }
+      })
+    const answer = await handler(v2Event(`Bearer ${await citizenToken('30')}`), lambdaContext())
+    expect(answer.body).toBe('ERR_DOWNSTREAM_UNAVAILABLE')
+    const failed = logger.lines.filter((line) => line.message === 'downstream request failed')
+    expect(failed).toHaveLength(1)
+    expect(failed[0]).toMatchObject({ level: 'warn', audience: AUDIENCE, status: 0, code: 'ERR_DOWNSTREAM_UNAVAILABLE', durationMs: expect.any(Number) })
+  })
+
   it('a logger that does not say its level gets no debug lines', async () => {
     const logger = memoryLogger()
     await runSequence(handlerFor({ tracer: false, logger }), [])

@@ -5,9 +5,10 @@
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyResult, Context } from 'aws-lambda'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { PromiseCache } from '../../lib/cache.ts'
-import { BearerTokenError, createTokenXClient, tokenX, type Downstream, type TokenXOptions } from '../../lib/index.ts'
+import { BearerTokenError, channelName, createTokenXClient, tokenX, type Downstream, type TokenXOptions } from '../../lib/index.ts'
 import { citizenToken } from '../helpers/citizen.ts'
 import { lambdaContext, v2Event } from '../helpers/events.ts'
 import { newTestKey, type TestKey } from '../helpers/keys.ts'
@@ -147,5 +148,91 @@ describe('the middleware\'s deadline signal', () => {
     expect(timers()).toBeLessThanOrEqual(before)
     expect((await handler(v2Event('Bearer not-a-jwt'), lambdaContext(10_000))).statusCode).toBe(401)
     expect(timers()).toBeLessThanOrEqual(before)
+  })
+})
+
+describe('a warm invocation in the middleware', () => {
+  const request = (authorization: string) => ({
+    event: v2Event(authorization),
+    context: lambdaContext(10_000) as never,
+    response: undefined as unknown,
+    error: undefined as unknown,
+  })
+
+  // Issue #9, whole warm path: middy awaits only what a middleware returns; a cached caller costs no
+  // promise and no microtask.
+  it('returns no promise from before once the caller\'s token is cached, and one on a miss', async () => {
+    const middleware = tokenX({ audience: AUDIENCE, client: client(), logger: false })
+    const subject = await citizenToken('6')
+    const first = request(`Bearer ${subject}`)
+    const miss = middleware.before(first)
+    expect(miss).toBeInstanceOf(Promise)
+    await miss
+    const warm = request(`Bearer ${subject}`)
+    expect(middleware.before(warm)).toBeUndefined()
+    expect((warm.context as { tokenX: Downstream }).tokenX.token).toBe((first.context as { tokenX: Downstream }).tokenX.token)
+    middleware.after(warm)
+    // Another citizen is a miss again, whatever was remembered of the last caller.
+    const other = middleware.before(request(`Bearer ${await citizenToken('7')}`))
+    expect(other).toBeInstanceOf(Promise)
+    await other
+  })
+
+  it('never serves one caller\'s token to another, however the callers alternate', async () => {
+    const middleware = tokenX({ audience: AUDIENCE, client: client(), logger: false })
+    const alice = await citizenToken('8')
+    const bob = await citizenToken('9')
+    const tokenFor = async (authorization: string) => {
+      const r = request(authorization)
+      await middleware.before(r)
+      return (r.context as { tokenX: Downstream }).tokenX.token.accessToken
+    }
+    const aliceToken = await tokenFor(`Bearer ${alice}`)
+    const bobToken = await tokenFor(`Bearer ${bob}`)
+    expect(bobToken).not.toBe(aliceToken)
+    for (let i = 0; i < 3; i++) {
+      expect(await tokenFor(`Bearer ${alice}`)).toBe(aliceToken)
+      expect(await tokenFor(`bearer  ${alice}`)).toBe(aliceToken) // another spelling of the same credential
+      expect(await tokenFor(`Bearer ${bob}`)).toBe(bobToken)
+    }
+    expect(tokenx.requests).toHaveLength(2)
+    // One character off the last caller's value is another token (exchanged on its own), or no
+    // credential at all: never the last caller's.
+    expect(await tokenFor(`Bearer ${bob.slice(0, -1)}`)).not.toBe(bobToken)
+    expect(tokenx.requests).toHaveLength(3)
+    await expect(tokenFor(`Bearer ${bob} x`)).rejects.toBeInstanceOf(BearerTokenError)
+  })
+
+  it('counts a cached audience once when another audience of the same invocation has to be exchanged', async () => {
+    const kit = client()
+    const subject = await citizenToken('10')
+    await kit.exchange(subject, AUDIENCE)
+    const middleware = tokenX({ audience: { a: AUDIENCE, b: 'dev-gcp:team:other' }, client: kit, logger: false })
+    const hits: unknown[] = []
+    const listener = (event: unknown) => hits.push(event)
+    subscribe(channelName('cache'), listener)
+    try {
+      const r = request(`Bearer ${subject}`)
+      await middleware.before(r)
+      expect(hits).toEqual([{ audience: AUDIENCE, hit: true }, { audience: 'dev-gcp:team:other', hit: false }])
+      hits.length = 0
+      expect(middleware.before(request(`Bearer ${subject}`))).toBeUndefined()
+      expect(hits).toEqual([{ audience: AUDIENCE, hit: true }, { audience: 'dev-gcp:team:other', hit: true }])
+    } finally {
+      unsubscribe(channelName('cache'), listener)
+    }
+  })
+
+  it('asks a client of your own on every invocation (its cache is its own business)', async () => {
+    const exchange = vi.fn(async (_subject: string, audience: string) => ({
+      accessToken: 'own', audience, expiresAt: Date.now() + 60_000, tokenType: 'Bearer' as const, issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+    }))
+    const own = { exchange, evict: vi.fn(), options: client().options }
+    const middleware = tokenX({ audience: AUDIENCE, client: own, logger: false })
+    const subject = await citizenToken('11')
+    await middleware.before(request(`Bearer ${subject}`))
+    await middleware.before(request(`Bearer ${subject}`))
+    expect(exchange).toHaveBeenCalledTimes(2)
+    expect(exchange.mock.calls[1]?.[0]).toBe(subject)
   })
 })
