@@ -6,7 +6,7 @@ import { signAssertion } from './assertion.ts'
 import { cacheKeyFor, PromiseCache, sharedItemKey, subjectDigest, tokenCacheKey, type Loaded } from './cache.ts'
 import { isClientId, resolveOptions, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
 import { ConfigError, TokenExchangeError, TokenXError } from './errors.ts'
-import { publish, type KitEvents } from './events.ts'
+import { kitEvents, publish, type KitEvents } from './events.ts'
 import { isInvalidClient, requestExchange, type TokenResponse } from './exchange.ts'
 import { fetchPost, nodePost, type PostForm } from './http.ts'
 import { createKeyLoader, type KeyLoader, type SigningKey } from './key.ts'
@@ -140,7 +140,7 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   /** A fresh token cached under `key` (`cacheKeyFor`), published as a hit; `undefined` (nothing published) otherwise. */
   const hit = (key: string, audience: string): ExchangedToken | undefined => {
     const cached = cache.hit(key)
-    if (cached !== undefined) publish('cache', () => ({ audience, hit: true }))
+    if (cached !== undefined && cacheEvents.hasSubscribers) cacheEvents.publish({ audience, hit: true })
     return cached
   }
 
@@ -180,6 +180,8 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   internals.set(client, { hit, exchange })
   return client
 }
+
+const cacheEvents = kitEvents('cache')
 
 /** What the middleware uses of a client the kit made, beyond `TokenXClient`: the subject token's digest, computed once. */
 interface ClientInternals {

@@ -10,7 +10,9 @@
 import type { ExchangedToken, TokenXClient } from './client.ts'
 import { isSafeUrl, type FetchLike } from './config.ts'
 import { DownstreamError, TokenXError, InvalidOptionError } from './errors.ts'
-import { publish } from './events.ts'
+import { kitEvents, publish } from './events.ts'
+
+const downstreamEvents = kitEvents('downstream')
 
 export interface DownstreamOptions {
   readonly client: TokenXClient
@@ -168,7 +170,7 @@ class TokenXDownstream implements Downstream {
   }
 
   #published(response: Response, started: number): Response {
-    publish('downstream', () => ({ audience: this.audience, status: response.status, durationMs: performance.now() - started }))
+    if (downstreamEvents.hasSubscribers) downstreamEvents.publish({ audience: this.audience, status: response.status, durationMs: performance.now() - started })
     return response
   }
 

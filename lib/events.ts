@@ -111,6 +111,14 @@ export function kitChannel(name: KitEventName): Channel {
 }
 
 /**
+ * One event's channel, typed, for the warm path: `if (events.hasSubscribers) events.publish({...})`
+ * builds nothing — not even the closure `publish` takes — when nobody listens.
+ */
+export function kitEvents<K extends KitEventName>(name: K): { readonly hasSubscribers: boolean; publish(event: KitEvents[K]): void } {
+  return kitChannel(name)
+}
+
+/**
  * Publishes an event. `make` runs only when someone listens, so a hot path pays nothing for the
  * event object when observability is off.
  */
