@@ -4,8 +4,8 @@
  * kit holds (the very string the bench's token endpoint issues, fetched once before the rounds: same
  * bytes on the wire). Both answer the same HTTP API event with the downstream's status and body, read
  * the same way; the downstream is the bench endpoint's GET /resource, in another process, so only
- * this process's CPU (`process.cpuUsage`) is counted. The two are interleaved invocation by
- * invocation (the order flips every pair), each timed on its own; the per-round difference is what
+ * this process's CPU (`process.cpuUsage`) is counted. They are interleaved invocation by
+ * invocation (the order rotates), each timed on its own; the per-round difference is what
  * the kit costs on a warm invocation that calls its downstream once (issue #9: budget 10 µs).
  *
  * Each invocation costs ~170 µs of CPU, nearly all of it the HTTP round trip, and a shared machine
@@ -14,6 +14,10 @@
  * and lowest TRIM of its invocations dropped, the same share on both sides: a constant extra cost
  * shifts every sample and survives the trim, a random spike does not); the plain means are reported
  * alongside. Many short rounds give the median and spread across rounds.
+ *
+ * A second instance of the built function (imported again, so with caches of its own), called by two
+ * citizens in turn with both tokens cached, is reported beside it: the middleware remembers only the
+ * last caller's token and digest, so there every invocation checks the token and hashes it again.
  *
  * Also counted, untimed: timers and listeners alive after an invocation has returned (none may be).
  */
@@ -38,6 +42,12 @@ export interface FunctionResult {
   readonly trim: number
   /** Wall µs per invocation, function − floor, per round. */
   readonly overheadWall: Spread
+  /**
+   * The same (trimmed means), for a second instance of the built function called by two citizens
+   * in turn, both tokens cached: the middleware's memory of the last caller never matches, so every
+   * invocation checks the token's syntax and hashes it. Reported, not budgeted.
+   */
+  readonly overheadCpuAlternating: Spread
   /** Active `Timeout` resources after an invocation returned, minus before (should be 0). */
   readonly timersLeftPerInvocation: number
   /** AbortSignal.timeout / AbortSignal.any calls per warm invocation of the function. */
@@ -54,8 +64,11 @@ const { jwk } = clientKey()
 Object.assign(process.env, exampleFunctionEnv(endpoint.url, jwk))
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
-const built = (await import(pathToFileURL(path.join(root, 'dist', 'resource', 'index.mjs')).href)) as { handler: Invoke }
+const bundle = pathToFileURL(path.join(root, 'dist', 'resource', 'index.mjs')).href
+const built = (await import(bundle)) as { handler: Invoke }
 const fn = built.handler
+// A second instance of the same module (its own caches): two citizens calling it in turn.
+const alternating = ((await import(`${bundle}?alternating`)) as { handler: Invoke }).handler
 
 // The floor: what a function without the kit would do with a token it already had — the same token
 // the kit sends (the endpoint answers every exchange with the same one), asked for once, untimed.
@@ -72,6 +85,7 @@ const floor = middy(async (_event: unknown, _context: Context, { signal }: { sig
 }) as unknown as Invoke
 
 const event = httpApiEvent(citizenToken(1))
+const citizens = [httpApiEvent(citizenToken(2)), httpApiEvent(citizenToken(3))]
 
 /** Mean of `samples` without the highest and lowest `TRIM` share. */
 function trimmedMean(samples: Float64Array): number {
@@ -91,35 +105,31 @@ interface Side {
 }
 
 /**
- * One round: BATCH invocations of each, interleaved one by one (the order flips every pair), each
+ * One round: BATCH invocations of each, interleaved one by one (the order rotates), each
  * timed on its own. On a shared machine, load changes within a batch; interleaving puts both sides
  * under the same load, so the difference keeps only what the kit costs.
  */
-async function round(): Promise<{ floor: Side; fn: Side }> {
+async function round(): Promise<{ floor: Side; fn: Side; alternating: Side }> {
   const context = lambdaContext()
-  const samples = { floor: { cpu: new Float64Array(BATCH), wall: new Float64Array(BATCH) }, fn: { cpu: new Float64Array(BATCH), wall: new Float64Array(BATCH) } }
-  const one = async (side: 'floor' | 'fn', i: number) => {
-    const invoke = side === 'fn' ? fn : floor
+  const sample = () => ({ cpu: new Float64Array(BATCH), wall: new Float64Array(BATCH) })
+  const samples = { floor: sample(), fn: sample(), alternating: sample() }
+  const one = async (side: 'floor' | 'fn' | 'alternating', i: number) => {
+    const invoke = side === 'fn' ? fn : side === 'floor' ? floor : alternating
     const cpuBefore = process.cpuUsage()
     const start = process.hrtime.bigint()
-    const answer = await invoke(event, context)
+    const answer = await invoke(side === 'alternating' ? citizens[i % 2] : event, context)
     const wall = Number(process.hrtime.bigint() - start) / 1000
     const cpu = process.cpuUsage(cpuBefore)
     if (answer.statusCode !== 200) throw new Error(`answered ${answer.statusCode}: ${answer.body}`)
     samples[side].cpu[i] = cpu.user + cpu.system
     samples[side].wall[i] = wall
   }
+  const orders = [['floor', 'fn', 'alternating'], ['fn', 'alternating', 'floor'], ['alternating', 'floor', 'fn']] as const
   for (let i = 0; i < BATCH; i++) {
-    if (i % 2 === 0) {
-      await one('floor', i)
-      await one('fn', i)
-    } else {
-      await one('fn', i)
-      await one('floor', i)
-    }
+    for (const side of orders[i % 3] as (typeof orders)[number]) await one(side, i)
   }
   const per = (side: { cpu: Float64Array; wall: Float64Array }): Side => ({ cpu: trimmedMean(side.cpu), cpuUntrimmed: mean(side.cpu), wall: trimmedMean(side.wall) })
-  return { floor: per(samples.floor), fn: per(samples.fn) }
+  return { floor: per(samples.floor), fn: per(samples.fn), alternating: per(samples.alternating) }
 }
 
 await endpoint.reset()
@@ -127,14 +137,16 @@ await endpoint.reset()
 // until both paths run optimized code.
 await round()
 await round()
-progress(`whole warm path: ${ROUNDS} rounds of ${BATCH} interleaved pairs, built dist/resource vs middy + plain fetch (same token)`)
+progress(`whole warm path: ${ROUNDS} rounds of ${BATCH} interleaved triples, built dist/resource (one citizen; two in turn) vs middy + plain fetch (same token)`)
 const floorCpu: number[] = []
 const fnCpu: number[] = []
 const overheadCpu: number[] = []
 const overheadCpuUntrimmed: number[] = []
 const overheadWall: number[] = []
+const overheadAlternating: number[] = []
 for (let r = 0; r < ROUNDS; r++) {
-  const { floor: a, fn: b } = await round()
+  const { floor: a, fn: b, alternating: c } = await round()
+  overheadAlternating.push(c.cpu - a.cpu)
   floorCpu.push(a.cpu)
   fnCpu.push(b.cpu)
   overheadCpu.push(b.cpu - a.cpu)
@@ -167,6 +179,7 @@ const result: FunctionResult = {
   overheadCpuUntrimmed: spread(overheadCpuUntrimmed),
   trim: TRIM,
   overheadWall: spread(overheadWall),
+  overheadCpuAlternating: spread(overheadAlternating),
   timersLeftPerInvocation: left / counted,
   uncancellableSignalsPerInvocation: uncancellable / counted,
 }

@@ -240,6 +240,7 @@ if (wholeWarm !== undefined) {
   row(`kit cost on the whole warm path (CPU, ${n(wholeWarm.trim * 100, 0)}%-trimmed means)`, `${n(wholeWarm.overheadCpu.median, 1)} µs`, range(wholeWarm.overheadCpu, 1))
   row('kit cost on the whole warm path (CPU, plain means)', `${n(wholeWarm.overheadCpuUntrimmed.median, 1)} µs`, range(wholeWarm.overheadCpuUntrimmed, 1))
   row('kit cost on the whole warm path (wall)', `${n(wholeWarm.overheadWall.median, 1)} µs`, range(wholeWarm.overheadWall, 1))
+  row('the same, two citizens in turn (CPU, trimmed; no budget)', `${n(wholeWarm.overheadCpuAlternating.median, 1)} µs`, range(wholeWarm.overheadCpuAlternating, 1))
   row('timers left alive per invocation', n(wholeWarm.timersLeftPerInvocation, 2))
   row('AbortSignal.timeout/any per invocation', n(wholeWarm.uncancellableSignalsPerInvocation, 2))
 }
