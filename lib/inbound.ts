@@ -5,7 +5,8 @@
  * (`client_id` allow-list) and the login level (`acr`). Runs before any key load or exchange.
  *
  * A token that passed is remembered by its SHA-256 until it expires (bounded), so a warm invocation
- * with the same token costs one hash and one map look-up.
+ * with the same token costs one map look-up: the middleware hashes the token once per invocation,
+ * for this cache and the token cache (`rememberedClaims`, `validateDigested`).
  */
 import { subjectDigest } from './cache.ts'
 import { acrValuesFor, satisfiesAcr } from './acr.ts'
