@@ -2,7 +2,7 @@
 // chunks), ESM for the Node 22/24 Lambda runtimes, AWS SDK bundled (the runtime's copy is not
 // pinned), external source maps, and a metafile per function checked against a size budget.
 import { build } from 'esbuild'
-import { readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -36,6 +36,34 @@ const banner = [
   'const require = __kitCreateRequire(import.meta.url);',
 ].join('\n')
 
+/**
+ * Each AWS SDK client imports its whole package.json (2–4 KiB minified: its dependencies, scripts,
+ * exports map) only to read `.version` for the user agent, and esbuild keeps all of a default-imported
+ * JSON object. When the importing module reads nothing but `.version` of it, this plugin serves that
+ * package.json as `{ "version": … }`. Any other use (or an unrecognised shape) keeps the whole file.
+ */
+const sdkPackageVersion = {
+  name: 'sdk-package-version',
+  setup(esbuild) {
+    esbuild.onResolve({ filter: /^\.\.?\/.*package\.json$/ }, async ({ path: imported, importer, resolveDir }) => {
+      if (!/[/\\]node_modules[/\\]@aws-sdk[/\\]/.test(importer)) return undefined
+      const source = await readFile(importer, 'utf8')
+      const escaped = imported.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+      const binding = new RegExp(`^import (\\w+) from "${escaped}";$`, 'm').exec(source)?.[1]
+      if (binding === undefined) return undefined
+      const uses = source.match(new RegExp(`(?<![\\w$.])${binding}(?![\\w$])(\\.\\w+)?`, 'g')) ?? []
+      // One use is the import itself; every other one must read `.version`.
+      if (uses.filter((use) => use !== `${binding}.version`).length !== 1) return undefined
+      // Relative to the repository, as esbuild names its other inputs (metafile, source maps).
+      return { path: path.relative(root, path.join(resolveDir, imported)), namespace: 'sdk-package-version' }
+    })
+    esbuild.onLoad({ filter: /.*/, namespace: 'sdk-package-version' }, async ({ path: file }) => {
+      const { version } = JSON.parse(await readFile(path.resolve(root, file), 'utf8'))
+      return { contents: JSON.stringify({ version }), loader: 'json' }
+    })
+  },
+}
+
 export async function functionNames() {
   const entries = await readdir(functionsDir, { withFileTypes: true })
   return entries.filter((e) => e.isFile() && e.name.endsWith('.ts')).map((e) => e.name.slice(0, -3)).sort()
@@ -68,6 +96,7 @@ export async function buildFunction(name, { minify = true, into = outRoot } = {}
     metafile: true,
     legalComments: 'none',
     banner: { js: banner },
+    plugins: [sdkPackageVersion],
     logLevel: 'warning',
   })
   await writeFile(path.join(outdir, 'meta.json'), JSON.stringify(result.metafile))
