@@ -2,7 +2,7 @@
 // chunks), ESM for the Node 22/24 Lambda runtimes, AWS SDK bundled (the runtime's copy is not
 // pinned), external source maps, and a metafile per function checked against a size budget.
 import { build } from 'esbuild'
-import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -30,11 +30,36 @@ export const budgets = {
 export const totalBudgets = { default: 512 * 1024 }
 
 // ESM bundles have no `require`; some CommonJS dependencies inside the AWS SDK call it for node
-// built-ins. This banner gives them one, bound to the bundle's own URL.
+// built-ins. This banner gives them one, bound to the bundle's own URL. It goes on only the files
+// that name `require` (esbuild's require shim, or a dependency's own use; a mention in a string
+// costs a banner for nothing): every other chunk would pay its ~120 bytes to define a `require`
+// that nothing reads.
 const banner = [
   "import { createRequire as __kitCreateRequire } from 'node:module';",
   'const require = __kitCreateRequire(import.meta.url);',
 ].join('\n')
+const bannerLines = banner.split('\n').length
+
+/**
+ * Writes esbuild's output files, with the banner on each .mjs that names `require` (a free
+ * identifier survives minification under its own name, so a file without the word has no use for
+ * it); the source map of such a file starts `bannerLines` lines later.
+ */
+async function writeOutputs(outputFiles) {
+  const bannered = new Set()
+  for (const file of outputFiles) if (file.path.endsWith('.mjs') && /\brequire\b/.test(file.text)) bannered.add(file.path)
+  for (const file of outputFiles) {
+    let contents = file.contents
+    if (bannered.has(file.path)) contents = `${banner}\n${file.text}`
+    else if (file.path.endsWith('.map') && bannered.has(file.path.slice(0, -'.map'.length))) {
+      const map = JSON.parse(file.text)
+      map.mappings = ';'.repeat(bannerLines) + map.mappings
+      contents = JSON.stringify(map)
+    }
+    await mkdir(path.dirname(file.path), { recursive: true })
+    await writeFile(file.path, contents)
+  }
+}
 
 /**
  * Each AWS SDK client imports its whole package.json (2–4 KiB minified: its dependencies, scripts,
@@ -95,10 +120,11 @@ export async function buildFunction(name, { minify = true, into = outRoot } = {}
     sourcemap: 'external',
     metafile: true,
     legalComments: 'none',
-    banner: { js: banner },
+    write: false,
     plugins: [sdkPackageVersion],
     logLevel: 'warning',
   })
+  await writeOutputs(result.outputFiles)
   await writeFile(path.join(outdir, 'meta.json'), JSON.stringify(result.metafile))
   return { name, outdir, ...(await bundleSizes(result.metafile)) }
 }
