@@ -98,8 +98,8 @@ async function sdkChunk(name: string): Promise<string> {
 }
 
 /**
- * Reference handlers, bundled as esbuild.config.mjs bundles the functions (same format, target,
- * banner): an empty one, and one that only imports the Node built-ins the kit imports at init
+ * Reference handlers, bundled as esbuild.config.mjs bundles the functions (same format and target;
+ * no `createRequire` banner, as they name no `require` and the build gives it only to files that do): an empty one, and one that only imports the Node built-ins the kit imports at init
  * (importing node:http as an ES module evaluates its lazy WebSocket getters, which load undici).
  */
 const REFERENCES = {
@@ -128,7 +128,6 @@ async function referenceBundle(dir: string, name: string, code: string): Promise
     outExtension: { '.js': '.mjs' },
     minify: true,
     legalComments: 'none',
-    banner: { js: "import { createRequire as __kitCreateRequire } from 'node:module';\nconst require = __kitCreateRequire(import.meta.url);" },
     logLevel: 'warning',
   })
   return path.join(dir, slug, 'index.mjs')
