@@ -34,33 +34,34 @@ export function bearerToken(event: unknown, maxLength: number): string {
 export function authorizationHeader(event: unknown): string {
   if (event === null || typeof event !== 'object') throw new BearerTokenError('no Authorization header', { problem: 'missing' })
   const { headers, multiValueHeaders } = event as HttpEventLike
-  // No Set or array per invocation: the first value, and whether another, different one follows.
+  // No Set, array or closure per invocation (this runs on every warm one): the first value, and
+  // whether another, different one follows.
   let found: string | undefined
-  let several = false
-  const add = (value: unknown): void => {
-    // An empty header is no header; a non-string value is an event of an unknown shape.
-    if (typeof value !== 'string') return
-    const trimmed = value.trim()
-    if (trimmed === '') return
-    if (found === undefined) found = trimmed
-    else if (trimmed !== found) several = true
-  }
   if (isRecord(headers)) {
     for (const name in headers) {
-      if (name.length === 13 && name.toLowerCase() === 'authorization') add(headers[name])
+      if (name.length === 13 && name.toLowerCase() === 'authorization') found = withValue(found, headers[name])
     }
   }
   if (isRecord(multiValueHeaders)) {
     for (const name in multiValueHeaders) {
       if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue
       const list = multiValueHeaders[name]
-      if (Array.isArray(list)) for (const value of list) add(value)
-      else add(list)
+      if (Array.isArray(list)) for (const value of list) found = withValue(found, value)
+      else found = withValue(found, list)
     }
   }
   if (found === undefined) throw new BearerTokenError('no Authorization header', { problem: 'missing' })
-  if (several) throw new BearerTokenError('more than one Authorization header', { problem: 'malformed_request' })
   return found
+}
+
+/** `found`, or `value` trimmed if it is the first; throws when it is a second, different one. */
+function withValue(found: string | undefined, value: unknown): string | undefined {
+  // An empty header is no header; a non-string value is an event of an unknown shape.
+  if (typeof value !== 'string') return found
+  const trimmed = value.trim()
+  if (trimmed === '' || trimmed === found) return found
+  if (found !== undefined) throw new BearerTokenError('more than one Authorization header', { problem: 'malformed_request' })
+  return trimmed
 }
 
 /** The token of one Authorization value (`authorizationHeader`); throws `BearerTokenError` as `bearerToken` does. */
