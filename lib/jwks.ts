@@ -11,7 +11,7 @@
  */
 import { KeyObject } from 'node:crypto'
 import { createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose'
-import { JwksError, TokenXError } from './errors.ts'
+import { JwksError, safeErrorName, TokenXError } from './errors.ts'
 import { publish } from './events.ts'
 import { isHttpUrl, isSafeUrl, type FetchLike } from './config.ts'
 import { AnswerTooLargeError, readLimited } from './http.ts'
@@ -94,7 +94,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
       publish('jwks.fetch', () => ({ issuer, durationMs: performance.now() - started, ok: response.ok }))
       return response
     } catch (err) {
-      publish('jwks.fetch', () => ({ issuer, durationMs: performance.now() - started, ok: false, errorName: errorName(err) }))
+      publish('jwks.fetch', () => ({ issuer, durationMs: performance.now() - started, ok: false, errorName: safeErrorName(err) }))
       throw err
     }
   }
@@ -240,7 +240,7 @@ async function fetchDiscovery(fetchImpl: FetchLike, url: string, timeout: number
 /** What went wrong fetching `what`, as our error; our own errors pass unchanged. */
 function translateFetchError(err: unknown, what: string): TokenXError {
   if (err instanceof TokenXError) return err
-  if (err instanceof joseErrors.JWKSTimeout || errorName(err) === 'TimeoutError') {
+  if (err instanceof joseErrors.JWKSTimeout || (err as { name?: unknown } | null)?.name === 'TimeoutError') {
     return new JwksError('ERR_JWKS_TIMEOUT', `${what} did not arrive in time`, { cause: err })
   }
   if (err instanceof joseErrors.JWKSInvalid || err instanceof joseErrors.JOSENotSupported || err instanceof joseErrors.JWKInvalid) {
@@ -250,7 +250,7 @@ function translateFetchError(err: unknown, what: string): TokenXError {
     // jose says "Expected 200 OK" or "Failed to parse ... as JSON": the endpoint is broken or down.
     return new JwksError('ERR_JWKS_UNAVAILABLE', `${what} could not be fetched: ${err.message}`, { cause: err })
   }
-  return new JwksError('ERR_JWKS_UNAVAILABLE', `${what} could not be fetched (${errorName(err)})`, { cause: err })
+  return new JwksError('ERR_JWKS_UNAVAILABLE', `${what} could not be fetched (${safeErrorName(err)})`, { cause: err })
 }
 
 /** Settles with `promise`, or rejects with a timeout `JwksError` as soon as `signal` aborts. */
@@ -274,8 +274,4 @@ function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     )
   })
-}
-
-function errorName(err: unknown): string {
-  return err instanceof Error ? err.name : typeof err
 }

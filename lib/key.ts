@@ -13,7 +13,7 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
 import type { SecretsManagerLike } from './config.ts'
-import { KeyError, TokenXError, translate } from './errors.ts'
+import { KeyError, safeErrorName, TokenXError, translate } from './errors.ts'
 import { publish, type KitEvents } from './events.ts'
 
 export interface SigningKey {
@@ -258,9 +258,9 @@ async function loadReported(
 }
 
 /** The name of what went wrong underneath (`ThrottlingException`, `TimeoutError`, ...), never a message. */
-function errorNameOf(err: unknown): string | undefined {
+function errorNameOf(err: unknown): string {
   const cause = (err as { cause?: unknown } | undefined)?.cause
-  return cause instanceof Error ? cause.name : err instanceof Error ? err.name : undefined
+  return safeErrorName(cause instanceof Error ? cause : err)
 }
 
 /** The AWS SDK is imported on first use only, so functions with an inline key never pay for it. */
@@ -296,7 +296,7 @@ async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout
 
 /** `ResourceNotFoundException`, `AccessDeniedException`, `ThrottlingException`, `TimeoutError`, ... */
 function describeAwsError(err: unknown): string {
-  if (err instanceof Error) return err.name === 'AbortError' ? 'TimeoutError' : err.name
+  if (err instanceof Error) return err.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
   return 'unknown error'
 }
 
@@ -306,8 +306,10 @@ function describeAwsError(err: unknown): string {
  */
 function codeOnly(err: unknown): Error {
   if (!(err instanceof Error)) return new Error('non-error thrown')
-  const safe = new Error(err.name)
-  safe.name = err.name
+  // The name too is foreign: only one shaped like a name is kept.
+  const name = safeErrorName(err)
+  const safe = new Error(name)
+  safe.name = name
   const { code, $metadata } = err as { code?: unknown; $metadata?: { httpStatusCode?: number } }
   Object.assign(safe, { code, httpStatusCode: $metadata?.httpStatusCode })
   return safe

@@ -35,7 +35,7 @@ import type { Loaded } from './cache.ts'
 import { open, seal, SEAL_VERSION, type SealedToken } from './cache-crypto.ts'
 import type { ExchangedToken } from './client.ts'
 import { publish, type KitEvents } from './events.ts'
-import { InvalidOptionError } from './errors.ts'
+import { InvalidOptionError, safeErrorName } from './errors.ts'
 
 /** The minimal DynamoDB client the shared cache needs: `@aws-sdk/client-dynamodb`'s client fits. */
 export interface DynamoDBLike {
@@ -305,22 +305,9 @@ function itemFields(item: Record<string, unknown>): { pk: string; ttl: number; v
   return { pk, ttl, v, data }
 }
 
-/** An AWS or JavaScript error name: `ThrottlingException`, `AccessDeniedException`, `TimeoutError`, ... */
-const ERROR_NAME = /^(?:[A-Z][A-Za-z]{0,62})?(?:Exception|Error|Fault)$/
-/** A Node.js system error code: `ECONNREFUSED`, `ECONNRESET`, `ENOTFOUND`, ... */
-const SYSTEM_CODE = /^E[A-Z]{2,20}$/
-
-/**
- * The foreign error's name (`ThrottlingException`, `AccessDeniedException`, `TimeoutError`) or system
- * code (`ECONNREFUSED`), never its message — and only if it looks like one: whatever else a client
- * put there could be anything, a token included.
- */
+/** The foreign error's name or system code (errors.ts); an abort here is always a budget running out. */
 function errorName(err: unknown): string {
-  if (err === null || typeof err !== 'object') return 'UnknownError'
-  const { name, code } = err as { name?: unknown; code?: unknown }
-  if (name === 'AbortError') return 'TimeoutError'
-  if (typeof code === 'string' && SYSTEM_CODE.test(code)) return code
-  return typeof name === 'string' && ERROR_NAME.test(name) ? name : 'UnknownError'
+  return (err as { name?: unknown } | null)?.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
 }
 
 /**

@@ -142,6 +142,25 @@ describe('createIssuerKeys', () => {
     ])
   })
 
+  it.each([
+    ['a JWT', 'eyJhbGciOiJSUzI1NiJ9.eyJwaWQiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'],
+    ['500 characters', `${'A'.repeat(495)}Error`],
+  ])('never lets a fetch error\'s name shaped as %s into the jwks.fetch event or the JwksError\'s text', async (_label, name) => {
+    const events: Array<{ errorName?: string }> = []
+    const listener = (message: unknown) => events.push(message as { errorName?: string })
+    subscribe(channelName('jwks.fetch'), listener)
+    let err: unknown
+    try {
+      const fetch = () => Promise.reject(Object.assign(new Error('odd'), { name }))
+      err = await createIssuerKeys(options({ fetch })).key({ alg: 'RS256', kid: 'k' }).catch((e: unknown) => e)
+    } finally {
+      unsubscribe(channelName('jwks.fetch'), listener)
+    }
+    expect(err).toBeInstanceOf(JwksError)
+    expect(`${(err as JwksError).detail} ${(err as JwksError).message}`).not.toContain(name.slice(0, 20))
+    expect(events).toEqual([expect.objectContaining({ ok: false, errorName: 'UnknownError' })])
+  })
+
   describe('failure cooldown', () => {
     const kid = () => issuer.key.publicJwk.kid
 

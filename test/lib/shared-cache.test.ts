@@ -392,6 +392,19 @@ describe('never worse than no cache', () => {
     expect(JSON.stringify(events)).not.toContain('not authorized')
   })
 
+  it.each([
+    ['a JWT', 'eyJhbGciOiJSUzI1NiJ9.eyJwaWQiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'],
+    ['500 characters', `${'A'.repeat(495)}Error`],
+  ])('never lets an SDK error\'s name shaped as %s into the event', async (_label, name) => {
+    const client = { send: vi.fn(() => Promise.reject(Object.assign(new Error('odd'), { name }))) }
+    const a = (await environment()).createTokenXClient(options({ sharedCache: { table: db.table, client } }))
+    await a.exchange(await citizenToken('12345678910'), AUDIENCE)
+    expect(events).toEqual([
+      expect.objectContaining({ operation: 'get', outcome: 'error', errorName: 'UnknownError' }),
+      expect.objectContaining({ operation: 'put', outcome: 'error', errorName: 'UnknownError' }),
+    ])
+  })
+
   it('keeps the write within its budget even if a client ignores the abort signal', async () => {
     const real = new DynamoDBClient({ endpoint: db.url, region: 'eu-north-1', credentials: { ...LOCAL_CREDENTIALS }, maxAttempts: 1 })
     const stuckWrites = {
