@@ -3,8 +3,9 @@
  * NAIS environment convention (`IDPORTEN_*`, `TOKEN_X_*`).
  */
 import { isAcrLevel, type AcrLevel } from './acr.ts'
-import { checkInteger, checkUrl, isClientId, isHttpUrl, isSafeUrl, type FetchLike } from './config.ts'
+import { checkUrl, isClientId, isHttpUrl, isSafeUrl, type FetchLike } from './config.ts'
 import { ConfigError, InvalidOptionError } from './errors.ts'
+import { checkInteger, checkKnownKeys } from './option-checks.ts'
 
 /** One issuer whose tokens are accepted. */
 export interface InboundIssuer {
@@ -82,9 +83,7 @@ export type ResolvedInboundOptions = Readonly<
  */
 export function resolveInboundOptions(options: InboundOptions, { requireIssuer = true }: { requireIssuer?: boolean } = {}): ResolvedInboundOptions {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('inbound', 'options must be an object')
-  for (const key of Object.keys(options)) {
-    if (!(inboundOptionKeys as readonly string[]).includes(key)) throw new InvalidOptionError(key, 'is not a known option')
-  }
+  checkKnownKeys(options, inboundOptionKeys)
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as InboundOptions
   const resolved = { ...inboundDefaults, ...defined }
   if (requireIssuer && resolved.idporten === undefined && resolved.tokenX === undefined) throw new InvalidOptionError('inbound', 'validation needs idporten or tokenX (or both)')
@@ -117,9 +116,7 @@ export function resolveInboundOptions(options: InboundOptions, { requireIssuer =
 
 function checkIssuer(name: string, value: InboundIssuer, clientIdAudience: boolean): void {
   if (value === null || typeof value !== 'object') throw new InvalidOptionError(`${name}`, 'must be an object')
-  for (const key of Object.keys(value)) {
-    if (!['issuer', 'jwksUri', 'wellKnownUrl', 'audience'].includes(key)) throw new InvalidOptionError(`${name}.${key}`, 'is not a known option')
-  }
+  checkKnownKeys(value, ['issuer', 'jwksUri', 'wellKnownUrl', 'audience'], `${name}.`)
   if (typeof value.issuer !== 'string' || value.issuer === '') throw new InvalidOptionError(`${name}.issuer`, 'must be a non-empty string')
   if (value.jwksUri === undefined && value.wellKnownUrl === undefined) throw new InvalidOptionError(`${name}`, 'needs jwksUri or wellKnownUrl')
   // The keys that decide which tokens are genuine: never fetched in cleartext off loopback.

@@ -36,6 +36,7 @@ import { open, seal, SEAL_VERSION, type SealedToken } from './cache-crypto.ts'
 import type { ExchangedToken } from './client.ts'
 import { publish, type KitEvents } from './events.ts'
 import { InvalidOptionError, safeErrorName } from './errors.ts'
+import { checkInteger, checkKnownKeys } from './option-checks.ts'
 
 /** The minimal DynamoDB client the shared cache needs: `@aws-sdk/client-dynamodb`'s client fits. */
 export interface DynamoDBLike {
@@ -92,25 +93,17 @@ export function isTableName(value: unknown): value is string {
 /** Merges `options` over the defaults and checks them; throws `TypeError` naming the bad one. */
 export function resolveSharedCacheOptions(options: SharedCacheOptions): ResolvedSharedCacheOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new InvalidOptionError('sharedCache', 'must be an object')
-  for (const key of Object.keys(options)) {
-    if (!(sharedCacheOptionKeys as readonly string[]).includes(key)) throw new InvalidOptionError('sharedCache', `has an unknown option "${key}"`)
-  }
+  checkKnownKeys(options, sharedCacheOptionKeys, 'sharedCache.')
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as SharedCacheOptions
   const resolved = { ...sharedCacheDefaults, ...defined }
   if (!isTableName(resolved.table)) throw new InvalidOptionError('sharedCache.table', 'must be a DynamoDB table name or ARN')
   if (resolved.client !== undefined && typeof resolved.client?.send !== 'function') throw new InvalidOptionError('sharedCache.client', 'must have a send() method')
-  checkInteger('readTimeout', resolved.readTimeout, 1, 5000)
-  checkInteger('writeTimeout', resolved.writeTimeout, 1, 5000)
-  checkInteger('coldTimeout', resolved.coldTimeout, 1, 5000)
-  checkInteger('failureThreshold', resolved.failureThreshold, 1, 1000)
-  checkInteger('breakerCooldown', resolved.breakerCooldown, 0, 3_600_000)
+  checkInteger('sharedCache.readTimeout', resolved.readTimeout, 1, 5000)
+  checkInteger('sharedCache.writeTimeout', resolved.writeTimeout, 1, 5000)
+  checkInteger('sharedCache.coldTimeout', resolved.coldTimeout, 1, 5000)
+  checkInteger('sharedCache.failureThreshold', resolved.failureThreshold, 1, 1000)
+  checkInteger('sharedCache.breakerCooldown', resolved.breakerCooldown, 0, 3_600_000)
   return Object.freeze(resolved)
-}
-
-function checkInteger(name: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(`sharedCache.${name}`, `must be an integer from ${min} to ${max} (milliseconds or a count)`)
-  }
 }
 
 export interface SharedCache {

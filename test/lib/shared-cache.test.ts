@@ -493,13 +493,20 @@ describe('configuration', () => {
       [{ table: 'tokens', failureThreshold: 0 }, /failureThreshold/],
       [{ table: 'tokens', breakerCooldown: -1 }, /breakerCooldown/],
       [{ table: 'tokens', client: {} }, /client/],
-      [{ table: 'tokens', ttl: 5 }, /unknown option "ttl"/],
+      [{ table: 'tokens', ttl: 5 }, /sharedCache\.ttl is not a known option/],
       ['tokens', /object/],
     ]
     for (const [sharedCache, message] of bad) {
       expect(() => kit.createTokenXClient(options({ sharedCache: sharedCache as Kit.SharedCacheOptions })), String(message)).toThrow(TypeError)
       expect(() => kit.createTokenXClient(options({ sharedCache: sharedCache as Kit.SharedCacheOptions }))).toThrow(message)
     }
+    // The offending key itself is named, as for every other options object.
+    expect(() => kit.createTokenXClient(options({ sharedCache: { table: 'tokens', ttl: 5 } as Kit.SharedCacheOptions }))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'sharedCache.ttl' }),
+    )
+    expect(() => kit.createTokenXClient(options({ sharedCache: { table: 'tokens', readTimeout: 5001 } }))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'sharedCache.readTimeout' }),
+    )
     expect(kit.createTokenXClient(options({ sharedCache: { table: 'tokens' } })).options.sharedCache).toEqual({ table: 'tokens', ...kit.sharedCacheDefaults })
   })
 })
