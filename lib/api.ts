@@ -10,7 +10,7 @@ import type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
 import { bearerToken } from './bearer.ts'
 import { TokenXError, InvalidOptionError } from './errors.ts'
 import { inboundValidatorGetter, type VerifiedClaims } from './inbound.ts'
-import { inboundDefaults, inboundOptionKeys, type InboundIssuer, type InboundOptions } from './inbound-config.ts'
+import { checkAllowedClients, inboundDefaults, inboundOptionKeys, type InboundIssuer, type InboundOptions } from './inbound-config.ts'
 import { lazyDeadline, middlewareDefaults, observerFor, releaseDeadline, respondTo, type TokenXCoreOptions } from './middleware.ts'
 import { checkKnownKeys, checkNonNegativeInteger } from './option-checks.ts'
 import type { ErrorResponse } from './response.ts'
@@ -58,6 +58,8 @@ export function createTokenXApiCore(options: TokenXApiOptions = {}): TokenXApiCo
   checkKnownKeys(options, apiOptionKeys)
   const { env, deadlineMargin = middlewareDefaults.deadlineMargin, logger, metrics, tracer, serviceName, tokenX, ...inbound } = options
   checkNonNegativeInteger('deadlineMargin', deadlineMargin)
+  // Now, though the issuer may come from the environment later: it can only be TokenX.
+  if (inbound.allowedClients !== undefined) checkAllowedClients(inbound.allowedClients, true)
   const observer = observerFor({ env, logger, metrics, tracer, serviceName }, [])
 
   // From the environment, only TokenX: an ID-porten token sent straight to the API is refused as

@@ -96,9 +96,7 @@ export function resolveInboundOptions(options: InboundOptions, { requireIssuer =
     throw new InvalidOptionError('minimumAcr', 'must be idporten-loa-substantial, idporten-loa-high, Level3 or Level4')
   }
   if (resolved.allowedClients !== undefined) {
-    if (!Array.isArray(resolved.allowedClients) || resolved.allowedClients.length === 0 || !resolved.allowedClients.every((id) => typeof id === 'string' && id.trim() !== '')) {
-      throw new InvalidOptionError('allowedClients', 'must be a non-empty array of client ids')
-    }
+    checkAllowedClients(resolved.allowedClients, resolved.idporten === undefined && resolved.tokenX !== undefined)
     resolved.allowedClients = Object.freeze([...resolved.allowedClients])
   }
   checkInteger('clockTolerance', resolved.clockTolerance, 0, 300_000)
@@ -112,6 +110,19 @@ export function resolveInboundOptions(options: InboundOptions, { requireIssuer =
   if (resolved.fetch !== undefined && typeof resolved.fetch !== 'function') throw new InvalidOptionError('fetch', 'must be a function')
   if (typeof resolved.clock !== 'function') throw new InvalidOptionError('clock', 'must be a function')
   return Object.freeze(resolved)
+}
+
+/**
+ * Throws `InvalidOptionError` unless `value` is a non-empty array of client ids. A TokenX token's
+ * `client_id` is the calling app, `cluster:namespace:app`: when only TokenX tokens are accepted
+ * (`tokenXOnly`), each id must be one, so a typo cannot make a silent 403. An ID-porten token's
+ * `client_id` is its login client's id at ID-porten, of any form.
+ */
+export function checkAllowedClients(value: unknown, tokenXOnly: boolean): void {
+  const isId = tokenXOnly ? isClientId : (id: unknown) => typeof id === 'string' && id.trim() !== ''
+  if (!Array.isArray(value) || value.length === 0 || !value.every(isId)) {
+    throw new InvalidOptionError('allowedClients', tokenXOnly ? 'must be a non-empty array of client ids, "cluster:namespace:app"' : 'must be a non-empty array of client ids')
+  }
 }
 
 function checkIssuer(name: string, value: InboundIssuer, clientIdAudience: boolean): void {
