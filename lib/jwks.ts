@@ -5,7 +5,8 @@
  * and with a timeout on every fetch. After a failed fetch, lookups that would fetch fail fast for
  * `failureCooldown` instead of each waiting on an endpoint that is down; keys at hand keep working.
  *
- * The JWKS itself is jose's `createRemoteJWKSet` (cooldown, max age, timeout, one fetch in flight);
+ * The JWKS itself is jose's `createRemoteJWKSet` (cooldown, max age, timeout, one fetch in flight),
+ * fetched through our `fetch` so that its body, as a discovery document's, is read within 256 KiB;
  * its errors are translated here: an unknown `kid` is the token's fault (`null` is returned, the caller
  * answers 401), a JWKS or discovery endpoint that is down, slow or broken is ours (`JwksError`, 5xx).
  */
@@ -99,6 +100,22 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
     }
   }
 
+  // jose reads the JWKS with `response.json()`, which holds all of a chunked answer first (issue #9):
+  // it gets the body read here instead, within the cap. jose's timeout signal aborts this read too.
+  const limitedFetch: FetchLike = async (input, init) => {
+    const response = await observedFetch(input, init)
+    // jose reads nothing of another status (it throws).
+    if (response.status !== 200) return response
+    let text: string
+    try {
+      text = await readLimited(response, MAX_DOCUMENT_BYTES)
+    } catch (err) {
+      if (err instanceof AnswerTooLargeError) throw new JwksError('ERR_JWKS_INVALID', 'the JWKS is too large', { cause: err })
+      throw err
+    }
+    return new Response(text, { status: 200, headers: { 'content-type': response.headers.get('content-type') ?? 'application/json' } })
+  }
+
   type RemoteSet = ReturnType<typeof createRemoteJWKSet>
   let remote: Promise<RemoteSet> | undefined
   const remoteSet = (): Promise<RemoteSet> => {
@@ -107,7 +124,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
         timeoutDuration: options.timeout,
         cooldownDuration: options.cooldown,
         cacheMaxAge: options.maxAge,
-        [customFetch]: observedFetch,
+        [customFetch]: limitedFetch,
       }),
     )
     // Never cache a failure: the next token tries discovery again.
