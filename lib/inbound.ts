@@ -79,6 +79,7 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
       failureCooldown: resolved.jwksFailureCooldown,
       maxAge: resolved.jwksMaxAge,
       fetch: resolved.fetch,
+      clock: resolved.clock,
     })
     issuers.set(config.issuer, Object.freeze({ source, config, keys }))
   }

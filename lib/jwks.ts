@@ -36,7 +36,10 @@ export interface IssuerKeysOptions {
    * fetch (a fresh key set that has the `kid`) are never affected.
    */
   readonly failureCooldown: number
-  /** Milliseconds since the epoch, for the failure cooldown. Default `Date.now`. */
+  /**
+   * Milliseconds since the epoch, for the failure cooldown. Default `Date.now`. (jose times `maxAge`
+   * and `cooldown` on its own `Date.now`, which takes no clock: tests fake those with fake timers.)
+   */
   readonly clock?: (() => number) | undefined
   /** Default `globalThis.fetch`. */
   readonly fetch?: FetchLike | undefined
