@@ -35,6 +35,7 @@ import type { Loaded } from './cache.ts'
 import { open, seal, SEAL_VERSION, type SealedToken } from './cache-crypto.ts'
 import type { ExchangedToken } from './client.ts'
 import { publish, type KitEvents } from './events.ts'
+import { lazy } from './lazy.ts'
 import { InvalidOptionError, safeErrorName } from './errors.ts'
 import { checkInteger, checkKnownKeys } from './option-checks.ts'
 
@@ -141,31 +142,17 @@ const { setTimeout: startTimer, clearTimeout: stopTimer } = globalThis
 
 export function createSharedCache(options: SharedCacheOptions, clock: () => number = Date.now): SharedCache {
   const resolved = resolveSharedCacheOptions(options)
-  let client: Promise<DynamoDBLike> | undefined
-  let sdk: Promise<typeof import('./dynamodb-sdk.ts')> | undefined
   /** SHA-256 of refused access tokens, by item key. */
   const refused = new Map<string, string>()
   const breaker = createBreaker(resolved.failureThreshold, resolved.breakerCooldown, clock)
   /** Whether a request has succeeded: the client is set up and (likely) connected. */
   let warm = false
 
-  const loadSdk = () => {
-    sdk ??= import('./dynamodb-sdk.ts').catch((err: unknown) => {
-      sdk = undefined
-      throw err
-    })
-    return sdk
-  }
-  const getClient = () => {
-    client ??= resolved.client !== undefined
-      ? Promise.resolve(resolved.client)
-      // No SDK retries: within a budget of tens of ms they cannot help, and the fallback is an exchange.
-      : loadSdk().then(({ DynamoDBClient }) => new DynamoDBClient({ maxAttempts: 1 }) as DynamoDBLike)
-    client.catch(() => {
-      client = undefined
-    })
-    return client
-  }
+  const loadSdk = lazy(() => import('./dynamodb-sdk.ts'))
+  const getClient = lazy(async () => resolved.client ?? (
+    // No SDK retries: within a budget of tens of ms they cannot help, and the fallback is an exchange.
+    new (await loadSdk()).DynamoDBClient({ maxAttempts: 1 }) as DynamoDBLike
+  ))
 
   const event = (audience: string, operation: 'get' | 'put', outcome: Outcome, started: number, extra: { errorName?: string; breaker?: 'opened' | 'closed' } = {}) =>
     publish('shared-cache', () => ({ audience, operation, outcome, durationMs: performance.now() - started, ...extra }))
