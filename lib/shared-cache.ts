@@ -35,8 +35,8 @@ import type { Loaded } from './cache.ts'
 import { open, seal, SEAL_VERSION, type SealedToken } from './cache-crypto.ts'
 import type { ExchangedToken } from './client.ts'
 import { publish, type KitEvents } from './events.ts'
-import { lazy } from './lazy.ts'
 import { InvalidOptionError, safeErrorName } from './errors.ts'
+import { lazy } from './lazy.ts'
 import { checkInteger, checkKnownKeys } from './option-checks.ts'
 
 /** The minimal DynamoDB client the shared cache needs: `@aws-sdk/client-dynamodb`'s client fits. */

@@ -124,6 +124,22 @@ describe('createIssuerKeys', () => {
     })
   })
 
+  it('times out a JWKS whose body stalls after the headers (ERR_JWKS_TIMEOUT)', async () => {
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' })
+      response.write('{"keys":[')
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    try {
+      const jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`
+      expect(await codeOf(createIssuerKeys(options({ jwksUri, timeout: 200 })).key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_TIMEOUT')
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+
   it('refetches once for an unknown kid after the cooldown (rotation), and answers null when still unknown', async () => {
     const keys = createIssuerKeys(options({ cooldown: 0 }))
     await keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })
