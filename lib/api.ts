@@ -9,10 +9,10 @@
 import type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
 import { bearerToken } from './bearer.ts'
 import { TokenXError, InvalidOptionError } from './errors.ts'
-import { createInboundValidator, inboundFromEnv, type InboundValidator, type VerifiedClaims } from './inbound.ts'
-import { inboundDefaults, inboundOptionKeys, resolveInboundOptions, type InboundIssuer, type InboundOptions } from './inbound-config.ts'
-import { checkKnownKeys } from './config.ts'
-import { checkNonNegativeInteger, lazyDeadline, middlewareDefaults, observerFor, releaseDeadline, respondTo, type TokenXCoreOptions } from './middleware.ts'
+import { inboundValidatorGetter, type VerifiedClaims } from './inbound.ts'
+import { checkAllowedClients, inboundDefaults, inboundOptionKeys, type InboundIssuer, type InboundOptions } from './inbound-config.ts'
+import { lazyDeadline, middlewareDefaults, observerFor, releaseDeadline, respondTo, type TokenXCoreOptions } from './middleware.ts'
+import { checkKnownKeys, checkNonNegativeInteger } from './option-checks.ts'
 import type { ErrorResponse } from './response.ts'
 
 export interface TokenXApiOptions extends Omit<InboundOptions, 'idporten' | 'tokenX'> {
@@ -58,16 +58,13 @@ export function createTokenXApiCore(options: TokenXApiOptions = {}): TokenXApiCo
   checkKnownKeys(options, apiOptionKeys)
   const { env, deadlineMargin = middlewareDefaults.deadlineMargin, logger, metrics, tracer, serviceName, tokenX, ...inbound } = options
   checkNonNegativeInteger('deadlineMargin', deadlineMargin)
+  // Now, though the issuer may come from the environment later: it can only be TokenX.
+  if (inbound.allowedClients !== undefined) checkAllowedClients(inbound.allowedClients, true)
   const observer = observerFor({ env, logger, metrics, tracer, serviceName }, [])
 
-  let validator: InboundValidator | undefined
-  if (tokenX !== undefined) validator = createInboundValidator({ ...inbound, tokenX })
-  else resolveInboundOptions(inbound, { requireIssuer: false })
-  const getValidator = (): InboundValidator => {
-    // Only TokenX: an ID-porten token sent straight to the API is refused as from an unknown issuer.
-    validator ??= inboundFromEnv(inbound, env ?? process.env, { idporten: false, tokenX: true })
-    return validator
-  }
+  // From the environment, only TokenX: an ID-porten token sent straight to the API is refused as
+  // from an unknown issuer (and `idporten` is not an option here).
+  const getValidator = inboundValidatorGetter({ ...inbound, tokenX }, () => env ?? process.env, { idporten: false, tokenX: true })
   const maxTokenLength = inbound.maxTokenLength ?? inboundDefaults.maxTokenLength
 
   return {

@@ -4,6 +4,7 @@
  */
 import type { JWK } from 'jose'
 import { ConfigError, InvalidOptionError } from './errors.ts'
+import { checkInteger, checkKnownKeys } from './option-checks.ts'
 import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from './shared-cache.ts'
 
 /** Where the assertion's `aud` points. tokendings accepts both and says it will later accept only the issuer. */
@@ -99,12 +100,8 @@ export const tokenXOptionKeys = Object.freeze([
 const everyKeyListed: Exclude<keyof TokenXOptions, (typeof tokenXOptionKeys)[number]> extends never ? true : never = true
 void everyKeyListed
 
-/** Throws `InvalidOptionError` naming the first key of `options` that is not in `known`. */
-export function checkKnownKeys(options: object, known: readonly string[], prefix = ''): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new InvalidOptionError(`${prefix}${key}`, 'is not a known option')
-  }
-}
+// logger.ts still imports it from here.
+export { checkKnownKeys }
 
 /**
  * Whether `url` may receive a token or a client assertion: `https:`, or `http:` on a loopback host
@@ -244,10 +241,4 @@ export function isHttpUrl(value: string): boolean {
 export function checkUrl(name: string, value: unknown): void {
   if (typeof value !== 'string' || !isHttpUrl(value)) throw new InvalidOptionError(name, 'must be an http(s) URL')
   if (!isSafeUrl(new URL(value))) throw new InvalidOptionError(name, 'must be an https: URL (http: only on a loopback host)')
-}
-
-export function checkInteger(name: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(name, `must be an integer from ${min} to ${max}`)
-  }
 }

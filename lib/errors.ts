@@ -249,6 +249,27 @@ export function translate(err: unknown, wrap: (err: unknown) => TokenXError): To
   return err instanceof TokenXError ? err : wrap(err)
 }
 
+/** An error name or code as runtimes and SDKs spell them: `TimeoutError`, `ThrottlingException`, `ECONNREFUSED`. */
+const ERROR_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/
+/** A Node.js system error code: `ECONNREFUSED`, `ECONNRESET`, `ENOTFOUND`, ... */
+const SYSTEM_CODE = /^E[A-Z]{2,20}$/
+/** What a name of any other shape is reported as. */
+const UNKNOWN_ERROR_NAME = 'UnknownError'
+
+/**
+ * A foreign error's system code (`ECONNREFUSED`: more telling than its name, `Error`) or name
+ * (`ThrottlingException`, `TimeoutError`), for events and log lines; never its message. Only a short,
+ * identifier-shaped value is passed on, else `UnknownError`: whatever else a library put there could
+ * be anything, a token included (a JWT is longer than 64 characters, and a base64url JSON fragment
+ * starts with `eyJ`). For lib/ only; not exported from index.ts.
+ */
+export function safeErrorName(err: unknown): string {
+  if (err === null || typeof err !== 'object') return UNKNOWN_ERROR_NAME
+  const { name, code } = err as { name?: unknown; code?: unknown }
+  if (typeof code === 'string' && SYSTEM_CODE.test(code)) return code
+  return typeof name === 'string' && ERROR_NAME.test(name) && !name.startsWith('eyJ') ? name : UNKNOWN_ERROR_NAME
+}
+
 /**
  * A bad option, found at construction (a factory's options object, or a value in it). A `TypeError`,
  * as Node's own argument errors are, with a stable `code` and the offending `option` named; it is a

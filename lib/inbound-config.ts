@@ -3,8 +3,9 @@
  * NAIS environment convention (`IDPORTEN_*`, `TOKEN_X_*`).
  */
 import { isAcrLevel, type AcrLevel } from './acr.ts'
-import { checkInteger, checkUrl, isClientId, isHttpUrl, isSafeUrl, type FetchLike } from './config.ts'
+import { checkUrl, isClientId, isHttpUrl, isSafeUrl, type FetchLike } from './config.ts'
 import { ConfigError, InvalidOptionError } from './errors.ts'
+import { checkInteger, checkKnownKeys } from './option-checks.ts'
 
 /** One issuer whose tokens are accepted. */
 export interface InboundIssuer {
@@ -82,9 +83,7 @@ export type ResolvedInboundOptions = Readonly<
  */
 export function resolveInboundOptions(options: InboundOptions, { requireIssuer = true }: { requireIssuer?: boolean } = {}): ResolvedInboundOptions {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('inbound', 'options must be an object')
-  for (const key of Object.keys(options)) {
-    if (!(inboundOptionKeys as readonly string[]).includes(key)) throw new InvalidOptionError(key, 'is not a known option')
-  }
+  checkKnownKeys(options, inboundOptionKeys)
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as InboundOptions
   const resolved = { ...inboundDefaults, ...defined }
   if (requireIssuer && resolved.idporten === undefined && resolved.tokenX === undefined) throw new InvalidOptionError('inbound', 'validation needs idporten or tokenX (or both)')
@@ -97,9 +96,7 @@ export function resolveInboundOptions(options: InboundOptions, { requireIssuer =
     throw new InvalidOptionError('minimumAcr', 'must be idporten-loa-substantial, idporten-loa-high, Level3 or Level4')
   }
   if (resolved.allowedClients !== undefined) {
-    if (!Array.isArray(resolved.allowedClients) || resolved.allowedClients.length === 0 || !resolved.allowedClients.every((id) => typeof id === 'string' && id.trim() !== '')) {
-      throw new InvalidOptionError('allowedClients', 'must be a non-empty array of client ids')
-    }
+    checkAllowedClients(resolved.allowedClients, resolved.idporten === undefined && resolved.tokenX !== undefined)
     resolved.allowedClients = Object.freeze([...resolved.allowedClients])
   }
   checkInteger('clockTolerance', resolved.clockTolerance, 0, 300_000)
@@ -115,11 +112,22 @@ export function resolveInboundOptions(options: InboundOptions, { requireIssuer =
   return Object.freeze(resolved)
 }
 
+/**
+ * Throws `InvalidOptionError` unless `value` is a non-empty array of client ids. A TokenX token's
+ * `client_id` is the calling app, `cluster:namespace:app`: when only TokenX tokens are accepted
+ * (`tokenXOnly`), each id must be one, so a typo cannot make a silent 403. An ID-porten token's
+ * `client_id` is its login client's id at ID-porten, of any form.
+ */
+export function checkAllowedClients(value: unknown, tokenXOnly: boolean): void {
+  const isId = tokenXOnly ? isClientId : (id: unknown) => typeof id === 'string' && id.trim() !== ''
+  if (!Array.isArray(value) || value.length === 0 || !value.every(isId)) {
+    throw new InvalidOptionError('allowedClients', tokenXOnly ? 'must be a non-empty array of client ids, "cluster:namespace:app"' : 'must be a non-empty array of client ids')
+  }
+}
+
 function checkIssuer(name: string, value: InboundIssuer, clientIdAudience: boolean): void {
   if (value === null || typeof value !== 'object') throw new InvalidOptionError(`${name}`, 'must be an object')
-  for (const key of Object.keys(value)) {
-    if (!['issuer', 'jwksUri', 'wellKnownUrl', 'audience'].includes(key)) throw new InvalidOptionError(`${name}.${key}`, 'is not a known option')
-  }
+  checkKnownKeys(value, ['issuer', 'jwksUri', 'wellKnownUrl', 'audience'], `${name}.`)
   if (typeof value.issuer !== 'string' || value.issuer === '') throw new InvalidOptionError(`${name}.issuer`, 'must be a non-empty string')
   if (value.jwksUri === undefined && value.wellKnownUrl === undefined) throw new InvalidOptionError(`${name}`, 'needs jwksUri or wellKnownUrl')
   // The keys that decide which tokens are genuine: never fetched in cleartext off loopback.

@@ -10,7 +10,7 @@
  */
 import { subjectDigest } from './cache.ts'
 import { acrValuesFor, satisfiesAcr } from './acr.ts'
-import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrError, JwksError, translate } from './errors.ts'
+import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrError, InvalidOptionError, JwksError, translate } from './errors.ts'
 import { publish } from './events.ts'
 import { inboundIssuersFromEnv, resolveInboundOptions, type InboundIssuer, type IssuerSelection, type InboundOptions, type ResolvedInboundOptions } from './inbound-config.ts'
 import { createIssuerKeys, failedFast, type IssuerKeys } from './jwks.ts'
@@ -79,6 +79,7 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
       failureCooldown: resolved.jwksFailureCooldown,
       maxAge: resolved.jwksMaxAge,
       fetch: resolved.fetch,
+      clock: resolved.clock,
     })
     issuers.set(config.issuer, Object.freeze({ source, config, keys }))
   }
@@ -271,5 +272,44 @@ export function inboundFromEnv(
   } catch (err) {
     throw translate(err, (foreign) =>
       new ConfigError(`the inbound validation configuration is invalid: ${foreign instanceof Error ? foreign.message : 'unknown error'}`, { cause: foreign }))
+  }
+}
+
+/**
+ * The validator for `option` (`inbound` of `tokenX()`, or the API side's options), or `undefined` when
+ * inbound validation is off. Options in code are checked now (`TypeError`); issuers from the
+ * environment (those `select` allows) are read on first use (`ConfigError`).
+ */
+export function inboundValidatorGetter(
+  option: InboundOptions,
+  env: () => Readonly<Record<string, string | undefined>>,
+  select?: IssuerSelection,
+): () => InboundValidator
+export function inboundValidatorGetter(
+  option: boolean | InboundOptions | InboundValidator | undefined,
+  env: () => Readonly<Record<string, string | undefined>>,
+  select?: IssuerSelection,
+): (() => InboundValidator) | undefined
+export function inboundValidatorGetter(
+  option: boolean | InboundOptions | InboundValidator | undefined,
+  env: () => Readonly<Record<string, string | undefined>>,
+  select?: IssuerSelection,
+): (() => InboundValidator) | undefined {
+  if (option === undefined || option === false) return undefined
+  if (option !== true && (option === null || typeof option !== 'object')) throw new InvalidOptionError('inbound', 'must be a boolean, inbound options or a validator')
+  if (option !== true && typeof (option as InboundValidator).validate === 'function') {
+    const validator = option as InboundValidator
+    return () => validator
+  }
+  const given: InboundOptions = option === true ? {} : option as InboundOptions
+  if (given.idporten !== undefined || given.tokenX !== undefined) {
+    const validator = createInboundValidator(given)
+    return () => validator
+  }
+  resolveInboundOptions(given, { requireIssuer: false })
+  let validator: InboundValidator | undefined
+  return () => {
+    validator ??= inboundFromEnv(given, env(), select)
+    return validator
   }
 }

@@ -5,13 +5,14 @@
  * and with a timeout on every fetch. After a failed fetch, lookups that would fetch fail fast for
  * `failureCooldown` instead of each waiting on an endpoint that is down; keys at hand keep working.
  *
- * The JWKS itself is jose's `createRemoteJWKSet` (cooldown, max age, timeout, one fetch in flight);
+ * The JWKS itself is jose's `createRemoteJWKSet` (cooldown, max age, timeout, one fetch in flight),
+ * fetched through our `fetch` so that its body, as a discovery document's, is read within 256 KiB;
  * its errors are translated here: an unknown `kid` is the token's fault (`null` is returned, the caller
  * answers 401), a JWKS or discovery endpoint that is down, slow or broken is ours (`JwksError`, 5xx).
  */
 import { KeyObject } from 'node:crypto'
 import { createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose'
-import { JwksError, TokenXError } from './errors.ts'
+import { JwksError, safeErrorName, TokenXError } from './errors.ts'
 import { publish } from './events.ts'
 import { isHttpUrl, isSafeUrl, type FetchLike } from './config.ts'
 import { AnswerTooLargeError, readLimited } from './http.ts'
@@ -35,7 +36,10 @@ export interface IssuerKeysOptions {
    * fetch (a fresh key set that has the `kid`) are never affected.
    */
   readonly failureCooldown: number
-  /** Milliseconds since the epoch, for the failure cooldown. Default `Date.now`. */
+  /**
+   * Milliseconds since the epoch, for the failure cooldown. Default `Date.now`. (jose times `maxAge`
+   * and `cooldown` on its own `Date.now`, which takes no clock: tests fake those with fake timers.)
+   */
   readonly clock?: (() => number) | undefined
   /** Default `globalThis.fetch`. */
   readonly fetch?: FetchLike | undefined
@@ -94,9 +98,25 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
       publish('jwks.fetch', () => ({ issuer, durationMs: performance.now() - started, ok: response.ok }))
       return response
     } catch (err) {
-      publish('jwks.fetch', () => ({ issuer, durationMs: performance.now() - started, ok: false, errorName: errorName(err) }))
+      publish('jwks.fetch', () => ({ issuer, durationMs: performance.now() - started, ok: false, errorName: safeErrorName(err) }))
       throw err
     }
+  }
+
+  // jose reads the JWKS with `response.json()`, which holds all of a chunked answer first (issue #9):
+  // it gets the body read here instead, within the cap. jose's timeout signal aborts this read too.
+  const limitedFetch: FetchLike = async (input, init) => {
+    const response = await observedFetch(input, init)
+    // jose reads nothing of another status (it throws).
+    if (response.status !== 200) return response
+    let text: string
+    try {
+      text = await readLimited(response, MAX_DOCUMENT_BYTES)
+    } catch (err) {
+      if (err instanceof AnswerTooLargeError) throw new JwksError('ERR_JWKS_INVALID', 'the JWKS is too large', { cause: err })
+      throw err
+    }
+    return new Response(text, { status: 200, headers: { 'content-type': response.headers.get('content-type') ?? 'application/json' } })
   }
 
   type RemoteSet = ReturnType<typeof createRemoteJWKSet>
@@ -107,7 +127,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
         timeoutDuration: options.timeout,
         cooldownDuration: options.cooldown,
         cacheMaxAge: options.maxAge,
-        [customFetch]: observedFetch,
+        [customFetch]: limitedFetch,
       }),
     )
     // Never cache a failure: the next token tries discovery again.
@@ -240,7 +260,7 @@ async function fetchDiscovery(fetchImpl: FetchLike, url: string, timeout: number
 /** What went wrong fetching `what`, as our error; our own errors pass unchanged. */
 function translateFetchError(err: unknown, what: string): TokenXError {
   if (err instanceof TokenXError) return err
-  if (err instanceof joseErrors.JWKSTimeout || errorName(err) === 'TimeoutError') {
+  if (err instanceof joseErrors.JWKSTimeout || (err as { name?: unknown } | null)?.name === 'TimeoutError') {
     return new JwksError('ERR_JWKS_TIMEOUT', `${what} did not arrive in time`, { cause: err })
   }
   if (err instanceof joseErrors.JWKSInvalid || err instanceof joseErrors.JOSENotSupported || err instanceof joseErrors.JWKInvalid) {
@@ -250,7 +270,7 @@ function translateFetchError(err: unknown, what: string): TokenXError {
     // jose says "Expected 200 OK" or "Failed to parse ... as JSON": the endpoint is broken or down.
     return new JwksError('ERR_JWKS_UNAVAILABLE', `${what} could not be fetched: ${err.message}`, { cause: err })
   }
-  return new JwksError('ERR_JWKS_UNAVAILABLE', `${what} could not be fetched (${errorName(err)})`, { cause: err })
+  return new JwksError('ERR_JWKS_UNAVAILABLE', `${what} could not be fetched (${safeErrorName(err)})`, { cause: err })
 }
 
 /** Settles with `promise`, or rejects with a timeout `JwksError` as soon as `signal` aborts. */
@@ -274,8 +294,4 @@ function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     )
   })
-}
-
-function errorName(err: unknown): string {
-  return err instanceof Error ? err.name : typeof err
 }

@@ -13,8 +13,9 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
 import type { SecretsManagerLike } from './config.ts'
-import { KeyError, TokenXError, translate } from './errors.ts'
+import { KeyError, safeErrorName, TokenXError, translate } from './errors.ts'
 import { publish, type KitEvents } from './events.ts'
+import { lazy } from './lazy.ts'
 
 export interface SigningKey {
   /** The JWK's `kid`, sent in every assertion's header so TokenX can pick the public key. */
@@ -127,17 +128,11 @@ export function createKeyLoader(options: KeyLoaderOptions): KeyLoader {
 type LoadReason = KitEvents['key.load']['reason']
 
 function inlineKeyLoader(source: string | JWK): KeyLoader {
-  let loaded: Promise<SigningKey> | undefined
+  // A bad inline key fails the same way every time, so caching the rejection would be harmless,
+  // but forgetting it keeps one rule for all loaders: never cache a failure.
+  const get = lazy(() => loadReported('inline', 'initial', async () => importPrivateJwk(source)))
   return {
-    get() {
-      // A bad inline key fails the same way every time, so caching the rejection would be harmless,
-      // but forgetting it keeps one rule for all loaders: never cache a failure.
-      loaded ??= loadReported('inline', 'initial', async () => importPrivateJwk(source)).catch((err: unknown) => {
-        loaded = undefined
-        throw err
-      })
-      return loaded
-    },
+    get,
     reloadable: false,
     accepted: () => undefined,
     refused: async () => undefined,
@@ -158,19 +153,15 @@ function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader
   let loading: Promise<SigningKey> | undefined
   let failures = 0
   const proven = new WeakSet<SigningKey>()
-  let client: Promise<SecretsManagerLike> | undefined
+  const client = lazy(() => createClient(options.secretsManager))
 
   const backoff = () => Math.min(keyMaxAge, RELOAD_BACKOFF * 2 ** Math.max(0, failures - 1))
 
   /** One load at a time; a new key replaces `held` only once it has passed importPrivateJwk's checks. */
   const load = (reason: LoadReason): Promise<SigningKey> => {
-    loading ??= loadReported('secrets-manager', reason, async () => {
-      client ??= createClient(options.secretsManager).catch((err: unknown) => {
-        client = undefined
-        throw err
-      })
-      return importPrivateJwk(await fetchSecret(await client, secretId, options.keyTimeout))
-    }).then(
+    loading ??= loadReported('secrets-manager', reason, async () =>
+      importPrivateJwk(await fetchSecret(await client(), secretId, options.keyTimeout)),
+    ).then(
       (key) => {
         loading = undefined
         failures = 0
@@ -258,9 +249,9 @@ async function loadReported(
 }
 
 /** The name of what went wrong underneath (`ThrottlingException`, `TimeoutError`, ...), never a message. */
-function errorNameOf(err: unknown): string | undefined {
+function errorNameOf(err: unknown): string {
   const cause = (err as { cause?: unknown } | undefined)?.cause
-  return cause instanceof Error ? cause.name : err instanceof Error ? err.name : undefined
+  return safeErrorName(cause instanceof Error ? cause : err)
 }
 
 /** The AWS SDK is imported on first use only, so functions with an inline key never pay for it. */
@@ -296,7 +287,7 @@ async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout
 
 /** `ResourceNotFoundException`, `AccessDeniedException`, `ThrottlingException`, `TimeoutError`, ... */
 function describeAwsError(err: unknown): string {
-  if (err instanceof Error) return err.name === 'AbortError' ? 'TimeoutError' : err.name
+  if (err instanceof Error) return err.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
   return 'unknown error'
 }
 
@@ -306,8 +297,10 @@ function describeAwsError(err: unknown): string {
  */
 function codeOnly(err: unknown): Error {
   if (!(err instanceof Error)) return new Error('non-error thrown')
-  const safe = new Error(err.name)
-  safe.name = err.name
+  // The name too is foreign: only one shaped like a name is kept.
+  const name = safeErrorName(err)
+  const safe = new Error(name)
+  safe.name = name
   const { code, $metadata } = err as { code?: unknown; $metadata?: { httpStatusCode?: number } }
   Object.assign(safe, { code, httpStatusCode: $metadata?.httpStatusCode })
   return safe

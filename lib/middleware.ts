@@ -8,7 +8,7 @@
 import { authorizationHeader, bearerFromHeader } from './bearer.ts'
 import { cachedToken, createTokenXClient, exchangeDigested, type ExchangedToken, type TokenXClient } from './client.ts'
 import { cacheKeyFor, subjectDigest } from './cache.ts'
-import { checkKnownKeys, defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
+import { defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
 import { checkDownstreamUrls, createDownstream, releaseDownstream, type Downstream } from './downstream.ts'
 import { ConfigError, InvalidOptionError, TokenExchangeError, TokenXError, translate } from './errors.ts'
 import { publish, type KitEvents } from './events.ts'
@@ -16,8 +16,9 @@ import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from '.
 import { isMetricsLike, type MetricsLike } from './metrics.ts'
 import { createObserver, metricsNamespace, type Observer } from './observe.ts'
 import type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
-import { createInboundValidator, inboundFromEnv, rememberedClaims, validateDigested, type InboundValidator, type VerifiedClaims } from './inbound.ts'
-import { resolveInboundOptions, type InboundOptions } from './inbound-config.ts'
+import { inboundValidatorGetter, rememberedClaims, validateDigested, type InboundValidator, type VerifiedClaims } from './inbound.ts'
+import type { InboundOptions } from './inbound-config.ts'
+import { checkKnownKeys, checkNonNegativeInteger } from './option-checks.ts'
 import { errorResponse, type ErrorResponse } from './response.ts'
 import { isTracerLike, type TracerLike } from './tracing.ts'
 
@@ -517,33 +518,6 @@ function clientFromEnv(env: Readonly<Record<string, string | undefined>>): Token
   }
 }
 
-/**
- * The validator for `option`, or `undefined` when inbound validation is off. Options in code are
- * checked now (`TypeError`); issuers from the environment are read on first use (`ConfigError`).
- */
-function inboundValidatorGetter(
-  option: TokenXCoreOptions<AudienceOption>['inbound'],
-  env: () => Readonly<Record<string, string | undefined>>,
-): (() => InboundValidator) | undefined {
-  if (option === undefined || option === false) return undefined
-  if (option !== true && (option === null || typeof option !== 'object')) throw new InvalidOptionError('inbound', 'must be a boolean, inbound options or a validator')
-  if (option !== true && typeof (option as InboundValidator).validate === 'function') {
-    const validator = option as InboundValidator
-    return () => validator
-  }
-  const given: InboundOptions = option === true ? {} : option as InboundOptions
-  if (given.idporten !== undefined || given.tokenX !== undefined) {
-    const validator = createInboundValidator(given)
-    return () => validator
-  }
-  resolveInboundOptions(given, { requireIssuer: false })
-  let validator: InboundValidator | undefined
-  return () => {
-    validator ??= inboundFromEnv(given, env())
-    return validator
-  }
-}
-
 const NO_DEADLINE: { readonly signal: AbortSignal | undefined; readonly at: number | undefined } = Object.freeze({ signal: undefined, at: undefined })
 
 /**
@@ -652,8 +626,4 @@ function audienceTarget(name: string, target: string | AudienceTarget): [string,
 
 function isClient(value: unknown): value is TokenXClient {
   return value !== null && typeof value === 'object' && typeof (value as TokenXClient).exchange === 'function'
-}
-
-export function checkNonNegativeInteger(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new InvalidOptionError(name, 'must be a non-negative integer')
 }

@@ -35,7 +35,9 @@ import type { Loaded } from './cache.ts'
 import { open, seal, SEAL_VERSION, type SealedToken } from './cache-crypto.ts'
 import type { ExchangedToken } from './client.ts'
 import { publish, type KitEvents } from './events.ts'
-import { InvalidOptionError } from './errors.ts'
+import { InvalidOptionError, safeErrorName } from './errors.ts'
+import { lazy } from './lazy.ts'
+import { checkInteger, checkKnownKeys } from './option-checks.ts'
 
 /** The minimal DynamoDB client the shared cache needs: `@aws-sdk/client-dynamodb`'s client fits. */
 export interface DynamoDBLike {
@@ -92,25 +94,17 @@ export function isTableName(value: unknown): value is string {
 /** Merges `options` over the defaults and checks them; throws `TypeError` naming the bad one. */
 export function resolveSharedCacheOptions(options: SharedCacheOptions): ResolvedSharedCacheOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new InvalidOptionError('sharedCache', 'must be an object')
-  for (const key of Object.keys(options)) {
-    if (!(sharedCacheOptionKeys as readonly string[]).includes(key)) throw new InvalidOptionError('sharedCache', `has an unknown option "${key}"`)
-  }
+  checkKnownKeys(options, sharedCacheOptionKeys, 'sharedCache.')
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as SharedCacheOptions
   const resolved = { ...sharedCacheDefaults, ...defined }
   if (!isTableName(resolved.table)) throw new InvalidOptionError('sharedCache.table', 'must be a DynamoDB table name or ARN')
   if (resolved.client !== undefined && typeof resolved.client?.send !== 'function') throw new InvalidOptionError('sharedCache.client', 'must have a send() method')
-  checkInteger('readTimeout', resolved.readTimeout, 1, 5000)
-  checkInteger('writeTimeout', resolved.writeTimeout, 1, 5000)
-  checkInteger('coldTimeout', resolved.coldTimeout, 1, 5000)
-  checkInteger('failureThreshold', resolved.failureThreshold, 1, 1000)
-  checkInteger('breakerCooldown', resolved.breakerCooldown, 0, 3_600_000)
+  checkInteger('sharedCache.readTimeout', resolved.readTimeout, 1, 5000)
+  checkInteger('sharedCache.writeTimeout', resolved.writeTimeout, 1, 5000)
+  checkInteger('sharedCache.coldTimeout', resolved.coldTimeout, 1, 5000)
+  checkInteger('sharedCache.failureThreshold', resolved.failureThreshold, 1, 1000)
+  checkInteger('sharedCache.breakerCooldown', resolved.breakerCooldown, 0, 3_600_000)
   return Object.freeze(resolved)
-}
-
-function checkInteger(name: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(`sharedCache.${name}`, `must be an integer from ${min} to ${max} (milliseconds or a count)`)
-  }
 }
 
 export interface SharedCache {
@@ -148,31 +142,17 @@ const { setTimeout: startTimer, clearTimeout: stopTimer } = globalThis
 
 export function createSharedCache(options: SharedCacheOptions, clock: () => number = Date.now): SharedCache {
   const resolved = resolveSharedCacheOptions(options)
-  let client: Promise<DynamoDBLike> | undefined
-  let sdk: Promise<typeof import('./dynamodb-sdk.ts')> | undefined
   /** SHA-256 of refused access tokens, by item key. */
   const refused = new Map<string, string>()
   const breaker = createBreaker(resolved.failureThreshold, resolved.breakerCooldown, clock)
   /** Whether a request has succeeded: the client is set up and (likely) connected. */
   let warm = false
 
-  const loadSdk = () => {
-    sdk ??= import('./dynamodb-sdk.ts').catch((err: unknown) => {
-      sdk = undefined
-      throw err
-    })
-    return sdk
-  }
-  const getClient = () => {
-    client ??= resolved.client !== undefined
-      ? Promise.resolve(resolved.client)
-      // No SDK retries: within a budget of tens of ms they cannot help, and the fallback is an exchange.
-      : loadSdk().then(({ DynamoDBClient }) => new DynamoDBClient({ maxAttempts: 1 }) as DynamoDBLike)
-    client.catch(() => {
-      client = undefined
-    })
-    return client
-  }
+  const loadSdk = lazy(() => import('./dynamodb-sdk.ts'))
+  const getClient = lazy(async () => resolved.client ?? (
+    // No SDK retries: within a budget of tens of ms they cannot help, and the fallback is an exchange.
+    new (await loadSdk()).DynamoDBClient({ maxAttempts: 1 }) as DynamoDBLike
+  ))
 
   const event = (audience: string, operation: 'get' | 'put', outcome: Outcome, started: number, extra: { errorName?: string; breaker?: 'opened' | 'closed' } = {}) =>
     publish('shared-cache', () => ({ audience, operation, outcome, durationMs: performance.now() - started, ...extra }))
@@ -305,22 +285,9 @@ function itemFields(item: Record<string, unknown>): { pk: string; ttl: number; v
   return { pk, ttl, v, data }
 }
 
-/** An AWS or JavaScript error name: `ThrottlingException`, `AccessDeniedException`, `TimeoutError`, ... */
-const ERROR_NAME = /^(?:[A-Z][A-Za-z]{0,62})?(?:Exception|Error|Fault)$/
-/** A Node.js system error code: `ECONNREFUSED`, `ECONNRESET`, `ENOTFOUND`, ... */
-const SYSTEM_CODE = /^E[A-Z]{2,20}$/
-
-/**
- * The foreign error's name (`ThrottlingException`, `AccessDeniedException`, `TimeoutError`) or system
- * code (`ECONNREFUSED`), never its message — and only if it looks like one: whatever else a client
- * put there could be anything, a token included.
- */
+/** The foreign error's name or system code (errors.ts); an abort here is always a budget running out. */
 function errorName(err: unknown): string {
-  if (err === null || typeof err !== 'object') return 'UnknownError'
-  const { name, code } = err as { name?: unknown; code?: unknown }
-  if (name === 'AbortError') return 'TimeoutError'
-  if (typeof code === 'string' && SYSTEM_CODE.test(code)) return code
-  return typeof name === 'string' && ERROR_NAME.test(name) ? name : 'UnknownError'
+  return (err as { name?: unknown } | null)?.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
 }
 
 /**

@@ -3,7 +3,7 @@
  * signed here with jose (independent of lib/).
  */
 import { randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createLocalJWKSet, decodeJwt, importJWK, jwtVerify, SignJWT, type JWK } from 'jose'
 import { startIdPorten, type IdPorten } from '../../dev/idporten.ts'
 import { generateRsaJwk, type RsaJwkPair } from '../../dev/keys.ts'
@@ -82,6 +82,20 @@ async function assertion(overrides: AssertionOverrides = {}, server: TokenX = to
   return new SignJWT(claims)
     .setProtectedHeader({ alg, kid: overrides.kid ?? jwk.kid, typ: 'JWT' })
     .sign(await importJWK({ ...jwk, alg }, alg))
+}
+
+/**
+ * Runs `run` with `Date` stopped, so the assertion's `iat` and the server's "now" fall in the same
+ * second: the 120 s lifetime rule counts from the server's now, and on a loaded machine a second can
+ * tick between signing and checking (a 121 s assertion then has 120 s left, and passes).
+ */
+async function inOneSecond<T>(run: () => Promise<T>): Promise<T> {
+  vi.useFakeTimers({ toFake: ['Date'], now: Date.now() })
+  try {
+    return await run()
+  } finally {
+    vi.useRealTimers()
+  }
 }
 
 async function exchange(
@@ -211,7 +225,7 @@ describe('client assertion rules (401 invalid_client)', () => {
   ]
 
   it.each(cases)('rejects an assertion %s', async (_name, overrides, description) => {
-    const { status, body } = await request({}, overrides())
+    const { status, body } = await inOneSecond(() => request({}, overrides()))
     expect(status).toBe(401)
     expect(body.error).toBe('invalid_client')
     expect(String(body.error_description)).toMatch(description)
@@ -356,7 +370,7 @@ describe('options', () => {
       expect(expired.body.error_description).toBe('token verification failed: Expired+JWT')
       // Unknown clients and over-long lifetimes stay 401 invalid_client, as in tokendings.
       expect((await request({}, { clientId: 'local:team:stranger' }, strict)).status).toBe(401)
-      expect((await request({}, { lifetime: 121 }, strict)).status).toBe(401)
+      expect((await inOneSecond(() => request({}, { lifetime: 121 }, strict))).status).toBe(401)
 
       // Subject token failures carry the "invalid subject_token: " prefix.
       const badSubject = await request({ subject_token: await idporten.mintBadlySigned({ pid: PID }) }, {}, strict)

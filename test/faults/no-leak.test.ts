@@ -461,7 +461,9 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
       for (const name of ['validation.refused', 'jwks.fetch'] as const) subscribe(channelName(name), listener)
       const PID = '31129912345'
       try {
-        const claims = (extra: Record<string, unknown> = {}) => citizenClaims(issuer.issuer, CLIENT_ID, { pid: PID, ...extra })
+        // The calling app: a TokenX client id, as the API side's allow-list requires.
+        const CALLER = 'dev-gcp:team:frontend'
+        const claims = (extra: Record<string, unknown> = {}) => citizenClaims(issuer.issuer, CLIENT_ID, { pid: PID, client_id: CALLER, ...extra })
         const hostile = [
           mint({ sign: 'none', header: { alg: 'none' }, claims: claims() }),
           mint({ sign: 'HS256', header: { alg: 'HS256' }, secret: JSON.stringify(issuer.key.publicJwk), claims: claims() }),
@@ -473,9 +475,9 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
           mint({ key: issuer.key.privateJwk, claims: claims({ client_id: 'dev-gcp:team:intruder' }) }),
         ]
         hostile.forEach((token, i) => secretToken(`inbound hostile token ${i}`, token))
-        const inbound = { idporten: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: CLIENT_ID }, minimumAcr: 'idporten-loa-high' as const, allowedClients: ['test-frontend'] }
+        const inbound = { idporten: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: CLIENT_ID }, minimumAcr: 'idporten-loa-high' as const, allowedClients: [CALLER] }
         const down = { ...inbound, idporten: { ...inbound.idporten, jwksUri: 'http://127.0.0.1:1/jwks' } }
-        const api = createTokenXApiCore({ tokenX: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: CLIENT_ID }, minimumAcr: 'idporten-loa-high', allowedClients: ['test-frontend'], logger })
+        const api = createTokenXApiCore({ tokenX: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: CLIENT_ID }, minimumAcr: 'idporten-loa-high', allowedClients: [CALLER], logger })
         for (const [i, token] of hostile.entries()) {
           for (const options of [inbound, down]) {
             const core = createTokenXHandlerCore({ audience: AUDIENCE, client: baseOptions(), inbound: options, logger })

@@ -89,6 +89,9 @@ describe('tokenXApi', () => {
   it('throws TypeError for bad options at construction', () => {
     expect(() => createTokenXApiCore({ allowedClient: [CALLER] } as never)).toThrow(/allowedClient is not a known option/)
     expect(() => createTokenXApiCore({ deadlineMargin: -1 })).toThrow(/deadlineMargin/)
+    // Only TokenX tokens here: a client_id is always `cluster:namespace:app`, checked before any issuer is known.
+    expect(() => createTokenXApiCore({ allowedClients: ['frontend'] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'allowedClients' }))
+    expect(() => createTokenXApiCore({ allowedClients: [CALLER] })).not.toThrow()
     expect(() => createTokenXApiCore({ minimumAcr: 'high' as never })).toThrow(/minimumAcr/)
     expect(() => createTokenXApiCore({ tokenX: { issuer: tokenx.issuer, jwksUri: tokenx.jwksUri, audience: 'not a client id' } })).toThrow(/client id/)
   })

@@ -4,6 +4,7 @@ import {
   ConfigError,
   KeyError,
   redact,
+  safeErrorName,
   TokenExchangeError,
   TokenXError,
   translate,
@@ -200,5 +201,31 @@ describe('translate', () => {
     expect(wrapped).toBeInstanceOf(ConfigError)
     expect(wrapped.cause).toBe(foreign)
     expect(translate('a string', () => new KeyError('k'))).toBeInstanceOf(KeyError)
+  })
+})
+
+describe('safeErrorName', () => {
+  it('passes names and system codes shaped as such', () => {
+    expect(safeErrorName(Object.assign(new Error('x'), { name: 'ThrottlingException' }))).toBe('ThrottlingException')
+    expect(safeErrorName(new DOMException('x', 'TimeoutError'))).toBe('TimeoutError')
+    expect(safeErrorName(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe('ECONNREFUSED')
+    expect(safeErrorName(new TypeError('fetch failed'))).toBe('TypeError')
+  })
+
+  it.each([
+    ['a JWT', JWT],
+    ['a JWT payload', JWT.split('.')[1] as string],
+    ['500 characters', `${'A'.repeat(495)}Error`],
+    ['a message', 'not authorized for 12345678910'],
+    ['an identity number', '12345678910'],
+    ['no string', 42],
+  ])('refuses %s as a name', (_label, name) => {
+    expect(safeErrorName(Object.assign(new Error('x'), { name }))).toBe('UnknownError')
+  })
+
+  it('refuses a non-error and a code of another shape', () => {
+    expect(safeErrorName('ThrottlingException')).toBe('UnknownError')
+    expect(safeErrorName(undefined)).toBe('UnknownError')
+    expect(safeErrorName(Object.assign(new Error('x'), { code: JWT }))).toBe('Error')
   })
 })

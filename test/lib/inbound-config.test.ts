@@ -33,6 +33,21 @@ describe('resolveInboundOptions', () => {
     expect(() => resolveInboundOptions({ minimumAcr: 'Level3' }, { requireIssuer: false })).not.toThrow()
   })
 
+  it('takes allowedClients as cluster:namespace:app when only TokenX tokens are accepted (their client_id is the calling app)', () => {
+    const tokenX = { issuer: 'https://tokenx', jwksUri: 'https://tokenx/jwks', audience: 'dev-gcp:team:api' }
+    for (const allowedClients of [['frontend'], ['dev-gcp:team:frontend', 'dev-gcp:team'], ['dev-gcp:team:frontend '], ['a:b:c:d'], [42]]) {
+      expect(() => resolveInboundOptions({ tokenX, allowedClients } as never), JSON.stringify(allowedClients)).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'allowedClients' }),
+      )
+    }
+    expect(resolveInboundOptions({ tokenX, allowedClients: ['dev-gcp:team:frontend', 'prod-gcp:other-team:app.v2'] }).allowedClients)
+      .toEqual(['dev-gcp:team:frontend', 'prod-gcp:other-team:app.v2'])
+    // An ID-porten token's client_id is its login client's id at ID-porten, of any form.
+    expect(resolveInboundOptions({ idporten, allowedClients: ['test-frontend'] }).allowedClients).toEqual(['test-frontend'])
+    expect(resolveInboundOptions({ idporten, tokenX, allowedClients: ['test-frontend'] }).allowedClients).toEqual(['test-frontend'])
+    expect(() => resolveInboundOptions({ idporten, allowedClients: [' '] })).toThrow(expect.objectContaining({ option: 'allowedClients' }))
+  })
+
   it('lists every option key once', () => {
     expect(new Set(inboundOptionKeys).size).toBe(inboundOptionKeys.length)
     expect(inboundOptionKeys).toContain('minimumAcr')

@@ -141,6 +141,26 @@ describe('createInboundValidator', () => {
     }
   })
 
+  it('times the JWKS failure cooldown on the injected clock', async () => {
+    let now = Date.now()
+    const v = validator({ clock: () => now, jwksRetries: 0, jwksFailureCooldown: 5000 })
+    idporten.jwksAnswer = () => ({ status: 502, body: 'bad gateway' })
+    const before = idporten.jwksFetches()
+    try {
+      expect((await failure(v.validate(idportenToken()))).status).toBe(503)
+      now += 4999
+      expect((await failure(v.validate(idportenToken()))).status).toBe(503)
+      expect(idporten.jwksFetches() - before).toBe(1)
+      idporten.jwksAnswer = undefined
+      now += 1
+      // No real time has passed: only the injected clock can have ended the cooldown.
+      expect(await v.validate(idportenToken())).toMatchObject({ source: 'idporten' })
+      expect(idporten.jwksFetches() - before).toBe(2)
+    } finally {
+      idporten.jwksAnswer = undefined
+    }
+  })
+
   it('publishes validation.refused with a token-free reason', async () => {
     const events: unknown[] = []
     const listener = (message: unknown) => events.push(message)

@@ -1,4 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { once } from 'node:events'
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { JwksError } from '../../lib/errors.ts'
 import { channelName } from '../../lib/events.ts'
@@ -66,6 +69,75 @@ describe('createIssuerKeys', () => {
     expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_INVALID')
     expect(cancelled).toBe(true)
     expect(pulled).toBeLessThanOrEqual(256 * 1024 + 2 * 16 * 1024)
+  })
+
+  describe('a JWKS larger than 256 KiB', () => {
+    const HUGE = 32 * 1024 * 1024
+    const CHUNK = new Uint8Array(64 * 1024).fill(0x61)
+
+    /** A real server on 127.0.0.1 whose JWKS holds the issuer's key and 32 MiB of padding; counts what it sent. */
+    async function hugeJwks(declareLength: boolean) {
+      let sent = 0
+      const closed: Promise<unknown>[] = []
+      const server = createServer((request, response: ServerResponse) => {
+        closed.push(once(response, 'close'))
+        const head = `{"keys":[${JSON.stringify(issuer.key.publicJwk)}],"padding":"`
+        const tail = '"}'
+        response.writeHead(200, { 'content-type': 'application/json', ...(declareLength ? { 'content-length': String(head.length + HUGE + tail.length) } : {}) })
+        response.write(head)
+        const pump = () => {
+          while (sent < HUGE && !response.destroyed) {
+            sent += CHUNK.byteLength
+            if (!response.write(CHUNK)) return void response.once('drain', pump)
+          }
+          if (!response.destroyed) response.end(tail)
+        }
+        pump()
+      })
+      server.listen(0, '127.0.0.1')
+      await once(server, 'listening')
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`
+      return {
+        url,
+        sent: () => sent,
+        async close() {
+          await Promise.all(closed)
+          server.closeAllConnections()
+          await new Promise((resolve) => server.close(resolve))
+        },
+      }
+    }
+
+    it.each([['chunked, declaring no length', false], ['declaring its length', true]])('is refused (%s) as an invalid key set, not read whole', async (_label, declareLength) => {
+      const huge = await hugeJwks(declareLength)
+      try {
+        const keys = createIssuerKeys(options({ jwksUri: huge.url, timeout: 10_000 }))
+        const err = await keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid }).catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(JwksError)
+        expect((err as JwksError).code).toBe('ERR_JWKS_INVALID')
+        expect((err as JwksError).detail).toMatch(/too large/)
+      } finally {
+        await huge.close()
+      }
+      // The reader let go long before the end: at most the cap and what socket buffers held.
+      expect(huge.sent()).toBeLessThan(HUGE / 2)
+    })
+  })
+
+  it('times out a JWKS whose body stalls after the headers (ERR_JWKS_TIMEOUT)', async () => {
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' })
+      response.write('{"keys":[')
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    try {
+      const jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`
+      expect(await codeOf(createIssuerKeys(options({ jwksUri, timeout: 200 })).key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_TIMEOUT')
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 
   it('refetches once for an unknown kid after the cooldown (rotation), and answers null when still unknown', async () => {
@@ -142,6 +214,25 @@ describe('createIssuerKeys', () => {
     ])
   })
 
+  it.each([
+    ['a JWT', 'eyJhbGciOiJSUzI1NiJ9.eyJwaWQiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'],
+    ['500 characters', `${'A'.repeat(495)}Error`],
+  ])('never lets a fetch error\'s name shaped as %s into the jwks.fetch event or the JwksError\'s text', async (_label, name) => {
+    const events: Array<{ errorName?: string }> = []
+    const listener = (message: unknown) => events.push(message as { errorName?: string })
+    subscribe(channelName('jwks.fetch'), listener)
+    let err: unknown
+    try {
+      const fetch = () => Promise.reject(Object.assign(new Error('odd'), { name }))
+      err = await createIssuerKeys(options({ fetch })).key({ alg: 'RS256', kid: 'k' }).catch((e: unknown) => e)
+    } finally {
+      unsubscribe(channelName('jwks.fetch'), listener)
+    }
+    expect(err).toBeInstanceOf(JwksError)
+    expect(`${(err as JwksError).detail} ${(err as JwksError).message}`).not.toContain(name.slice(0, 20))
+    expect(events).toEqual([expect.objectContaining({ ok: false, errorName: 'UnknownError' })])
+  })
+
   describe('failure cooldown', () => {
     const kid = () => issuer.key.publicJwk.kid
 
@@ -183,8 +274,12 @@ describe('createIssuerKeys', () => {
       expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_TIMEOUT')
       const requests = issuer.server.requests.length
       const started = Date.now()
-      expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }, { signal: AbortSignal.timeout(1000) }))).toBe('ERR_JWKS_TIMEOUT')
-      expect(Date.now() - started).toBeLessThan(100)
+      const fast = keys.key({ alg: 'RS256', kid: 'k' }, { signal: AbortSignal.timeout(5000) })
+      const err = await fast.catch((e: unknown) => e)
+      expect(err).toMatchObject({ code: 'ERR_JWKS_TIMEOUT' })
+      expect(failedFast(err)).toBe(true)
+      // Less than a fetch's own timeout (200 ms): it waited on neither a fetch nor the deadline.
+      expect(Date.now() - started).toBeLessThan(200)
       expect(issuer.server.requests.length).toBe(requests)
     })
 

@@ -3,7 +3,9 @@ import type { JWK } from 'jose'
 import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { startSecretsManager, type LocalSecretsManager } from '../../dev/secrets-manager.ts'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { KeyError } from '../../lib/errors.ts'
+import { channelName } from '../../lib/events.ts'
 import { createKeyLoader, importPrivateJwk, type KeyLoaderOptions } from '../../lib/key.ts'
 import { newTestKey, type TestKey } from '../helpers/keys.ts'
 import { startServer, type TestServer } from '../helpers/servers.ts'
@@ -366,6 +368,38 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
     const err = await keys.get().catch((e: unknown) => e)
     expect(err).toBeInstanceOf(KeyError)
     expect((err as KeyError).detail).toBe('the private key could not be loaded from Secrets Manager (TimeoutError)')
+  })
+
+  it.each([
+    ['a JWT', 'eyJhbGciOiJSUzI1NiJ9.eyJwaWQiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'],
+    ['500 characters', `${'A'.repeat(495)}Error`],
+    ['a bare JWT header', 'eyJhbGciOiJSUzI1NiJ9'],
+  ])('never lets a foreign error name shaped as %s into the key.load event or the KeyError', async (_label, name) => {
+    const events: Array<{ errorName?: string }> = []
+    const listener = (message: unknown) => events.push(message as { errorName?: string })
+    subscribe(channelName('key.load'), listener)
+    try {
+      const foreign = Object.assign(new Error('odd'), { name })
+      const err = await loader({ secretsManager: { send: () => Promise.reject(foreign) } }).get().catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(KeyError)
+      for (const text of [...textsOf(err), (err as KeyError).detail]) expect(text).not.toContain(name.slice(0, 20))
+    } finally {
+      unsubscribe(channelName('key.load'), listener)
+    }
+    expect(events).toEqual([expect.objectContaining({ code: 'ERR_KEY', errorName: 'UnknownError' })])
+  })
+
+  it('names an AWS error in the key.load event', async () => {
+    const events: Array<{ errorName?: string }> = []
+    const listener = (message: unknown) => events.push(message as { errorName?: string })
+    subscribe(channelName('key.load'), listener)
+    try {
+      sm.fail({ type: 'AccessDeniedException' })
+      await loader().get().catch(() => undefined)
+    } finally {
+      unsubscribe(channelName('key.load'), listener)
+    }
+    expect(events).toEqual([expect.objectContaining({ code: 'ERR_KEY', errorName: 'AccessDeniedException' })])
   })
 
   describe('with the default client, configured by the environment', () => {

@@ -392,6 +392,19 @@ describe('never worse than no cache', () => {
     expect(JSON.stringify(events)).not.toContain('not authorized')
   })
 
+  it.each([
+    ['a JWT', 'eyJhbGciOiJSUzI1NiJ9.eyJwaWQiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'],
+    ['500 characters', `${'A'.repeat(495)}Error`],
+  ])('never lets an SDK error\'s name shaped as %s into the event', async (_label, name) => {
+    const client = { send: vi.fn(() => Promise.reject(Object.assign(new Error('odd'), { name }))) }
+    const a = (await environment()).createTokenXClient(options({ sharedCache: { table: db.table, client } }))
+    await a.exchange(await citizenToken('12345678910'), AUDIENCE)
+    expect(events).toEqual([
+      expect.objectContaining({ operation: 'get', outcome: 'error', errorName: 'UnknownError' }),
+      expect.objectContaining({ operation: 'put', outcome: 'error', errorName: 'UnknownError' }),
+    ])
+  })
+
   it('keeps the write within its budget even if a client ignores the abort signal', async () => {
     const real = new DynamoDBClient({ endpoint: db.url, region: 'eu-north-1', credentials: { ...LOCAL_CREDENTIALS }, maxAttempts: 1 })
     const stuckWrites = {
@@ -480,13 +493,20 @@ describe('configuration', () => {
       [{ table: 'tokens', failureThreshold: 0 }, /failureThreshold/],
       [{ table: 'tokens', breakerCooldown: -1 }, /breakerCooldown/],
       [{ table: 'tokens', client: {} }, /client/],
-      [{ table: 'tokens', ttl: 5 }, /unknown option "ttl"/],
+      [{ table: 'tokens', ttl: 5 }, /sharedCache\.ttl is not a known option/],
       ['tokens', /object/],
     ]
     for (const [sharedCache, message] of bad) {
       expect(() => kit.createTokenXClient(options({ sharedCache: sharedCache as Kit.SharedCacheOptions })), String(message)).toThrow(TypeError)
       expect(() => kit.createTokenXClient(options({ sharedCache: sharedCache as Kit.SharedCacheOptions }))).toThrow(message)
     }
+    // The offending key itself is named, as for every other options object.
+    expect(() => kit.createTokenXClient(options({ sharedCache: { table: 'tokens', ttl: 5 } as Kit.SharedCacheOptions }))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'sharedCache.ttl' }),
+    )
+    expect(() => kit.createTokenXClient(options({ sharedCache: { table: 'tokens', readTimeout: 5001 } }))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'sharedCache.readTimeout' }),
+    )
     expect(kit.createTokenXClient(options({ sharedCache: { table: 'tokens' } })).options.sharedCache).toEqual({ table: 'tokens', ...kit.sharedCacheDefaults })
   })
 })
