@@ -100,8 +100,6 @@ export const tokenXOptionKeys = Object.freeze([
 const everyKeyListed: Exclude<keyof TokenXOptions, (typeof tokenXOptionKeys)[number]> extends never ? true : never = true
 void everyKeyListed
 
-// logger.ts still imports it from here.
-export { checkKnownKeys }
 
 /**
  * Whether `url` may receive a token or a client assertion: `https:`, or `http:` on a loopback host

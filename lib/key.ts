@@ -301,8 +301,12 @@ function codeOnly(err: unknown): Error {
   const name = safeErrorName(err)
   const safe = new Error(name)
   safe.name = name
-  const { code, $metadata } = err as { code?: unknown; $metadata?: { httpStatusCode?: number } }
-  Object.assign(safe, { code, httpStatusCode: $metadata?.httpStatusCode })
+  const { code, $metadata } = err as { code?: unknown; $metadata?: { httpStatusCode?: unknown } }
+  // As foreign as the name: a code only when shaped like one (`ERR_OSSL_...`, `ECONNREFUSED`), a status only when a number.
+  Object.assign(safe, {
+    code: typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : undefined,
+    httpStatusCode: typeof $metadata?.httpStatusCode === 'number' ? $metadata.httpStatusCode : undefined,
+  })
   return safe
 }
 

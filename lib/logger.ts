@@ -7,7 +7,7 @@
  * Nothing here decides what is logged: lib/observe.ts turns the kit's events into lines.
  */
 import type { LambdaContext } from './lambda-context.ts'
-import { checkKnownKeys } from './config.ts'
+import { checkKnownKeys } from './option-checks.ts'
 import { InvalidOptionError } from './errors.ts'
 
 /** Extra keys of one line; merged into the JSON object at the top level, as Powertools does. */
