@@ -374,12 +374,12 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
     ['a JWT', 'eyJhbGciOiJSUzI1NiJ9.eyJwaWQiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'],
     ['500 characters', `${'A'.repeat(495)}Error`],
     ['a bare JWT header', 'eyJhbGciOiJSUzI1NiJ9'],
-  ])('never lets a foreign error name shaped as %s into the key.load event or the KeyError', async (_label, name) => {
+  ])('never lets a foreign error name, code or status shaped as %s into the key.load event or the KeyError', async (_label, name) => {
     const events: Array<{ errorName?: string }> = []
     const listener = (message: unknown) => events.push(message as { errorName?: string })
     subscribe(channelName('key.load'), listener)
     try {
-      const foreign = Object.assign(new Error('odd'), { name })
+      const foreign = Object.assign(new Error('odd'), { name, code: name, $metadata: { httpStatusCode: name } })
       const err = await loader({ secretsManager: { send: () => Promise.reject(foreign) } }).get().catch((e: unknown) => e)
       expect(err).toBeInstanceOf(KeyError)
       for (const text of [...textsOf(err), (err as KeyError).detail]) expect(text).not.toContain(name.slice(0, 20))
