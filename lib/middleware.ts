@@ -279,7 +279,9 @@ function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A>): Cor
 
   return {
     async authorize(event, context) {
-      return (await authorizeRequest(event, context)).tokenX
+      // One async frame on a warm invocation, as the middleware has none.
+      const authorized = authorizeNow(event, context)
+      return (authorized instanceof Promise ? await authorized : authorized).tokenX
     },
     release(tokenX) {
       // Each Downstream holds its invocation's deadline (no per-invocation WeakMap entry: bench/).
