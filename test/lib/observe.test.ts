@@ -11,6 +11,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import middy from '@middy/core'
 import type { APIGatewayProxyResult, Context } from 'aws-lambda'
 import { publish } from '../../lib/events.ts'
+import { createObserver } from '../../lib/observe.ts'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   ConfigError,
@@ -452,5 +453,84 @@ describe('traces', () => {
     } finally {
       trace.disable()
     }
+  })
+})
+
+describe('EMF records, byte for byte', () => {
+  // Pins the exact bytes written for scripted events (member order, units, dimension sets, the
+  // 100-values cap, escaping), so that a faster recorder or serializer cannot change the output.
+  const NOW = 1_790_000_000_123
+  const observer = (audience: string | undefined, lines: string[]) => createObserver({
+    logger: undefined,
+    metrics: { namespace: 'Team "A"/TokenX' },
+    tracer: undefined,
+    serviceName: 'orders\\1',
+    audience,
+    write: (line) => void lines.push(line),
+  })
+
+  it('for a miss with retry, key load and error, a hit, downstream calls, shared cache and overlapping invocations', () => {
+    vi.spyOn(Date, 'now').mockReturnValue(NOW)
+    const lines: string[] = []
+    const one = observer(AUDIENCE, lines)
+    one.begin({ awsRequestId: 'req-"1"\u2028' })
+    publish('cache', () => ({ audience: AUDIENCE, hit: false }))
+    publish('key.load', () => ({ source: 'secrets-manager', reason: 'initial', durationMs: 40.5, kid: 'k1' }))
+    publish('exchange.retry', () => ({ audience: AUDIENCE, attempt: 1, code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', tokenEndpointStatus: 503 }))
+    publish('key.load', () => ({ source: 'secrets-manager', reason: 'refused', durationMs: 3, code: 'ERR_KEY' }))
+    publish('exchange', () => ({ audience: AUDIENCE, durationMs: 123.45678, attempts: 2, code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', tokenEndpointStatus: 503 }))
+    publish('error', () => ({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', statusCode: 502, detail: 'd' }))
+    one.end()
+
+    one.begin({ awsRequestId: 'req-2' })
+    publish('cache', () => ({ audience: AUDIENCE, hit: true }))
+    publish('downstream', () => ({ audience: AUDIENCE, status: 200, durationMs: 2.0004 }))
+    one.end()
+
+    one.begin({ awsRequestId: 'req-3' })
+    publish('cache', () => ({ audience: AUDIENCE, hit: true }))
+    publish('downstream', () => ({ audience: AUDIENCE, status: 200, durationMs: 0.1 + 0.2 }))
+    publish('downstream', () => ({ audience: AUDIENCE, status: 0, durationMs: 1000, code: 'ERR_DOWNSTREAM_UNAVAILABLE' }))
+    publish('downstream', () => ({ audience: AUDIENCE, status: 503, durationMs: 7 }))
+    for (let i = 0; i < 101; i++) publish('exchange', () => ({ audience: AUDIENCE, durationMs: i, attempts: 1, tokenEndpointStatus: 200 }))
+    one.end()
+
+    one.begin(undefined)
+    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'miss', durationMs: 3 }))
+    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'put', outcome: 'error', durationMs: 3, errorName: 'ThrottlingException' }))
+    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'hit', durationMs: 3 }))
+    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'rejected', durationMs: 3, errorName: 'UnauthenticItem' }))
+    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'put', outcome: 'skipped', durationMs: 0 }))
+    publish('error', () => ({ code: 'ERR_BEARER_TOKEN', statusCode: 401, detail: 'd' }))
+    publish('error', () => ({ code: 'ERR_KEY', statusCode: 500, detail: 'd' }))
+    publish('error', () => ({ code: 'ERR_BEARER_TOKEN', statusCode: 401, detail: 'd' }))
+    one.end()
+
+    // Overlapping invocations: the second begin's figures land in the record the first end writes;
+    // a downstream call between then goes first in the next record, before its request id.
+    one.begin({ awsRequestId: 'req-4' })
+    one.begin({ awsRequestId: 'req-5' })
+    one.end()
+    publish('downstream', () => ({ audience: AUDIENCE, status: 204, durationMs: 5 }))
+    one.begin({ awsRequestId: 'req-6' })
+    one.end()
+    one.end()
+
+    // Several audiences: the service dimension alone.
+    const two = observer(undefined, lines)
+    two.begin({ awsRequestId: 'req-7' })
+    publish('cache', () => ({ audience: AUDIENCE, hit: true }))
+    two.end()
+
+    for (const line of lines) parseEmf(line)
+    expect(lines).toEqual([
+      '{"_aws":{"Timestamp":1790000000123,"CloudWatchMetrics":[{"Namespace":"Team \\"A\\"/TokenX","Dimensions":[["service"],["service","audience"]],"Metrics":[{"Name":"Requests","Unit":"Count"},{"Name":"CacheMisses","Unit":"Count"},{"Name":"KeyLoads","Unit":"Count"},{"Name":"ExchangeRetries","Unit":"Count"},{"Name":"Exchanges","Unit":"Count"},{"Name":"ExchangeFailures","Unit":"Count"},{"Name":"Errors","Unit":"Count"},{"Name":"Errors_ERR_TOKEN_ENDPOINT_UNAVAILABLE","Unit":"Count"},{"Name":"ExchangeLatency","Unit":"Milliseconds"}]}]},"function_request_id":"req-\\"1\\"\u2028","service":"orders\\\\1","audience":"dev-gcp:team:downstream","Requests":1,"CacheMisses":1,"KeyLoads":2,"ExchangeRetries":1,"Exchanges":1,"ExchangeFailures":1,"Errors":1,"Errors_ERR_TOKEN_ENDPOINT_UNAVAILABLE":1,"ExchangeLatency":123.457}\n',
+      '{"_aws":{"Timestamp":1790000000123,"CloudWatchMetrics":[{"Namespace":"Team \\"A\\"/TokenX","Dimensions":[["service"],["service","audience"]],"Metrics":[{"Name":"Requests","Unit":"Count"},{"Name":"CacheHits","Unit":"Count"},{"Name":"DownstreamLatency","Unit":"Milliseconds"}]}]},"function_request_id":"req-2","downstreamStatus":200,"service":"orders\\\\1","audience":"dev-gcp:team:downstream","Requests":1,"CacheHits":1,"DownstreamLatency":2}\n',
+      '{"_aws":{"Timestamp":1790000000123,"CloudWatchMetrics":[{"Namespace":"Team \\"A\\"/TokenX","Dimensions":[["service"],["service","audience"]],"Metrics":[{"Name":"Requests","Unit":"Count"},{"Name":"CacheHits","Unit":"Count"},{"Name":"Exchanges","Unit":"Count"},{"Name":"DownstreamLatency","Unit":"Milliseconds"},{"Name":"ExchangeLatency","Unit":"Milliseconds"}]}]},"function_request_id":"req-3","downstreamStatus":503,"service":"orders\\\\1","audience":"dev-gcp:team:downstream","Requests":1,"CacheHits":1,"Exchanges":101,"DownstreamLatency":[0.3,1000,7],"ExchangeLatency":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,96,97,98,99]}\n',
+      '{"_aws":{"Timestamp":1790000000123,"CloudWatchMetrics":[{"Namespace":"Team \\"A\\"/TokenX","Dimensions":[["service"],["service","audience"]],"Metrics":[{"Name":"Requests","Unit":"Count"},{"Name":"SharedCacheMisses","Unit":"Count"},{"Name":"SharedCacheErrors","Unit":"Count"},{"Name":"SharedCacheHits","Unit":"Count"},{"Name":"SharedCacheRejected","Unit":"Count"},{"Name":"SharedCacheSkipped","Unit":"Count"},{"Name":"Errors","Unit":"Count"},{"Name":"Errors_ERR_BEARER_TOKEN","Unit":"Count"},{"Name":"Errors_ERR_KEY","Unit":"Count"}]}]},"service":"orders\\\\1","audience":"dev-gcp:team:downstream","Requests":1,"SharedCacheMisses":1,"SharedCacheErrors":1,"SharedCacheHits":1,"SharedCacheRejected":1,"SharedCacheSkipped":1,"Errors":3,"Errors_ERR_BEARER_TOKEN":2,"Errors_ERR_KEY":1}\n',
+      '{"_aws":{"Timestamp":1790000000123,"CloudWatchMetrics":[{"Namespace":"Team \\"A\\"/TokenX","Dimensions":[["service"],["service","audience"]],"Metrics":[{"Name":"Requests","Unit":"Count"}]}]},"function_request_id":"req-5","service":"orders\\\\1","audience":"dev-gcp:team:downstream","Requests":2}\n',
+      '{"_aws":{"Timestamp":1790000000123,"CloudWatchMetrics":[{"Namespace":"Team \\"A\\"/TokenX","Dimensions":[["service"],["service","audience"]],"Metrics":[{"Name":"Requests","Unit":"Count"},{"Name":"DownstreamLatency","Unit":"Milliseconds"}]}]},"downstreamStatus":204,"function_request_id":"req-6","service":"orders\\\\1","audience":"dev-gcp:team:downstream","Requests":1,"DownstreamLatency":5}\n',
+      '{"_aws":{"Timestamp":1790000000123,"CloudWatchMetrics":[{"Namespace":"Team \\"A\\"/TokenX","Dimensions":[["service"]],"Metrics":[{"Name":"Requests","Unit":"Count"},{"Name":"CacheHits","Unit":"Count"}]}]},"function_request_id":"req-7","service":"orders\\\\1","Requests":1,"CacheHits":1}\n',
+    ])
   })
 })
