@@ -218,7 +218,7 @@ export function createObserver(options: ObserverOptions): Observer {
   handlers.downstream = (event) => {
     if (metrics !== undefined) {
       record.value('DownstreamLatency', event.durationMs)
-      record.properties['downstreamStatus'] = event.status
+      record.property('downstreamStatus', event.status)
     }
     // (A request that got no answer is logged from `downstream.failed`.)
     if (debug && event.status !== 0) logger?.debug('downstream answered', { audience: event.audience, status: event.status, durationMs: round(event.durationMs) })
@@ -258,12 +258,24 @@ export function createObserver(options: ObserverOptions): Observer {
 
   const flush = (): void => {
     if (metrics === undefined || record.empty) return
-    const done = record
-    record = new MetricRecord()
-    guard(() => {
-      if (serialize === undefined) publishTo(metrics as MetricsLike, done)
-      else write(serialize(done, Date.now()))
-    })
+    if (serialize === undefined) {
+      // A Powertools instance is the user's code, run while the record is read: anything recorded
+      // meanwhile goes to a fresh record. (This path pays Powertools' own, larger, cost anyway.)
+      const done = record
+      record = new MetricRecord()
+      guard(() => publishTo(metrics as MetricsLike, done))
+      return
+    }
+    // The kit's own EMF reuses one record: the line is built (kit code only) before the record is
+    // reset and the line written. No allocation but the line's text and the values arrays used.
+    try {
+      const line = serialize(record, Date.now())
+      record.reset()
+      write(line)
+    } catch (err) {
+      record.reset()
+      failed(err)
+    }
   }
 
   return {
@@ -273,7 +285,7 @@ export function createObserver(options: ObserverOptions): Observer {
       tracer = options.tracer === 'global' ? globalTracer() : options.tracer
       if (metrics !== undefined) {
         record.count('Requests')
-        if (typeof context?.awsRequestId === 'string') record.properties['function_request_id'] = context.awsRequestId
+        if (typeof context?.awsRequestId === 'string') record.property('function_request_id', context.awsRequestId)
       }
       self.wantsWarmPath = metrics !== undefined || tracer !== undefined || debug
       if (self.wantsWarmPath) for (const name of WARM_PATH_EVENTS) subscribeOnce(name)

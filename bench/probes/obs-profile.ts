@@ -1,8 +1,8 @@
 /**
  * Probe for profiling (not part of `npm run bench`): one observability variant of bench/obs.ts on a
  * warm hit, invoked BENCH_PROBE_COUNT times in one process, so that `node --cpu-prof` shows where
- * its CPU goes. Variant from BENCH_PROBE_VARIANT: off | default | on | bare. Prints CPU µs per
- * invocation.
+ * its CPU goes. Variant from BENCH_PROBE_VARIANT: off | default | on | metrics (EMF alone, no
+ * tracer) | bare. Prints CPU µs per invocation.
  *
  *   npm exec -- node --cpu-prof --cpu-prof-dir=/tmp/prof bench/probes/obs-profile.ts
  */
@@ -33,6 +33,7 @@ const invoke: Invoke =
   variant === 'bare' ? (middy(handler) as unknown as Invoke)
   : variant === 'off' ? withKit({ logger: false, metrics: false, tracer: false })
   : variant === 'default' ? withKit({ env: {} })
+  : variant === 'metrics' ? withKit({ logger: false, tracer: false, env: { POWERTOOLS_METRICS_NAMESPACE: 'Bench', POWERTOOLS_SERVICE_NAME: 'bench' } })
   : withKit({ logger: false, tracer, env: { POWERTOOLS_METRICS_NAMESPACE: 'Bench', POWERTOOLS_SERVICE_NAME: 'bench' } })
 const event = httpApiEvent(citizenToken(1))
 const context = lambdaContext()

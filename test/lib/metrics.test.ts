@@ -9,7 +9,7 @@ describe('emfSerializer', () => {
     record.count('Requests')
     record.count('Errors_ERR_TIMEOUT', 2)
     for (let i = 0; i < 150; i++) record.value('ExchangeLatency', i + 0.123456)
-    record.properties['function_request_id'] = 'id "quoted"'
+    record.property('function_request_id', 'id "quoted"')
     const parsed = parseEmf(serialize(record, Date.now() + 0.7))
     expect(parsed.namespace).toBe('Team "A"/TokenX')
     expect(parsed.dimensions).toEqual({ service: 'svc\\1', audience: 'a:b:c' })
@@ -18,6 +18,32 @@ describe('emfSerializer', () => {
     expect(total(parsed, 'Errors_ERR_TIMEOUT')).toBe(2)
     expect(parsed.metrics['Errors_ERR_TIMEOUT']?.unit).toBe('Count')
     expect(parsed.record['function_request_id']).toBe('id "quoted"')
+  })
+
+  it('a record reset for reuse writes what a new record would: figures, member order, values', () => {
+    const serialize = emfSerializer({ namespace: 'N', dimensions: { service: 's' }, dimensionSets: [['service']] })
+    const fill = (record: MetricRecord, id: string) => {
+      record.count('CacheMisses')
+      record.value('DownstreamLatency', 2)
+      record.property('downstreamStatus', 200)
+      record.count('Requests')
+      record.count('Errors_ERR_TIMEOUT')
+      record.property('function_request_id', id)
+    }
+    const reused = new MetricRecord()
+    reused.count('Requests')
+    reused.count('KeyLoads')
+    reused.value('ExchangeLatency', 1)
+    reused.value('DownstreamLatency', 1)
+    reused.property('function_request_id', 'first')
+    serialize(reused, 1)
+    reused.reset()
+    expect(reused.empty).toBe(true)
+    fill(reused, 'second')
+    const fresh = new MetricRecord()
+    fill(fresh, 'second')
+    expect(serialize(reused, 1)).toBe(serialize(fresh, 1))
+    expect(serialize(fresh, 1)).toBe('{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[["service"]],"Metrics":[{"Name":"CacheMisses","Unit":"Count"},{"Name":"Requests","Unit":"Count"},{"Name":"Errors_ERR_TIMEOUT","Unit":"Count"},{"Name":"DownstreamLatency","Unit":"Milliseconds"}]}]},"downstreamStatus":200,"function_request_id":"second","service":"s","CacheMisses":1,"Requests":1,"Errors_ERR_TIMEOUT":1,"DownstreamLatency":2}\n')
   })
 
   it('uses only units the specification allows', () => {
