@@ -52,119 +52,95 @@ export type MetricName = keyof typeof METRICS
 const MAX_VALUES = 100
 
 /**
- * A metric name with its unit and its EMF text, encoded once per process: the fixed names of
- * METRICS at start, an `Errors_<code>` name when first counted (the codes are a closed set).
+ * A member name of the record (a metric or a property) with its EMF text, encoded once per process
+ * and numbered: METRICS' names at start, an `Errors_<code>` name when first counted (the codes are a
+ * closed set), the properties when first set.
  */
-interface MetricSlot {
+interface Name {
   readonly name: string
   readonly unit: MetricUnit
-  /** `{"Name":…,"Unit":…}`, and the same after a comma. */
+  /** `{"Name":…,"Unit":…}` */
   readonly definition: string
-  readonly nextDefinition: string
-  /** `,"<name>":`, the start of the metric's top-level member. */
+  /** `,"<name>":`, the start of the top-level member. */
   readonly member: string
 }
 
-const metricSlots: MetricSlot[] = []
-const metricSlotByName = new Map<string, number>()
+const names: Name[] = []
+const slots = new Map<string, number>()
 
-function metricSlot(name: string): number {
-  let slot = metricSlotByName.get(name)
+function slotOf(name: string): number {
+  let slot = slots.get(name)
   if (slot === undefined) {
     const unit = (METRICS as Record<string, MetricUnit>)[name] ?? 'Count'
-    const definition = `{"Name":${JSON.stringify(name)},"Unit":"${unit}"}`
-    slot = metricSlots.push({ name, unit, definition, nextDefinition: `,${definition}`, member: `,${JSON.stringify(name)}:` }) - 1
-    metricSlotByName.set(name, slot)
+    slot = names.push({ name, unit, definition: `{"Name":${JSON.stringify(name)},"Unit":"${unit}"}`, member: `,${JSON.stringify(name)}:` }) - 1
+    slots.set(name, slot)
   }
   return slot
 }
-for (const name of Object.keys(METRICS)) metricSlot(name)
+for (const name of Object.keys(METRICS)) slotOf(name)
+
+/**
+ * Values by name slot, with the slots in the order first set (the order of the EMF members): the
+ * first `size` entries of `order`. Reset, not replaced, between invocations. `order` keeps its
+ * length: `order.length = 0` frees a V8 array's storage and the next push allocates it again
+ * (~50 ns for two pushes, measured).
+ */
+class Slots<T> {
+  readonly at: Array<T | undefined> = []
+  readonly order: number[] = []
+  size = 0
+
+  set(slot: number, value: T): void {
+    if (this.at[slot] === undefined) this.order[this.size++] = slot
+    this.at[slot] = value
+  }
+
+  reset(): void {
+    for (let i = 0; i < this.size; i++) this.at[this.order[i] as number] = undefined
+    this.size = 0
+  }
+}
 
 /** The record's non-metric members (searchable in Logs Insights, never a metric). */
 export type PropertyName = 'function_request_id' | 'downstreamStatus'
-const PROPERTIES: readonly PropertyName[] = ['function_request_id', 'downstreamStatus']
-/** `,"<name>":` per property, encoded once. */
-const propertyMembers = PROPERTIES.map((name) => `,${JSON.stringify(name)}:`)
 
 /**
- * One invocation's figures, gathered from events, written once at the end, then reset for the next
- * invocation. Figures sit in slots by name (no Map, no object per invocation); each kind keeps the
- * order its names were first recorded in (the first `…Size` entries of `…Order`), which is the
- * order of the EMF members. The fields are read by emfSerializer; all else goes through the methods.
- *
- * This is per-invocation work on the warm path (bench section `obs`). Recording and serializing a
- * hit's record (two counts, the request id) took 0.6–0.9 µs with two Maps, an object and
- * `entries()` per record, and takes ~0.35 µs this way (Node 24, this VM, in a loop of 500,000).
- * The order lists keep their length and count their used entries: `list.length = 0` frees a V8
- * array's storage and the next push allocates it again (~50 ns for two pushes, measured).
+ * One invocation's figures, gathered from events, written once at the end, then reset and reused.
+ * This is per-invocation work on the warm path (bench section `obs`): recording and serializing a
+ * hit's record (two counts and the request id) took 0.6–0.9 µs with two Maps, an object and
+ * `entries()` per record, and takes ~0.35 µs in slots (Node 24 on the bench VM, loop of 500,000).
  */
 export class MetricRecord {
-  /** Count per metric slot; undefined when not counted in this record. */
-  readonly counts: Array<number | undefined> = []
-  readonly countOrder: number[] = []
-  countSize = 0
-  /** Values per metric slot, an array only once a value is recorded. */
-  readonly values: Array<number[] | undefined> = []
-  readonly valueOrder: number[] = []
-  valueSize = 0
-  /** Value per property slot (PROPERTIES). */
-  readonly properties: Array<string | number | undefined> = []
-  readonly propertyOrder: number[] = []
-  propertySize = 0
+  readonly counts = new Slots<number>()
+  /** An array per metric only once a value is recorded. */
+  readonly values = new Slots<number[]>()
+  readonly properties = new Slots<string | number>()
 
   count(name: MetricName | `Errors_${string}`, by = 1): void {
-    const slot = metricSlot(name)
-    const count = this.counts[slot]
-    if (count === undefined) this.countOrder[this.countSize++] = slot
-    this.counts[slot] = (count ?? 0) + by
+    const slot = slotOf(name)
+    this.counts.set(slot, (this.counts.at[slot] ?? 0) + by)
   }
 
   value(name: 'ExchangeLatency' | 'DownstreamLatency', value: number): void {
-    const slot = metricSlot(name)
-    let values = this.values[slot]
-    if (values === undefined) {
-      this.values[slot] = values = []
-      this.valueOrder[this.valueSize++] = slot
-    }
-    if (values.length < MAX_VALUES) values.push(Math.round(value * 1000) / 1000)
+    const slot = slotOf(name)
+    const values = this.values.at[slot]
+    if (values === undefined) this.values.set(slot, [Math.round(value * 1000) / 1000])
+    else if (values.length < MAX_VALUES) values.push(Math.round(value * 1000) / 1000)
   }
 
   /** Sets a non-metric member; setting it again replaces the value and keeps its place. */
   property(name: PropertyName, value: string | number): void {
-    const slot = PROPERTIES.indexOf(name)
-    if (this.properties[slot] === undefined) this.propertyOrder[this.propertySize++] = slot
-    this.properties[slot] = value
+    this.properties.set(slotOf(name), value)
   }
 
   get empty(): boolean {
-    return this.countSize === 0 && this.valueSize === 0
+    return this.counts.size === 0 && this.values.size === 0
   }
 
-  /** Empties the record for the next invocation. */
   reset(): void {
-    for (let i = 0; i < this.countSize; i++) this.counts[this.countOrder[i] as number] = undefined
-    for (let i = 0; i < this.valueSize; i++) this.values[this.valueOrder[i] as number] = undefined
-    for (let i = 0; i < this.propertySize; i++) this.properties[this.propertyOrder[i] as number] = undefined
-    this.countSize = 0
-    this.valueSize = 0
-    this.propertySize = 0
-  }
-
-  /** `[name, unit, value(s)]` of every metric recorded, counts first. */
-  entries(): Array<[string, MetricUnit, number | number[]]> {
-    const out: Array<[string, MetricUnit, number | number[]]> = []
-    for (let i = 0; i < this.countSize; i++) {
-      const slot = this.countOrder[i] as number
-      const { name, unit } = metricSlots[slot] as MetricSlot
-      out.push([name, unit, this.counts[slot] as number])
-    }
-    for (let i = 0; i < this.valueSize; i++) {
-      const slot = this.valueOrder[i] as number
-      const { name, unit } = metricSlots[slot] as MetricSlot
-      const values = this.values[slot] as number[]
-      out.push([name, unit, values.length === 1 ? (values[0] as number) : values])
-    }
-    return out
+    this.counts.reset()
+    this.values.reset()
+    this.properties.reset()
   }
 }
 
@@ -180,57 +156,50 @@ export interface EmfContext {
  * Serializes records of one namespace and dimension set as EMF lines (JSON plus newline): the
  * `_aws` metadata with its one directive, then properties, dimensions and metric values as
  * top-level members, as the specification asks. This runs on every invocation, warm hits included:
- * everything but the figures is encoded once (here and in the slots), numbers become text directly
- * (as JSON.stringify writes finite numbers), and only string properties, the request id, go through
- * JSON.stringify, which escapes them.
+ * the names are encoded once (here and in `names`), counts and single values become text directly;
+ * JSON.stringify is left for lists of values and for properties (it escapes the request id).
  */
 export function emfSerializer(context: EmfContext): (record: MetricRecord, timestamp: number) => string {
   const head = `{"_aws":{"Timestamp":`
   const directive = `,"CloudWatchMetrics":[{"Namespace":${JSON.stringify(context.namespace)},"Dimensions":${JSON.stringify(context.dimensionSets)},"Metrics":[`
   const dimensions = Object.entries(context.dimensions).map(([name, value]) => `,${JSON.stringify(name)}:${JSON.stringify(value)}`).join('')
   return (record, timestamp) => {
+    const { counts, values } = record
     let definitions = ''
     let members = ''
-    for (let i = 0; i < record.countSize; i++) {
-      const slot = record.countOrder[i] as number
-      const metric = metricSlots[slot] as MetricSlot
-      definitions += definitions === '' ? metric.definition : metric.nextDefinition
-      members += `${metric.member}${record.counts[slot] as number}`
+    for (let i = 0; i < counts.size; i++) {
+      const slot = counts.order[i] as number
+      const { definition, member } = names[slot] as Name
+      definitions += definitions === '' ? definition : `,${definition}`
+      members += `${member}${counts.at[slot] as number}`
     }
-    for (let i = 0; i < record.valueSize; i++) {
-      const slot = record.valueOrder[i] as number
-      const metric = metricSlots[slot] as MetricSlot
-      const values = record.values[slot] as number[]
-      definitions += definitions === '' ? metric.definition : metric.nextDefinition
-      members += `${metric.member}${values.length === 1 ? `${values[0] as number}` : jsonNumbers(values)}`
+    for (let i = 0; i < values.size; i++) {
+      const slot = values.order[i] as number
+      const { definition, member } = names[slot] as Name
+      const list = values.at[slot] as number[]
+      definitions += definitions === '' ? definition : `,${definition}`
+      members += `${member}${list.length === 1 ? (list[0] as number) : JSON.stringify(list)}`
     }
     let properties = ''
-    for (let i = 0; i < record.propertySize; i++) {
-      const slot = record.propertyOrder[i] as number
-      const value = record.properties[slot] as string | number
-      properties += `${propertyMembers[slot] as string}${typeof value === 'number' ? jsonNumber(value) : JSON.stringify(value)}`
+    for (let i = 0; i < record.properties.size; i++) {
+      const slot = record.properties.order[i] as number
+      properties += `${(names[slot] as Name).member}${JSON.stringify(record.properties.at[slot])}`
     }
     return `${head}${Math.trunc(timestamp)}${directive}${definitions}]}]}${properties}${dimensions}${members}}\n`
   }
 }
 
-/** A number as JSON.stringify writes it. */
-function jsonNumber(value: number): string {
-  return Number.isFinite(value) ? `${value}` : 'null'
-}
-
-/** An array of numbers as JSON.stringify writes it. */
-function jsonNumbers(values: readonly number[]): string {
-  let text = '['
-  for (let i = 0; i < values.length; i++) text += i === 0 ? jsonNumber(values[i] as number) : `,${jsonNumber(values[i] as number)}`
-  return `${text}]`
-}
-
 /** Hands a record's figures to a Powertools-style `Metrics` instance and publishes it. */
-export function publishTo(metrics: MetricsLike, record: MetricRecord): void {
-  for (const [name, unit, value] of record.entries()) {
-    if (typeof value === 'number') metrics.addMetric(name, unit, value)
-    else for (const one of value) metrics.addMetric(name, unit, one)
+export function publishTo(metrics: MetricsLike, { counts, values }: MetricRecord): void {
+  for (let i = 0; i < counts.size; i++) {
+    const slot = counts.order[i] as number
+    const { name, unit } = names[slot] as Name
+    metrics.addMetric(name, unit, counts.at[slot] as number)
+  }
+  for (let i = 0; i < values.size; i++) {
+    const slot = values.order[i] as number
+    const { name, unit } = names[slot] as Name
+    for (const value of values.at[slot] as number[]) metrics.addMetric(name, unit, value)
   }
   metrics.publishStoredMetrics()
 }

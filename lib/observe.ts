@@ -258,24 +258,18 @@ export function createObserver(options: ObserverOptions): Observer {
 
   const flush = (): void => {
     if (metrics === undefined || record.empty) return
-    if (serialize === undefined) {
-      // A Powertools instance is the user's code, run while the record is read: anything recorded
-      // meanwhile goes to a fresh record. (This path pays Powertools' own, larger, cost anyway.)
-      const done = record
-      record = new MetricRecord()
-      guard(() => publishTo(metrics as MetricsLike, done))
-      return
-    }
-    // The kit's own EMF reuses one record: the line is built (kit code only) before the record is
-    // reset and the line written. No allocation but the line's text and the values arrays used.
+    const done = record
+    // A Powertools instance is the user's code, run while it reads the record: anything recorded
+    // meanwhile goes to a fresh record. The kit's own EMF path (kit code until the line is written)
+    // resets and reuses its one record: no allocation per invocation but the line and values lists.
+    if (serialize === undefined) record = new MetricRecord()
     try {
-      const line = serialize(record, Date.now())
-      record.reset()
-      write(line)
+      if (serialize === undefined) publishTo(metrics as MetricsLike, done)
+      else write(serialize(done, Date.now()))
     } catch (err) {
-      record.reset()
       failed(err)
     }
+    done.reset()
   }
 
   return {
