@@ -9,12 +9,13 @@
  * - built:      dist/resource (build first).
  */
 import middy from '@middy/core'
-import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
+import type { Context } from 'aws-lambda'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createTokenXClient, tokenX, type Downstream } from '../../lib/index.ts'
-import { httpApiEvent, lambdaContext } from '../lambda.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, spread, startEndpoint, exampleFunctionEnv } from '../support.ts'
+import { httpApiEvent } from '../lambda.ts'
+import { compare, type Invoke } from './interleaved.ts'
+import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, startEndpoint, exampleFunctionEnv } from '../support.ts'
 
 const ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 15)
 const BATCH = Number(process.env['BENCH_PROBE_BATCH'] ?? 300)
@@ -22,7 +23,6 @@ const endpoint = await startEndpoint()
 const { jwk } = clientKey()
 Object.assign(process.env, exampleFunctionEnv(endpoint.url, jwk))
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
 const built = ((await import(pathToFileURL(path.join(root, 'dist', 'resource', 'index.mjs')).href)) as { handler: Invoke }).handler
 const issued = await fetch(`${endpoint.url}/token`, { method: 'POST', headers: { connection: 'close' } })
 const TOKEN = ((await issued.json()) as { access_token: string }).access_token
@@ -58,41 +58,7 @@ const kitFetch = middy(async (_e: unknown, context: Context & { tokenX: Downstre
   .use(tokenX({ audience: target, client: createTokenXClient({ clientId: CLIENT_ID, tokenEndpoint: `${endpoint.url}/token`, privateJwk: jwk }), logger: false })) as unknown as Invoke
 
 const names = ['floor', 'floor+ctl', 'middleware', 'kit fetch', 'built'] as const
-const variants = [floor, floorCtl, middleware, kitFetch, built]
-const event = httpApiEvent(citizenToken(1))
-const trimmed = (samples: Float64Array) => {
-  const sorted = samples.slice().sort()
-  const drop = Math.floor(sorted.length * 0.1)
-  let sum = 0
-  for (let i = drop; i < sorted.length - drop; i++) sum += sorted[i] as number
-  return sum / (sorted.length - 2 * drop)
-}
-async function round(): Promise<number[]> {
-  const context = lambdaContext()
-  const samples = variants.map(() => new Float64Array(BATCH))
-  for (let i = 0; i < BATCH; i++) {
-    for (let k = 0; k < variants.length; k++) {
-      const v = (k + i) % variants.length
-      const before = process.cpuUsage()
-      const result = await (variants[v] as Invoke)(event, context)
-      const cpu = process.cpuUsage(before)
-      if (result.statusCode !== 200) throw new Error(`${names[v]} answered ${result.statusCode}`)
-      ;(samples[v] as Float64Array)[i] = cpu.user + cpu.system
-    }
-  }
-  return samples.map(trimmed)
-}
-await round()
-await round()
-const over: number[][] = names.map(() => [])
-const abs: number[][] = names.map(() => [])
-for (let r = 0; r < ROUNDS; r++) {
-  const means = await round()
-  means.forEach((m, v) => { over[v]?.push(m - (means[0] as number)); abs[v]?.push(m) })
-}
-for (let v = 0; v < names.length; v++) {
-  const o = spread(over[v] as number[])
-  console.log(`${names[v]?.padEnd(12)} ${spread(abs[v] as number[]).median.toFixed(1).padStart(7)} µs   over floor ${o.median.toFixed(1).padStart(6)} µs (IQR ${o.q1.toFixed(1)}–${o.q3.toFixed(1)})`)
-}
+const invokes = [floor, floorCtl, middleware, kitFetch, built]
+await compare(names.map((name, i) => ({ name, invoke: invokes[i] as Invoke })), httpApiEvent(citizenToken(1)), { rounds: ROUNDS, batch: BATCH })
 await endpoint.close()
 process.exit(0)

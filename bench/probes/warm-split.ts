@@ -11,12 +11,13 @@
  * - kit fetch:  tokenX() defaults, the handler sends with context.tokenX.fetch.
  */
 import middy from '@middy/core'
-import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
+import type { Context } from 'aws-lambda'
 import { bearerToken } from '../../lib/bearer.ts'
 import { tokenCacheKey } from '../../lib/cache.ts'
 import { createTokenXClient, tokenX, type Downstream, type TokenXCoreOptions } from '../../lib/index.ts'
-import { httpApiEvent, lambdaContext } from '../lambda.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, spread, startEndpoint } from '../support.ts'
+import { httpApiEvent } from '../lambda.ts'
+import { compare, type Invoke } from './interleaved.ts'
+import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, startEndpoint } from '../support.ts'
 
 const ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 15)
 const BATCH = Number(process.env['BENCH_PROBE_BATCH'] ?? 300)
@@ -25,7 +26,6 @@ const { jwk } = clientKey()
 const issued = await fetch(`${endpoint.url}/token`, { method: 'POST', headers: { connection: 'close' } })
 const TOKEN = ((await issued.json()) as { access_token: string }).access_token
 const resourceUrl = `${endpoint.url}/resource`
-type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
 const answer = async (response: Response) => ({
   statusCode: response.status,
   headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
@@ -60,42 +60,8 @@ const kit = (options: Partial<TokenXCoreOptions<typeof target>>, send: 'plain' |
     .use(tokenX({ audience: target, client: client(), ...options })) as unknown as Invoke
 process.stdout.write = (() => true) as typeof process.stdout.write
 const names = ['floor', 'noop mw', 'bearer', 'key', 'bearer+key', 'tokenX off', 'tokenX def', 'kit fetch'] as const
-const variants = [floor, noop, bearerOnly, keyOnly, keyed, kit({ logger: false, metrics: false, tracer: false }, 'plain'), kit({ env: {} }, 'plain'), kit({ env: {} }, 'kit')]
-const event = httpApiEvent(citizenToken(1))
-const trimmed = (samples: Float64Array) => {
-  const sorted = samples.slice().sort()
-  const drop = Math.floor(sorted.length * 0.1)
-  let sum = 0
-  for (let i = drop; i < sorted.length - drop; i++) sum += sorted[i] as number
-  return sum / (sorted.length - 2 * drop)
-}
-async function round(): Promise<number[]> {
-  const context = lambdaContext()
-  const samples = variants.map(() => new Float64Array(BATCH))
-  for (let i = 0; i < BATCH; i++) {
-    for (let k = 0; k < variants.length; k++) {
-      const v = (k + i) % variants.length
-      const before = process.cpuUsage()
-      const result = await (variants[v] as Invoke)(event, context)
-      const cpu = process.cpuUsage(before)
-      if (result.statusCode !== 200) throw new Error(`${names[v]} answered ${result.statusCode}`)
-      ;(samples[v] as Float64Array)[i] = cpu.user + cpu.system
-    }
-  }
-  return samples.map(trimmed)
-}
-await round()
-await round()
-const over: number[][] = names.map(() => [])
-const abs: number[][] = names.map(() => [])
-for (let r = 0; r < ROUNDS; r++) {
-  const means = await round()
-  means.forEach((m, v) => { over[v]?.push(m - (means[0] as number)); abs[v]?.push(m) })
-}
-for (let v = 0; v < names.length; v++) {
-  const o = spread(over[v] as number[])
-  console.error(`${names[v]?.padEnd(12)} ${spread(abs[v] as number[]).median.toFixed(1).padStart(7)} µs   over floor ${o.median.toFixed(1).padStart(6)} µs (IQR ${o.q1.toFixed(1)}–${o.q3.toFixed(1)})`)
-}
+const invokes = [floor, noop, bearerOnly, keyOnly, keyed, kit({ logger: false, metrics: false, tracer: false }, 'plain'), kit({ env: {} }, 'plain'), kit({ env: {} }, 'kit')]
+await compare(names.map((name, i) => ({ name, invoke: invokes[i] as Invoke })), httpApiEvent(citizenToken(1)), { rounds: ROUNDS, batch: BATCH })
 void sink
 await endpoint.close()
 process.exit(0)
