@@ -10,7 +10,7 @@ import type { Context } from 'aws-lambda'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { httpApiEvent } from '../lambda.ts'
-import { compare, type Invoke } from './interleaved.ts'
+import { answer, compare, issuedToken, type Invoke } from './interleaved.ts'
 import { citizenToken, clientKey, exampleFunctionEnv, startEndpoint } from '../support.ts'
 
 const ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 21)
@@ -19,21 +19,14 @@ const bundles = (process.env['BENCH_AB'] ?? 'dist/resource/index.mjs').split(','
 const endpoint = await startEndpoint()
 const { jwk } = clientKey()
 Object.assign(process.env, exampleFunctionEnv(endpoint.url, jwk), JSON.parse(process.env['BENCH_AB_ENV'] ?? '{}') as Record<string, string>)
-const issued = await fetch(`${endpoint.url}/token`, { method: 'POST', headers: { connection: 'close' } })
-const TOKEN = ((await issued.json()) as { access_token: string }).access_token
+const TOKEN = await issuedToken(endpoint.url)
 // For variants that stand in a fixed token for the kit (same bytes on the wire).
 process.env['BENCH_FAKE_TOKEN'] = TOKEN
 const built: Invoke[] = []
 for (const bundle of bundles) built.push(((await import(pathToFileURL(path.resolve(bundle)).href)) as { handler: Invoke }).handler)
 const resourceUrl = `${endpoint.url}/resource`
-const floor = middy(async (_e: unknown, _c: Context, { signal }: { signal: AbortSignal }) => {
-  const response = await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${TOKEN}` } })
-  return {
-    statusCode: response.status,
-    headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
-    body: await response.text(),
-  }
-}) as unknown as Invoke
+const floor = middy(async (_e: unknown, _c: Context, { signal }: { signal: AbortSignal }) =>
+  answer(await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${TOKEN}` } }))) as unknown as Invoke
 await compare([{ name: 'floor', invoke: floor }, ...bundles.map((name, i) => ({ name, invoke: built[i] as Invoke }))], httpApiEvent(citizenToken(1)), { rounds: ROUNDS, batch: BATCH })
 await endpoint.close()
 process.exit(0)

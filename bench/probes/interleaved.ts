@@ -58,3 +58,18 @@ export async function compare(variants: readonly Variant[], event: unknown, { ro
     console.error(`${name.padEnd(width)} ${spread(abs[v] as number[]).median.toFixed(1).padStart(7)} µs   over floor ${o.median.toFixed(1).padStart(6)} µs (IQR ${o.q1.toFixed(1)}–${o.q3.toFixed(1)})`)
   })
 }
+
+/** The token the bench endpoint issues (the same for every exchange): what the floor sends. */
+export async function issuedToken(endpointUrl: string): Promise<string> {
+  const issued = await fetch(`${endpointUrl}/token`, { method: 'POST', headers: { connection: 'close' } })
+  return ((await issued.json()) as { access_token: string }).access_token
+}
+
+/** The downstream's answer as the example function gives it. */
+export async function answer(response: Response): Promise<APIGatewayProxyStructuredResultV2> {
+  return {
+    statusCode: response.status,
+    headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
+    body: await response.text(),
+  }
+}

@@ -14,7 +14,7 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createTokenXClient, tokenX, type Downstream } from '../../lib/index.ts'
 import { httpApiEvent } from '../lambda.ts'
-import { compare, type Invoke } from './interleaved.ts'
+import { answer, compare, issuedToken, type Invoke } from './interleaved.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, startEndpoint, exampleFunctionEnv } from '../support.ts'
 
 const ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 15)
@@ -24,14 +24,8 @@ const { jwk } = clientKey()
 Object.assign(process.env, exampleFunctionEnv(endpoint.url, jwk))
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const built = ((await import(pathToFileURL(path.join(root, 'dist', 'resource', 'index.mjs')).href)) as { handler: Invoke }).handler
-const issued = await fetch(`${endpoint.url}/token`, { method: 'POST', headers: { connection: 'close' } })
-const TOKEN = ((await issued.json()) as { access_token: string }).access_token
+const TOKEN = await issuedToken(endpoint.url)
 const resourceUrl = `${endpoint.url}/resource`
-const answer = async (response: Response) => ({
-  statusCode: response.status,
-  headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
-  body: await response.text(),
-})
 const floor = middy(async (_e: unknown, _c: Context, { signal }: { signal: AbortSignal }) =>
   answer(await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${TOKEN}` } }))) as unknown as Invoke
 const floorCtl = middy(async (_e: unknown, _c: Context, { signal }: { signal: AbortSignal }) => {

@@ -16,21 +16,15 @@ import { bearerToken } from '../../lib/bearer.ts'
 import { tokenCacheKey } from '../../lib/cache.ts'
 import { createTokenXClient, tokenX, type Downstream, type TokenXCoreOptions } from '../../lib/index.ts'
 import { httpApiEvent } from '../lambda.ts'
-import { compare, type Invoke } from './interleaved.ts'
+import { answer, compare, issuedToken, type Invoke } from './interleaved.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, startEndpoint } from '../support.ts'
 
 const ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 15)
 const BATCH = Number(process.env['BENCH_PROBE_BATCH'] ?? 300)
 const endpoint = await startEndpoint()
 const { jwk } = clientKey()
-const issued = await fetch(`${endpoint.url}/token`, { method: 'POST', headers: { connection: 'close' } })
-const TOKEN = ((await issued.json()) as { access_token: string }).access_token
+const TOKEN = await issuedToken(endpoint.url)
 const resourceUrl = `${endpoint.url}/resource`
-const answer = async (response: Response) => ({
-  statusCode: response.status,
-  headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
-  body: await response.text(),
-})
 const plain = async (_e: unknown, _c: Context, { signal }: { signal: AbortSignal }) =>
   answer(await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${TOKEN}` } }))
 let sink = ''
