@@ -45,6 +45,8 @@ interface OpenObserver {
  * metrics and tracing off and no debug lines a warm invocation builds no event at all.
  */
 const WARM_PATH_EVENTS: ReadonlySet<KitEventName> = new Set(['cache', 'downstream'])
+/** Set once some observer subscribed to them (no iterator per invocation after that). */
+let warmPathSubscribed = false
 
 /**
  * Observers with an open invocation, for all events. An array, not a Set: a Set that becomes empty
@@ -282,7 +284,10 @@ export function createObserver(options: ObserverOptions): Observer {
         if (typeof context?.awsRequestId === 'string') record.property('function_request_id', context.awsRequestId)
       }
       self.wantsWarmPath = metrics !== undefined || tracer !== undefined || debug
-      if (self.wantsWarmPath) for (const name of WARM_PATH_EVENTS) subscribeOnce(name)
+      if (self.wantsWarmPath && !warmPathSubscribed) {
+        for (const name of WARM_PATH_EVENTS) subscribeOnce(name)
+        warmPathSubscribed = true
+      }
       if (openCount++ === 0) open.push(self)
     },
     get isOpen() {
