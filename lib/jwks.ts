@@ -89,34 +89,48 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
   const issuer = options.issuer
   // Keys handed out, by kid, since the last JWKS fetch: any fetch (rotation, max age) empties it.
   const byKid = new Map<string, KeyObject>()
-  // Every fetch made for this issuer, timed, with a `jwks.fetch` event.
+  // Every fetch made for this issuer: a 200's body read here, within the cap (jose would read a
+  // chunked answer whole with `response.json()`: issue #9), and one `jwks.fetch` event once the body
+  // is in, or not (a body that is too large or stops coming is a failed fetch). jose's timeout
+  // signal aborts the read too.
   const observedFetch: FetchLike = async (input, init) => {
     const started = performance.now()
+    const report = (ok: boolean, err?: unknown): void => publish('jwks.fetch', () => ({
+      issuer,
+      durationMs: performance.now() - started,
+      ok,
+      ...(err === undefined ? {} : { errorName: safeErrorName(err) }),
+    }))
+    let response: Response
     try {
-      const response = await fetchImpl(input, init)
-      byKid.clear()
-      publish('jwks.fetch', () => ({ issuer, durationMs: performance.now() - started, ok: response.ok }))
-      return response
+      response = await fetchImpl(input, init)
     } catch (err) {
-      publish('jwks.fetch', () => ({ issuer, durationMs: performance.now() - started, ok: false, errorName: safeErrorName(err) }))
+      report(false, err)
+      throw err
+    }
+    byKid.clear()
+    // jose reads nothing of another status (it throws); discovery cancels it.
+    if (response.status !== 200) {
+      report(false)
+      return response
+    }
+    try {
+      const text = await readLimited(response, MAX_DOCUMENT_BYTES)
+      report(true)
+      return new Response(text, { status: 200, headers: { 'content-type': response.headers.get('content-type') ?? 'application/json' } })
+    } catch (err) {
+      report(false, err)
       throw err
     }
   }
 
-  // jose reads the JWKS with `response.json()`, which holds all of a chunked answer first (issue #9):
-  // it gets the body read here instead, within the cap. jose's timeout signal aborts this read too.
   const limitedFetch: FetchLike = async (input, init) => {
-    const response = await observedFetch(input, init)
-    // jose reads nothing of another status (it throws).
-    if (response.status !== 200) return response
-    let text: string
     try {
-      text = await readLimited(response, MAX_DOCUMENT_BYTES)
+      return await observedFetch(input, init)
     } catch (err) {
       if (err instanceof AnswerTooLargeError) throw new JwksError('ERR_JWKS_INVALID', 'the JWKS is too large', { cause: err })
       throw err
     }
-    return new Response(text, { status: 200, headers: { 'content-type': response.headers.get('content-type') ?? 'application/json' } })
   }
 
   type RemoteSet = ReturnType<typeof createRemoteJWKSet>

@@ -110,13 +110,19 @@ describe('createIssuerKeys', () => {
 
     it.each([['chunked, declaring no length', false], ['declaring its length', true]])('is refused (%s) as an invalid key set, not read whole', async (_label, declareLength) => {
       const huge = await hugeJwks(declareLength)
+      const events: unknown[] = []
+      const listener = (event: unknown) => events.push(event)
+      subscribe(channelName('jwks.fetch'), listener)
       try {
         const keys = createIssuerKeys(options({ jwksUri: huge.url, timeout: 10_000 }))
         const err = await keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid }).catch((e: unknown) => e)
         expect(err).toBeInstanceOf(JwksError)
         expect((err as JwksError).code).toBe('ERR_JWKS_INVALID')
         expect((err as JwksError).detail).toMatch(/too large/)
+        // A fetch whose body was refused is a failed fetch, not an `ok` one.
+        expect(events).toEqual([expect.objectContaining({ ok: false, errorName: expect.any(String) })])
       } finally {
+        unsubscribe(channelName('jwks.fetch'), listener)
         await huge.close()
       }
       // The reader let go long before the end: at most the cap and what socket buffers held.
