@@ -8,6 +8,7 @@
  * - The least recently used entry goes first once `maxEntries` is reached.
  */
 import { hash } from 'node:crypto'
+import { untilAborted } from './until-aborted.ts'
 
 export interface Loaded<V> {
   readonly value: V
@@ -118,23 +119,10 @@ export class PromiseCache<V> {
     }
     if (signal.aborted) return Promise.reject(signal.reason)
     entry.waiters += 1
-    return new Promise<V>((resolve, reject) => {
-      const onAbort = () => {
-        entry.waiters -= 1
-        if (entry.waiters <= 0) entry.controller?.abort(signal.reason)
-        reject(signal.reason)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-      pending.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort)
-          resolve(value)
-        },
-        (err: unknown) => {
-          signal.removeEventListener('abort', onAbort)
-          reject(err)
-        },
-      )
+    return untilAborted(pending, signal, () => {
+      entry.waiters -= 1
+      if (entry.waiters <= 0) entry.controller?.abort(signal.reason)
+      return signal.reason
     })
   }
 

@@ -16,6 +16,7 @@ import { JwksError, safeErrorName, TokenXError } from './errors.ts'
 import { publish } from './events.ts'
 import { isHttpUrl, isSafeUrl, type FetchLike } from './config.ts'
 import { AnswerTooLargeError, readLimited } from './http.ts'
+import { untilAborted } from './until-aborted.ts'
 
 export interface IssuerKeysOptions {
   /** The issuer (`iss`) whose keys these are. */
@@ -294,18 +295,5 @@ function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     promise.catch(() => {})
     return Promise.reject(aborted())
   }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(aborted())
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err)
-      },
-    )
-  })
+  return untilAborted(promise, signal, aborted)
 }
