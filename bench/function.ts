@@ -21,12 +21,11 @@
  *
  * Also counted, untimed: timers and listeners alive after an invocation has returned (none may be).
  */
-import middy from '@middy/core'
-import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { floorHandler, issuedToken, type Invoke } from './floor.ts'
 import { httpApiEvent, lambdaContext } from './lambda.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, progress, report, sectionEndpoint, spread, type Spread, exampleFunctionEnv } from './support.ts'
+import { citizenToken, clientKey, progress, report, sectionEndpoint, spread, type Spread, exampleFunctionEnv } from './support.ts'
 
 export interface FunctionResult {
   readonly batchSize: number
@@ -63,7 +62,6 @@ const { jwk } = clientKey()
 // The function reads its configuration at import, as on Lambda.
 Object.assign(process.env, exampleFunctionEnv(endpoint.url, jwk))
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
-type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
 const bundle = pathToFileURL(path.join(root, 'dist', 'resource', 'index.mjs')).href
 const built = (await import(bundle)) as { handler: Invoke }
 const fn = built.handler
@@ -72,17 +70,7 @@ const alternating = ((await import(`${bundle}?alternating`)) as { handler: Invok
 
 // The floor: what a function without the kit would do with a token it already had — the same token
 // the kit sends (the endpoint answers every exchange with the same one), asked for once, untimed.
-const issued = await fetch(`${endpoint.url}/token`, { method: 'POST', headers: { connection: 'close' } })
-const FIXED_TOKEN = ((await issued.json()) as { access_token: string }).access_token
-const resourceUrl = `${endpoint.url}/resource`
-const floor = middy(async (_event: unknown, _context: Context, { signal }: { signal: AbortSignal }) => {
-  const response = await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${FIXED_TOKEN}` } })
-  return {
-    statusCode: response.status,
-    headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
-    body: await response.text(),
-  }
-}) as unknown as Invoke
+const floor = floorHandler(`${endpoint.url}/resource`, await issuedToken(endpoint.url))
 
 const event = httpApiEvent(citizenToken(1))
 const citizens = [httpApiEvent(citizenToken(2)), httpApiEvent(citizenToken(3))]

@@ -5,12 +5,11 @@
  *
  *   BENCH_AB=/path/to/old/dist/resource/index.mjs,dist/resource/index.mjs npm exec -- node bench/probes/ab.ts
  */
-import middy from '@middy/core'
-import type { Context } from 'aws-lambda'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { httpApiEvent } from '../lambda.ts'
-import { answer, compare, issuedToken, type Invoke } from './interleaved.ts'
+import { compare } from './interleaved.ts'
+import { floorHandler, issuedToken, type Invoke } from '../floor.ts'
 import { citizenToken, clientKey, exampleFunctionEnv, startEndpoint } from '../support.ts'
 
 const ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 21)
@@ -25,8 +24,7 @@ process.env['BENCH_FAKE_TOKEN'] = TOKEN
 const built: Invoke[] = []
 for (const bundle of bundles) built.push(((await import(pathToFileURL(path.resolve(bundle)).href)) as { handler: Invoke }).handler)
 const resourceUrl = `${endpoint.url}/resource`
-const floor = middy(async (_e: unknown, _c: Context, { signal }: { signal: AbortSignal }) =>
-  answer(await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${TOKEN}` } }))) as unknown as Invoke
+const floor = floorHandler(resourceUrl, TOKEN)
 await compare([{ name: 'floor', invoke: floor }, ...bundles.map((name, i) => ({ name, invoke: built[i] as Invoke }))], httpApiEvent(citizenToken(1)), { rounds: ROUNDS, batch: BATCH })
 await endpoint.close()
 process.exit(0)

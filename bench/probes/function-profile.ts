@@ -6,12 +6,11 @@
  *
  *   BENCH_PROBE_SIDE=fn npm exec -- node --cpu-prof --cpu-prof-dir=/tmp/prof bench/probes/function-profile.ts
  */
-import middy from '@middy/core'
-import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { floorHandler, type Invoke } from '../floor.ts'
 import { httpApiEvent, lambdaContext } from '../lambda.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, startEndpoint, exampleFunctionEnv } from '../support.ts'
+import { citizenToken, clientKey, startEndpoint, exampleFunctionEnv } from '../support.ts'
 
 const side = process.env['BENCH_PROBE_SIDE'] ?? 'fn'
 const count = Number(process.env['BENCH_PROBE_COUNT'] ?? 20_000)
@@ -19,19 +18,10 @@ const endpoint = await startEndpoint()
 const { jwk } = clientKey()
 Object.assign(process.env, exampleFunctionEnv(endpoint.url, jwk))
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
 const bundle = process.env['BENCH_PROBE_BUNDLE'] ?? path.join(root, 'dist', 'resource', 'index.mjs')
 const fn = ((await import(pathToFileURL(bundle).href)) as { handler: Invoke }).handler
 const FIXED_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.' + 'x'.repeat(700) + '.' + 'y'.repeat(342)
-const resourceUrl = `${endpoint.url}/resource`
-const floor = middy(async (_event: unknown, _context: Context, { signal }: { signal: AbortSignal }) => {
-  const response = await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${FIXED_TOKEN}` } })
-  return {
-    statusCode: response.status,
-    headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
-    body: await response.text(),
-  }
-}) as unknown as Invoke
+const floor = floorHandler(`${endpoint.url}/resource`, FIXED_TOKEN)
 const invoke = side === 'fn' ? fn : floor
 const event = httpApiEvent(citizenToken(1))
 // A fresh context per invocation, as the runtime gives: a reused one would pass its deadline.

@@ -3,11 +3,10 @@
  * order rotates), each timed on its own in CPU µs; per round a 10%-trimmed mean per variant, and the
  * median and spread over rounds of each variant minus the first (the floor). Two warm-up rounds.
  */
-import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
+import type { Invoke } from '../floor.ts'
 import { lambdaContext } from '../lambda.ts'
 import { spread } from '../support.ts'
 
-export type Invoke = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
 
 export interface Variant {
   readonly name: string
@@ -59,17 +58,3 @@ export async function compare(variants: readonly Variant[], event: unknown, { ro
   })
 }
 
-/** The token the bench endpoint issues (the same for every exchange): what the floor sends. */
-export async function issuedToken(endpointUrl: string): Promise<string> {
-  const issued = await fetch(`${endpointUrl}/token`, { method: 'POST', headers: { connection: 'close' } })
-  return ((await issued.json()) as { access_token: string }).access_token
-}
-
-/** The downstream's answer as the example function gives it. */
-export async function answer(response: Response): Promise<APIGatewayProxyStructuredResultV2> {
-  return {
-    statusCode: response.status,
-    headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
-    body: await response.text(),
-  }
-}

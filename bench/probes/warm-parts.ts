@@ -14,7 +14,8 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createTokenXClient, tokenX, type Downstream } from '../../lib/index.ts'
 import { httpApiEvent } from '../lambda.ts'
-import { answer, compare, issuedToken, type Invoke } from './interleaved.ts'
+import { compare } from './interleaved.ts'
+import { answer, floorHandler, issuedToken, type Invoke } from '../floor.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, startEndpoint, exampleFunctionEnv } from '../support.ts'
 
 const ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 15)
@@ -26,8 +27,7 @@ const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const built = ((await import(pathToFileURL(path.join(root, 'dist', 'resource', 'index.mjs')).href)) as { handler: Invoke }).handler
 const TOKEN = await issuedToken(endpoint.url)
 const resourceUrl = `${endpoint.url}/resource`
-const floor = middy(async (_e: unknown, _c: Context, { signal }: { signal: AbortSignal }) =>
-  answer(await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${TOKEN}` } }))) as unknown as Invoke
+const floor = floorHandler(resourceUrl, TOKEN)
 const floorCtl = middy(async (_e: unknown, _c: Context, { signal }: { signal: AbortSignal }) => {
   const controller = new AbortController()
   const onAbort = () => controller.abort(signal.reason)

@@ -16,7 +16,8 @@ import { bearerToken } from '../../lib/bearer.ts'
 import { tokenCacheKey } from '../../lib/cache.ts'
 import { createTokenXClient, tokenX, type Downstream, type TokenXCoreOptions } from '../../lib/index.ts'
 import { httpApiEvent } from '../lambda.ts'
-import { answer, compare, issuedToken, type Invoke } from './interleaved.ts'
+import { compare } from './interleaved.ts'
+import { answer, issuedToken, type Invoke } from '../floor.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, startEndpoint } from '../support.ts'
 
 const ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 15)
