@@ -35,19 +35,22 @@ const b64u = (value: string | Buffer): string => Buffer.from(value).toString('ba
 const CITIZEN_HEADER = b64u(JSON.stringify({ kid: 'idporten-bench', typ: 'at+jwt', alg: 'RS256' }))
 
 /**
- * A citizen (subject) token shaped like an ID-porten access token, about 1 KB. Its signature is 256
- * random bytes: the kit never verifies it (TokenX does), and neither does the bench's endpoint.
- * Each call returns a distinct token.
+ * The signed part (`header.payload`) of a citizen token shaped like an ID-porten access token,
+ * about 700 B; distinct on every call. `iss` and `aud` default to ID-porten's test issuer and a
+ * frontend, as TokenX would see them.
  */
-export function citizenToken(index: number, now = Math.floor(Date.now() / 1000)): string {
+export function citizenTokenInput(
+  index: number,
+  { now = Math.floor(Date.now() / 1000), iss = 'https://test.idporten.no', aud = 'https://frontend.dev.nav.no' }: { now?: number; iss?: string; aud?: string } = {},
+): string {
   const payload = {
     sub: b64u(randomBytes(32)),
-    iss: 'https://test.idporten.no',
+    iss,
     client_amr: 'private_key_jwt',
     pid: String(10_000_000_000 + index),
     token_type: 'Bearer',
     client_id: 'b8a8c4e2-7d5c-4b7e-9d0a-2f6e1c3b5a77',
-    aud: 'https://frontend.dev.nav.no',
+    aud,
     acr: 'idporten-loa-high',
     scope: 'openid profile nav:dine-pengesaker/les nav:dine-pengesaker/skriv',
     exp: now + 3600,
@@ -56,7 +59,16 @@ export function citizenToken(index: number, now = Math.floor(Date.now() / 1000))
     jti: randomUUID(),
     consumer: { authority: 'iso6523-actorid-upis', ID: '0192:889640782' },
   }
-  return `${CITIZEN_HEADER}.${b64u(JSON.stringify(payload))}.${b64u(randomBytes(256))}`
+  return `${CITIZEN_HEADER}.${b64u(JSON.stringify(payload))}`
+}
+
+/**
+ * A citizen (subject) token shaped like an ID-porten access token, about 1 KB. Its signature is 256
+ * random bytes: the kit never verifies it (TokenX does), and neither does the bench's endpoint.
+ * Each call returns a distinct token.
+ */
+export function citizenToken(index: number, now = Math.floor(Date.now() / 1000)): string {
+  return `${citizenTokenInput(index, { now })}.${b64u(randomBytes(256))}`
 }
 
 /** Our client's RSA-2048 key, as the kit takes it (a private JWK with a `kid`) and as a KeyObject. */

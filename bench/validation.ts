@@ -15,9 +15,9 @@
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify } from 'node:crypto'
+import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto'
 import { createInboundValidator } from '../lib/index.ts'
-import { progress, report, spread, type Spread } from './support.ts'
+import { citizenTokenInput, progress, report, spread, type Spread } from './support.ts'
 
 export interface ValidationResult {
   readonly tokenBytes: number
@@ -50,28 +50,10 @@ await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
 const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 
 const b64u = (value: string | Buffer): string => Buffer.from(value).toString('base64url')
-const HEADER = b64u(JSON.stringify({ kid: 'idporten-bench', typ: 'at+jwt', alg: 'RS256' }))
 
 /** A signed, ID-porten-shaped access token (~1 KB). */
 function token(index: number): string {
-  const now = Math.floor(Date.now() / 1000)
-  const payload = b64u(JSON.stringify({
-    sub: b64u(randomBytes(32)),
-    iss: issuer,
-    client_amr: 'private_key_jwt',
-    pid: String(10_000_000_000 + index),
-    token_type: 'Bearer',
-    client_id: 'b8a8c4e2-7d5c-4b7e-9d0a-2f6e1c3b5a77',
-    aud: AUDIENCE,
-    acr: 'idporten-loa-high',
-    scope: 'openid profile nav:dine-pengesaker/les nav:dine-pengesaker/skriv',
-    exp: now + 3600,
-    iat: now,
-    client_orgno: '889640782',
-    jti: randomUUID(),
-    consumer: { authority: 'iso6523-actorid-upis', ID: '0192:889640782' },
-  }))
-  const input = `${HEADER}.${payload}`
+  const input = citizenTokenInput(index, { iss: issuer, aud: AUDIENCE })
   return `${input}.${b64u(sign('sha256', Buffer.from(input), privateKey))}`
 }
 
