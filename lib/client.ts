@@ -150,14 +150,15 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     // the checks below, and is fresh no longer than the token is unexpired (toLoaded), so serving
     // it needs no second parse of the token.
     const known = digest ?? (typeof subjectToken === 'string' && subjectToken.length <= resolved.maxSubjectTokenLength ? subjectDigest(subjectToken) : undefined)
-    const cached = known === undefined ? undefined : hit(cacheKeyFor(known, audience), audience)
+    const knownKey = known === undefined ? undefined : cacheKeyFor(known, audience)
+    const cached = knownKey === undefined ? undefined : hit(knownKey, audience)
     if (cached !== undefined) return cached
     const subjectExp = subjectTokenExpiry(subjectToken, Math.floor(resolved.clock() / 1000), resolved.maxSubjectTokenLength)
     publish('cache', () => ({ audience, hit: false }))
     const signal = exchangeOptions.signal
     try {
       // (After the checks the token is a string of bounded length; `??` only satisfies the compiler.)
-      const key = cacheKeyFor(known ?? subjectDigest(subjectToken), audience)
+      const key = knownKey ?? tokenCacheKey(subjectToken, audience)
       return await cache.get(key, (shared) => secondLevel === undefined
         ? load(subjectToken, subjectExp, audience, shared)
         : secondLevel.through(sharedItemKey(key), subjectToken, audience, subjectExp, shared, () => load(subjectToken, subjectExp, audience, shared)), signal)
