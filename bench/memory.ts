@@ -12,7 +12,7 @@
  *   flight) never make the cache hold more than 1,000 entries, and the heap grows by 1,000 entries' worth.
  */
 import { randomBytes } from 'node:crypto'
-import { PromiseCache, tokenCacheKey, type Loaded } from '../lib/cache.ts'
+import { PromiseCache, tokenCacheKey, type Loaded } from '../lib/cache/memory.ts'
 import { createTokenXClient, type ExchangedToken } from '../lib/index.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, progress, report } from './support.ts'
 

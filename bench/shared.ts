@@ -15,8 +15,8 @@
  */
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { fork } from 'node:child_process'
-import { tokenCacheKey } from '../lib/cache.ts'
-import { open, seal } from '../lib/cache-crypto.ts'
+import { tokenCacheKey } from '../lib/cache/memory.ts'
+import { open, seal } from '../lib/cache/seal.ts'
 import { createTokenXClient, type TokenXClient } from '../lib/index.ts'
 import { issueTable, modelDefaults, scaleModel, tableCost, type ScaleModelRow } from './scale-model.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, cpuMicros, progress, report, sectionEndpoint, spread, type Spread } from './support.ts'

@@ -11,7 +11,7 @@
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
-import { tokenCacheKey } from '../lib/cache.ts'
+import { tokenCacheKey } from '../lib/cache/memory.ts'
 import { createTokenXClient, tokenX } from '../lib/index.ts'
 import { httpApiEvent, lambdaContext } from './lambda.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, progress, report, sectionEndpoint, spread, type Spread } from './support.ts'

@@ -3,8 +3,8 @@
  * a promise (semver); helpers such as option resolution, defaults and the bearer parser are not.
  */
 // The middleware, and its core for handlers without middy.
-export { tokenX, createTokenXHandlerCore, middlewareDefaults } from './middleware.ts'
-export type { LambdaContext, LambdaContextLike } from './lambda-context.ts'
+export { tokenX, createTokenXHandlerCore, middlewareDefaults } from './core/handler.ts'
+export type { LambdaContext, LambdaContextLike } from './types.ts'
 export type {
   AudienceOption,
   AudienceTarget,
@@ -14,23 +14,23 @@ export type {
   TokenXHandlerCore,
   TokenXMiddleware,
   TokenXMiddlewareRequest,
-} from './middleware.ts'
+} from './core/handler.ts'
 // The client, usable on its own.
-export { createTokenXClient } from './client.ts'
-export type { ExchangedToken, ExchangeOptions, TokenXClient } from './client.ts'
-export { isClientId, optionsFromEnv } from './config.ts'
-export type { AssertionAudience, FetchLike, SecretsManagerLike, TokenXOptions, ResolvedTokenXOptions } from './config.ts'
-export type { Downstream } from './downstream.ts'
-export { sharedCacheDefaults } from './shared-cache.ts'
-export type { DynamoDBLike, SharedCacheOptions } from './shared-cache.ts'
+export { createTokenXClient } from './exchange/client.ts'
+export type { ExchangedToken, ExchangeOptions, TokenXClient } from './exchange/client.ts'
+export { isClientId, optionsFromEnv } from './exchange/config.ts'
+export type { AssertionAudience, FetchLike, SecretsManagerLike, TokenXOptions, ResolvedTokenXOptions } from './exchange/config.ts'
+export type { Downstream } from './downstream/fetch.ts'
+export { sharedCacheDefaults } from './cache/shared.ts'
+export type { DynamoDBLike, SharedCacheOptions } from './cache/shared.ts'
 // Answers, logs, metrics, traces.
-export { errorResponse } from './response.ts'
-export type { ErrorResponse } from './response.ts'
-export { createLogger } from './logger.ts'
-export type { JsonLogger, KitLogger, LogAttributes, LoggerOptions, LogLevel } from './logger.ts'
-export { METRICS } from './metrics.ts'
-export type { MetricName, MetricsLike, MetricUnit } from './metrics.ts'
-export type { SpanAttributes, SpanLike, TracerLike } from './tracing.ts'
+export { errorResponse } from './core/response.ts'
+export type { ErrorResponse } from './core/response.ts'
+export { createLogger } from './observe/logger.ts'
+export type { JsonLogger, KitLogger, LogAttributes, LoggerOptions, LogLevel } from './observe/logger.ts'
+export { METRICS } from './observe/metrics.ts'
+export type { MetricName, MetricsLike, MetricUnit } from './observe/metrics.ts'
+export type { SpanAttributes, SpanLike, TracerLike } from './observe/tracing.ts'
 // Events (node:diagnostics_channel), for logs, metrics and traces of your own.
 export { channelName } from './events.ts'
 export type { KitEventName, KitEvents } from './events.ts'
@@ -48,11 +48,11 @@ export {
   JwksError,
 } from './errors.ts'
 export type { TokenXErrorCode, TokenXErrorInit, BearerProblem, OAuthErrorBody, InboundErrorCode } from './errors.ts'
-export { createInboundValidator, inboundFromEnv } from './inbound.ts'
-export type { InboundValidator, TokenSource, VerifiedClaims } from './inbound.ts'
-export { inboundDefaults } from './inbound-config.ts'
-export type { InboundIssuer, InboundOptions, IssuerSelection, ResolvedInboundOptions } from './inbound-config.ts'
-export { acrLevels, isAcrLevel, satisfiesAcr } from './acr.ts'
-export type { AcrLevel } from './acr.ts'
-export { createTokenXApiCore, tokenXApi } from './api.ts'
-export type { TokenXApiCore, TokenXApiMiddleware, TokenXApiMiddlewareRequest, TokenXApiOptions } from './api.ts'
+export { createInboundValidator, inboundFromEnv } from './inbound/validator.ts'
+export type { InboundValidator, TokenSource, VerifiedClaims } from './inbound/validator.ts'
+export { inboundDefaults } from './inbound/config.ts'
+export type { InboundIssuer, InboundOptions, IssuerSelection, ResolvedInboundOptions } from './inbound/config.ts'
+export { acrLevels, isAcrLevel, satisfiesAcr } from './inbound/acr.ts'
+export type { AcrLevel } from './inbound/acr.ts'
+export { createTokenXApiCore, tokenXApi } from './core/api.ts'
+export type { TokenXApiCore, TokenXApiMiddleware, TokenXApiMiddlewareRequest, TokenXApiOptions } from './core/api.ts'

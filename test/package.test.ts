@@ -29,7 +29,7 @@ describe('package.json', () => {
     expect(pkg.private).toBeUndefined()
     expect(pkg.license).toBe('MIT')
     expect(pkg.version).toMatch(/^\d+\.\d+\.\d+$/)
-    expect(pkg.files).toEqual(['build/', 'lib/*.ts', 'CHANGELOG.md'])
+    expect(pkg.files).toEqual(['build/', 'lib/**/*.ts', 'CHANGELOG.md'])
     expect(pkg.repository).toBeDefined()
     expect(pkg.engines).toEqual({ node: '>=22' })
   })

@@ -5,10 +5,10 @@
  * Variants from the kit's source, the downstream answered by a fake fetch (no network).
  */
 import { openSync, writeSync } from 'node:fs'
-import { createDownstream } from '../../lib/downstream.ts'
+import { createDownstream } from '../../lib/downstream/fetch.ts'
 import { createTokenXClient, tokenX } from '../../lib/index.ts'
-import { subjectDigest } from '../../lib/cache.ts'
-import { authorizationHeader, bearerFromHeader } from '../../lib/bearer.ts'
+import { subjectDigest } from '../../lib/cache/memory.ts'
+import { authorizationHeader, bearerFromHeader } from '../../lib/inbound/bearer.ts'
 import { httpApiEvent, lambdaContext } from '../lambda.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, startEndpoint } from '../support.ts'
 

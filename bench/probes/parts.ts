@@ -8,10 +8,10 @@
  */
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
-import { signAssertion } from '../../lib/assertion.ts'
-import { requestExchange } from '../../lib/exchange.ts'
-import { nodePost } from '../../lib/http.ts'
-import { importPrivateJwk } from '../../lib/key.ts'
+import { signAssertion } from '../../lib/exchange/assertion.ts'
+import { requestExchange } from '../../lib/exchange/token-request.ts'
+import { nodePost } from '../../lib/util/http.ts'
+import { importPrivateJwk } from '../../lib/exchange/key.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken } from '../support.ts'
 
 const { BENCH_SDK_CHUNK: sdkChunk, TOKEN_X_PRIVATE_JWK_SECRET_ID: secretId, TOKEN_X_TOKEN_ENDPOINT: tokenEndpoint } = process.env

@@ -5,7 +5,7 @@
  */
 import { createPublicKey, generateKeyPairSync, hash, randomBytes, randomUUID, sign, verify } from 'node:crypto'
 import { createInboundValidator } from '../../lib/index.ts'
-import { checkClaims, decodeJwt, verifySignature } from '../../lib/verify.ts'
+import { checkClaims, decodeJwt, verifySignature } from '../../lib/inbound/verify.ts'
 
 const N = Number(process.env.PROBE_TOKENS ?? 2000)
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })

@@ -12,8 +12,8 @@
  */
 import middy from '@middy/core'
 import type { Context } from 'aws-lambda'
-import { bearerToken } from '../../lib/bearer.ts'
-import { tokenCacheKey } from '../../lib/cache.ts'
+import { bearerToken } from '../../lib/inbound/bearer.ts'
+import { tokenCacheKey } from '../../lib/cache/memory.ts'
 import { createTokenXClient, tokenX, type Downstream, type TokenXCoreOptions } from '../../lib/index.ts'
 import { httpApiEvent } from '../lambda.ts'
 import { compare } from './interleaved.ts'

@@ -27,7 +27,7 @@
 import { execFile } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, relative, sep } from 'node:path'
+import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 import { startStack, type Stack } from '../../dev/stack.ts'
@@ -89,7 +89,7 @@ type KeySource = (typeof keySources)[number]
 
 /**
  * The tarball holds only what a consumer needs: build/ (JavaScript, declarations, and their maps) and
- * the lib/*.ts sources the maps point at, about half of it maps and sources. 0.2.0 packs to about
+ * the TypeScript sources under lib/ the maps point at, about half of it maps and sources. 0.2.0 packs to about
  * 200 KiB (790 KiB unpacked); the budgets leave room for growth, not for a stray folder.
  */
 const TARBALL_MAX_BYTES = 256 * 1024
@@ -191,7 +191,7 @@ async function main(): Promise<void> {
       assert(forbidden.length === 0, `it ships ${forbidden.join(', ')}`)
       const missing = REQUIRED_FILES.filter((f) => !files.includes(f))
       assert(missing.length === 0, `it lacks ${missing.join(', ')}`)
-      const sources = (await readdir(join(root, 'lib'))).filter((f) => f.endsWith('.ts'))
+      const sources = (await readdir(join(root, 'lib'), { recursive: true })).filter((f) => f.endsWith('.ts'))
       const unbuilt = sources.filter((f) => !files.includes(`build/${f.replace(/\.ts$/, '.js')}`) || !files.includes(`build/${f.replace(/\.ts$/, '.d.ts')}`))
       assert(unbuilt.length === 0, `no build/ output for ${unbuilt.join(', ')}`)
       return `${files.length} files`
@@ -206,7 +206,7 @@ async function main(): Promise<void> {
   if (!packed) return
 
   await check("published declarations import only node:, their own files and the kit's dependencies", async () => {
-    const declarations = (await readdir(join(root, 'build'))).filter((f) => f.endsWith('.d.ts'))
+    const declarations = (await readdir(join(root, 'build'), { recursive: true })).filter((f) => f.endsWith('.d.ts'))
     // What npm installs with the kit anyway (jose, the lazily loaded AWS SDK clients): a consumer needs nothing more.
     const kitManifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
     const installedWithKit = new Set(Object.keys(kitManifest.dependencies))
@@ -214,7 +214,8 @@ async function main(): Promise<void> {
     for (const file of declarations) {
       const text = await readFile(join(root, 'build', file), 'utf8')
       for (const [, specifier] of text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
-        if (specifier === undefined || specifier.startsWith('./') || specifier.startsWith('node:') || installedWithKit.has(specifier)) continue
+        const own = specifier !== undefined && /^\.\.?\//.test(specifier) && !join(dirname(file), specifier).startsWith('..')
+        if (specifier === undefined || own || specifier.startsWith('node:') || installedWithKit.has(specifier)) continue
         foreign.push(`${file} → ${specifier}`)
       }
     }

@@ -15,8 +15,8 @@ import {
   TOKEN_EXCHANGE_GRANT,
   type TokenX,
 } from '../../dev/tokenx.ts'
-import { createTokenXClient } from '../../lib/client.ts'
-import type { TokenXOptions } from '../../lib/config.ts'
+import { createTokenXClient } from '../../lib/exchange/client.ts'
+import type { TokenXOptions } from '../../lib/exchange/config.ts'
 
 const CLIENT = 'local:team:client-app'
 const OTHER_CLIENT = 'local:team:other-app'

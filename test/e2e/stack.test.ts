@@ -19,7 +19,7 @@ import { decodeJwt } from 'jose'
 import { startIdPorten, type IdPorten } from '../../dev/idporten.ts'
 import { generateRsaJwk } from '../../dev/keys.ts'
 import { APP_CLIENT_ID, DOWNSTREAM_AUDIENCE, freePort, startStack, type Stack } from '../../dev/stack.ts'
-import { sharedItemKey, tokenCacheKey } from '../../lib/cache.ts'
+import { sharedItemKey, tokenCacheKey } from '../../lib/cache/memory.ts'
 import {
   bearerClaims,
   callResource,

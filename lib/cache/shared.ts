@@ -1,0 +1,381 @@
+/**
+ * The shared second cache level: exchanged tokens in a DynamoDB table, so that every warm Lambda
+ * environment of a function — Lambda routes a citizen's requests to any of them — can use a token
+ * one of them exchanged. Order of look-ups: the environment's own in-memory cache, then the table,
+ * then an exchange; a fresh exchange is written to both.
+ *
+ * Zero knowledge at rest (lib/cache-crypto.ts): the item key is `sharedItemKey` (a SHA-256 over the
+ * audience and the subject token's SHA-256: no audience, nothing that links a citizen's items), the
+ * value is sealed under a key derived from the citizen's own subject token.
+ *
+ * Never worse than no cache:
+ * - every read and write has a small time budget (`readTimeout`, `writeTimeout`, ms) enforced with
+ *   an AbortSignal on the SDK call, and the SDK does not retry (the fallback, an exchange, is the retry);
+ *   until one request has succeeded, `coldTimeout` applies, and a request given up on is aborted
+ *   only later, so that it can finish connecting;
+ * - any failure (throttling, unreachable, access denied, a timeout) or a refused item is a miss, never
+ *   an error, and is published as a `shared-cache` event (lib/events.ts) without token material;
+ * - after `failureThreshold` failures in a row, the table is skipped for `breakerCooldown` ms (a
+ *   circuit breaker); then one call probes it, and a success closes the breaker again.
+ *
+ * Writes are awaited, within `writeTimeout`, before the exchanged token is handed out. On Lambda,
+ * work left running after the answer is frozen with the environment: a write racing the answer
+ * would be stopped mid-flight, lost or reported as a failure invocations later. An awaited write
+ * costs one DynamoDB round trip (single-digit ms in the region) on a path that has just paid for a
+ * token exchange, and never more than `writeTimeout`.
+ *
+ * Table schema (serverless.yml creates it): partition key `pk` (S), on-demand capacity, TTL on `ttl`.
+ * Item: `pk` (S, `sharedItemKey`), `ttl` (N, epoch seconds: when the token stops being served, never
+ * after its expiry minus the renewal margin nor after the subject token's `exp`), `v` (N, the sealed
+ * format's version), `data` (B, the sealed token). DynamoDB deletes expired items only eventually, so
+ * reads check freshness themselves.
+ */
+import { createHash } from 'node:crypto'
+import type { Loaded } from './memory.ts'
+import { open, seal, SEAL_VERSION, type SealedToken } from './seal.ts'
+import type { ExchangedToken } from '../exchange/client.ts'
+import { publish, type KitEvents } from '../events.ts'
+import { InvalidOptionError, safeErrorName } from '../errors.ts'
+import { lazy } from '../util/lazy.ts'
+import { checkInteger, checkKnownKeys } from '../util/option-checks.ts'
+
+/** The minimal DynamoDB client the shared cache needs: `@aws-sdk/client-dynamodb`'s client fits. */
+export interface DynamoDBLike {
+  send(command: object, options?: { abortSignal?: AbortSignal }): Promise<unknown>
+}
+
+/** Options of the shared cache (`sharedCache` in the client options; `TOKEN_X_CACHE_TABLE` sets `table`). */
+export interface SharedCacheOptions {
+  /** The DynamoDB table's name or ARN. Required. */
+  table: string
+  /** Replaces the `@aws-sdk/client-dynamodb` client, which is otherwise imported and created on first use. */
+  client?: DynamoDBLike | undefined
+  /** Milliseconds a GetItem may take before it is aborted and counted as a miss. Default 50. */
+  readTimeout?: number
+  /** Milliseconds a PutItem may take before it is aborted (the token is handed out regardless). Default 50. */
+  writeTimeout?: number
+  /**
+   * Milliseconds for the requests of an environment until one has succeeded: the first one also
+   * sets the SDK client up and opens the TCP and TLS connection. Default 250.
+   */
+  coldTimeout?: number
+  /** Failures in a row (errors and timeouts, not refused items) that open the circuit breaker. Default 3. */
+  failureThreshold?: number
+  /** Milliseconds the table is skipped once the breaker is open. Default 30000. */
+  breakerCooldown?: number
+}
+
+/** Every key of `SharedCacheOptions`, in one place (unknown keys are refused). */
+export const sharedCacheOptionKeys = ['table', 'client', 'readTimeout', 'writeTimeout', 'coldTimeout', 'failureThreshold', 'breakerCooldown'] as const
+
+export type ResolvedSharedCacheOptions = Readonly<Required<Omit<SharedCacheOptions, 'client'>> & Pick<SharedCacheOptions, 'client'>>
+
+export const sharedCacheDefaults = Object.freeze({
+  // A GetItem in the region takes a few ms; the first one of an environment also opens a TLS
+  // connection. 50 ms leaves room for that and still costs far less than an exchange.
+  readTimeout: 50,
+  writeTimeout: 50,
+  // Without it, a new environment — the one that gains most from the table — would give up on its
+  // first read while still connecting, and every read of an environment whose connection keeps being
+  // aborted would start over.
+  coldTimeout: 250,
+  failureThreshold: 3,
+  breakerCooldown: 30_000,
+})
+
+/** A table name (3–255 of `[A-Za-z0-9_.-]`) or a table ARN, as GetItem's `TableName` accepts. */
+const TABLE = /^(?:arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table\/)?[A-Za-z0-9_.-]{3,255}$/
+
+/** Whether `value` names a DynamoDB table (for `TOKEN_X_CACHE_TABLE`). */
+export function isTableName(value: unknown): value is string {
+  return typeof value === 'string' && TABLE.test(value)
+}
+
+/** Merges `options` over the defaults and checks them; throws `TypeError` naming the bad one. */
+export function resolveSharedCacheOptions(options: SharedCacheOptions): ResolvedSharedCacheOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new InvalidOptionError('sharedCache', 'must be an object')
+  checkKnownKeys(options, sharedCacheOptionKeys, 'sharedCache.')
+  const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as SharedCacheOptions
+  const resolved = { ...sharedCacheDefaults, ...defined }
+  if (!isTableName(resolved.table)) throw new InvalidOptionError('sharedCache.table', 'must be a DynamoDB table name or ARN')
+  if (resolved.client !== undefined && typeof resolved.client?.send !== 'function') throw new InvalidOptionError('sharedCache.client', 'must have a send() method')
+  checkInteger('sharedCache.readTimeout', resolved.readTimeout, 1, 5000)
+  checkInteger('sharedCache.writeTimeout', resolved.writeTimeout, 1, 5000)
+  checkInteger('sharedCache.coldTimeout', resolved.coldTimeout, 1, 5000)
+  checkInteger('sharedCache.failureThreshold', resolved.failureThreshold, 1, 1000)
+  checkInteger('sharedCache.breakerCooldown', resolved.breakerCooldown, 0, 3_600_000)
+  return Object.freeze(resolved)
+}
+
+export interface SharedCache {
+  /**
+   * The token cached in the table for `pk`, or an exchange through `exchange` (written to the table
+   * afterwards). `subjectExp` (seconds since the epoch) caps how long a found token is served.
+   * Never fails because of the table: only `exchange` can make it reject.
+   */
+  through(
+    pk: string,
+    subjectToken: string,
+    audience: string,
+    subjectExp: number,
+    signal: AbortSignal,
+    exchange: () => Promise<Loaded<ExchangedToken>>,
+  ): Promise<Loaded<ExchangedToken>>
+  /**
+   * The downstream refused `token` (it answered 401): the table's copy, if it is that very token,
+   * is not served again by this environment, and the next exchange overwrites it. (The role may only
+   * GetItem and PutItem, so the item is not deleted.)
+   */
+  evict(pk: string, token: ExchangedToken): void
+}
+
+/** A cold request is aborted this many times its budget after the caller stopped waiting for it. */
+const COLD_ABORT_FACTOR = 4
+
+/** Refused tokens remembered by `evict`, per environment; bounded, oldest first out. */
+const MAX_REFUSED = 1000
+
+type Outcome = KitEvents['shared-cache']['outcome']
+
+// Taken at load: budgets run on real time even while a test fakes the global timers.
+const { setTimeout: startTimer, clearTimeout: stopTimer } = globalThis
+
+export function createSharedCache(options: SharedCacheOptions, clock: () => number = Date.now): SharedCache {
+  const resolved = resolveSharedCacheOptions(options)
+  /** SHA-256 of refused access tokens, by item key. */
+  const refused = new Map<string, string>()
+  const breaker = createBreaker(resolved.failureThreshold, resolved.breakerCooldown, clock)
+  /** Whether a request has succeeded: the client is set up and (likely) connected. */
+  let warm = false
+
+  const loadSdk = lazy(() => import('./dynamodb-sdk.ts'))
+  const getClient = lazy(async () => resolved.client ?? (
+    // No SDK retries: within a budget of tens of ms they cannot help, and the fallback is an exchange.
+    new (await loadSdk()).DynamoDBClient({ maxAttempts: 1 }) as DynamoDBLike
+  ))
+
+  const event = (audience: string, operation: 'get' | 'put', outcome: Outcome, started: number, extra: { errorName?: string; breaker?: 'opened' | 'closed' } = {}) =>
+    publish('shared-cache', () => ({ audience, operation, outcome, durationMs: performance.now() - started, ...extra }))
+
+  /** Runs one SDK call within `budget` ms; reports failures to the breaker and as events. */
+  const call = async <T>(
+    audience: string,
+    operation: 'get' | 'put',
+    budget: number,
+    outer: AbortSignal | undefined,
+    send: (sdk: typeof import('./dynamodb-sdk.ts'), client: DynamoDBLike, signal: AbortSignal) => Promise<T>,
+  ): Promise<{ ok: true; value: T; started: number; closed: boolean } | { ok: false }> => {
+    const started = performance.now()
+    if (!breaker.allow()) {
+      event(audience, operation, 'skipped', started)
+      return { ok: false }
+    }
+    try {
+      // The SDK's import and client creation happen once per environment and are not counted
+      // against the budget (a cold start would otherwise always miss); the request is.
+      const [module, dynamodb] = await Promise.all([loadSdk(), getClient()])
+      const value = warm
+        ? await withBudget(budget, budget, outer, (signal) => send(module, dynamodb, signal))
+        // Until one request has succeeded, a slow one is not aborted when we stop waiting for it
+        // but a while later, so it can finish connecting and leave a warm client behind (and a
+        // loaded environment does not start over with every request).
+        : await withBudget(Math.max(budget, resolved.coldTimeout), COLD_ABORT_FACTOR * Math.max(budget, resolved.coldTimeout), outer, (signal) =>
+          send(module, dynamodb, signal).then((result) => {
+            warm = true
+            return result
+          }))
+      return { ok: true, value, started, closed: breaker.succeeded() }
+    } catch (err) {
+      // The caller gave up (its deadline): not the table's fault, so not counted against it.
+      if (outer?.aborted === true) {
+        breaker.released()
+        event(audience, operation, 'error', started, { errorName: 'AbortError' })
+        return { ok: false }
+      }
+      const opened = breaker.failed()
+      event(audience, operation, 'error', started, { errorName: errorName(err), ...(opened ? { breaker: 'opened' as const } : {}) })
+      return { ok: false }
+    }
+  }
+  /** The outcome of a call that reached the table; `closed`: it was the probe that closed the breaker. */
+  const report = (audience: string, operation: 'get' | 'put', outcome: Outcome, call: { started: number; closed: boolean }, errorName?: string) =>
+    event(audience, operation, outcome, call.started, {
+      ...(errorName === undefined ? {} : { errorName }),
+      ...(call.closed ? { breaker: 'closed' as const } : {}),
+    })
+
+  const get = async (pk: string, subjectToken: string, audience: string, subjectExp: number, signal: AbortSignal): Promise<Loaded<ExchangedToken> | undefined> => {
+    const result = await call(audience, 'get', resolved.readTimeout, signal, (module, dynamodb, budgetSignal) =>
+      dynamodb.send(new module.GetItemCommand({ TableName: resolved.table, Key: { pk: { S: pk } } }), { abortSignal: budgetSignal }))
+    if (!result.ok) return undefined
+    const item = (result.value as { Item?: Record<string, unknown> } | undefined)?.Item
+    if (item === undefined) return void report(audience, 'get', 'miss', result)
+    const now = clock()
+    const fields = itemFields(item)
+    if (fields === undefined || fields.pk !== pk) return void report(audience, 'get', 'rejected', result, 'MalformedItem')
+    // Expired, or written by another version of the format (its key differs): a miss, not tampering.
+    if (fields.ttl * 1000 <= now || fields.v !== SEAL_VERSION) return void report(audience, 'get', 'miss', result)
+    const opened = open(fields.data, subjectToken, audience, pk)
+    if (!opened.ok) return void report(audience, 'get', 'rejected', result, opened.reason === 'unauthentic' ? 'UnauthenticItem' : 'MalformedItem')
+    const { token } = opened
+    // Never served after the citizen's token expires (the same rule as the in-memory cache).
+    const freshUntil = Math.min(token.freshUntil, Math.ceil(subjectExp) * 1000)
+    if (now >= freshUntil || refused.get(pk) === fingerprint(token.accessToken)) return void report(audience, 'get', 'miss', result)
+    report(audience, 'get', 'hit', result)
+    return {
+      value: Object.freeze({
+        accessToken: token.accessToken,
+        audience: token.audience,
+        expiresAt: token.expiresAt,
+        tokenType: token.tokenType,
+        issuedTokenType: token.issuedTokenType,
+      }),
+      freshUntil,
+    }
+  }
+
+  const put = async (pk: string, subjectToken: string, loaded: Loaded<ExchangedToken>, signal: AbortSignal): Promise<void> => {
+    const { value, freshUntil } = loaded
+    // DynamoDB TTL is in whole seconds: round down, so the item is never kept past `freshUntil`.
+    const ttl = Math.floor(freshUntil / 1000)
+    if (ttl * 1000 <= clock()) return
+    const sealed: SealedToken = { ...pick(value), freshUntil }
+    const data = seal(sealed, subjectToken, pk)
+    const result = await call(value.audience, 'put', resolved.writeTimeout, signal, (module, dynamodb, budgetSignal) =>
+      dynamodb.send(new module.PutItemCommand({
+        TableName: resolved.table,
+        Item: { pk: { S: pk }, ttl: { N: String(ttl) }, v: { N: String(SEAL_VERSION) }, data: { B: data } },
+      }), { abortSignal: budgetSignal }))
+    if (!result.ok) return
+    refused.delete(pk)
+    report(value.audience, 'put', 'written', result)
+  }
+
+  return {
+    async through(pk, subjectToken, audience, subjectExp, signal, exchange) {
+      const found = await get(pk, subjectToken, audience, subjectExp, signal)
+      if (found !== undefined) return found
+      const loaded = await exchange()
+      await put(pk, subjectToken, loaded, signal)
+      return loaded
+    },
+    evict(pk, token) {
+      refused.delete(pk)
+      refused.set(pk, fingerprint(token.accessToken))
+      if (refused.size > MAX_REFUSED) refused.delete(refused.keys().next().value as string)
+    },
+  }
+}
+
+function pick(token: ExchangedToken): Omit<SealedToken, 'freshUntil'> {
+  return { accessToken: token.accessToken, audience: token.audience, expiresAt: token.expiresAt, tokenType: token.tokenType, issuedTokenType: token.issuedTokenType }
+}
+
+function fingerprint(accessToken: string): string {
+  return createHash('sha256').update(accessToken).digest('base64url')
+}
+
+/** The item's attributes in DynamoDB's JSON shape (`{ S }`, `{ N }`, `{ B }`), or undefined if any is off. */
+function itemFields(item: Record<string, unknown>): { pk: string; ttl: number; v: number; data: Uint8Array } | undefined {
+  const pk = (item['pk'] as { S?: unknown } | undefined)?.S
+  const ttl = Number((item['ttl'] as { N?: unknown } | undefined)?.N)
+  const v = Number((item['v'] as { N?: unknown } | undefined)?.N)
+  const data = (item['data'] as { B?: unknown } | undefined)?.B
+  if (typeof pk !== 'string' || !Number.isFinite(ttl) || !Number.isInteger(v) || !(data instanceof Uint8Array)) return undefined
+  return { pk, ttl, v, data }
+}
+
+/** The foreign error's name or system code (errors.ts); an abort here is always a budget running out. */
+function errorName(err: unknown): string {
+  return (err as { name?: unknown } | null)?.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
+}
+
+/**
+ * Runs `run`, waiting for it `wait` ms at most (or until `outer` aborts), and aborts its signal after
+ * `abortAfter` ms (≥ `wait`). Timers and listener go as soon as `run` settles (an
+ * `AbortSignal.timeout` could not be cleared).
+ */
+async function withBudget<T>(wait: number, abortAfter: number, outer: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController()
+  const timeout = () => new DOMException('The shared cache did not answer within its budget', 'TimeoutError')
+  let stopWaiting: (reason: unknown) => void = () => undefined
+  const waited = new Promise<never>((_, reject) => {
+    stopWaiting = reject
+  })
+  const onAbort = () => {
+    controller.abort(outer?.reason)
+    stopWaiting(outer?.reason)
+  }
+  if (outer?.aborted === true) onAbort()
+  else outer?.addEventListener('abort', onAbort, { once: true })
+  const waitTimer = startTimer(() => {
+    const reason = timeout()
+    // Aborted before the caller goes on, so the request is cancelled by the time the answer leaves.
+    if (abortAfter <= wait) controller.abort(reason)
+    stopWaiting(reason)
+  }, wait)
+  waitTimer.unref()
+  const abortTimer = abortAfter > wait ? startTimer(() => controller.abort(timeout()), abortAfter) : undefined
+  abortTimer?.unref()
+  const running = run(controller.signal)
+  running.then(
+    () => stopTimer(abortTimer),
+    () => stopTimer(abortTimer),
+  )
+  try {
+    // Some clients ignore their abort signal (or notice it late): the wait holds regardless.
+    return await Promise.race([running, waited])
+  } finally {
+    stopTimer(waitTimer)
+    outer?.removeEventListener('abort', onAbort)
+  }
+}
+
+interface Breaker {
+  /** Whether a call may go to the table now (closed, or the one probe after the cooldown). */
+  allow(): boolean
+  /** Returns whether this success closed an open breaker. */
+  succeeded(): boolean
+  /** Returns whether this failure opened the breaker. */
+  failed(): boolean
+  /** The call ended without telling anything about the table (the caller gave up). */
+  released(): void
+}
+
+/** Consecutive-failure circuit breaker: open for `cooldown` ms after `threshold` failures, then one probe. */
+function createBreaker(threshold: number, cooldown: number, clock: () => number): Breaker {
+  let failures = 0
+  let openUntil = 0
+  let open = false
+  let probing = false
+  return {
+    allow() {
+      if (!open) return true
+      if (probing || clock() < openUntil) return false
+      probing = true
+      return true
+    },
+    succeeded() {
+      failures = 0
+      probing = false
+      if (!open) return false
+      open = false
+      return true
+    },
+    failed() {
+      failures += 1
+      const wasProbe = probing
+      probing = false
+      if (wasProbe || (!open && failures >= threshold)) {
+        // Reached only by a failed probe (the breaker was open) or by opening it now: either way, news.
+        openUntil = clock() + cooldown
+        open = true
+        return true
+      }
+      return false
+    },
+    released() {
+      probing = false
+    },
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The API side: a Lambda that *is* an internal API, called by other apps with TokenX tokens. Accepts
+ * only tokens TokenX issued for our own client id (never an ID-porten token sent straight here),
+ * optionally only from listed calling apps (`allowedClients`, the `client_id` claim, as a NAIS inbound
+ * access policy), and with the same login-level rule as the exchange side. 401 for a bad token (or a
+ * login level too low, with an RFC 9470 step-up challenge), 403 `insufficient_scope` for an app that is
+ * not allowed. The middleware is a thin wrapper over `createTokenXApiCore`.
+ */
+import type { LambdaContext, LambdaContextLike } from '../types.ts'
+import { bearerToken } from '../inbound/bearer.ts'
+import { TokenXError, InvalidOptionError } from '../errors.ts'
+import { inboundValidatorGetter, type VerifiedClaims } from '../inbound/validator.ts'
+import { checkAllowedClients, inboundDefaults, inboundOptionKeys, type InboundIssuer, type InboundOptions } from '../inbound/config.ts'
+import { lazyDeadline, middlewareDefaults, observerFor, releaseDeadline, respondTo, type TokenXCoreOptions } from './handler.ts'
+import { checkKnownKeys, checkNonNegativeInteger } from '../util/option-checks.ts'
+import type { ErrorResponse } from './response.ts'
+
+export interface TokenXApiOptions extends Omit<InboundOptions, 'idporten' | 'tokenX'> {
+  /**
+   * TokenX as the issuer, with our client id as `audience`. Default: from the environment on the first
+   * invocation (`TOKEN_X_ISSUER`, `TOKEN_X_JWKS_URI` or `TOKEN_X_WELL_KNOWN_URL`, `TOKEN_X_CLIENT_ID`).
+   */
+  tokenX?: InboundIssuer | undefined
+  /** Where the default configuration is read. Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>> | undefined
+  /** Milliseconds kept free before the Lambda's deadline: a JWKS fetch stops waiting by then. Default 500. */
+  deadlineMargin?: number
+  /** As `tokenX()`'s: where refused tokens and errors are logged; `false` logs nothing. */
+  logger?: TokenXCoreOptions<string>['logger']
+  /** As `tokenX()`'s: a Powertools `Metrics` instance, or `false`. */
+  metrics?: TokenXCoreOptions<string>['metrics']
+  /** As `tokenX()`'s: an OpenTelemetry `Tracer`, or `false`. */
+  tracer?: TokenXCoreOptions<string>['tracer']
+  /** As `tokenX()`'s: the `service` of log lines and the metrics dimension. */
+  serviceName?: string | undefined
+}
+
+/** Every key of `TokenXApiOptions`, in one place: the inbound options but `idporten`, and the observability ones. */
+export const apiOptionKeys = Object.freeze([
+  'env', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName',
+  ...inboundOptionKeys.filter((key): key is Exclude<typeof key, 'idporten'> => key !== 'idporten'),
+] as const)
+const everyApiKeyListed: Exclude<keyof TokenXApiOptions, (typeof apiOptionKeys)[number]> extends never ? true : never = true
+void everyApiKeyListed
+
+export interface TokenXApiCore {
+  /** The verified claims of the event's TokenX token; rejects with a `TokenXError` (401, 403, 5xx). */
+  authorize(event: unknown, context?: Partial<LambdaContextLike>): Promise<VerifiedClaims>
+  /** The HTTP answer for a kit error (and logs and counts it: the `error` event); `undefined` for any other error. */
+  respond(err: unknown): ErrorResponse | undefined
+  /** Ends the invocation's observation (metrics record); the middleware calls it. */
+  end(): void
+}
+
+/** The API side's core, for handlers that do not use middy. Bad options throw `TypeError` here. */
+export function createTokenXApiCore(options: TokenXApiOptions = {}): TokenXApiCore {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object')
+  checkKnownKeys(options, apiOptionKeys)
+  const { env, deadlineMargin = middlewareDefaults.deadlineMargin, logger, metrics, tracer, serviceName, tokenX, ...inbound } = options
+  checkNonNegativeInteger('deadlineMargin', deadlineMargin)
+  // Now, though the issuer may come from the environment later: it can only be TokenX.
+  if (inbound.allowedClients !== undefined) checkAllowedClients(inbound.allowedClients, true)
+  const observer = observerFor({ env, logger, metrics, tracer, serviceName }, [])
+
+  // From the environment, only TokenX: an ID-porten token sent straight to the API is refused as
+  // from an unknown issuer (and `idporten` is not an option here).
+  const getValidator = inboundValidatorGetter({ ...inbound, tokenX }, () => env ?? process.env, { idporten: false, tokenX: true })
+  const maxTokenLength = inbound.maxTokenLength ?? inboundDefaults.maxTokenLength
+
+  return {
+    async authorize(event, context) {
+      observer.begin(context)
+      const token = bearerToken(event, maxTokenLength)
+      // The deadline's timer starts only if validation has to wait (a JWKS fetch); it must not outlive the invocation.
+      const deadline = lazyDeadline(context, deadlineMargin)
+      try {
+        return await getValidator().validate(token, deadline)
+      } finally {
+        releaseDeadline(deadline)
+      }
+    },
+    respond: (err) => respondTo(err, observer),
+    end() {
+      observer.end()
+    },
+  }
+}
+
+/**
+ * What `tokenXApi()` reads and sets on middy's `request`. Structural, as `TokenXMiddlewareRequest`,
+ * so that the published types need neither `@middy/core` nor `@types/aws-lambda`.
+ */
+export interface TokenXApiMiddlewareRequest {
+  event: unknown
+  context: LambdaContext & { citizen: VerifiedClaims }
+  response: unknown
+  error: unknown
+}
+
+/** The middleware object `tokenXApi()` returns, for `middy().use()`. */
+export interface TokenXApiMiddleware {
+  readonly name: 'tokenXApi'
+  before: (request: TokenXApiMiddlewareRequest) => Promise<void>
+  after: (request: TokenXApiMiddlewareRequest) => void
+  onError: (request: TokenXApiMiddlewareRequest) => void
+}
+
+/**
+ * The middy middleware of the API side. Usage: `middy(handler).use(tokenXApi({ allowedClients: [...] }))`,
+ * then `context.citizen` (the verified claims: `pid`, `acr`, `client_id` of the calling app, ...).
+ */
+export function tokenXApi(options: TokenXApiOptions = {}): TokenXApiMiddleware {
+  const core = createTokenXApiCore(options)
+  return {
+    name: 'tokenXApi',
+    before: async (request) => {
+      request.context.citizen = await core.authorize(request.event, request.context)
+    },
+    after: () => {
+      core.end()
+    },
+    onError: (request) => {
+      try {
+        if (!(request.error instanceof TokenXError)) return
+        const response = core.respond(request.error)
+        if (request.response === undefined) request.response = response
+      } finally {
+        core.end()
+      }
+    },
+  }
+}

@@ -1,0 +1,401 @@
+/**
+ * A `fetch` for one downstream app that sends the exchanged token as `Authorization: Bearer`
+ * (RFC 6750 §2.1) — only to the app's configured origin(s), over `https:` (or `http:` on loopback) —
+ * has a timeout, honours the caller's signal and the Lambda's deadline, and, when the downstream
+ * answers 401 to a cached token, drops that token, exchanges again and retries once.
+ *
+ * Redirects are followed here, and only within the configured origin(s) (`redirect: 'manual'`): the
+ * token must never depend on the runtime's `fetch` stripping `Authorization` on a cross-origin hop.
+ */
+import type { ExchangedToken, TokenXClient } from '../exchange/client.ts'
+import { isSafeUrl, type FetchLike } from '../exchange/config.ts'
+import { DownstreamError, TokenXError, InvalidOptionError } from '../errors.ts'
+import { kitEvents, publish } from '../events.ts'
+
+const downstreamEvents = kitEvents('downstream')
+
+export interface DownstreamOptions {
+  readonly client: TokenXClient
+  readonly subjectToken: string
+  readonly token: ExchangedToken
+  /** Milliseconds a downstream request may take until its answer's headers arrive. */
+  readonly timeout: number
+  /**
+   * Aborts downstream requests and re-exchanges, e.g. when the Lambda is about to time out. Its
+   * `signal` is read when a request or re-exchange starts, never before (the middleware creates the
+   * deadline signal on first use). A downstream request reads only `at` (ms since the epoch): its
+   * own timer is cut to the deadline, so it needs no second timer and no listener.
+   */
+  readonly deadline?: {
+    readonly signal?: AbortSignal | undefined
+    readonly at?: number | undefined
+    /** Clears the deadline's timer, if it started one; called through `releaseDownstream`. */
+    release?(): void
+  } | undefined
+  readonly fetch: FetchLike
+  /**
+   * The origins (`https://api.example`) the token may be sent to; the first one's URL is the base for
+   * relative inputs. Undefined: any `https:` URL (or `http:` on loopback). See `normalizeOrigins`.
+   */
+  readonly origins?: readonly string[] | undefined
+}
+
+export interface Downstream {
+  /** The downstream app, `cluster:namespace:app`. */
+  readonly audience: string
+  /** The exchanged token currently in use (it changes after a 401 retry). */
+  readonly token: ExchangedToken
+  /**
+   * `fetch` with the token attached. `input` is absolute and within the configured origin(s), or
+   * relative to the first configured URL. Rejects with `DownstreamError` (502 unreachable, 504 too
+   * slow, 500 a URL the token may not go to); any answer, whatever its status, is returned. A body
+   * that cannot be replayed (a stream) is not retried after a 401. Redirects are followed within the
+   * configured origin(s) only; any other redirect is returned as it is, unfollowed.
+   */
+  fetch(input: string | URL, init?: RequestInit): Promise<Response>
+}
+
+/** Redirects followed per request, as browsers cap them too (fetch spec: 20; a downstream API needs few). */
+const MAX_REDIRECTS = 5
+
+export function createDownstream(options: DownstreamOptions): Downstream {
+  return new TokenXDownstream(options)
+}
+
+/**
+ * Ends `value`'s invocation if it is a kit `Downstream`: releases its deadline (clears the timer, if
+ * one was started). Returns whether it was one.
+ */
+export function releaseDownstream(value: unknown): boolean {
+  if (!(value instanceof TokenXDownstream)) return false
+  value.release()
+  return true
+}
+
+/**
+ * Checks downstream base URLs at construction: absolute, `https:` (or `http:` on loopback), no
+ * credentials. Returns them as given (the first is the base for relative inputs); their origins are
+ * what the token is bound to.
+ */
+export function checkDownstreamUrls(name: string, urls: readonly string[]): readonly string[] {
+  for (const url of urls) {
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      throw new InvalidOptionError(`${name}`, 'must be absolute URLs')
+    }
+    if (!isSafeUrl(parsed)) throw new InvalidOptionError(`${name}`, 'must be https: URLs (http: only on a loopback host)')
+    if (parsed.username !== '' || parsed.password !== '') throw new InvalidOptionError(`${name}`, 'must not carry credentials')
+  }
+  return urls
+}
+
+/**
+ * A class, not an object literal: one is made per invocation, and V8 builds a literal that has a
+ * getter (`token`) some twenty times slower than a class instance (bench/). `fetch` is an own arrow
+ * function, so `const { fetch } = context.tokenX` keeps working.
+ */
+class TokenXDownstream implements Downstream {
+  readonly audience: string
+  #token: ExchangedToken
+  readonly #options: DownstreamOptions
+
+  constructor(options: DownstreamOptions) {
+    this.#options = options
+    this.#token = options.token
+    this.audience = options.token.audience
+  }
+
+  get token(): ExchangedToken {
+    return this.#token
+  }
+
+  /** See `releaseDownstream`. */
+  release(): void {
+    this.#options.deadline?.release?.()
+  }
+
+  readonly fetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
+    const url = this.#target(input)
+    const started = performance.now()
+    const used = this.#token
+    let response: Response
+    // The first request inline (what `#send` does): on the warm path every async frame and promise
+    // between the handler and the runtime's fetch costs CPU the floor does not pay (bench/function.ts).
+    const guard = new RequestGuard(init.signal ?? undefined, this.#timeout())
+    try {
+      response = await this.#options.fetch(url, requestInit(init, used, guard.signal))
+    } catch (err) {
+      throw this.#failed(guard.failure(err, this.audience), started)
+    } finally {
+      guard.release()
+    }
+    if (response.status === 401 || (isRedirect(response.status) && followsRedirects(init))) {
+      try {
+        response = await this.#complete(response, url, init, used)
+      } catch (err) {
+        throw this.#failed(err, started)
+      }
+    }
+    return this.#published(response, started)
+  }
+
+  /**
+   * The rarer answers to the first request: a redirect within the allowed origins is followed; a 401
+   * to the token (after any redirects) drops it from the cache, and a replayable request is sent
+   * once more with a fresh token.
+   */
+  async #complete(first: Response, url: string | URL, init: RequestInit, used: ExchangedToken): Promise<Response> {
+    const { client, subjectToken, deadline } = this.#options
+    const response = isRedirect(first.status) && followsRedirects(init) ? await this.#redirected(first, url, init, used) : first
+    if (response.status !== 401) return response
+    // The downstream no longer accepts the token (revoked, or its keys rotated): never serve it
+    // again — whether or not this request can be retried.
+    client.evict(subjectToken, used.audience, used)
+    if (!isReplayable(init.body)) return response
+    const fresh = await client.exchange(subjectToken, used.audience, { signal: deadline?.signal })
+    if (fresh.accessToken === used.accessToken) return response
+    await response.body?.cancel().catch(() => undefined)
+    this.#token = fresh
+    return this.#follow(url, init, fresh)
+  }
+
+  #failed(err: unknown, started: number): unknown {
+    const durationMs = performance.now() - started
+    const code = err instanceof TokenXError ? err.code : undefined
+    publish('downstream', () => ({ audience: this.audience, status: 0, durationMs, code }))
+    publish('downstream.failed', () => ({ audience: this.audience, durationMs, code }))
+    return err
+  }
+
+  #published(response: Response, started: number): Response {
+    if (downstreamEvents.hasSubscribers) downstreamEvents.publish({ audience: this.audience, status: response.status, durationMs: performance.now() - started })
+    return response
+  }
+
+  /** The URL to send to, or `ERR_DOWNSTREAM_URL` for one the token may not go to. */
+  #target(input: string | URL): string | URL {
+    const origins = this.#options.origins
+    if (origins === undefined) {
+      const url = typeof input === 'string' ? parseOrUndefined(input) : input
+      if (url === undefined || !isSafeUrl(url)) throw this.#refused('a URL that is not https: (or http: on loopback)')
+      return input
+    }
+    if (typeof input === 'string') {
+      // The common cases without parsing: a relative URL resolved (and checked) before, or an
+      // absolute one that starts with an allowed origin and a path.
+      const resolved = resolvedInputs(origins).get(input)
+      if (resolved !== undefined) return resolved
+      for (const base of origins) if (withinOrigin(input, base)) return input
+    }
+    const url = input instanceof URL ? input : parseOrUndefined(input, origins[0])
+    if (url === undefined || !origins.some((base) => sameOrigin(url, base))) throw this.#refused('a URL outside the audience\'s configured origin(s)')
+    if (typeof input === 'string') remember(resolvedInputs(origins), input, url.href)
+    return url
+  }
+
+  #refused(what: string): DownstreamError {
+    return new DownstreamError('ERR_DOWNSTREAM_URL', `the handler asked to send the ${this.audience} token to ${what}`, { audience: this.audience })
+  }
+
+  /** Sends, following redirects within the allowed origins only. */
+  async #follow(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
+    const response = await this.#send(url, init, current)
+    return isRedirect(response.status) && followsRedirects(init) ? this.#redirected(response, url, init, current) : response
+  }
+
+  /** Follows `response`, a redirect, and those after it, within the allowed origins only. */
+  async #redirected(first: Response, url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
+    let request = init
+    let target = url
+    let response = first
+    for (let hop = 0; ; hop++) {
+      if (hop > 0) response = await this.#send(target, request, current)
+      const location = isRedirect(response.status) ? response.headers.get('location') : null
+      if (location === null || hop >= MAX_REDIRECTS) return response
+      const next = parseOrUndefined(location, String(target))
+      // Elsewhere: the handler gets the redirect itself; the token is not sent on.
+      if (next === undefined || !this.#allows(next)) return response
+      const method = (request.method ?? 'GET').toUpperCase()
+      // Fetch spec §4.4 (HTTP-redirect fetch): 303, and 301/302 after a POST, become a GET without a body.
+      if (response.status === 303 ? method !== 'HEAD' : (response.status === 301 || response.status === 302) && method === 'POST') {
+        request = { ...request, method: 'GET', body: null }
+      } else if (!isReplayable(request.body)) {
+        return response
+      }
+      await response.body?.cancel().catch(() => undefined)
+      target = next
+    }
+  }
+
+  #allows(url: URL): boolean {
+    const origins = this.#options.origins
+    return origins === undefined ? isSafeUrl(url) : origins.some((base) => sameOrigin(url, base))
+  }
+
+  /** One request (`fetch` sends its first one itself, the same way). */
+  async #send(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
+    const guard = new RequestGuard(init.signal ?? undefined, this.#timeout())
+    try {
+      return await this.#options.fetch(url, requestInit(init, current, guard.signal))
+    } catch (err) {
+      throw guard.failure(err, this.audience)
+    } finally {
+      guard.release()
+    }
+  }
+
+  /** Milliseconds the next request may take: `timeout`, cut to the deadline. */
+  #timeout(): number {
+    const at = this.#options.deadline?.at
+    return at === undefined ? this.#options.timeout : Math.max(0, Math.min(this.#options.timeout, at - Date.now()))
+  }
+}
+
+/**
+ * One request's timer — the request timeout, cut to the deadline — and a forwarded abort from the
+ * caller's signal, both gone once the headers arrive (`release`). No AbortSignal.timeout/any (their
+ * timers cannot be cleared and fire long after the request), no deadline listener (profiled, bench/).
+ */
+class RequestGuard {
+  readonly #controller = new AbortController()
+  readonly #caller: AbortSignal | undefined
+  readonly #timer: ReturnType<typeof setTimeout>
+  #timedOut = false
+  readonly #onAbort = (): void => this.#controller.abort(this.#caller?.reason)
+
+  constructor(caller: AbortSignal | undefined, timeout: number) {
+    this.#caller = caller
+    if (caller !== undefined) {
+      if (caller.aborted) this.#controller.abort(caller.reason)
+      else caller.addEventListener('abort', this.#onAbort)
+    }
+    this.#timer = setTimeout(() => {
+      this.#timedOut = true
+      this.#controller.abort(new DOMException('The downstream request did not answer in time', 'TimeoutError'))
+    }, timeout)
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal
+  }
+
+  /** What a failed request rejects with: the caller's own abort reason, unchanged, or a `DownstreamError`. */
+  failure(err: unknown, audience: string): unknown {
+    // The handler's own abort is its business: its reason, unchanged.
+    if (this.#caller?.aborted === true && !this.#timedOut) return this.#caller.reason
+    if (this.#timedOut) {
+      return new DownstreamError('ERR_DOWNSTREAM_TIMEOUT', `the ${audience} request did not answer in time`, { audience, cause: err })
+    }
+    return new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', `the ${audience} request failed (${causeName(err)})`, { audience, cause: err })
+  }
+
+  release(): void {
+    clearTimeout(this.#timer)
+    this.#caller?.removeEventListener('abort', this.#onAbort)
+  }
+}
+
+/** What the runtime's fetch gets: the caller's init with the token, our signal, and no automatic redirects. */
+function requestInit(init: RequestInit, current: ExchangedToken, signal: AbortSignal): RequestInit {
+  return { ...init, headers: withAuthorization(init.headers, authorizationOf(current)), signal, redirect: 'manual' }
+}
+
+/** `Bearer <token>` per exchanged token, built once: not a new 1 KB string per request (bench/function.ts). */
+const authorizations = new WeakMap<ExchangedToken, string>()
+
+function authorizationOf(token: ExchangedToken): string {
+  let value = authorizations.get(token)
+  if (value === undefined) authorizations.set(token, (value = `Bearer ${token.accessToken}`))
+  return value
+}
+
+/** Whether the caller leaves redirects to us (the default): 'manual' and 'error' get the redirect itself. */
+function followsRedirects(init: RequestInit): boolean {
+  return init.redirect !== 'manual' && init.redirect !== 'error'
+}
+
+/**
+ * The request's headers with `authorization` set: a plain object is copied (a `Headers` per request
+ * cost more than the rest of `#send`, bench/), anything else goes through `Headers`.
+ */
+function withAuthorization(given: RequestInit['headers'], authorization: string): NonNullable<RequestInit['headers']> {
+  if (given === undefined) return { authorization }
+  if (given instanceof Headers || Array.isArray(given)) {
+    const headers = new Headers(given)
+    headers.set('authorization', authorization)
+    return headers
+  }
+  const headers: Record<string, string> = {}
+  for (const name in given) {
+    if (!Object.hasOwn(given, name) || (name.length === 13 && name.toLowerCase() === 'authorization')) continue
+    headers[name] = (given as Record<string, string>)[name] as string
+  }
+  headers['authorization'] = authorization
+  return headers
+}
+
+/** Relative inputs resolved against an audience's first URL, per configured origin list; bounded. */
+const resolvedByOrigins = new WeakMap<readonly string[], Map<string, string>>()
+const MAX_RESOLVED = 256
+
+function resolvedInputs(origins: readonly string[]): Map<string, string> {
+  let resolved = resolvedByOrigins.get(origins)
+  if (resolved === undefined) {
+    resolved = new Map()
+    resolvedByOrigins.set(origins, resolved)
+  }
+  return resolved
+}
+
+function remember(resolved: Map<string, string>, input: string, href: string): void {
+  // Paths built per request (ids in them) would grow the map without end: keep the first few only.
+  if (resolved.size < MAX_RESOLVED) resolved.set(input, href)
+}
+
+function parseOrUndefined(input: string, base?: string): URL | undefined {
+  try {
+    return new URL(input, base)
+  } catch {
+    return undefined
+  }
+}
+
+/** `input` is `origin` itself or begins with it and a path, query or fragment (not `origin.evil.example`, `origin@x`). */
+function withinOrigin(input: string, base: string): boolean {
+  const origin = originOf(base)
+  if (!input.startsWith(origin)) return false
+  const next = input.charCodeAt(origin.length)
+  return Number.isNaN(next) || next === 0x2f /* / */ || next === 0x3f /* ? */ || next === 0x23 /* # */
+}
+
+const origins = new Map<string, string>()
+function originOf(base: string): string {
+  let origin = origins.get(base)
+  if (origin === undefined) {
+    origin = new URL(base).origin
+    origins.set(base, origin)
+  }
+  return origin
+}
+
+function sameOrigin(url: URL, base: string): boolean {
+  return url.origin === originOf(base)
+}
+
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308
+}
+
+/** `ECONNREFUSED`, `ENOTFOUND`, ... from undici's `cause`, or the error's name; never a message. */
+function causeName(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause
+  if (typeof cause?.code === 'string') return cause.code
+  return err instanceof Error ? err.name : 'unknown error'
+}
+
+function isReplayable(body: RequestInit['body']): boolean {
+  return body === undefined || body === null || typeof body === 'string' || body instanceof URLSearchParams ||
+    body instanceof ArrayBuffer || ArrayBuffer.isView(body) || body instanceof Blob || body instanceof FormData
+}

@@ -1,0 +1,279 @@
+/**
+ * The kit's core, usable without middy: exchange a citizen's token for a downstream audience,
+ * with the key loaded lazily, a fresh assertion per attempt, bounded retries, and a shared cache.
+ */
+import { signAssertion } from './assertion.ts'
+import { cacheKeyFor, PromiseCache, sharedItemKey, subjectDigest, tokenCacheKey, type Loaded } from '../cache/memory.ts'
+import { isClientId, resolveOptions, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
+import { ConfigError, TokenExchangeError, TokenXError } from '../errors.ts'
+import { kitEvents, publish, type KitEvents } from '../events.ts'
+import { isInvalidClient, requestExchange, type TokenResponse } from './token-request.ts'
+import { fetchPost, nodePost, type PostForm } from '../util/http.ts'
+import { createKeyLoader, type KeyLoader, type SigningKey } from './key.ts'
+import { createSharedCache } from '../cache/shared.ts'
+import { subjectTokenExpiry } from './subject-token.ts'
+
+export interface ExchangedToken {
+  /** The token for the downstream app; send it as `Authorization: Bearer`. */
+  readonly accessToken: string
+  /** The downstream app it is meant for, `cluster:namespace:app`. */
+  readonly audience: string
+  /** Milliseconds since the epoch at which TokenX says it expires. */
+  readonly expiresAt: number
+  readonly tokenType: 'Bearer'
+  readonly issuedTokenType: string
+}
+
+export interface ExchangeOptions {
+  /**
+   * Stops waiting (and, once no caller waits, stops the exchange) when aborted. Read only when the
+   * call has to wait, never on a cache hit (so it may be a getter that creates the signal lazily).
+   */
+  readonly signal?: AbortSignal | undefined
+}
+
+export interface TokenXClient {
+  /**
+   * The token for `audience` on behalf of the citizen whose token is `subjectToken`: from the cache,
+   * or from the exchange already in flight for the same pair, or from a new exchange.
+   * Throws `BearerTokenError` (without any I/O) for a token that is not an unexpired JWT.
+   */
+  exchange(subjectToken: string, audience: string, options?: ExchangeOptions): Promise<ExchangedToken>
+  /** Forgets `token` (e.g. the downstream API answered 401 to it); a newer cached token is kept. */
+  evict(subjectToken: string, audience: string, token: ExchangedToken): void
+  /** The options in force, defaults applied. */
+  readonly options: ResolvedTokenXOptions
+}
+
+/** Builds a client; throws `TypeError` for a bad option, before any request. */
+export function createTokenXClient(options: TokenXOptions): TokenXClient {
+  const resolved = resolveOptions(options)
+  const tokenEndpoint = new URL(resolved.tokenEndpoint)
+  const assertionAudience = resolved.assertionAudience === 'issuer' ? (resolved.issuer as string) : resolved.tokenEndpoint
+  const post: PostForm = resolved.fetch === undefined ? nodePost : fetchPost(resolved.fetch)
+  const keys: KeyLoader = createKeyLoader(resolved)
+  const cache = new PromiseCache<ExchangedToken>(resolved.cacheMaxEntries, resolved.clock)
+  // The shared second level (DynamoDB), when configured: read before an exchange, written after one.
+  const secondLevel = resolved.sharedCache === undefined ? undefined : createSharedCache(resolved.sharedCache, resolved.clock)
+
+  const attempt = async (key: SigningKey, subjectToken: string, audience: string, signal: AbortSignal): Promise<TokenResponse> => {
+    const clientAssertion = signAssertion(key, {
+      clientId: resolved.clientId,
+      audience: assertionAudience,
+      lifetime: resolved.assertionLifetime / 1000,
+      clock: resolved.clock,
+    })
+    // Each attempt has its own timeout, and all attempts together stop when `signal` aborts.
+    return withTimeout(signal, resolved.timeout, (attemptSignal) =>
+      requestExchange(post, tokenEndpoint, { clientAssertion, subjectToken, audience }, attemptSignal))
+  }
+
+  /**
+   * One exchange, with two separate budgets (README, "Retries"): at most one change of key when TokenX
+   * refuses ours (a reload or a fall-back to the previous key; it does not count as a retry), and at
+   * most `retries` retries of attempts that failed retryably (unreachable, timeout, 5xx).
+   */
+  const load = async (subjectToken: string, subjectExp: number, audience: string, signal: AbortSignal): Promise<Loaded<ExchangedToken>> => {
+    const started = performance.now()
+    let attempts = 0
+    let keyChanged = false
+    let retries = 0
+    try {
+      let key = await keys.get()
+      for (;;) {
+        try {
+          attempts += 1
+          const loaded = toLoaded(await attempt(key, subjectToken, audience, signal), audience, subjectExp, resolved)
+          keys.accepted(key)
+          publish('exchange', () => ({ audience, durationMs: performance.now() - started, attempts, tokenEndpointStatus: 200 }))
+          return loaded
+        } catch (err) {
+          // The retry event goes out before a key reload, so that logs read in the order things happen.
+          const announce = () => publish('exchange.retry', () => retryEvent(audience, attempts, err as TokenExchangeError))
+          const next = await nextStep(err, key, keyChanged, retries, signal, announce)
+          if (next === undefined) throw err
+          if (next === 'retry') {
+            retries += 1
+            await backoff(resolved.retryBackoff, retries - 1, signal)
+            key = await keys.get()
+          } else {
+            keyChanged = true
+            key = next
+          }
+        }
+      }
+    } catch (err) {
+      publish('exchange', () => ({
+        audience,
+        durationMs: performance.now() - started,
+        attempts,
+        code: err instanceof TokenXError ? err.code : 'ERR_TOKEN_ENDPOINT',
+        tokenEndpointStatus: err instanceof TokenExchangeError ? err.tokenEndpointStatus : 0,
+        upstreamError: err instanceof TokenExchangeError ? err.upstream.error : undefined,
+      }))
+      throw err
+    }
+  }
+
+  /** The retry policy, in one place: another key, a retry, or `undefined` to give up. */
+  const nextStep = async (
+    err: unknown,
+    key: SigningKey,
+    keyChanged: boolean,
+    retries: number,
+    signal: AbortSignal,
+    announce: () => void,
+  ): Promise<SigningKey | 'retry' | undefined> => {
+    if (signal.aborted || !(err instanceof TokenExchangeError)) return undefined
+    const retryable = err.retryable
+    // TokenX does not know our key: it was probably rotated. Another key, once per exchange.
+    if (isInvalidClient(err)) {
+      if (keyChanged || !keys.reloadable) return undefined
+      announce()
+      return await keys.refused(key)
+    }
+    if (!retryable || retries >= resolved.retries) return undefined
+    announce()
+    return 'retry'
+  }
+
+  /** A fresh token cached under `key` (`cacheKeyFor`), published as a hit; `undefined` (nothing published) otherwise. */
+  const hit = (key: string, audience: string): ExchangedToken | undefined => {
+    const cached = cache.hit(key)
+    if (cached !== undefined && cacheEvents.hasSubscribers) cacheEvents.publish({ audience, hit: true })
+    return cached
+  }
+
+  const exchange = async (subjectToken: string, digest: string | undefined, audience: string, exchangeOptions: ExchangeOptions): Promise<ExchangedToken> => {
+    if (!isClientId(audience)) throw new ConfigError('the audience must be "cluster:namespace:app"')
+    // The warm path: a fresh entry was stored for this very token (a SHA-256 match) after it passed
+    // the checks below, and is fresh no longer than the token is unexpired (toLoaded), so serving
+    // it needs no second parse of the token.
+    const known = digest ?? (typeof subjectToken === 'string' && subjectToken.length <= resolved.maxSubjectTokenLength ? subjectDigest(subjectToken) : undefined)
+    const knownKey = known === undefined ? undefined : cacheKeyFor(known, audience)
+    const cached = knownKey === undefined ? undefined : hit(knownKey, audience)
+    if (cached !== undefined) return cached
+    const subjectExp = subjectTokenExpiry(subjectToken, Math.floor(resolved.clock() / 1000), resolved.maxSubjectTokenLength)
+    publish('cache', () => ({ audience, hit: false }))
+    const signal = exchangeOptions.signal
+    try {
+      // (After the checks the token is a string of bounded length; `??` only satisfies the compiler.)
+      const key = knownKey ?? tokenCacheKey(subjectToken, audience)
+      return await cache.get(key, (shared) => secondLevel === undefined
+        ? load(subjectToken, subjectExp, audience, shared)
+        : secondLevel.through(sharedItemKey(key), subjectToken, audience, subjectExp, shared, () => load(subjectToken, subjectExp, audience, shared)), signal)
+    } catch (err) {
+      // The cache rejects a waiter whose own signal aborted with the signal's reason.
+      if (!(err instanceof TokenXError) && signal?.aborted === true) throw timeoutError(signal)
+      throw err
+    }
+  }
+
+  const client: TokenXClient = {
+    options: resolved,
+    exchange: (subjectToken, audience, exchangeOptions = {}) => exchange(subjectToken, undefined, audience, exchangeOptions),
+    evict(subjectToken, audience, token) {
+      const key = tokenCacheKey(subjectToken, audience)
+      cache.delete(key, token)
+      secondLevel?.evict(sharedItemKey(key), token)
+    },
+  }
+  internals.set(client, { hit, exchange })
+  return client
+}
+
+const cacheEvents = kitEvents('cache')
+
+/** What the middleware uses of a client the kit made, beyond `TokenXClient`: the subject token's digest, computed once. */
+interface ClientInternals {
+  hit(key: string, audience: string): ExchangedToken | undefined
+  exchange(subjectToken: string, digest: string, audience: string, options: ExchangeOptions): Promise<ExchangedToken>
+}
+
+const internals = new WeakMap<TokenXClient, ClientInternals>()
+
+/**
+ * The fresh token cached under `key` (`cacheKeyFor(subjectDigest(token), audience)`), published as a
+ * cache hit; `undefined` when there is none, or `client` is not one `createTokenXClient` made.
+ * Synchronous: a warm invocation needs no promise for it.
+ */
+export function cachedToken(client: TokenXClient, key: string, audience: string): ExchangedToken | undefined {
+  return internals.get(client)?.hit(key, audience)
+}
+
+/** `client.exchange`, reusing the subject token's `digest` when the kit made the client. */
+export function exchangeDigested(client: TokenXClient, subjectToken: string, digest: string, audience: string, options: ExchangeOptions): Promise<ExchangedToken> {
+  const own = internals.get(client)
+  return own === undefined ? client.exchange(subjectToken, audience, options) : own.exchange(subjectToken, digest, audience, options)
+}
+
+function toLoaded(response: TokenResponse, audience: string, subjectExp: number, options: ResolvedTokenXOptions): Loaded<ExchangedToken> {
+  const now = options.clock()
+  const expiresAt = now + response.expires_in * 1000
+  // Renew `renewBefore` ms early, as texas does; a short-lived token is renewed at half its life.
+  const margin = Math.min(options.renewBefore, (response.expires_in * 1000) / 2)
+  // Never served once the citizen's token has expired: a cache hit skips the subject token checks,
+  // and `now < ceil(exp) * 1000` is exactly their `floor(now / 1000) < exp`.
+  const subjectExpired = Math.ceil(subjectExp) * 1000
+  return {
+    value: Object.freeze({
+      accessToken: response.access_token,
+      audience,
+      expiresAt,
+      tokenType: response.token_type,
+      issuedTokenType: response.issued_token_type,
+    }),
+    freshUntil: Math.min(expiresAt - margin, subjectExpired),
+  }
+}
+
+// Taken at load: the attempt timeout runs on real time, as the AbortSignal.timeout it replaces did,
+// even while a test fakes the global timers (which `backoff` does use).
+const { setTimeout: startTimer, clearTimeout: stopTimer } = globalThis
+
+/**
+ * Runs `run` with a signal that aborts after `timeout` ms (with a `TimeoutError`, as
+ * AbortSignal.timeout does) or when `outer` aborts. Timer and listener go as soon as `run` settles:
+ * `AbortSignal.any([outer, AbortSignal.timeout(ms)])` cannot be cleared, and each such timer fires
+ * `ms` later, long after its exchange, allocating a DOMException and aborting the combined signal —
+ * with creating the pair, tens of µs of CPU per exchange that land in later requests (bench/).
+ */
+async function withTimeout<T>(outer: AbortSignal, timeout: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController()
+  const onAbort = () => controller.abort(outer.reason)
+  if (outer.aborted) onAbort()
+  else outer.addEventListener('abort', onAbort, { once: true })
+  const timer = startTimer(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeout)
+  timer.unref()
+  try {
+    return await run(controller.signal)
+  } finally {
+    stopTimer(timer)
+    outer.removeEventListener('abort', onAbort)
+  }
+}
+
+/** Exponential backoff with full jitter (AWS Architecture Blog), cut short by `signal`. */
+function backoff(base: number, retry: number, signal: AbortSignal): Promise<void> {
+  const delay = Math.random() * base * 2 ** retry
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(timeoutError(signal))
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(timeoutError(signal))
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, delay)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+function retryEvent(audience: string, attempt: number, err: TokenExchangeError): KitEvents['exchange.retry'] {
+  return { audience, attempt, code: err.code, tokenEndpointStatus: err.tokenEndpointStatus, upstreamError: err.upstream.error }
+}
+
+function timeoutError(signal: AbortSignal): TokenExchangeError {
+  return new TokenExchangeError('ERR_TIMEOUT', 'the token exchange did not finish in time', { cause: signal.reason })
+}

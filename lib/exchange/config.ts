@@ -1,0 +1,242 @@
+/**
+ * Options of the TokenX client: documented defaults, validation at construction, and the
+ * `TOKEN_X_*` environment convention.
+ */
+import type { JWK } from 'jose'
+import { ConfigError, InvalidOptionError } from '../errors.ts'
+import { checkInteger, checkKnownKeys } from '../util/option-checks.ts'
+import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from '../cache/shared.ts'
+
+/** Where the assertion's `aud` points. tokendings accepts both and says it will later accept only the issuer. */
+export type AssertionAudience = 'token_endpoint' | 'issuer'
+
+/** The minimal Secrets Manager client the key loader needs: `@aws-sdk/client-secrets-manager`'s client fits. */
+export interface SecretsManagerLike {
+  send(command: object, options?: { abortSignal?: AbortSignal }): Promise<{ SecretString?: string | undefined }>
+}
+
+export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>
+
+export interface TokenXOptions {
+  /** Our client id at TokenX, `cluster:namespace:app` (`TOKEN_X_CLIENT_ID`). Required. */
+  clientId: string
+  /** TokenX's token endpoint URL (`TOKEN_X_TOKEN_ENDPOINT`). Required. */
+  tokenEndpoint: string
+  /** TokenX's issuer URL (`TOKEN_X_ISSUER`). Required only when `assertionAudience` is `'issuer'`. */
+  issuer?: string | undefined
+  /** The private RSA JWK, inline, as JSON text or object (`TOKEN_X_PRIVATE_JWK`). */
+  privateJwk?: string | JWK | undefined
+  /** Name or ARN of a Secrets Manager secret whose SecretString is the JWK JSON (`TOKEN_X_PRIVATE_JWK_SECRET_ID`). */
+  privateJwkSecretId?: string | undefined
+  /**
+   * The assertion's `aud` (`TOKEN_X_ASSERTION_AUDIENCE`): `'issuer'` (the default when `issuer` is set:
+   * tokendings' README says `aud` "must be exactly equal to the issuer" and will stop accepting the
+   * token endpoint) or `'token_endpoint'` (the default without `issuer`).
+   */
+  assertionAudience?: AssertionAudience
+  /**
+   * Milliseconds from `iat` to `exp` of each client assertion, in whole seconds (a multiple of 1000).
+   * Default 30000; 1000–120000 (tokendings allows no more, and no skew).
+   */
+  assertionLifetime?: number
+  /** Milliseconds one request to TokenX may take before it is aborted. Default 3000. */
+  timeout?: number
+  /**
+   * How many times a failed attempt is retried (unreachable, timeout, 5xx only). Default 2; 0–10. The
+   * one extra attempt with another key after TokenX refuses ours is not counted here (README, "Retries").
+   */
+  retries?: number
+  /** Milliseconds of the first retry's backoff; doubles per attempt, with jitter. Default 100. */
+  retryBackoff?: number
+  /** Milliseconds before `expires_in` runs out at which a cached token is exchanged anew. Default 120000; 0–3600000. */
+  renewBefore?: number
+  /** How many exchanged tokens the cache holds; the least recently used goes first. Default 10000. */
+  cacheMaxEntries?: number
+  /**
+   * Milliseconds a key loaded from Secrets Manager is used before it is loaded again (rotation).
+   * Default 3600000; 1000–31536000000. A failed reload keeps the old key (README, "Key rotation").
+   */
+  keyMaxAge?: number
+  /** Milliseconds the Secrets Manager request may take. Default 3000. */
+  keyTimeout?: number
+  /** Largest accepted subject token, in bytes. Default 16384. */
+  maxSubjectTokenLength?: number
+  /** Replaces the built-in HTTP client for calls to TokenX (tests, tracing). */
+  fetch?: FetchLike | undefined
+  /** Replaces the lazily created Secrets Manager client. */
+  secretsManager?: SecretsManagerLike | undefined
+  /** Current time in milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number
+  /** The shared second cache level on DynamoDB (lib/shared-cache.ts; `TOKEN_X_CACHE_TABLE`). Default: off. */
+  sharedCache?: SharedCacheOptions | undefined
+}
+
+export type ResolvedTokenXOptions = Readonly<
+  Required<Omit<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'>> &
+    Pick<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'>
+>
+
+export const defaults = Object.freeze({
+  assertionAudience: 'token_endpoint' as AssertionAudience,
+  assertionLifetime: 30_000,
+  timeout: 3000,
+  retries: 2,
+  retryBackoff: 100,
+  renewBefore: 120_000,
+  cacheMaxEntries: 10_000,
+  keyMaxAge: 3_600_000,
+  keyTimeout: 3000,
+  maxSubjectTokenLength: 16_384,
+  clock: Date.now,
+})
+
+/** Every key of `TokenXOptions`, in one list: any other key is refused (a typo must not pass silently). */
+export const tokenXOptionKeys = Object.freeze([
+  'clientId', 'tokenEndpoint', 'issuer', 'privateJwk', 'privateJwkSecretId', 'assertionAudience', 'assertionLifetime',
+  'timeout', 'retries', 'retryBackoff', 'renewBefore', 'cacheMaxEntries', 'keyMaxAge', 'keyTimeout',
+  'maxSubjectTokenLength', 'fetch', 'secretsManager', 'clock', 'sharedCache',
+] as const satisfies ReadonlyArray<keyof TokenXOptions>)
+// Fails to compile when TokenXOptions gains a key the list lacks.
+const everyKeyListed: Exclude<keyof TokenXOptions, (typeof tokenXOptionKeys)[number]> extends never ? true : never = true
+void everyKeyListed
+
+
+/**
+ * Whether `url` may receive a token or a client assertion: `https:`, or `http:` on a loopback host
+ * (local development and tests only; anything else would send credentials in cleartext).
+ */
+export function isSafeUrl(url: URL): boolean {
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname))
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname)
+}
+
+/** A TokenX client id, `cluster:namespace:app`, each part a DNS-label-ish name. */
+const CLIENT_ID = /^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-.]*$/i
+
+/** Whether `value` is a TokenX client id: our own, or a downstream app's (an audience is one, not a URL). */
+export function isClientId(value: unknown): value is string {
+  return typeof value === 'string' && CLIENT_ID.test(value)
+}
+
+/** Merges `options` over `defaults` and checks every option; throws `TypeError` naming the bad one. */
+export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object')
+  checkKnownKeys(options, tokenXOptionKeys)
+  // With TokenX's issuer known, address assertions to it (see `assertionAudience`).
+  const audienceDefault: AssertionAudience = options.issuer !== undefined ? 'issuer' : defaults.assertionAudience
+  const resolved = { ...defaults, assertionAudience: audienceDefault, ...withoutUndefined(options) }
+  if (!isClientId(resolved.clientId)) {
+    throw new InvalidOptionError('clientId', 'must be "cluster:namespace:app"')
+  }
+  checkUrl('tokenEndpoint', resolved.tokenEndpoint)
+  if (resolved.issuer !== undefined) checkUrl('issuer', resolved.issuer)
+  if (resolved.assertionAudience !== 'token_endpoint' && resolved.assertionAudience !== 'issuer') {
+    throw new InvalidOptionError('assertionAudience', 'must be "token_endpoint" or "issuer"')
+  }
+  if (resolved.assertionAudience === 'issuer' && resolved.issuer === undefined) {
+    throw new InvalidOptionError('assertionAudience', '"issuer" needs issuer')
+  }
+  const hasJwk = resolved.privateJwk !== undefined
+  const hasSecret = resolved.privateJwkSecretId !== undefined
+  if (hasJwk === hasSecret) throw new InvalidOptionError('privateJwk', 'or privateJwkSecretId is required, exactly one of them')
+  if (hasSecret && (typeof resolved.privateJwkSecretId !== 'string' || resolved.privateJwkSecretId.trim() === '')) {
+    throw new InvalidOptionError('privateJwkSecretId', 'must be a non-empty string')
+  }
+  const jwk: unknown = resolved.privateJwk
+  if (hasJwk && typeof jwk !== 'string' && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
+    throw new InvalidOptionError('privateJwk', 'must be JWK JSON text or a JWK object')
+  }
+  checkInteger('assertionLifetime', resolved.assertionLifetime, 1000, 120_000)
+  if (resolved.assertionLifetime % 1000 !== 0) throw new InvalidOptionError('assertionLifetime', 'must be whole seconds (a multiple of 1000 ms)')
+  checkInteger('timeout', resolved.timeout, 1, 60_000)
+  checkInteger('retries', resolved.retries, 0, 10)
+  checkInteger('retryBackoff', resolved.retryBackoff, 0, 10_000)
+  checkInteger('renewBefore', resolved.renewBefore, 0, 3_600_000)
+  checkInteger('cacheMaxEntries', resolved.cacheMaxEntries, 1, 10_000_000)
+  checkInteger('keyMaxAge', resolved.keyMaxAge, 1000, 31_536_000_000)
+  checkInteger('keyTimeout', resolved.keyTimeout, 1, 60_000)
+  checkInteger('maxSubjectTokenLength', resolved.maxSubjectTokenLength, 64, 1_048_576)
+  if (typeof resolved.clock !== 'function') throw new InvalidOptionError('clock', 'must be a function')
+  if (resolved.fetch !== undefined && typeof resolved.fetch !== 'function') throw new InvalidOptionError('fetch', 'must be a function')
+  if (resolved.secretsManager !== undefined && typeof resolved.secretsManager?.send !== 'function') {
+    throw new InvalidOptionError('secretsManager', 'must have a send() method')
+  }
+  if (resolved.sharedCache !== undefined) resolved.sharedCache = resolveSharedCacheOptions(resolved.sharedCache)
+  return Object.freeze(resolved) as ResolvedTokenXOptions
+}
+
+/**
+ * Reads the `TOKEN_X_*` variables. Throws `ConfigError` naming the variable that is missing or
+ * malformed; values are never echoed (one of them is a private key).
+ */
+export function optionsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): TokenXOptions {
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+  const required = (name: string): string => {
+    const value = read(name)
+    if (value === undefined) throw new ConfigError(`${name} is not set`)
+    return value
+  }
+  const clientId = required('TOKEN_X_CLIENT_ID')
+  if (!isClientId(clientId)) throw new ConfigError('TOKEN_X_CLIENT_ID must be "cluster:namespace:app"')
+  const tokenEndpoint = required('TOKEN_X_TOKEN_ENDPOINT')
+  if (!isHttpUrl(tokenEndpoint) || !isSafeUrl(new URL(tokenEndpoint))) {
+    throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)')
+  }
+  const issuer = read('TOKEN_X_ISSUER')
+  if (issuer !== undefined && (!isHttpUrl(issuer) || !isSafeUrl(new URL(issuer)))) {
+    throw new ConfigError('TOKEN_X_ISSUER must be an https: URL (http: only on a loopback host)')
+  }
+  const assertionAudience = read('TOKEN_X_ASSERTION_AUDIENCE')
+  if (assertionAudience !== undefined && assertionAudience !== 'token_endpoint' && assertionAudience !== 'issuer') {
+    throw new ConfigError('TOKEN_X_ASSERTION_AUDIENCE must be "token_endpoint" or "issuer"')
+  }
+  if (assertionAudience === 'issuer' && issuer === undefined) {
+    throw new ConfigError('TOKEN_X_ASSERTION_AUDIENCE=issuer needs TOKEN_X_ISSUER')
+  }
+  const privateJwk = read('TOKEN_X_PRIVATE_JWK')
+  const privateJwkSecretId = read('TOKEN_X_PRIVATE_JWK_SECRET_ID')
+  if (privateJwk === undefined && privateJwkSecretId === undefined) {
+    throw new ConfigError('TOKEN_X_PRIVATE_JWK or TOKEN_X_PRIVATE_JWK_SECRET_ID must be set')
+  }
+  if (privateJwk !== undefined && privateJwkSecretId !== undefined) {
+    throw new ConfigError('set only one of TOKEN_X_PRIVATE_JWK and TOKEN_X_PRIVATE_JWK_SECRET_ID')
+  }
+  const cacheTable = read('TOKEN_X_CACHE_TABLE')
+  if (cacheTable !== undefined && !isTableName(cacheTable)) throw new ConfigError('TOKEN_X_CACHE_TABLE must be a DynamoDB table name or ARN')
+  const budget = (name: string): { readonly [key: string]: number } => {
+    const value = read(name)
+    if (value === undefined) return {}
+    const ms = Number(value)
+    if (!Number.isInteger(ms) || ms < 1 || ms > 5000) throw new ConfigError(`${name} must be a whole number of milliseconds from 1 to 5000`)
+    return { [name === 'TOKEN_X_CACHE_READ_TIMEOUT' ? 'readTimeout' : 'writeTimeout']: ms }
+  }
+  const budgets = { ...budget('TOKEN_X_CACHE_READ_TIMEOUT'), ...budget('TOKEN_X_CACHE_WRITE_TIMEOUT') }
+  const sharedCache = cacheTable === undefined ? {} : { sharedCache: { table: cacheTable, ...budgets } }
+  return { clientId, tokenEndpoint, issuer, privateJwk, privateJwkSecretId, ...(assertionAudience ? { assertionAudience } : {}), ...sharedCache }
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/** Whether `value` parses as an http: or https: URL (whether cleartext is allowed is `isSafeUrl`'s call). */
+export function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value)
+    return url.protocol === 'https:' || url.protocol === 'http:'
+  } catch {
+    return false
+  }
+}
+
+/** Throws `InvalidOptionError` unless `value` is an https: URL (http: on loopback only). */
+export function checkUrl(name: string, value: unknown): void {
+  if (typeof value !== 'string' || !isHttpUrl(value)) throw new InvalidOptionError(name, 'must be an http(s) URL')
+  if (!isSafeUrl(new URL(value))) throw new InvalidOptionError(name, 'must be an https: URL (http: only on a loopback host)')
+}

@@ -1,0 +1,317 @@
+/**
+ * Loads the private JWK the client assertions are signed with: inline, or from AWS Secrets Manager.
+ * Nothing happens at import; the first caller loads, concurrent callers share that load, and a failed
+ * first load is forgotten (the next caller tries again).
+ *
+ * A key from Secrets Manager is loaded again after `keyMaxAge`, or when TokenX refuses it (the secret
+ * was probably rotated). The last good key is kept until a new one has loaded and passed its
+ * sign/verify self-test: a failed reload (throttling, a broken new secret) serves the old key and
+ * backs off (1 s, doubling, at most `keyMaxAge`). A new key that TokenX refuses while it still accepted
+ * the previous one (the secret rotated before TokenX learnt the new public key) gives way to the
+ * previous key, and is tried again after the same backoff.
+ */
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
+import type { JWK } from 'jose'
+import type { SecretsManagerLike } from './config.ts'
+import { KeyError, safeErrorName, TokenXError, translate } from '../errors.ts'
+import { publish, type KitEvents } from '../events.ts'
+import { lazy } from '../util/lazy.ts'
+
+export interface SigningKey {
+  /** The JWK's `kid`, sent in every assertion's header so TokenX can pick the public key. */
+  readonly kid: string
+  /** The imported key; imported once and reused for every signature. */
+  readonly key: KeyObject
+}
+
+export interface KeyLoader {
+  /** The key to sign with: loading it on first use, or again once it is older than `keyMaxAge`. */
+  get(): Promise<SigningKey>
+  /** Whether `refused` can ever offer another key (false for an inline key). */
+  readonly reloadable: boolean
+  /** TokenX accepted an assertion signed with `key`: it is a proven key from now on. */
+  accepted(key: SigningKey): void
+  /**
+   * TokenX refused an assertion signed with `key`. Resolves to the key to try instead — the previous
+   * key when `key` is a new one TokenX has never accepted, or the key loaded anew (the same one when
+   * the secret has not changed) — or `undefined` when there is none (an inline key, a failed reload).
+   * Concurrent callers refused with the same key share one reload.
+   */
+  refused(key: SigningKey): Promise<SigningKey | undefined>
+}
+
+export interface KeyLoaderOptions {
+  readonly privateJwk?: string | JWK | undefined
+  readonly privateJwkSecretId?: string | undefined
+  readonly secretsManager?: SecretsManagerLike | undefined
+  /** Milliseconds a key loaded from Secrets Manager is used before it is loaded again. */
+  readonly keyMaxAge: number
+  /** Milliseconds the Secrets Manager request may take. */
+  readonly keyTimeout: number
+  readonly clock: () => number
+}
+
+const PRIVATE_RSA_MEMBERS = ['n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi'] as const
+const MIN_MODULUS_BITS = 2048
+/** First wait after a failed reload or a refused new key; doubles per failure, at most `keyMaxAge`. */
+const RELOAD_BACKOFF = 1000
+const SELF_TEST_INPUT = Buffer.from('tokenx-handler-kit key self-test')
+
+/**
+ * Parses and imports an RSA private JWK. Rejects anything that is not one, lacks a `kid`, may not sign
+ * (`use`, `key_ops`, RFC 7517 §4.2–4.3), or fails a sign/verify self-test against its own public
+ * members (a corrupted `e` imports fine and signs assertions nobody can verify).
+ * Error messages name the problem, never the key's content.
+ */
+export function importPrivateJwk(source: string | JWK): SigningKey {
+  let jwk: unknown = source
+  if (typeof source === 'string') {
+    try {
+      jwk = JSON.parse(source)
+    } catch (cause) {
+      throw new KeyError('the private key is not valid JSON', { cause: new Error('JSON parse failed') })
+    }
+  }
+  if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new KeyError('the private key is not a JWK object')
+  const record = jwk as {
+    readonly [member: string]: unknown
+    readonly kty?: unknown
+    readonly kid?: unknown
+    readonly alg?: unknown
+    readonly use?: unknown
+    readonly key_ops?: unknown
+  }
+  if (record.kty !== 'RSA') throw new KeyError('the private key is not an RSA JWK (kty must be "RSA")')
+  for (const member of PRIVATE_RSA_MEMBERS) {
+    if (typeof record[member] !== 'string' || record[member] === '') {
+      throw new KeyError(`the private key is not an RSA private JWK (member "${member}" is missing)`)
+    }
+  }
+  if (typeof record.kid !== 'string' || record.kid.trim() === '') throw new KeyError('the private key has no "kid"')
+  if (record.alg !== undefined && record.alg !== 'RS256') throw new KeyError('the private key\'s "alg" must be RS256')
+  if (record.use !== undefined && record.use !== 'sig') throw new KeyError('the private key\'s "use" must be "sig"')
+  if (record.key_ops !== undefined && !(Array.isArray(record.key_ops) && record.key_ops.includes('sign'))) {
+    throw new KeyError('the private key\'s "key_ops" must include "sign"')
+  }
+  let key: KeyObject
+  let publicKey: KeyObject
+  try {
+    key = createPrivateKey({ key: record as JsonWebKeyInput['key'], format: 'jwk' })
+    publicKey = createPublicKey({ key: { kty: 'RSA', n: record['n'] as string, e: record['e'] as string }, format: 'jwk' })
+  } catch (cause) {
+    // node's message does not include key material, but keep only its code to be sure.
+    throw new KeyError('the private key could not be imported', { cause: codeOnly(cause) })
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
+  if (bits < MIN_MODULUS_BITS) throw new KeyError(`the private key must be at least ${MIN_MODULUS_BITS} bits`)
+  if (!selfTest(key, publicKey)) throw new KeyError('the private key failed its sign/verify self-test')
+  return Object.freeze({ kid: record.kid, key })
+}
+
+/** Signs as assertions are signed (RS256) and verifies with the JWK's own public members, as TokenX will. */
+function selfTest(key: KeyObject, publicKey: KeyObject): boolean {
+  try {
+    return verify('sha256', SELF_TEST_INPUT, publicKey, sign('sha256', SELF_TEST_INPUT, key))
+  } catch {
+    return false
+  }
+}
+
+type JsonWebKeyInput = Extract<Parameters<typeof createPrivateKey>[0], { format: 'jwk' }>
+
+export function createKeyLoader(options: KeyLoaderOptions): KeyLoader {
+  if (options.privateJwk !== undefined) return inlineKeyLoader(options.privateJwk)
+  if (options.privateJwkSecretId !== undefined) return secretKeyLoader(options.privateJwkSecretId, options)
+  throw new TypeError('privateJwk or privateJwkSecretId is required')
+}
+
+type LoadReason = KitEvents['key.load']['reason']
+
+function inlineKeyLoader(source: string | JWK): KeyLoader {
+  // A bad inline key fails the same way every time, so caching the rejection would be harmless,
+  // but forgetting it keeps one rule for all loaders: never cache a failure.
+  const get = lazy(() => loadReported('inline', 'initial', async () => importPrivateJwk(source)))
+  return {
+    get,
+    reloadable: false,
+    accepted: () => undefined,
+    refused: async () => undefined,
+  }
+}
+
+/** The key in use and when it is due to be loaded again. */
+interface Held {
+  readonly key: SigningKey
+  readonly dueAt: number
+}
+
+function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader {
+  const { clock, keyMaxAge } = options
+  let held: Held | undefined
+  /** The key `held` replaced, for when TokenX refuses a new key. */
+  let previous: SigningKey | undefined
+  let loading: Promise<SigningKey> | undefined
+  let failures = 0
+  const proven = new WeakSet<SigningKey>()
+  const client = lazy(() => createClient(options.secretsManager))
+
+  const backoff = () => Math.min(keyMaxAge, RELOAD_BACKOFF * 2 ** Math.max(0, failures - 1))
+
+  /** One load at a time; a new key replaces `held` only once it has passed importPrivateJwk's checks. */
+  const load = (reason: LoadReason): Promise<SigningKey> => {
+    loading ??= loadReported('secrets-manager', reason, async () =>
+      importPrivateJwk(await fetchSecret(await client(), secretId, options.keyTimeout)),
+    ).then(
+      (key) => {
+        loading = undefined
+        failures = 0
+        // The secret still holds the key in use: keep the very object (assertion headers are cached per key).
+        if (held !== undefined && sameKey(held.key, key)) {
+          held = { key: held.key, dueAt: clock() + keyMaxAge }
+          return held.key
+        }
+        if (held !== undefined) previous = held.key
+        held = { key, dueAt: clock() + keyMaxAge }
+        return key
+      },
+      (err: unknown) => {
+        loading = undefined
+        failures += 1
+        if (held !== undefined) held = { key: held.key, dueAt: clock() + backoff() }
+        throw err
+      },
+    )
+    return loading
+  }
+
+  return {
+    get() {
+      if (held === undefined) return load('initial')
+      if (clock() < held.dueAt) return Promise.resolve(held.key)
+      // Due: load anew, but a failed load leaves the last good key in service (the failure is published).
+      const fallback = held.key
+      return load('max-age').catch(() => fallback)
+    },
+    reloadable: true,
+    accepted(key) {
+      proven.add(key)
+    },
+    async refused(key) {
+      if (loading !== undefined) await loading.catch(() => undefined)
+      if (held === undefined) return undefined
+      // Another caller has already moved on from `key` (a reload or a fall-back).
+      if (held.key !== key) return held.key
+      if (!proven.has(key) && previous !== undefined) {
+        // TokenX never accepted this new key, and did accept the previous one: it does not know the
+        // new public key yet. Go back, and try the new key again after a backoff.
+        failures += 1
+        const back = previous
+        held = { key: back, dueAt: clock() + backoff() }
+        return back
+      }
+      try {
+        // The same key again when the secret has not changed: TokenX may have been briefly out of
+        // date (its view of our JWKS), so it gets one more try.
+        return await load('refused')
+      } catch {
+        return undefined
+      }
+    },
+  }
+}
+
+function sameKey(a: SigningKey, b: SigningKey): boolean {
+  return a.kid === b.kid && a.key.equals(b.key)
+}
+
+/** Runs one load and publishes its `key.load` event, successful or not. */
+async function loadReported(
+  source: KitEvents['key.load']['source'],
+  reason: LoadReason,
+  run: () => Promise<SigningKey>,
+): Promise<SigningKey> {
+  // Real elapsed time, not the injectable clock (which tests freeze).
+  const started = performance.now()
+  try {
+    const key = await run()
+    publish('key.load', () => ({ source, reason, durationMs: performance.now() - started, kid: key.kid }))
+    return key
+  } catch (err) {
+    publish('key.load', () => ({
+      source,
+      reason,
+      durationMs: performance.now() - started,
+      code: err instanceof TokenXError ? err.code : 'ERR_KEY',
+      errorName: errorNameOf(err),
+    }))
+    throw err
+  }
+}
+
+/** The name of what went wrong underneath (`ThrottlingException`, `TimeoutError`, ...), never a message. */
+function errorNameOf(err: unknown): string {
+  const cause = (err as { cause?: unknown } | undefined)?.cause
+  return safeErrorName(cause instanceof Error ? cause : err)
+}
+
+/** The AWS SDK is imported on first use only, so functions with an inline key never pay for it. */
+async function createClient(injected: SecretsManagerLike | undefined): Promise<SecretsManagerLike> {
+  if (injected !== undefined) return injected
+  try {
+    const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager')
+    return new SecretsManagerClient({})
+  } catch (cause) {
+    // Nothing secret exists yet at this point, so the cause's own message is safe to log, and it is
+    // what an operator needs: a bundler that broke the SDK says so here ("Dynamic require of
+    // \"node:https\" is not supported": see the README's bundling recipes).
+    throw new KeyError(`the Secrets Manager client could not be created (${nameAndMessage(cause)})`, { cause })
+  }
+}
+
+async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout: number): Promise<string> {
+  const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager')
+  let output: { SecretString?: string | undefined }
+  try {
+    output = await client.send(new GetSecretValueCommand({ SecretId: secretId }), { abortSignal: AbortSignal.timeout(timeout) })
+  } catch (cause) {
+    throw translate(cause, (foreign) =>
+      new KeyError(`the private key could not be loaded from Secrets Manager (${describeAwsError(foreign)})`, {
+        cause: codeOnly(foreign),
+      }))
+  }
+  if (typeof output.SecretString !== 'string' || output.SecretString === '') {
+    throw new KeyError('the Secrets Manager secret has no SecretString')
+  }
+  return output.SecretString
+}
+
+/** `ResourceNotFoundException`, `AccessDeniedException`, `ThrottlingException`, `TimeoutError`, ... */
+function describeAwsError(err: unknown): string {
+  if (err instanceof Error) return err.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
+  return 'unknown error'
+}
+
+/**
+ * Keeps an error's name, code and status but drops its message: an SDK or crypto message may quote
+ * what it was given, and what it was given may be a key.
+ */
+function codeOnly(err: unknown): Error {
+  if (!(err instanceof Error)) return new Error('non-error thrown')
+  // The name too is foreign: only one shaped like a name is kept.
+  const name = safeErrorName(err)
+  const safe = new Error(name)
+  safe.name = name
+  const { code, $metadata } = err as { code?: unknown; $metadata?: { httpStatusCode?: unknown } }
+  // As foreign as the name: a code only when shaped like one (`ERR_OSSL_...`, `ECONNREFUSED`), a status only when a number.
+  Object.assign(safe, {
+    code: typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : undefined,
+    httpStatusCode: typeof $metadata?.httpStatusCode === 'number' ? $metadata.httpStatusCode : undefined,
+  })
+  return safe
+}
+
+/** `Error: Dynamic require of "node:https" is not supported`, on one line and bounded. */
+function nameAndMessage(err: unknown): string {
+  if (!(err instanceof Error)) return 'non-error thrown'
+  return `${err.name}: ${err.message}`.replace(/\s+/g, ' ').slice(0, 300)
+}

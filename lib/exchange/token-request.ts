@@ -1,0 +1,175 @@
+/**
+ * One RFC 8693 token exchange request and the reading of its answer. Retries, caching and keys live
+ * elsewhere; this module turns (assertion, subject token, audience) into a token or a typed error.
+ */
+import { redact, TokenExchangeError, translate, type OAuthErrorBody, type TokenXError } from '../errors.ts'
+import { AnswerTooLargeError, type HttpAnswer, type PostForm } from '../util/http.ts'
+
+/** RFC 8693 §2.1. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+/** RFC 7523 §2.2. */
+export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+/** RFC 8693 §3: the citizen's token is a JWT. */
+export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+
+/** The longest `expires_in` we believe (a day); tokendings issues about 900 s. */
+export const MAX_EXPIRES_IN = 86_400
+const MAX_ACCESS_TOKEN_LENGTH = 64 * 1024
+
+export interface TokenResponse {
+  readonly access_token: string
+  readonly issued_token_type: string
+  readonly token_type: 'Bearer'
+  /** Seconds. */
+  readonly expires_in: number
+}
+
+export interface ExchangeRequest {
+  readonly clientAssertion: string
+  readonly subjectToken: string
+  /** The downstream app, `cluster:namespace:app`. */
+  readonly audience: string
+}
+
+/** The six form parameters of RFC 8693 §2.1 plus RFC 7523 §2.2 client authentication. */
+export function exchangeForm(request: ExchangeRequest): string {
+  return new URLSearchParams({
+    grant_type: TOKEN_EXCHANGE_GRANT,
+    client_assertion_type: JWT_BEARER_ASSERTION,
+    client_assertion: request.clientAssertion,
+    subject_token_type: JWT_TOKEN_TYPE,
+    subject_token: request.subjectToken,
+    audience: request.audience,
+  }).toString()
+}
+
+/** Sends one exchange; every failure comes back as a `TokenExchangeError`. */
+export async function requestExchange(
+  post: PostForm,
+  tokenEndpoint: URL,
+  request: ExchangeRequest,
+  signal: AbortSignal,
+): Promise<TokenResponse> {
+  let answer: HttpAnswer
+  try {
+    answer = await post(tokenEndpoint, exchangeForm(request), signal)
+  } catch (cause) {
+    throw translate(cause, (foreign) => transportError(foreign, signal))
+  }
+  if (answer.status === 200) return parseTokenResponse(answer)
+  throw errorFromAnswer(answer)
+}
+
+/** What a foreign error from the HTTP client or an injected `fetch` means; the kit's own pass through `translate`. */
+function transportError(cause: unknown, signal: AbortSignal): TokenXError {
+  if (cause instanceof AnswerTooLargeError) {
+    return new TokenExchangeError('ERR_TOKEN_ENDPOINT', 'TokenX answered with an oversized body', { cause })
+  }
+  const name = cause instanceof Error ? cause.name : ''
+  if (signal.aborted || name === 'AbortError' || name === 'TimeoutError') {
+    return new TokenExchangeError('ERR_TIMEOUT', 'the token exchange did not finish in time', { cause: signal.reason ?? cause })
+  }
+  const code = (cause as { code?: unknown } | undefined)?.code
+  return new TokenExchangeError(
+    'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+    `TokenX could not be reached${typeof code === 'string' ? ` (${code})` : ''}`,
+    { cause },
+  )
+}
+
+/** RFC 8693 §2.2.1; anything that is not a usable Bearer token is an error and is never cached. */
+export function parseTokenResponse(answer: HttpAnswer): TokenResponse {
+  const malformed = (why: string) =>
+    new TokenExchangeError('ERR_TOKEN_ENDPOINT', `TokenX answered 200 with ${why}`, { tokenEndpointStatus: answer.status })
+  const body = parseJsonObject(answer.body)
+  if (body === undefined) throw malformed('a body that is not a JSON object')
+  const { access_token, token_type, expires_in, issued_token_type } = body
+  // The token goes into an Authorization header: visible ASCII only, so it cannot split the header.
+  if (typeof access_token !== 'string' || !/^[\x21-\x7e]+$/.test(access_token) || access_token.length > MAX_ACCESS_TOKEN_LENGTH) {
+    throw malformed('no usable access_token')
+  }
+  // RFC 6749 §5.1: token_type is case-insensitive.
+  if (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer') throw malformed('a token_type other than Bearer')
+  // Below one second the token is floored to `expires_in: 0`: expired on arrival, so no token at all.
+  if (typeof expires_in !== 'number' || !Number.isFinite(expires_in) || expires_in < 1 || expires_in > MAX_EXPIRES_IN) {
+    throw malformed('a missing or unusable expires_in')
+  }
+  if (issued_token_type !== undefined && typeof issued_token_type !== 'string') throw malformed('a malformed issued_token_type')
+  return {
+    access_token,
+    token_type: 'Bearer',
+    expires_in: Math.floor(expires_in),
+    // The usual value shares the constant's string rather than keeping one copy per cached token.
+    issued_token_type: issued_token_type === undefined || issued_token_type === ACCESS_TOKEN_TYPE ? ACCESS_TOKEN_TYPE : issued_token_type,
+  }
+}
+
+/**
+ * tokendings answers 400 `invalid_request` both for a bad subject token (the caller's problem) and for
+ * an unknown audience or a denied access policy (ours); only the description tells them apart.
+ * These patterns are tokendings' own wording (TokenRequestAuthorizer.kt).
+ */
+const CLIENT_SIDE_INVALID_REQUEST = [/audience .* is invalid/i, /not authorized to get token/i, /client is not authenticated/i]
+/**
+ * tokendings verifies our client assertion with the same helper as the subject token (Extensions.kt
+ * `SignedJWT.verify`): 400 `invalid_request`, "token verification failed: " and Nimbus's message,
+ * URL-encoded — not RFC 6749 §5.2 `invalid_client`. Subject token failures are prefixed
+ * "invalid subject_token: " (`tryOrInvalidSubjectToken`), so an unprefixed "no matching key" or
+ * "invalid signature" is about our assertion: our key was rotated, and is loaded again like after
+ * `invalid_client`. (Tokendings versions without the prefix word a subject token signed by a key its
+ * issuer dropped the same way; that costs one key reload and a 500 instead of a 401.)
+ */
+const ASSERTION_KEY_REFUSED = /^token verification failed:.*(?:no[+ ]matching[+ ]key|invalid[+ ]signature)/i
+/** RFC 6749 §5.2 / RFC 8693 §2.2.2 codes that say our client or its configuration is at fault. */
+const CLIENT_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'access_denied'])
+
+/** Reads an error answer defensively: JSON per RFC 8693 §2.2.2, or plain text, or nothing. */
+export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
+  const status = answer.status
+  const body = parseJsonObject(answer.body)
+  const upstream: OAuthErrorBody = {
+    error: typeof body?.['error'] === 'string' ? errorCode(body['error']) : undefined,
+    error_description: typeof body?.['error_description'] === 'string' ? redact(body['error_description']) : undefined,
+  }
+  const init = { tokenEndpointStatus: status, upstream }
+  const said = upstream.error === undefined ? '' : `: ${upstream.error}${upstream.error_description ? ` (${upstream.error_description})` : ''}`
+  if (status >= 500 || status < 400) {
+    return new TokenExchangeError('ERR_TOKEN_ENDPOINT', `TokenX answered ${status}${said}`, init)
+  }
+  if (upstream.error === 'invalid_request' && status === 400) {
+    const ours = [...CLIENT_SIDE_INVALID_REQUEST, ASSERTION_KEY_REFUSED].some((pattern) => pattern.test(upstream.error_description ?? ''))
+    return ours
+      ? new TokenExchangeError('ERR_CLIENT_REJECTED', `TokenX refused the request${said}`, init)
+      : new TokenExchangeError('ERR_SUBJECT_TOKEN_REJECTED', `TokenX rejected the subject token${said}`, init)
+  }
+  if (status === 401 || status === 403 || (upstream.error !== undefined && CLIENT_ERRORS.has(upstream.error))) {
+    return new TokenExchangeError('ERR_CLIENT_REJECTED', `TokenX refused our client${said}`, init)
+  }
+  // A 4xx without an RFC error body: not retryable, not the caller's fault as far as we can tell.
+  return new TokenExchangeError('ERR_TOKEN_ENDPOINT', `TokenX answered ${status}${said}`, init)
+}
+
+/**
+ * RFC 6749 §5.2: `error` is one short ASCII word (NQSCHAR, no space in any registered code). Anything
+ * else is not an error code, and is classified rather than quoted.
+ */
+const ERROR_CODE = /^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/
+function errorCode(text: string): string {
+  return text.length <= 64 && ERROR_CODE.test(text) ? redact(text) : '[unrecognised]'
+}
+
+/** Whether TokenX said our client authentication failed: the key may have been rotated. */
+export function isInvalidClient(err: unknown): err is TokenExchangeError {
+  return err instanceof TokenExchangeError && (err.upstream.error === 'invalid_client' || err.tokenEndpointStatus === 401 ||
+    (err.code === 'ERR_CLIENT_REJECTED' && ASSERTION_KEY_REFUSED.test(err.upstream.error_description ?? '')))
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text)
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}

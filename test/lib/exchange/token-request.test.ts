@@ -1,0 +1,285 @@
+import { describe, expect, it } from 'vitest'
+import { TokenExchangeError } from '../../../lib/errors.ts'
+import {
+  ACCESS_TOKEN_TYPE,
+  errorFromAnswer,
+  exchangeForm,
+  isInvalidClient,
+  JWT_BEARER_ASSERTION,
+  JWT_TOKEN_TYPE,
+  MAX_EXPIRES_IN,
+  parseTokenResponse,
+  requestExchange,
+  TOKEN_EXCHANGE_GRANT,
+} from '../../../lib/exchange/token-request.ts'
+import { AnswerTooLargeError, type HttpAnswer, type PostForm } from '../../../lib/util/http.ts'
+
+const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
+const answer = (status: number, body: string | object, contentType = 'application/json'): HttpAnswer => ({
+  status,
+  contentType,
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+})
+const valid = { access_token: 'downstream.token.value', issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: 899 }
+
+describe('exchangeForm', () => {
+  it('has exactly the six parameters, each once', () => {
+    const form = new URLSearchParams(exchangeForm({ clientAssertion: 'a.b.c', subjectToken: JWT, audience: 'dev-gcp:team:api' }))
+    expect([...form.keys()].sort()).toEqual(
+      ['audience', 'client_assertion', 'client_assertion_type', 'grant_type', 'subject_token', 'subject_token_type'],
+    )
+    expect(Object.fromEntries(form)).toEqual({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: 'a.b.c',
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      subject_token: JWT,
+      audience: 'dev-gcp:team:api',
+    })
+    expect(TOKEN_EXCHANGE_GRANT).toBe('urn:ietf:params:oauth:grant-type:token-exchange')
+    expect(JWT_BEARER_ASSERTION).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
+    expect(JWT_TOKEN_TYPE).toBe('urn:ietf:params:oauth:token-type:jwt')
+  })
+
+  it('encodes values so none can add a parameter', () => {
+    const text = exchangeForm({ clientAssertion: 'x&grant_type=password', subjectToken: 'a+b=c', audience: 'a:b:c d' })
+    const form = new URLSearchParams(text)
+    expect(form.getAll('grant_type')).toEqual([TOKEN_EXCHANGE_GRANT])
+    expect(form.get('client_assertion')).toBe('x&grant_type=password')
+    expect(form.get('subject_token')).toBe('a+b=c')
+    expect(form.get('audience')).toBe('a:b:c d')
+    expect([...form.keys()]).toHaveLength(6)
+  })
+})
+
+describe('parseTokenResponse', () => {
+  it('accepts a valid body', () => {
+    expect(parseTokenResponse(answer(200, valid))).toStrictEqual({
+      access_token: 'downstream.token.value',
+      token_type: 'Bearer',
+      expires_in: 899,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+    })
+  })
+
+  it.each(['bearer', 'BEARER', 'BeArEr'])('accepts token_type %s as Bearer', (tokenType) => {
+    expect(parseTokenResponse(answer(200, { ...valid, token_type: tokenType })).token_type).toBe('Bearer')
+  })
+
+  it('defaults issued_token_type and keeps a given one', () => {
+    const { issued_token_type: _, ...without } = valid
+    expect(parseTokenResponse(answer(200, without)).issued_token_type).toBe(ACCESS_TOKEN_TYPE)
+    expect(parseTokenResponse(answer(200, { ...valid, issued_token_type: JWT_TOKEN_TYPE })).issued_token_type).toBe(JWT_TOKEN_TYPE)
+  })
+
+  it('accepts expires_in up to a day and drops fractions', () => {
+    expect(parseTokenResponse(answer(200, { ...valid, expires_in: MAX_EXPIRES_IN })).expires_in).toBe(86_400)
+    expect(parseTokenResponse(answer(200, { ...valid, expires_in: 1 })).expires_in).toBe(1)
+    expect(parseTokenResponse(answer(200, { ...valid, expires_in: 900.9 })).expires_in).toBe(900)
+  })
+
+  it('accepts an access token of any visible ASCII', () => {
+    const token = '!"#$%&\'()*+,-./09:;<=>?@AZ[\\]^_`az{|}~'
+    expect(parseTokenResponse(answer(200, { ...valid, access_token: token })).access_token).toBe(token)
+  })
+
+  it.each<[string, string | object, RegExp]>([
+    ['a body that is not JSON', 'access_token=x', /not a JSON object/],
+    ['an HTML body', '<html>ok</html>', /not a JSON object/],
+    ['an empty body', '', /not a JSON object/],
+    ['JSON null', 'null', /not a JSON object/],
+    ['a JSON array', [valid], /not a JSON object/],
+    ['a JSON string', JSON.stringify(JSON.stringify(valid)), /not a JSON object/],
+    ['no access_token', { ...valid, access_token: undefined }, /no usable access_token/],
+    ['an empty access_token', { ...valid, access_token: '' }, /no usable access_token/],
+    ['a numeric access_token', { ...valid, access_token: 12345 }, /no usable access_token/],
+    ['a non-ASCII access_token', { ...valid, access_token: 'tøken' }, /no usable access_token/],
+    ['an access_token with a space', { ...valid, access_token: 'abc def' }, /no usable access_token/],
+    ['an access_token with a CRLF', { ...valid, access_token: 'abc\r\nX-Injected: 1' }, /no usable access_token/],
+    ['an access_token with a tab', { ...valid, access_token: 'abc\tdef' }, /no usable access_token/],
+    ['an access_token of only whitespace', { ...valid, access_token: '   ' }, /no usable access_token/],
+    ['a 64 KiB + 1 access_token', { ...valid, access_token: 'a'.repeat(64 * 1024 + 1) }, /no usable access_token/],
+    ['no token_type', { ...valid, token_type: undefined }, /token_type other than Bearer/],
+    ['token_type DPoP', { ...valid, token_type: 'DPoP' }, /token_type other than Bearer/],
+    ['token_type N_A', { ...valid, token_type: 'N_A' }, /token_type other than Bearer/],
+    ['token_type " Bearer"', { ...valid, token_type: ' Bearer' }, /token_type other than Bearer/],
+    ['no expires_in', { ...valid, expires_in: undefined }, /expires_in/],
+    ['expires_in 0', { ...valid, expires_in: 0 }, /expires_in/],
+    ['a negative expires_in', { ...valid, expires_in: -900 }, /expires_in/],
+    ['expires_in as a string', { ...valid, expires_in: '900' }, /expires_in/],
+    ['expires_in null', { ...valid, expires_in: null }, /expires_in/],
+    ['expires_in NaN (JSON cannot carry it)', '{"access_token":"x","token_type":"Bearer","expires_in":NaN}', /not a JSON object/],
+    ['an absurd expires_in', { ...valid, expires_in: MAX_EXPIRES_IN + 1 }, /expires_in/],
+    ['a huge expires_in', '{"access_token":"x","token_type":"Bearer","expires_in":1e400}', /expires_in/],
+    ['a numeric issued_token_type', { ...valid, issued_token_type: 1 }, /issued_token_type/],
+  ])('rejects %s', (_label, body, why) => {
+    const err = (() => {
+      try {
+        parseTokenResponse(answer(200, body))
+      } catch (e) {
+        return e
+      }
+      throw new Error('expected a rejection')
+    })()
+    expect(err).toBeInstanceOf(TokenExchangeError)
+    expect(err).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 502, tokenEndpointStatus: 200 })
+    expect((err as { detail: string }).detail).toMatch(/^TokenX answered 200 with /)
+    expect((err as { detail: string }).detail).toMatch(why)
+  })
+
+  // Flooring 0.5 would hand out a token with expires_in 0: expired the moment it is issued.
+  it('never returns an expires_in below one second', () => {
+    let parsed: number | undefined
+    try {
+      parsed = parseTokenResponse(answer(200, { ...valid, expires_in: 0.5 })).expires_in
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT' })
+    }
+    if (parsed !== undefined) expect(parsed).toBeGreaterThanOrEqual(1)
+  })
+
+  it('never quotes the access token it rejects', () => {
+    const err = (() => {
+      try {
+        parseTokenResponse(answer(200, { ...valid, access_token: `${JWT} `, token_type: 'mac' }))
+      } catch (e) {
+        return e as Error & { detail: string }
+      }
+      throw new Error('expected a rejection')
+    })()
+    expect(err.detail).not.toContain(JWT.slice(0, 20))
+  })
+})
+
+describe('errorFromAnswer', () => {
+  it.each<[string, HttpAnswer, string, number, { error?: string; error_description?: string }]>([
+    ['400 invalid_request about the subject token', answer(400, { error: 'invalid_request', error_description: 'token verification failed: expired' }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request', error_description: 'token verification failed: expired' }],
+    ['400 invalid_request without a description', answer(400, { error: 'invalid_request' }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request' }],
+    ['400 invalid_request with a non-string description', answer(400, { error: 'invalid_request', error_description: { text: 'x' } }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request' }],
+    ['400 invalid_request: unknown audience', answer(400, { error: 'invalid_request', error_description: 'audience dev-gcp:team:nope is invalid' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'audience dev-gcp:team:nope is invalid' }],
+    ['400 invalid_request: access policy', answer(400, { error: 'invalid_request', error_description: "client 'dev-gcp:team:app' is not authorized to get token with aud=dev-gcp:team:api" }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: "client 'dev-gcp:team:app' is not authorized to get token with aud=dev-gcp:team:api" }],
+    ['400 invalid_request: client not authenticated', answer(400, { error: 'invalid_request', error_description: 'client is not authenticated' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'client is not authenticated' }],
+    ['401 invalid_client', answer(401, { error: 'invalid_client', error_description: 'invalid client authentication' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_client', error_description: 'invalid client authentication' }],
+    ['400 invalid_client', answer(400, { error: 'invalid_client' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_client' }],
+    ['400 unauthorized_client', answer(400, { error: 'unauthorized_client' }), 'ERR_CLIENT_REJECTED', 500, { error: 'unauthorized_client' }],
+    ['400 invalid_grant', answer(400, { error: 'invalid_grant' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_grant' }],
+    ['400 unsupported_grant_type', answer(400, { error: 'unsupported_grant_type' }), 'ERR_CLIENT_REJECTED', 500, { error: 'unsupported_grant_type' }],
+    ['400 invalid_target', answer(400, { error: 'invalid_target' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_target' }],
+    ['400 invalid_scope', answer(400, { error: 'invalid_scope' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_scope' }],
+    ['403 access_denied', answer(403, { error: 'access_denied' }), 'ERR_CLIENT_REJECTED', 500, { error: 'access_denied' }],
+    ['401 invalid_request (status decides)', answer(401, { error: 'invalid_request', error_description: 'token verification failed' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'token verification failed' }],
+    ['401 plain text', answer(401, 'Unauthorized', 'text/plain'), 'ERR_CLIENT_REJECTED', 500, {}],
+    ['403 HTML', answer(403, '<html><body><h1>403 Forbidden</h1></body></html>', 'text/html'), 'ERR_CLIENT_REJECTED', 500, {}],
+    ['400 plain text', answer(400, 'Bad Request', 'text/plain'), 'ERR_TOKEN_ENDPOINT', 502, {}],
+    ['400 with an empty body', answer(400, ''), 'ERR_TOKEN_ENDPOINT', 502, {}],
+    ['400 JSON with a non-string error', answer(400, { error: 42, error_description: 'x' }), 'ERR_TOKEN_ENDPOINT', 502, { error_description: 'x' }],
+    ['400 JSON array', answer(400, [{ error: 'invalid_request' }]), 'ERR_TOKEN_ENDPOINT', 502, {}],
+    ['400 unknown error code', answer(400, { error: 'slow_down' }), 'ERR_TOKEN_ENDPOINT', 502, { error: 'slow_down' }],
+    ['404 HTML', answer(404, '<!doctype html><title>Not Found</title>', 'text/html'), 'ERR_TOKEN_ENDPOINT', 502, {}],
+    ['429 JSON', answer(429, { error: 'rate_limited' }), 'ERR_TOKEN_ENDPOINT', 502, { error: 'rate_limited' }],
+    ['500 plain text', answer(500, 'Internal Server Error', 'text/plain'), 'ERR_TOKEN_ENDPOINT', 502, {}],
+    ['500 JSON invalid_client (5xx decides)', answer(500, { error: 'invalid_client' }), 'ERR_TOKEN_ENDPOINT', 502, { error: 'invalid_client' }],
+    ['502 HTML', answer(502, '<html>Bad Gateway</html>', 'text/html'), 'ERR_TOKEN_ENDPOINT', 502, {}],
+    ['503 empty body', answer(503, ''), 'ERR_TOKEN_ENDPOINT', 502, {}],
+    ['503 temporarily_unavailable', answer(503, { error: 'temporarily_unavailable' }), 'ERR_TOKEN_ENDPOINT', 502, { error: 'temporarily_unavailable' }],
+    ['302 redirect', answer(302, ''), 'ERR_TOKEN_ENDPOINT', 502, {}],
+  ])('%s → %s (%i)', (_label, given, code, status, upstream) => {
+    const err = errorFromAnswer(given)
+    expect(err).toBeInstanceOf(TokenExchangeError)
+    expect(err.code).toBe(code)
+    expect(err.status).toBe(status)
+    expect(err.tokenEndpointStatus).toBe(given.status)
+    expect(err.upstream).toEqual(upstream)
+    expect(err.retryable).toBe(code === 'ERR_TOKEN_ENDPOINT' && given.status >= 500)
+  })
+
+  it('puts what TokenX said into the detail', () => {
+    expect(errorFromAnswer(answer(401, { error: 'invalid_client', error_description: 'bad assertion' })).detail).toBe(
+      'TokenX refused our client: invalid_client (bad assertion)',
+    )
+    expect(errorFromAnswer(answer(503, 'down')).detail).toBe('TokenX answered 503')
+    expect(errorFromAnswer(answer(400, { error: 'invalid_request', error_description: 'expired' })).detail).toBe(
+      'TokenX rejected the subject token: invalid_request (expired)',
+    )
+  })
+
+  it('redacts a JWT that TokenX echoes back, in upstream and detail', () => {
+    const err = errorFromAnswer(answer(400, { error: 'invalid_request', error_description: `token ${JWT} has expired` }))
+    expect(err.code).toBe('ERR_SUBJECT_TOKEN_REJECTED')
+    expect(err.upstream.error_description).toBe('token [redacted] has expired')
+    for (const text of [err.detail, JSON.stringify(err.upstream), err.error_description]) {
+      expect(text).not.toContain(JWT.split('.')[1])
+    }
+    const inError = errorFromAnswer(answer(401, { error: JWT }))
+    // Longer than any RFC 6749 §5.2 code: classified, not quoted.
+    expect(inError.upstream.error).toBe('[unrecognised]')
+    expect(inError.detail).not.toContain(JWT.split('.')[0])
+    expect(errorFromAnswer(answer(401, { error: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIx' })).upstream.error).toBe('[redacted]')
+    expect(errorFromAnswer(answer(500, { error: 'server error\nforged line' })).upstream.error).toBe('[unrecognised]')
+    expect(errorFromAnswer(answer(400, { error: 'invalid_request' })).upstream.error).toBe('invalid_request')
+  })
+
+  it('truncates a long description', () => {
+    const err = errorFromAnswer(answer(400, { error: 'invalid_request', error_description: 'x'.repeat(5_000) }))
+    expect(err.upstream.error_description).toHaveLength(301)
+    expect(err.detail.length).toBeLessThan(400)
+  })
+
+  it('answers the caller with fixed texts only', () => {
+    const err = errorFromAnswer(answer(400, { error: 'invalid_request', error_description: 'something TokenX-internal' }))
+    expect(err.error).toBe('invalid_token')
+    expect(err.error_description).toBe('The bearer token is malformed, expired or not accepted')
+  })
+})
+
+describe('isInvalidClient', () => {
+  it('is true for invalid_client or a 401 answer only', () => {
+    expect(isInvalidClient(errorFromAnswer(answer(401, 'Unauthorized')))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(answer(400, { error: 'invalid_client' })))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(answer(403, { error: 'access_denied' })))).toBe(false)
+    expect(isInvalidClient(errorFromAnswer(answer(400, { error: 'invalid_request' })))).toBe(false)
+    expect(isInvalidClient(new Error('invalid_client'))).toBe(false)
+    expect(isInvalidClient(undefined)).toBe(false)
+  })
+})
+
+describe('requestExchange', () => {
+  const endpoint = new URL('http://127.0.0.1:1/token')
+  const request = { clientAssertion: 'a.b.c', subjectToken: JWT, audience: 'dev-gcp:team:api' }
+  const run = (post: PostForm, signal = new AbortController().signal) => requestExchange(post, endpoint, request, signal)
+
+  it('posts the form to the endpoint and parses a 200', async () => {
+    const calls: Array<[URL, string]> = []
+    const result = await run(async (url, form) => {
+      calls.push([url, form])
+      return answer(200, valid)
+    })
+    expect(result.access_token).toBe('downstream.token.value')
+    expect(calls).toEqual([[endpoint, exchangeForm(request)]])
+  })
+
+  it('turns a non-200 answer into its error', async () => {
+    await expect(run(async () => answer(401, { error: 'invalid_client' }))).rejects.toMatchObject({ code: 'ERR_CLIENT_REJECTED' })
+    await expect(run(async () => answer(201, valid))).rejects.toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', tokenEndpointStatus: 201 })
+  })
+
+  it('maps transport failures', async () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+    await expect(run(async () => Promise.reject(refused))).rejects.toMatchObject({
+      code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+      status: 503,
+      detail: 'TokenX could not be reached (ECONNREFUSED)',
+      cause: refused,
+    })
+    await expect(run(async () => Promise.reject(new AnswerTooLargeError('big')))).rejects.toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 502 })
+    const timeout = new DOMException('timed out', 'TimeoutError')
+    await expect(run(async () => Promise.reject(timeout))).rejects.toMatchObject({ code: 'ERR_TIMEOUT', status: 504 })
+    const controller = new AbortController()
+    const reason = new Error('caller gave up')
+    controller.abort(reason)
+    await expect(run(async () => Promise.reject(new Error('socket hang up')), controller.signal)).rejects.toMatchObject({
+      code: 'ERR_TIMEOUT',
+      cause: reason,
+    })
+  })
+})
