@@ -151,8 +151,9 @@ class TokenXDownstream implements Downstream {
     const response = isRedirect(first.status) && followsRedirects(init) ? await this.#redirected(first, url, init, used) : first
     if (response.status !== 401) return response
     // The downstream no longer accepts the token (revoked, or its keys rotated): never serve it
-    // again — whether or not this request can be retried.
-    client.evict(subjectToken, used.audience, used)
+    // again — whether or not this request can be retried. Awaited: the shared cache's tombstone
+    // write must not be left running when the answer goes out (Lambda freezes it).
+    await client.evict(subjectToken, used.audience, used, { signal: deadline?.signal })
     if (!isReplayable(init.body)) return response
     const fresh = await client.exchange(subjectToken, used.audience, { signal: deadline?.signal })
     if (fresh.accessToken === used.accessToken) return response

@@ -85,10 +85,7 @@ export function parseTokenResponse(answer: HttpAnswer): TokenResponse {
   const body = parseJsonObject(answer.body)
   if (body === undefined) throw malformed('a body that is not a JSON object')
   const { access_token, token_type, expires_in, issued_token_type } = body
-  // The token goes into an Authorization header: visible ASCII only, so it cannot split the header.
-  if (typeof access_token !== 'string' || !/^[\x21-\x7e]+$/.test(access_token) || access_token.length > MAX_ACCESS_TOKEN_LENGTH) {
-    throw malformed('no usable access_token')
-  }
+  if (!isUsableAccessToken(access_token)) throw malformed('no usable access_token')
   // RFC 6749 §5.1: token_type is case-insensitive.
   if (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer') throw malformed('a token_type other than Bearer')
   // Below one second the token is floored to `expires_in: 0`: expired on arrival, so no token at all.
@@ -103,6 +100,15 @@ export function parseTokenResponse(answer: HttpAnswer): TokenResponse {
     // The usual value shares the constant's string rather than keeping one copy per cached token.
     issued_token_type: issued_token_type === undefined || issued_token_type === ACCESS_TOKEN_TYPE ? ACCESS_TOKEN_TYPE : issued_token_type,
   }
+}
+
+/**
+ * Whether `value` can be sent as a Bearer token: it goes into an Authorization header, so visible
+ * ASCII only (it cannot split the header), and of bounded length. Applied to TokenX's answers and to
+ * tokens read back from the shared cache alike.
+ */
+export function isUsableAccessToken(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_ACCESS_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(value)
 }
 
 /**

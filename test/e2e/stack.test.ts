@@ -19,7 +19,9 @@ import { decodeJwt } from 'jose'
 import { startIdPorten, type IdPorten } from '../../dev/idporten.ts'
 import { generateRsaJwk } from '../../dev/keys.ts'
 import { APP_CLIENT_ID, DOWNSTREAM_AUDIENCE, freePort, startStack, type Stack } from '../../dev/stack.ts'
-import { sharedItemKey, tokenCacheKey } from '../../lib/cache.ts'
+import { tokenCacheKey } from '../../lib/cache.ts'
+import { appBinding, itemKey } from '../../lib/cache-crypto.ts'
+import { importPrivateJwk } from '../../lib/key.ts'
 import {
   bearerClaims,
   callResource,
@@ -265,7 +267,9 @@ describe('the example function behind serverless-offline', () => {
     const dynamodb = stack.dynamodb
     if (dynamodb === undefined) throw new Error('the stack runs without its DynamoDB')
     const items = (await dynamodb.client.send(new ScanCommand({ TableName: dynamodb.table }))).Items ?? []
-    const item = items.find((candidate) => candidate.pk?.S === sharedItemKey(tokenCacheKey(citizenToken, DOWNSTREAM_AUDIENCE)))
+    // The item key only the app's private key can compute.
+    const binding = appBinding(importPrivateJwk(stack.appKey().privateJwk).key, APP_CLIENT_ID)
+    const item = items.find((candidate) => candidate.pk?.S === itemKey(binding, tokenCacheKey(citizenToken, DOWNSTREAM_AUDIENCE)))
     expect(Object.keys(item ?? {}).sort()).toEqual(['data', 'pk', 'ttl', 'v'])
     expect(Buffer.from(item?.data?.B ?? new Uint8Array()).toString('latin1')).not.toContain('eyJ')
   })
