@@ -204,13 +204,12 @@ class TokenXDownstream implements Downstream {
    * `ERR_DOWNSTREAM_URL` for one the token may not go to.
    */
   #target(input: unknown): string {
-    if (typeof input !== 'string') {
-      // (`Request`: its URL would be read as "[object Request]", and its method, headers and body lost.)
-      if (!(input instanceof URL)) throw this.#refused(input instanceof Request ? 'a Request object (pass its URL, and method, headers and body in init)' : 'something that is not a URL string or URL object')
-      input = input.href
+    const text = typeof input === 'string' ? input : input instanceof URL ? input.href : undefined
+    if (text === undefined) {
+      // A `Request`'s URL would be read as "[object Request]", and its method, headers and body lost.
+      throw this.#refused(input instanceof Request ? 'a Request object (pass its URL, and method, headers and body in init)' : 'something that is not a URL string or URL object')
     }
     const origins = this.#options.origins
-    const text = input as string
     if (origins === undefined) {
       const url = parseOrUndefined(text)
       if (url === undefined || url.protocol !== 'https:') throw this.#refused('a URL that is not absolute https:')
