@@ -39,6 +39,8 @@ export type TokenXErrorCode =
   | 'ERR_DOWNSTREAM_TIMEOUT'
   /** The handler asked to send the token to a URL outside the audience's configured origin(s), or in cleartext. Answered as 500. */
   | 'ERR_DOWNSTREAM_URL'
+  /** The downstream API answered with a status the function does not pass on to its caller (401, 403, 5xx, ...; `downstreamAnswer`). Answered as 502. */
+  | 'ERR_DOWNSTREAM_STATUS'
   /** Inbound validation: see `InboundErrorCode` at the end of this module. */
   | InboundErrorCode
 
@@ -290,12 +292,14 @@ const DOWNSTREAM_VIEWS = {
   ERR_DOWNSTREAM_UNAVAILABLE: { statusCode: 502, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' },
   ERR_DOWNSTREAM_TIMEOUT: { statusCode: 504, error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' },
   ERR_DOWNSTREAM_URL: { statusCode: 500, error: 'server_error', error_description: 'The server could not complete the request' },
+  ERR_DOWNSTREAM_STATUS: { statusCode: 502, error: 'server_error', error_description: 'An upstream service answered unexpectedly' },
 } as const
 
 /**
  * A request through `Downstream.fetch` failed before the downstream answered: unreachable (502),
  * too slow (504), or aimed at a URL the token may not go to (500). A downstream that answers, with any
- * status, is not an error: the handler gets its `Response`.
+ * status, is not an error: the handler gets its `Response` — unless the handler hands it to
+ * `downstreamAnswer`, which turns a status the caller must not see into this error (502).
  */
 export class DownstreamError extends TokenXError {
   override name = 'DownstreamError'

@@ -33,9 +33,11 @@ export interface AudienceTarget {
 }
 
 /**
- * One audience, or named audiences; each a target with its URL(s), or only the `cluster:namespace:app`
- * (then its token may go to any `https:` URL, or `http:` on loopback: prefer a target). An object with
- * an `audience` member is one target, so no name in a record may be `audience`.
+ * One audience, or named audiences; each a target with its URL(s) (recommended), or only the
+ * `cluster:namespace:app`: then its token may go to any absolute `https:` URL whose host is not
+ * loopback or link-local, and redirects are followed within that request's origin only
+ * (docs/downstream-security.md). An object with an `audience` member is one target, so no name in a
+ * record may be `audience`.
  */
 export type AudienceOption = string | AudienceTarget | Readonly<Record<string, string | AudienceTarget>>
 

@@ -233,6 +233,16 @@ export function createObserver(options: ObserverOptions): Observer {
   handlers['downstream.failed'] = (event) => {
     logger?.warn('downstream request failed', { audience: event.audience, status: 0, durationMs: round(event.durationMs), code: event.code })
   }
+  handlers['downstream.refused'] = (event) => {
+    const attributes = { audience: event.audience, status: 401, error: event.error, action: event.action }
+    if (event.action === 'keep') {
+      // The citizen's login level, not the token: the handler decides (a step-up, lib/response.ts).
+      logger?.info('downstream asked for a higher login level', attributes)
+      return
+    }
+    if (metrics !== undefined) record.count('DownstreamTokenRefused')
+    logger?.warn('downstream refused the token', attributes)
+  }
   handlers.error = (event) => {
     if (metrics !== undefined) {
       record.count('Errors')

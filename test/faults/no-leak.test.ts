@@ -111,7 +111,7 @@ const spans = new InMemorySpanExporter()
 const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }).getTracer('no-leak')
 
 /** Every event the kit publishes, as any subscriber would see it. */
-const EVENT_NAMES: KitEventName[] = ['cache', 'exchange', 'exchange.retry', 'key.load', 'validation.refused', 'jwks.fetch', 'shared-cache', 'downstream', 'downstream.failed', 'error']
+const EVENT_NAMES: KitEventName[] = ['cache', 'exchange', 'exchange.retry', 'key.load', 'validation.refused', 'jwks.fetch', 'shared-cache', 'downstream', 'downstream.failed', 'downstream.refused', 'error']
 let events = 0
 for (const name of EVENT_NAMES) {
   subscribe(channelName(name), (event) => {
@@ -203,7 +203,11 @@ beforeAll(async () => {
     if (typeof value === 'string') secrets.set(value, `the private key's ${member}`)
   }
   tokenx = await startServer((request, index) => respond(request, index))
-  downstream = await startServer(() => ({ status: 401, body: { error: 'invalid_token' } }))
+  // A hostile downstream: its challenge echoes the token it refuses.
+  downstream = await startServer((request) => {
+    const token = String(request.headers.authorization).replace(/^Bearer /, '')
+    return { status: 401, body: { error: 'invalid_token', token }, headers: { 'www-authenticate': `Bearer error="${token}", error_description="${token}"` } }
+  })
   citizens = await Promise.all(['11111111111', '22222222222', '33333333333'].map((pid) => citizenToken(pid)))
   citizens.forEach((citizen, i) => secretToken(`citizen ${i}'s subject token`, citizen))
 })
@@ -252,7 +256,7 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
   async function invoke(options: TokenXOptions, event: unknown, useConsole: boolean): Promise<APIGatewayProxyResult> {
     let stack = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
       .use(tokenX({
-        audience: AUDIENCE,
+        audience: { audience: AUDIENCE, url: downstream.url },
         client: options,
         ...(useConsole
           ? { env: { POWERTOOLS_LOG_LEVEL: 'DEBUG', POWERTOOLS_METRICS_NAMESPACE: 'NoLeak', POWERTOOLS_SERVICE_NAME: 'no-leak' } }
