@@ -576,7 +576,7 @@ describe('issue 18: the table is bound to the app that wrote it', () => {
   /** A function (the middleware, inbound validation off: tokenX()'s default) that calls `downstream` with its token. */
   const functionWith = (kit: typeof Kit, downstream: TestServer, init: () => RequestInit = () => ({})) =>
     middy<unknown, APIGatewayProxyResult, Error, Context & { tokenX: Kit.Downstream }>()
-      .use(kit.tokenX({ audience: AUDIENCE, client: options(), logger: false }))
+      .use(kit.tokenX({ audience: { audience: AUDIENCE, url: downstream.url }, client: options(), logger: false }))
       .handler(async (_event, context) => {
         const response = await context.tokenX.fetch(`${downstream.url}/resource`, init())
         return { statusCode: response.status, body: await response.text() }
