@@ -35,7 +35,7 @@ import type { Loaded } from './cache.ts'
 import { open, seal, SEAL_VERSION, type SealedToken } from './cache-crypto.ts'
 import type { ExchangedToken } from './client.ts'
 import { publish, type KitEvents } from './events.ts'
-import { InvalidOptionError, safeErrorName } from './errors.ts'
+import { budgetErrorName, InvalidOptionError } from './errors.ts'
 import { lazy } from './lazy.ts'
 import { checkInteger, checkKnownKeys } from './option-checks.ts'
 
@@ -193,7 +193,7 @@ export function createSharedCache(options: SharedCacheOptions, clock: () => numb
         return { ok: false }
       }
       const opened = breaker.failed()
-      event(audience, operation, 'error', started, { errorName: errorName(err), ...(opened ? { breaker: 'opened' as const } : {}) })
+      event(audience, operation, 'error', started, { errorName: budgetErrorName(err), ...(opened ? { breaker: 'opened' as const } : {}) })
       return { ok: false }
     }
   }
@@ -285,10 +285,6 @@ function itemFields(item: Record<string, unknown>): { pk: string; ttl: number; v
   return { pk, ttl, v, data }
 }
 
-/** The foreign error's name or system code (errors.ts); an abort here is always a budget running out. */
-function errorName(err: unknown): string {
-  return (err as { name?: unknown } | null)?.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
-}
 
 /**
  * Runs `run`, waiting for it `wait` ms at most (or until `outer` aborts), and aborts its signal after
