@@ -14,7 +14,7 @@
 import { bearerChallenge } from './challenge.ts'
 import type { ExchangedToken, TokenXClient } from './client.ts'
 import { isLocalHost, isSafeUrl, type FetchLike } from './config.ts'
-import { DownstreamError, TokenXError, InvalidOptionError } from './errors.ts'
+import { DownstreamError, TokenXError, InvalidOptionError, safeErrorName } from './errors.ts'
 import { kitEvents, publish, type KitEvents } from './events.ts'
 
 const downstreamEvents = kitEvents('downstream')
@@ -319,14 +319,19 @@ class RequestGuard {
     return this.#controller.signal
   }
 
-  /** What a failed request rejects with: the caller's own abort reason, unchanged, or a `DownstreamError`. */
+  /**
+   * What a failed request rejects with: the caller's own abort reason, unchanged, or a
+   * `DownstreamError`. `err` is foreign (the runtime's or an injected `fetch`'s, which was handed the
+   * token): the error names it by `safeErrorName` only and keeps a `ForeignError` stand-in as its
+   * cause (errors.ts), never its message.
+   */
   failure(err: unknown, audience: string): unknown {
     // The handler's own abort is its business: its reason, unchanged.
     if (this.#caller?.aborted === true && !this.#timedOut) return this.#caller.reason
     if (this.#timedOut) {
       return new DownstreamError('ERR_DOWNSTREAM_TIMEOUT', `the ${audience} request did not answer in time`, { audience, cause: err })
     }
-    return new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', `the ${audience} request failed (${causeName(err)})`, { audience, cause: err })
+    return new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', `the ${audience} request failed (${safeErrorName(err)})`, { audience, cause: err })
   }
 
   release(): void {
@@ -440,13 +445,6 @@ function knownError(error: string | undefined): KitEvents['downstream.refused'][
 
 function isRedirect(status: number): boolean {
   return status === 301 || status === 302 || status === 303 || status === 307 || status === 308
-}
-
-/** `ECONNREFUSED`, `ENOTFOUND`, ... from undici's `cause`, or the error's name; never a message. */
-function causeName(err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause
-  if (typeof cause?.code === 'string') return cause.code
-  return err instanceof Error ? err.name : 'unknown error'
 }
 
 function isReplayable(body: RequestInit['body']): boolean {

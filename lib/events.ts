@@ -101,7 +101,7 @@ export interface KitEvents {
     /** For TokenX's failures: its HTTP status (0 when it never answered) and RFC 6749 §5.2 `error` code. */
     readonly tokenEndpointStatus?: number | undefined
     readonly upstreamError?: string | undefined
-    /** TokenX's `error_description`, as errors.ts keeps it: redacted (nothing token-shaped) and cut short. */
+    /** What the kit keeps of TokenX's `error_description`: one of the fixed texts of tokenx-descriptions.ts, never TokenX's own words. */
     readonly upstreamErrorDescription?: string | undefined
   }
 }

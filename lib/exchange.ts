@@ -2,8 +2,9 @@
  * One RFC 8693 token exchange request and the reading of its answer. Retries, caching and keys live
  * elsewhere; this module turns (assertion, subject token, audience) into a token or a typed error.
  */
-import { redact, TokenExchangeError, translate, type OAuthErrorBody, type TokenXError } from './errors.ts'
+import { safeErrorName, TokenExchangeError, translate, type OAuthErrorBody, type TokenXError } from './errors.ts'
 import { AnswerTooLargeError, type HttpAnswer, type PostForm } from './http.ts'
+import { keptDescription } from './tokenx-descriptions.ts'
 
 /** RFC 8693 §2.1. */
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -70,12 +71,7 @@ function transportError(cause: unknown, signal: AbortSignal): TokenXError {
   if (signal.aborted || name === 'AbortError' || name === 'TimeoutError') {
     return new TokenExchangeError('ERR_TIMEOUT', 'the token exchange did not finish in time', { cause: signal.reason ?? cause })
   }
-  const code = (cause as { code?: unknown } | undefined)?.code
-  return new TokenExchangeError(
-    'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
-    `TokenX could not be reached${typeof code === 'string' ? ` (${code})` : ''}`,
-    { cause },
-  )
+  return new TokenExchangeError('ERR_TOKEN_ENDPOINT_UNAVAILABLE', `TokenX could not be reached (${safeErrorName(cause)})`, { cause })
 }
 
 /** RFC 8693 §2.2.1; anything that is not a usable Bearer token is an error and is never cached. */
@@ -130,13 +126,17 @@ const ASSERTION_KEY_REFUSED = /^token verification failed:.*(?:no[+ ]matching[+ 
 /** RFC 6749 §5.2 / RFC 8693 §2.2.2 codes that say our client or its configuration is at fault. */
 const CLIENT_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'access_denied'])
 
-/** Reads an error answer defensively: JSON per RFC 8693 §2.2.2, or plain text, or nothing. */
+/**
+ * Reads an error answer defensively: JSON per RFC 8693 §2.2.2, or plain text, or nothing. Of what
+ * TokenX said only fixed texts are kept (`knownErrorCode`, `keptDescription`): its words may carry
+ * the citizen's claims in any encoding, and no pattern can recognise them all.
+ */
 export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
   const status = answer.status
   const body = parseJsonObject(answer.body)
   const upstream: OAuthErrorBody = {
-    error: typeof body?.['error'] === 'string' ? errorCode(body['error']) : undefined,
-    error_description: typeof body?.['error_description'] === 'string' ? redact(body['error_description']) : undefined,
+    error: typeof body?.['error'] === 'string' ? knownErrorCode(body['error']) : undefined,
+    error_description: typeof body?.['error_description'] === 'string' ? keptDescription(body['error_description']) : undefined,
   }
   const init = { tokenEndpointStatus: status, upstream }
   const said = upstream.error === undefined ? '' : `: ${upstream.error}${upstream.error_description ? ` (${upstream.error_description})` : ''}`
@@ -157,12 +157,22 @@ export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
 }
 
 /**
- * RFC 6749 §5.2: `error` is one short ASCII word (NQSCHAR, no space in any registered code). Anything
- * else is not an error code, and is classified rather than quoted.
+ * The registered OAuth error codes a token endpoint may answer (IANA "OAuth Extensions Error
+ * Registry"): RFC 6749 §5.2 and §4.1.2.1, RFC 8693 §2.2.2, RFC 6750 §3.1, RFC 8628 §3.5, RFC 7009
+ * §2.2.1, RFC 9449 §5 and §8. Only these are kept; any other value, whatever its shape, could be data
+ * (an identity number is a valid NQSCHAR word) and is logged as `[unrecognised]`.
  */
-const ERROR_CODE = /^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/
-function errorCode(text: string): string {
-  return text.length <= 64 && ERROR_CODE.test(text) ? redact(text) : '[unrecognised]'
+const KNOWN_ERROR_CODES: ReadonlySet<string> = new Set([
+  'invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope',
+  'access_denied', 'unsupported_response_type', 'server_error', 'temporarily_unavailable',
+  'invalid_target',
+  'invalid_token', 'insufficient_scope',
+  'authorization_pending', 'slow_down', 'expired_token',
+  'unsupported_token_type',
+  'invalid_dpop_proof', 'use_dpop_nonce',
+])
+function knownErrorCode(text: string): string {
+  return KNOWN_ERROR_CODES.has(text) ? text : '[unrecognised]'
 }
 
 /** Whether TokenX said our client authentication failed: the key may have been rotated. */

@@ -10,7 +10,7 @@
  */
 import { subjectDigest } from './cache.ts'
 import { acrValuesFor, satisfiesAcr } from './acr.ts'
-import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrError, InvalidOptionError, JwksError, translate } from './errors.ts'
+import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrError, InvalidOptionError, JwksError, safeErrorName, translate } from './errors.ts'
 import { publish } from './events.ts'
 import { inboundIssuersFromEnv, resolveInboundOptions, type InboundIssuer, type IssuerSelection, type InboundOptions, type ResolvedInboundOptions } from './inbound-config.ts'
 import { createIssuerKeys, failedFast, type IssuerKeys } from './jwks.ts'
@@ -271,7 +271,7 @@ export function inboundFromEnv(
     return createInboundValidator({ ...given, ...inboundIssuersFromEnv(env, select) })
   } catch (err) {
     throw translate(err, (foreign) =>
-      new ConfigError(`the inbound validation configuration is invalid: ${foreign instanceof Error ? foreign.message : 'unknown error'}`, { cause: foreign }))
+      new ConfigError(`the inbound validation configuration is invalid: ${foreign instanceof InvalidOptionError ? foreign.message : safeErrorName(foreign)}`, { cause: foreign }))
   }
 }
 

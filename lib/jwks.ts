@@ -76,6 +76,12 @@ type JwksCode = ConstructorParameters<typeof JwksError>[0]
 
 /** Errors thrown by the failure cooldown without any fetch. */
 const failedFastErrors = new WeakSet<object>()
+/**
+ * What each failed fetch's error was made from: the foreign error jose or the fetch threw, which the
+ * error itself does not keep (its `cause` is a name-and-code stand-in, errors.ts). Callers that waited
+ * on the same fetch each get their own error from the same foreign one.
+ */
+const rawOf = new WeakMap<object, unknown>()
 
 /** Whether `err` was thrown by a failure cooldown (no fetch was made for it): retrying at once is pointless. */
 export function failedFast(err: unknown): boolean {
@@ -172,6 +178,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
   const clock = options.clock ?? Date.now
   let failure: { readonly raw: unknown; readonly code: JwksCode; readonly until: number } | undefined
   const failed = (raw: unknown, err: TokenXError): TokenXError => {
+    rawOf.set(err, raw)
     if (err instanceof JwksError && options.failureCooldown > 0) {
       failure = { raw, code: err.code as JwksCode, until: clock() + options.failureCooldown }
     }
@@ -185,7 +192,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
       return undefined
     }
     // The caller's own retry of the failure it saw (never of a fail-fast answer) may fetch once more.
-    if (retryOf !== undefined && !failedFast(retryOf) && (retryOf === failure.raw || (retryOf instanceof Error && retryOf.cause === failure.raw))) return undefined
+    if (retryOf !== undefined && !failedFast(retryOf) && (retryOf === failure.raw || (retryOf instanceof Error && rawOf.get(retryOf) === failure.raw))) return undefined
     const err = new JwksError(failure.code, 'the issuer\'s keys could not be fetched a moment ago; not fetched again until the failure cooldown ends')
     failedFastErrors.add(err)
     return err

@@ -13,7 +13,7 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
 import type { SecretsManagerLike } from './config.ts'
-import { KeyError, safeErrorName, TokenXError, translate } from './errors.ts'
+import { budgetErrorName, KeyError, safeErrorName, TokenXError, translate } from './errors.ts'
 import { publish, type KitEvents } from './events.ts'
 import { lazy } from './lazy.ts'
 
@@ -69,7 +69,8 @@ export function importPrivateJwk(source: string | JWK): SigningKey {
     try {
       jwk = JSON.parse(source)
     } catch (cause) {
-      throw new KeyError('the private key is not valid JSON', { cause: new Error('JSON parse failed') })
+      // JSON.parse quotes the text it could not read: the cause keeps the name `SyntaxError` only (errors.ts).
+      throw new KeyError('the private key is not valid JSON', { cause })
     }
   }
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new KeyError('the private key is not a JWK object')
@@ -99,8 +100,8 @@ export function importPrivateJwk(source: string | JWK): SigningKey {
     key = createPrivateKey({ key: record as JsonWebKeyInput['key'], format: 'jwk' })
     publicKey = createPublicKey({ key: { kty: 'RSA', n: record['n'] as string, e: record['e'] as string }, format: 'jwk' })
   } catch (cause) {
-    // node's message does not include key material, but keep only its code to be sure.
-    throw new KeyError('the private key could not be imported', { cause: codeOnly(cause) })
+    // The cause keeps node's name and code only (errors.ts), never its message.
+    throw new KeyError('the private key could not be imported', { cause })
   }
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
   if (bits < MIN_MODULUS_BITS) throw new KeyError(`the private key must be at least ${MIN_MODULUS_BITS} bits`)
@@ -276,7 +277,7 @@ async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout
   } catch (cause) {
     throw translate(cause, (foreign) =>
       new KeyError(`the private key could not be loaded from Secrets Manager (${describeAwsError(foreign)})`, {
-        cause: codeOnly(foreign),
+        cause: foreign,
       }))
   }
   if (typeof output.SecretString !== 'string' || output.SecretString === '') {
@@ -285,29 +286,9 @@ async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout
   return output.SecretString
 }
 
-/** `ResourceNotFoundException`, `AccessDeniedException`, `ThrottlingException`, `TimeoutError`, ... */
+/** `ResourceNotFoundException`, `AccessDeniedException`, `ThrottlingException`, `TimeoutError`, ... (the SDK call is cut at `keyTimeout`). */
 function describeAwsError(err: unknown): string {
-  if (err instanceof Error) return err.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
-  return 'unknown error'
-}
-
-/**
- * Keeps an error's name, code and status but drops its message: an SDK or crypto message may quote
- * what it was given, and what it was given may be a key.
- */
-function codeOnly(err: unknown): Error {
-  if (!(err instanceof Error)) return new Error('non-error thrown')
-  // The name too is foreign: only one shaped like a name is kept.
-  const name = safeErrorName(err)
-  const safe = new Error(name)
-  safe.name = name
-  const { code, $metadata } = err as { code?: unknown; $metadata?: { httpStatusCode?: unknown } }
-  // As foreign as the name: a code only when shaped like one (`ERR_OSSL_...`, `ECONNREFUSED`), a status only when a number.
-  Object.assign(safe, {
-    code: typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : undefined,
-    httpStatusCode: typeof $metadata?.httpStatusCode === 'number' ? $metadata.httpStatusCode : undefined,
-  })
-  return safe
+  return budgetErrorName(err)
 }
 
 /** `Error: Dynamic require of "node:https" is not supported`, on one line and bounded. */

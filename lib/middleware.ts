@@ -10,7 +10,7 @@ import { cachedToken, createTokenXClient, exchangeDigested, type ExchangedToken,
 import { cacheKeyFor, subjectDigest } from './cache.ts'
 import { defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from './config.ts'
 import { checkDownstreamUrls, createDownstream, releaseDownstream, type Downstream } from './downstream.ts'
-import { ConfigError, InvalidOptionError, TokenExchangeError, TokenXError, translate } from './errors.ts'
+import { ConfigError, InvalidOptionError, safeErrorName, TokenExchangeError, TokenXError, translate } from './errors.ts'
 import { publish, type KitEvents } from './events.ts'
 import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from './logger.ts'
 import { isMetricsLike, type MetricsLike } from './metrics.ts'
@@ -518,7 +518,7 @@ function clientFromEnv(env: Readonly<Record<string, string | undefined>>): Token
     return createTokenXClient(optionsFromEnv(env))
   } catch (err) {
     throw translate(err, (foreign) =>
-      new ConfigError(`the TOKEN_X_* configuration is invalid: ${foreign instanceof Error ? foreign.message : 'unknown error'}`, { cause: foreign }))
+      new ConfigError(`the TOKEN_X_* configuration is invalid: ${foreign instanceof InvalidOptionError ? foreign.message : safeErrorName(foreign)}`, { cause: foreign }))
   }
 }
 

@@ -12,7 +12,7 @@
  * With nothing enabled no channel has a subscriber, so publishing stays a `hasSubscribers` check.
  */
 import type { LambdaContext } from './lambda-context.ts'
-import type { TokenXErrorCode } from './errors.ts'
+import { safeErrorName, type TokenXErrorCode } from './errors.ts'
 import { kitChannel, type KitEventName, type KitEvents } from './events.ts'
 import { isJsonLogger, logsDebug, serviceNameFromEnv, type KitLogger } from './logger.ts'
 import { emfSerializer, isMetricsLike, MetricRecord, publishTo, type MetricsLike } from './metrics.ts'
@@ -108,7 +108,7 @@ function guard(run: () => void): void {
 function failed(err: unknown): void {
   if (warned) return
   warned = true
-  process.emitWarning(`tokenx-handler-kit: a logger, metrics or tracer call failed (${err instanceof Error ? err.name : typeof err}); further failures are not reported`, {
+  process.emitWarning(`tokenx-handler-kit: a logger, metrics or tracer call failed (${safeErrorName(err)}); further failures are not reported`, {
     code: 'TOKENX_OBSERVABILITY',
   })
 }

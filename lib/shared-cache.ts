@@ -42,7 +42,7 @@ import type { Loaded } from './cache.ts'
 import { appBinding, itemKey, open, seal, SEAL_VERSION, type AppBinding, type SealedToken } from './cache-crypto.ts'
 import type { ExchangedToken } from './client.ts'
 import { publish, type KitEvents } from './events.ts'
-import { InvalidOptionError, safeErrorName } from './errors.ts'
+import { budgetErrorName, InvalidOptionError } from './errors.ts'
 import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from './exchange.ts'
 import type { SigningKey } from './key.ts'
 import { lazy } from './lazy.ts'
@@ -216,7 +216,7 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
         return { ok: false }
       }
       const opened = breaker.failed()
-      event(audience, operation, 'error', started, { errorName: errorName(err), ...(opened ? { breaker: 'opened' as const } : {}) })
+      event(audience, operation, 'error', started, { errorName: budgetErrorName(err), ...(opened ? { breaker: 'opened' as const } : {}) })
       return { ok: false }
     }
   }
@@ -345,10 +345,6 @@ function itemFields(item: Record<string, unknown>): { pk: string; ttl: number; v
   return data instanceof Uint8Array ? { pk, ttl, v, data } : undefined
 }
 
-/** The foreign error's name or system code (errors.ts); an abort here is always a budget running out. */
-function errorName(err: unknown): string {
-  return (err as { name?: unknown } | null)?.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
-}
 
 /**
  * Runs `run`, waiting for it `wait` ms at most (or until `outer` aborts), and aborts its signal after

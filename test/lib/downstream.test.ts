@@ -4,6 +4,7 @@
  * before anything else, and failures become typed kit errors.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { inspect } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { ExchangedToken, TokenXClient } from '../../lib/client.ts'
 import type { FetchLike } from '../../lib/config.ts'
@@ -167,6 +168,24 @@ describe('failures are typed kit errors', () => {
     expect(err).toBeInstanceOf(DownstreamError)
     expect(err).toMatchObject({ code: 'ERR_DOWNSTREAM_UNAVAILABLE', status: 502, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' })
     expect((err as DownstreamError).detail).toMatch(/^the dev-gcp:team:api request failed \((ECONNREFUSED|\w+)\)$/)
+  })
+
+  // Issue 18 item 8: the fetch was handed the token; what it throws is foreign, whatever it says.
+  it.each([
+    ['the token in its message and code', (bearer: string) => Object.assign(new Error(`refused ${bearer}`), { code: bearer })],
+    ['an identity number in its name', () => Object.assign(new Error('x'), { name: 'Citizen12345678910Error' })],
+    ['the token in its cause', (bearer: string) => new TypeError('fetch failed', { cause: Object.assign(new Error(bearer), { code: bearer }) })],
+  ])('a fetch that throws with %s: the error names it by a sanitised name and keeps a stand-in', async (_label, hostile) => {
+    const fetch = async (_url: string | URL | Request, init?: RequestInit) => Promise.reject(hostile(new Headers(init?.headers).get('authorization') ?? ''))
+    const { made } = downstream({ fetch })
+    const err = await made.fetch(`${api.url}/x`).catch((e: unknown) => e) as DownstreamError
+    expect(err).toBeInstanceOf(DownstreamError)
+    expect(err.detail).toMatch(/^the dev-gcp:team:api request failed \((Error|TypeError|UnknownError)\)$/)
+    expect((err.cause as Error).constructor.name).toBe('ForeignError')
+    for (const text of [err.detail, err.message, JSON.stringify(err), inspect(err, { depth: 10 }), String(err.cause), JSON.stringify(err.cause)]) {
+      expect(text).not.toContain('access-1')
+      expect(text).not.toContain('12345678910')
+    }
   })
 
   it('a slow downstream is ERR_DOWNSTREAM_TIMEOUT, 504, after `timeout` ms', async () => {
