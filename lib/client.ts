@@ -126,11 +126,11 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   ): Promise<SigningKey | 'retry' | undefined> => {
     if (signal.aborted || !(err instanceof TokenExchangeError)) return undefined
     const retryable = err.retryable
-    // TokenX does not know our key: it was probably rotated. Another key, once per exchange.
+    // TokenX does not know our key: it was probably rotated. Another key, once per exchange (and
+    // none while the loader's reload rate limit holds: then no retry is announced either).
     if (isInvalidClient(err)) {
       if (keyChanged || !keys.reloadable) return undefined
-      announce()
-      return await keys.refused(key)
+      return await keys.refused(key, announce)
     }
     if (!retryable || retries >= resolved.retries) return undefined
     announce()

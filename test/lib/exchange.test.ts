@@ -232,54 +232,59 @@ describe('errorFromAnswer', () => {
   })
 })
 
-describe('isInvalidClient', () => {
-  it('is true for invalid_client or a 401 answer only', () => {
-    expect(isInvalidClient(errorFromAnswer(answer(401, 'Unauthorized')))).toBe(true)
-    expect(isInvalidClient(errorFromAnswer(answer(400, { error: 'invalid_client' })))).toBe(true)
-    expect(isInvalidClient(errorFromAnswer(answer(403, { error: 'access_denied' })))).toBe(false)
-    expect(isInvalidClient(errorFromAnswer(answer(400, { error: 'invalid_request' })))).toBe(false)
-    expect(isInvalidClient(new Error('invalid_client'))).toBe(false)
-    expect(isInvalidClient(undefined)).toBe(false)
+/** tokendings' answer when no registered key verifies our client assertion (Extensions.kt `SignedJWT.verify`). */
+const NO_MATCHING_KEY = 'token verification failed: Signed+JWT+rejected%3A+Another+algorithm+expected%2C+or+no+matching+key%28s%29+found'
+const INVALID_SIGNATURE = 'token verification failed: Signed+JWT+rejected%3A+Invalid+signature'
+const invalidRequest = (description: string) => answer(400, { error: 'invalid_request', error_description: description })
+
+describe('errorFromAnswer, tokendings wordings matched whole', () => {
+  it.each([
+    ['no registered key for the assertion', NO_MATCHING_KEY],
+    ['an assertion signature no registered key verifies', INVALID_SIGNATURE],
+    ['the same, not URL-encoded', 'token verification failed: Signed JWT rejected: Invalid signature'],
+  ])('%s is ours (ERR_CLIENT_REJECTED)', (_label, description) => {
+    expect(errorFromAnswer(invalidRequest(description)).code).toBe('ERR_CLIENT_REJECTED')
+  })
+
+  // A caller's token can put text of its choosing into TokenX's description (an `iss`, an `aud`):
+  // only tokendings' whole wording of our own faults is ours, never a description that contains it.
+  it.each([
+    ['the subject token, prefixed', `invalid subject_token: ${NO_MATCHING_KEY}`],
+    ['the subject token, prefixed (signature)', `invalid subject_token: ${INVALID_SIGNATURE}`],
+    ['an echoed issuer that names an audience', 'invalid subject_token: invalid request, cannot validate token from issuer=audience dev-gcp:team:x is invalid'],
+    ['an older wording with an echoed issuer', 'invalid request, validator for issuer=client is not authenticated not found'],
+    ['a claim quoting the key refusal', 'token verification failed: JWT+iss+claim+has+value+no+matching+key%28s%29+found%2C+must+be+x'],
+    ['the key refusal with more after it', `${INVALID_SIGNATURE}+and+more`],
+    ['an access policy refusal inside another text', "x client 'a:b:c' is not authorized to get token with aud=a:b:d"],
+  ])('%s is the subject token\'s (ERR_SUBJECT_TOKEN_REJECTED)', (_label, description) => {
+    const err = errorFromAnswer(invalidRequest(description))
+    expect(err.code).toBe('ERR_SUBJECT_TOKEN_REJECTED')
+    expect(isInvalidClient(err)).toBe(false)
   })
 })
 
-describe('requestExchange', () => {
-  const endpoint = new URL('http://127.0.0.1:1/token')
-  const request = { clientAssertion: 'a.b.c', subjectToken: JWT, audience: 'dev-gcp:team:api' }
-  const run = (post: PostForm, signal = new AbortController().signal) => requestExchange(post, endpoint, request, signal)
-
-  it('posts the form to the endpoint and parses a 200', async () => {
-    const calls: Array<[URL, string]> = []
-    const result = await run(async (url, form) => {
-      calls.push([url, form])
-      return answer(200, valid)
-    })
-    expect(result.access_token).toBe('downstream.token.value')
-    expect(calls).toEqual([[endpoint, exchangeForm(request)]])
+describe('isInvalidClient', () => {
+  it('is true for a 4xx invalid_client and tokendings\' refusal of our assertion\'s key only', () => {
+    expect(isInvalidClient(errorFromAnswer(answer(400, { error: 'invalid_client' })))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(answer(401, { error: 'invalid_client', error_description: 'invalid client authentication' })))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(invalidRequest(NO_MATCHING_KEY)))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(invalidRequest(INVALID_SIGNATURE)))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(answer(403, { error: 'access_denied' })))).toBe(false)
+    expect(isInvalidClient(errorFromAnswer(answer(400, { error: 'invalid_request' })))).toBe(false)
+    expect(isInvalidClient(errorFromAnswer(invalidRequest('audience dev-gcp:team:nope is invalid')))).toBe(false)
+    expect(isInvalidClient(new Error('invalid_client'))).toBe(false)
+    expect(isInvalidClient(undefined)).toBe(false)
   })
 
-  it('turns a non-200 answer into its error', async () => {
-    await expect(run(async () => answer(401, { error: 'invalid_client' }))).rejects.toMatchObject({ code: 'ERR_CLIENT_REJECTED' })
-    await expect(run(async () => answer(201, valid))).rejects.toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', tokenEndpointStatus: 201 })
-  })
-
-  it('maps transport failures', async () => {
-    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
-    await expect(run(async () => Promise.reject(refused))).rejects.toMatchObject({
-      code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
-      status: 503,
-      detail: 'TokenX could not be reached (ECONNREFUSED)',
-      cause: refused,
-    })
-    await expect(run(async () => Promise.reject(new AnswerTooLargeError('big')))).rejects.toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 502 })
-    const timeout = new DOMException('timed out', 'TimeoutError')
-    await expect(run(async () => Promise.reject(timeout))).rejects.toMatchObject({ code: 'ERR_TIMEOUT', status: 504 })
-    const controller = new AbortController()
-    const reason = new Error('caller gave up')
-    controller.abort(reason)
-    await expect(run(async () => Promise.reject(new Error('socket hang up')), controller.signal)).rejects.toMatchObject({
-      code: 'ERR_TIMEOUT',
-      cause: reason,
-    })
+  // RFC 6749 §5.2: only invalid_client says our client authentication failed; the subject token's
+  // errors, and answers that say nothing, must not cost a key reload.
+  it.each([
+    ['a bare 401 (a proxy, a gateway)', answer(401, 'Unauthorized', 'text/plain')],
+    ['401 invalid_grant', answer(401, { error: 'invalid_grant', error_description: 'token expired' })],
+    ['400 invalid_grant', answer(400, { error: 'invalid_grant' })],
+    ['401 invalid_request', answer(401, { error: 'invalid_request', error_description: NO_MATCHING_KEY })],
+    ['500 invalid_client', answer(500, { error: 'invalid_client' })],
+  ])('is false for %s', (_label, given) => {
+    expect(isInvalidClient(errorFromAnswer(given))).toBe(false)
   })
 })
