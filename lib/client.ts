@@ -4,7 +4,7 @@
  */
 import { signAssertion } from './assertion.ts'
 import { cacheKeyFor, PromiseCache, sharedItemKey, subjectDigest, tokenCacheKey, type Loaded } from './cache.ts'
-import { isClientId, resolveOptions, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
+import { isClientId, resolveOptions, withoutKey, type ResolvedTokenXOptions, type ResolvedWithKey, type TokenXOptions } from './config.ts'
 import { ConfigError, TokenExchangeError, TokenXError } from './errors.ts'
 import { kitEvents, publish, type KitEvents } from './events.ts'
 import { isInvalidClient, requestExchange, type TokenResponse } from './exchange.ts'
@@ -41,7 +41,7 @@ export interface TokenXClient {
   exchange(subjectToken: string, audience: string, options?: ExchangeOptions): Promise<ExchangedToken>
   /** Forgets `token` (e.g. the downstream API answered 401 to it); a newer cached token is kept. */
   evict(subjectToken: string, audience: string, token: ExchangedToken): void
-  /** The options in force, defaults applied. */
+  /** The options in force, defaults applied; an inline `privateJwk` shows as `'[redacted]'`. */
   readonly options: ResolvedTokenXOptions
 }
 
@@ -170,7 +170,8 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   }
 
   const client: TokenXClient = {
-    options: resolved,
+    // The key stays with the key loader: nothing a caller can print or serialise reaches it.
+    options: withoutKey(resolved),
     exchange: (subjectToken, audience, exchangeOptions = {}) => exchange(subjectToken, undefined, audience, exchangeOptions),
     evict(subjectToken, audience, token) {
       const key = tokenCacheKey(subjectToken, audience)
@@ -207,7 +208,7 @@ export function exchangeDigested(client: TokenXClient, subjectToken: string, dig
   return own === undefined ? client.exchange(subjectToken, audience, options) : own.exchange(subjectToken, digest, audience, options)
 }
 
-function toLoaded(response: TokenResponse, audience: string, subjectExp: number, options: ResolvedTokenXOptions): Loaded<ExchangedToken> {
+function toLoaded(response: TokenResponse, audience: string, subjectExp: number, options: ResolvedWithKey): Loaded<ExchangedToken> {
   const now = options.clock()
   const expiresAt = now + response.expires_in * 1000
   // Renew `renewBefore` ms early, as texas does; a short-lived token is renewed at half its life.
