@@ -12,8 +12,9 @@
  *
  * Refusals are rate-limited: a refusal-driven reload that finds the key already in use did not help
  * (or the refusal was not about our key at all: a caller's forged token can be worded alike, see
- * exchange.ts), so the next one waits 1 s, doubling per such reload, at most `keyMaxAge`; a reload
- * that finds a new key ends the wait. A refusal within the wait gets no other key.
+ * exchange.ts), so the next one waits 1 s, doubling per such reload, at most 30 s (or `keyMaxAge`, if
+ * shorter: a secret fixed after a while of refusals is picked up within that); a reload that finds a
+ * new key ends the wait. A refusal within the wait gets no other key.
  *
  * Every Secrets Manager request is raced against `keyTimeout`: a client that ignores its abort signal
  * cannot hold the load, and every caller waiting on it, past that budget.
@@ -68,6 +69,8 @@ const MIN_MODULUS_BITS = 2048
  * no new key; doubles per such event, at most `keyMaxAge`.
  */
 const RELOAD_BACKOFF = 1000
+/** The longest wait between refusal-driven reloads: at most two `GetSecretValue` a minute, however many refusals. */
+const MAX_REFUSAL_WAIT = 30_000
 const SELF_TEST_INPUT = Buffer.from('tokenx-handler-kit key self-test')
 
 /**
@@ -237,7 +240,7 @@ function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader
       // caller whose token TokenX words like a refused assertion make us pay both at will.
       const now = clock()
       if (now < refusalReloadAt) return undefined
-      refusalReloadAt = now + Math.min(keyMaxAge, RELOAD_BACKOFF * 2 ** fruitless)
+      refusalReloadAt = now + Math.min(keyMaxAge, MAX_REFUSAL_WAIT, RELOAD_BACKOFF * 2 ** fruitless)
       changing?.()
       try {
         // The same key again when the secret has not changed: TokenX may have been briefly out of

@@ -325,16 +325,28 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
       expect(sm.stats.getSecretValue).toBe(4)
     })
 
-    it('waits at most keyMaxAge between them', async () => {
-      const keys = loader({ keyMaxAge: 5_000 })
+    it('waits at most 30 s between them, or keyMaxAge if shorter', async () => {
+      const keys = loader()
       const only = await keys.get()
       keys.accepted(only)
-      // 1, 2, 4 s, then keyMaxAge (5 s) instead of 8 s.
-      for (const wait of [0, 1_000, 2_000, 4_000, 5_000, 5_000]) {
+      // 1, 2, 4, 8, 16 s, then 30 s instead of 32 s, and so on.
+      for (const wait of [0, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]) {
         now += wait
         expect(await keys.refused(only)).toBe(only)
         now += 1
         expect(await keys.refused(only)).toBeUndefined()
+        now -= 1
+      }
+      const short = loader({ keyMaxAge: 5_000 })
+      const key = await short.get()
+      short.accepted(key)
+      // 1, 2, 4 s, then keyMaxAge (5 s) instead of 8 s. (Past keyMaxAge, each wait's end also
+      // brings a scheduled reload: `get` is not called here.)
+      for (const wait of [0, 1_000, 2_000, 4_000, 5_000, 5_000]) {
+        now += wait
+        expect(await short.refused(key)).toBe(key)
+        now += 1
+        expect(await short.refused(key)).toBeUndefined()
         now -= 1
       }
     })
