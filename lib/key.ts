@@ -66,7 +66,7 @@ const PRIVATE_RSA_MEMBERS = ['n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi'] as const
 const MIN_MODULUS_BITS = 2048
 /**
  * First wait after a failed reload or a refused new key, and between refusal-driven reloads that find
- * no new key; doubles per such event, at most `keyMaxAge`.
+ * no new key; doubles per such event, at most `keyMaxAge` (and MAX_REFUSAL_WAIT between refusal-driven ones).
  */
 const RELOAD_BACKOFF = 1000
 /** The longest wait between refusal-driven reloads: at most two `GetSecretValue` a minute, however many refusals. */
