@@ -4,7 +4,7 @@
  */
 import { signAssertion } from './assertion.ts'
 import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey, type Loaded } from './cache.ts'
-import { isClientId, resolveOptions, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
+import { isClientId, resolveOptions, withoutKey, type ResolvedTokenXOptions, type ResolvedWithKey, type TokenXOptions } from './config.ts'
 import { ConfigError, TokenExchangeError, TokenXError } from './errors.ts'
 import { kitEvents, publish, type KitEvents } from './events.ts'
 import { isInvalidClient, requestExchange, type TokenResponse } from './exchange.ts'
@@ -46,7 +46,7 @@ export interface TokenXClient {
    * and never rejects. A client of your own may return nothing.
    */
   evict(subjectToken: string, audience: string, token: ExchangedToken, options?: ExchangeOptions): Promise<void> | void
-  /** The options in force, defaults applied. */
+  /** The options in force, defaults applied; an inline `privateJwk` shows as `'[redacted]'`. */
   readonly options: ResolvedTokenXOptions
 }
 
@@ -131,11 +131,11 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   ): Promise<SigningKey | 'retry' | undefined> => {
     if (signal.aborted || !(err instanceof TokenExchangeError)) return undefined
     const retryable = err.retryable
-    // TokenX does not know our key: it was probably rotated. Another key, once per exchange.
+    // TokenX does not know our key: it was probably rotated. Another key, once per exchange (and
+    // none while the loader's reload rate limit holds: then no retry is announced either).
     if (isInvalidClient(err)) {
       if (keyChanged || !keys.reloadable) return undefined
-      announce()
-      return await keys.refused(key)
+      return await keys.refused(key, announce)
     }
     if (!retryable || retries >= resolved.retries) return undefined
     announce()
@@ -180,7 +180,8 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   }
 
   const client: TokenXClient = {
-    options: resolved,
+    // The key stays with the key loader: nothing a caller can print or serialise reaches it.
+    options: withoutKey(resolved),
     exchange: (subjectToken, audience, exchangeOptions = {}) => exchange(subjectToken, undefined, audience, exchangeOptions),
     async evict(subjectToken, audience, token, evictOptions = {}) {
       const key = tokenCacheKey(subjectToken, audience)
@@ -217,7 +218,7 @@ export function exchangeDigested(client: TokenXClient, subjectToken: string, dig
   return own === undefined ? client.exchange(subjectToken, audience, options) : own.exchange(subjectToken, digest, audience, options)
 }
 
-function toLoaded(response: TokenResponse, audience: string, subjectExp: number, options: ResolvedTokenXOptions): Loaded<ExchangedToken> {
+function toLoaded(response: TokenResponse, audience: string, subjectExp: number, options: ResolvedWithKey): Loaded<ExchangedToken> {
   const now = options.clock()
   const expiresAt = now + response.expires_in * 1000
   // Renew `renewBefore` ms early, as texas does; a short-lived token is renewed at half its life.

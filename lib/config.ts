@@ -71,10 +71,22 @@ export interface TokenXOptions {
   sharedCache?: SharedCacheOptions | undefined
 }
 
+/** What `client.options.privateJwk` says of an inline key: the key itself is never shown. */
+export const REDACTED_KEY = '[redacted]'
+
+/**
+ * The options in force (`client.options`), defaults applied. An inline `privateJwk` shows as
+ * `'[redacted]'`: the key is held where neither `JSON.stringify` nor `util.inspect` can reach it.
+ */
 export type ResolvedTokenXOptions = Readonly<
   Required<Omit<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'>> &
-    Pick<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'>
+    Pick<TokenXOptions, 'issuer' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'> & {
+      privateJwk?: typeof REDACTED_KEY | undefined
+    }
 >
+
+/** `resolveOptions`' answer: the options in force with the inline key itself, for the key loader only. */
+export type ResolvedWithKey = Readonly<Omit<ResolvedTokenXOptions, 'privateJwk'> & Pick<TokenXOptions, 'privateJwk'>>
 
 export const defaults = Object.freeze({
   assertionAudience: 'token_endpoint' as AssertionAudience,
@@ -163,8 +175,11 @@ export function isClientId(value: unknown): value is string {
   return typeof value === 'string' && CLIENT_ID.test(value)
 }
 
-/** Merges `options` over `defaults` and checks every option; throws `TypeError` naming the bad one. */
-export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
+/**
+ * Merges `options` over `defaults` and checks every option; throws `TypeError` naming the bad one.
+ * The answer holds the inline key: hand it to the key loader, and show only `withoutKey` of it.
+ */
+export function resolveOptions(options: TokenXOptions): ResolvedWithKey {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object')
   checkKnownKeys(options, tokenXOptionKeys)
   // With TokenX's issuer known, address assertions to it (see `assertionAudience`).
@@ -191,6 +206,8 @@ export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
   if (hasJwk && typeof jwk !== 'string' && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
     throw new InvalidOptionError('privateJwk', 'must be JWK JSON text or a JWK object')
   }
+  // `{ ...client.options }` carries the placeholder, not the key: say so now, not at the first exchange.
+  if (jwk === REDACTED_KEY) throw new InvalidOptionError('privateJwk', 'is the "[redacted]" placeholder of client.options; pass the key itself')
   checkInteger('assertionLifetime', resolved.assertionLifetime, 1000, 120_000)
   if (resolved.assertionLifetime % 1000 !== 0) throw new InvalidOptionError('assertionLifetime', 'must be whole seconds (a multiple of 1000 ms)')
   checkInteger('timeout', resolved.timeout, 1, 60_000)
@@ -207,7 +224,13 @@ export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
     throw new InvalidOptionError('secretsManager', 'must have a send() method')
   }
   if (resolved.sharedCache !== undefined) resolved.sharedCache = resolveSharedCacheOptions(resolved.sharedCache)
-  return Object.freeze(resolved) as ResolvedTokenXOptions
+  return Object.freeze(resolved) as ResolvedWithKey
+}
+
+/** `resolved` as `client.options` shows it: the inline key replaced by `'[redacted]'`. */
+export function withoutKey(resolved: ResolvedWithKey): ResolvedTokenXOptions {
+  const { privateJwk, ...rest } = resolved
+  return Object.freeze(privateJwk === undefined ? rest : { ...rest, privateJwk: REDACTED_KEY })
 }
 
 /**

@@ -110,19 +110,49 @@ export function isUsableAccessToken(value: unknown): value is string {
 /**
  * tokendings answers 400 `invalid_request` both for a bad subject token (the caller's problem) and for
  * an unknown audience or a denied access policy (ours); only the description tells them apart.
- * These patterns are tokendings' own wording (TokenRequestAuthorizer.kt).
+ * These are tokendings' own wordings (TokenRequestAuthorizer.kt) as tokenx-descriptions.ts keeps them
+ * (fixed texts, values replaced by placeholders), matched whole.
  */
-const CLIENT_SIDE_INVALID_REQUEST = [/audience .* is invalid/i, /not authorized to get token/i, /client is not authenticated/i]
+const CLIENT_SIDE_INVALID_REQUEST = new Set([
+  'token exchange audience <audience> is invalid',
+  'audience <audience> is invalid',
+  "client '<client id>' is not authorized to get token with aud=<audience>",
+  'client is not authenticated',
+])
+/** tokendings' prefix for every subject token failure (Extensions.kt `tryOrInvalidSubjectToken`). */
+const SUBJECT_TOKEN_PREFIX = 'invalid subject_token: '
 /**
  * tokendings verifies our client assertion with the same helper as the subject token (Extensions.kt
  * `SignedJWT.verify`): 400 `invalid_request`, "token verification failed: " and Nimbus's message,
- * URL-encoded — not RFC 6749 §5.2 `invalid_client`. Subject token failures are prefixed
- * "invalid subject_token: " (`tryOrInvalidSubjectToken`), so an unprefixed "no matching key" or
- * "invalid signature" is about our assertion: our key was rotated, and is loaded again like after
- * `invalid_client`. (Tokendings versions without the prefix word a subject token signed by a key its
- * issuer dropped the same way; that costs one key reload and a 500 instead of a 401.)
+ * URL-encoded — not RFC 6749 §5.2 `invalid_client`. These two messages, and only these, say that no
+ * registered key verifies the assertion (our key was rotated). Subject token failures carry
+ * SUBJECT_TOKEN_PREFIX; tokendings versions before it (2022) word a subject token signed by an unknown
+ * key exactly alike, which is why refusal-driven key reloads are rate-limited (key.ts).
  */
-const ASSERTION_KEY_REFUSED = /^token verification failed:.*(?:no[+ ]matching[+ ]key|invalid[+ ]signature)/i
+const ASSERTION_KEY_REFUSALS = new Set([
+  'token verification failed: Signed JWT rejected: Another algorithm expected, or no matching key(s) found',
+  'token verification failed: Signed JWT rejected: Invalid signature',
+])
+
+/** Whether `description` is, whole, tokendings' wording for an assertion no registered key verifies. */
+function refusesAssertionKey(description: string | undefined): boolean {
+  if (description === undefined || description.length > 200) return false
+  let decoded: string
+  try {
+    // application/x-www-form-urlencoded, as Java's URLEncoder wrote it; a plain text decodes to itself.
+    decoded = decodeURIComponent(description.replace(/\+/g, ' '))
+  } catch {
+    return false
+  }
+  return ASSERTION_KEY_REFUSALS.has(decoded)
+}
+
+/** Whether a 400 `invalid_request` is about our request (audience, policy, our assertion), not the subject token. */
+function ourInvalidRequest(description: string | undefined): boolean {
+  if (description === undefined || description.startsWith(SUBJECT_TOKEN_PREFIX)) return false
+  return refusesAssertionKey(description) || CLIENT_SIDE_INVALID_REQUEST.has(description)
+}
+
 /** RFC 6749 §5.2 / RFC 8693 §2.2.2 codes that say our client or its configuration is at fault. */
 const CLIENT_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'access_denied'])
 
@@ -144,8 +174,7 @@ export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
     return new TokenExchangeError('ERR_TOKEN_ENDPOINT', `TokenX answered ${status}${said}`, init)
   }
   if (upstream.error === 'invalid_request' && status === 400) {
-    const ours = [...CLIENT_SIDE_INVALID_REQUEST, ASSERTION_KEY_REFUSED].some((pattern) => pattern.test(upstream.error_description ?? ''))
-    return ours
+    return ourInvalidRequest(upstream.error_description)
       ? new TokenExchangeError('ERR_CLIENT_REJECTED', `TokenX refused the request${said}`, init)
       : new TokenExchangeError('ERR_SUBJECT_TOKEN_REJECTED', `TokenX rejected the subject token${said}`, init)
   }
@@ -175,10 +204,16 @@ function knownErrorCode(text: string): string {
   return KNOWN_ERROR_CODES.has(text) ? text : '[unrecognised]'
 }
 
-/** Whether TokenX said our client authentication failed: the key may have been rotated. */
+/**
+ * Whether TokenX said our client authentication failed, so that the key may have been rotated: RFC
+ * 6749 §5.2 `invalid_client` in a 4xx, or tokendings' own wording for an assertion no registered key
+ * verifies. Nothing else — a bare 401 (a proxy's), `invalid_grant`, an `invalid_request` about the
+ * subject token — is about our key, and none of it may cost a key reload.
+ */
 export function isInvalidClient(err: unknown): err is TokenExchangeError {
-  return err instanceof TokenExchangeError && (err.upstream.error === 'invalid_client' || err.tokenEndpointStatus === 401 ||
-    (err.code === 'ERR_CLIENT_REJECTED' && ASSERTION_KEY_REFUSED.test(err.upstream.error_description ?? '')))
+  if (!(err instanceof TokenExchangeError) || err.code !== 'ERR_CLIENT_REJECTED') return false
+  const { error, error_description: description } = err.upstream
+  return error === 'invalid_client' || (error === 'invalid_request' && err.tokenEndpointStatus === 400 && refusesAssertionKey(description))
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {

@@ -235,6 +235,9 @@ describe('the example function behind serverless-offline', () => {
       }
       // Restored: the next citizen gets through again.
       expect((await callResource(apiUrl, await stack.idporten.mint({ pid: newPid() }))).status).toBe(200)
+      // The reload found the key already in use, so refusal-driven reloads wait 1 s now
+      // (docs/keys-and-verification.md): let that pass, so that the next test's rotation is picked up at once.
+      await new Promise((resolve) => setTimeout(resolve, 1_100))
     })
 
     it('picks up a key rotated in Secrets Manager when TokenX answers invalid_client', async () => {

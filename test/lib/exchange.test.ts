@@ -240,14 +240,60 @@ describe('errorFromAnswer', () => {
   })
 })
 
+/** tokendings' answer when no registered key verifies our client assertion (Extensions.kt `SignedJWT.verify`). */
+const NO_MATCHING_KEY = 'token verification failed: Signed+JWT+rejected%3A+Another+algorithm+expected%2C+or+no+matching+key%28s%29+found'
+const INVALID_SIGNATURE = 'token verification failed: Signed+JWT+rejected%3A+Invalid+signature'
+const invalidRequest = (description: string) => answer(400, { error: 'invalid_request', error_description: description })
+
+describe('errorFromAnswer, tokendings wordings matched whole', () => {
+  it.each([
+    ['no registered key for the assertion', NO_MATCHING_KEY],
+    ['an assertion signature no registered key verifies', INVALID_SIGNATURE],
+    ['the same, not URL-encoded', 'token verification failed: Signed JWT rejected: Invalid signature'],
+  ])('%s is ours (ERR_CLIENT_REJECTED)', (_label, description) => {
+    expect(errorFromAnswer(invalidRequest(description)).code).toBe('ERR_CLIENT_REJECTED')
+  })
+
+  // A caller's token can put text of its choosing into TokenX's description (an `iss`, an `aud`):
+  // only tokendings' whole wording of our own faults is ours, never a description that contains it.
+  it.each([
+    ['the subject token, prefixed', `invalid subject_token: ${NO_MATCHING_KEY}`],
+    ['the subject token, prefixed (signature)', `invalid subject_token: ${INVALID_SIGNATURE}`],
+    ['an echoed issuer that names an audience', 'invalid subject_token: invalid request, cannot validate token from issuer=audience dev-gcp:team:x is invalid'],
+    ['an older wording with an echoed issuer', 'invalid request, validator for issuer=client is not authenticated not found'],
+    ['a claim quoting the key refusal', 'token verification failed: JWT+iss+claim+has+value+no+matching+key%28s%29+found%2C+must+be+x'],
+    ['the key refusal with more after it', `${INVALID_SIGNATURE}+and+more`],
+    ['an access policy refusal inside another text', "x client 'a:b:c' is not authorized to get token with aud=a:b:d"],
+  ])('%s is the subject token\'s (ERR_SUBJECT_TOKEN_REJECTED)', (_label, description) => {
+    const err = errorFromAnswer(invalidRequest(description))
+    expect(err.code).toBe('ERR_SUBJECT_TOKEN_REJECTED')
+    expect(isInvalidClient(err)).toBe(false)
+  })
+})
+
 describe('isInvalidClient', () => {
-  it('is true for invalid_client or a 401 answer only', () => {
-    expect(isInvalidClient(errorFromAnswer(answer(401, 'Unauthorized')))).toBe(true)
+  it('is true for a 4xx invalid_client and tokendings\' refusal of our assertion\'s key only', () => {
     expect(isInvalidClient(errorFromAnswer(answer(400, { error: 'invalid_client' })))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(answer(401, { error: 'invalid_client', error_description: 'invalid client authentication' })))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(invalidRequest(NO_MATCHING_KEY)))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(invalidRequest(INVALID_SIGNATURE)))).toBe(true)
     expect(isInvalidClient(errorFromAnswer(answer(403, { error: 'access_denied' })))).toBe(false)
     expect(isInvalidClient(errorFromAnswer(answer(400, { error: 'invalid_request' })))).toBe(false)
+    expect(isInvalidClient(errorFromAnswer(invalidRequest('audience dev-gcp:team:nope is invalid')))).toBe(false)
     expect(isInvalidClient(new Error('invalid_client'))).toBe(false)
     expect(isInvalidClient(undefined)).toBe(false)
+  })
+
+  // RFC 6749 §5.2: only invalid_client says our client authentication failed; the subject token's
+  // errors, and answers that say nothing, must not cost a key reload.
+  it.each([
+    ['a bare 401 (a proxy, a gateway)', answer(401, 'Unauthorized', 'text/plain')],
+    ['401 invalid_grant', answer(401, { error: 'invalid_grant', error_description: 'token expired' })],
+    ['400 invalid_grant', answer(400, { error: 'invalid_grant' })],
+    ['401 invalid_request', answer(401, { error: 'invalid_request', error_description: NO_MATCHING_KEY })],
+    ['500 invalid_client', answer(500, { error: 'invalid_client' })],
+  ])('is false for %s', (_label, given) => {
+    expect(isInvalidClient(errorFromAnswer(given))).toBe(false)
   })
 })
 
