@@ -16,7 +16,7 @@
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { fork } from 'node:child_process'
 import { tokenCacheKey } from '../lib/cache/memory.ts'
-import { open, seal } from '../lib/cache/seal.ts'
+import { appBinding, itemKey, open, seal } from '../lib/cache/seal.ts'
 import { createTokenXClient, type TokenXClient } from '../lib/index.ts'
 import { issueTable, modelDefaults, scaleModel, tableCost, type ScaleModelRow } from './scale-model.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, cpuMicros, progress, report, sectionEndpoint, spread, type Spread } from './support.ts'
@@ -57,7 +57,7 @@ const WRITE_PRICE = Number(process.env.BENCH_DDB_WRITE_PRICE ?? 0.625)
 
 const endpoint = sectionEndpoint()
 const tokenEndpoint = `${endpoint.url}/token`
-const { jwk } = clientKey()
+const { jwk, keyObject } = clientKey()
 
 // The table, in a process of its own.
 const server = fork(new URL('./dynamodb-server.ts', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
@@ -132,22 +132,23 @@ for (let round = 0; round < ROUNDS; round++) {
   missCpu.push(misses.cpu)
 }
 
-// Opening alone: HKDF-SHA256 and AES-256-GCM of one ~1 KB token.
+// Opening alone: HKDF-SHA256 and AES-256-GCM of one ~1 KB token (the app's secret is computed once per key).
+const binding = appBinding(keyObject, CLIENT_ID)
 const subject = citizenToken(++minted)
-const pk = tokenCacheKey(subject, AUDIENCE)
+const pk = itemKey(binding, tokenCacheKey(subject, AUDIENCE))
 const now = Date.now()
 const sealedToken = { accessToken: 'x'.repeat(1024), audience: AUDIENCE, expiresAt: now + 900_000, freshUntil: now + 780_000, tokenType: 'Bearer' as const, issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token' }
-const sealed = seal(sealedToken, subject, pk)
+const sealed = seal(sealedToken, binding, subject, pk)
 const openCpu: number[] = []
 for (let round = 0; round < ROUNDS; round++) {
   openCpu.push((await cpuMicros(() => {
-    for (let i = 0; i < 1000; i++) if (!open(sealed, subject, AUDIENCE, pk).ok) throw new Error('open failed')
+    for (let i = 0; i < 1000; i++) if (!open(sealed, binding, subject, AUDIENCE, pk).ok) throw new Error('open failed')
   })) / 1000)
 }
 
 // The SDK alone: one GetItem of an existing item, as the kit sends it.
 const sdk = new DynamoDBClient({ maxAttempts: 1 })
-const getItem = () => sdk.send(new GetItemCommand({ TableName: table.table, Key: { pk: { S: tokenCacheKey(mint(1)[0] as string, AUDIENCE) } } }))
+const getItem = () => sdk.send(new GetItemCommand({ TableName: table.table, Key: { pk: { S: itemKey(binding, tokenCacheKey(mint(1)[0] as string, AUDIENCE)) } } }))
 for (let i = 0; i < WARMUP; i++) await getItem()
 const sdkGetItemCpu: number[] = []
 for (let round = 0; round < ROUNDS; round++) {

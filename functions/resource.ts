@@ -1,6 +1,8 @@
 /**
  * GET /resource: calls the downstream API's `GET /resource` on behalf of the citizen who called this
- * function, and answers with the downstream's status and body.
+ * function, and answers with what the citizen may see of the downstream's answer (`downstreamAnswer`:
+ * a 2xx as it is, a 404 with a fixed body, a step-up as the kit's step-up challenge, anything else —
+ * our token refused, a 5xx — as 502; docs/downstream-security.md).
  *
  * Everything TokenX-related happens in the middleware: by the time the handler runs, the caller's
  * token has been validated (signature, issuer, audience, expiry, and a login level of at least
@@ -9,7 +11,7 @@
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
-import { ConfigError, createLogger, tokenX, type Downstream, type VerifiedClaims } from 'tokenx-handler-kit'
+import { ConfigError, createLogger, downstreamAnswer, tokenX, type Downstream, type VerifiedClaims } from 'tokenx-handler-kit'
 import { misconfigured } from './shared/misconfigured.ts'
 import { environmentAtLoad, inboundValidationFromEnv, requiredAcrFromEnv } from './shared/acr-env.ts'
 import { downstreamFromEnv } from './shared/downstream-env.ts'
@@ -27,13 +29,9 @@ const logger = createLogger()
 async function getResource(context: TokenXLambdaContext, signal: AbortSignal): Promise<APIGatewayProxyResult> {
   // Relative to DOWNSTREAM_URL, the one origin this audience's token may go to. A downstream that
   // cannot be reached or does not answer in time rejects with a DownstreamError, which the middleware
-  // answers (502 / 504, README's status table).
+  // answers (502 / 504, README's status table); so does an answer downstreamAnswer does not pass on.
   const response = await context.tokenX.fetch('resource', { signal, headers: { accept: 'application/json' } })
-  return {
-    statusCode: response.status,
-    headers: { 'content-type': response.headers.get('content-type') ?? 'application/json', 'cache-control': 'no-store' },
-    body: await response.text(),
-  }
+  return downstreamAnswer(response, context.tokenX)
 }
 
 export const handler =

@@ -8,7 +8,10 @@
  * `error_description` pair, and `detail`, the internal explanation for operators.
  *
  * Nothing on an error — `message`, `detail`, `stack`, other properties, `cause` — contains a token,
- * an assertion or key material: other middlewares log errors whole (`console.error(error)`).
+ * an assertion, key material or a claim of the citizen's token: other middlewares log errors whole
+ * (`console.error(error)`). A foreign error (a library's, a runtime's, an injected `fetch`'s) is never
+ * kept: a `cause` that is not the kit's own becomes a `ForeignError` that holds its name and code only
+ * (`safeErrorName` below), whoever constructs the error.
  *
  * Bad options found at construction are `InvalidOptionError`s (a `TypeError` with
  * `code: 'ERR_INVALID_OPTION'`), programming errors never answered to a caller.
@@ -39,6 +42,8 @@ export type TokenXErrorCode =
   | 'ERR_DOWNSTREAM_TIMEOUT'
   /** The handler asked to send the token to a URL outside the audience's configured origin(s), or in cleartext. Answered as 500. */
   | 'ERR_DOWNSTREAM_URL'
+  /** The downstream API answered with a status the function does not pass on to its caller (401, 403, 5xx, ...; `downstreamAnswer`). Answered as 502. */
+  | 'ERR_DOWNSTREAM_STATUS'
   /** Inbound validation: see `InboundErrorCode` at the end of this module. */
   | InboundErrorCode
 
@@ -50,6 +55,7 @@ export interface OAuthErrorBody {
 
 /** What a subclass tells the base class about the answer; every field has a default. */
 export interface TokenXErrorInit {
+  /** Kept as it is when it is the kit's own error; any other value is kept as a `ForeignError` (its sanitised name and code only). */
   readonly cause?: unknown
   /** The HTTP status the function answers its caller with. Default 500. */
   readonly statusCode?: number | undefined
@@ -100,7 +106,7 @@ export class TokenXError extends Error {
   constructor(code: TokenXErrorCode, detail: string, init: TokenXErrorInit = {}) {
     const error = init.error ?? DEFAULT_ERROR
     const description = init.error_description ?? DEFAULT_DESCRIPTION
-    super(JSON.stringify(error === '' ? { error_description: description } : { error, error_description: description }), { cause: init.cause })
+    super(JSON.stringify(error === '' ? { error_description: description } : { error, error_description: description }), { cause: ownOrStandIn(init.cause) })
     this.code = code
     this.statusCode = init.statusCode ?? init.status ?? 500
     this.error = error
@@ -170,14 +176,14 @@ const BEARER_VIEWS = {
 
 /**
  * TokenX answered with an error. Carries what TokenX said (`tokenEndpointStatus` and the RFC 8693
- * §2.2.2 `upstream` body, with anything token-shaped redacted) for logs; the caller sees only
+ * §2.2.2 `upstream` body, as fixed texts only: tokenx-descriptions.ts) for logs; the caller sees only
  * `statusCode`, `error` and a fixed `error_description`.
  */
 export class TokenExchangeError extends TokenXError {
   override name = 'TokenExchangeError'
   /** HTTP status TokenX answered with (0 when it never answered). */
   readonly tokenEndpointStatus: number
-  /** TokenX's error body, redacted and truncated; never sent to the caller. */
+  /** What the kit keeps of TokenX's error body: a registered `error` code and a fixed description; never sent to the caller. */
   readonly upstream: OAuthErrorBody
 
   constructor(
@@ -216,58 +222,96 @@ function callerView(code: TokenExchangeError['code']): Pick<TokenXErrorInit, 'st
   }
 }
 
-/**
- * A JWT (RFC 7519 §3: base64url parts joined by dots), also with its signature stripped — as a
- * careful server quotes a token — or any base64url-encoded JSON object (`eyJ` is `{"`), which a
- * token's header and payload are even when cut short. A subject token's payload alone carries the
- * citizen's identity number.
- */
-const JWT_LIKE = /[\w-]{8,}\.[\w-]{8,}(?:\.[\w-]*)?|eyJ[\w-]*/g
-const MAX_DESCRIPTION = 300
-/**
- * How much of TokenX's text is ever looked at. Cut BEFORE any pattern runs: the pattern is quadratic
- * in a long run of word characters, and TokenX's body may be up to 256 KiB (issue #9: 86 s at the
- * cap). A token that starts inside the window keeps its `eyJ` start and is redacted even when cut.
- */
-const MAX_EXAMINED = 4 * MAX_DESCRIPTION
-/** C0 controls and DEL: a description must not split or forge a log line. */
-const CONTROL = /[\x00-\x1f\x7f]/g
-
-/**
- * TokenX's `error_description` goes into logs only; still, never trust it not to echo a token back.
- * Looks at a bounded excerpt only (linear, and bounded, for any input), replaces control characters,
- * redacts anything JWT-shaped and cuts the result to 300 characters.
- */
-export function redact(text: string): string {
-  const excerpt = text.length > MAX_EXAMINED ? text.slice(0, MAX_EXAMINED) : text
-  const cleaned = excerpt.replace(CONTROL, ' ').replace(JWT_LIKE, '[redacted]')
-  return cleaned.length > MAX_DESCRIPTION || excerpt.length < text.length ? `${cleaned.slice(0, MAX_DESCRIPTION)}…` : cleaned
-}
-
 /** Re-throws our own errors unchanged; anything else is wrapped by `wrap`. */
 export function translate(err: unknown, wrap: (err: unknown) => TokenXError): TokenXError {
   return err instanceof TokenXError ? err : wrap(err)
 }
 
-/** An error name or code as runtimes and SDKs spell them: `TimeoutError`, `ThrottlingException`, `ECONNREFUSED`. */
-const ERROR_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/
-/** A Node.js system error code: `ECONNREFUSED`, `ECONNRESET`, `ENOTFOUND`, ... */
-const SYSTEM_CODE = /^E[A-Z]{2,20}$/
+// ---- Foreign errors: the one sanitiser ------------------------------------------------------------
+//
+// What a foreign error carries is foreign text: its message may quote whatever it was given (a
+// token, the `Authorization` header, a key), and its `name` and `code` are just as free (a library
+// may put anything there). So the kit never keeps the message, and keeps a name or code only in the
+// narrow shapes runtimes and SDKs use, which leave no room for the data it must not log: a name is
+// PascalCase words of letters only, at most 64 characters — no digit (so no identity number, date or
+// serial), no `.`, `-`, `_`, `+`, `/` or `=` (so no JWT or URL, and base64 text only if it happens to
+// be letters only and to fall into capitalised words); a code is an upper-case Node, undici or
+// OpenSSL code with no two digits in a row. Anything else is reported as `UnknownError`. Every place
+// a foreign error enters (TokenX transport, downstream fetch, JWKS fetch, Secrets Manager, DynamoDB,
+// crypto, a logger) names it through `safeErrorName`, and every kit error keeps a `ForeignError`
+// stand-in as its `cause` (the constructor below sees to it, whoever builds the error).
+
+/** PascalCase words, or acronyms of 2–6 capitals before a word or at the end: `TypeError`, `DOMException`, `JWKSTimeout`, `ThrottlingException`. */
+const ERROR_NAME = /^(?:[A-Z][a-z]+|[A-Z]{2,6}(?=[A-Z][a-z]|$))+$/
+/** Node.js system codes (`ECONNREFUSED`, `ENOTFOUND`) and `..._ERR_...` codes (`ERR_OSSL_EVP_BAD_DECRYPT`, `UND_ERR_SOCKET`, `ABORT_ERR`). */
+const ERROR_CODE = /^(?:E[A-Z]{2,20}|(?:[A-Z]{1,10}_)*ERR(?:_[A-Z][A-Z0-9]{0,19})*)$/
+/** Longer than any real name or code; a bound before any pattern runs. */
+const MAX_NAME_LENGTH = 64
 /** What a name of any other shape is reported as. */
 const UNKNOWN_ERROR_NAME = 'UnknownError'
 
+function nameOf(err: object): string | undefined {
+  const { name } = err as { name?: unknown }
+  return typeof name === 'string' && name.length <= MAX_NAME_LENGTH && ERROR_NAME.test(name) ? name : undefined
+}
+
+function ownCodeOf(err: object): string | undefined {
+  const { code } = err as { code?: unknown }
+  // Two digits in a row are data (an identity number, a date), not part of any code.
+  return typeof code === 'string' && code.length <= MAX_NAME_LENGTH && ERROR_CODE.test(code) && !/\d\d/.test(code) ? code : undefined
+}
+
+/** The error's own code, else its cause's (undici's `fetch failed` carries `ECONNREFUSED` there). */
+function codeOf(err: object): string | undefined {
+  const own = ownCodeOf(err)
+  if (own !== undefined) return own
+  const { cause } = err as { cause?: unknown }
+  return cause !== null && typeof cause === 'object' ? ownCodeOf(cause) : undefined
+}
+
 /**
- * A foreign error's system code (`ECONNREFUSED`: more telling than its name, `Error`) or name
- * (`ThrottlingException`, `TimeoutError`), for events and log lines; never its message. Only a short,
- * identifier-shaped value is passed on, else `UnknownError`: whatever else a library put there could
- * be anything, a token included (a JWT is longer than 64 characters, and a base64url JSON fragment
- * starts with `eyJ`). For lib/ only; not exported from index.ts.
+ * A foreign error's code (`ECONNREFUSED`: more telling than its name, `TypeError`) or name
+ * (`ThrottlingException`, `TimeoutError`), for details, events and log lines; never its message.
+ * Only a value of the shapes above is passed on, else `UnknownError`. For lib/ only; not exported
+ * from index.ts.
  */
 export function safeErrorName(err: unknown): string {
   if (err === null || typeof err !== 'object') return UNKNOWN_ERROR_NAME
-  const { name, code } = err as { name?: unknown; code?: unknown }
-  if (typeof code === 'string' && SYSTEM_CODE.test(code)) return code
-  return typeof name === 'string' && ERROR_NAME.test(name) && !name.startsWith('eyJ') ? name : UNKNOWN_ERROR_NAME
+  return codeOf(err) ?? nameOf(err) ?? UNKNOWN_ERROR_NAME
+}
+
+/** `safeErrorName` where an abort can only mean a time budget ran out (the SDK calls the kit cuts short). */
+export function budgetErrorName(err: unknown): string {
+  return (err as { name?: unknown } | null)?.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
+}
+
+/**
+ * What a kit error keeps of a foreign error as its `cause`: the name, the code and (AWS SDK) the
+ * HTTP status, each only in a shape that cannot carry data; never the message, the stack, other
+ * properties or the foreign error's own cause. `name` is the foreign error's, sanitised, so that
+ * loggers print `TypeError [ECONNREFUSED]`-like lines; `instanceof ForeignError` tells it apart.
+ */
+export class ForeignError extends Error {
+  /** The foreign error's code (`ECONNREFUSED`, `ERR_OSSL_...`), when it had one of that shape. */
+  readonly code: string | undefined
+  /** The HTTP status an AWS SDK error reported (`$metadata.httpStatusCode`), when a number. */
+  readonly httpStatusCode: number | undefined
+  constructor(err: unknown) {
+    const isObject = err !== null && typeof err === 'object'
+    const name = (isObject ? nameOf(err) : undefined) ?? UNKNOWN_ERROR_NAME
+    const code = isObject ? codeOf(err) : undefined
+    super(code === undefined ? 'a foreign error; its message is not kept' : `a foreign error (${code}); its message is not kept`)
+    this.name = name
+    this.code = code
+    const status = isObject ? (err as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode : undefined
+    this.httpStatusCode = typeof status === 'number' && Number.isInteger(status) ? status : undefined
+  }
+}
+
+/** The kit's own errors pass as they are (they carry nothing foreign); anything else becomes a `ForeignError`. */
+function ownOrStandIn(cause: unknown): unknown {
+  if (cause === undefined || cause instanceof TokenXError || cause instanceof InvalidOptionError || cause instanceof ForeignError) return cause
+  return new ForeignError(cause)
 }
 
 /**
@@ -290,12 +334,14 @@ const DOWNSTREAM_VIEWS = {
   ERR_DOWNSTREAM_UNAVAILABLE: { statusCode: 502, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' },
   ERR_DOWNSTREAM_TIMEOUT: { statusCode: 504, error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' },
   ERR_DOWNSTREAM_URL: { statusCode: 500, error: 'server_error', error_description: 'The server could not complete the request' },
+  ERR_DOWNSTREAM_STATUS: { statusCode: 502, error: 'server_error', error_description: 'An upstream service answered unexpectedly' },
 } as const
 
 /**
  * A request through `Downstream.fetch` failed before the downstream answered: unreachable (502),
  * too slow (504), or aimed at a URL the token may not go to (500). A downstream that answers, with any
- * status, is not an error: the handler gets its `Response`.
+ * status, is not an error: the handler gets its `Response` — unless the handler hands it to
+ * `downstreamAnswer`, which turns a status the caller must not see into this error (502).
  */
 export class DownstreamError extends TokenXError {
   override name = 'DownstreamError'

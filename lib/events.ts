@@ -80,6 +80,19 @@ export interface KitEvents {
    * that reports only failures does not listen to every successful request.
    */
   'downstream.failed': { readonly audience: string; readonly durationMs: number; readonly code?: TokenXErrorCode | undefined }
+  /**
+   * The downstream answered 401 to the token (RFC 6750 §3.1), and what the kit did: `retry` (dropped
+   * it from the caches, exchanging again to send the request once more), `drop` (dropped it; the
+   * request's body is a stream, so it is not sent again), `keep` (the challenge says
+   * `insufficient_user_authentication`, RFC 9470 §3: the citizen's login level, not the token, is the
+   * problem; a fresh token cannot help).
+   */
+  'downstream.refused': {
+    readonly audience: string
+    /** The `Bearer` challenge's `error` code, when it is one of these (`other` for any other; unset: none sent). */
+    readonly error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'insufficient_user_authentication' | 'other' | undefined
+    readonly action: 'retry' | 'drop' | 'keep'
+  }
   /** A kit error was turned into an HTTP answer. `detail` is the error's internal, token-free explanation. */
   'error': {
     readonly code: TokenXErrorCode
@@ -88,7 +101,7 @@ export interface KitEvents {
     /** For TokenX's failures: its HTTP status (0 when it never answered) and RFC 6749 §5.2 `error` code. */
     readonly tokenEndpointStatus?: number | undefined
     readonly upstreamError?: string | undefined
-    /** TokenX's `error_description`, as errors.ts keeps it: redacted (nothing token-shaped) and cut short. */
+    /** What the kit keeps of TokenX's `error_description`: one of the fixed texts of tokenx-descriptions.ts, never TokenX's own words. */
     readonly upstreamErrorDescription?: string | undefined
   }
 }

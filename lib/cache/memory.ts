@@ -168,11 +168,3 @@ export function cacheKeyFor(digest: string, audience: string): string {
 export function tokenCacheKey(subjectToken: string, audience: string): string {
   return cacheKeyFor(subjectDigest(subjectToken), audience)
 }
-
-/**
- * The shared cache's item key for a token cache key: its SHA-256, so that a table item names no
- * audience, and a citizen's items for two audiences cannot be linked by a common digest.
- */
-export function sharedItemKey(cacheKey: string): string {
-  return hash('sha256', cacheKey, 'base64url')
-}

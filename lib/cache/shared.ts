@@ -4,9 +4,14 @@
  * one of them exchanged. Order of look-ups: the environment's own in-memory cache, then the table,
  * then an exchange; a fresh exchange is written to both.
  *
- * Zero knowledge at rest (lib/cache-crypto.ts): the item key is `sharedItemKey` (a SHA-256 over the
- * audience and the subject token's SHA-256: no audience, nothing that links a citizen's items), the
- * value is sealed under a key derived from the citizen's own subject token.
+ * Bound to the app, zero knowledge at rest (lib/cache-crypto.ts, docs/shared-cache-security.md): the
+ * item key is an HMAC under a secret only the app's private key can derive, over the client id, the
+ * audience and the subject token's digest (no audience in it, nothing that links a citizen's items);
+ * the value is sealed under a key derived from that secret and the citizen's own subject token. So
+ * a table read needs the signing key: it shares the load the exchange needs anyway, and when the key
+ * cannot be loaded the table is not consulted (the exchange then fails as it would without a table).
+ * Another app on the same table, or anyone who can only write the table, cannot make an item this
+ * app accepts; a token read back passes the checks of a TokenX answer again (lib/exchange.ts).
  *
  * Never worse than no cache:
  * - every read and write has a small time budget (`readTimeout`, `writeTimeout`, ms) enforced with
@@ -25,17 +30,21 @@
  * token exchange, and never more than `writeTimeout`.
  *
  * Table schema (serverless.yml creates it): partition key `pk` (S), on-demand capacity, TTL on `ttl`.
- * Item: `pk` (S, `sharedItemKey`), `ttl` (N, epoch seconds: when the token stops being served, never
+ * Item: `pk` (S, `itemKey`), `ttl` (N, epoch seconds: when the token stops being served, never
  * after its expiry minus the renewal margin nor after the subject token's `exp`), `v` (N, the sealed
  * format's version), `data` (B, the sealed token). DynamoDB deletes expired items only eventually, so
- * reads check freshness themselves.
+ * reads check freshness themselves. When the downstream refuses a token (401), its item is
+ * overwritten with a tombstone, `pk`, `ttl` (the token's expiry), `v` and `refused` (BOOL true),
+ * which every environment reads as a miss: the role may only GetItem and PutItem.
  */
 import { createHash } from 'node:crypto'
 import type { Loaded } from './memory.ts'
-import { open, seal, SEAL_VERSION, type SealedToken } from './seal.ts'
+import { appBinding, itemKey, open, seal, SEAL_VERSION, type AppBinding, type SealedToken } from './seal.ts'
 import type { ExchangedToken } from '../exchange/client.ts'
 import { publish, type KitEvents } from '../events.ts'
-import { InvalidOptionError, safeErrorName } from '../errors.ts'
+import { budgetErrorName, InvalidOptionError } from '../errors.ts'
+import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from '../exchange/token-request.ts'
+import type { SigningKey } from '../exchange/key.ts'
 import { lazy } from '../util/lazy.ts'
 import { checkInteger, checkKnownKeys } from '../util/option-checks.ts'
 
@@ -107,26 +116,34 @@ export function resolveSharedCacheOptions(options: SharedCacheOptions): Resolved
   return Object.freeze(resolved)
 }
 
+/** What the table is asked about: one citizen's token for one audience. */
+export interface SharedLookup {
+  /** The in-memory cache key (`cacheKeyFor`): the audience and the subject token's digest. */
+  readonly cacheKey: string
+  readonly subjectToken: string
+  readonly audience: string
+}
+
 export interface SharedCache {
   /**
-   * The token cached in the table for `pk`, or an exchange through `exchange` (written to the table
-   * afterwards). `subjectExp` (seconds since the epoch) caps how long a found token is served.
-   * Never fails because of the table: only `exchange` can make it reject.
+   * The token cached in the table for `lookup`, or an exchange through `exchange` (written to the
+   * table afterwards). `subjectExp` (seconds since the epoch) caps how long a found token is served.
+   * `signingKey` is the key load the exchange shares (the item key needs the key). Never fails
+   * because of the table: only `exchange` can make it reject.
    */
   through(
-    pk: string,
-    subjectToken: string,
-    audience: string,
+    lookup: SharedLookup,
     subjectExp: number,
+    signingKey: Promise<SigningKey>,
     signal: AbortSignal,
     exchange: () => Promise<Loaded<ExchangedToken>>,
   ): Promise<Loaded<ExchangedToken>>
   /**
-   * The downstream refused `token` (it answered 401): the table's copy, if it is that very token,
-   * is not served again by this environment, and the next exchange overwrites it. (The role may only
-   * GetItem and PutItem, so the item is not deleted.)
+   * The downstream refused `token` (it answered 401): this environment does not serve it from the
+   * table again, and the table's item is overwritten with a tombstone, so no other environment does
+   * either. Resolves once the write is done or given up on (within `writeTimeout`); never rejects.
    */
-  evict(pk: string, token: ExchangedToken): void
+  evict(lookup: SharedLookup, token: ExchangedToken, signingKey: Promise<SigningKey>, signal?: AbortSignal): Promise<void>
 }
 
 /** A cold request is aborted this many times its budget after the caller stopped waiting for it. */
@@ -135,14 +152,20 @@ const COLD_ABORT_FACTOR = 4
 /** Refused tokens remembered by `evict`, per environment; bounded, oldest first out. */
 const MAX_REFUSED = 1000
 
+/**
+ * Milliseconds a token read back may expire beyond the longest lifetime a TokenX answer may give
+ * (`MAX_EXPIRES_IN` from now): the writer's clock may run a little ahead of the reader's.
+ */
+const CLOCK_MARGIN = 60_000
+
 type Outcome = KitEvents['shared-cache']['outcome']
 
 // Taken at load: budgets run on real time even while a test fakes the global timers.
 const { setTimeout: startTimer, clearTimeout: stopTimer } = globalThis
 
-export function createSharedCache(options: SharedCacheOptions, clock: () => number = Date.now): SharedCache {
+export function createSharedCache(options: SharedCacheOptions, clientId: string, clock: () => number = Date.now): SharedCache {
   const resolved = resolveSharedCacheOptions(options)
-  /** SHA-256 of refused access tokens, by item key. */
+  /** SHA-256 of refused access tokens, by in-memory cache key. */
   const refused = new Map<string, string>()
   const breaker = createBreaker(resolved.failureThreshold, resolved.breakerCooldown, clock)
   /** Whether a request has succeeded: the client is set up and (likely) connected. */
@@ -193,7 +216,7 @@ export function createSharedCache(options: SharedCacheOptions, clock: () => numb
         return { ok: false }
       }
       const opened = breaker.failed()
-      event(audience, operation, 'error', started, { errorName: errorName(err), ...(opened ? { breaker: 'opened' as const } : {}) })
+      event(audience, operation, 'error', started, { errorName: budgetErrorName(err), ...(opened ? { breaker: 'opened' as const } : {}) })
       return { ok: false }
     }
   }
@@ -204,7 +227,18 @@ export function createSharedCache(options: SharedCacheOptions, clock: () => numb
       ...(call.closed ? { breaker: 'closed' as const } : {}),
     })
 
-  const get = async (pk: string, subjectToken: string, audience: string, subjectExp: number, signal: AbortSignal): Promise<Loaded<ExchangedToken> | undefined> => {
+  /** The app's cache secrets for the key `signingKey` resolves to; `undefined` when it does not load. */
+  const bind = async (signingKey: Promise<SigningKey>): Promise<AppBinding | undefined> => {
+    try {
+      return appBinding((await signingKey).key, clientId)
+    } catch {
+      // The exchange awaits the same load and reports its failure (a `key.load` and an `exchange` event).
+      return undefined
+    }
+  }
+
+  const get = async (pk: string, binding: AppBinding, lookup: SharedLookup, subjectExp: number, signal: AbortSignal): Promise<Loaded<ExchangedToken> | undefined> => {
+    const { audience } = lookup
     const result = await call(audience, 'get', resolved.readTimeout, signal, (module, dynamodb, budgetSignal) =>
       dynamodb.send(new module.GetItemCommand({ TableName: resolved.table, Key: { pk: { S: pk } } }), { abortSignal: budgetSignal }))
     if (!result.ok) return undefined
@@ -213,14 +247,16 @@ export function createSharedCache(options: SharedCacheOptions, clock: () => numb
     const now = clock()
     const fields = itemFields(item)
     if (fields === undefined || fields.pk !== pk) return void report(audience, 'get', 'rejected', result, 'MalformedItem')
-    // Expired, or written by another version of the format (its key differs): a miss, not tampering.
-    if (fields.ttl * 1000 <= now || fields.v !== SEAL_VERSION) return void report(audience, 'get', 'miss', result)
-    const opened = open(fields.data, subjectToken, audience, pk)
+    // Expired, written by another version of the format, or a tombstone: a miss, not tampering.
+    if (fields.ttl * 1000 <= now || fields.v !== SEAL_VERSION || fields.data === undefined) return void report(audience, 'get', 'miss', result)
+    const opened = open(fields.data, binding, lookup.subjectToken, audience, pk)
     if (!opened.ok) return void report(audience, 'get', 'rejected', result, opened.reason === 'unauthentic' ? 'UnauthenticItem' : 'MalformedItem')
     const { token } = opened
+    // The lifetime check of a TokenX answer (`expires_in` ≤ MAX_EXPIRES_IN), from the reader's clock.
+    if (token.expiresAt > now + MAX_EXPIRES_IN * 1000 + CLOCK_MARGIN) return void report(audience, 'get', 'rejected', result, 'MalformedItem')
     // Never served after the citizen's token expires (the same rule as the in-memory cache).
     const freshUntil = Math.min(token.freshUntil, Math.ceil(subjectExp) * 1000)
-    if (now >= freshUntil || refused.get(pk) === fingerprint(token.accessToken)) return void report(audience, 'get', 'miss', result)
+    if (now >= freshUntil || refused.get(lookup.cacheKey) === fingerprint(token.accessToken)) return void report(audience, 'get', 'miss', result)
     report(audience, 'get', 'hit', result)
     return {
       value: Object.freeze({
@@ -228,41 +264,60 @@ export function createSharedCache(options: SharedCacheOptions, clock: () => numb
         audience: token.audience,
         expiresAt: token.expiresAt,
         tokenType: token.tokenType,
-        issuedTokenType: token.issuedTokenType,
+        // The usual value shares the constant's string, as a fresh answer does (lib/exchange.ts).
+        issuedTokenType: token.issuedTokenType === ACCESS_TOKEN_TYPE ? ACCESS_TOKEN_TYPE : token.issuedTokenType,
       }),
       freshUntil,
     }
   }
 
-  const put = async (pk: string, subjectToken: string, loaded: Loaded<ExchangedToken>, signal: AbortSignal): Promise<void> => {
+  const put = async (pk: string, binding: AppBinding, lookup: SharedLookup, loaded: Loaded<ExchangedToken>, signal: AbortSignal): Promise<void> => {
     const { value, freshUntil } = loaded
     // DynamoDB TTL is in whole seconds: round down, so the item is never kept past `freshUntil`.
     const ttl = Math.floor(freshUntil / 1000)
     if (ttl * 1000 <= clock()) return
     const sealed: SealedToken = { ...pick(value), freshUntil }
-    const data = seal(sealed, subjectToken, pk)
+    const data = seal(sealed, binding, lookup.subjectToken, pk)
     const result = await call(value.audience, 'put', resolved.writeTimeout, signal, (module, dynamodb, budgetSignal) =>
       dynamodb.send(new module.PutItemCommand({
         TableName: resolved.table,
         Item: { pk: { S: pk }, ttl: { N: String(ttl) }, v: { N: String(SEAL_VERSION) }, data: { B: data } },
       }), { abortSignal: budgetSignal }))
     if (!result.ok) return
-    refused.delete(pk)
+    refused.delete(lookup.cacheKey)
     report(value.audience, 'put', 'written', result)
   }
 
   return {
-    async through(pk, subjectToken, audience, subjectExp, signal, exchange) {
-      const found = await get(pk, subjectToken, audience, subjectExp, signal)
+    async through(lookup, subjectExp, signingKey, signal, exchange) {
+      const binding = await bind(signingKey)
+      if (binding === undefined) return exchange()
+      // Written under the binding it was looked up with, even if the exchange had to change keys.
+      const pk = itemKey(binding, lookup.cacheKey)
+      const found = await get(pk, binding, lookup, subjectExp, signal)
       if (found !== undefined) return found
       const loaded = await exchange()
-      await put(pk, subjectToken, loaded, signal)
+      await put(pk, binding, lookup, loaded, signal)
       return loaded
     },
-    evict(pk, token) {
-      refused.delete(pk)
-      refused.set(pk, fingerprint(token.accessToken))
+    async evict(lookup, token, signingKey, signal) {
+      refused.delete(lookup.cacheKey)
+      refused.set(lookup.cacheKey, fingerprint(token.accessToken))
       if (refused.size > MAX_REFUSED) refused.delete(refused.keys().next().value as string)
+      const binding = await bind(signingKey)
+      if (binding === undefined) return
+      const now = clock()
+      // Unusable for as long as the refused token could be served (its item's ttl is earlier still).
+      const ttl = Math.ceil(Math.min(token.expiresAt, now + MAX_EXPIRES_IN * 1000) / 1000)
+      if (ttl * 1000 <= now) return
+      const pk = itemKey(binding, lookup.cacheKey)
+      // A blind overwrite: a newer token another environment wrote meanwhile goes too (a miss, then an exchange).
+      const result = await call(token.audience, 'put', resolved.writeTimeout, signal, (module, dynamodb, budgetSignal) =>
+        dynamodb.send(new module.PutItemCommand({
+          TableName: resolved.table,
+          Item: { pk: { S: pk }, ttl: { N: String(ttl) }, v: { N: String(SEAL_VERSION) }, refused: { BOOL: true } },
+        }), { abortSignal: budgetSignal }))
+      if (result.ok) report(token.audience, 'put', 'written', result)
     },
   }
 }
@@ -275,20 +330,21 @@ function fingerprint(accessToken: string): string {
   return createHash('sha256').update(accessToken).digest('base64url')
 }
 
-/** The item's attributes in DynamoDB's JSON shape (`{ S }`, `{ N }`, `{ B }`), or undefined if any is off. */
-function itemFields(item: Record<string, unknown>): { pk: string; ttl: number; v: number; data: Uint8Array } | undefined {
+/**
+ * The item's attributes in DynamoDB's JSON shape (`{ S }`, `{ N }`, `{ B }`, `{ BOOL }`), or undefined
+ * if any is off. A tombstone (`refused`) has no `data`.
+ */
+function itemFields(item: Record<string, unknown>): { pk: string; ttl: number; v: number; data: Uint8Array | undefined } | undefined {
   const pk = (item['pk'] as { S?: unknown } | undefined)?.S
   const ttl = Number((item['ttl'] as { N?: unknown } | undefined)?.N)
   const v = Number((item['v'] as { N?: unknown } | undefined)?.N)
   const data = (item['data'] as { B?: unknown } | undefined)?.B
-  if (typeof pk !== 'string' || !Number.isFinite(ttl) || !Number.isInteger(v) || !(data instanceof Uint8Array)) return undefined
-  return { pk, ttl, v, data }
+  const tombstone = (item['refused'] as { BOOL?: unknown } | undefined)?.BOOL === true
+  if (typeof pk !== 'string' || !Number.isFinite(ttl) || !Number.isInteger(v)) return undefined
+  if (tombstone) return { pk, ttl, v, data: undefined }
+  return data instanceof Uint8Array ? { pk, ttl, v, data } : undefined
 }
 
-/** The foreign error's name or system code (errors.ts); an abort here is always a budget running out. */
-function errorName(err: unknown): string {
-  return (err as { name?: unknown } | null)?.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
-}
 
 /**
  * Runs `run`, waiting for it `wait` ms at most (or until `outer` aborts), and aborts its signal after

@@ -10,7 +10,7 @@ import { cachedToken, createTokenXClient, exchangeDigested, type ExchangedToken,
 import { cacheKeyFor, subjectDigest } from '../cache/memory.ts'
 import { defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from '../exchange/config.ts'
 import { checkDownstreamUrls, createDownstream, releaseDownstream, type Downstream } from '../downstream/fetch.ts'
-import { ConfigError, InvalidOptionError, TokenExchangeError, TokenXError, translate } from '../errors.ts'
+import { ConfigError, InvalidOptionError, safeErrorName, TokenExchangeError, TokenXError, translate } from '../errors.ts'
 import { publish, type KitEvents } from '../events.ts'
 import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from '../observe/logger.ts'
 import { isMetricsLike, type MetricsLike } from '../observe/metrics.ts'
@@ -33,9 +33,11 @@ export interface AudienceTarget {
 }
 
 /**
- * One audience, or named audiences; each a target with its URL(s), or only the `cluster:namespace:app`
- * (then its token may go to any `https:` URL, or `http:` on loopback: prefer a target). An object with
- * an `audience` member is one target, so no name in a record may be `audience`.
+ * One audience, or named audiences; each a target with its URL(s) (recommended), or only the
+ * `cluster:namespace:app`: then its token may go to any absolute `https:` URL whose host is not
+ * loopback or link-local, and redirects are followed within that request's origin only
+ * (docs/downstream-security.md). An object with an `audience` member is one target, so no name in a
+ * record may be `audience`.
  */
 export type AudienceOption = string | AudienceTarget | Readonly<Record<string, string | AudienceTarget>>
 
@@ -516,7 +518,7 @@ function clientFromEnv(env: Readonly<Record<string, string | undefined>>): Token
     return createTokenXClient(optionsFromEnv(env))
   } catch (err) {
     throw translate(err, (foreign) =>
-      new ConfigError(`the TOKEN_X_* configuration is invalid: ${foreign instanceof Error ? foreign.message : 'unknown error'}`, { cause: foreign }))
+      new ConfigError(`the TOKEN_X_* configuration is invalid: ${foreign instanceof InvalidOptionError ? foreign.message : safeErrorName(foreign)}`, { cause: foreign }))
   }
 }
 

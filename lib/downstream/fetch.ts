@@ -1,16 +1,21 @@
 /**
  * A `fetch` for one downstream app that sends the exchanged token as `Authorization: Bearer`
- * (RFC 6750 §2.1) — only to the app's configured origin(s), over `https:` (or `http:` on loopback) —
- * has a timeout, honours the caller's signal and the Lambda's deadline, and, when the downstream
- * answers 401 to a cached token, drops that token, exchanges again and retries once.
+ * (RFC 6750 §2.1) — only to the app's configured origin(s), over `https:` (or `http:` on loopback);
+ * for an audience without a url, only to public `https:` URLs — has a timeout, honours the caller's
+ * signal and the Lambda's deadline, and, when the downstream answers 401 to a cached token, drops
+ * that token, exchanges again and retries once.
  *
- * Redirects are followed here, and only within the configured origin(s) (`redirect: 'manual'`): the
- * token must never depend on the runtime's `fetch` stripping `Authorization` on a cross-origin hop.
+ * Redirects are followed here, and only within the configured origin(s), or the first request's
+ * origin when none is configured (`redirect: 'manual'`): the token must never depend on the
+ * runtime's `fetch` stripping `Authorization` on a cross-origin hop. The handler's URL is read once,
+ * at the start: the redirects and the retry go where the first request went, whatever the handler
+ * does to its URL object meanwhile. See docs/downstream-security.md.
  */
+import { bearerChallenge } from './challenge.ts'
 import type { ExchangedToken, TokenXClient } from '../exchange/client.ts'
-import { isSafeUrl, type FetchLike } from '../exchange/config.ts'
-import { DownstreamError, TokenXError, InvalidOptionError } from '../errors.ts'
-import { kitEvents, publish } from '../events.ts'
+import { isLocalHost, isSafeUrl, type FetchLike } from '../exchange/config.ts'
+import { DownstreamError, TokenXError, InvalidOptionError, safeErrorName } from '../errors.ts'
+import { kitEvents, publish, type KitEvents } from '../events.ts'
 
 const downstreamEvents = kitEvents('downstream')
 
@@ -35,7 +40,8 @@ export interface DownstreamOptions {
   readonly fetch: FetchLike
   /**
    * The origins (`https://api.example`) the token may be sent to; the first one's URL is the base for
-   * relative inputs. Undefined: any `https:` URL (or `http:` on loopback). See `normalizeOrigins`.
+   * relative inputs. Undefined: any `https:` URL whose host is not loopback or link-local
+   * (`isLocalHost`), and redirects within the first request's origin only.
    */
   readonly origins?: readonly string[] | undefined
 }
@@ -46,11 +52,16 @@ export interface Downstream {
   /** The exchanged token currently in use (it changes after a 401 retry). */
   readonly token: ExchangedToken
   /**
-   * `fetch` with the token attached. `input` is absolute and within the configured origin(s), or
-   * relative to the first configured URL. Rejects with `DownstreamError` (502 unreachable, 504 too
-   * slow, 500 a URL the token may not go to); any answer, whatever its status, is returned. A body
-   * that cannot be replayed (a stream) is not retried after a 401. Redirects are followed within the
-   * configured origin(s) only; any other redirect is returned as it is, unfollowed.
+   * `fetch` with the token attached. `input` is a URL string or `URL` (read once, when called),
+   * absolute and within the configured origin(s), or relative to the first configured URL; without
+   * a configured url, an absolute `https:` URL whose host is not loopback or link-local. A `Request`
+   * is refused: pass its URL, and method, headers and body in `init`. Rejects with `DownstreamError`
+   * (502 unreachable, 504 too slow, 500 a URL the token may not go to); any answer, whatever its
+   * status, is returned. A 401 drops the token, and a request whose body can be replayed (not a
+   * stream) is sent once more with a fresh token — except when the challenge says
+   * `insufficient_user_authentication` (RFC 9470 §3): a fresh token would carry the same login
+   * level, so the token stays and the 401 is returned. Redirects are followed within the configured
+   * origin(s) (or the first request's origin) only; any other redirect is returned as it is.
    */
   fetch(input: string | URL, init?: RequestInit): Promise<Response>
 }
@@ -117,6 +128,7 @@ class TokenXDownstream implements Downstream {
   }
 
   readonly fetch = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
+    // A string from here on: the redirects and the 401 retry use this copy, never the handler's URL object.
     const url = this.#target(input)
     const started = performance.now()
     const used = this.#token
@@ -146,19 +158,33 @@ class TokenXDownstream implements Downstream {
    * to the token (after any redirects) drops it from the cache, and a replayable request is sent
    * once more with a fresh token.
    */
-  async #complete(first: Response, url: string | URL, init: RequestInit, used: ExchangedToken): Promise<Response> {
+  async #complete(first: Response, url: string, init: RequestInit, used: ExchangedToken): Promise<Response> {
     const { client, subjectToken, deadline } = this.#options
-    const response = isRedirect(first.status) && followsRedirects(init) ? await this.#redirected(first, url, init, used) : first
+    const response = isRedirect(first.status) && followsRedirects(init) ? await this.#redirected(first, url, url, init, used) : first
     if (response.status !== 401) return response
+    const { error } = bearerChallenge(response.headers.get('www-authenticate'))
+    if (error === 'insufficient_user_authentication') {
+      // RFC 9470 §3: the token is good, the citizen's login level is not enough for this call. A new
+      // token would carry the same level; this one still serves calls that need no more.
+      this.#tokenRefused(error, 'keep')
+      return response
+    }
     // The downstream no longer accepts the token (revoked, or its keys rotated): never serve it
-    // again — whether or not this request can be retried.
-    client.evict(subjectToken, used.audience, used)
-    if (!isReplayable(init.body)) return response
+    // again — whether or not this request can be retried. Awaited: the shared cache's tombstone
+    // write must not be left running when the answer goes out (Lambda freezes it).
+    await client.evict(subjectToken, used.audience, used, { signal: deadline?.signal })
+    const replayable = isReplayable(init.body)
+    this.#tokenRefused(error, replayable ? 'retry' : 'drop')
+    if (!replayable) return response
     const fresh = await client.exchange(subjectToken, used.audience, { signal: deadline?.signal })
     if (fresh.accessToken === used.accessToken) return response
     await response.body?.cancel().catch(() => undefined)
     this.#token = fresh
     return this.#follow(url, init, fresh)
+  }
+
+  #tokenRefused(error: string | undefined, action: KitEvents['downstream.refused']['action']): void {
+    publish('downstream.refused', () => ({ audience: this.audience, error: knownError(error), action }))
   }
 
   #failed(err: unknown, started: number): unknown {
@@ -174,25 +200,33 @@ class TokenXDownstream implements Downstream {
     return response
   }
 
-  /** The URL to send to, or `ERR_DOWNSTREAM_URL` for one the token may not go to. */
-  #target(input: string | URL): string | URL {
+  /**
+   * The URL to send to, as a string of its own (a `URL` object is read once, here), or
+   * `ERR_DOWNSTREAM_URL` for one the token may not go to.
+   */
+  #target(input: unknown): string {
+    const text = typeof input === 'string' ? input : input instanceof URL ? input.href : undefined
+    if (text === undefined) {
+      // A `Request`'s URL would be read as "[object Request]", and its method, headers and body lost.
+      throw this.#refused(input instanceof Request ? 'a Request object (pass its URL, and method, headers and body in init)' : 'something that is not a URL string or URL object')
+    }
     const origins = this.#options.origins
     if (origins === undefined) {
-      const url = typeof input === 'string' ? parseOrUndefined(input) : input
-      if (url === undefined || !isSafeUrl(url)) throw this.#refused('a URL that is not https: (or http: on loopback)')
-      return input
+      const url = parseOrUndefined(text)
+      if (url === undefined || url.protocol !== 'https:') throw this.#refused('a URL that is not absolute https:')
+      // Without a configured url nothing names a local service as the audience's: refuse them all.
+      if (isLocalHost(url.hostname)) throw this.#refused('a loopback or link-local host (bind the audience to a url to allow one)')
+      return url.href
     }
-    if (typeof input === 'string') {
-      // The common cases without parsing: a relative URL resolved (and checked) before, or an
-      // absolute one that starts with an allowed origin and a path.
-      const resolved = resolvedInputs(origins).get(input)
-      if (resolved !== undefined) return resolved
-      for (const base of origins) if (withinOrigin(input, base)) return input
-    }
-    const url = input instanceof URL ? input : parseOrUndefined(input, origins[0])
-    if (url === undefined || !origins.some((base) => sameOrigin(url, base))) throw this.#refused('a URL outside the audience\'s configured origin(s)')
-    if (typeof input === 'string') remember(resolvedInputs(origins), input, url.href)
-    return url
+    // The common cases without parsing: a relative URL resolved (and checked) before, or an
+    // absolute one that starts with an allowed origin and a path.
+    const resolved = resolvedInputs(origins).get(text)
+    if (resolved !== undefined) return resolved
+    for (const base of origins) if (withinOrigin(text, base)) return text
+    const url = parseOrUndefined(text, origins[0])
+    if (url === undefined || !isHttp(url) || !origins.some((base) => sameOrigin(url, base))) throw this.#refused('a URL outside the audience\'s configured origin(s)')
+    remember(resolvedInputs(origins), text, url.href)
+    return url.href
   }
 
   #refused(what: string): DownstreamError {
@@ -200,23 +234,25 @@ class TokenXDownstream implements Downstream {
   }
 
   /** Sends, following redirects within the allowed origins only. */
-  async #follow(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
+  async #follow(url: string, init: RequestInit, current: ExchangedToken): Promise<Response> {
     const response = await this.#send(url, init, current)
-    return isRedirect(response.status) && followsRedirects(init) ? this.#redirected(response, url, init, current) : response
+    return isRedirect(response.status) && followsRedirects(init) ? this.#redirected(response, url, url, init, current) : response
   }
 
-  /** Follows `response`, a redirect, and those after it, within the allowed origins only. */
-  async #redirected(first: Response, url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
+  /**
+   * Follows `response`, a redirect to the request sent to `url`, and those after it, within the
+   * allowed origins only: the configured ones, or else `first`'s (the first request's URL).
+   */
+  async #redirected(response: Response, url: string, first: string, init: RequestInit, current: ExchangedToken): Promise<Response> {
     let request = init
     let target = url
-    let response = first
     for (let hop = 0; ; hop++) {
       if (hop > 0) response = await this.#send(target, request, current)
       const location = isRedirect(response.status) ? response.headers.get('location') : null
       if (location === null || hop >= MAX_REDIRECTS) return response
-      const next = parseOrUndefined(location, String(target))
+      const next = parseOrUndefined(location, target)
       // Elsewhere: the handler gets the redirect itself; the token is not sent on.
-      if (next === undefined || !this.#allows(next)) return response
+      if (next === undefined || !this.#allows(next, first)) return response
       const method = (request.method ?? 'GET').toUpperCase()
       // Fetch spec §4.4 (HTTP-redirect fetch): 303, and 301/302 after a POST, become a GET without a body.
       if (response.status === 303 ? method !== 'HEAD' : (response.status === 301 || response.status === 302) && method === 'POST') {
@@ -225,17 +261,19 @@ class TokenXDownstream implements Downstream {
         return response
       }
       await response.body?.cancel().catch(() => undefined)
-      target = next
+      target = next.href
     }
   }
 
-  #allows(url: URL): boolean {
+  /** Whether a redirect may take the token to `url`: within the configured origins, or else `first`'s origin. */
+  #allows(url: URL, first: string): boolean {
+    if (!isHttp(url)) return false
     const origins = this.#options.origins
-    return origins === undefined ? isSafeUrl(url) : origins.some((base) => sameOrigin(url, base))
+    return origins === undefined ? url.origin === new URL(first).origin : origins.some((base) => sameOrigin(url, base))
   }
 
   /** One request (`fetch` sends its first one itself, the same way). */
-  async #send(url: string | URL, init: RequestInit, current: ExchangedToken): Promise<Response> {
+  async #send(url: string, init: RequestInit, current: ExchangedToken): Promise<Response> {
     const guard = new RequestGuard(init.signal ?? undefined, this.#timeout())
     try {
       return await this.#options.fetch(url, requestInit(init, current, guard.signal))
@@ -281,14 +319,19 @@ class RequestGuard {
     return this.#controller.signal
   }
 
-  /** What a failed request rejects with: the caller's own abort reason, unchanged, or a `DownstreamError`. */
+  /**
+   * What a failed request rejects with: the caller's own abort reason, unchanged, or a
+   * `DownstreamError`. `err` is foreign (the runtime's or an injected `fetch`'s, which was handed the
+   * token): the error names it by `safeErrorName` only and keeps a `ForeignError` stand-in as its
+   * cause (errors.ts), never its message.
+   */
   failure(err: unknown, audience: string): unknown {
     // The handler's own abort is its business: its reason, unchanged.
     if (this.#caller?.aborted === true && !this.#timedOut) return this.#caller.reason
     if (this.#timedOut) {
       return new DownstreamError('ERR_DOWNSTREAM_TIMEOUT', `the ${audience} request did not answer in time`, { audience, cause: err })
     }
-    return new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', `the ${audience} request failed (${causeName(err)})`, { audience, cause: err })
+    return new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', `the ${audience} request failed (${safeErrorName(err)})`, { audience, cause: err })
   }
 
   release(): void {
@@ -384,15 +427,24 @@ function sameOrigin(url: URL, base: string): boolean {
   return url.origin === originOf(base)
 }
 
-function isRedirect(status: number): boolean {
-  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308
+/**
+ * `http:` or `https:`: a `blob:` URL has the origin of the URL inside it, so an origin comparison
+ * alone would let `blob:https://api.example/…` through.
+ */
+function isHttp(url: URL): boolean {
+  return url.protocol === 'https:' || url.protocol === 'http:'
 }
 
-/** `ECONNREFUSED`, `ENOTFOUND`, ... from undici's `cause`, or the error's name; never a message. */
-function causeName(err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause
-  if (typeof cause?.code === 'string') return cause.code
-  return err instanceof Error ? err.name : 'unknown error'
+/** The `error` codes an event may carry (RFC 6750 §3.1, RFC 9470 §3); any other is `other`: no foreign text in logs. */
+const KNOWN_ERRORS: ReadonlySet<string> = new Set(['invalid_request', 'invalid_token', 'insufficient_scope', 'insufficient_user_authentication'])
+
+function knownError(error: string | undefined): KitEvents['downstream.refused']['error'] {
+  if (error === undefined) return undefined
+  return KNOWN_ERRORS.has(error) ? (error as KitEvents['downstream.refused']['error']) : 'other'
+}
+
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308
 }
 
 function isReplayable(body: RequestInit['body']): boolean {

@@ -3,8 +3,8 @@
  * with the key loaded lazily, a fresh assertion per attempt, bounded retries, and a shared cache.
  */
 import { signAssertion } from './assertion.ts'
-import { cacheKeyFor, PromiseCache, sharedItemKey, subjectDigest, tokenCacheKey, type Loaded } from '../cache/memory.ts'
-import { isClientId, resolveOptions, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
+import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey, type Loaded } from '../cache/memory.ts'
+import { isClientId, resolveOptions, withoutKey, type ResolvedTokenXOptions, type ResolvedWithKey, type TokenXOptions } from './config.ts'
 import { ConfigError, TokenExchangeError, TokenXError } from '../errors.ts'
 import { kitEvents, publish, type KitEvents } from '../events.ts'
 import { isInvalidClient, requestExchange, type TokenResponse } from './token-request.ts'
@@ -39,9 +39,14 @@ export interface TokenXClient {
    * Throws `BearerTokenError` (without any I/O) for a token that is not an unexpired JWT.
    */
   exchange(subjectToken: string, audience: string, options?: ExchangeOptions): Promise<ExchangedToken>
-  /** Forgets `token` (e.g. the downstream API answered 401 to it); a newer cached token is kept. */
-  evict(subjectToken: string, audience: string, token: ExchangedToken): void
-  /** The options in force, defaults applied. */
+  /**
+   * Forgets `token` (e.g. the downstream API answered 401 to it); a newer cached token is kept. With
+   * a shared cache, the table's copy is made unusable for every environment too: the returned promise
+   * settles when that write is done or given up on (`sharedCache.writeTimeout`, or `options.signal`),
+   * and never rejects. A client of your own may return nothing.
+   */
+  evict(subjectToken: string, audience: string, token: ExchangedToken, options?: ExchangeOptions): Promise<void> | void
+  /** The options in force, defaults applied; an inline `privateJwk` shows as `'[redacted]'`. */
   readonly options: ResolvedTokenXOptions
 }
 
@@ -54,7 +59,7 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   const keys: KeyLoader = createKeyLoader(resolved)
   const cache = new PromiseCache<ExchangedToken>(resolved.cacheMaxEntries, resolved.clock)
   // The shared second level (DynamoDB), when configured: read before an exchange, written after one.
-  const secondLevel = resolved.sharedCache === undefined ? undefined : createSharedCache(resolved.sharedCache, resolved.clock)
+  const secondLevel = resolved.sharedCache === undefined ? undefined : createSharedCache(resolved.sharedCache, resolved.clientId, resolved.clock)
 
   const attempt = async (key: SigningKey, subjectToken: string, audience: string, signal: AbortSignal): Promise<TokenResponse> => {
     const clientAssertion = signAssertion(key, {
@@ -73,13 +78,13 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
    * refuses ours (a reload or a fall-back to the previous key; it does not count as a retry), and at
    * most `retries` retries of attempts that failed retryably (unreachable, timeout, 5xx).
    */
-  const load = async (subjectToken: string, subjectExp: number, audience: string, signal: AbortSignal): Promise<Loaded<ExchangedToken>> => {
+  const load = async (subjectToken: string, subjectExp: number, audience: string, signal: AbortSignal, firstKey?: Promise<SigningKey>): Promise<Loaded<ExchangedToken>> => {
     const started = performance.now()
     let attempts = 0
     let keyChanged = false
     let retries = 0
     try {
-      let key = await keys.get()
+      let key = await (firstKey ?? keys.get())
       for (;;) {
         try {
           attempts += 1
@@ -126,11 +131,11 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   ): Promise<SigningKey | 'retry' | undefined> => {
     if (signal.aborted || !(err instanceof TokenExchangeError)) return undefined
     const retryable = err.retryable
-    // TokenX does not know our key: it was probably rotated. Another key, once per exchange.
+    // TokenX does not know our key: it was probably rotated. Another key, once per exchange (and
+    // none while the loader's reload rate limit holds: then no retry is announced either).
     if (isInvalidClient(err)) {
       if (keyChanged || !keys.reloadable) return undefined
-      announce()
-      return await keys.refused(key)
+      return await keys.refused(key, announce)
     }
     if (!retryable || retries >= resolved.retries) return undefined
     announce()
@@ -159,9 +164,14 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     try {
       // (After the checks the token is a string of bounded length; `??` only satisfies the compiler.)
       const key = knownKey ?? tokenCacheKey(subjectToken, audience)
-      return await cache.get(key, (shared) => secondLevel === undefined
-        ? load(subjectToken, subjectExp, audience, shared)
-        : secondLevel.through(sharedItemKey(key), subjectToken, audience, subjectExp, shared, () => load(subjectToken, subjectExp, audience, shared)), signal)
+      return await cache.get(key, (shared) => {
+        if (secondLevel === undefined) return load(subjectToken, subjectExp, audience, shared)
+        // The table's item key needs the signing key: one load, for the table and the exchange alike,
+        // so a failed load fails the exchange exactly as it would without a table.
+        const signingKey = keys.get()
+        return secondLevel.through({ cacheKey: key, subjectToken, audience }, subjectExp, signingKey, shared, () =>
+          load(subjectToken, subjectExp, audience, shared, signingKey))
+      }, signal)
     } catch (err) {
       // The cache rejects a waiter whose own signal aborted with the signal's reason.
       if (!(err instanceof TokenXError) && signal?.aborted === true) throw timeoutError(signal)
@@ -170,12 +180,13 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   }
 
   const client: TokenXClient = {
-    options: resolved,
+    // The key stays with the key loader: nothing a caller can print or serialise reaches it.
+    options: withoutKey(resolved),
     exchange: (subjectToken, audience, exchangeOptions = {}) => exchange(subjectToken, undefined, audience, exchangeOptions),
-    evict(subjectToken, audience, token) {
+    async evict(subjectToken, audience, token, evictOptions = {}) {
       const key = tokenCacheKey(subjectToken, audience)
       cache.delete(key, token)
-      secondLevel?.evict(sharedItemKey(key), token)
+      if (secondLevel !== undefined) await secondLevel.evict({ cacheKey: key, subjectToken, audience }, token, keys.get(), evictOptions.signal)
     },
   }
   internals.set(client, { hit, exchange })
@@ -207,7 +218,7 @@ export function exchangeDigested(client: TokenXClient, subjectToken: string, dig
   return own === undefined ? client.exchange(subjectToken, audience, options) : own.exchange(subjectToken, digest, audience, options)
 }
 
-function toLoaded(response: TokenResponse, audience: string, subjectExp: number, options: ResolvedTokenXOptions): Loaded<ExchangedToken> {
+function toLoaded(response: TokenResponse, audience: string, subjectExp: number, options: ResolvedWithKey): Loaded<ExchangedToken> {
   const now = options.clock()
   const expiresAt = now + response.expires_in * 1000
   // Renew `renewBefore` ms early, as texas does; a short-lived token is renewed at half its life.

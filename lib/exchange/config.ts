@@ -71,10 +71,22 @@ export interface TokenXOptions {
   sharedCache?: SharedCacheOptions | undefined
 }
 
+/** What `client.options.privateJwk` says of an inline key: the key itself is never shown. */
+export const REDACTED_KEY = '[redacted]'
+
+/**
+ * The options in force (`client.options`), defaults applied. An inline `privateJwk` shows as
+ * `'[redacted]'`: the key is held where neither `JSON.stringify` nor `util.inspect` can reach it.
+ */
 export type ResolvedTokenXOptions = Readonly<
   Required<Omit<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'>> &
-    Pick<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'>
+    Pick<TokenXOptions, 'issuer' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'> & {
+      privateJwk?: typeof REDACTED_KEY | undefined
+    }
 >
+
+/** `resolveOptions`' answer: the options in force with the inline key itself, for the key loader only. */
+export type ResolvedWithKey = Readonly<Omit<ResolvedTokenXOptions, 'privateJwk'> & Pick<TokenXOptions, 'privateJwk'>>
 
 export const defaults = Object.freeze({
   assertionAudience: 'token_endpoint' as AssertionAudience,
@@ -113,6 +125,48 @@ function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname)
 }
 
+/**
+ * Whether a URL's `hostname` (as the WHATWG URL parser leaves it: lower case, IPv4 in dotted
+ * decimal, IPv6 in brackets and compressed hex) names this machine or its link: loopback
+ * (127.0.0.0/8, ::1, `localhost` and `*.localhost`, RFC 6761 §6.3), the unspecified address
+ * (0.0.0.0/8, ::, which connect to this machine on Linux), link-local (169.254.0.0/16, RFC 3927;
+ * fe80::/10, RFC 4291 §2.5.6), and those IPv4 addresses embedded in IPv6 (::ffff:a.b.c.d, RFC 4291
+ * §2.5.5; 64:ff9b::/96, RFC 6052). On Lambda these are the Runtime API, extensions and the
+ * credentials endpoints. A name is not resolved: one that DNS maps to such an address is not caught.
+ */
+export function isLocalHost(hostname: string): boolean {
+  const name = hostname.endsWith('.') ? hostname.slice(0, -1) : hostname
+  if (name === 'localhost' || name.endsWith('.localhost')) return true
+  if (name.startsWith('[')) return isLocalIpv6(name.slice(1, -1))
+  const octets = ipv4Octets(name)
+  return octets !== undefined && isLocalIpv4(octets)
+}
+
+function ipv4Octets(name: string): number[] | undefined {
+  if (!/^\d{1,3}(?:\.\d{1,3}){3}$/.test(name)) return undefined
+  return name.split('.').map(Number)
+}
+
+function isLocalIpv4([a, b]: readonly number[]): boolean {
+  return a === 127 || a === 0 || (a === 169 && b === 254)
+}
+
+function isLocalIpv6(text: string): boolean {
+  const halves = text.split('::')
+  const head = halves[0] === '' ? [] : (halves[0] as string).split(':')
+  const tail = halves.length < 2 || halves[1] === '' ? [] : (halves[1] as string).split(':')
+  const groups = [...head, ...Array<string>(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail].map((group) => parseInt(group, 16))
+  if (groups.length !== 8 || groups.some((group) => Number.isNaN(group))) return false
+  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = groups
+  if ((g0 & 0xffc0) === 0xfe80) return true
+  const embedded = [g6 >> 8, g6 & 0xff, g7 >> 8, g7 & 0xff]
+  // ::/96 (::, ::1 and the deprecated IPv4-compatible form) and ::ffff:0:0/96 (IPv4-mapped).
+  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && (g5 === 0 || g5 === 0xffff)) return isLocalIpv4(embedded)
+  // 64:ff9b::/96, the NAT64 well-known prefix.
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return isLocalIpv4(embedded)
+  return false
+}
+
 /** A TokenX client id, `cluster:namespace:app`, each part a DNS-label-ish name. */
 const CLIENT_ID = /^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-.]*$/i
 
@@ -121,8 +175,11 @@ export function isClientId(value: unknown): value is string {
   return typeof value === 'string' && CLIENT_ID.test(value)
 }
 
-/** Merges `options` over `defaults` and checks every option; throws `TypeError` naming the bad one. */
-export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
+/**
+ * Merges `options` over `defaults` and checks every option; throws `TypeError` naming the bad one.
+ * The answer holds the inline key: hand it to the key loader, and show only `withoutKey` of it.
+ */
+export function resolveOptions(options: TokenXOptions): ResolvedWithKey {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object')
   checkKnownKeys(options, tokenXOptionKeys)
   // With TokenX's issuer known, address assertions to it (see `assertionAudience`).
@@ -149,6 +206,8 @@ export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
   if (hasJwk && typeof jwk !== 'string' && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
     throw new InvalidOptionError('privateJwk', 'must be JWK JSON text or a JWK object')
   }
+  // `{ ...client.options }` carries the placeholder, not the key: say so now, not at the first exchange.
+  if (jwk === REDACTED_KEY) throw new InvalidOptionError('privateJwk', 'is the "[redacted]" placeholder of client.options; pass the key itself')
   checkInteger('assertionLifetime', resolved.assertionLifetime, 1000, 120_000)
   if (resolved.assertionLifetime % 1000 !== 0) throw new InvalidOptionError('assertionLifetime', 'must be whole seconds (a multiple of 1000 ms)')
   checkInteger('timeout', resolved.timeout, 1, 60_000)
@@ -165,7 +224,13 @@ export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
     throw new InvalidOptionError('secretsManager', 'must have a send() method')
   }
   if (resolved.sharedCache !== undefined) resolved.sharedCache = resolveSharedCacheOptions(resolved.sharedCache)
-  return Object.freeze(resolved) as ResolvedTokenXOptions
+  return Object.freeze(resolved) as ResolvedWithKey
+}
+
+/** `resolved` as `client.options` shows it: the inline key replaced by `'[redacted]'`. */
+export function withoutKey(resolved: ResolvedWithKey): ResolvedTokenXOptions {
+  const { privateJwk, ...rest } = resolved
+  return Object.freeze(privateJwk === undefined ? rest : { ...rest, privateJwk: REDACTED_KEY })
 }
 
 /**

@@ -9,13 +9,23 @@
  * backs off (1 s, doubling, at most `keyMaxAge`). A new key that TokenX refuses while it still accepted
  * the previous one (the secret rotated before TokenX learnt the new public key) gives way to the
  * previous key, and is tried again after the same backoff.
+ *
+ * Refusals are rate-limited: a refusal-driven reload that finds the key already in use did not help
+ * (or the refusal was not about our key at all: a caller's forged token can be worded alike, see
+ * exchange.ts), so the next one waits 1 s, doubling per such reload, at most 30 s (or `keyMaxAge`, if
+ * shorter: a secret fixed after a while of refusals is picked up within that); a reload that finds a
+ * new key ends the wait. A refusal within the wait gets no other key.
+ *
+ * Every Secrets Manager request is raced against `keyTimeout`: a client that ignores its abort signal
+ * cannot hold the load, and every caller waiting on it, past that budget.
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
 import type { SecretsManagerLike } from './config.ts'
-import { KeyError, safeErrorName, TokenXError, translate } from '../errors.ts'
+import { budgetErrorName, KeyError, safeErrorName, TokenXError, translate } from '../errors.ts'
 import { publish, type KitEvents } from '../events.ts'
 import { lazy } from '../util/lazy.ts'
+import { untilAborted } from '../util/until-aborted.ts'
 
 export interface SigningKey {
   /** The JWK's `kid`, sent in every assertion's header so TokenX can pick the public key. */
@@ -34,10 +44,11 @@ export interface KeyLoader {
   /**
    * TokenX refused an assertion signed with `key`. Resolves to the key to try instead — the previous
    * key when `key` is a new one TokenX has never accepted, or the key loaded anew (the same one when
-   * the secret has not changed) — or `undefined` when there is none (an inline key, a failed reload).
-   * Concurrent callers refused with the same key share one reload.
+   * the secret has not changed) — or `undefined` when there is none (an inline key, a failed reload,
+   * a refusal within the reload rate limit). Concurrent callers refused with the same key share one
+   * reload. `changing` is called just before another key is looked for (a reload starts) or offered.
    */
-  refused(key: SigningKey): Promise<SigningKey | undefined>
+  refused(key: SigningKey, changing?: () => void): Promise<SigningKey | undefined>
 }
 
 export interface KeyLoaderOptions {
@@ -46,15 +57,20 @@ export interface KeyLoaderOptions {
   readonly secretsManager?: SecretsManagerLike | undefined
   /** Milliseconds a key loaded from Secrets Manager is used before it is loaded again. */
   readonly keyMaxAge: number
-  /** Milliseconds the Secrets Manager request may take. */
+  /** Milliseconds the Secrets Manager request may take; a request still running then is abandoned. */
   readonly keyTimeout: number
   readonly clock: () => number
 }
 
 const PRIVATE_RSA_MEMBERS = ['n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi'] as const
 const MIN_MODULUS_BITS = 2048
-/** First wait after a failed reload or a refused new key; doubles per failure, at most `keyMaxAge`. */
+/**
+ * First wait after a failed reload or a refused new key, and between refusal-driven reloads that find
+ * no new key; doubles per such event, at most `keyMaxAge` (and MAX_REFUSAL_WAIT between refusal-driven ones).
+ */
 const RELOAD_BACKOFF = 1000
+/** The longest wait between refusal-driven reloads: at most two `GetSecretValue` a minute, however many refusals. */
+const MAX_REFUSAL_WAIT = 30_000
 const SELF_TEST_INPUT = Buffer.from('tokenx-handler-kit key self-test')
 
 /**
@@ -69,7 +85,8 @@ export function importPrivateJwk(source: string | JWK): SigningKey {
     try {
       jwk = JSON.parse(source)
     } catch (cause) {
-      throw new KeyError('the private key is not valid JSON', { cause: new Error('JSON parse failed') })
+      // JSON.parse quotes the text it could not read: the cause keeps the name `SyntaxError` only (errors.ts).
+      throw new KeyError('the private key is not valid JSON', { cause })
     }
   }
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new KeyError('the private key is not a JWK object')
@@ -99,8 +116,8 @@ export function importPrivateJwk(source: string | JWK): SigningKey {
     key = createPrivateKey({ key: record as JsonWebKeyInput['key'], format: 'jwk' })
     publicKey = createPublicKey({ key: { kty: 'RSA', n: record['n'] as string, e: record['e'] as string }, format: 'jwk' })
   } catch (cause) {
-    // node's message does not include key material, but keep only its code to be sure.
-    throw new KeyError('the private key could not be imported', { cause: codeOnly(cause) })
+    // The cause keeps node's name and code only (errors.ts), never its message.
+    throw new KeyError('the private key could not be imported', { cause })
   }
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
   if (bits < MIN_MODULUS_BITS) throw new KeyError(`the private key must be at least ${MIN_MODULUS_BITS} bits`)
@@ -152,6 +169,10 @@ function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader
   let previous: SigningKey | undefined
   let loading: Promise<SigningKey> | undefined
   let failures = 0
+  /** Refusal-driven reloads in a row that found the key already in use. */
+  let fruitless = 0
+  /** No refusal-driven reload before this time (milliseconds since the epoch, `clock`). */
+  let refusalReloadAt = 0
   const proven = new WeakSet<SigningKey>()
   const client = lazy(() => createClient(options.secretsManager))
 
@@ -172,6 +193,9 @@ function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader
         }
         if (held !== undefined) previous = held.key
         held = { key, dueAt: clock() + keyMaxAge }
+        // A new key: a refusal of it deserves a reload at once.
+        fruitless = 0
+        refusalReloadAt = 0
         return key
       },
       (err: unknown) => {
@@ -196,23 +220,35 @@ function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader
     accepted(key) {
       proven.add(key)
     },
-    async refused(key) {
+    async refused(key, changing) {
       if (loading !== undefined) await loading.catch(() => undefined)
       if (held === undefined) return undefined
       // Another caller has already moved on from `key` (a reload or a fall-back).
-      if (held.key !== key) return held.key
+      if (held.key !== key) {
+        changing?.()
+        return held.key
+      }
       if (!proven.has(key) && previous !== undefined) {
         // TokenX never accepted this new key, and did accept the previous one: it does not know the
         // new public key yet. Go back, and try the new key again after a backoff.
         failures += 1
         const back = previous
         held = { key: back, dueAt: clock() + backoff() }
+        changing?.()
         return back
       }
+      // The rate limit: one GetSecretValue (and one more TokenX request) per refusal would let any
+      // caller whose token TokenX words like a refused assertion make us pay both at will.
+      const now = clock()
+      if (now < refusalReloadAt) return undefined
+      refusalReloadAt = now + Math.min(keyMaxAge, MAX_REFUSAL_WAIT, RELOAD_BACKOFF * 2 ** fruitless)
+      changing?.()
       try {
         // The same key again when the secret has not changed: TokenX may have been briefly out of
         // date (its view of our JWKS), so it gets one more try.
-        return await load('refused')
+        const reloaded = await load('refused')
+        if (reloaded === key) fruitless += 1
+        return reloaded
       } catch {
         return undefined
       }
@@ -271,13 +307,22 @@ async function createClient(injected: SecretsManagerLike | undefined): Promise<S
 async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout: number): Promise<string> {
   const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager')
   let output: { SecretString?: string | undefined }
+  // Raced as well as signalled: a client that ignores `abortSignal` (a wrapper, a hung socket) would
+  // otherwise hold the shared load, and every invocation waiting on it, for ever. The timer goes
+  // when the request settles and never keeps the process alive.
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(new DOMException('The Secrets Manager request did not finish in time', 'TimeoutError')), timeout)
+  timer.unref?.()
   try {
-    output = await client.send(new GetSecretValueCommand({ SecretId: secretId }), { abortSignal: AbortSignal.timeout(timeout) })
+    const request = client.send(new GetSecretValueCommand({ SecretId: secretId }), { abortSignal: controller.signal })
+    output = await untilAborted(request, controller.signal, () => controller.signal.reason)
   } catch (cause) {
     throw translate(cause, (foreign) =>
       new KeyError(`the private key could not be loaded from Secrets Manager (${describeAwsError(foreign)})`, {
-        cause: codeOnly(foreign),
+        cause: foreign,
       }))
+  } finally {
+    clearTimeout(timer)
   }
   if (typeof output.SecretString !== 'string' || output.SecretString === '') {
     throw new KeyError('the Secrets Manager secret has no SecretString')
@@ -285,29 +330,9 @@ async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout
   return output.SecretString
 }
 
-/** `ResourceNotFoundException`, `AccessDeniedException`, `ThrottlingException`, `TimeoutError`, ... */
+/** `ResourceNotFoundException`, `AccessDeniedException`, `ThrottlingException`, `TimeoutError`, ... (the SDK call is cut at `keyTimeout`). */
 function describeAwsError(err: unknown): string {
-  if (err instanceof Error) return err.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
-  return 'unknown error'
-}
-
-/**
- * Keeps an error's name, code and status but drops its message: an SDK or crypto message may quote
- * what it was given, and what it was given may be a key.
- */
-function codeOnly(err: unknown): Error {
-  if (!(err instanceof Error)) return new Error('non-error thrown')
-  // The name too is foreign: only one shaped like a name is kept.
-  const name = safeErrorName(err)
-  const safe = new Error(name)
-  safe.name = name
-  const { code, $metadata } = err as { code?: unknown; $metadata?: { httpStatusCode?: unknown } }
-  // As foreign as the name: a code only when shaped like one (`ERR_OSSL_...`, `ECONNREFUSED`), a status only when a number.
-  Object.assign(safe, {
-    code: typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : undefined,
-    httpStatusCode: typeof $metadata?.httpStatusCode === 'number' ? $metadata.httpStatusCode : undefined,
-  })
-  return safe
+  return budgetErrorName(err)
 }
 
 /** `Error: Dynamic require of "node:https" is not supported`, on one line and bounded. */

@@ -2,8 +2,9 @@
  * One RFC 8693 token exchange request and the reading of its answer. Retries, caching and keys live
  * elsewhere; this module turns (assertion, subject token, audience) into a token or a typed error.
  */
-import { redact, TokenExchangeError, translate, type OAuthErrorBody, type TokenXError } from '../errors.ts'
+import { safeErrorName, TokenExchangeError, translate, type OAuthErrorBody, type TokenXError } from '../errors.ts'
 import { AnswerTooLargeError, type HttpAnswer, type PostForm } from '../util/http.ts'
+import { keptDescription } from './tokenx-descriptions.ts'
 
 /** RFC 8693 §2.1. */
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -70,12 +71,7 @@ function transportError(cause: unknown, signal: AbortSignal): TokenXError {
   if (signal.aborted || name === 'AbortError' || name === 'TimeoutError') {
     return new TokenExchangeError('ERR_TIMEOUT', 'the token exchange did not finish in time', { cause: signal.reason ?? cause })
   }
-  const code = (cause as { code?: unknown } | undefined)?.code
-  return new TokenExchangeError(
-    'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
-    `TokenX could not be reached${typeof code === 'string' ? ` (${code})` : ''}`,
-    { cause },
-  )
+  return new TokenExchangeError('ERR_TOKEN_ENDPOINT_UNAVAILABLE', `TokenX could not be reached (${safeErrorName(cause)})`, { cause })
 }
 
 /** RFC 8693 §2.2.1; anything that is not a usable Bearer token is an error and is never cached. */
@@ -85,10 +81,7 @@ export function parseTokenResponse(answer: HttpAnswer): TokenResponse {
   const body = parseJsonObject(answer.body)
   if (body === undefined) throw malformed('a body that is not a JSON object')
   const { access_token, token_type, expires_in, issued_token_type } = body
-  // The token goes into an Authorization header: visible ASCII only, so it cannot split the header.
-  if (typeof access_token !== 'string' || !/^[\x21-\x7e]+$/.test(access_token) || access_token.length > MAX_ACCESS_TOKEN_LENGTH) {
-    throw malformed('no usable access_token')
-  }
+  if (!isUsableAccessToken(access_token)) throw malformed('no usable access_token')
   // RFC 6749 §5.1: token_type is case-insensitive.
   if (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer') throw malformed('a token_type other than Bearer')
   // Below one second the token is floored to `expires_in: 0`: expired on arrival, so no token at all.
@@ -106,31 +99,74 @@ export function parseTokenResponse(answer: HttpAnswer): TokenResponse {
 }
 
 /**
+ * Whether `value` can be sent as a Bearer token: it goes into an Authorization header, so visible
+ * ASCII only (it cannot split the header), and of bounded length. Applied to TokenX's answers and to
+ * tokens read back from the shared cache alike.
+ */
+export function isUsableAccessToken(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_ACCESS_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(value)
+}
+
+/**
  * tokendings answers 400 `invalid_request` both for a bad subject token (the caller's problem) and for
  * an unknown audience or a denied access policy (ours); only the description tells them apart.
- * These patterns are tokendings' own wording (TokenRequestAuthorizer.kt).
+ * These are tokendings' own wordings (TokenRequestAuthorizer.kt) as tokenx-descriptions.ts keeps them
+ * (fixed texts, values replaced by placeholders), matched whole.
  */
-const CLIENT_SIDE_INVALID_REQUEST = [/audience .* is invalid/i, /not authorized to get token/i, /client is not authenticated/i]
+const CLIENT_SIDE_INVALID_REQUEST = new Set([
+  'token exchange audience <audience> is invalid',
+  'audience <audience> is invalid',
+  "client '<client id>' is not authorized to get token with aud=<audience>",
+  'client is not authenticated',
+])
+/** tokendings' prefix for every subject token failure (Extensions.kt `tryOrInvalidSubjectToken`). */
+const SUBJECT_TOKEN_PREFIX = 'invalid subject_token: '
 /**
  * tokendings verifies our client assertion with the same helper as the subject token (Extensions.kt
  * `SignedJWT.verify`): 400 `invalid_request`, "token verification failed: " and Nimbus's message,
- * URL-encoded — not RFC 6749 §5.2 `invalid_client`. Subject token failures are prefixed
- * "invalid subject_token: " (`tryOrInvalidSubjectToken`), so an unprefixed "no matching key" or
- * "invalid signature" is about our assertion: our key was rotated, and is loaded again like after
- * `invalid_client`. (Tokendings versions without the prefix word a subject token signed by a key its
- * issuer dropped the same way; that costs one key reload and a 500 instead of a 401.)
+ * URL-encoded — not RFC 6749 §5.2 `invalid_client`. These two messages, and only these, say that no
+ * registered key verifies the assertion (our key was rotated). Subject token failures carry
+ * SUBJECT_TOKEN_PREFIX; tokendings versions before it (2022) word a subject token signed by an unknown
+ * key exactly alike, which is why refusal-driven key reloads are rate-limited (key.ts).
  */
-const ASSERTION_KEY_REFUSED = /^token verification failed:.*(?:no[+ ]matching[+ ]key|invalid[+ ]signature)/i
+const ASSERTION_KEY_REFUSALS = new Set([
+  'token verification failed: Signed JWT rejected: Another algorithm expected, or no matching key(s) found',
+  'token verification failed: Signed JWT rejected: Invalid signature',
+])
+
+/** Whether `description` is, whole, tokendings' wording for an assertion no registered key verifies. */
+function refusesAssertionKey(description: string | undefined): boolean {
+  if (description === undefined || description.length > 200) return false
+  let decoded: string
+  try {
+    // application/x-www-form-urlencoded, as Java's URLEncoder wrote it; a plain text decodes to itself.
+    decoded = decodeURIComponent(description.replace(/\+/g, ' '))
+  } catch {
+    return false
+  }
+  return ASSERTION_KEY_REFUSALS.has(decoded)
+}
+
+/** Whether a 400 `invalid_request` is about our request (audience, policy, our assertion), not the subject token. */
+function ourInvalidRequest(description: string | undefined): boolean {
+  if (description === undefined || description.startsWith(SUBJECT_TOKEN_PREFIX)) return false
+  return refusesAssertionKey(description) || CLIENT_SIDE_INVALID_REQUEST.has(description)
+}
+
 /** RFC 6749 §5.2 / RFC 8693 §2.2.2 codes that say our client or its configuration is at fault. */
 const CLIENT_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'access_denied'])
 
-/** Reads an error answer defensively: JSON per RFC 8693 §2.2.2, or plain text, or nothing. */
+/**
+ * Reads an error answer defensively: JSON per RFC 8693 §2.2.2, or plain text, or nothing. Of what
+ * TokenX said only fixed texts are kept (`knownErrorCode`, `keptDescription`): its words may carry
+ * the citizen's claims in any encoding, and no pattern can recognise them all.
+ */
 export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
   const status = answer.status
   const body = parseJsonObject(answer.body)
   const upstream: OAuthErrorBody = {
-    error: typeof body?.['error'] === 'string' ? errorCode(body['error']) : undefined,
-    error_description: typeof body?.['error_description'] === 'string' ? redact(body['error_description']) : undefined,
+    error: typeof body?.['error'] === 'string' ? knownErrorCode(body['error']) : undefined,
+    error_description: typeof body?.['error_description'] === 'string' ? keptDescription(body['error_description']) : undefined,
   }
   const init = { tokenEndpointStatus: status, upstream }
   const said = upstream.error === undefined ? '' : `: ${upstream.error}${upstream.error_description ? ` (${upstream.error_description})` : ''}`
@@ -138,8 +174,7 @@ export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
     return new TokenExchangeError('ERR_TOKEN_ENDPOINT', `TokenX answered ${status}${said}`, init)
   }
   if (upstream.error === 'invalid_request' && status === 400) {
-    const ours = [...CLIENT_SIDE_INVALID_REQUEST, ASSERTION_KEY_REFUSED].some((pattern) => pattern.test(upstream.error_description ?? ''))
-    return ours
+    return ourInvalidRequest(upstream.error_description)
       ? new TokenExchangeError('ERR_CLIENT_REJECTED', `TokenX refused the request${said}`, init)
       : new TokenExchangeError('ERR_SUBJECT_TOKEN_REJECTED', `TokenX rejected the subject token${said}`, init)
   }
@@ -151,18 +186,34 @@ export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
 }
 
 /**
- * RFC 6749 §5.2: `error` is one short ASCII word (NQSCHAR, no space in any registered code). Anything
- * else is not an error code, and is classified rather than quoted.
+ * The registered OAuth error codes a token endpoint may answer (IANA "OAuth Extensions Error
+ * Registry"): RFC 6749 §5.2 and §4.1.2.1, RFC 8693 §2.2.2, RFC 6750 §3.1, RFC 8628 §3.5, RFC 7009
+ * §2.2.1, RFC 9449 §5 and §8. Only these are kept; any other value, whatever its shape, could be data
+ * (an identity number is a valid NQSCHAR word) and is logged as `[unrecognised]`.
  */
-const ERROR_CODE = /^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/
-function errorCode(text: string): string {
-  return text.length <= 64 && ERROR_CODE.test(text) ? redact(text) : '[unrecognised]'
+const KNOWN_ERROR_CODES: ReadonlySet<string> = new Set([
+  'invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope',
+  'access_denied', 'unsupported_response_type', 'server_error', 'temporarily_unavailable',
+  'invalid_target',
+  'invalid_token', 'insufficient_scope',
+  'authorization_pending', 'slow_down', 'expired_token',
+  'unsupported_token_type',
+  'invalid_dpop_proof', 'use_dpop_nonce',
+])
+function knownErrorCode(text: string): string {
+  return KNOWN_ERROR_CODES.has(text) ? text : '[unrecognised]'
 }
 
-/** Whether TokenX said our client authentication failed: the key may have been rotated. */
+/**
+ * Whether TokenX said our client authentication failed, so that the key may have been rotated: RFC
+ * 6749 §5.2 `invalid_client` in a 4xx, or tokendings' own wording for an assertion no registered key
+ * verifies. Nothing else — a bare 401 (a proxy's), `invalid_grant`, an `invalid_request` about the
+ * subject token — is about our key, and none of it may cost a key reload.
+ */
 export function isInvalidClient(err: unknown): err is TokenExchangeError {
-  return err instanceof TokenExchangeError && (err.upstream.error === 'invalid_client' || err.tokenEndpointStatus === 401 ||
-    (err.code === 'ERR_CLIENT_REJECTED' && ASSERTION_KEY_REFUSED.test(err.upstream.error_description ?? '')))
+  if (!(err instanceof TokenExchangeError) || err.code !== 'ERR_CLIENT_REJECTED') return false
+  const { error, error_description: description } = err.upstream
+  return error === 'invalid_client' || (error === 'invalid_request' && err.tokenEndpointStatus === 400 && refusesAssertionKey(description))
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {

@@ -46,6 +46,13 @@ export interface InboundOptions {
   jwksRetries?: number
   /** How many verified tokens are remembered (by SHA-256) so a repeat is not verified again. Default 10000; 1–10000000. */
   verifiedCacheMaxEntries?: number
+  /**
+   * Milliseconds a verified token is remembered at most: after this (or at its `exp`, if sooner) it
+   * is verified again, with the issuer's keys as they are then. A remembered token is also verified
+   * again as soon as a fetched JWKS no longer has the key that verified it. Default 300000 (5 min);
+   * 1000–86400000.
+   */
+  verifiedCacheMaxAge?: number
   /** Largest accepted token, in characters. Default 16384; 64–1048576. */
   maxTokenLength?: number
   /** The `fetch` for discovery and JWKS requests. Default `globalThis.fetch`. */
@@ -57,7 +64,7 @@ export interface InboundOptions {
 /** Every key of `InboundOptions`, in one place (unknown keys are rejected against this list). */
 export const inboundOptionKeys = Object.freeze([
   'idporten', 'tokenX', 'minimumAcr', 'allowedClients', 'clockTolerance', 'jwksTimeout', 'jwksCooldown',
-  'jwksFailureCooldown', 'jwksMaxAge', 'jwksRetries', 'verifiedCacheMaxEntries', 'maxTokenLength', 'fetch', 'clock',
+  'jwksFailureCooldown', 'jwksMaxAge', 'jwksRetries', 'verifiedCacheMaxEntries', 'verifiedCacheMaxAge', 'maxTokenLength', 'fetch', 'clock',
 ] as const satisfies ReadonlyArray<keyof InboundOptions>)
 
 export const inboundDefaults = Object.freeze({
@@ -68,6 +75,7 @@ export const inboundDefaults = Object.freeze({
   jwksMaxAge: 600_000,
   jwksRetries: 1,
   verifiedCacheMaxEntries: 10_000,
+  verifiedCacheMaxAge: 300_000,
   maxTokenLength: 16_384,
   clock: Date.now as () => number,
 })
@@ -106,6 +114,7 @@ export function resolveInboundOptions(options: InboundOptions, { requireIssuer =
   checkInteger('jwksMaxAge', resolved.jwksMaxAge, 1000, 86_400_000)
   checkInteger('jwksRetries', resolved.jwksRetries, 0, 5)
   checkInteger('verifiedCacheMaxEntries', resolved.verifiedCacheMaxEntries, 1, 10_000_000)
+  checkInteger('verifiedCacheMaxAge', resolved.verifiedCacheMaxAge, 1000, 86_400_000)
   checkInteger('maxTokenLength', resolved.maxTokenLength, 64, 1_048_576)
   if (resolved.fetch !== undefined && typeof resolved.fetch !== 'function') throw new InvalidOptionError('fetch', 'must be a function')
   if (typeof resolved.clock !== 'function') throw new InvalidOptionError('clock', 'must be a function')

@@ -9,9 +9,13 @@
  * fetched through our `fetch` so that its body, as a discovery document's, is read within 256 KiB;
  * its errors are translated here: an unknown `kid` is the token's fault (`null` is returned, the caller
  * answers 401), a JWKS or discovery endpoint that is down, slow or broken is ours (`JwksError`, 5xx).
+ *
+ * `generation` counts the key sets put in use, and `holds` says whether the set in use still has a
+ * given key: what lets a verification remembered earlier (inbound.ts) be dropped once the issuer has
+ * removed the key that made it, at the cost of one comparison per warm look-up.
  */
-import { KeyObject } from 'node:crypto'
-import { createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose'
+import { createPublicKey, KeyObject } from 'node:crypto'
+import { createRemoteJWKSet, customFetch, errors as joseErrors, jwksCache, type JWKSCacheInput } from 'jose'
 import { JwksError, safeErrorName, TokenXError } from '../errors.ts'
 import { publish } from '../events.ts'
 import { isHttpUrl, isSafeUrl, type FetchLike } from '../exchange/config.ts'
@@ -70,12 +74,25 @@ export interface IssuerKeys {
    * otherwise `undefined` (then call `key`). The warm path's shortcut past jose's asynchronous look-up.
    */
   cached(kid: string | undefined): KeyObject | undefined
+  /**
+   * How many fetched key sets have been put in use (0 before the first). It changes exactly when the
+   * set `holds` answers from is replaced; between two changes, `holds` answers the same.
+   */
+  readonly generation: number
+  /** Whether the key set in use has `key` as an RS256 verification key (under `kid`, when given). */
+  holds(kid: string | undefined, key: KeyObject): boolean
 }
 
 type JwksCode = ConstructorParameters<typeof JwksError>[0]
 
 /** Errors thrown by the failure cooldown without any fetch. */
 const failedFastErrors = new WeakSet<object>()
+/**
+ * What each failed fetch's error was made from: the foreign error jose or the fetch threw, which the
+ * error itself does not keep (its `cause` is a name-and-code stand-in, errors.ts). Callers that waited
+ * on the same fetch each get their own error from the same foreign one.
+ */
+const rawOf = new WeakMap<object, unknown>()
 
 /** Whether `err` was thrown by a failure cooldown (no fetch was made for it): retrying at once is pointless. */
 export function failedFast(err: unknown): boolean {
@@ -134,6 +151,24 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
     }
   }
 
+  // The key set in use, as jose writes it into its `jwksCache` object (meant for persisting the set)
+  // each time it puts a fetched set in use: observing that write says exactly when the set changed,
+  // without the clone that jose's `jwks()` makes per call.
+  let inUse: unknown
+  // Its verification keys, imported on the first `holds` after each change: by kid, and all under ''.
+  let verifiers: Map<string, KeyObject[]> | undefined
+  const observed = {
+    uat: undefined as number | undefined,
+    get jwks(): unknown {
+      return inUse
+    },
+    set jwks(value: unknown) {
+      inUse = value
+      verifiers = undefined
+      issuerKeys.generation += 1
+    },
+  }
+
   type RemoteSet = ReturnType<typeof createRemoteJWKSet>
   let remote: Promise<RemoteSet> | undefined
   const remoteSet = (): Promise<RemoteSet> => {
@@ -143,6 +178,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
         cooldownDuration: options.cooldown,
         cacheMaxAge: options.maxAge,
         [customFetch]: limitedFetch,
+        [jwksCache]: observed as unknown as JWKSCacheInput,
       }),
     )
     // Never cache a failure: the next token tries discovery again.
@@ -172,6 +208,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
   const clock = options.clock ?? Date.now
   let failure: { readonly raw: unknown; readonly code: JwksCode; readonly until: number } | undefined
   const failed = (raw: unknown, err: TokenXError): TokenXError => {
+    rawOf.set(err, raw)
     if (err instanceof JwksError && options.failureCooldown > 0) {
       failure = { raw, code: err.code as JwksCode, until: clock() + options.failureCooldown }
     }
@@ -185,7 +222,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
       return undefined
     }
     // The caller's own retry of the failure it saw (never of a fail-fast answer) may fetch once more.
-    if (retryOf !== undefined && !failedFast(retryOf) && (retryOf === failure.raw || (retryOf instanceof Error && retryOf.cause === failure.raw))) return undefined
+    if (retryOf !== undefined && !failedFast(retryOf) && (retryOf === failure.raw || (retryOf instanceof Error && rawOf.get(retryOf) === failure.raw))) return undefined
     const err = new JwksError(failure.code, 'the issuer\'s keys could not be fetched a moment ago; not fetched again until the failure cooldown ends')
     failedFastErrors.add(err)
     return err
@@ -218,8 +255,13 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
     return keyObject
   }
 
-  return {
+  const issuerKeys: { -readonly [K in keyof IssuerKeys]: IssuerKeys[K] } = {
     issuer,
+    generation: 0,
+    holds(kid, key) {
+      verifiers ??= verificationKeys(inUse)
+      return (verifiers.get(kid ?? '') ?? []).some((candidate) => candidate.equals(key))
+    },
     cached(kid) {
       if (kid === undefined || ready === undefined || !ready.fresh) return undefined
       return byKid.get(kid)
@@ -235,7 +277,37 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
       return signal === undefined ? lookup(hint) : raceSignal(lookup(hint), signal)
     },
   }
+  return issuerKeys
 }
+
+/**
+ * The RS256 verification keys of a JWKS, by `kid` and all of them under '' (for a token without one),
+ * as jose would pick them (RFC 7517 §4.2–4.4: `use`, `key_ops`, `alg`); a member it cannot import is
+ * no key.
+ */
+function verificationKeys(jwks: unknown): Map<string, KeyObject[]> {
+  const byKid = new Map<string, KeyObject[]>()
+  const members = (jwks as { keys?: unknown } | null | undefined)?.keys
+  if (!Array.isArray(members)) return byKid
+  const add = (kid: string, key: KeyObject) => byKid.set(kid, [...(byKid.get(kid) ?? []), key])
+  for (const jwk of members as unknown[]) {
+    if (jwk === null || typeof jwk !== 'object') continue
+    const { kty, kid, use, alg, key_ops: ops } = jwk as Record<string, unknown>
+    if (kty !== 'RSA' || (use !== undefined && use !== 'sig') || (alg !== undefined && alg !== 'RS256')) continue
+    if (ops !== undefined && !(Array.isArray(ops) && ops.includes('verify'))) continue
+    let key: KeyObject
+    try {
+      key = createPublicKey({ key: jwk as JsonWebKeyInput['key'], format: 'jwk' })
+    } catch {
+      continue
+    }
+    add('', key)
+    if (typeof kid === 'string' && kid !== '') add(kid, key)
+  }
+  return byKid
+}
+
+type JsonWebKeyInput = Extract<Parameters<typeof createPublicKey>[0], { format: 'jwk' }>
 
 type RemoteSetState = ReturnType<typeof createRemoteJWKSet>
 

@@ -4,13 +4,17 @@
  * registered claims, verifies the RS256 signature with that issuer's keys only, then the calling app
  * (`client_id` allow-list) and the login level (`acr`). Runs before any key load or exchange.
  *
- * A token that passed is remembered by its SHA-256 until it expires (bounded), so a warm invocation
- * with the same token costs one map look-up: the middleware hashes the token once per invocation,
- * for this cache and the token cache (`rememberedClaims`, `validateDigested`).
+ * A token that passed is remembered by its SHA-256 (bounded), so a warm invocation with the same token
+ * costs one map look-up: the middleware hashes the token once per invocation, for this cache and the
+ * token cache (`rememberedClaims`, `validateDigested`). It is remembered until its `exp`, for at most
+ * `verifiedCacheMaxAge`, and only while the issuer's key set in use holds the key that verified it:
+ * once a fetched JWKS no longer has that key, the token is verified again (and refused). The bounded
+ * lifetime makes that happen in an environment that serves only remembered tokens too, whose JWKS
+ * would otherwise never be fetched again.
  */
 import { subjectDigest } from '../cache/memory.ts'
 import { acrValuesFor, satisfiesAcr } from './acr.ts'
-import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrError, InvalidOptionError, JwksError, translate } from '../errors.ts'
+import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrError, InvalidOptionError, JwksError, safeErrorName, translate } from '../errors.ts'
 import { publish } from '../events.ts'
 import { inboundIssuersFromEnv, resolveInboundOptions, type InboundIssuer, type IssuerSelection, type InboundOptions, type ResolvedInboundOptions } from './config.ts'
 import { createIssuerKeys, failedFast, type IssuerKeys } from './jwks.ts'
@@ -64,6 +68,18 @@ interface Issuer {
   readonly keys: IssuerKeys
 }
 
+/** A token verified before: its claims, until when they are served, and the key that verified them. */
+interface Verified {
+  readonly claims: VerifiedClaims
+  /** Milliseconds since the epoch: the token's `exp`, or `verifiedCacheMaxAge` after verification if sooner. */
+  readonly until: number
+  readonly keys: IssuerKeys
+  readonly kid: string | undefined
+  readonly key: KeyObject
+  /** `keys.generation` when the issuer's key set was last seen to hold `key`. */
+  generation: number
+}
+
 /** Builds a validator; throws `TypeError` for a bad option. Nothing is fetched until the first token. */
 export function createInboundValidator(options: InboundOptions): InboundValidator {
   const resolved = resolveInboundOptions(options)
@@ -85,9 +101,9 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
   }
   addIssuer('idporten', resolved.idporten)
   addIssuer('tokenx', resolved.tokenX)
-  // Verified claims by the token's SHA-256, each until its `exp` (no wrapper object per entry).
-  const verified = new Map<string, VerifiedClaims>()
-  const { clock, clockTolerance: leeway, minimumAcr, allowedClients, maxTokenLength } = resolved
+  // Verified tokens by their SHA-256.
+  const verified = new Map<string, Verified>()
+  const { clock, clockTolerance: leeway, minimumAcr, allowedClients, maxTokenLength, verifiedCacheMaxAge } = resolved
 
   const refuse = (reason: string, issuer?: string): BearerTokenError => {
     publish('validation.refused', () => ({ code: 'ERR_BEARER_TOKEN', reason, issuer }))
@@ -97,8 +113,8 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
   const refusal = (err: unknown, issuer: Issuer | undefined): unknown =>
     err instanceof TokenRefusal ? refuse(err.message, issuer?.config.issuer) : err
 
-  /** The claims of a token whose signature checks out; synchronous when the issuer's key is at hand. */
-  const verify = (token: string, deadline: { readonly signal: AbortSignal | undefined } | undefined): VerifiedClaims | Promise<VerifiedClaims> => {
+  /** A token whose signature checks out, to remember; synchronous when the issuer's key is at hand. */
+  const verify = (token: string, deadline: { readonly signal: AbortSignal | undefined } | undefined): Verified | Promise<Verified> => {
     let issuer: Issuer | undefined
     try {
       const jwt = decodeJwt(token)
@@ -107,14 +123,16 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
       if (issuer === undefined) throw new TokenRefusal('unknown issuer')
       // Claims before the signature: an expired or misaddressed token costs no JWKS fetch.
       const exp = checkClaims(jwt.payload, { issuer: issuer.config.issuer, audience: issuer.config.audience, now: clock(), leeway })
+      // Taken before the look-up: a set replaced while it waits is checked (`holds`) at the first hit.
+      const generation = issuer.keys.generation
       const known = issuer.keys.cached(jwt.kid)
-      if (known !== undefined) return signedClaims(jwt, known, issuer.source, exp)
+      if (known !== undefined) return signed(jwt, known, issuer, exp, generation)
       const from = issuer
       return keyWithRetry(from.keys, jwt.kid, deadline, resolved.jwksRetries).then(
         (key) => {
           try {
             if (key === null) throw new TokenRefusal('unknown kid')
-            return signedClaims(jwt, key, from.source, exp)
+            return signed(jwt, key, from, exp, generation)
           } catch (err) {
             throw refusal(err, from)
           }
@@ -137,11 +155,24 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
     }
   }
 
-  /** The claims verified before for the token with `digest`, while it is unexpired. */
+  const signed = (jwt: DecodedJwt, key: KeyObject, issuer: Issuer, exp: number, generation: number): Verified => ({
+    claims: signedClaims(jwt, key, issuer.source, exp),
+    until: Math.min(exp * 1000, clock() + verifiedCacheMaxAge),
+    keys: issuer.keys,
+    kid: jwt.kid,
+    key,
+    generation,
+  })
+
+  /**
+   * The claims verified before for the token with `digest`: while unexpired, within its verification
+   * lifetime, and while the issuer's key set still holds the key that verified it (checked only when
+   * that set has changed since: a warm hit is a look-up and two comparisons).
+   */
   const remembered = (digest: string): VerifiedClaims | undefined => {
-    const claims = verified.get(digest)
-    if (claims === undefined) return undefined
-    if (clock() < claims.exp * 1000) return claims
+    const entry = verified.get(digest)
+    if (entry === undefined) return undefined
+    if (clock() < entry.until && (entry.generation === entry.keys.generation || stillHeld(entry))) return entry.claims
     verified.delete(digest)
     return undefined
   }
@@ -153,15 +184,15 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
     if (known !== undefined) return known
     const verifying = verify(token, deadline)
     // Awaited only when a key had to be fetched: the warm path stays free of extra microtask hops.
-    const claims = verifying instanceof Promise ? await verifying : verifying
-    admit(claims)
+    const entry = verifying instanceof Promise ? await verifying : verifying
+    admit(entry.claims)
     if (verified.size >= resolved.verifiedCacheMaxEntries) {
       // Oldest first (insertion order): bounded, and a flood of new tokens cannot grow it.
       const oldest = verified.keys().next()
       if (oldest.done !== true) verified.delete(oldest.value)
     }
-    verified.set(key, claims)
-    return claims
+    verified.set(key, entry)
+    return entry.claims
   }
 
   const validator: InboundValidator = {
@@ -224,6 +255,13 @@ async function keyWithRetry(
   }
 }
 
+/** Whether the issuer's key set, replaced since `entry` was last checked, still holds its key; re-stamps it if so. */
+function stillHeld(entry: Verified): boolean {
+  if (!entry.keys.holds(entry.kid, entry.key)) return false
+  entry.generation = entry.keys.generation
+  return true
+}
+
 function signedClaims(jwt: DecodedJwt, key: KeyObject, source: TokenSource, exp: number): VerifiedClaims {
   if (!verifySignature(jwt, key)) throw new TokenRefusal('bad signature')
   return claimsOf(source, jwt.payload, exp)
@@ -271,7 +309,7 @@ export function inboundFromEnv(
     return createInboundValidator({ ...given, ...inboundIssuersFromEnv(env, select) })
   } catch (err) {
     throw translate(err, (foreign) =>
-      new ConfigError(`the inbound validation configuration is invalid: ${foreign instanceof Error ? foreign.message : 'unknown error'}`, { cause: foreign }))
+      new ConfigError(`the inbound validation configuration is invalid: ${foreign instanceof InvalidOptionError ? foreign.message : safeErrorName(foreign)}`, { cause: foreign }))
   }
 }
 

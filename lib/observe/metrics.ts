@@ -36,6 +36,11 @@ export const METRICS = Object.freeze({
   KeyLoads: 'Count',
   /** Milliseconds per downstream request made through `context.tokenX.fetch`. */
   DownstreamLatency: 'Milliseconds',
+  /**
+   * Downstream 401s that made the kit drop the token (and exchange again, unless the body is a
+   * stream); not counted: a 401 `insufficient_user_authentication`, which keeps it.
+   */
+  DownstreamTokenRefused: 'Count',
   /** Look-ups at the shared cache that found / did not find a token, and failed ones. */
   SharedCacheHits: 'Count',
   SharedCacheMisses: 'Count',

@@ -12,7 +12,7 @@
  * With nothing enabled no channel has a subscriber, so publishing stays a `hasSubscribers` check.
  */
 import type { LambdaContext } from '../types.ts'
-import type { TokenXErrorCode } from '../errors.ts'
+import { safeErrorName, type TokenXErrorCode } from '../errors.ts'
 import { kitChannel, type KitEventName, type KitEvents } from '../events.ts'
 import { isJsonLogger, logsDebug, serviceNameFromEnv, type KitLogger } from './logger.ts'
 import { emfSerializer, isMetricsLike, MetricRecord, publishTo, type MetricsLike } from './metrics.ts'
@@ -108,7 +108,7 @@ function guard(run: () => void): void {
 function failed(err: unknown): void {
   if (warned) return
   warned = true
-  process.emitWarning(`tokenx-handler-kit: a logger, metrics or tracer call failed (${err instanceof Error ? err.name : typeof err}); further failures are not reported`, {
+  process.emitWarning(`tokenx-handler-kit: a logger, metrics or tracer call failed (${safeErrorName(err)}); further failures are not reported`, {
     code: 'TOKENX_OBSERVABILITY',
   })
 }
@@ -232,6 +232,16 @@ export function createObserver(options: ObserverOptions): Observer {
   }
   handlers['downstream.failed'] = (event) => {
     logger?.warn('downstream request failed', { audience: event.audience, status: 0, durationMs: round(event.durationMs), code: event.code })
+  }
+  handlers['downstream.refused'] = (event) => {
+    const attributes = { audience: event.audience, status: 401, error: event.error, action: event.action }
+    if (event.action === 'keep') {
+      // The citizen's login level, not the token: the handler decides (a step-up, lib/response.ts).
+      logger?.info('downstream asked for a higher login level', attributes)
+      return
+    }
+    if (metrics !== undefined) record.count('DownstreamTokenRefused')
+    logger?.warn('downstream refused the token', attributes)
   }
   handlers.error = (event) => {
     if (metrics !== undefined) {

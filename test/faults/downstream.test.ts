@@ -3,13 +3,15 @@
  * rotated): through `context.tokenX.fetch`, the kit drops that cache entry, exchanges again and
  * retries the request once — and only once.
  */
+import middy from '@middy/core'
+import type { APIGatewayProxyResult } from 'aws-lambda'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { TokenXOptions } from '../../lib/index.ts'
+import { tokenX, type TokenXOptions } from '../../lib/index.ts'
 import { citizenToken } from '../helpers/citizen.ts'
 import { lambdaContext, v2Event } from '../helpers/events.ts'
 import { newTestKey, type TestKey } from '../helpers/keys.ts'
 import { startServer, type Answer, type Recorded, type TestServer } from '../helpers/servers.ts'
-import { CLIENT_ID, issue, lambdaHandler, watchUnhandledRejections } from './support.ts'
+import { AUDIENCE, CLIENT_ID, issue, lambdaHandler, watchUnhandledRejections, type TokenXLambdaContext } from './support.ts'
 
 let key: TestKey
 let tokenx: TestServer
@@ -143,6 +145,29 @@ describe('the downstream API refusing a cached token', () => {
   })
 })
 
+// Issue 18: answers a fresh token cannot change.
+describe('the downstream API refusing the citizen, not the token', () => {
+  it('403: answered as it is, the token kept (no new exchange, now or on the next invocation)', async () => {
+    downstream.respond = () => ({ status: 403, body: { error: 'insufficient_scope' }, headers: { 'www-authenticate': 'Bearer error="insufficient_scope"' } })
+    const { handler } = lambdaHandler({ client: options(), downstreamUrl: downstream.url })
+    expect((await invoke(handler)).statusCode).toBe(403)
+    expect((await invoke(handler)).statusCode).toBe(403)
+    expect(tokenx.requests).toHaveLength(1)
+    expect(new Set(sentTokens()).size).toBe(1)
+  })
+
+  it('401 insufficient_user_authentication (RFC 9470): answered as it is, the token kept for calls that need no more', async () => {
+    downstream.respond = () => ({ status: 401, body: '', headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="idporten-loa-high"' } })
+    const { handler } = lambdaHandler({ client: options(), downstreamUrl: downstream.url })
+    expect((await invoke(handler)).statusCode).toBe(401)
+    downstream.respond = accepting
+    expect((await invoke(handler)).statusCode).toBe(200)
+    expect(tokenx.requests).toHaveLength(1)
+    expect(downstream.requests).toHaveLength(2)
+    expect(new Set(sentTokens()).size).toBe(1)
+  })
+})
+
 // Issue #9 defect 7 and the typed downstream failures, through the middleware.
 describe('where the token may go', () => {
   it('a redirect to another origin is answered as it is, and the token is not sent there', async () => {
@@ -155,6 +180,17 @@ describe('where the token may go', () => {
     } finally {
       await elsewhere.close()
     }
+  })
+
+  // Issue 18 item 3: without a url, the token may not go to this machine (the Runtime API, extensions).
+  it('a bare audience (no url) refuses a loopback downstream: 500, nothing sent', async () => {
+    const handler = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
+      .use(tokenX({ audience: AUDIENCE, client: options(), logger: false }))
+      .handler(async (_event, context) => ({ statusCode: (await context.tokenX.fetch(`${downstream.url}/resource`)).status, body: '' }))
+    const result = await invoke(handler)
+    expect(result.statusCode).toBe(500)
+    expect(JSON.parse(result.body)).toEqual({ error: 'server_error', error_description: 'The server could not complete the request' })
+    expect(downstream.requests).toHaveLength(0)
   })
 
   it('a URL outside the configured origin answers 500 and sends nothing', async () => {

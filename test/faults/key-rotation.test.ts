@@ -169,6 +169,48 @@ describe.each(['invalid_client', 'tokendings'] as const)('TokenX refusing the ol
   })
 })
 
+// Issue 18 item 5: tokendings before 2022 words a subject token signed by a key its issuer does not
+// have exactly as it words our refused assertion. Each forged bearer used to cost a GetSecretValue
+// and a second TokenX request.
+describe('forged bearers that TokenX refuses in the words of a refused assertion', () => {
+  /** Every subject token but the genuine citizen's is "signed by no known key". */
+  let genuine: string
+  beforeEach(async () => {
+    genuine = await citizenToken('1')
+    const verify = verifyingEndpoint(() => registered)
+    tokenx.respond = async (request) => formOf(request).subject_token === genuine ? verify(request) : TOKENDINGS_NO_MATCHING_KEY
+  })
+  afterEach(() => {
+    const verify = verifyingEndpoint(() => registered)
+    tokenx.respond = async (request) => {
+      const answer = await verify(request)
+      return answer.status === 401 && refusal === 'tokendings' ? TOKENDINGS_NO_MATCHING_KEY : answer
+    }
+  })
+
+  it('cost at most one key reload per rate-limit window, and one TokenX request each', async () => {
+    // Behind the real clock TokenX checks assertions with, so that moving it on dates none in the future.
+    let now = Date.now() - 5_000
+    const kit = createTokenXClient(options({ clock: () => now }))
+    await kit.exchange(genuine, AUDIENCE)
+    const loads = sm.stats.getSecretValue
+    tokenx.requests.length = 0
+    const forged = await Promise.all(Array.from({ length: 10 }, (_, i) => citizenToken(`${200 + i}`)))
+    for (const bearer of forged) await expect(kit.exchange(bearer, AUDIENCE)).rejects.toBeInstanceOf(TokenExchangeError)
+    // The first refusal may be a rotation: one reload and one more try. The rest: nothing more.
+    expect(sm.stats.getSecretValue).toBe(loads + 1)
+    expect(tokenx.requests).toHaveLength(11)
+    // The window doubles while reloads find nothing new.
+    now += 1_000
+    for (const bearer of forged) await kit.exchange(bearer, AUDIENCE).catch(() => undefined)
+    expect(sm.stats.getSecretValue).toBe(loads + 2)
+    // The genuine citizen is served throughout, with the key in use.
+    const genuineAgain = await citizenToken('2')
+    tokenx.respond = async (request) => formOf(request).subject_token === genuineAgain ? verifyingEndpoint(() => registered)(request) : TOKENDINGS_NO_MATCHING_KEY
+    expect((await kit.exchange(genuineAgain, AUDIENCE)).accessToken).toMatch(/^at\./)
+  })
+})
+
 // Issue #9 defect 2, end to end: the secret is rotated before TokenX learns the new public key.
 describe('the secret rotated before TokenX knows the new key', () => {
   it('falls back to the previous key when keyMaxAge brings in a key TokenX refuses', async () => {
@@ -210,9 +252,12 @@ describe('the secret rotated before TokenX knows the new key', () => {
 })
 
 describe('through the middleware', () => {
-  it('a rotation is invisible to callers; a refused key answers 500 and the next invocation tries again', async () => {
+  it('a rotation is invisible to callers; a refused key answers 500 and an invocation after the reload rate limit tries again', async () => {
     const logger = memoryLogger()
-    const { handler } = lambdaHandler({ client: options(), logger })
+    // TokenX checks assertions against the real clock: the function's runs a little behind it, so
+    // that moving it on past the reload rate limit does not date assertions in the future.
+    let now = Date.now() - 5_000
+    const { handler } = lambdaHandler({ client: options({ clock: () => now }), logger })
     const call = async (pid: string) => handler(v2Event(`Bearer ${await citizenToken(pid)}`), lambdaContext(10_000))
 
     expect((await call('1')).statusCode).toBe(200)
@@ -228,9 +273,15 @@ describe('through the middleware', () => {
     // The rotation and the refused key were logged as reloads, naming the kid only.
     expect(logger.lines.filter((line) => line.message === 'signing key reloaded').length).toBeGreaterThanOrEqual(1)
 
-    // Nothing stays poisoned: once the secret holds the key TokenX knows, the next invocation works.
+    // Nothing stays poisoned: once the secret holds the key TokenX knows, an invocation after the
+    // reload rate limit (1 s after a reload that found no new key) works; one before it does not reload.
     sm.putSecret(SECRET, JSON.stringify(strayKey.privateJwk))
-    expect((await call('4')).statusCode).toBe(200)
+    const loads = sm.stats.getSecretValue
+    expect((await call('4')).statusCode).toBe(500)
+    expect(sm.stats.getSecretValue).toBe(loads)
+    now += 1_000
+    expect((await call('5')).statusCode).toBe(200)
+    expect(sm.stats.getSecretValue).toBe(loads + 1)
   })
 
   it('the default client, configured by AWS_* environment variables, reloads from the local endpoint', async () => {

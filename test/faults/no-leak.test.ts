@@ -111,7 +111,7 @@ const spans = new InMemorySpanExporter()
 const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }).getTracer('no-leak')
 
 /** Every event the kit publishes, as any subscriber would see it. */
-const EVENT_NAMES: KitEventName[] = ['cache', 'exchange', 'exchange.retry', 'key.load', 'validation.refused', 'jwks.fetch', 'shared-cache', 'downstream', 'downstream.failed', 'error']
+const EVENT_NAMES: KitEventName[] = ['cache', 'exchange', 'exchange.retry', 'key.load', 'validation.refused', 'jwks.fetch', 'shared-cache', 'downstream', 'downstream.failed', 'downstream.refused', 'error']
 let events = 0
 for (const name of EVENT_NAMES) {
   subscribe(channelName(name), (event) => {
@@ -203,7 +203,11 @@ beforeAll(async () => {
     if (typeof value === 'string') secrets.set(value, `the private key's ${member}`)
   }
   tokenx = await startServer((request, index) => respond(request, index))
-  downstream = await startServer(() => ({ status: 401, body: { error: 'invalid_token' } }))
+  // A hostile downstream: its challenge echoes the token it refuses.
+  downstream = await startServer((request) => {
+    const token = String(request.headers.authorization).replace(/^Bearer /, '')
+    return { status: 401, body: { error: 'invalid_token', token }, headers: { 'www-authenticate': `Bearer error="${token}", error_description="${token}"` } }
+  })
   citizens = await Promise.all(['11111111111', '22222222222', '33333333333'].map((pid) => citizenToken(pid)))
   citizens.forEach((citizen, i) => secretToken(`citizen ${i}'s subject token`, citizen))
 })
@@ -249,11 +253,12 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
    * console.errors it; its default logger is console.error as it was when loaded, so it is given one
    * that reads the spied console), and an onError that collects request.error with its whole cause chain.
    */
-  async function invoke(options: TokenXOptions, event: unknown, useConsole: boolean): Promise<APIGatewayProxyResult> {
+  async function invoke(options: TokenXOptions, event: unknown, useConsole: boolean, fetch?: typeof globalThis.fetch): Promise<APIGatewayProxyResult> {
     let stack = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
       .use(tokenX({
-        audience: AUDIENCE,
+        audience: { audience: AUDIENCE, url: downstream.url },
         client: options,
+        ...(fetch === undefined ? {} : { fetch }),
         ...(useConsole
           ? { env: { POWERTOOLS_LOG_LEVEL: 'DEBUG', POWERTOOLS_METRICS_NAMESPACE: 'NoLeak', POWERTOOLS_SERVICE_NAME: 'no-leak' } }
           : { logger, metrics, tracer }),
@@ -370,6 +375,109 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
       const options = baseOptions({ secretsManager: leaky })
       await invoke(options, v2Event(`Bearer ${citizens[0]}`), true)
       await throwing(options, citizens[1]!)
+    })
+  })
+
+  /**
+   * Issue 18 (items 7 and 8): not only token-shaped text. TokenX may quote the subject token's claims
+   * in its `error_description` decoded, in standard base64, or as base64url that does not start with
+   * `eyJ` (a leading space); a fetch may throw with the token in its message, name, code or cause.
+   * None of the citizen's claim values (the identity number above all), decoded or in any of those
+   * encodings, may reach an error (message, detail, cause chain, JSON, util.inspect), a log line or an
+   * event.
+   */
+  describe('the citizen\'s claims, in any encoding, in what TokenX or a fetch says', () => {
+    const PID = '27118912345'
+    const b64 = (text: string) => Buffer.from(text).toString('base64')
+    const b64url = (text: string) => Buffer.from(text).toString('base64url')
+    let subject: string
+    let json: string
+    let claimValues: string[]
+    const encodings = new Map<string, string>()
+
+    beforeAll(async () => {
+      subject = await citizenToken(PID)
+      secretToken('the claims tests\' subject token', subject)
+      json = Buffer.from(subject.split('.')[1] ?? '', 'base64url').toString()
+      const claims = JSON.parse(json) as Record<string, unknown>
+      // The pid, the pairwise `sub` and the token's own id are what identifies the citizen or the token.
+      claimValues = [PID, String(claims['sub']), String(claims['jti'])]
+      encodings.set(b64(json), 'the claims in standard base64')
+      encodings.set(b64(` ${json}`), 'the claims in standard base64, after a space')
+      encodings.set(b64url(` ${json}`), 'the claims in base64url, after a space')
+      encodings.set(b64(`subject_token claims: ${json}`), 'the claims inside a text, in standard base64')
+    })
+
+    /** Where, among what was seen since `from`, a claim value or a fragment of an encoding of the claims or the token showed up. */
+    function claimLeaks(from: number): string[] {
+      const recent = seen.slice(from)
+      const decoded = recent.flatMap(({ where, text }) => claimValues.filter((value) => text.includes(value)).map((value) => `${value} in ${where}`))
+      return [...new Set(decoded), ...findLeaks(recent, encodings), ...findLeaks(recent, secrets)]
+    }
+
+    const DESCRIPTIONS: Array<[string, (claims: string) => Record<string, string>]> = [
+      ['the claims decoded', (claims) => ({ error: 'invalid_request', error_description: `invalid subject_token: token verification failed: ${claims}` })],
+      ['"sub" and the pid decoded, in Nimbus\' wording', () => ({
+        error: 'invalid_request',
+        error_description: `invalid subject_token: token verification failed: JWT+sub+claim+has+value+sub-${PID}%2C+must+be+${PID}`,
+      })],
+      ['the claims in standard base64', (claims) => ({ error: 'invalid_request', error_description: `invalid subject_token: ${b64(claims)}` })],
+      ['the claims inside a text, in standard base64', (claims) => ({ error: 'invalid_request', error_description: b64(`subject_token claims: ${claims}`) })],
+      ['the claims as base64url after a space', (claims) => ({ error: 'invalid_request', error_description: `invalid subject_token: ${b64url(` ${claims}`)}` })],
+      ['the claims URL-encoded', (claims) => ({ error: 'invalid_request', error_description: `token verification failed: ${encodeURIComponent(claims)}` })],
+      ['the pid as the error code', () => ({ error: PID, error_description: 'invalid subject_token' })],
+    ]
+
+    it.each(DESCRIPTIONS)('TokenX (a server on 127.0.0.1) quoting %s', async (_name, body) => {
+      respond = () => ({ status: 400, body: body(json) })
+      const from = seen.length
+      for (const useConsole of [true, false]) {
+        const result = await invoke(baseOptions(), v2Event(`Bearer ${subject}`), useConsole)
+        expect(result.statusCode).toBeGreaterThanOrEqual(400)
+      }
+      await throwing(baseOptions(), subject)
+      // What could leak was produced: log lines, errors, events.
+      expect(seen.slice(from).filter(({ where }) => where.endsWith('error')).length).toBeGreaterThanOrEqual(3)
+      expect(seen.slice(from).some(({ where, text }) => where === 'stdout' && text.includes('"level":"WARN"'))).toBe(true)
+      expect(claimLeaks(from)).toEqual([])
+    })
+
+    /** Errors a broken or hostile `fetch` might throw, built from the token it was given. */
+    const HOSTILE_ERRORS: Array<[string, (token: string) => unknown]> = [
+      ['the token in its message', (token) => Object.assign(new TypeError(`fetch failed for ${token}`), { code: 'ECONNRESET' })],
+      ['the token as its code', (token) => Object.assign(new Error('failed'), { code: token })],
+      ['a fragment of the token as its name', (token) => Object.assign(new Error('failed'), { name: `P${(token.split('.')[1] ?? '').slice(3, 60)}` })],
+      ['the pid in its name', () => Object.assign(new Error('failed'), { name: `Citizen${PID}Error` })],
+      ['the pid in its code', () => Object.assign(new Error('failed'), { code: `ERR_PID_${PID}` })],
+      ['the token in its cause\'s code and message', (token) => new TypeError('fetch failed', { cause: Object.assign(new Error(token), { code: token.slice(0, 60) }) })],
+      ['a non-error carrying the token and the pid', (token) => ({ name: `Pid${PID}`, message: token, code: PID })],
+    ]
+
+    it.each(HOSTILE_ERRORS)('an injected fetch to TokenX throwing with %s', async (_name, hostile) => {
+      const options = baseOptions({ fetch: async () => Promise.reject(hostile(subject)) })
+      const from = seen.length
+      for (const useConsole of [true, false]) {
+        const result = await invoke(options, v2Event(`Bearer ${subject}`), useConsole)
+        expect(result.statusCode).toBe(503)
+      }
+      await throwing(options, subject)
+      expect(seen.slice(from).filter(({ where }) => where.endsWith('error')).length).toBeGreaterThanOrEqual(3)
+      expect(claimLeaks(from)).toEqual([])
+    })
+
+    it.each(HOSTILE_ERRORS)('an injected downstream fetch throwing with %s (and the access token it was given)', async (_name, hostile) => {
+      respond = (request) => handOut(accessTokenFor(formOf(request).subject_token ?? '', AUDIENCE, tokenx.requests.length))
+      const downstreamFetch = async (_url: string | URL | Request, init?: RequestInit) => {
+        const authorization = new Headers(init?.headers).get('authorization') ?? ''
+        return Promise.reject(hostile(`${authorization.slice('Bearer '.length)}.${subject}`))
+      }
+      const from = seen.length
+      for (const useConsole of [true, false]) {
+        const result = await invoke(baseOptions(), v2Event(`Bearer ${subject}`), useConsole, downstreamFetch)
+        expect(result.statusCode).toBe(502)
+      }
+      expect(seen.slice(from).filter(({ where }) => where.endsWith('error')).length).toBeGreaterThanOrEqual(1)
+      expect(claimLeaks(from)).toEqual([])
     })
   })
 
@@ -555,7 +663,8 @@ describe('the leak finder itself', () => {
 
   it('sees a cause chain and own properties', () => {
     const before = seen.length
-    collectError('test', new TokenXError('ERR_CONFIG', 'outer', { cause: Object.assign(new Error('inner'), { extra: `hidden ${D}` }) }))
+    // (A plain Error: a kit error would not keep the foreign cause at all.)
+    collectError('test', new Error('outer', { cause: Object.assign(new Error('inner'), { extra: `hidden ${D}` }) }))
     const collected = seen.splice(before)
     expect(findLeaks(collected, new Map([[D, 'd']]))).not.toEqual([])
   })

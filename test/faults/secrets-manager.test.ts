@@ -9,7 +9,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { exportJWK, generateKeyPair } from 'jose'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { startSecretsManager, type LocalSecretsManager } from '../../dev/secrets-manager.ts'
-import { createTokenXClient, KeyError, type TokenXOptions } from '../../lib/index.ts'
+import { createTokenXClient, KeyError, type SecretsManagerLike, type TokenXOptions } from '../../lib/index.ts'
 import { memoryLogger } from '../helpers/logs.ts'
 import { citizenToken } from '../helpers/citizen.ts'
 import { lambdaContext, v2Event } from '../helpers/events.ts'
@@ -169,6 +169,24 @@ describe('a slow Secrets Manager', () => {
     expect(first.statusCode).toBe(504)
     const second = await handler(v2Event(`Bearer ${subject}`), lambdaContext(10_000))
     expect(second.statusCode).toBe(200)
+  })
+})
+
+// Issue 18 item 10: a client that ignores its abort signal (a wrapper, a hung socket) used to hold
+// the shared load for ever: every later invocation waited on it until its deadline (504).
+describe('a Secrets Manager request that never settles', () => {
+  it('is given up at keyTimeout: that invocation answers 500, and the next one loads anew', async () => {
+    const real = secretsManager()
+    let sends = 0
+    const deaf: SecretsManagerLike = {
+      send: (command, sendOptions) => (++sends === 1 ? new Promise<never>(() => {}) : real.send(command as never, sendOptions) as Promise<{ SecretString?: string }>),
+    }
+    const { handler } = lambdaHandler({ client: options({ secretsManager: deaf, keyTimeout: 200 }) })
+    const first = await handler(v2Event(`Bearer ${subject}`), lambdaContext(1_500))
+    expect(first.statusCode).toBe(500)
+    const second = await handler(v2Event(`Bearer ${subject}`), lambdaContext(1_500))
+    expect(second.statusCode).toBe(200)
+    expect(sends).toBe(2)
   })
 })
 

@@ -80,13 +80,17 @@ export function lambdaHandler(options: {
   downstreamUrl?: string
   logger?: KitLogger | false
   deadlineMargin?: number
-  /** Binds the audience's token to these base URLs (`{ audience, url }`). */
+  /**
+   * Binds the audience's token to these base URLs (`{ audience, url }`). Default: `downstreamUrl`
+   * (a bare audience refuses the loopback servers of the tests), or a bare audience without one.
+   */
   downstreamOrigins?: readonly string[]
 }) {
   let calls = 0
+  const origins = options.downstreamOrigins ?? (options.downstreamUrl === undefined ? undefined : [options.downstreamUrl])
   const handler = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
     .use(tokenX({
-      audience: options.downstreamOrigins === undefined ? AUDIENCE : { audience: AUDIENCE, url: options.downstreamOrigins },
+      audience: origins === undefined ? AUDIENCE : { audience: AUDIENCE, url: origins },
       client: options.client,
       logger: options.logger ?? false,
       ...(options.deadlineMargin !== undefined ? { deadlineMargin: options.deadlineMargin } : {}),

@@ -119,11 +119,42 @@ describe('functions/resource (built bundle)', () => {
     expect(downstream.requests).toHaveLength(before.downstream)
   })
 
-  it('passes the downstream status through and answers 502 when the downstream is unreachable', async () => {
+  // Issue 18: the downstream's 401/403 and its error text used to reach the citizen as they were.
+  it.each([
+    ['401 (our token refused, twice)', 401, { 'www-authenticate': 'Bearer error="invalid_token"' }],
+    ['403', 403, { 'www-authenticate': 'Bearer error="insufficient_scope"' }],
+    ['500', 500, {}],
+  ])('answers a downstream %s with 502 and a fixed body: no challenge, none of the downstream\'s text', async (_label, status, headers) => {
+    const dave = await citizenToken('44444444444')
+    downstream.respond = () => ({ status, body: 'at com.example.internal.Orders: token refused', headers })
+    try {
+      const result = await handler(v2Event(`Bearer ${dave}`), lambdaContext())
+      expect(result.statusCode).toBe(502)
+      expect(result.headers?.['WWW-Authenticate']).toBeUndefined()
+      expect(JSON.parse(result.body)).toEqual({ error: 'server_error', error_description: 'An upstream service answered unexpectedly' })
+    } finally {
+      downstream.respond = (request) => ({ status: 200, body: { youSent: request.headers.authorization } })
+    }
+  })
+
+  it('answers a downstream step-up (RFC 9470) with the kit\'s step-up challenge for that level', async () => {
+    const erin = await citizenToken('55555555555')
+    downstream.respond = () => ({ status: 401, body: '', headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="idporten-loa-high"' } })
+    try {
+      const result = await handler(v2Event(`Bearer ${erin}`), lambdaContext())
+      expect(result.statusCode).toBe(401)
+      expect(result.headers?.['WWW-Authenticate']).toContain('acr_values="idporten-loa-high"')
+    } finally {
+      downstream.respond = (request) => ({ status: 200, body: { youSent: request.headers.authorization } })
+    }
+  })
+
+  it('passes a 404 on with a fixed body, and answers 502 when the downstream is unreachable', async () => {
     const carol = await citizenToken('33333333333')
-    downstream.respond = () => ({ status: 404, body: { error: 'not found' } })
+    downstream.respond = () => ({ status: 404, body: { error: 'not found', where: 'internal' } })
     const notFound = await handler(v2Event(`Bearer ${carol}`), lambdaContext())
     expect(notFound.statusCode).toBe(404)
+    expect(JSON.parse(notFound.body)).toEqual({ error: 'not_found', error_description: 'The resource was not found' })
     await downstream.close()
     const unreachable = await handler(v2Event(`Bearer ${carol}`), lambdaContext())
     expect(unreachable.statusCode).toBe(502)

@@ -7,7 +7,7 @@ describe('the public API', () => {
       'BearerTokenError', 'ConfigError', 'DownstreamError', 'ForbiddenCallerError', 'InsufficientAcrError', 'InvalidOptionError', 'JwksError',
       'KeyError', 'METRICS', 'TokenExchangeError', 'TokenXError',
       'acrLevels', 'channelName', 'createInboundValidator', 'createLogger', 'createTokenXApiCore', 'createTokenXClient', 'createTokenXHandlerCore',
-      'errorResponse', 'inboundDefaults', 'inboundFromEnv', 'isAcrLevel', 'isClientId',
+      'downstreamAnswer', 'errorResponse', 'inboundDefaults', 'inboundFromEnv', 'isAcrLevel', 'isClientId',
       'middlewareDefaults', 'optionsFromEnv', 'satisfiesAcr', 'sharedCacheDefaults', 'tokenX', 'tokenXApi',
     ])
   })

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { createHash } from 'node:crypto'
-import { cacheKeyFor, PromiseCache, sharedItemKey, subjectDigest, tokenCacheKey, type Loaded } from '../../../lib/cache/memory.ts'
+import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey, type Loaded } from '../../../lib/cache/memory.ts'
 
 interface Deferred<T> {
   promise: Promise<T>
@@ -284,16 +284,6 @@ describe('tokenCacheKey', () => {
       tokenCacheKey(`${subject}a`, 'dev-gcp:team:ap'),
     ])
     expect(keys.size).toBe(5)
-  })
-
-  it('gives the shared cache item keys that name no audience and share nothing across audiences', () => {
-    const api = sharedItemKey(tokenCacheKey(subject, 'dev-gcp:team:api'))
-    const other = sharedItemKey(tokenCacheKey(subject, 'dev-gcp:team:other'))
-    expect(api).toMatch(/^[A-Za-z0-9_-]{43}$/)
-    expect(other).toMatch(/^[A-Za-z0-9_-]{43}$/)
-    expect(api).not.toBe(other)
-    // A citizen's items for two audiences carry no common digest.
-    expect(api).not.toContain(subjectDigest(subject).slice(0, 8))
   })
 
   it('is the audience and the SHA-256 of the token: no part of the token itself', () => {

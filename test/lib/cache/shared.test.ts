@@ -5,23 +5,34 @@
  * has no IAM).
  */
 import { DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb'
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
+import middy from '@middy/core'
+import type { APIGatewayProxyResult, Context } from 'aws-lambda'
+import { createCipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { LOCAL_CREDENTIALS, startDynamoDB, type LocalDynamoDB } from '../../../dev/dynamodb.ts'
-import { sharedItemKey, tokenCacheKey } from '../../../lib/cache/memory.ts'
+import { startSecretsManager } from '../../../dev/secrets-manager.ts'
+import { tokenCacheKey } from '../../../lib/cache/memory.ts'
+import { appBinding, itemKey, seal, SEAL_VERSION, type AppBinding, type SealedToken } from '../../../lib/cache/seal.ts'
 import type { KitEvents } from '../../../lib/events.ts'
 import type * as Kit from '../../../lib/index.ts'
+import { importPrivateJwk } from '../../../lib/exchange/key.ts'
 import { citizenToken } from '../../helpers/citizen.ts'
+import { lambdaContext, v2Event } from '../../helpers/events.ts'
 import { newTestKey, type TestKey } from '../../helpers/keys.ts'
 import { startServer, tokenAnswer, type TestServer } from '../../helpers/servers.ts'
 
 const AUDIENCE = 'dev-gcp:team:downstream'
+const CLIENT_ID = 'dev-gcp:team:app'
 type SharedEvent = KitEvents['shared-cache']
 
 let db: LocalDynamoDB
 let tokenx: TestServer
 let key: TestKey
+/** A key of a table writer's own (another function's): not the app's. */
+const attackerKey = newTestKey('another-functions-key')
 let issued = 0
 const events: SharedEvent[] = []
 const onEvent = (message: unknown) => events.push(message as SharedEvent)
@@ -73,7 +84,7 @@ type Options = Parameters<typeof Kit.createTokenXClient>[0]
 
 function options(overrides: Partial<Options> = {}): Options {
   return {
-    clientId: 'dev-gcp:team:app',
+    clientId: CLIENT_ID,
     tokenEndpoint: `${tokenx.url}/token`,
     privateJwk: key.privateJwk,
     retries: 0,
@@ -85,6 +96,16 @@ function options(overrides: Partial<Options> = {}): Options {
 
 async function item(pk: string): Promise<Record<string, AttributeValue> | undefined> {
   return (await db.client.send(new GetItemCommand({ TableName: db.table, Key: { pk: { S: pk } } }))).Item
+}
+
+/** The app's shared-cache secrets: what only the holder of its private key can compute. */
+function bindingOf(jwk: TestKey['privateJwk'] = key.privateJwk, clientId = CLIENT_ID): AppBinding {
+  return appBinding(importPrivateJwk(jwk).key, clientId)
+}
+
+/** The item key of `subject`'s token for `audience` in the table of the app (`options()`'s client id and key). */
+function pkOf(subject: string, audience = AUDIENCE): string {
+  return itemKey(bindingOf(), tokenCacheKey(subject, audience))
 }
 
 const outcomes = () => events.map((event) => `${event.operation}:${event.outcome}`)
@@ -118,17 +139,17 @@ describe('shared cache across environments', () => {
     await a.exchange(longLived, AUDIENCE)
     await a.exchange(shortLived, AUDIENCE)
 
-    const long = await item(sharedItemKey(tokenCacheKey(longLived, AUDIENCE)))
+    const long = await item(pkOf(longLived))
     expect(Object.keys(long ?? {}).sort()).toEqual(['data', 'pk', 'ttl', 'v'])
-    expect(long?.pk?.S).toBe(sharedItemKey(tokenCacheKey(longLived, AUDIENCE)))
-    expect(long?.v?.N).toBe('1')
+    expect(long?.pk?.S).toBe(pkOf(longLived))
+    expect(long?.v?.N).toBe('2')
     // 900 s token, renewed 120 s early.
     const longTtl = Number(long?.ttl?.N)
     expect(longTtl).toBeGreaterThanOrEqual(now + 780 - 2)
     expect(longTtl).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 780)
     // The citizen's token expires first.
-    expect(Number((await item(sharedItemKey(tokenCacheKey(shortLived, AUDIENCE))))?.ttl?.N)).toBeLessThanOrEqual(now + 300 + 1)
-    expect(Number((await item(sharedItemKey(tokenCacheKey(shortLived, AUDIENCE))))?.ttl?.N)).toBeGreaterThanOrEqual(now + 300 - 2)
+    expect(Number((await item(pkOf(shortLived)))?.ttl?.N)).toBeLessThanOrEqual(now + 300 + 1)
+    expect(Number((await item(pkOf(shortLived)))?.ttl?.N)).toBeGreaterThanOrEqual(now + 300 - 2)
   })
 
   it('ignores an item with a flipped byte, exchanges, and replaces it', async () => {
@@ -136,7 +157,7 @@ describe('shared cache across environments', () => {
     const b = (await environment()).createTokenXClient(options())
     const c = (await environment()).createTokenXClient(options())
     const subject = await citizenToken('12345678910')
-    const pk = sharedItemKey(tokenCacheKey(subject, AUDIENCE))
+    const pk = pkOf(subject)
     const first = await a.exchange(subject, AUDIENCE)
 
     const stored = await item(pk)
@@ -165,8 +186,8 @@ describe('shared cache across environments', () => {
     const alicesToken = await a.exchange(alice, AUDIENCE)
     await a.exchange(bob, AUDIENCE)
 
-    const alicesItem = await item(sharedItemKey(tokenCacheKey(alice, AUDIENCE)))
-    const bobsPk = sharedItemKey(tokenCacheKey(bob, AUDIENCE))
+    const alicesItem = await item(pkOf(alice))
+    const bobsPk = pkOf(bob)
     await db.client.send(new PutItemCommand({ TableName: db.table, Item: { ...alicesItem, pk: { S: bobsPk } } }))
     events.length = 0
 
@@ -181,8 +202,8 @@ describe('shared cache across environments', () => {
     const subject = await citizenToken('12345678910')
     const other = 'dev-gcp:team:other'
     await a.exchange(subject, other)
-    const moved = await item(sharedItemKey(tokenCacheKey(subject, other)))
-    await db.client.send(new PutItemCommand({ TableName: db.table, Item: { ...moved, pk: { S: sharedItemKey(tokenCacheKey(subject, AUDIENCE)) } } }))
+    const moved = await item(pkOf(subject, other))
+    await db.client.send(new PutItemCommand({ TableName: db.table, Item: { ...moved, pk: { S: pkOf(subject) } } }))
     events.length = 0
     const b = (await environment()).createTokenXClient(options())
     const token = await b.exchange(subject, AUDIENCE)
@@ -193,8 +214,8 @@ describe('shared cache across environments', () => {
 
   it('ignores items that are not in the sealed format (wrong types, missing data)', async () => {
     const subject = await citizenToken('12345678910')
-    const pk = sharedItemKey(tokenCacheKey(subject, AUDIENCE))
-    await db.client.send(new PutItemCommand({ TableName: db.table, Item: { pk: { S: pk }, ttl: { N: '9999999999' }, v: { N: '1' }, data: { S: 'plain text' } } }))
+    const pk = pkOf(subject)
+    await db.client.send(new PutItemCommand({ TableName: db.table, Item: { pk: { S: pk }, ttl: { N: '9999999999' }, v: { N: '2' }, data: { S: 'plain text' } } }))
     const b = (await environment()).createTokenXClient(options())
     await b.exchange(subject, AUDIENCE)
     expect(tokenx.requests).toHaveLength(1)
@@ -526,3 +547,186 @@ describe('the table as a whole', () => {
     expect(dump).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./)
   })
 })
+
+describe('issue 18: the table is bound to the app that wrote it', () => {
+  /** The client id a client assertion names (`sub`, RFC 7523 §3). */
+  const clientOf = (request: { body: string }) =>
+    (JSON.parse(Buffer.from(new URLSearchParams(request.body).get('client_assertion')!.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub
+  const subjectOf = (request: { body: string }) => new URLSearchParams(request.body).get('subject_token')
+
+  it('never serves app A\'s token to app B on one table, whether TokenX refuses B (access policy) or not', async () => {
+    const keyB = await newTestKey('app-b-key')
+    tokenx.respond = (request) => clientOf(request) === 'dev-gcp:team:app-b'
+      ? { status: 400, body: { error: 'invalid_request', error_description: 'client \'dev-gcp:team:app-b\' is not authorized to get token with aud=dev-gcp:team:downstream' } }
+      : tokenAnswer(`${clientOf(request)}-${++issued}`)
+    const appA = (await environment()).createTokenXClient(options({ clientId: 'dev-gcp:team:app-a' }))
+    const appB = (await environment()).createTokenXClient(options({ clientId: 'dev-gcp:team:app-b', privateJwk: keyB.privateJwk }))
+    const subject = await citizenToken('12345678910')
+    expect((await appA.exchange(subject, AUDIENCE)).accessToken).toMatch(/^dev-gcp:team:app-a-/)
+
+    await expect(appB.exchange(subject, AUDIENCE)).rejects.toMatchObject({ code: 'ERR_CLIENT_REJECTED' })
+    expect(tokenx.requests.map(clientOf)).toEqual(['dev-gcp:team:app-a', 'dev-gcp:team:app-b'])
+
+    // Even with the very same private key (a misconfiguration), another client id is another cache.
+    const appC = (await environment()).createTokenXClient(options({ clientId: 'dev-gcp:team:app-c' }))
+    expect((await appC.exchange(subject, AUDIENCE)).accessToken).toMatch(/^dev-gcp:team:app-c-/)
+    expect(tokenx.requests.map(clientOf)).toEqual(['dev-gcp:team:app-a', 'dev-gcp:team:app-b', 'dev-gcp:team:app-c'])
+  })
+
+  /** A function (the middleware, inbound validation off: tokenX()'s default) that calls `downstream` with its token. */
+  const functionWith = (kit: typeof Kit, downstream: TestServer, init: () => RequestInit = () => ({})) =>
+    middy<unknown, APIGatewayProxyResult, Error, Context & { tokenX: Kit.Downstream }>()
+      .use(kit.tokenX({ audience: { audience: AUDIENCE, url: downstream.url }, client: options(), logger: false }))
+      .handler(async (_event, context) => {
+        const response = await context.tokenX.fetch(`${downstream.url}/resource`, init())
+        return { statusCode: response.status, body: await response.text() }
+      })
+
+  it.each([
+    // Everything public: the kit's v1 recipe, keyed on the audience and the token alone.
+    ['the v1 recipe (keyed on the audience and the subject token alone)', (forged: string, now: number) => writeV1Forgery(forged, 'attacker-chosen-token', now)],
+    // The kit's own code and a private key of the writer's own, e.g. another function's on the same table.
+    ['the kit\'s own recipe with another private key (another function\'s)', async (forged: string, now: number) => {
+      const binding = bindingOf((await attackerKey).privateJwk)
+      const pk = itemKey(binding, tokenCacheKey(forged, AUDIENCE))
+      const token = { accessToken: 'attacker-chosen-token', audience: AUDIENCE, expiresAt: (now + 900) * 1000, freshUntil: (now + 780) * 1000, tokenType: 'Bearer' as const, issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token' }
+      await db.client.send(new PutItemCommand({ TableName: db.table, Item: { pk: { S: pk }, ttl: { N: String(now + 780) }, v: { N: String(SEAL_VERSION) }, data: { B: seal(token, binding, forged, pk) } } }))
+    }],
+  ])('serves no item a table writer without the private key forged for an unsigned token (%s): 401, TokenX decides', async (_label, forge) => {
+    const kit = await environment()
+    const downstream = await startServer((request) => ({ status: 200, body: { authorization: request.headers.authorization } }))
+    try {
+      const now = Math.floor(Date.now() / 1000)
+      const forged = unsignedToken({ pid: '66666666666', exp: now + 3600, jti: crypto.randomUUID() })
+      tokenx.respond = (request) => subjectOf(request) === forged
+        ? { status: 400, body: { error: 'invalid_request', error_description: 'invalid subject_token: signature verification failed' } }
+        : tokenAnswer(`access-${++issued}`)
+      await forge(forged, now)
+      const result = await functionWith(kit, downstream)(v2Event(`Bearer ${forged}`), lambdaContext())
+      expect(result.statusCode).toBe(401)
+      expect(downstream.requests).toHaveLength(0)
+      expect(tokenx.requests.map(subjectOf)).toEqual([forged])
+    } finally {
+      await downstream.close()
+    }
+  })
+
+  it('refuses an authentic item whose token would fail the checks of a TokenX answer (expiry beyond any TokenX lifetime)', async () => {
+    const subject = await citizenToken('77777777777', { expiresIn: 7200 })
+    const now = Date.now()
+    // Sealed as the kit seals (so it authenticates), but with a token no TokenX answer could give:
+    // it expires in two days.
+    await writeOwnItem(subject, { accessToken: 'too-long-lived', audience: AUDIENCE, expiresAt: now + 2 * 86_400_000, freshUntil: now + 3_600_000, tokenType: 'Bearer', issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token' })
+    const b = (await environment()).createTokenXClient(options())
+    expect((await b.exchange(subject, AUDIENCE)).accessToken).toMatch(/^access-/)
+    expect(tokenx.requests).toHaveLength(1)
+    expect(events[0]).toMatchObject({ operation: 'get', outcome: 'rejected' })
+  })
+
+  it('overwrites the table\'s copy before the function answers, when the downstream refuses a token it cannot retry with', async () => {
+    const kit = await environment()
+    const downstream = await startServer(() => ({ status: 401, body: 'no' }))
+    try {
+      const subject = await citizenToken('99999999999')
+      // A stream body cannot be sent twice: the 401 goes back to the caller, with no new exchange.
+      const stream = () => ({ method: 'POST', duplex: 'half', body: new ReadableStream({ start: (controller) => controller.close() }) }) as RequestInit
+      const result = await functionWith(kit, downstream, stream)(v2Event(`Bearer ${subject}`), lambdaContext())
+      expect(result.statusCode).toBe(401)
+      expect(tokenx.requests).toHaveLength(1)
+      const refused = downstream.requests[0]?.headers.authorization
+      // Already a tombstone when the answer left: nothing is left running into the frozen environment.
+      const stored = await item(pkOf(subject))
+      expect(stored).toEqual({ pk: { S: pkOf(subject) }, ttl: { N: expect.stringMatching(/^\d+$/) }, v: { N: '2' }, refused: { BOOL: true } })
+      expect(Number(stored?.ttl?.N)).toBeGreaterThan(Date.now() / 1000 + 800)
+      const b = (await environment()).createTokenXClient(options())
+      expect(`Bearer ${(await b.exchange(subject, AUDIENCE)).accessToken}`).not.toBe(refused)
+      expect(tokenx.requests).toHaveLength(2)
+      expect(outcomes()).toEqual(['get:miss', 'put:written', 'put:written', 'get:miss', 'put:written'])
+    } finally {
+      await downstream.close()
+    }
+  })
+
+  it('does not let a fresh environment serve a token the downstream refused in another (a 401 there)', async () => {
+    const a = (await environment()).createTokenXClient(options())
+    const subject = await citizenToken('88888888888')
+    const refused = await a.exchange(subject, AUDIENCE)
+    await a.evict(subject, AUDIENCE, refused)
+    const b = (await environment()).createTokenXClient(options())
+    const fresh = await b.exchange(subject, AUDIENCE)
+    expect(fresh.accessToken).not.toBe(refused.accessToken)
+    expect(tokenx.requests).toHaveLength(2)
+  })
+})
+
+describe('the signing key and the table', () => {
+  it('loads the key once for the table and the exchange; a failed load fails the exchange as it would without a table', async () => {
+    const sm = await startSecretsManager({ secrets: { 'tokenx/private-jwk': JSON.stringify(key.privateJwk) } })
+    const secretsManager = new SecretsManagerClient({ endpoint: sm.url, region: sm.region, credentials: { ...LOCAL_CREDENTIALS }, maxAttempts: 1 })
+    try {
+      const kit = await environment()
+      const fromSecret = { privateJwk: undefined, privateJwkSecretId: 'tokenx/private-jwk', secretsManager }
+      const withTable = kit.createTokenXClient(options(fromSecret))
+      const withoutTable = kit.createTokenXClient(options({ ...fromSecret, sharedCache: undefined }))
+      const subject = await citizenToken('12121212121')
+      sm.fail({ type: 'AccessDeniedException', times: 2 })
+      const failed = await withTable.exchange(subject, AUDIENCE).catch((err: unknown) => err)
+      const failedWithout = await withoutTable.exchange(subject, AUDIENCE).catch((err: unknown) => err)
+      expect(failed).toBeInstanceOf(kit.KeyError)
+      expect(failed).toMatchObject({ code: 'ERR_KEY', statusCode: 500, message: (failedWithout as Error).message })
+      // One load each, the table not read, TokenX not asked.
+      expect(sm.stats.getSecretValue).toBe(2)
+      expect(events).toEqual([])
+      expect(tokenx.requests).toHaveLength(0)
+
+      // The next request loads the key, once, and uses the table again.
+      expect((await withTable.exchange(subject, AUDIENCE)).accessToken).toMatch(/^access-/)
+      expect(sm.stats.getSecretValue).toBe(3)
+      expect(outcomes()).toEqual(['get:miss', 'put:written'])
+    } finally {
+      secretsManager.destroy()
+      await sm.close()
+    }
+  })
+
+  it('starts a new cache with a new private key: what the old key wrote is a miss, not an error', async () => {
+    const subject = await citizenToken('13131313131')
+    const before = (await environment()).createTokenXClient(options())
+    const first = await before.exchange(subject, AUDIENCE)
+    const rotated = (await environment()).createTokenXClient(options({ privateJwk: (await newTestKey('app-key-2')).privateJwk }))
+    expect((await rotated.exchange(subject, AUDIENCE)).accessToken).not.toBe(first.accessToken)
+    expect(tokenx.requests).toHaveLength(2)
+    expect(outcomes()).toEqual(['get:miss', 'put:written', 'get:miss', 'put:written'])
+  })
+})
+
+/** A JWT-shaped token with no valid signature: what inbound validation (off by default) would refuse. */
+function unsignedToken(claims: object): string {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  return `${part({ alg: 'RS256', typ: 'JWT' })}.${part(claims)}.${Buffer.from('not-a-signature').toString('base64url')}`
+}
+
+/**
+ * The sealed format v1 written from scratch, as a table writer who read the kit's code would, labelled
+ * with the version the kit reads: pk = SHA-256(audience, SHA-256(token)), data = AES-256-GCM under
+ * HKDF-SHA256(subject token), with pk as AAD. Everything in it is public but the subject token,
+ * which the writer made up.
+ */
+async function writeV1Forgery(subjectToken: string, accessToken: string, now: number): Promise<void> {
+  const pk = createHash('sha256').update(`${AUDIENCE} ${createHash('sha256').update(subjectToken).digest('base64url')}`).digest('base64url')
+  const salt = randomBytes(16)
+  const iv = randomBytes(12)
+  const key = Buffer.from(hkdfSync('sha256', subjectToken, salt, `tokenx-handler-kit shared-cache v${SEAL_VERSION}\0${AUDIENCE}`, 32))
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  cipher.setAAD(Buffer.from(pk))
+  const plaintext = JSON.stringify({ a: accessToken, u: AUDIENCE, e: (now + 900) * 1000, f: (now + 780) * 1000, t: 'Bearer', i: 'urn:ietf:params:oauth:token-type:access_token' })
+  const data = Buffer.concat([salt, iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()])
+  await db.client.send(new PutItemCommand({ TableName: db.table, Item: { pk: { S: pk }, ttl: { N: String(now + 780) }, v: { N: String(SEAL_VERSION) }, data: { B: data } } }))
+}
+
+/** An item sealed with the kit's own code and the app's own key (a writer who holds the key, or a bug). */
+async function writeOwnItem(subjectToken: string, token: SealedToken): Promise<void> {
+  const pk = pkOf(subjectToken)
+  const data = seal(token, bindingOf(), subjectToken, pk)
+  await db.client.send(new PutItemCommand({ TableName: db.table, Item: { pk: { S: pk }, ttl: { N: String(Math.floor(token.freshUntil / 1000)) }, v: { N: String(SEAL_VERSION) }, data: { B: data } } }))
+}

@@ -86,6 +86,31 @@ describe('tokenXApi', () => {
     expect(started.filter((handle) => !cleared.has(handle))).toEqual([])
   })
 
+  // Issue 18 item 4: on the API side the verified-token cache is all a warm token meets; a token that
+  // says it lives ten years used to be accepted for as long as the environment stayed warm.
+  it('stops accepting a remembered ten-year token once TokenX has dropped its key (defaults)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const issuer = await startIssuer()
+    try {
+      const core = createTokenXApiCore({ tokenX: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: ME }, clock: () => Date.now(), logger: false })
+      const exp = Math.floor(Date.now() / 1000) + 10 * 365 * 86_400
+      const token = mint({ key: issuer.key.privateJwk, claims: citizenClaims(issuer.issuer, ME, { client_id: CALLER, exp }) })
+      const authorize = () => core.authorize(v1Event(`Bearer ${token}`)).then((claims) => claims.client_id, (err: unknown) => core.respond(err)?.statusCode)
+      expect(await authorize()).toBe(CALLER)
+      await issuer.rotate()
+      // Remembered for verifiedCacheMaxAge (5 min), then verified again with the JWKS at hand (fresh
+      // for jwksMaxAge, 10 min), then refused once that is fetched again.
+      vi.setSystemTime(Date.now() + 9 * 60_000)
+      expect(await authorize()).toBe(CALLER)
+      vi.setSystemTime(Date.now() + 6 * 60_000)
+      expect(await authorize()).toBe(401)
+      expect(issuer.jwksFetches()).toBe(2)
+    } finally {
+      vi.useRealTimers()
+      await issuer.close()
+    }
+  })
+
   it('throws TypeError for bad options at construction', () => {
     expect(() => createTokenXApiCore({ allowedClient: [CALLER] } as never)).toThrow(/allowedClient is not a known option/)
     expect(() => createTokenXApiCore({ deadlineMargin: -1 })).toThrow(/deadlineMargin/)

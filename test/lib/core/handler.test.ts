@@ -51,7 +51,7 @@ function handlerFor(options: { client?: TokenXOptions; logger?: KitLogger } = {}
     return { statusCode: response.status, body: await response.text() }
   })
   const handler = middy<unknown, APIGatewayProxyResult, Error, Ctx>()
-    .use(tokenX({ audience: AUDIENCE, client: options.client ?? clientOptions(), logger: options.logger ?? false }))
+    .use(tokenX({ audience: { audience: AUDIENCE, url: downstream.url }, client: options.client ?? clientOptions(), logger: options.logger ?? false }))
     .handler(handle)
   return { handler, handle }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
-import { BearerTokenError, ConfigError, KeyError, TokenExchangeError, type TokenXError } from '../../../lib/errors.ts'
-import { errorResponse } from '../../../lib/core/response.ts'
+import { BearerTokenError, ConfigError, DownstreamError, InsufficientAcrError, KeyError, TokenExchangeError, type TokenXError } from '../../../lib/errors.ts'
+import { downstreamAnswer, errorResponse } from '../../../lib/core/response.ts'
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
 const FIXED_TEXTS = new Set([
@@ -136,5 +136,76 @@ describe('errorResponse for inbound validation', () => {
       expect(answer.headers['WWW-Authenticate']).toBeUndefined()
       expect(answer.body).not.toContain('internal detail')
     }
+  })
+})
+
+// Issue 18: a downstream's 401 or 403 used to reach the citizen as it was, without a challenge and
+// with the downstream's own text.
+describe('downstreamAnswer', () => {
+  const FROM = { audience: 'dev-gcp:team:api' }
+  const INTERNAL = 'stack trace at com.example.internal.OrderService (token at.secret)'
+
+  it('passes a 2xx on: status, body, Content-Type, and Cache-Control: no-store; no other header', async () => {
+    const response = new Response('{"orders":[]}', { status: 201, headers: { 'content-type': 'application/json; charset=utf-8', 'set-cookie': 'session=internal', 'x-internal-host': 'pod-7' } })
+    expect(await downstreamAnswer(response, FROM)).toStrictEqual({
+      statusCode: 201,
+      headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' },
+      body: '{"orders":[]}',
+      isBase64Encoded: false,
+    })
+    expect(await downstreamAnswer(new Response(null, { status: 204 }), FROM)).toStrictEqual({
+      statusCode: 204, headers: { 'Cache-Control': 'no-store' }, body: '', isBase64Encoded: false,
+    })
+  })
+
+  it('passes a 404 on with a fixed body, not the downstream\'s', async () => {
+    const answer = await downstreamAnswer(new Response(INTERNAL, { status: 404 }), FROM)
+    expect(answer).toStrictEqual({
+      statusCode: 404,
+      headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+      body: JSON.stringify({ error: 'not_found', error_description: 'The resource was not found' }),
+      isBase64Encoded: false,
+    })
+  })
+
+  it.each([
+    ['401 invalid_token (our token, not the citizen\'s)', 401, { 'www-authenticate': 'Bearer error="invalid_token"' }],
+    ['401 without a challenge', 401, {}],
+    ['401 insufficient_user_authentication naming no known level', 401, { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="urn:x:loa:9"' }],
+    ['403', 403, { 'www-authenticate': 'Bearer error="insufficient_scope"' }],
+    ['a redirect the kit did not follow', 302, { location: 'https://internal.example/x' }],
+    ['400', 400, {}],
+    ['500', 500, {}],
+    ['503', 503, { 'retry-after': '5' }],
+  ])('%s: throws ERR_DOWNSTREAM_STATUS, answered 502 with a fixed body and no challenge', async (_label, status, headers) => {
+    const response = new Response(INTERNAL, { status, headers })
+    const err = await downstreamAnswer(response, FROM).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(DownstreamError)
+    expect(err).toMatchObject({ code: 'ERR_DOWNSTREAM_STATUS', statusCode: 502, audience: FROM.audience, detail: `the dev-gcp:team:api API answered ${status}` })
+    const answer = errorResponse(err as DownstreamError)
+    expect(answer).toStrictEqual({
+      statusCode: 502,
+      headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+      body: JSON.stringify({ error: 'server_error', error_description: 'An upstream service answered unexpectedly' }),
+      isBase64Encoded: false,
+    })
+    expect(JSON.stringify(err)).not.toContain('internal')
+    // The body not passed on is released.
+    expect(response.bodyUsed || response.body?.locked).toBe(true)
+  })
+
+  it('401 insufficient_user_authentication with an ID-porten level: the RFC 9470 step-up for the citizen', async () => {
+    const response = new Response('', {
+      status: 401,
+      headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", error_description="internal words", acr_values="Level3 idporten-loa-high"' },
+    })
+    const err = await downstreamAnswer(response, FROM).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(InsufficientAcrError)
+    expect(err).toMatchObject({ code: 'ERR_INSUFFICIENT_ACR', statusCode: 401, acrValues: 'idporten-loa-high' })
+    expect(errorResponse(err as InsufficientAcrError).headers['WWW-Authenticate']).toBe(
+      'Bearer error="insufficient_user_authentication", error_description="A higher authentication level is required", acr_values="idporten-loa-high"',
+    )
+    const substantial = new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="Level3"' } })
+    await expect(downstreamAnswer(substantial, FROM)).rejects.toMatchObject({ acrValues: 'idporten-loa-substantial' })
   })
 })

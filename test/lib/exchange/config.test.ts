@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { defaults, optionsFromEnv, resolveOptions, type TokenXOptions } from '../../../lib/exchange/config.ts'
+import { defaults, isLocalHost, optionsFromEnv, resolveOptions, withoutKey, type TokenXOptions } from '../../../lib/exchange/config.ts'
 import { ConfigError } from '../../../lib/errors.ts'
 
 const JWK = { kty: 'RSA', kid: 'k1', n: 'n', e: 'AQAB', d: 'd' }
@@ -68,6 +68,19 @@ describe('resolveOptions', () => {
     expect('privateJwk' in resolved).toBe(false)
   })
 
+  it('withoutKey shows an inline key as "[redacted]", and a secret id as it is', () => {
+    for (const privateJwk of [JWK, JSON.stringify(JWK)]) {
+      const shown = withoutKey(resolveOptions({ ...good, privateJwk }))
+      expect(shown.privateJwk).toBe('[redacted]')
+      expect(JSON.stringify(shown)).not.toContain('"d"')
+      expect(Object.isFrozen(shown)).toBe(true)
+      expect(shown).toMatchObject({ clientId: good.clientId, tokenEndpoint: good.tokenEndpoint, timeout: 3000 })
+    }
+    const bySecret = withoutKey(resolveOptions({ ...good, privateJwk: undefined, privateJwkSecretId: 'tokenx/jwk' }))
+    expect(bySecret.privateJwkSecretId).toBe('tokenx/jwk')
+    expect('privateJwk' in bySecret).toBe(false)
+  })
+
   it('accepts a JWK as JSON text', () => {
     expect(resolveOptions({ ...good, privateJwk: JSON.stringify(JWK) }).privateJwk).toBe(JSON.stringify(JWK))
   })
@@ -105,6 +118,7 @@ describe('resolveOptions', () => {
     ['privateJwkSecretId not a string', { privateJwk: undefined, privateJwkSecretId: 42 }, /^privateJwkSecretId/],
     ['privateJwk a number', { privateJwk: 42 }, /^privateJwk must be JWK JSON text or a JWK object$/],
     ['privateJwk a boolean', { privateJwk: true }, /^privateJwk must be/],
+    ['privateJwk the placeholder of client.options', { privateJwk: '[redacted]' }, /^privateJwk is the "\[redacted\]" placeholder of client\.options; pass the key itself$/],
     ['clock not a function', { clock: 1 }, /^clock must be a function$/],
     ['clock null', { clock: null }, /^clock must be a function$/],
     ['fetch not a function', { fetch: 'fetch' }, /^fetch must be a function$/],
@@ -248,5 +262,25 @@ describe('optionsFromEnv', () => {
         expect(text).not.toContain('"kty"')
       }
     }
+  })
+})
+
+describe('isLocalHost (a URL hostname that names this machine or its link)', () => {
+  const hostOf = (url: string) => new URL(url).hostname
+  it.each([
+    'https://127.0.0.1/', 'https://127.255.255.254/', 'https://0.0.0.0/', 'https://0.1.2.3/', 'https://169.254.169.254/',
+    'https://localhost/', 'https://localhost./', 'https://x.localhost/', 'https://[::1]/', 'https://[::]/', 'https://[0:0:0:0:0:0:0:1]/',
+    'https://[fe80::1]/', 'https://[febf::1]/', 'https://[::ffff:127.0.0.1]/', 'https://[::ffff:a9fe:a9fe]/',
+    'https://[::127.0.0.1]/', 'https://[64:ff9b::127.0.0.1]/', 'https://2130706433/', 'https://0177.0.0.1/',
+  ])('%s is local', (url) => {
+    expect(isLocalHost(hostOf(url))).toBe(true)
+  })
+
+  it.each([
+    'https://api.example/', 'https://126.255.255.255/', 'https://128.0.0.1/', 'https://169.253.0.1/', 'https://169.255.0.1/',
+    'https://localhost.example/', 'https://[fec0::1]/', 'https://[fe7f::1]/', 'https://[2001:db8::1]/', 'https://[::ffff:8.8.8.8]/',
+    'https://[64:ff9b::8.8.8.8]/', 'https://[::2:0:0:1]/',
+  ])('%s is not', (url) => {
+    expect(isLocalHost(hostOf(url))).toBe(false)
   })
 })

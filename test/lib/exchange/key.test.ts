@@ -301,6 +301,85 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
     expect(await keys.get()).toBe(only)
   })
 
+  // Issue 18 item 5: a caller whose token TokenX refuses in words like a refused assertion could
+  // make the kit ask Secrets Manager (and TokenX once more) for every request.
+  describe('refusal-driven reloads are rate-limited', () => {
+    it('after a reload that found the key in use, none for 1 s, then 2 s, doubling', async () => {
+      const keys = loader()
+      const only = await keys.get()
+      keys.accepted(only)
+      expect(await keys.refused(only)).toBe(only)
+      expect(sm.stats.getSecretValue).toBe(2)
+      for (let i = 0; i < 5; i++) expect(await keys.refused(only)).toBeUndefined()
+      expect(sm.stats.getSecretValue).toBe(2)
+      now += 1_000
+      expect(await keys.refused(only)).toBe(only)
+      expect(sm.stats.getSecretValue).toBe(3)
+      now += 1_999
+      expect(await keys.refused(only)).toBeUndefined()
+      now += 1
+      expect(await keys.refused(only)).toBe(only)
+      expect(sm.stats.getSecretValue).toBe(4)
+      // The key in use is unaffected throughout.
+      expect(await keys.get()).toBe(only)
+      expect(sm.stats.getSecretValue).toBe(4)
+    })
+
+    it('waits at most 30 s between them, or keyMaxAge if shorter', async () => {
+      const keys = loader()
+      const only = await keys.get()
+      keys.accepted(only)
+      // 1, 2, 4, 8, 16 s, then 30 s instead of 32 s, and so on.
+      for (const wait of [0, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]) {
+        now += wait
+        expect(await keys.refused(only)).toBe(only)
+        now += 1
+        expect(await keys.refused(only)).toBeUndefined()
+        now -= 1
+      }
+      const short = loader({ keyMaxAge: 5_000 })
+      const key = await short.get()
+      short.accepted(key)
+      // 1, 2, 4 s, then keyMaxAge (5 s) instead of 8 s. (Past keyMaxAge, each wait's end also
+      // brings a scheduled reload: `get` is not called here.)
+      for (const wait of [0, 1_000, 2_000, 4_000, 5_000, 5_000]) {
+        now += wait
+        expect(await short.refused(key)).toBe(key)
+        now += 1
+        expect(await short.refused(key)).toBeUndefined()
+        now -= 1
+      }
+    })
+
+    it('a reload that finds a new key ends the wait', async () => {
+      const keys = loader()
+      const old = await keys.get()
+      keys.accepted(old)
+      expect(await keys.refused(old)).toBe(old)
+      sm.putSecret(SECRET, JSON.stringify(key2.privateJwk))
+      // Within the wait even a rotation is not looked for.
+      expect(await keys.refused(old)).toBeUndefined()
+      now += 1_000
+      const rotated = await keys.refused(old)
+      expect(rotated?.kid).toBe('key-2')
+      keys.accepted(rotated as NonNullable<typeof rotated>)
+      // A refusal of the new key may reload at once.
+      expect(await keys.refused(rotated as NonNullable<typeof rotated>)).toBe(rotated)
+      expect(sm.stats.getSecretValue).toBe(4)
+    })
+
+    it('calls `changing` only when another key is looked for or offered', async () => {
+      const keys = loader()
+      const only = await keys.get()
+      keys.accepted(only)
+      const changing = vi.fn()
+      await keys.refused(only, changing)
+      expect(changing).toHaveBeenCalledTimes(1)
+      await keys.refused(only, changing)
+      expect(changing).toHaveBeenCalledTimes(1)
+    })
+  })
+
   // Issue #9 defect 2: the old key used to be dropped before the new load succeeded.
   describe('when keyMaxAge runs out', () => {
     it('keeps serving the last good key while Secrets Manager fails, and backs off', async () => {
@@ -360,6 +439,37 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
       expect(await keys.get()).toBe(again)
       expect(sm.stats.getSecretValue).toBe(3)
     })
+  })
+
+  // Issue 18 item 10: one request that never settled held the shared load, and every later caller, for ever.
+  it('gives up at keyTimeout on a client that ignores its abort signal, and the next get loads anew', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const signals: AbortSignal[] = []
+      const deaf = {
+        send: (_command: object, options?: { abortSignal?: AbortSignal }) => {
+          if (options?.abortSignal !== undefined) signals.push(options.abortSignal)
+          return signals.length === 1 ? new Promise<never>(() => {}) : Promise.resolve({ SecretString: JSON.stringify(key1.privateJwk) })
+        },
+      }
+      const keys = loader({ secretsManager: deaf, keyTimeout: 3000 })
+      let outcome: unknown
+      const first = keys.get().then((key) => (outcome = key), (err: unknown) => (outcome = err))
+      await vi.advanceTimersByTimeAsync(2_999)
+      expect(outcome).toBeUndefined()
+      await vi.advanceTimersByTimeAsync(1)
+      await first
+      expect(outcome).toBeInstanceOf(KeyError)
+      expect((outcome as KeyError).detail).toBe('the private key could not be loaded from Secrets Manager (TimeoutError)')
+      // The signal said so too, for a client that listens.
+      expect(signals[0]?.aborted).toBe(true)
+      expect((await keys.get()).kid).toBe('key-1')
+      expect(signals).toHaveLength(2)
+      // No timer of either request is left behind.
+      expect(vi.getTimerCount()).toBe(0)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('gives up after keyTimeout', async () => {

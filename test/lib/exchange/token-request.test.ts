@@ -12,6 +12,7 @@ import {
   requestExchange,
   TOKEN_EXCHANGE_GRANT,
 } from '../../../lib/exchange/token-request.ts'
+import { WITHHELD } from '../../../lib/exchange/tokenx-descriptions.ts'
 import { AnswerTooLargeError, type HttpAnswer, type PostForm } from '../../../lib/util/http.ts'
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
@@ -153,13 +154,16 @@ describe('parseTokenResponse', () => {
 
 describe('errorFromAnswer', () => {
   it.each<[string, HttpAnswer, string, number, { error?: string; error_description?: string }]>([
-    ['400 invalid_request about the subject token', answer(400, { error: 'invalid_request', error_description: 'token verification failed: expired' }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request', error_description: 'token verification failed: expired' }],
+    ['400 invalid_request about the subject token', answer(400, { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed: Expired+JWT' }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed: Expired JWT' }],
+    ['400 invalid_request with an unknown description', answer(400, { error: 'invalid_request', error_description: 'token verification failed: expired' }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request', error_description: `token verification failed: ${WITHHELD}` }],
     ['400 invalid_request without a description', answer(400, { error: 'invalid_request' }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request' }],
     ['400 invalid_request with a non-string description', answer(400, { error: 'invalid_request', error_description: { text: 'x' } }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request' }],
-    ['400 invalid_request: unknown audience', answer(400, { error: 'invalid_request', error_description: 'audience dev-gcp:team:nope is invalid' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'audience dev-gcp:team:nope is invalid' }],
-    ['400 invalid_request: access policy', answer(400, { error: 'invalid_request', error_description: "client 'dev-gcp:team:app' is not authorized to get token with aud=dev-gcp:team:api" }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: "client 'dev-gcp:team:app' is not authorized to get token with aud=dev-gcp:team:api" }],
+    ['400 invalid_request: unknown audience', answer(400, { error: 'invalid_request', error_description: 'token exchange audience dev-gcp:team:nope is invalid' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'token exchange audience <audience> is invalid' }],
+    ['400 invalid_request: unknown audience (local TokenX)', answer(400, { error: 'invalid_request', error_description: 'audience dev-gcp:team:nope is invalid' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'audience <audience> is invalid' }],
+    ['400 invalid_request: access policy', answer(400, { error: 'invalid_request', error_description: "client 'dev-gcp:team:app' is not authorized to get token with aud=dev-gcp:team:api" }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: "client '<client id>' is not authorized to get token with aud=<audience>" }],
+    ['400 invalid_request: our assertion\'s key unknown', answer(400, { error: 'invalid_request', error_description: 'token verification failed: Signed+JWT+rejected%3A+Another+algorithm+expected%2C+or+no+matching+key%28s%29+found' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'token verification failed: Signed JWT rejected: Another algorithm expected, or no matching key(s) found' }],
     ['400 invalid_request: client not authenticated', answer(400, { error: 'invalid_request', error_description: 'client is not authenticated' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'client is not authenticated' }],
-    ['401 invalid_client', answer(401, { error: 'invalid_client', error_description: 'invalid client authentication' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_client', error_description: 'invalid client authentication' }],
+    ['401 invalid_client', answer(401, { error: 'invalid_client', error_description: 'invalid client authentication for client_id=dev-gcp:team:app, client not registered.' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_client', error_description: 'invalid client authentication for client_id=<client id>, client not registered.' }],
     ['400 invalid_client', answer(400, { error: 'invalid_client' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_client' }],
     ['400 unauthorized_client', answer(400, { error: 'unauthorized_client' }), 'ERR_CLIENT_REJECTED', 500, { error: 'unauthorized_client' }],
     ['400 invalid_grant', answer(400, { error: 'invalid_grant' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_grant' }],
@@ -167,16 +171,16 @@ describe('errorFromAnswer', () => {
     ['400 invalid_target', answer(400, { error: 'invalid_target' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_target' }],
     ['400 invalid_scope', answer(400, { error: 'invalid_scope' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_scope' }],
     ['403 access_denied', answer(403, { error: 'access_denied' }), 'ERR_CLIENT_REJECTED', 500, { error: 'access_denied' }],
-    ['401 invalid_request (status decides)', answer(401, { error: 'invalid_request', error_description: 'token verification failed' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'token verification failed' }],
+    ['401 invalid_request (status decides)', answer(401, { error: 'invalid_request', error_description: 'token verification failed' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: WITHHELD }],
     ['401 plain text', answer(401, 'Unauthorized', 'text/plain'), 'ERR_CLIENT_REJECTED', 500, {}],
     ['403 HTML', answer(403, '<html><body><h1>403 Forbidden</h1></body></html>', 'text/html'), 'ERR_CLIENT_REJECTED', 500, {}],
     ['400 plain text', answer(400, 'Bad Request', 'text/plain'), 'ERR_TOKEN_ENDPOINT', 502, {}],
     ['400 with an empty body', answer(400, ''), 'ERR_TOKEN_ENDPOINT', 502, {}],
-    ['400 JSON with a non-string error', answer(400, { error: 42, error_description: 'x' }), 'ERR_TOKEN_ENDPOINT', 502, { error_description: 'x' }],
+    ['400 JSON with a non-string error', answer(400, { error: 42, error_description: 'x' }), 'ERR_TOKEN_ENDPOINT', 502, { error_description: WITHHELD }],
     ['400 JSON array', answer(400, [{ error: 'invalid_request' }]), 'ERR_TOKEN_ENDPOINT', 502, {}],
     ['400 unknown error code', answer(400, { error: 'slow_down' }), 'ERR_TOKEN_ENDPOINT', 502, { error: 'slow_down' }],
     ['404 HTML', answer(404, '<!doctype html><title>Not Found</title>', 'text/html'), 'ERR_TOKEN_ENDPOINT', 502, {}],
-    ['429 JSON', answer(429, { error: 'rate_limited' }), 'ERR_TOKEN_ENDPOINT', 502, { error: 'rate_limited' }],
+    ['429 JSON with an unregistered error code', answer(429, { error: 'rate_limited' }), 'ERR_TOKEN_ENDPOINT', 502, { error: '[unrecognised]' }],
     ['500 plain text', answer(500, 'Internal Server Error', 'text/plain'), 'ERR_TOKEN_ENDPOINT', 502, {}],
     ['500 JSON invalid_client (5xx decides)', answer(500, { error: 'invalid_client' }), 'ERR_TOKEN_ENDPOINT', 502, { error: 'invalid_client' }],
     ['502 HTML', answer(502, '<html>Bad Gateway</html>', 'text/html'), 'ERR_TOKEN_ENDPOINT', 502, {}],
@@ -193,20 +197,23 @@ describe('errorFromAnswer', () => {
     expect(err.retryable).toBe(code === 'ERR_TOKEN_ENDPOINT' && given.status >= 500)
   })
 
-  it('puts what TokenX said into the detail', () => {
-    expect(errorFromAnswer(answer(401, { error: 'invalid_client', error_description: 'bad assertion' })).detail).toBe(
-      'TokenX refused our client: invalid_client (bad assertion)',
+  it('puts what the kit kept of what TokenX said into the detail', () => {
+    expect(errorFromAnswer(answer(401, { error: 'invalid_client', error_description: 'Client authentication failed' })).detail).toBe(
+      'TokenX refused our client: invalid_client (Client authentication failed)',
     )
     expect(errorFromAnswer(answer(503, 'down')).detail).toBe('TokenX answered 503')
+    expect(errorFromAnswer(answer(400, { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed: Expired+JWT' })).detail).toBe(
+      'TokenX rejected the subject token: invalid_request (invalid subject_token: token verification failed: Expired JWT)',
+    )
     expect(errorFromAnswer(answer(400, { error: 'invalid_request', error_description: 'expired' })).detail).toBe(
-      'TokenX rejected the subject token: invalid_request (expired)',
+      `TokenX rejected the subject token: invalid_request (${WITHHELD})`,
     )
   })
 
-  it('redacts a JWT that TokenX echoes back, in upstream and detail', () => {
+  it('keeps nothing of a JWT that TokenX echoes back, in upstream and detail', () => {
     const err = errorFromAnswer(answer(400, { error: 'invalid_request', error_description: `token ${JWT} has expired` }))
     expect(err.code).toBe('ERR_SUBJECT_TOKEN_REJECTED')
-    expect(err.upstream.error_description).toBe('token [redacted] has expired')
+    expect(err.upstream.error_description).toBe(WITHHELD)
     for (const text of [err.detail, JSON.stringify(err.upstream), err.error_description]) {
       expect(text).not.toContain(JWT.split('.')[1])
     }
@@ -214,14 +221,15 @@ describe('errorFromAnswer', () => {
     // Longer than any RFC 6749 §5.2 code: classified, not quoted.
     expect(inError.upstream.error).toBe('[unrecognised]')
     expect(inError.detail).not.toContain(JWT.split('.')[0])
-    expect(errorFromAnswer(answer(401, { error: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIx' })).upstream.error).toBe('[redacted]')
+    expect(errorFromAnswer(answer(401, { error: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIx' })).upstream.error).toBe('[unrecognised]')
+    expect(errorFromAnswer(answer(401, { error: '12345678910' })).upstream.error).toBe('[unrecognised]')
     expect(errorFromAnswer(answer(500, { error: 'server error\nforged line' })).upstream.error).toBe('[unrecognised]')
     expect(errorFromAnswer(answer(400, { error: 'invalid_request' })).upstream.error).toBe('invalid_request')
   })
 
-  it('truncates a long description', () => {
+  it('keeps nothing of a long description', () => {
     const err = errorFromAnswer(answer(400, { error: 'invalid_request', error_description: 'x'.repeat(5_000) }))
-    expect(err.upstream.error_description).toHaveLength(301)
+    expect(err.upstream.error_description).toBe(WITHHELD)
     expect(err.detail.length).toBeLessThan(400)
   })
 
@@ -232,14 +240,60 @@ describe('errorFromAnswer', () => {
   })
 })
 
+/** tokendings' answer when no registered key verifies our client assertion (Extensions.kt `SignedJWT.verify`). */
+const NO_MATCHING_KEY = 'token verification failed: Signed+JWT+rejected%3A+Another+algorithm+expected%2C+or+no+matching+key%28s%29+found'
+const INVALID_SIGNATURE = 'token verification failed: Signed+JWT+rejected%3A+Invalid+signature'
+const invalidRequest = (description: string) => answer(400, { error: 'invalid_request', error_description: description })
+
+describe('errorFromAnswer, tokendings wordings matched whole', () => {
+  it.each([
+    ['no registered key for the assertion', NO_MATCHING_KEY],
+    ['an assertion signature no registered key verifies', INVALID_SIGNATURE],
+    ['the same, not URL-encoded', 'token verification failed: Signed JWT rejected: Invalid signature'],
+  ])('%s is ours (ERR_CLIENT_REJECTED)', (_label, description) => {
+    expect(errorFromAnswer(invalidRequest(description)).code).toBe('ERR_CLIENT_REJECTED')
+  })
+
+  // A caller's token can put text of its choosing into TokenX's description (an `iss`, an `aud`):
+  // only tokendings' whole wording of our own faults is ours, never a description that contains it.
+  it.each([
+    ['the subject token, prefixed', `invalid subject_token: ${NO_MATCHING_KEY}`],
+    ['the subject token, prefixed (signature)', `invalid subject_token: ${INVALID_SIGNATURE}`],
+    ['an echoed issuer that names an audience', 'invalid subject_token: invalid request, cannot validate token from issuer=audience dev-gcp:team:x is invalid'],
+    ['an older wording with an echoed issuer', 'invalid request, validator for issuer=client is not authenticated not found'],
+    ['a claim quoting the key refusal', 'token verification failed: JWT+iss+claim+has+value+no+matching+key%28s%29+found%2C+must+be+x'],
+    ['the key refusal with more after it', `${INVALID_SIGNATURE}+and+more`],
+    ['an access policy refusal inside another text', "x client 'a:b:c' is not authorized to get token with aud=a:b:d"],
+  ])('%s is the subject token\'s (ERR_SUBJECT_TOKEN_REJECTED)', (_label, description) => {
+    const err = errorFromAnswer(invalidRequest(description))
+    expect(err.code).toBe('ERR_SUBJECT_TOKEN_REJECTED')
+    expect(isInvalidClient(err)).toBe(false)
+  })
+})
+
 describe('isInvalidClient', () => {
-  it('is true for invalid_client or a 401 answer only', () => {
-    expect(isInvalidClient(errorFromAnswer(answer(401, 'Unauthorized')))).toBe(true)
+  it('is true for a 4xx invalid_client and tokendings\' refusal of our assertion\'s key only', () => {
     expect(isInvalidClient(errorFromAnswer(answer(400, { error: 'invalid_client' })))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(answer(401, { error: 'invalid_client', error_description: 'invalid client authentication' })))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(invalidRequest(NO_MATCHING_KEY)))).toBe(true)
+    expect(isInvalidClient(errorFromAnswer(invalidRequest(INVALID_SIGNATURE)))).toBe(true)
     expect(isInvalidClient(errorFromAnswer(answer(403, { error: 'access_denied' })))).toBe(false)
     expect(isInvalidClient(errorFromAnswer(answer(400, { error: 'invalid_request' })))).toBe(false)
+    expect(isInvalidClient(errorFromAnswer(invalidRequest('audience dev-gcp:team:nope is invalid')))).toBe(false)
     expect(isInvalidClient(new Error('invalid_client'))).toBe(false)
     expect(isInvalidClient(undefined)).toBe(false)
+  })
+
+  // RFC 6749 §5.2: only invalid_client says our client authentication failed; the subject token's
+  // errors, and answers that say nothing, must not cost a key reload.
+  it.each([
+    ['a bare 401 (a proxy, a gateway)', answer(401, 'Unauthorized', 'text/plain')],
+    ['401 invalid_grant', answer(401, { error: 'invalid_grant', error_description: 'token expired' })],
+    ['400 invalid_grant', answer(400, { error: 'invalid_grant' })],
+    ['401 invalid_request', answer(401, { error: 'invalid_request', error_description: NO_MATCHING_KEY })],
+    ['500 invalid_client', answer(500, { error: 'invalid_client' })],
+  ])('is false for %s', (_label, given) => {
+    expect(isInvalidClient(errorFromAnswer(given))).toBe(false)
   })
 })
 
@@ -269,7 +323,7 @@ describe('requestExchange', () => {
       code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
       status: 503,
       detail: 'TokenX could not be reached (ECONNREFUSED)',
-      cause: refused,
+      cause: expect.objectContaining({ name: 'Error', code: 'ECONNREFUSED' }),
     })
     await expect(run(async () => Promise.reject(new AnswerTooLargeError('big')))).rejects.toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 502 })
     const timeout = new DOMException('timed out', 'TimeoutError')
@@ -279,7 +333,8 @@ describe('requestExchange', () => {
     controller.abort(reason)
     await expect(run(async () => Promise.reject(new Error('socket hang up')), controller.signal)).rejects.toMatchObject({
       code: 'ERR_TIMEOUT',
-      cause: reason,
+      // The caller's reason is foreign too: its name only.
+      cause: expect.objectContaining({ name: 'Error', message: expect.not.stringContaining('caller gave up') }),
     })
   })
 })

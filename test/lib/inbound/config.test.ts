@@ -6,7 +6,8 @@ const idporten = { issuer: 'https://idporten', jwksUri: 'https://idporten/jwks',
 describe('resolveInboundOptions', () => {
   it('merges over documented defaults (milliseconds)', () => {
     expect(resolveInboundOptions({ idporten })).toMatchObject({ ...inboundDefaults, idporten })
-    expect(inboundDefaults).toMatchObject({ clockTolerance: 5000, jwksTimeout: 3000, jwksCooldown: 30_000, jwksFailureCooldown: 5000, jwksMaxAge: 600_000 })
+    expect(inboundDefaults).toMatchObject({ clockTolerance: 5000, jwksTimeout: 3000, jwksCooldown: 30_000, jwksFailureCooldown: 5000, jwksMaxAge: 600_000, verifiedCacheMaxAge: 300_000 })
+    expect(resolveInboundOptions({ idporten, verifiedCacheMaxAge: 1000 }).verifiedCacheMaxAge).toBe(1000)
   })
 
   it('throws TypeError for bad options and unknown keys', () => {
@@ -18,6 +19,9 @@ describe('resolveInboundOptions', () => {
       [{ idporten, jwksMaxAge: 10 }, /jwksMaxAge/],
       [{ idporten, jwksFailureCooldown: -1 }, /jwksFailureCooldown/],
       [{ idporten, jwksFailureCooldown: 300_001 }, /jwksFailureCooldown/],
+      [{ idporten, verifiedCacheMaxAge: 999 }, /verifiedCacheMaxAge/],
+      [{ idporten, verifiedCacheMaxAge: 86_400_001 }, /verifiedCacheMaxAge/],
+      [{ idporten, verifiedCacheMaxAge: '300000' }, /verifiedCacheMaxAge/],
       [{ idporten, allowedClients: [] }, /allowedClients/],
       [{ idporten, fetch: 'no' }, /fetch/],
       [{ idporten, clockSkew: 5 }, /clockSkew is not a known option/],

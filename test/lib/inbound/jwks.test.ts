@@ -7,6 +7,7 @@ import { JwksError } from '../../../lib/errors.ts'
 import { channelName } from '../../../lib/events.ts'
 import { createIssuerKeys, failedFast } from '../../../lib/inbound/jwks.ts'
 import { startIssuer, type TestIssuer } from '../../helpers/issuer.ts'
+import { newTestKey } from '../../helpers/keys.ts'
 
 let issuer: TestIssuer
 
@@ -154,6 +155,41 @@ describe('createIssuerKeys', () => {
     expect(issuer.jwksFetches()).toBe(2)
     expect(await keys.key({ alg: 'RS256', kid: 'nowhere' })).toBeNull()
     expect(issuer.jwksFetches()).toBe(3)
+  })
+
+  it('counts the key sets put in use (generation), and says whether the one in use holds a key', async () => {
+    const keys = createIssuerKeys(options({ cooldown: 0 }))
+    expect(keys.generation).toBe(0)
+    const kid = issuer.key.publicJwk.kid
+    const first = await keys.key({ alg: 'RS256', kid })
+    if (first === null) throw new Error('no key')
+    expect(keys.generation).toBe(1)
+    expect(keys.holds(kid, first)).toBe(true)
+    // A token without kid: any key of the set.
+    expect(keys.holds(undefined, first)).toBe(true)
+    expect(keys.holds('another-kid', first)).toBe(false)
+    // Answered from the set in use: no fetch, no new generation.
+    await keys.key({ alg: 'RS256', kid })
+    expect(keys.generation).toBe(1)
+
+    // The same kid, another key; then a set without the kid; then a key not meant for signatures.
+    const impostor = await newTestKey(kid)
+    for (const published of [[impostor.publicJwk], [(await newTestKey()).publicJwk], [{ ...issuer.key.publicJwk, use: 'enc' }]]) {
+      issuer.jwksAnswer = () => ({ status: 200, body: { keys: published } })
+      const generation = keys.generation
+      await keys.key({ alg: 'RS256', kid: 'unknown' })
+      expect(keys.generation).toBe(generation + 1)
+      expect(keys.holds(kid, first)).toBe(false)
+    }
+    // A failed fetch puts no set in use: the last one stays, and so does the generation.
+    issuer.jwksAnswer = () => ({ status: 503, body: 'down' })
+    const generation = keys.generation
+    await codeOf(keys.key({ alg: 'RS256', kid: 'unknown' }))
+    expect(keys.generation).toBe(generation)
+    issuer.jwksAnswer = undefined
+    await keys.key({ alg: 'RS256', kid: 'unknown' })
+    expect(keys.generation).toBe(generation + 1)
+    expect(keys.holds(kid, first)).toBe(true)
   })
 
   it('fetches at most once per cooldown however many unknown kids arrive', async () => {

@@ -1,10 +1,12 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrError, JwksError, TokenXError } from '../../../lib/errors.ts'
 import { channelName } from '../../../lib/events.ts'
-import { createInboundValidator, inboundFromEnv } from '../../../lib/inbound/validator.ts'
+import { subjectDigest } from '../../../lib/cache/memory.ts'
+import { createInboundValidator, inboundFromEnv, rememberedClaims } from '../../../lib/inbound/validator.ts'
 import type { InboundOptions } from '../../../lib/inbound/config.ts'
 import { citizenClaims, mint, startIssuer, type TestIssuer } from '../../helpers/issuer.ts'
+import { newTestKey, type TestKey } from '../../helpers/keys.ts'
 
 // Counts signature verifications (delegating to the real one) to see what the verified cache saves.
 const verifications = vi.hoisted(() => ({ count: 0 }))
@@ -180,6 +182,102 @@ describe('createInboundValidator', () => {
       { code: 'ERR_CALLER_NOT_ALLOWED', reason: 'caller not allowed', issuer: idporten.issuer },
       { code: 'ERR_BEARER_TOKEN', reason: 'too long', issuer: undefined },
     ])
+  })
+})
+
+// Issue 18 item 4: a verified token used to stay accepted until its own `exp` (ten years, if it says
+// so), even after its issuer had removed the key that signed it and the kit had fetched the new set.
+describe('a remembered token and its issuer\'s keys', () => {
+  let issuer: TestIssuer
+  const TEN_YEARS = 10 * 365 * 86_400
+  beforeEach(async () => {
+    issuer = await startIssuer()
+  })
+  afterEach(async () => {
+    vi.useRealTimers()
+    await issuer.close()
+  })
+
+  const validatorFor = (extra: Partial<InboundOptions> = {}) =>
+    createInboundValidator({ idporten: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: 'frontend' }, jwksCooldown: 0, ...extra })
+  const signedBy = (key: TestKey, extra: Record<string, unknown> = {}) =>
+    mint({ key: key.privateJwk, claims: citizenClaims(issuer.issuer, 'frontend', { exp: Math.floor(Date.now() / 1000) + TEN_YEARS, ...extra }) })
+
+  it('is verified again, and refused, once a fetched JWKS no longer has the key that verified it', async () => {
+    const v = validatorFor()
+    const old = signedBy(issuer.key)
+    await v.validate(old)
+    expect(rememberedClaims(v, subjectDigest(old))).toBeDefined()
+    await issuer.rotate()
+    // Another caller's token, signed with the new key, makes the kit fetch the JWKS again.
+    await v.validate(signedBy(issuer.key))
+    expect(issuer.jwksFetches()).toBe(2)
+    expect(rememberedClaims(v, subjectDigest(old))).toBeUndefined()
+    expect(await failure(v.validate(old))).toBeInstanceOf(BearerTokenError)
+  })
+
+  it('is refused when the issuer replaced the key under the same kid', async () => {
+    const v = validatorFor()
+    const old = signedBy(issuer.key)
+    await v.validate(old)
+    const other = await newTestKey(issuer.key.privateJwk.kid)
+    issuer.published = [other]
+    // A token with a kid the set lacks makes the kit fetch it again.
+    expect(await failure(v.validate(signedBy(await newTestKey('unknown'))))).toBeInstanceOf(BearerTokenError)
+    expect(issuer.jwksFetches()).toBe(2)
+    expect(await failure(v.validate(old))).toBeInstanceOf(BearerTokenError)
+  })
+
+  it('stays remembered, without another verification, while the fetched JWKS still has its key', async () => {
+    const v = validatorFor()
+    const oldKey = issuer.key
+    const old = signedBy(oldKey)
+    const claims = await v.validate(old)
+    const next = await newTestKey()
+    issuer.published = [oldKey, next]
+    await v.validate(signedBy(next))
+    expect(issuer.jwksFetches()).toBe(2)
+    const before = verifications.count
+    expect(await v.validate(old)).toBe(claims)
+    expect(rememberedClaims(v, subjectDigest(old))).toBe(claims)
+    expect(verifications.count).toBe(before)
+  })
+
+  it('is verified again after verifiedCacheMaxAge, and refused once the JWKS, older than jwksMaxAge, is fetched again', async () => {
+    // jose times the JWKS's max age on Date.now: the validator's clock follows the same fake time.
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const v = validatorFor({ clock: () => Date.now(), jwksMaxAge: 60_000, jwksCooldown: 30_000, verifiedCacheMaxAge: 30_000 })
+    const old = signedBy(issuer.key)
+    await v.validate(old)
+    // The issuer drops the key; nothing makes the kit fetch its JWKS again yet.
+    await issuer.rotate()
+    const before = verifications.count
+    vi.setSystemTime(Date.now() + 29_999)
+    await v.validate(old)
+    expect(verifications.count).toBe(before)
+    // Verified again, with the set fetched a moment ago, which still has the key.
+    vi.setSystemTime(Date.now() + 1)
+    await v.validate(old)
+    expect(verifications.count).toBe(before + 1)
+    expect(issuer.jwksFetches()).toBe(1)
+    // The set is stale: fetched again, without the key.
+    vi.setSystemTime(Date.now() + 30_000)
+    expect(await failure(v.validate(old))).toBeInstanceOf(BearerTokenError)
+    expect(issuer.jwksFetches()).toBe(2)
+  })
+
+  it('is remembered for 5 minutes by default, or until exp if sooner', async () => {
+    let now = Date.now()
+    const v = validatorFor({ clock: () => now })
+    const before = verifications.count
+    const token = signedBy(issuer.key)
+    await v.validate(token)
+    now += 299_999
+    await v.validate(token)
+    expect(verifications.count).toBe(before + 1)
+    now += 1
+    await v.validate(token)
+    expect(verifications.count).toBe(before + 2)
   })
 })
 

@@ -17,6 +17,7 @@ import {
   ConfigError,
   createLogger,
   createTokenXHandlerCore,
+  METRICS,
   tokenX,
   type Downstream,
   type KitLogger,
@@ -91,7 +92,7 @@ type Observability = { logger?: KitLogger | false; metrics?: MetricsLike | false
 
 function handlerFor(observability: Observability) {
   return middy<unknown, APIGatewayProxyResult, Error, Ctx>()
-    .use(tokenX({ audience: AUDIENCE, client: clientOptions(), ...observability }))
+    .use(tokenX({ audience: { audience: AUDIENCE, url: downstream.url }, client: clientOptions(), ...observability }))
     .handler(async (_event, context) => {
       const response = await context.tokenX.fetch(`${downstream.url}/resource`)
       return { statusCode: response.status, body: await response.text() }
@@ -333,6 +334,56 @@ describe('logs', () => {
     await handlerFor({ tracer: false, logger })(v2Event(), context)
     expect(lines).toHaveLength(1)
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'WARN', message: 'request refused', function_request_id: context.awsRequestId, service: 'service_undefined' })
+  })
+})
+
+// Issue 18: a downstream 401 used to be re-exchanged silently.
+describe('a downstream 401 to the token', () => {
+  afterEach(() => {
+    downstream.respond = () => ({ status: 200, body: { ok: true } })
+  })
+
+  /** The kit's own JSON logger and EMF records, both on stdout, as a function has them by default. */
+  const invokeOnce = async () => {
+    const handler = handlerFor({ tracer: false, env: { POWERTOOLS_METRICS_NAMESPACE: 'TokenXKit', POWERTOOLS_SERVICE_NAME: 'orders' } })
+    const result = await handler(v2Event(`Bearer ${await citizenToken('40')}`), lambdaContext())
+    const lines = out.filter((line) => !line.includes('"_aws"')).map((line) => JSON.parse(line) as Record<string, unknown>)
+    return { result, lines, record: emfLines().map(parseEmf)[0]! }
+  }
+
+  it('dropped and exchanged again: a WARN line and DownstreamTokenRefused, with no token in either', async () => {
+    const refused = new Set<string>()
+    downstream.respond = (request) => {
+      const bearer = String(request.headers.authorization)
+      // The first token is refused, whichever it is; its challenge echoes it, as a hostile API might.
+      if (refused.size === 0) refused.add(bearer)
+      return refused.has(bearer)
+        ? { status: 401, body: bearer, headers: { 'www-authenticate': `Bearer error="invalid_token", error_description="${bearer} expired"` } }
+        : { status: 200, body: { ok: true } }
+    }
+    const { result, lines, record } = await invokeOnce()
+    expect(result.statusCode).toBe(200)
+    const warn = lines.filter((line) => line['message'] === 'downstream refused the token')
+    expect(warn).toEqual([expect.objectContaining({ level: 'WARN', service: 'orders', audience: AUDIENCE, status: 401, error: 'invalid_token', action: 'retry' })])
+    expect(total(record, 'DownstreamTokenRefused')).toBe(1)
+    expect(total(record, 'Exchanges')).toBe(2)
+    expect(METRICS.DownstreamTokenRefused).toBe('Count')
+    for (const text of [...out, JSON.stringify(warn)]) expect(text).not.toMatch(/at\.\d+/)
+  })
+
+  it('insufficient_user_authentication: an INFO line, not counted, no new exchange', async () => {
+    downstream.respond = () => ({
+      status: 401,
+      body: '',
+      headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="idporten-loa-high"' },
+    })
+    const { result, lines, record } = await invokeOnce()
+    expect(result.statusCode).toBe(401)
+    expect(lines.filter((line) => String(line['message']).startsWith('downstream'))).toEqual([
+      expect.objectContaining({ level: 'INFO', message: 'downstream asked for a higher login level', audience: AUDIENCE, error: 'insufficient_user_authentication', action: 'keep' }),
+    ])
+    expect(total(record, 'DownstreamTokenRefused')).toBe(0)
+    expect(total(record, 'Exchanges')).toBe(1)
   })
 })
 
