@@ -4,7 +4,7 @@
  */
 // The middleware, and its core for handlers without middy.
 export { tokenX, createTokenXHandlerCore, middlewareDefaults } from './core/handler.ts'
-export type { LambdaContext, LambdaContextLike } from './types.ts'
+export type { DynamoDBLike, ExchangedToken, FetchLike, LambdaContext, LambdaContextLike, SecretsManagerLike } from './types.ts'
 export type {
   AudienceOption,
   AudienceTarget,
@@ -17,12 +17,13 @@ export type {
 } from './core/handler.ts'
 // The client, usable on its own.
 export { createTokenXClient } from './exchange/client.ts'
-export type { ExchangedToken, ExchangeOptions, TokenXClient } from './exchange/client.ts'
-export { isClientId, optionsFromEnv } from './exchange/config.ts'
-export type { AssertionAudience, FetchLike, SecretsManagerLike, TokenXOptions, ResolvedTokenXOptions } from './exchange/config.ts'
+export type { ExchangeOptions, TokenXClient } from './exchange/client.ts'
+export { optionsFromEnv } from './exchange/config.ts'
+export { isClientId } from './util/option-checks.ts'
+export type { AssertionAudience, TokenXOptions, ResolvedTokenXOptions } from './exchange/config.ts'
 export type { Downstream } from './downstream/fetch.ts'
 export { sharedCacheDefaults } from './cache/shared.ts'
-export type { DynamoDBLike, SharedCacheOptions } from './cache/shared.ts'
+export type { SharedCacheOptions } from './cache/shared.ts'
 // Answers, logs, metrics, traces.
 export { errorResponse } from './core/response.ts'
 export type { ErrorResponse } from './core/response.ts'

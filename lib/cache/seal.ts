@@ -1,5 +1,5 @@
 /**
- * Sealing exchanged tokens for the shared cache (lib/shared-cache.ts), so the table knows nothing.
+ * Sealing exchanged tokens for the shared cache (lib/cache/shared.ts), so the table knows nothing.
  *
  * - The key is derived from the citizen's own subject token with HKDF-SHA256 (RFC 5869), a random
  *   salt per item, and an `info` naming this format's version and the audience: only a caller who

@@ -4,7 +4,7 @@
  * one of them exchanged. Order of look-ups: the environment's own in-memory cache, then the table,
  * then an exchange; a fresh exchange is written to both.
  *
- * Zero knowledge at rest (lib/cache-crypto.ts): the item key is `sharedItemKey` (a SHA-256 over the
+ * Zero knowledge at rest (lib/cache/seal.ts): the item key is `sharedItemKey` (a SHA-256 over the
  * audience and the subject token's SHA-256: no audience, nothing that links a citizen's items), the
  * value is sealed under a key derived from the citizen's own subject token.
  *
@@ -31,18 +31,12 @@
  * reads check freshness themselves.
  */
 import { createHash } from 'node:crypto'
-import type { Loaded } from './memory.ts'
 import { open, seal, SEAL_VERSION, type SealedToken } from './seal.ts'
-import type { ExchangedToken } from '../exchange/client.ts'
 import { publish, type KitEvents } from '../events.ts'
+import type { DynamoDBLike, ExchangedToken, Loaded } from '../types.ts'
 import { InvalidOptionError, safeErrorName } from '../errors.ts'
 import { lazy } from '../util/lazy.ts'
 import { checkInteger, checkKnownKeys } from '../util/option-checks.ts'
-
-/** The minimal DynamoDB client the shared cache needs: `@aws-sdk/client-dynamodb`'s client fits. */
-export interface DynamoDBLike {
-  send(command: object, options?: { abortSignal?: AbortSignal }): Promise<unknown>
-}
 
 /** Options of the shared cache (`sharedCache` in the client options; `TOKEN_X_CACHE_TABLE` sets `table`). */
 export interface SharedCacheOptions {

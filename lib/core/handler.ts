@@ -6,19 +6,19 @@
  * Kit errors become JSON answers with the status in the README's table; other errors pass through.
  */
 import { authorizationHeader, bearerFromHeader } from '../inbound/bearer.ts'
-import { cachedToken, createTokenXClient, exchangeDigested, type ExchangedToken, type TokenXClient } from '../exchange/client.ts'
+import { cachedToken, createTokenXClient, exchangeDigested, type TokenXClient } from '../exchange/client.ts'
 import { cacheKeyFor, subjectDigest } from '../cache/memory.ts'
-import { defaults, isClientId, optionsFromEnv, type FetchLike, type TokenXOptions } from '../exchange/config.ts'
+import { defaults, optionsFromEnv, type TokenXOptions } from '../exchange/config.ts'
 import { checkDownstreamUrls, createDownstream, releaseDownstream, type Downstream } from '../downstream/fetch.ts'
 import { ConfigError, InvalidOptionError, TokenExchangeError, TokenXError, translate } from '../errors.ts'
 import { publish, type KitEvents } from '../events.ts'
 import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from '../observe/logger.ts'
 import { isMetricsLike, type MetricsLike } from '../observe/metrics.ts'
 import { createObserver, metricsNamespace, type Observer } from '../observe/observer.ts'
-import type { LambdaContext, LambdaContextLike } from '../types.ts'
+import type { ExchangedToken, FetchLike, LambdaContext, LambdaContextLike } from '../types.ts'
 import { inboundValidatorGetter, rememberedClaims, validateDigested, type InboundValidator, type VerifiedClaims } from '../inbound/validator.ts'
 import type { InboundOptions } from '../inbound/config.ts'
-import { checkKnownKeys, checkNonNegativeInteger } from '../util/option-checks.ts'
+import { checkKnownKeys, checkNonNegativeInteger, isClientId } from '../util/option-checks.ts'
 import { errorResponse, type ErrorResponse } from './response.ts'
 import { isTracerLike, type TracerLike } from '../observe/tracing.ts'
 

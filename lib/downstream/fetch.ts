@@ -7,10 +7,11 @@
  * Redirects are followed here, and only within the configured origin(s) (`redirect: 'manual'`): the
  * token must never depend on the runtime's `fetch` stripping `Authorization` on a cross-origin hop.
  */
-import type { ExchangedToken, TokenXClient } from '../exchange/client.ts'
-import { isSafeUrl, type FetchLike } from '../exchange/config.ts'
+import type { TokenXClient } from '../exchange/client.ts'
 import { DownstreamError, TokenXError, InvalidOptionError } from '../errors.ts'
 import { kitEvents, publish } from '../events.ts'
+import type { ExchangedToken, FetchLike } from '../types.ts'
+import { isSafeUrl } from '../util/url.ts'
 
 const downstreamEvents = kitEvents('downstream')
 

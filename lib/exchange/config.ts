@@ -4,18 +4,13 @@
  */
 import type { JWK } from 'jose'
 import { ConfigError, InvalidOptionError } from '../errors.ts'
-import { checkInteger, checkKnownKeys } from '../util/option-checks.ts'
+import type { FetchLike, SecretsManagerLike } from '../types.ts'
+import { checkInteger, checkKnownKeys, checkUrl, isClientId } from '../util/option-checks.ts'
+import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from '../cache/shared.ts'
 
 /** Where the assertion's `aud` points. tokendings accepts both and says it will later accept only the issuer. */
 export type AssertionAudience = 'token_endpoint' | 'issuer'
-
-/** The minimal Secrets Manager client the key loader needs: `@aws-sdk/client-secrets-manager`'s client fits. */
-export interface SecretsManagerLike {
-  send(command: object, options?: { abortSignal?: AbortSignal }): Promise<{ SecretString?: string | undefined }>
-}
-
-export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>
 
 export interface TokenXOptions {
   /** Our client id at TokenX, `cluster:namespace:app` (`TOKEN_X_CLIENT_ID`). Required. */
@@ -67,7 +62,7 @@ export interface TokenXOptions {
   secretsManager?: SecretsManagerLike | undefined
   /** Current time in milliseconds since the epoch. Default `Date.now`. */
   clock?: () => number
-  /** The shared second cache level on DynamoDB (lib/shared-cache.ts; `TOKEN_X_CACHE_TABLE`). Default: off. */
+  /** The shared second cache level on DynamoDB (lib/cache/shared.ts; `TOKEN_X_CACHE_TABLE`). Default: off. */
   sharedCache?: SharedCacheOptions | undefined
 }
 
@@ -100,26 +95,6 @@ export const tokenXOptionKeys = Object.freeze([
 const everyKeyListed: Exclude<keyof TokenXOptions, (typeof tokenXOptionKeys)[number]> extends never ? true : never = true
 void everyKeyListed
 
-
-/**
- * Whether `url` may receive a token or a client assertion: `https:`, or `http:` on a loopback host
- * (local development and tests only; anything else would send credentials in cleartext).
- */
-export function isSafeUrl(url: URL): boolean {
-  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname))
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname)
-}
-
-/** A TokenX client id, `cluster:namespace:app`, each part a DNS-label-ish name. */
-const CLIENT_ID = /^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-.]*$/i
-
-/** Whether `value` is a TokenX client id: our own, or a downstream app's (an audience is one, not a URL). */
-export function isClientId(value: unknown): value is string {
-  return typeof value === 'string' && CLIENT_ID.test(value)
-}
 
 /** Merges `options` over `defaults` and checks every option; throws `TypeError` naming the bad one. */
 export function resolveOptions(options: TokenXOptions): ResolvedTokenXOptions {
@@ -223,20 +198,4 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
-}
-
-/** Whether `value` parses as an http: or https: URL (whether cleartext is allowed is `isSafeUrl`'s call). */
-export function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value)
-    return url.protocol === 'https:' || url.protocol === 'http:'
-  } catch {
-    return false
-  }
-}
-
-/** Throws `InvalidOptionError` unless `value` is an https: URL (http: on loopback only). */
-export function checkUrl(name: string, value: unknown): void {
-  if (typeof value !== 'string' || !isHttpUrl(value)) throw new InvalidOptionError(name, 'must be an http(s) URL')
-  if (!isSafeUrl(new URL(value))) throw new InvalidOptionError(name, 'must be an https: URL (http: only on a loopback host)')
 }

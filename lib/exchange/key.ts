@@ -12,9 +12,9 @@
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
-import type { SecretsManagerLike } from './config.ts'
 import { KeyError, safeErrorName, TokenXError, translate } from '../errors.ts'
 import { publish, type KitEvents } from '../events.ts'
+import type { SecretsManagerLike } from '../types.ts'
 import { lazy } from '../util/lazy.ts'
 
 export interface SigningKey {

@@ -14,9 +14,10 @@ import { KeyObject } from 'node:crypto'
 import { createRemoteJWKSet, customFetch, errors as joseErrors } from 'jose'
 import { JwksError, safeErrorName, TokenXError } from '../errors.ts'
 import { publish } from '../events.ts'
-import { isHttpUrl, isSafeUrl, type FetchLike } from '../exchange/config.ts'
 import { AnswerTooLargeError, readLimited } from '../util/http.ts'
+import type { FetchLike } from '../types.ts'
 import { untilAborted } from '../util/until-aborted.ts'
+import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 
 export interface IssuerKeysOptions {
   /** The issuer (`iss`) whose keys these are. */
@@ -62,7 +63,7 @@ export interface IssuerKeys {
    *
    * Within `failureCooldown` of a failed fetch, a lookup that would fetch rejects at once with a
    * `JwksError` of the failure's code (`failedFast(err)` is true), unless `retryOf` is the error this
-   * caller got from that very failure: a caller's own retry (see inbound.ts) is still made.
+   * caller got from that very failure: a caller's own retry (see validator.ts) is still made.
    */
   key(hint: KeyHint, deadline?: { readonly signal: AbortSignal | undefined }, retryOf?: unknown): Promise<KeyObject | null>
   /**

@@ -4,7 +4,8 @@
  * before anything else, and failures become typed kit errors.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { ExchangedToken, TokenXClient } from '../../../lib/exchange/client.ts'
+import type { TokenXClient } from '../../../lib/exchange/client.ts'
+import type { ExchangedToken } from '../../../lib/types.ts'
 import { createDownstream, type DownstreamOptions } from '../../../lib/downstream/fetch.ts'
 import { DownstreamError } from '../../../lib/errors.ts'
 import { startServer, type Recorded, type TestServer } from '../../helpers/servers.ts'
