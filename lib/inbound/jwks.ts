@@ -226,7 +226,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
       return byKid.get(kid)
     },
     key(hint, deadline, retryOf) {
-      // The deadline's signal is read (and so created, see middleware.ts) only when this lookup may
+      // The deadline's signal is read (and so created, see lib/core/deadline.ts) only when this lookup may
       // fetch: a warm lookup of a known key never waits on the network, nor on the failure cooldown.
       if (ready !== undefined && !mayFetch(ready, hint)) return lookup(hint)
       const coolingDown = coolingDownAfterFailure(retryOf)
