@@ -1,7 +1,7 @@
 /**
  * Memory of the token cache, run with --expose-gc; heapUsed is read after full collections.
  *
- * - 100,000 distinct citizens cached, driving `PromiseCache` (lib/cache.ts) directly with what the
+ * - 100,000 distinct citizens cached, driving `PromiseCache` (lib/cache/memory.ts) directly with what the
  *   client stores: a `tokenCacheKey` key and a frozen `ExchangedToken` whose access token is a distinct
  *   1,024-character string (an exchange per entry through the client would spend most of the run on
  *   RSA signatures). Compared with the same 100,000 strings alone, the token's own size in the heap.
@@ -12,7 +12,8 @@
  *   flight) never make the cache hold more than 1,000 entries, and the heap grows by 1,000 entries' worth.
  */
 import { randomBytes } from 'node:crypto'
-import { PromiseCache, tokenCacheKey, type Loaded } from '../lib/cache/memory.ts'
+import { PromiseCache, tokenCacheKey } from '../lib/cache/memory.ts'
+import type { Loaded } from '../lib/types.ts'
 import { createTokenXClient, type ExchangedToken } from '../lib/index.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, progress, report } from './support.ts'
 

@@ -1,5 +1,5 @@
 /**
- * The shared cache (lib/shared-cache.ts): the scale model of issue #14 (bench/scale-model.ts) with
+ * The shared cache (lib/cache/shared.ts): the scale model of issue #14 (bench/scale-model.ts) with
  * the table's cost at on-demand prices, and the measured cost of a second-level hit — one table read
  * and one decryption — next to a cache miss, an exchange against the bench's token endpoint.
  *

@@ -3,26 +3,23 @@
  * a promise (semver); helpers such as option resolution, defaults and the bearer parser are not.
  */
 // The middleware, and its core for handlers without middy.
-export { tokenX, createTokenXHandlerCore, middlewareDefaults } from './core/handler.ts'
-export type { LambdaContext, LambdaContextLike } from './types.ts'
-export type {
-  AudienceOption,
-  AudienceTarget,
-  AuthorizedRequest,
-  TokenXContext,
-  TokenXCoreOptions,
-  TokenXHandlerCore,
-  TokenXMiddleware,
-  TokenXMiddlewareRequest,
-} from './core/handler.ts'
+export { tokenX } from './middy/tokenx.ts'
+export { createTokenXHandlerCore } from './core/handler.ts'
+export { middlewareDefaults } from './core/options.ts'
+export type { DynamoDBLike, ExchangedToken, FetchLike, LambdaContext, LambdaContextLike, SecretsManagerLike } from './types.ts'
+export type { AudienceOption, AudienceTarget, TokenXContext } from './core/audience.ts'
+export type { AuthorizedRequest, TokenXHandlerCore } from './core/handler.ts'
+export type { TokenXCoreOptions } from './core/options.ts'
+export type { TokenXMiddleware, TokenXMiddlewareRequest } from './middy/tokenx.ts'
 // The client, usable on its own.
 export { createTokenXClient } from './exchange/client.ts'
-export type { ExchangedToken, ExchangeOptions, TokenXClient } from './exchange/client.ts'
-export { isClientId, optionsFromEnv } from './exchange/config.ts'
-export type { AssertionAudience, FetchLike, SecretsManagerLike, TokenXOptions, ResolvedTokenXOptions } from './exchange/config.ts'
+export type { ExchangeOptions, TokenXClient } from './exchange/client.ts'
+export { optionsFromEnv } from './exchange/config.ts'
+export { isClientId } from './util/option-checks.ts'
+export type { AssertionAudience, TokenXOptions, ResolvedTokenXOptions } from './exchange/config.ts'
 export type { Downstream } from './downstream/fetch.ts'
 export { sharedCacheDefaults } from './cache/shared.ts'
-export type { DynamoDBLike, SharedCacheOptions } from './cache/shared.ts'
+export type { SharedCacheOptions } from './cache/shared.ts'
 // Answers, logs, metrics, traces.
 export { downstreamAnswer, errorResponse } from './core/response.ts'
 export type { DownstreamAnswer, ErrorResponse } from './core/response.ts'
@@ -54,5 +51,7 @@ export { inboundDefaults } from './inbound/config.ts'
 export type { InboundIssuer, InboundOptions, IssuerSelection, ResolvedInboundOptions } from './inbound/config.ts'
 export { acrLevels, isAcrLevel, satisfiesAcr } from './inbound/acr.ts'
 export type { AcrLevel } from './inbound/acr.ts'
-export { createTokenXApiCore, tokenXApi } from './core/api.ts'
-export type { TokenXApiCore, TokenXApiMiddleware, TokenXApiMiddlewareRequest, TokenXApiOptions } from './core/api.ts'
+export { createTokenXApiCore } from './core/api.ts'
+export type { TokenXApiCore, TokenXApiOptions } from './core/api.ts'
+export { tokenXApi } from './middy/tokenx-api.ts'
+export type { TokenXApiMiddleware, TokenXApiMiddlewareRequest } from './middy/tokenx-api.ts'

@@ -8,13 +8,8 @@
  * - The least recently used entry goes first once `maxEntries` is reached.
  */
 import { hash } from 'node:crypto'
+import type { Loaded } from '../types.ts'
 import { untilAborted } from '../util/until-aborted.ts'
-
-export interface Loaded<V> {
-  readonly value: V
-  /** Milliseconds since the epoch after which the value is not served again. */
-  readonly freshUntil: number
-}
 
 interface Entry<V> {
   value: V | undefined

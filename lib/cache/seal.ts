@@ -1,5 +1,5 @@
 /**
- * Sealing exchanged tokens for the shared cache (lib/shared-cache.ts): the table can neither read
+ * Sealing exchanged tokens for the shared cache (lib/cache/shared.ts): the table can neither read
  * an item nor make one the kit accepts. docs/shared-cache-security.md has the threat model.
  *
  * - The app's cache secret (`appBinding`): an RS256 signature — RSASSA-PKCS1-v1_5 (RFC 8017 §8.2),
@@ -25,7 +25,7 @@
  * clean miss.
  */
 import { constants, createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, sign, type KeyObject } from 'node:crypto'
-import { isUsableAccessToken } from '../exchange/token-request.ts'
+import { isUsableAccessToken } from '../util/access-token.ts'
 
 /** The sealed format's version; part of every derivation, and stored beside the item as `v`. */
 export const SEAL_VERSION = 2

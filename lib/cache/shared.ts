@@ -4,14 +4,14 @@
  * one of them exchanged. Order of look-ups: the environment's own in-memory cache, then the table,
  * then an exchange; a fresh exchange is written to both.
  *
- * Bound to the app, zero knowledge at rest (lib/cache-crypto.ts, docs/shared-cache-security.md): the
+ * Bound to the app, zero knowledge at rest (lib/cache/seal.ts, docs/shared-cache-security.md): the
  * item key is an HMAC under a secret only the app's private key can derive, over the client id, the
  * audience and the subject token's digest (no audience in it, nothing that links a citizen's items);
  * the value is sealed under a key derived from that secret and the citizen's own subject token. So
  * a table read needs the signing key: it shares the load the exchange needs anyway, and when the key
  * cannot be loaded the table is not consulted (the exchange then fails as it would without a table).
  * Another app on the same table, or anyone who can only write the table, cannot make an item this
- * app accepts; a token read back passes the checks of a TokenX answer again (lib/exchange.ts).
+ * app accepts; a token read back passes the checks of a TokenX answer again (lib/exchange/token-request.ts).
  *
  * Never worse than no cache:
  * - every read and write has a small time budget (`readTimeout`, `writeTimeout`, ms) enforced with
@@ -38,20 +38,13 @@
  * which every environment reads as a miss: the role may only GetItem and PutItem.
  */
 import { createHash } from 'node:crypto'
-import type { Loaded } from './memory.ts'
 import { appBinding, itemKey, open, seal, SEAL_VERSION, type AppBinding, type SealedToken } from './seal.ts'
-import type { ExchangedToken } from '../exchange/client.ts'
 import { publish, type KitEvents } from '../events.ts'
+import type { DynamoDBLike, ExchangedToken, Loaded, SigningKey } from '../types.ts'
 import { budgetErrorName, InvalidOptionError } from '../errors.ts'
-import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from '../exchange/token-request.ts'
-import type { SigningKey } from '../exchange/key.ts'
+import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from '../util/access-token.ts'
 import { lazy } from '../util/lazy.ts'
 import { checkInteger, checkKnownKeys } from '../util/option-checks.ts'
-
-/** The minimal DynamoDB client the shared cache needs: `@aws-sdk/client-dynamodb`'s client fits. */
-export interface DynamoDBLike {
-  send(command: object, options?: { abortSignal?: AbortSignal }): Promise<unknown>
-}
 
 /** Options of the shared cache (`sharedCache` in the client options; `TOKEN_X_CACHE_TABLE` sets `table`). */
 export interface SharedCacheOptions {

@@ -4,15 +4,17 @@
  * optionally only from listed calling apps (`allowedClients`, the `client_id` claim, as a NAIS inbound
  * access policy), and with the same login-level rule as the exchange side. 401 for a bad token (or a
  * login level too low, with an RFC 9470 step-up challenge), 403 `insufficient_scope` for an app that is
- * not allowed. The middleware is a thin wrapper over `createTokenXApiCore`.
+ * not allowed. The middy middleware (lib/middy/tokenx-api.ts) is a thin wrapper over `createTokenXApiCore`.
  */
-import type { LambdaContext, LambdaContextLike } from '../types.ts'
+import type { LambdaContextLike } from '../types.ts'
 import { bearerToken } from '../inbound/bearer.ts'
-import { TokenXError, InvalidOptionError } from '../errors.ts'
+import { InvalidOptionError } from '../errors.ts'
 import { inboundValidatorGetter, type VerifiedClaims } from '../inbound/validator.ts'
 import { checkAllowedClients, inboundDefaults, inboundOptionKeys, type InboundIssuer, type InboundOptions } from '../inbound/config.ts'
-import { lazyDeadline, middlewareDefaults, observerFor, releaseDeadline, respondTo, type TokenXCoreOptions } from './handler.ts'
+import { lazyDeadline, releaseDeadline } from './deadline.ts'
+import { middlewareDefaults, observerFor, type TokenXCoreOptions } from './options.ts'
 import { checkKnownKeys, checkNonNegativeInteger } from '../util/option-checks.ts'
+import { respondTo } from './respond.ts'
 import type { ErrorResponse } from './response.ts'
 
 export interface TokenXApiOptions extends Omit<InboundOptions, 'idporten' | 'tokenX'> {
@@ -82,51 +84,6 @@ export function createTokenXApiCore(options: TokenXApiOptions = {}): TokenXApiCo
     respond: (err) => respondTo(err, observer),
     end() {
       observer.end()
-    },
-  }
-}
-
-/**
- * What `tokenXApi()` reads and sets on middy's `request`. Structural, as `TokenXMiddlewareRequest`,
- * so that the published types need neither `@middy/core` nor `@types/aws-lambda`.
- */
-export interface TokenXApiMiddlewareRequest {
-  event: unknown
-  context: LambdaContext & { citizen: VerifiedClaims }
-  response: unknown
-  error: unknown
-}
-
-/** The middleware object `tokenXApi()` returns, for `middy().use()`. */
-export interface TokenXApiMiddleware {
-  readonly name: 'tokenXApi'
-  before: (request: TokenXApiMiddlewareRequest) => Promise<void>
-  after: (request: TokenXApiMiddlewareRequest) => void
-  onError: (request: TokenXApiMiddlewareRequest) => void
-}
-
-/**
- * The middy middleware of the API side. Usage: `middy(handler).use(tokenXApi({ allowedClients: [...] }))`,
- * then `context.citizen` (the verified claims: `pid`, `acr`, `client_id` of the calling app, ...).
- */
-export function tokenXApi(options: TokenXApiOptions = {}): TokenXApiMiddleware {
-  const core = createTokenXApiCore(options)
-  return {
-    name: 'tokenXApi',
-    before: async (request) => {
-      request.context.citizen = await core.authorize(request.event, request.context)
-    },
-    after: () => {
-      core.end()
-    },
-    onError: (request) => {
-      try {
-        if (!(request.error instanceof TokenXError)) return
-        const response = core.respond(request.error)
-        if (request.response === undefined) request.response = response
-      } finally {
-        core.end()
-      }
     },
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Turns a kit error into the HTTP answer API Gateway (v1, v2) and ALB understand. It carries no
  * token, assertion or key material: the body has fixed texts only. (Its log line comes from the
- * `error` event, lib/observe.ts.) And turns a downstream's answer into the function's
+ * `error` event, lib/observe/observer.ts.) And turns a downstream's answer into the function's
  * (`downstreamAnswer`), passing on only what the caller may see.
  */
 import { acrValuesFor, isAcrLevel, satisfiesAcr, type AcrLevel } from '../inbound/acr.ts'

@@ -12,10 +12,11 @@
  * does to its URL object meanwhile. See docs/downstream-security.md.
  */
 import { bearerChallenge } from './challenge.ts'
-import type { ExchangedToken, TokenXClient } from '../exchange/client.ts'
-import { isLocalHost, isSafeUrl, type FetchLike } from '../exchange/config.ts'
+import type { TokenXClient } from '../exchange/client.ts'
 import { DownstreamError, TokenXError, InvalidOptionError, safeErrorName } from '../errors.ts'
 import { kitEvents, publish, type KitEvents } from '../events.ts'
+import type { ExchangedToken, FetchLike } from '../types.ts'
+import { isLocalHost, isSafeUrl } from '../util/url.ts'
 
 const downstreamEvents = kitEvents('downstream')
 

@@ -8,7 +8,7 @@
  * compact JWS (RFC 7515 §7.1) that jose verifies in the tests.
  */
 import { randomUUID, sign } from 'node:crypto'
-import type { SigningKey } from './key.ts'
+import type { SigningKey } from '../types.ts'
 
 export interface AssertionClaims {
   readonly iss: string

@@ -3,26 +3,17 @@
  * with the key loaded lazily, a fresh assertion per attempt, bounded retries, and a shared cache.
  */
 import { signAssertion } from './assertion.ts'
-import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey, type Loaded } from '../cache/memory.ts'
-import { isClientId, resolveOptions, withoutKey, type ResolvedTokenXOptions, type ResolvedWithKey, type TokenXOptions } from './config.ts'
+import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey } from '../cache/memory.ts'
+import { resolveOptions, withoutKey, type ResolvedTokenXOptions, type ResolvedWithKey, type TokenXOptions } from './config.ts'
 import { ConfigError, TokenExchangeError, TokenXError } from '../errors.ts'
 import { kitEvents, publish, type KitEvents } from '../events.ts'
 import { isInvalidClient, requestExchange, type TokenResponse } from './token-request.ts'
 import { fetchPost, nodePost, type PostForm } from '../util/http.ts'
-import { createKeyLoader, type KeyLoader, type SigningKey } from './key.ts'
+import { isClientId } from '../util/option-checks.ts'
+import { createKeyLoader, type KeyLoader } from './key.ts'
 import { createSharedCache } from '../cache/shared.ts'
 import { subjectTokenExpiry } from './subject-token.ts'
-
-export interface ExchangedToken {
-  /** The token for the downstream app; send it as `Authorization: Bearer`. */
-  readonly accessToken: string
-  /** The downstream app it is meant for, `cluster:namespace:app`. */
-  readonly audience: string
-  /** Milliseconds since the epoch at which TokenX says it expires. */
-  readonly expiresAt: number
-  readonly tokenType: 'Bearer'
-  readonly issuedTokenType: string
-}
+import type { ExchangedToken, Loaded, SigningKey } from '../types.ts'
 
 export interface ExchangeOptions {
   /**

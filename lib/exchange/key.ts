@@ -21,18 +21,11 @@
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
-import type { SecretsManagerLike } from './config.ts'
 import { budgetErrorName, KeyError, safeErrorName, TokenXError, translate } from '../errors.ts'
 import { publish, type KitEvents } from '../events.ts'
+import type { SecretsManagerLike, SigningKey } from '../types.ts'
 import { lazy } from '../util/lazy.ts'
 import { untilAborted } from '../util/until-aborted.ts'
-
-export interface SigningKey {
-  /** The JWK's `kid`, sent in every assertion's header so TokenX can pick the public key. */
-  readonly kid: string
-  /** The imported key; imported once and reused for every signature. */
-  readonly key: KeyObject
-}
 
 export interface KeyLoader {
   /** The key to sign with: loading it on first use, or again once it is older than `keyMaxAge`. */

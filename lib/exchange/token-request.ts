@@ -3,6 +3,7 @@
  * elsewhere; this module turns (assertion, subject token, audience) into a token or a typed error.
  */
 import { safeErrorName, TokenExchangeError, translate, type OAuthErrorBody, type TokenXError } from '../errors.ts'
+import { ACCESS_TOKEN_TYPE, isUsableAccessToken, MAX_EXPIRES_IN } from '../util/access-token.ts'
 import { AnswerTooLargeError, type HttpAnswer, type PostForm } from '../util/http.ts'
 import { keptDescription } from './tokenx-descriptions.ts'
 
@@ -12,11 +13,6 @@ export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exch
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 /** RFC 8693 §3: the citizen's token is a JWT. */
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
-export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
-
-/** The longest `expires_in` we believe (a day); tokendings issues about 900 s. */
-export const MAX_EXPIRES_IN = 86_400
-const MAX_ACCESS_TOKEN_LENGTH = 64 * 1024
 
 export interface TokenResponse {
   readonly access_token: string
@@ -96,15 +92,6 @@ export function parseTokenResponse(answer: HttpAnswer): TokenResponse {
     // The usual value shares the constant's string rather than keeping one copy per cached token.
     issued_token_type: issued_token_type === undefined || issued_token_type === ACCESS_TOKEN_TYPE ? ACCESS_TOKEN_TYPE : issued_token_type,
   }
-}
-
-/**
- * Whether `value` can be sent as a Bearer token: it goes into an Authorization header, so visible
- * ASCII only (it cannot split the header), and of bounded length. Applied to TokenX's answers and to
- * tokens read back from the shared cache alike.
- */
-export function isUsableAccessToken(value: unknown): value is string {
-  return typeof value === 'string' && value.length <= MAX_ACCESS_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(value)
 }
 
 /**

@@ -3,9 +3,10 @@
  * NAIS environment convention (`IDPORTEN_*`, `TOKEN_X_*`).
  */
 import { isAcrLevel, type AcrLevel } from './acr.ts'
-import { checkUrl, isClientId, isHttpUrl, isSafeUrl, type FetchLike } from '../exchange/config.ts'
 import { ConfigError, InvalidOptionError } from '../errors.ts'
-import { checkInteger, checkKnownKeys } from '../util/option-checks.ts'
+import type { FetchLike } from '../types.ts'
+import { checkInteger, checkKnownKeys, checkUrl, isClientId } from '../util/option-checks.ts'
+import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 
 /** One issuer whose tokens are accepted. */
 export interface InboundIssuer {

@@ -18,9 +18,10 @@ import { createPublicKey, KeyObject } from 'node:crypto'
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwksCache, type JWKSCacheInput } from 'jose'
 import { JwksError, safeErrorName, TokenXError } from '../errors.ts'
 import { publish } from '../events.ts'
-import { isHttpUrl, isSafeUrl, type FetchLike } from '../exchange/config.ts'
 import { AnswerTooLargeError, readLimited } from '../util/http.ts'
+import type { FetchLike } from '../types.ts'
 import { untilAborted } from '../util/until-aborted.ts'
+import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 
 export interface IssuerKeysOptions {
   /** The issuer (`iss`) whose keys these are. */
@@ -66,7 +67,7 @@ export interface IssuerKeys {
    *
    * Within `failureCooldown` of a failed fetch, a lookup that would fetch rejects at once with a
    * `JwksError` of the failure's code (`failedFast(err)` is true), unless `retryOf` is the error this
-   * caller got from that very failure: a caller's own retry (see inbound.ts) is still made.
+   * caller got from that very failure: a caller's own retry (see validator.ts) is still made.
    */
   key(hint: KeyHint, deadline?: { readonly signal: AbortSignal | undefined }, retryOf?: unknown): Promise<KeyObject | null>
   /**
@@ -267,7 +268,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
       return byKid.get(kid)
     },
     key(hint, deadline, retryOf) {
-      // The deadline's signal is read (and so created, see middleware.ts) only when this lookup may
+      // The deadline's signal is read (and so created, see lib/core/deadline.ts) only when this lookup may
       // fetch: a warm lookup of a known key never waits on the network, nor on the failure cooldown.
       if (ready !== undefined && !mayFetch(ready, hint)) return lookup(hint)
       const coolingDown = coolingDownAfterFailure(retryOf)

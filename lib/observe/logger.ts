@@ -4,7 +4,7 @@
  * writes lines in the shape Powertools' Logger writes them, so the same Logs Insights queries work
  * on both (https://docs.powertools.aws.dev/lambda/typescript/latest/core/logger/).
  *
- * Nothing here decides what is logged: lib/observe.ts turns the kit's events into lines.
+ * Nothing here decides what is logged: lib/observe/observer.ts turns the kit's events into lines.
  */
 import type { LambdaContext } from '../types.ts'
 import { checkKnownKeys } from '../util/option-checks.ts'

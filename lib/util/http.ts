@@ -5,7 +5,7 @@
  */
 import http from 'node:http'
 import https from 'node:https'
-import type { FetchLike } from '../exchange/config.ts'
+import type { FetchLike } from '../types.ts'
 
 export interface HttpAnswer {
   readonly status: number

@@ -3,7 +3,7 @@
  * once it has succeeded. A failure is forgotten, so the next caller starts the load again (a
  * throttled or broken first attempt must not stick for the life of the environment).
  *
- * The AWS SDK clients (key.ts, shared-cache.ts) are created this way; each module keeps its own
+ * The AWS SDK clients (exchange/key.ts, cache/shared.ts) are created this way; each module keeps its own
  * literal `import()`, which is what lets esbuild put each SDK in a lazy chunk of its own.
  */
 export function lazy<T>(load: () => Promise<T>): () => Promise<T> {

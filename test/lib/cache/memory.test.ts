@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { createHash } from 'node:crypto'
-import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey, type Loaded } from '../../../lib/cache/memory.ts'
+import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey } from '../../../lib/cache/memory.ts'
+import type { Loaded } from '../../../lib/types.ts'
 
 interface Deferred<T> {
   promise: Promise<T>

@@ -1,7 +1,8 @@
 import { compactVerify, decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey } from 'jose'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { assertionClaims, signAssertion, type AssertionOptions } from '../../../lib/exchange/assertion.ts'
-import { importPrivateJwk, type SigningKey } from '../../../lib/exchange/key.ts'
+import { importPrivateJwk } from '../../../lib/exchange/key.ts'
+import type { SigningKey } from '../../../lib/types.ts'
 import { newTestKey, type TestKey } from '../../helpers/keys.ts'
 
 const CLIENT_ID = 'dev-gcp:team:app'

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
-import { defaults, isLocalHost, optionsFromEnv, resolveOptions, withoutKey, type TokenXOptions } from '../../../lib/exchange/config.ts'
+import { defaults, optionsFromEnv, resolveOptions, withoutKey, type TokenXOptions } from '../../../lib/exchange/config.ts'
+import { isLocalHost } from '../../../lib/util/url.ts'
 import { ConfigError } from '../../../lib/errors.ts'
 
 const JWK = { kty: 'RSA', kid: 'k1', n: 'n', e: 'AQAB', d: 'd' }

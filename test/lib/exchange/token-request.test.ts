@@ -1,17 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import { TokenExchangeError } from '../../../lib/errors.ts'
 import {
-  ACCESS_TOKEN_TYPE,
   errorFromAnswer,
   exchangeForm,
   isInvalidClient,
   JWT_BEARER_ASSERTION,
   JWT_TOKEN_TYPE,
-  MAX_EXPIRES_IN,
   parseTokenResponse,
   requestExchange,
   TOKEN_EXCHANGE_GRANT,
 } from '../../../lib/exchange/token-request.ts'
+import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from '../../../lib/util/access-token.ts'
 import { WITHHELD } from '../../../lib/exchange/tokenx-descriptions.ts'
 import { AnswerTooLargeError, type HttpAnswer, type PostForm } from '../../../lib/util/http.ts'
 

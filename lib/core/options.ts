@@ -1,0 +1,104 @@
+/**
+ * The options of `createTokenXHandlerCore` and `tokenX()`: their type, the list of known keys, the
+ * defaults, and the observability options (shared with the API side) turned into an `Observer`.
+ */
+import type { TokenXClient } from '../exchange/client.ts'
+import type { TokenXOptions } from '../exchange/config.ts'
+import { InvalidOptionError } from '../errors.ts'
+import type { InboundOptions } from '../inbound/config.ts'
+import type { InboundValidator } from '../inbound/validator.ts'
+import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from '../observe/logger.ts'
+import { isMetricsLike, type MetricsLike } from '../observe/metrics.ts'
+import { createObserver, metricsNamespace, type Observer } from '../observe/observer.ts'
+import { isTracerLike, type TracerLike } from '../observe/tracing.ts'
+import type { FetchLike } from '../types.ts'
+import type { AudienceOption } from './audience.ts'
+
+export interface TokenXCoreOptions<A extends AudienceOption> {
+  /** The downstream app(s) to exchange for. Required. */
+  audience: A
+  /**
+   * A client, or options for one. Default: a client built on the first invocation from the
+   * `TOKEN_X_*` environment variables (a `ConfigError` names the bad one and is answered as 500).
+   */
+  client?: TokenXClient | TokenXOptions | undefined
+  /** Where the default client's configuration is read. Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>> | undefined
+  /** The `fetch` the downstream calls go through. Default `globalThis.fetch`. */
+  fetch?: FetchLike | undefined
+  /** Milliseconds a downstream request may take. Default 10000. */
+  downstreamTimeout?: number
+  /** Milliseconds kept free before the Lambda's deadline: exchanges abort by then. Default 500. */
+  deadlineMargin?: number
+  /**
+   * Where the kit logs (key loads, exchange failures and retries, refused tokens, one line per kit
+   * error answered): a Powertools `Logger`, or anything with `debug`/`info`/`warn`/`error`; `false`
+   * logs nothing. Default: `createLogger()`, JSON lines on stdout in Powertools' shape, level from
+   * `POWERTOOLS_LOG_LEVEL` / `AWS_LAMBDA_LOG_LEVEL` (default INFO).
+   */
+  logger?: KitLogger | false | undefined
+  /**
+   * Where the per-invocation metrics go: a Powertools `Metrics` instance (the kit adds its metrics and
+   * calls `publishStoredMetrics()` when the invocation ends), or `false` for none. Default: one EMF
+   * record per invocation on stdout when `POWERTOOLS_METRICS_NAMESPACE` is set, none otherwise.
+   */
+  metrics?: MetricsLike | false | undefined
+  /**
+   * Spans for key loads, exchanges and downstream calls: an OpenTelemetry `Tracer`, or `false` for
+   * none. Default: the tracer provider registered with `@opentelemetry/api` 1.x (e.g. by the ADOT
+   * layer), looked up per invocation; none when nothing is registered.
+   */
+  tracer?: TracerLike | false | undefined
+  /** The `service` of log lines and the metrics dimension. Default `POWERTOOLS_SERVICE_NAME`, else `service_undefined`. */
+  serviceName?: string | undefined
+  /**
+   * Inbound validation of the caller's token before any key load or exchange (README "Inbound
+   * validation"). Default `false`: TokenX alone judges the token. `true`: the issuers from the
+   * environment (`IDPORTEN_*`, `TOKEN_X_JWKS_URI`/`TOKEN_X_WELL_KNOWN_URL`), read on the first
+   * invocation, with `inboundDefaults`. An `InboundOptions` object: those options; without `idporten`
+   * and `tokenX` the issuers still come from the environment. Or a validator of your own making.
+   * The verified claims are put on `context.citizen`.
+   */
+  inbound?: boolean | InboundOptions | InboundValidator | undefined
+}
+
+/** Every key of `TokenXCoreOptions`, in one list: any other key is refused. */
+export const coreOptionKeys = Object.freeze(['audience', 'client', 'env', 'fetch', 'downstreamTimeout', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName', 'inbound'] as const satisfies ReadonlyArray<keyof TokenXCoreOptions<string>>)
+const everyCoreKeyListed: Exclude<keyof TokenXCoreOptions<string>, (typeof coreOptionKeys)[number]> extends never ? true : never = true
+void everyCoreKeyListed
+
+export const middlewareDefaults = Object.freeze({
+  downstreamTimeout: 10_000,
+  deadlineMargin: 500,
+})
+
+/** Logger, metrics and tracer from the options and the environment; checked now, `TypeError` when bad. */
+export function observerFor(
+  options: Pick<TokenXCoreOptions<AudienceOption>, 'env' | 'serviceName' | 'logger' | 'metrics' | 'tracer'>,
+  audiences: ReadonlyArray<readonly [string, string, ...unknown[]]>,
+): Observer {
+  const env = options.env ?? process.env
+  if (options.serviceName !== undefined && (typeof options.serviceName !== 'string' || options.serviceName === '')) {
+    throw new InvalidOptionError('serviceName', 'must be a non-empty string')
+  }
+  const serviceName = options.serviceName ?? serviceNameFromEnv(env)
+  if (options.logger !== undefined && options.logger !== false && !isKitLogger(options.logger)) {
+    throw new InvalidOptionError('logger', 'must have debug, info, warn and error methods, or be false')
+  }
+  if (options.metrics !== undefined && options.metrics !== false && !isMetricsLike(options.metrics)) {
+    throw new InvalidOptionError('metrics', 'must have addMetric and publishStoredMetrics methods (a Powertools Metrics), or be false')
+  }
+  if (options.tracer !== undefined && options.tracer !== false && !isTracerLike(options.tracer)) {
+    throw new InvalidOptionError('tracer', 'must be an OpenTelemetry Tracer, or false')
+  }
+  const logger = options.logger === false ? undefined : (options.logger ?? createLogger({ serviceName, env }))
+  const namespace = metricsNamespace(env)
+  const metrics = options.metrics === false ? undefined : (options.metrics ?? (namespace === undefined ? undefined : { namespace }))
+  return createObserver({
+    logger,
+    metrics,
+    tracer: options.tracer === false ? undefined : (options.tracer ?? 'global'),
+    serviceName,
+    audience: audiences.length === 1 ? audiences[0]?.[1] : undefined,
+  })
+}
