@@ -22,7 +22,7 @@ const outRoot = path.join(root, 'dist')
  *   share the SDK core chunks, so two features cost far less than twice one.
  */
 export const budgets = {
-  default: 400 * 1024,
+  default: 416 * 1024,
   // The API-side example never loads a key or the shared cache, but its bundle still carries the kit's
   // lazy SDK chunks (never imported on its path), which the feature split does not see: judged by the total.
   'api-resource': 512 * 1024,
