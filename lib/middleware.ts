@@ -3,7 +3,7 @@
  *
  * Per invocation: read the caller's bearer token (no I/O), exchange it for each configured audience
  * (cached across warm invocations), and put one `Downstream` per audience on `context.tokenX`.
- * Kit errors become JSON answers with the status in the README's table; other errors pass through.
+ * Kit errors become JSON answers with the status in docs/errors.md; other errors pass through.
  */
 import { authorizationHeader, bearerFromHeader } from './bearer.ts'
 import { cachedToken, createTokenXClient, exchangeDigested, type ExchangedToken, type TokenXClient } from './client.ts'
@@ -104,12 +104,12 @@ export interface TokenXCoreOptions<A extends AudienceOption> {
   /** The `service` of log lines and the metrics dimension. Default `POWERTOOLS_SERVICE_NAME`, else `service_undefined`. */
   serviceName?: string | undefined
   /**
-   * Inbound validation of the caller's token before any key load or exchange (README "Inbound
-   * validation"). Default `false`: TokenX alone judges the token. `true`: the issuers from the
+   * Inbound validation of the caller's token before any key load or exchange. Default `false`:
+   * TokenX alone judges the token. `true`: the issuers from the
    * environment (`IDPORTEN_*`, `TOKEN_X_JWKS_URI`/`TOKEN_X_WELL_KNOWN_URL`), read on the first
    * invocation, with `inboundDefaults`. An `InboundOptions` object: those options; without `idporten`
    * and `tokenX` the issuers still come from the environment. Or a validator of your own making.
-   * The verified claims are put on `context.citizen`.
+   * The verified claims are put on `context.citizen` (docs/inbound-validation.md).
    */
   inbound?: boolean | InboundOptions | InboundValidator | undefined
 }
@@ -363,9 +363,9 @@ export function observerFor(
  *
  * Kit errors carry their answer (`statusCode`, `message`, `headers`), so the answer is the same
  * whether this `onError` renders it or an @middy/http-error-handler that runs before it does; a
- * response someone else already set is left alone. What cannot work is in the README ("With other
- * middlewares"): when successful answers carry CORS or security headers that middlewares used after
- * `tokenX()` added, their `onError` has already run when this one renders a kit error, so the answer
+ * response someone else already set is left alone. What cannot work is in docs/middlewares.md: when
+ * successful answers carry CORS or security headers that middlewares used after `tokenX()` added,
+ * their `onError` has already run when this one renders a kit error, so the answer
  * lacks them; this middleware then warns once (`process.emitWarning`, code `TOKENX_MIDDLEWARE_ORDER`).
  */
 export function tokenX<A extends AudienceOption>(
@@ -440,7 +440,7 @@ class OrderCheck {
     if (headers === undefined) return
     for (const name in headers) {
       // On the warm path of every successful invocation: compare lengths before lower-casing, and no
-      // iterator or destructuring per name (profiled, bench/probes/function-profile.ts).
+      // iterator or destructuring per name.
       for (let i = 0; i < LATE_HEADERS.length; i++) {
         const header = (LATE_HEADERS[i] as readonly [string, string])[0]
         if (name.length === header.length && name.toLowerCase() === header) this.#late.add(header)
@@ -461,7 +461,7 @@ class OrderCheck {
         header,
         `tokenX(): successful answers carry ${adder}, added after tokenX() ran (by a middleware used after it, or by the handler), ` +
           `but the kit's error answers (401, 503, ...) do not: middy runs onError in reverse order, and that middleware's onError ` +
-          `ran before the error was answered. Use tokenX() after it, or @middy/http-error-handler after it (README, "With other middlewares").`,
+          `ran before the error was answered. Use tokenX() after it, or @middy/http-error-handler after it (docs/middlewares.md).`,
       )
     }
   }
@@ -473,7 +473,7 @@ class OrderCheck {
     this.#warn(
       'renderer',
       `tokenX(): a middleware used after tokenX() answered a ${err.code} error with status ${String(statusCode)} instead of ${err.statusCode}. ` +
-        `Use tokenX() after it (README, "With other middlewares").`,
+        `Use tokenX() after it (docs/middlewares.md).`,
     )
   }
 
@@ -483,7 +483,7 @@ class OrderCheck {
       'preflight',
       `tokenX(): a CORS preflight (OPTIONS with Access-Control-Request-Method) reached tokenX() and was refused: preflights carry no token. ` +
         `Answer them before it: @middy/http-cors with { disableBeforePreflightResponse: false } used before tokenX(), or CORS at API Gateway ` +
-        `(README, "With other middlewares").`,
+        `(docs/middlewares.md).`,
     )
   }
 
