@@ -1,7 +1,7 @@
 /**
- * The floor of bench/function.ts and its probes: what a function without the kit does with a token
- * it already has — a middy handler making the same downstream request with plain `fetch`, answering
- * as the example function does.
+ * The floor of bench/function.ts: what a function without the kit does with a token it already
+ * has — a middy handler making the same downstream request with plain `fetch`, answering as the
+ * example function does.
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'

@@ -33,7 +33,7 @@ const REQUIRED = [
 /** Settings passed to the functions only when set. */
 const OPTIONAL = [
   ['TOKEN_X_ASSERTION_AUDIENCE', '"issuer" (default when TOKEN_X_ISSUER is set) or "token_endpoint"'],
-  // Inbound validation (README "Inbound validation"): the example function refuses every token until
+  // Inbound validation (docs/inbound-validation.md): the example function refuses every token until
   // an issuer is configured (IDPORTEN_* and/or TOKEN_X_JWKS_URI / TOKEN_X_WELL_KNOWN_URL).
   ['IDPORTEN_ISSUER', "ID-porten's issuer URL (exact iss)"],
   ['IDPORTEN_JWKS_URI', "ID-porten's JWKS URL"],
@@ -120,7 +120,7 @@ function checkSettings(values, stage, region) {
       `missing deploy setting${missing.length > 1 ? 's' : ''} ${missing.join(', ')} for stage "${stage}": ` +
         `export ${missing.length > 1 ? "them as environment variables" : "it as an environment variable"}, ` +
         `set params.${stage}.<NAME> in serverless.yml, or pass --param "<NAME>=<value>" ` +
-        '(see README "Deploying to AWS")',
+        '(see docs/deploying.md)',
     )
   }
   if (malformed.length > 0) problems.push(`bad deploy setting: ${malformed.join('; ')}`)
@@ -207,7 +207,7 @@ async function environment(context) {
   const clashes = Object.keys(extra).filter((name) => [...REQUIRED, ...OPTIONAL].some(([setting]) => setting === name))
   if (clashes.length > 0) {
     throw settingsError(`custom.environment in serverless.yml sets the deploy setting${clashes.length > 1 ? 's' : ''} ${clashes.join(', ')}: ` +
-      'set deploy settings as params or environment variables (see README "Deploying to AWS")')
+      'set deploy settings as params or environment variables (see docs/deploying.md)')
   }
   return { ...extra, ...settings }
 }

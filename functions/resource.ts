@@ -29,7 +29,7 @@ const logger = createLogger()
 async function getResource(context: TokenXLambdaContext, signal: AbortSignal): Promise<APIGatewayProxyResult> {
   // Relative to DOWNSTREAM_URL, the one origin this audience's token may go to. A downstream that
   // cannot be reached or does not answer in time rejects with a DownstreamError, which the middleware
-  // answers (502 / 504, README's status table); so does an answer downstreamAnswer does not pass on.
+  // answers (502 / 504, docs/errors.md); so does an answer downstreamAnswer does not pass on.
   const response = await context.tokenX.fetch('resource', { signal, headers: { accept: 'application/json' } })
   return downstreamAnswer(response, context.tokenX)
 }

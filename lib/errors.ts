@@ -206,7 +206,7 @@ export class TokenExchangeError extends TokenXError {
   }
 }
 
-/** What the caller of the function sees for each TokenX failure; see the README's status table. */
+/** What the caller of the function sees for each TokenX failure; see docs/errors.md. */
 function callerView(code: TokenExchangeError['code']): Pick<TokenXErrorInit, 'statusCode' | 'error' | 'error_description'> {
   switch (code) {
     case 'ERR_SUBJECT_TOKEN_REJECTED':

@@ -4,7 +4,7 @@
  *
  * Per invocation: read the caller's bearer token (no I/O), exchange it for each configured audience
  * (cached across warm invocations), and hand out one `Downstream` per audience.
- * Kit errors become JSON answers with the status in the README's table; other errors pass through.
+ * Kit errors become JSON answers with the status in docs/errors.md; other errors pass through.
  */
 import { authorizationHeader, bearerFromHeader } from '../inbound/bearer.ts'
 import { cachedToken, createTokenXClient, exchangeDigested, type TokenXClient } from '../exchange/client.ts'

@@ -52,8 +52,7 @@ export interface TokenXCoreOptions<A extends AudienceOption> {
   /** The `service` of log lines and the metrics dimension. Default `POWERTOOLS_SERVICE_NAME`, else `service_undefined`. */
   serviceName?: string | undefined
   /**
-   * Inbound validation of the caller's token before any key load or exchange (README "Inbound
-   * validation"). Default `false`: TokenX alone judges the token. `true`: the issuers from the
+   * Inbound validation of the caller's token before any key load or exchange (docs/inbound-validation.md). Default `false`: TokenX alone judges the token. `true`: the issuers from the
    * environment (`IDPORTEN_*`, `TOKEN_X_JWKS_URI`/`TOKEN_X_WELL_KNOWN_URL`), read on the first
    * invocation, with `inboundDefaults`. An `InboundOptions` object: those options; without `idporten`
    * and `tokenX` the issuers still come from the environment. Or a validator of your own making.

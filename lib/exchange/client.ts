@@ -65,7 +65,7 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   }
 
   /**
-   * One exchange, with two separate budgets (README, "Retries"): at most one change of key when TokenX
+   * One exchange, with two separate budgets (docs/configuration.md, "Retries"): at most one change of key when TokenX
    * refuses ours (a reload or a fall-back to the previous key; it does not count as a retry), and at
    * most `retries` retries of attempts that failed retryably (unreachable, timeout, 5xx).
    */

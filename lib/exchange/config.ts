@@ -38,7 +38,7 @@ export interface TokenXOptions {
   timeout?: number
   /**
    * How many times a failed attempt is retried (unreachable, timeout, 5xx only). Default 2; 0–10. The
-   * one extra attempt with another key after TokenX refuses ours is not counted here (README, "Retries").
+   * one extra attempt with another key after TokenX refuses ours is not counted here (docs/configuration.md, "Retries").
    */
   retries?: number
   /** Milliseconds of the first retry's backoff; doubles per attempt, with jitter. Default 100. */
@@ -49,7 +49,7 @@ export interface TokenXOptions {
   cacheMaxEntries?: number
   /**
    * Milliseconds a key loaded from Secrets Manager is used before it is loaded again (rotation).
-   * Default 3600000; 1000–31536000000. A failed reload keeps the old key (README, "Key rotation").
+   * Default 3600000; 1000–31536000000. A failed reload keeps the old key (docs/configuration.md).
    */
   keyMaxAge?: number
   /** Milliseconds the Secrets Manager request may take. Default 3000. */

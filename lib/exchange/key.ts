@@ -292,7 +292,7 @@ async function createClient(injected: SecretsManagerLike | undefined): Promise<S
   } catch (cause) {
     // Nothing secret exists yet at this point, so the cause's own message is safe to log, and it is
     // what an operator needs: a bundler that broke the SDK says so here ("Dynamic require of
-    // \"node:https\" is not supported": see the README's bundling recipes).
+    // \"node:https\" is not supported": see docs/bundling.md).
     throw new KeyError(`the Secrets Manager client could not be created (${nameAndMessage(cause)})`, { cause })
   }
 }

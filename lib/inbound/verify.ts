@@ -7,9 +7,9 @@
  * through WebCrypto, which costs about twice as much per token on Node (bench/).
  *
  * Per new token the bytes are decoded into one reused buffer (`scratch`), never into fresh Buffers:
- * a profile of bench/validation.ts showed `Buffer.from` of the payload, the signature and the signing
- * input (three pool allocations, ~1.7 KB per token) as the largest cost after `crypto.verify` and
- * `JSON.parse`, mostly as garbage collection (bench/probes/validation-steps.ts).
+ * `Buffer.from` of the payload, the signature and the signing input (three pool allocations, ~1.7 KB
+ * per token) would be the largest cost after `crypto.verify` and `JSON.parse`, mostly as garbage
+ * collection.
  */
 import { verify as verifySignatureBytes, type KeyObject } from 'node:crypto'
 

@@ -31,7 +31,7 @@ export class OrderCheck {
     if (headers === undefined) return
     for (const name in headers) {
       // On the warm path of every successful invocation: compare lengths before lower-casing, and no
-      // iterator or destructuring per name (profiled, bench/probes/function-profile.ts).
+      // iterator or destructuring per name.
       for (let i = 0; i < LATE_HEADERS.length; i++) {
         const header = (LATE_HEADERS[i] as readonly [string, string])[0]
         if (name.length === header.length && name.toLowerCase() === header) this.#late.add(header)
@@ -52,7 +52,7 @@ export class OrderCheck {
         header,
         `tokenX(): successful answers carry ${adder}, added after tokenX() ran (by a middleware used after it, or by the handler), ` +
           `but the kit's error answers (401, 503, ...) do not: middy runs onError in reverse order, and that middleware's onError ` +
-          `ran before the error was answered. Use tokenX() after it, or @middy/http-error-handler after it (README, "With other middlewares").`,
+          `ran before the error was answered. Use tokenX() after it, or @middy/http-error-handler after it (docs/middlewares.md).`,
       )
     }
   }
@@ -64,7 +64,7 @@ export class OrderCheck {
     this.#warn(
       'renderer',
       `tokenX(): a middleware used after tokenX() answered a ${err.code} error with status ${String(statusCode)} instead of ${err.statusCode}. ` +
-        `Use tokenX() after it (README, "With other middlewares").`,
+        `Use tokenX() after it (docs/middlewares.md).`,
     )
   }
 
@@ -74,7 +74,7 @@ export class OrderCheck {
       'preflight',
       `tokenX(): a CORS preflight (OPTIONS with Access-Control-Request-Method) reached tokenX() and was refused: preflights carry no token. ` +
         `Answer them before it: @middy/http-cors with { disableBeforePreflightResponse: false } used before tokenX(), or CORS at API Gateway ` +
-        `(README, "With other middlewares").`,
+        `(docs/middlewares.md).`,
     )
   }
 

@@ -41,8 +41,7 @@ export interface TokenXMiddleware<A extends AudienceOption> {
  *
  * Kit errors carry their answer (`statusCode`, `message`, `headers`), so the answer is the same
  * whether this `onError` renders it or an @middy/http-error-handler that runs before it does; a
- * response someone else already set is left alone. What cannot work is in the README ("With other
- * middlewares"): when successful answers carry CORS or security headers that middlewares used after
+ * response someone else already set is left alone. What cannot work is in docs/middlewares.md: when successful answers carry CORS or security headers that middlewares used after
  * `tokenX()` added, their `onError` has already run when this one renders a kit error, so the answer
  * lacks them; this middleware then warns once (`process.emitWarning`, code `TOKENX_MIDDLEWARE_ORDER`).
  */

@@ -5,8 +5,9 @@
  *                                                     (--only=matrix: only the middleware matrix's rows)
  *
  * 1. `npm pack` the kit (prepack builds build/), check the tarball's file list and size, the
- *    published declarations' imports, and that the README quotes src/handler.ts verbatim.
- * 2. For each middy version: copy test/consumer/ to a temporary folder, install the tarball there
+ *    published declarations' imports, and that the README quotes examples/middy.ts verbatim.
+ * 2. For each middy version: copy test/consumer/ to a temporary folder, with the README's example
+ *    (examples/middy.ts) as src/handler.ts, install the tarball there
  *    (fresh `npm install`), typecheck (strict flags, NodeNext and Bundler resolution, skipLibCheck
  *    off), emit the unbundled JavaScript, bundle with esbuild as a consumer would.
  * 3. Against the local stack (dev/stack.ts: TokenX, ID-porten, downstream API, Secrets Manager on
@@ -31,7 +32,7 @@ import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 import { startStack, type Stack } from '../../dev/stack.ts'
-import { readmeExampleMismatch } from './readme.ts'
+import { EXAMPLE_FILE, readmeExampleMismatch } from './readme.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const fixture = fileURLToPath(new URL('.', import.meta.url))
@@ -174,7 +175,7 @@ console.log(`\n${passed} passed, ${failed} failed`)
 process.exitCode = failed === 0 ? 0 : 1
 
 async function main(): Promise<void> {
-  await check('README quotes test/consumer/src/handler.ts verbatim', async () => {
+  await check(`README quotes ${EXAMPLE_FILE} verbatim (run here as src/handler.ts)`, async () => {
     const mismatch = await readmeExampleMismatch(root)
     assert(mismatch === undefined, String(mismatch))
   })
@@ -229,6 +230,8 @@ async function main(): Promise<void> {
     const installed = await check(`install the tarball into a fresh consumer ${label}`, async () => {
       await mkdir(dir)
       for (const entry of ['src', 'invoke.mjs', 'tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.declared.json']) await cp(join(fixture, entry), join(dir, entry), { recursive: true })
+      // The README's example itself, not a copy kept beside it.
+      await cp(join(root, EXAMPLE_FILE), join(dir, 'src/handler.ts'))
       const manifest = (await readFile(join(fixture, 'package.json'), 'utf8')).replace('MIDDY_VERSION', middy.version).replace('KIT_TARBALL', `file:${tarball}`)
       await writeFile(join(dir, 'package.json'), manifest)
       await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })

@@ -86,7 +86,7 @@ function reachesErrors(order: readonly Piece[], adder: Neighbour): boolean {
 
 const pieces = (...names: Piece[]): Piece[] => names
 
-/** The stack the README recommends. */
+/** The stack docs/middlewares.md recommends (examples/recommended-stack.ts). */
 const RECOMMENDED = pieces(
   'captureLambdaHandler',
   'injectLambdaContext',

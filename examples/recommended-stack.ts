@@ -1,0 +1,33 @@
+import { Logger } from '@aws-lambda-powertools/logger'
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
+import { Metrics } from '@aws-lambda-powertools/metrics'
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
+import { Tracer } from '@aws-lambda-powertools/tracer'
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware'
+import middy from '@middy/core'
+import httpCors from '@middy/http-cors'
+import httpErrorHandler from '@middy/http-error-handler'
+import httpHeaderNormalizer from '@middy/http-header-normalizer'
+import httpSecurityHeaders from '@middy/http-security-headers'
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda'
+import { tokenX } from 'tokenx-handler-kit'
+
+const logger = new Logger() // POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL
+const metrics = new Metrics() // POWERTOOLS_METRICS_NAMESPACE
+const tracer = new Tracer()
+
+export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
+  .use(captureLambdaHandler(tracer))
+  .use(injectLambdaContext(logger)) // not { logEvent: true }: the event holds the citizen's token
+  .use(logMetrics(metrics))
+  .use(httpSecurityHeaders())
+  .use(httpCors({ origins: ['https://app.example'], exposeHeaders: 'WWW-Authenticate', disableBeforePreflightResponse: false }))
+  .use(httpHeaderNormalizer())
+  .use(httpErrorHandler()) // renders everything else; before or after tokenX() both work
+  // Last. The kit's lines go through your Logger; its metrics are its own EMF record per invocation
+  // (same POWERTOOLS_METRICS_NAMESPACE); its spans go to the tracer provider ADOT registers, if any.
+  .use(tokenX({ audience: 'prod-gcp:team:orders-api', logger }))
+  .handler(async (_event, context, { signal }) => {
+    const response = await context.tokenX.fetch('https://orders-api.intern.nav.no/api/orders', { signal })
+    return { statusCode: response.status, body: await response.text() }
+  })
