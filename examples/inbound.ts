@@ -1,6 +1,6 @@
 import middy from '@middy/core'
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda'
-import { tokenX } from 'tokenx-handler-kit'
+import { downstreamAnswer, tokenX } from 'tokenx-handler-kit'
 
 const ordersUrl = 'https://orders-api.intern.nav.no/api/orders'
 
@@ -15,5 +15,6 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
     // The verified claims. They hold the citizen's identity number (pid): never log them.
     const loginLevel = context.citizen?.acr
     const response = await context.tokenX.fetch(ordersUrl, { signal })
-    return { statusCode: response.status, headers: { 'x-login-level': String(loginLevel) }, body: await response.text() }
+    const answer = await downstreamAnswer(response, context.tokenX)
+    return { ...answer, headers: { ...answer.headers, 'x-login-level': String(loginLevel) } }
   })

@@ -10,7 +10,9 @@ import httpErrorHandler from '@middy/http-error-handler'
 import httpHeaderNormalizer from '@middy/http-header-normalizer'
 import httpSecurityHeaders from '@middy/http-security-headers'
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda'
-import { tokenX } from 'tokenx-handler-kit'
+import { downstreamAnswer, tokenX } from 'tokenx-handler-kit'
+
+const ordersUrl = 'https://orders-api.intern.nav.no/api/orders'
 
 const logger = new Logger() // POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL
 const metrics = new Metrics() // POWERTOOLS_METRICS_NAMESPACE
@@ -26,8 +28,8 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
   .use(httpErrorHandler()) // renders everything else; before or after tokenX() both work
   // Last. The kit's lines go through your Logger; its metrics are its own EMF record per invocation
   // (same POWERTOOLS_METRICS_NAMESPACE); its spans go to the tracer provider ADOT registers, if any.
-  .use(tokenX({ audience: 'prod-gcp:team:orders-api', logger }))
+  .use(tokenX({ audience: { audience: 'prod-gcp:team:orders-api', url: ordersUrl }, logger }))
   .handler(async (_event, context, { signal }) => {
-    const response = await context.tokenX.fetch('https://orders-api.intern.nav.no/api/orders', { signal })
-    return { statusCode: response.status, body: await response.text() }
+    const response = await context.tokenX.fetch(ordersUrl, { signal })
+    return downstreamAnswer(response, context.tokenX)
   })

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda'
-import { createTokenXHandlerCore, type Downstream } from 'tokenx-handler-kit'
+import { createTokenXHandlerCore, downstreamAnswer, type Downstream } from 'tokenx-handler-kit'
 
 const ordersUrl = 'https://orders-api.intern.nav.no/api/orders'
 
@@ -11,7 +11,8 @@ export async function handler(event: APIGatewayProxyEventV2, context: Context): 
   try {
     orders = await tokenx.authorize(event, context)
     const response = await orders.fetch(ordersUrl)
-    return { statusCode: response.status, body: await response.text() }
+    // A status the citizen must not see throws a kit error, which respond() below answers.
+    return await downstreamAnswer(response, orders)
   } catch (err) {
     const answer = tokenx.respond(err) // the documented JSON answer for kit errors, undefined otherwise
     if (answer) return answer
