@@ -1,6 +1,7 @@
 import middy from '@middy/core'
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda'
-import { createLogger, tokenX } from 'tokenx-handler-kit'
+import { tokenX } from 'tokenx-handler-kit'
+import { createLogger } from 'tokenx-handler-kit/observe'
 
 // One JSON line format for the kit and the handler: Powertools' keys, POWERTOOLS_SERVICE_NAME,
 // POWERTOOLS_LOG_LEVEL (AWS_LAMBDA_LOG_LEVEL wins when stricter).
