@@ -357,7 +357,7 @@ export class DownstreamError extends TokenXError {
     this.audience = init.audience
   }
 }
-// ---- Inbound validation (issue #11) ----------------------------------------------------------------
+// ---- Inbound validation ----------------------------------------------------------------------
 
 /** The codes of the inbound-validation errors below (kept apart so `TokenXErrorCode` merges stay line-local). */
 export type InboundErrorCode =

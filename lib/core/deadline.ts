@@ -27,9 +27,8 @@ export function releaseDeadline(deadline: { readonly signal: AbortSignal | undef
 /**
  * The deadline's signal, created on first use: a warm invocation served from the cache whose handler
  * calls no downstream needs none. An AbortController and a timer that `release()` clears when the
- * invocation ends (an AbortSignal.timeout cannot be cleared, and fired at the deadline, long after
- * its invocation ended; bench/). A class, as V8 builds an object literal with a getter some twenty
- * times slower.
+ * invocation ends (an AbortSignal.timeout cannot be cleared, and would fire after its invocation
+ * ended). A class, as an object literal with a getter is slow to build.
  */
 class LazyDeadline {
   readonly #at: number

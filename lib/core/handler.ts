@@ -140,8 +140,8 @@ export function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A
   /**
    * The last Authorization value seen, with its token and the token's SHA-256 (what the validator's
    * cache and the token cache key on). The same caller's next request — a warm instance serving one
-   * citizen's session — then costs one string comparison instead of the syntax check and the hash,
-   * which were the largest part of a warm invocation (bench/function.ts). One value only: it is
+   * citizen's session — then costs one string comparison instead of the syntax check and the hash
+   * (the largest part of a warm invocation). One value only: it is
    * replaced by the next caller's, and nothing is ever looked up by it.
    */
   let last: Caller | undefined
@@ -181,7 +181,7 @@ export function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A
       return (authorized instanceof Promise ? await authorized : authorized).tokenX
     },
     release(tokenX) {
-      // Each Downstream holds its invocation's deadline (no per-invocation WeakMap entry: bench/).
+      // Each Downstream holds its invocation's deadline: no per-invocation WeakMap entry.
       if (tokenX === null || typeof tokenX !== 'object') return
       if (releaseDownstream(tokenX)) return
       for (const name in tokenX) releaseDownstream((tokenX as Record<string, unknown>)[name])

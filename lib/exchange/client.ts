@@ -229,16 +229,15 @@ function toLoaded(response: TokenResponse, audience: string, subjectExp: number,
   }
 }
 
-// Taken at load: the attempt timeout runs on real time, as the AbortSignal.timeout it replaces did,
-// even while a test fakes the global timers (which `backoff` does use).
+// Taken at load: the attempt timeout runs on real time even while a test fakes the global timers
+// (which `backoff` does use).
 const { setTimeout: startTimer, clearTimeout: stopTimer } = globalThis
 
 /**
  * Runs `run` with a signal that aborts after `timeout` ms (with a `TimeoutError`, as
  * AbortSignal.timeout does) or when `outer` aborts. Timer and listener go as soon as `run` settles:
- * `AbortSignal.any([outer, AbortSignal.timeout(ms)])` cannot be cleared, and each such timer fires
- * `ms` later, long after its exchange, allocating a DOMException and aborting the combined signal —
- * with creating the pair, tens of µs of CPU per exchange that land in later requests (bench/).
+ * `AbortSignal.any([outer, AbortSignal.timeout(ms)])` cannot be cleared, and its timer would fire long
+ * after the exchange, in a later invocation.
  */
 async function withTimeout<T>(outer: AbortSignal, timeout: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController()

@@ -109,7 +109,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
   // Keys handed out, by kid, since the last JWKS fetch: any fetch (rotation, max age) empties it.
   const byKid = new Map<string, KeyObject>()
   // Every fetch made for this issuer: a 200's body read here, within the cap (jose would read a
-  // chunked answer whole with `response.json()`: issue #9), and one `jwks.fetch` event once the body
+  // chunked answer whole with `response.json()`), and one `jwks.fetch` event once the body
   // is in, or not (a body that is too large or stops coming is a failed fetch). jose's timeout
   // signal aborts the read too.
   const observedFetch: FetchLike = async (input, init) => {
