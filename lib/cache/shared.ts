@@ -44,7 +44,7 @@ import type { DynamoDBLike, ExchangedToken, Loaded, SigningKey } from '../types.
 import { budgetErrorName, InvalidOptionError } from '../errors.ts'
 import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from '../util/access-token.ts'
 import { lazy } from '../util/lazy.ts'
-import { checkInteger, checkKnownKeys } from '../util/option-checks.ts'
+import { checkInteger, checkKnownKeys, checkOptionsObject, optionKeys } from '../util/option-checks.ts'
 
 /** Options of the shared cache (`sharedCache` in the client options; `TOKEN_X_CACHE_TABLE` sets `table`). */
 export interface SharedCacheOptions {
@@ -68,7 +68,7 @@ export interface SharedCacheOptions {
 }
 
 /** Every key of `SharedCacheOptions`, in one place (unknown keys are refused). */
-export const sharedCacheOptionKeys = ['table', 'client', 'readTimeout', 'writeTimeout', 'coldTimeout', 'failureThreshold', 'breakerCooldown'] as const
+export const sharedCacheOptionKeys = optionKeys<SharedCacheOptions>()('table', 'client', 'readTimeout', 'writeTimeout', 'coldTimeout', 'failureThreshold', 'breakerCooldown')
 
 export type ResolvedSharedCacheOptions = Readonly<Required<Omit<SharedCacheOptions, 'client'>> & Pick<SharedCacheOptions, 'client'>>
 
@@ -95,7 +95,7 @@ export function isTableName(value: unknown): value is string {
 
 /** Merges `options` over the defaults and checks them; throws `TypeError` naming the bad one. */
 export function resolveSharedCacheOptions(options: SharedCacheOptions): ResolvedSharedCacheOptions {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new InvalidOptionError('sharedCache', 'must be an object')
+  checkOptionsObject('sharedCache', options, 'must be an object', false)
   checkKnownKeys(options, sharedCacheOptionKeys, 'sharedCache.')
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as SharedCacheOptions
   const resolved = { ...sharedCacheDefaults, ...defined }
