@@ -21,7 +21,7 @@
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
-import { budgetErrorName, KeyError, safeErrorName, TokenXError, translate } from '../errors.ts'
+import { budgetErrorName, KeyError, loadFailureText, safeErrorName, TokenXError, translate } from '../errors.ts'
 import { publish, type KitEvents } from '../events.ts'
 import type { SecretsManagerLike, SigningKey } from '../types.ts'
 import { lazy } from '../util/lazy.ts'
@@ -293,7 +293,7 @@ async function createClient(injected: SecretsManagerLike | undefined): Promise<S
     // Nothing secret exists yet at this point, so the cause's own message is safe to log, and it is
     // what an operator needs: a bundler that broke the SDK says so here ("Dynamic require of
     // \"node:https\" is not supported": see docs/bundling.md).
-    throw new KeyError(`the Secrets Manager client could not be created (${nameAndMessage(cause)})`, { cause })
+    throw new KeyError(`the Secrets Manager client could not be created (${loadFailureText(cause)})`, { cause })
   }
 }
 
@@ -326,10 +326,4 @@ async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout
 /** `ResourceNotFoundException`, `AccessDeniedException`, `ThrottlingException`, `TimeoutError`, ... (the SDK call is cut at `keyTimeout`). */
 function describeAwsError(err: unknown): string {
   return budgetErrorName(err)
-}
-
-/** `Error: Dynamic require of "node:https" is not supported`, on one line and bounded. */
-function nameAndMessage(err: unknown): string {
-  if (!(err instanceof Error)) return 'non-error thrown'
-  return `${err.name}: ${err.message}`.replace(/\s+/g, ' ').slice(0, 300)
 }
