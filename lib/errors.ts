@@ -269,8 +269,8 @@ export function translate(err: unknown, wrap: (err: unknown) => TokenXError): To
 // OpenSSL code with no two digits in a row. Anything else is reported as `UnknownError`. Every place
 // a foreign error enters (TokenX transport, downstream fetch, JWKS fetch, Secrets Manager, DynamoDB,
 // crypto, a logger) names it through `safeErrorName` (`loadFailureText` when the AWS SDK cannot
-// even be loaded), and every kit error keeps a `ForeignError`
-// stand-in as its `cause` (the constructor below sees to it, whoever builds the error).
+// even be loaded), and every kit error keeps a `ForeignError` stand-in as its `cause` (the
+// constructor below sees to it, whoever builds the error).
 
 /** PascalCase words, or acronyms of 2–6 capitals before a word or at the end: `TypeError`, `DOMException`, `JWKSTimeout`, `ThrottlingException`. */
 const ERROR_NAME = /^(?:[A-Z][a-z]+|[A-Z]{2,6}(?=[A-Z][a-z]|$))+$/
