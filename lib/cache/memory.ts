@@ -9,7 +9,7 @@
  */
 import { hash } from 'node:crypto'
 import type { Loaded } from '../types.ts'
-import { untilAborted } from '../util/until-aborted.ts'
+import { untilAborted } from '../util/abort.ts'
 
 interface Entry<V> {
   value: V | undefined

@@ -3,6 +3,7 @@
  * validation, exchanges and downstream calls give up, so that the kit still answers in time.
  */
 import type { LambdaContextLike } from '../types.ts'
+import { timeoutError } from '../util/abort.ts'
 
 const NO_DEADLINE: { readonly signal: AbortSignal | undefined; readonly at: number | undefined } = Object.freeze({ signal: undefined, at: undefined })
 
@@ -50,7 +51,7 @@ class LazyDeadline {
       this.#controller = controller
       this.#timer = setTimeout(() => {
         this.#timer = undefined
-        controller.abort(new DOMException('The Lambda deadline is near', 'TimeoutError'))
+        controller.abort(timeoutError('The Lambda deadline is near'))
       }, Math.max(1, this.#at - Date.now()))
       // Never what keeps a process alive (outside Lambda, a forgotten release()).
       this.#timer.unref?.()

@@ -16,6 +16,7 @@ import type { TokenXClient } from '../exchange/client.ts'
 import { DownstreamError, TokenXError, InvalidOptionError, safeErrorName } from '../errors.ts'
 import { kitEvents, publish, type KitEvents } from '../events.ts'
 import type { ExchangedToken, FetchLike } from '../types.ts'
+import { timeoutError } from '../util/abort.ts'
 import { isLocalHost, isSafeUrl } from '../util/url.ts'
 
 const downstreamEvents = kitEvents('downstream')
@@ -312,7 +313,7 @@ class RequestGuard {
     }
     this.#timer = setTimeout(() => {
       this.#timedOut = true
-      this.#controller.abort(new DOMException('The downstream request did not answer in time', 'TimeoutError'))
+      this.#controller.abort(timeoutError('The downstream request did not answer in time'))
     }, timeout)
   }
 

@@ -25,7 +25,7 @@ import { budgetErrorName, KeyError, loadFailureText, safeErrorName, TokenXError,
 import { publish, type KitEvents } from '../events.ts'
 import type { SecretsManagerLike, SigningKey } from '../types.ts'
 import { lazy } from '../util/lazy.ts'
-import { untilAborted } from '../util/until-aborted.ts'
+import { within } from '../util/abort.ts'
 
 export interface KeyLoader {
   /** The key to sign with: loading it on first use, or again once it is older than `keyMaxAge`. */
@@ -300,22 +300,17 @@ async function createClient(injected: SecretsManagerLike | undefined): Promise<S
 async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout: number): Promise<string> {
   const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager')
   let output: { SecretString?: string | undefined }
-  // Raced as well as signalled: a client that ignores `abortSignal` (a wrapper, a hung socket) would
-  // otherwise hold the shared load, and every invocation waiting on it, for ever. The timer goes
-  // when the request settles and never keeps the process alive.
-  const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(new DOMException('The Secrets Manager request did not finish in time', 'TimeoutError')), timeout)
-  timer.unref?.()
+  // Raced as well as signalled (`wait`): a client that ignores `abortSignal` (a wrapper, a hung
+  // socket) would otherwise hold the shared load, and every invocation waiting on it, for ever. The
+  // timer goes when the request settles and never keeps the process alive.
   try {
-    const request = client.send(new GetSecretValueCommand({ SecretId: secretId }), { abortSignal: controller.signal })
-    output = await untilAborted(request, controller.signal, () => controller.signal.reason)
+    output = await within({ abortAfter: timeout, wait: timeout, message: 'The Secrets Manager request did not finish in time' }, (abortSignal) =>
+      client.send(new GetSecretValueCommand({ SecretId: secretId }), { abortSignal }))
   } catch (cause) {
     throw translate(cause, (foreign) =>
       new KeyError(`the private key could not be loaded from Secrets Manager (${describeAwsError(foreign)})`, {
         cause: foreign,
       }))
-  } finally {
-    clearTimeout(timer)
   }
   if (typeof output.SecretString !== 'string' || output.SecretString === '') {
     throw new KeyError('the Secrets Manager secret has no SecretString')

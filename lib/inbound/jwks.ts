@@ -20,7 +20,7 @@ import { JwksError, safeErrorName, TokenXError } from '../errors.ts'
 import { publish } from '../events.ts'
 import { AnswerTooLargeError, readLimited } from '../util/http.ts'
 import type { FetchLike } from '../types.ts'
-import { untilAborted } from '../util/until-aborted.ts'
+import { untilAborted } from '../util/abort.ts'
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 
 export interface IssuerKeysOptions {
@@ -363,10 +363,5 @@ function translateFetchError(err: unknown, what: string): TokenXError {
 
 /** Settles with `promise`, or rejects with a timeout `JwksError` as soon as `signal` aborts. */
 function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  const aborted = () => new JwksError('ERR_JWKS_TIMEOUT', 'the issuer\'s keys did not arrive before the deadline', { cause: signal.reason })
-  if (signal.aborted) {
-    promise.catch(() => {})
-    return Promise.reject(aborted())
-  }
-  return untilAborted(promise, signal, aborted)
+  return untilAborted(promise, signal, () => new JwksError('ERR_JWKS_TIMEOUT', 'the issuer\'s keys did not arrive before the deadline', { cause: signal.reason }))
 }
