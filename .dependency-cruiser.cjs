@@ -44,10 +44,10 @@ module.exports = {
     layer('core-below-middy', '^lib/core/', ['middy'], 'core/ works without middy; middy/ wraps it.'),
     {
       name: 'index-is-the-top',
-      comment: 'lib/index.ts is the public API: no module of the kit imports it.',
+      comment: 'The entry files (lib/index.ts, lib/observe.ts, lib/config.ts: the package exports) are the public API: no module of the kit imports them.',
       severity: 'error',
       from: { path: '^lib/' },
-      to: { path: '^lib/index\\.ts$' },
+      to: { path: '^lib/(index|observe|config)\\.ts$' },
     },
     {
       name: 'lib-stands-alone',

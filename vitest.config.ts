@@ -6,7 +6,11 @@ export default defineConfig({
     // functions/ import the kit by its package name, as a consumer does; in the repo that name means
     // the TypeScript source (package.json's "tokenx-kit-source" export condition, which tsc and
     // esbuild.config.mjs use too).
-    alias: { 'tokenx-handler-kit': fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
+    // The subpaths map to their entry files (lib/observe.ts, lib/config.ts).
+    alias: [
+      { find: /^tokenx-handler-kit$/, replacement: fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
+      { find: /^tokenx-handler-kit\/(observe|config)$/, replacement: fileURLToPath(new URL('./lib/$1.ts', import.meta.url)) },
+    ],
   },
   test: {
     include: ['test/**/*.test.ts'],

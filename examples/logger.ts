@@ -1,6 +1,7 @@
 import middy from '@middy/core'
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda'
-import { createLogger, downstreamAnswer, tokenX } from 'tokenx-handler-kit'
+import { downstreamAnswer, tokenX } from 'tokenx-handler-kit'
+import { createLogger } from 'tokenx-handler-kit/observe'
 
 const ordersUrl = 'https://orders-api.intern.nav.no/api/orders'
 

@@ -10,7 +10,9 @@
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
-import { ConfigError, createLogger, isClientId, tokenXApi, type VerifiedClaims } from 'tokenx-handler-kit'
+import { ConfigError, tokenXApi, type VerifiedClaims } from 'tokenx-handler-kit'
+import { isClientId } from 'tokenx-handler-kit/config'
+import { createLogger } from 'tokenx-handler-kit/observe'
 import { misconfigured } from './shared/misconfigured.ts'
 import { environmentAtLoad, requiredAcrFromEnv } from './shared/acr-env.ts'
 

@@ -11,7 +11,8 @@
  */
 import middy from '@middy/core'
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
-import { ConfigError, createLogger, downstreamAnswer, tokenX, type Downstream, type VerifiedClaims } from 'tokenx-handler-kit'
+import { ConfigError, downstreamAnswer, tokenX, type Downstream, type VerifiedClaims } from 'tokenx-handler-kit'
+import { createLogger } from 'tokenx-handler-kit/observe'
 import { misconfigured } from './shared/misconfigured.ts'
 import { environmentAtLoad, inboundValidationFromEnv, requiredAcrFromEnv } from './shared/acr-env.ts'
 import { downstreamFromEnv } from './shared/downstream-env.ts'

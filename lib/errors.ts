@@ -75,8 +75,53 @@ export interface TokenXErrorInit {
   readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
-const DEFAULT_ERROR = 'server_error'
-const DEFAULT_DESCRIPTION = 'The server could not complete the request'
+/** What the caller is answered for an error: the HTTP status, the OAuth `error` code and a fixed public description. */
+interface PublicAnswer {
+  readonly statusCode: number
+  readonly error: string
+  readonly error_description: string
+}
+
+// The public descriptions, each written once. Fixed texts: nothing is ever interpolated into them.
+const SERVER_FAILED = 'The server could not complete the request'
+const TOKEN_REFUSED = 'The bearer token is malformed, expired or not accepted'
+const UPSTREAM_UNAVAILABLE = 'An upstream service is unavailable'
+const UPSTREAM_UNEXPECTED = 'An upstream service answered unexpectedly'
+const UPSTREAM_SLOW = 'An upstream service did not answer in time'
+const INSUFFICIENT_ACR_DESCRIPTION = 'A higher authentication level is required'
+
+const SERVER_ERROR = { statusCode: 500, error: 'server_error', error_description: SERVER_FAILED } as const
+
+/**
+ * The one table from error code to public answer (docs/errors.md). Every kit error takes its
+ * `statusCode`, `error` and `error_description` from here, and its `message` (the answer body, with
+ * `expose: true`) is made of them. `ERR_BEARER_TOKEN` is the answer for a bearer token that was sent
+ * but is unusable; the other bearer problems are answered as `BEARER_ANSWERS` says.
+ */
+const PUBLIC_ANSWERS = {
+  ERR_CONFIG: SERVER_ERROR,
+  ERR_KEY: SERVER_ERROR,
+  ERR_BEARER_TOKEN: { statusCode: 401, error: 'invalid_token', error_description: TOKEN_REFUSED },
+  ERR_SUBJECT_TOKEN_REJECTED: { statusCode: 401, error: 'invalid_token', error_description: TOKEN_REFUSED },
+  ERR_CLIENT_REJECTED: SERVER_ERROR,
+  ERR_TOKEN_ENDPOINT: { statusCode: 502, error: 'temporarily_unavailable', error_description: UPSTREAM_UNEXPECTED },
+  ERR_TOKEN_ENDPOINT_UNAVAILABLE: { statusCode: 503, error: 'temporarily_unavailable', error_description: UPSTREAM_UNAVAILABLE },
+  ERR_TIMEOUT: { statusCode: 504, error: 'temporarily_unavailable', error_description: UPSTREAM_SLOW },
+  ERR_DOWNSTREAM_UNAVAILABLE: { statusCode: 502, error: 'temporarily_unavailable', error_description: UPSTREAM_UNAVAILABLE },
+  ERR_DOWNSTREAM_TIMEOUT: { statusCode: 504, error: 'temporarily_unavailable', error_description: UPSTREAM_SLOW },
+  ERR_DOWNSTREAM_URL: SERVER_ERROR,
+  ERR_DOWNSTREAM_STATUS: { statusCode: 502, error: 'server_error', error_description: UPSTREAM_UNEXPECTED },
+  ERR_INSUFFICIENT_ACR: { statusCode: 401, error: 'insufficient_user_authentication', error_description: INSUFFICIENT_ACR_DESCRIPTION },
+  ERR_CALLER_NOT_ALLOWED: { statusCode: 403, error: 'insufficient_scope', error_description: 'The calling application is not allowed' },
+  ERR_JWKS_UNAVAILABLE: { statusCode: 503, error: 'temporarily_unavailable', error_description: UPSTREAM_UNAVAILABLE },
+  ERR_JWKS_INVALID: { statusCode: 502, error: 'temporarily_unavailable', error_description: UPSTREAM_UNEXPECTED },
+  ERR_JWKS_TIMEOUT: { statusCode: 504, error: 'temporarily_unavailable', error_description: UPSTREAM_SLOW },
+} as const satisfies Readonly<Record<TokenXErrorCode, PublicAnswer>>
+
+/** The public answer for `code` (the table above), for tests and docs checks; the classes read the table themselves. */
+export function publicAnswer(code: TokenXErrorCode): PublicAnswer {
+  return PUBLIC_ANSWERS[code]
+}
 
 /**
  * Base class of every error the kit throws. Its `message` is the public answer body, JSON:
@@ -104,8 +149,8 @@ export class TokenXError extends Error {
   /** The internal explanation, for logs: names what went wrong, never a token, assertion or key. */
   readonly detail: string
   constructor(code: TokenXErrorCode, detail: string, init: TokenXErrorInit = {}) {
-    const error = init.error ?? DEFAULT_ERROR
-    const description = init.error_description ?? DEFAULT_DESCRIPTION
+    const error = init.error ?? SERVER_ERROR.error
+    const description = init.error_description ?? SERVER_ERROR.error_description
     super(JSON.stringify(error === '' ? { error_description: description } : { error, error_description: description }), { cause: ownOrStandIn(init.cause) })
     this.code = code
     this.statusCode = init.statusCode ?? init.status ?? 500
@@ -137,7 +182,7 @@ function challengeHeader(challenge: boolean | string, error: string, description
 export class ConfigError extends TokenXError {
   override name = 'ConfigError'
   constructor(detail: string, options: { cause?: unknown } = {}) {
-    super('ERR_CONFIG', detail, { cause: options.cause, statusCode: 500 })
+    super('ERR_CONFIG', detail, { cause: options.cause, ...PUBLIC_ANSWERS.ERR_CONFIG })
   }
 }
 
@@ -145,7 +190,7 @@ export class ConfigError extends TokenXError {
 export class KeyError extends TokenXError {
   override name = 'KeyError'
   constructor(detail: string, options: { cause?: unknown } = {}) {
-    super('ERR_KEY', detail, { cause: options.cause, statusCode: 500 })
+    super('ERR_KEY', detail, { cause: options.cause, ...PUBLIC_ANSWERS.ERR_KEY })
   }
 }
 
@@ -162,17 +207,18 @@ export class BearerTokenError extends TokenXError {
   readonly problem: BearerProblem
   constructor(detail: string, options: { cause?: unknown; problem?: BearerProblem } = {}) {
     const problem = options.problem ?? 'invalid'
-    super('ERR_BEARER_TOKEN', detail, { cause: options.cause, ...BEARER_VIEWS[problem] })
+    super('ERR_BEARER_TOKEN', detail, { cause: options.cause, ...BEARER_ANSWERS[problem], challenge: true })
     this.problem = problem
   }
 }
 
-// Every bearer problem carries a challenge, the 400 too (RFC 6750 §3.1 lists invalid_request).
-const BEARER_VIEWS = {
-  missing: { statusCode: 401, error: '', error_description: 'A bearer token is required', challenge: true },
-  invalid: { statusCode: 401, error: 'invalid_token', error_description: 'The bearer token is malformed, expired or not accepted', challenge: true },
-  malformed_request: { statusCode: 400, error: 'invalid_request', error_description: 'The request must carry exactly one bearer token', challenge: true },
-} as const
+// The answers of `ERR_BEARER_TOKEN` by problem. Every one carries a challenge, the 400 too (RFC 6750
+// §3.1 lists invalid_request); with no token sent at all, no error code (§3.1).
+const BEARER_ANSWERS = {
+  missing: { statusCode: 401, error: '', error_description: 'A bearer token is required' },
+  invalid: PUBLIC_ANSWERS.ERR_BEARER_TOKEN,
+  malformed_request: { statusCode: 400, error: 'invalid_request', error_description: 'The request must carry exactly one bearer token' },
+} as const satisfies Readonly<Record<BearerProblem, PublicAnswer>>
 
 /**
  * TokenX answered with an error. Carries what TokenX said (`tokenEndpointStatus` and the RFC 8693
@@ -194,7 +240,7 @@ export class TokenExchangeError extends TokenXError {
     detail: string,
     init: { cause?: unknown; tokenEndpointStatus?: number; upstream?: OAuthErrorBody } = {},
   ) {
-    super(code, detail, { cause: init.cause, ...callerView(code) })
+    super(code, detail, { cause: init.cause, ...PUBLIC_ANSWERS[code] })
     this.tokenEndpointStatus = init.tokenEndpointStatus ?? 0
     this.upstream = init.upstream ?? {}
   }
@@ -203,22 +249,6 @@ export class TokenExchangeError extends TokenXError {
   get retryable(): boolean {
     return this.code === 'ERR_TOKEN_ENDPOINT_UNAVAILABLE' || this.code === 'ERR_TIMEOUT' ||
       (this.code === 'ERR_TOKEN_ENDPOINT' && this.tokenEndpointStatus >= 500)
-  }
-}
-
-/** What the caller of the function sees for each TokenX failure; see docs/errors.md. */
-function callerView(code: TokenExchangeError['code']): Pick<TokenXErrorInit, 'statusCode' | 'error' | 'error_description'> {
-  switch (code) {
-    case 'ERR_SUBJECT_TOKEN_REJECTED':
-      return { statusCode: 401, error: 'invalid_token', error_description: 'The bearer token is malformed, expired or not accepted' }
-    case 'ERR_CLIENT_REJECTED':
-      return { statusCode: 500, error: 'server_error', error_description: 'The server could not complete the request' }
-    case 'ERR_TOKEN_ENDPOINT':
-      return { statusCode: 502, error: 'temporarily_unavailable', error_description: 'An upstream service answered unexpectedly' }
-    case 'ERR_TOKEN_ENDPOINT_UNAVAILABLE':
-      return { statusCode: 503, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' }
-    default:
-      return { statusCode: 504, error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' }
   }
 }
 
@@ -238,8 +268,9 @@ export function translate(err: unknown, wrap: (err: unknown) => TokenXError): To
 // be letters only and to fall into capitalised words); a code is an upper-case Node, undici or
 // OpenSSL code with no two digits in a row. Anything else is reported as `UnknownError`. Every place
 // a foreign error enters (TokenX transport, downstream fetch, JWKS fetch, Secrets Manager, DynamoDB,
-// crypto, a logger) names it through `safeErrorName`, and every kit error keeps a `ForeignError`
-// stand-in as its `cause` (the constructor below sees to it, whoever builds the error).
+// crypto, a logger) names it through `safeErrorName` (`loadFailureText` when the AWS SDK cannot
+// even be loaded), and every kit error keeps a `ForeignError` stand-in as its `cause` (the
+// constructor below sees to it, whoever builds the error).
 
 /** PascalCase words, or acronyms of 2–6 capitals before a word or at the end: `TypeError`, `DOMException`, `JWKSTimeout`, `ThrottlingException`. */
 const ERROR_NAME = /^(?:[A-Z][a-z]+|[A-Z]{2,6}(?=[A-Z][a-z]|$))+$/
@@ -283,6 +314,16 @@ export function safeErrorName(err: unknown): string {
 /** `safeErrorName` where an abort can only mean a time budget ran out (the SDK calls the kit cuts short). */
 export function budgetErrorName(err: unknown): string {
   return (err as { name?: unknown } | null)?.name === 'AbortError' ? 'TimeoutError' : safeErrorName(err)
+}
+
+/**
+ * A module-load failure's sanitised name and its message, on one line and bounded: `Error: Dynamic
+ * require of "node:https" is not supported`. Only for failures before anything secret exists (an SDK
+ * that a bundler broke), where the message is what an operator needs; never for a request's error.
+ */
+export function loadFailureText(err: unknown): string {
+  if (!(err instanceof Error)) return 'non-error thrown'
+  return `${nameOf(err) ?? UNKNOWN_ERROR_NAME}: ${err.message}`.replace(/\s+/g, ' ').slice(0, 300)
 }
 
 /**
@@ -330,13 +371,6 @@ export class InvalidOptionError extends TypeError {
   }
 }
 
-const DOWNSTREAM_VIEWS = {
-  ERR_DOWNSTREAM_UNAVAILABLE: { statusCode: 502, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' },
-  ERR_DOWNSTREAM_TIMEOUT: { statusCode: 504, error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' },
-  ERR_DOWNSTREAM_URL: { statusCode: 500, error: 'server_error', error_description: 'The server could not complete the request' },
-  ERR_DOWNSTREAM_STATUS: { statusCode: 502, error: 'server_error', error_description: 'An upstream service answered unexpectedly' },
-} as const
-
 /**
  * A request through `Downstream.fetch` failed before the downstream answered: unreachable (502),
  * too slow (504), or aimed at a URL the token may not go to (500). A downstream that answers, with any
@@ -349,15 +383,15 @@ export class DownstreamError extends TokenXError {
   readonly audience: string
 
   constructor(
-    code: keyof typeof DOWNSTREAM_VIEWS,
+    code: Extract<TokenXErrorCode, 'ERR_DOWNSTREAM_UNAVAILABLE' | 'ERR_DOWNSTREAM_TIMEOUT' | 'ERR_DOWNSTREAM_URL' | 'ERR_DOWNSTREAM_STATUS'>,
     message: string,
     init: { cause?: unknown; audience: string },
   ) {
-    super(code, message, { cause: init.cause, ...DOWNSTREAM_VIEWS[code] })
+    super(code, message, { cause: init.cause, ...PUBLIC_ANSWERS[code] })
     this.audience = init.audience
   }
 }
-// ---- Inbound validation (issue #11) ----------------------------------------------------------------
+// ---- Inbound validation ----------------------------------------------------------------------
 
 /** The codes of the inbound-validation errors below (kept apart so `TokenXErrorCode` merges stay line-local). */
 export type InboundErrorCode =
@@ -372,8 +406,6 @@ export type InboundErrorCode =
   /** An issuer's JWKS or discovery document did not arrive in time (its own timeout or the deadline). */
   | 'ERR_JWKS_TIMEOUT'
 
-const INSUFFICIENT_ACR_DESCRIPTION = 'A higher authentication level is required'
-
 /**
  * RFC 9470 §3 step-up: the token is valid but its `acr` is too low. Answered 401 with
  * `WWW-Authenticate: Bearer error="insufficient_user_authentication", acr_values="<required>"`, so
@@ -386,9 +418,7 @@ export class InsufficientAcrError extends TokenXError {
   constructor(detail: string, options: { cause?: unknown; acrValues: string }) {
     super('ERR_INSUFFICIENT_ACR', detail, {
       cause: options.cause,
-      statusCode: 401,
-      error: 'insufficient_user_authentication',
-      error_description: INSUFFICIENT_ACR_DESCRIPTION,
+      ...PUBLIC_ANSWERS.ERR_INSUFFICIENT_ACR,
       challenge: `Bearer error="insufficient_user_authentication", error_description="${INSUFFICIENT_ACR_DESCRIPTION}", acr_values="${options.acrValues}"`,
     })
     this.acrValues = options.acrValues
@@ -404,9 +434,7 @@ export class ForbiddenCallerError extends TokenXError {
   constructor(detail: string, options: { cause?: unknown } = {}) {
     super('ERR_CALLER_NOT_ALLOWED', detail, {
       cause: options.cause,
-      statusCode: 403,
-      error: 'insufficient_scope',
-      error_description: 'The calling application is not allowed',
+      ...PUBLIC_ANSWERS.ERR_CALLER_NOT_ALLOWED,
       // RFC 6750 §3.1: insufficient_scope is answered 403 with the challenge.
       challenge: true,
     })
@@ -424,7 +452,7 @@ export class JwksError extends TokenXError {
     detail: string,
     options: { cause?: unknown } = {},
   ) {
-    super(code, detail, { cause: options.cause, ...JWKS_VIEWS[code] })
+    super(code, detail, { cause: options.cause, ...PUBLIC_ANSWERS[code] })
   }
 
   /** Whether fetching again may succeed (unreachable or slow; a malformed document stays malformed). */
@@ -432,9 +460,3 @@ export class JwksError extends TokenXError {
     return this.code !== 'ERR_JWKS_INVALID'
   }
 }
-
-const JWKS_VIEWS = {
-  ERR_JWKS_UNAVAILABLE: { statusCode: 503, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' },
-  ERR_JWKS_INVALID: { statusCode: 502, error: 'temporarily_unavailable', error_description: 'An upstream service answered unexpectedly' },
-  ERR_JWKS_TIMEOUT: { statusCode: 504, error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' },
-} as const

@@ -1,36 +1,39 @@
 /**
  * The kit's public API: an explicit list, so nothing internal leaks out by accident. What is here is
- * a promise (semver); helpers such as option resolution, defaults and the bearer parser are not.
+ * a promise (semver). Logs, metrics, traces and events are in `tokenx-handler-kit/observe`
+ * (lib/observe.ts); the defaults tables and the option and environment helpers in
+ * `tokenx-handler-kit/config` (lib/config.ts).
  */
-// The middleware, and its core for handlers without middy.
+// The middlewares, and their cores for handlers without middy.
 export { tokenX } from './middy/tokenx.ts'
-export { createTokenXHandlerCore } from './core/handler.ts'
-export { middlewareDefaults } from './core/options.ts'
-export type { DynamoDBLike, ExchangedToken, FetchLike, LambdaContext, LambdaContextLike, SecretsManagerLike } from './types.ts'
-export type { AudienceOption, AudienceTarget, TokenXContext } from './core/audience.ts'
-export type { AuthorizedRequest, TokenXHandlerCore } from './core/handler.ts'
-export type { TokenXCoreOptions } from './core/options.ts'
 export type { TokenXMiddleware, TokenXMiddlewareRequest } from './middy/tokenx.ts'
-// The client, usable on its own.
+export { tokenXApi } from './middy/tokenx-api.ts'
+export type { TokenXApiMiddleware, TokenXApiMiddlewareRequest } from './middy/tokenx-api.ts'
+export { createTokenXHandlerCore } from './core/handler.ts'
+export type { AuthorizedRequest, TokenXHandlerCore } from './core/handler.ts'
+export { createTokenXApiCore } from './core/api.ts'
+export type { TokenXApiCore, TokenXApiOptions } from './core/api.ts'
+export type { TokenXCoreOptions } from './core/options.ts'
+export type { AudienceOption, AudienceTarget, TokenXContext } from './core/audience.ts'
+export type { DynamoDBLike, ExchangedToken, FetchLike, LambdaContext, LambdaContextLike, SecretsManagerLike } from './types.ts'
+// The client, usable on its own, and the downstream it binds.
 export { createTokenXClient } from './exchange/client.ts'
 export type { ExchangeOptions, TokenXClient } from './exchange/client.ts'
-export { optionsFromEnv } from './exchange/config.ts'
-export { isClientId } from './util/option-checks.ts'
 export type { AssertionAudience, TokenXOptions, ResolvedTokenXOptions } from './exchange/config.ts'
-export type { Downstream } from './downstream/fetch.ts'
-export { sharedCacheDefaults } from './cache/shared.ts'
 export type { SharedCacheOptions } from './cache/shared.ts'
-// Answers, logs, metrics, traces.
+export type { Downstream } from './downstream/fetch.ts'
+// Validation of the caller's token.
+export { createInboundValidator } from './inbound/validator.ts'
+export type { InboundValidator, TokenSource, VerifiedClaims } from './inbound/validator.ts'
+export type { InboundIssuer, InboundOptions, IssuerSelection, ResolvedInboundOptions } from './inbound/config.ts'
+export type { AcrLevel } from './inbound/acr.ts'
+// Answers.
 export { downstreamAnswer, errorResponse } from './core/response.ts'
 export type { DownstreamAnswer, ErrorResponse } from './core/response.ts'
-export { createLogger } from './observe/logger.ts'
-export type { JsonLogger, KitLogger, LogAttributes, LoggerOptions, LogLevel } from './observe/logger.ts'
-export { METRICS } from './observe/metrics.ts'
-export type { MetricName, MetricsLike, MetricUnit } from './observe/metrics.ts'
-export type { SpanAttributes, SpanLike, TracerLike } from './observe/tracing.ts'
-// Events (node:diagnostics_channel), for logs, metrics and traces of your own.
-export { channelName } from './events.ts'
-export type { KitEventName, KitEvents } from './events.ts'
+// The observability options' types (the rest is in tokenx-handler-kit/observe).
+export type { KitLogger } from './observe/logger.ts'
+export type { MetricsLike } from './observe/metrics.ts'
+export type { TracerLike } from './observe/tracing.ts'
 // Errors.
 export {
   TokenXError,
@@ -45,13 +48,3 @@ export {
   JwksError,
 } from './errors.ts'
 export type { TokenXErrorCode, TokenXErrorInit, BearerProblem, OAuthErrorBody, InboundErrorCode } from './errors.ts'
-export { createInboundValidator, inboundFromEnv } from './inbound/validator.ts'
-export type { InboundValidator, TokenSource, VerifiedClaims } from './inbound/validator.ts'
-export { inboundDefaults } from './inbound/config.ts'
-export type { InboundIssuer, InboundOptions, IssuerSelection, ResolvedInboundOptions } from './inbound/config.ts'
-export { acrLevels, isAcrLevel, satisfiesAcr } from './inbound/acr.ts'
-export type { AcrLevel } from './inbound/acr.ts'
-export { createTokenXApiCore } from './core/api.ts'
-export type { TokenXApiCore, TokenXApiOptions } from './core/api.ts'
-export { tokenXApi } from './middy/tokenx-api.ts'
-export type { TokenXApiMiddleware, TokenXApiMiddlewareRequest } from './middy/tokenx-api.ts'

@@ -47,6 +47,9 @@ describe('.dependency-cruiser.cjs', () => {
       await write('lib/util/lazy.ts', "import type { Handler } from '../core/handler.ts'\nexport type Lazy = () => Handler\n")
       await write('lib/core/handler.ts', "import type { Api } from '../index.ts'\nexport type Handler = Api\n")
       await write('lib/index.ts', "export type Api = string\nexport type { Handler } from './core/handler.ts'\n")
+      // A subpath's entry file imported from inside.
+      await write('lib/config.ts', 'export const defaults = 1\n')
+      await write('lib/cache/memory.ts', "import { defaults } from '../config.ts'\nexport const size = defaults\n")
       await write('lib/observe/logger.ts', "import type { Helper } from '../../test/helper.ts'\nexport type Logger = Helper\n")
       await write('test/helper.ts', 'export type Helper = string\n')
     })
@@ -54,10 +57,11 @@ describe('.dependency-cruiser.cjs', () => {
       await rm(dir, { recursive: true, force: true })
     })
 
-    it('refuses cycles of type-only imports, upward and sibling imports, the index from inside, and the rest of the repo', async () => {
+    it('refuses cycles of type-only imports, upward and sibling imports, an entry file from inside, and the rest of the repo', async () => {
       expect(await violations(dir)).toEqual([
         'cache-below-features: lib/cache/shared.ts → lib/exchange/client.ts',
         'inbound-no-sibling: lib/inbound/jwks.ts → lib/exchange/client.ts',
+        'index-is-the-top: lib/cache/memory.ts → lib/config.ts',
         'index-is-the-top: lib/core/handler.ts → lib/index.ts',
         'lib-stands-alone: lib/observe/logger.ts → test/helper.ts',
         'no-circular: lib/cache/shared.ts → lib/exchange/client.ts',

@@ -2,7 +2,8 @@
  * The login level the example functions require: `REQUIRED_ACR`, default `idporten-loa-high`. A bad
  * value becomes a `ConfigError` the function answers with (500, JSON), as for its other settings.
  */
-import { ConfigError, isAcrLevel, type AcrLevel } from 'tokenx-handler-kit'
+import { ConfigError } from 'tokenx-handler-kit'
+import { isAcrLevel, type AcrLevel } from 'tokenx-handler-kit/config'
 
 export const DEFAULT_REQUIRED_ACR: AcrLevel = 'idporten-loa-high'
 

@@ -3,7 +3,8 @@
  * it has. Read once at module load; a bad value becomes a `ConfigError` the function answers with
  * (500, JSON), rather than a crashed init phase that API Gateway turns into an opaque 502.
  */
-import { ConfigError, isClientId } from 'tokenx-handler-kit'
+import { ConfigError } from 'tokenx-handler-kit'
+import { isClientId } from 'tokenx-handler-kit/config'
 
 export interface DownstreamEnv {
   /** Base URL of the downstream API, ending in `/`. */

@@ -9,7 +9,7 @@
  */
 import { hash } from 'node:crypto'
 import type { Loaded } from '../types.ts'
-import { untilAborted } from '../util/until-aborted.ts'
+import { untilAborted } from '../util/abort.ts'
 
 interface Entry<V> {
   value: V | undefined
@@ -79,8 +79,7 @@ export class PromiseCache<V> {
   #start(key: string, load: (signal: AbortSignal) => Promise<Loaded<V>>): Entry<V> {
     const controller = new AbortController()
     // Every field from the start, and cleared by assignment rather than `delete`: an object that loses
-    // a property drops to V8's dictionary mode, which cost each cached entry about a third more heap
-    // (bench/).
+    // a property drops to dictionary mode, a larger entry.
     const entry: Entry<V> = { value: undefined, freshUntil: 0, pending: undefined, controller, waiters: 0 }
     entry.pending = load(controller.signal).then(
       (loaded) => {
@@ -123,7 +122,7 @@ export class PromiseCache<V> {
 
   #touch(key: string, entry: Entry<V>): void {
     // Already the most recently used (the same citizen again, the common warm case): a delete and a
-    // set would leave the order as it is, and cost about as much as the rest of a warm hit (bench/).
+    // set would leave the order as it is.
     if (entry === this.#newest) return
     // Map keeps insertion order: moving the key to the end makes the first key the least recently used.
     this.#entries.delete(key)

@@ -43,8 +43,9 @@ import { publish, type KitEvents } from '../events.ts'
 import type { DynamoDBLike, ExchangedToken, Loaded, SigningKey } from '../types.ts'
 import { budgetErrorName, InvalidOptionError } from '../errors.ts'
 import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from '../util/access-token.ts'
+import { loadTimeTimers, within, type Budget } from '../util/abort.ts'
 import { lazy } from '../util/lazy.ts'
-import { checkInteger, checkKnownKeys } from '../util/option-checks.ts'
+import { checkInteger, checkKnownKeys, checkOptionsObject, optionKeys } from '../util/option-checks.ts'
 
 /** Options of the shared cache (`sharedCache` in the client options; `TOKEN_X_CACHE_TABLE` sets `table`). */
 export interface SharedCacheOptions {
@@ -68,7 +69,7 @@ export interface SharedCacheOptions {
 }
 
 /** Every key of `SharedCacheOptions`, in one place (unknown keys are refused). */
-export const sharedCacheOptionKeys = ['table', 'client', 'readTimeout', 'writeTimeout', 'coldTimeout', 'failureThreshold', 'breakerCooldown'] as const
+export const sharedCacheOptionKeys = optionKeys<SharedCacheOptions>()('table', 'client', 'readTimeout', 'writeTimeout', 'coldTimeout', 'failureThreshold', 'breakerCooldown')
 
 export type ResolvedSharedCacheOptions = Readonly<Required<Omit<SharedCacheOptions, 'client'>> & Pick<SharedCacheOptions, 'client'>>
 
@@ -95,7 +96,7 @@ export function isTableName(value: unknown): value is string {
 
 /** Merges `options` over the defaults and checks them; throws `TypeError` naming the bad one. */
 export function resolveSharedCacheOptions(options: SharedCacheOptions): ResolvedSharedCacheOptions {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new InvalidOptionError('sharedCache', 'must be an object')
+  checkOptionsObject('sharedCache', options, 'must be an object', false)
   checkKnownKeys(options, sharedCacheOptionKeys, 'sharedCache.')
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as SharedCacheOptions
   const resolved = { ...sharedCacheDefaults, ...defined }
@@ -153,8 +154,13 @@ const CLOCK_MARGIN = 60_000
 
 type Outcome = KitEvents['shared-cache']['outcome']
 
-// Taken at load: budgets run on real time even while a test fakes the global timers.
-const { setTimeout: startTimer, clearTimeout: stopTimer } = globalThis
+/**
+ * One SDK call's budget: `wait` ms at most for the answer, or until `outer` aborts (some clients ignore
+ * their signal, or notice it late: the wait holds regardless), and its signal aborted after `abortAfter`
+ * ms. Budgets run on real time even while a test fakes the global timers.
+ */
+const budget = (wait: number, abortAfter: number, outer: AbortSignal | undefined): Budget =>
+  ({ wait, abortAfter, outer, message: 'The shared cache did not answer within its budget', timers: loadTimeTimers })
 
 export function createSharedCache(options: SharedCacheOptions, clientId: string, clock: () => number = Date.now): SharedCache {
   const resolved = resolveSharedCacheOptions(options)
@@ -173,11 +179,11 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
   const event = (audience: string, operation: 'get' | 'put', outcome: Outcome, started: number, extra: { errorName?: string; breaker?: 'opened' | 'closed' } = {}) =>
     publish('shared-cache', () => ({ audience, operation, outcome, durationMs: performance.now() - started, ...extra }))
 
-  /** Runs one SDK call within `budget` ms; reports failures to the breaker and as events. */
+  /** Runs one SDK call within `limit` ms; reports failures to the breaker and as events. */
   const call = async <T>(
     audience: string,
     operation: 'get' | 'put',
-    budget: number,
+    limit: number,
     outer: AbortSignal | undefined,
     send: (sdk: typeof import('./dynamodb-sdk.ts'), client: DynamoDBLike, signal: AbortSignal) => Promise<T>,
   ): Promise<{ ok: true; value: T; started: number; closed: boolean } | { ok: false }> => {
@@ -191,11 +197,11 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
       // against the budget (a cold start would otherwise always miss); the request is.
       const [module, dynamodb] = await Promise.all([loadSdk(), getClient()])
       const value = warm
-        ? await withBudget(budget, budget, outer, (signal) => send(module, dynamodb, signal))
+        ? await within(budget(limit, limit, outer), (signal) => send(module, dynamodb, signal))
         // Until one request has succeeded, a slow one is not aborted when we stop waiting for it
         // but a while later, so it can finish connecting and leave a warm client behind (and a
         // loaded environment does not start over with every request).
-        : await withBudget(Math.max(budget, resolved.coldTimeout), COLD_ABORT_FACTOR * Math.max(budget, resolved.coldTimeout), outer, (signal) =>
+        : await within(budget(Math.max(limit, resolved.coldTimeout), COLD_ABORT_FACTOR * Math.max(limit, resolved.coldTimeout), outer), (signal) =>
           send(module, dynamodb, signal).then((result) => {
             warm = true
             return result
@@ -338,47 +344,6 @@ function itemFields(item: Record<string, unknown>): { pk: string; ttl: number; v
   return data instanceof Uint8Array ? { pk, ttl, v, data } : undefined
 }
 
-
-/**
- * Runs `run`, waiting for it `wait` ms at most (or until `outer` aborts), and aborts its signal after
- * `abortAfter` ms (≥ `wait`). Timers and listener go as soon as `run` settles (an
- * `AbortSignal.timeout` could not be cleared).
- */
-async function withBudget<T>(wait: number, abortAfter: number, outer: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController()
-  const timeout = () => new DOMException('The shared cache did not answer within its budget', 'TimeoutError')
-  let stopWaiting: (reason: unknown) => void = () => undefined
-  const waited = new Promise<never>((_, reject) => {
-    stopWaiting = reject
-  })
-  const onAbort = () => {
-    controller.abort(outer?.reason)
-    stopWaiting(outer?.reason)
-  }
-  if (outer?.aborted === true) onAbort()
-  else outer?.addEventListener('abort', onAbort, { once: true })
-  const waitTimer = startTimer(() => {
-    const reason = timeout()
-    // Aborted before the caller goes on, so the request is cancelled by the time the answer leaves.
-    if (abortAfter <= wait) controller.abort(reason)
-    stopWaiting(reason)
-  }, wait)
-  waitTimer.unref()
-  const abortTimer = abortAfter > wait ? startTimer(() => controller.abort(timeout()), abortAfter) : undefined
-  abortTimer?.unref()
-  const running = run(controller.signal)
-  running.then(
-    () => stopTimer(abortTimer),
-    () => stopTimer(abortTimer),
-  )
-  try {
-    // Some clients ignore their abort signal (or notice it late): the wait holds regardless.
-    return await Promise.race([running, waited])
-  } finally {
-    stopTimer(waitTimer)
-    outer?.removeEventListener('abort', onAbort)
-  }
-}
 
 interface Breaker {
   /** Whether a call may go to the table now (closed, or the one probe after the cooldown). */

@@ -8,12 +8,11 @@
  */
 import type { LambdaContextLike } from '../types.ts'
 import { bearerToken } from '../inbound/bearer.ts'
-import { InvalidOptionError } from '../errors.ts'
 import { inboundValidatorGetter, type VerifiedClaims } from '../inbound/validator.ts'
 import { checkAllowedClients, inboundDefaults, inboundOptionKeys, type InboundIssuer, type InboundOptions } from '../inbound/config.ts'
 import { lazyDeadline, releaseDeadline } from './deadline.ts'
 import { middlewareDefaults, observerFor, type TokenXCoreOptions } from './options.ts'
-import { checkKnownKeys, checkNonNegativeInteger } from '../util/option-checks.ts'
+import { checkKnownKeys, checkNonNegativeInteger, checkOptionsObject, optionKeys } from '../util/option-checks.ts'
 import { respondTo } from './respond.ts'
 import type { ErrorResponse } from './response.ts'
 
@@ -38,12 +37,10 @@ export interface TokenXApiOptions extends Omit<InboundOptions, 'idporten' | 'tok
 }
 
 /** Every key of `TokenXApiOptions`, in one place: the inbound options but `idporten`, and the observability ones. */
-export const apiOptionKeys = Object.freeze([
+export const apiOptionKeys = optionKeys<TokenXApiOptions>()(
   'env', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName',
   ...inboundOptionKeys.filter((key): key is Exclude<typeof key, 'idporten'> => key !== 'idporten'),
-] as const)
-const everyApiKeyListed: Exclude<keyof TokenXApiOptions, (typeof apiOptionKeys)[number]> extends never ? true : never = true
-void everyApiKeyListed
+)
 
 export interface TokenXApiCore {
   /** The verified claims of the event's TokenX token; rejects with a `TokenXError` (401, 403, 5xx). */
@@ -56,7 +53,7 @@ export interface TokenXApiCore {
 
 /** The API side's core, for handlers that do not use middy. Bad options throw `TypeError` here. */
 export function createTokenXApiCore(options: TokenXApiOptions = {}): TokenXApiCore {
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object')
+  checkOptionsObject('options', options)
   checkKnownKeys(options, apiOptionKeys)
   const { env, deadlineMargin = middlewareDefaults.deadlineMargin, logger, metrics, tracer, serviceName, tokenX, ...inbound } = options
   checkNonNegativeInteger('deadlineMargin', deadlineMargin)

@@ -3,6 +3,7 @@
  * validation, exchanges and downstream calls give up, so that the kit still answers in time.
  */
 import type { LambdaContextLike } from '../types.ts'
+import { timeoutError } from '../util/abort.ts'
 
 const NO_DEADLINE: { readonly signal: AbortSignal | undefined; readonly at: number | undefined } = Object.freeze({ signal: undefined, at: undefined })
 
@@ -27,9 +28,8 @@ export function releaseDeadline(deadline: { readonly signal: AbortSignal | undef
 /**
  * The deadline's signal, created on first use: a warm invocation served from the cache whose handler
  * calls no downstream needs none. An AbortController and a timer that `release()` clears when the
- * invocation ends (an AbortSignal.timeout cannot be cleared, and fired at the deadline, long after
- * its invocation ended; bench/). A class, as V8 builds an object literal with a getter some twenty
- * times slower.
+ * invocation ends (an AbortSignal.timeout cannot be cleared, and would fire after its invocation
+ * ended). A class, as an object literal with a getter is slow to build.
  */
 class LazyDeadline {
   readonly #at: number
@@ -51,7 +51,7 @@ class LazyDeadline {
       this.#controller = controller
       this.#timer = setTimeout(() => {
         this.#timer = undefined
-        controller.abort(new DOMException('The Lambda deadline is near', 'TimeoutError'))
+        controller.abort(timeoutError('The Lambda deadline is near'))
       }, Math.max(1, this.#at - Date.now()))
       // Never what keeps a process alive (outside Lambda, a forgotten release()).
       this.#timer.unref?.()

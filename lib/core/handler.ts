@@ -14,7 +14,7 @@ import { createDownstream, releaseDownstream, type Downstream } from '../downstr
 import { ConfigError, InvalidOptionError, safeErrorName, translate } from '../errors.ts'
 import type { ExchangedToken, LambdaContext } from '../types.ts'
 import { inboundValidatorGetter, rememberedClaims, validateDigested, type VerifiedClaims } from '../inbound/validator.ts'
-import { checkKnownKeys, checkNonNegativeInteger } from '../util/option-checks.ts'
+import { checkFunction, checkKnownKeys, checkNonNegativeInteger, checkOptionsObject } from '../util/option-checks.ts'
 import { respondTo } from './respond.ts'
 import type { errorResponse } from './response.ts'
 import { audienceEntries, type AudienceEntry, type AudienceOption, type TokenXContext } from './audience.ts'
@@ -63,14 +63,14 @@ export interface Core<A extends AudienceOption> extends TokenXHandlerCore<A> {
 }
 
 export function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A>): Core<A> {
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object')
+  checkOptionsObject('options', options)
   checkKnownKeys(options, coreOptionKeys)
   const audiences = audienceEntries(options.audience)
   const downstreamTimeout = options.downstreamTimeout ?? middlewareDefaults.downstreamTimeout
   const deadlineMargin = options.deadlineMargin ?? middlewareDefaults.deadlineMargin
   checkNonNegativeInteger('downstreamTimeout', downstreamTimeout)
   checkNonNegativeInteger('deadlineMargin', deadlineMargin)
-  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new InvalidOptionError('fetch', 'must be a function')
+  checkFunction('fetch', options.fetch)
   const observer = observerFor(options, audiences)
 
   // Options in code are checked now; the environment is read on the first invocation, so that a
@@ -140,8 +140,8 @@ export function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A
   /**
    * The last Authorization value seen, with its token and the token's SHA-256 (what the validator's
    * cache and the token cache key on). The same caller's next request — a warm instance serving one
-   * citizen's session — then costs one string comparison instead of the syntax check and the hash,
-   * which were the largest part of a warm invocation (bench/function.ts). One value only: it is
+   * citizen's session — then costs one string comparison instead of the syntax check and the hash
+   * (the largest part of a warm invocation). One value only: it is
    * replaced by the next caller's, and nothing is ever looked up by it.
    */
   let last: Caller | undefined
@@ -181,7 +181,7 @@ export function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A
       return (authorized instanceof Promise ? await authorized : authorized).tokenX
     },
     release(tokenX) {
-      // Each Downstream holds its invocation's deadline (no per-invocation WeakMap entry: bench/).
+      // Each Downstream holds its invocation's deadline: no per-invocation WeakMap entry.
       if (tokenX === null || typeof tokenX !== 'object') return
       if (releaseDownstream(tokenX)) return
       for (const name in tokenX) releaseDownstream((tokenX as Record<string, unknown>)[name])

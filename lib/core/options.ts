@@ -12,6 +12,7 @@ import { isMetricsLike, type MetricsLike } from '../observe/metrics.ts'
 import { createObserver, metricsNamespace, type Observer } from '../observe/observer.ts'
 import { isTracerLike, type TracerLike } from '../observe/tracing.ts'
 import type { FetchLike } from '../types.ts'
+import { checkOptionalName, optionKeys } from '../util/option-checks.ts'
 import type { AudienceOption } from './audience.ts'
 
 export interface TokenXCoreOptions<A extends AudienceOption> {
@@ -62,9 +63,9 @@ export interface TokenXCoreOptions<A extends AudienceOption> {
 }
 
 /** Every key of `TokenXCoreOptions`, in one list: any other key is refused. */
-export const coreOptionKeys = Object.freeze(['audience', 'client', 'env', 'fetch', 'downstreamTimeout', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName', 'inbound'] as const satisfies ReadonlyArray<keyof TokenXCoreOptions<string>>)
-const everyCoreKeyListed: Exclude<keyof TokenXCoreOptions<string>, (typeof coreOptionKeys)[number]> extends never ? true : never = true
-void everyCoreKeyListed
+export const coreOptionKeys = optionKeys<TokenXCoreOptions<string>>()(
+  'audience', 'client', 'env', 'fetch', 'downstreamTimeout', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName', 'inbound',
+)
 
 export const middlewareDefaults = Object.freeze({
   downstreamTimeout: 10_000,
@@ -77,9 +78,7 @@ export function observerFor(
   audiences: ReadonlyArray<readonly [string, string, ...unknown[]]>,
 ): Observer {
   const env = options.env ?? process.env
-  if (options.serviceName !== undefined && (typeof options.serviceName !== 'string' || options.serviceName === '')) {
-    throw new InvalidOptionError('serviceName', 'must be a non-empty string')
-  }
+  checkOptionalName('serviceName', options.serviceName)
   const serviceName = options.serviceName ?? serviceNameFromEnv(env)
   if (options.logger !== undefined && options.logger !== false && !isKitLogger(options.logger)) {
     throw new InvalidOptionError('logger', 'must have debug, info, warn and error methods, or be false')

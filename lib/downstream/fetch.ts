@@ -16,6 +16,7 @@ import type { TokenXClient } from '../exchange/client.ts'
 import { DownstreamError, TokenXError, InvalidOptionError, safeErrorName } from '../errors.ts'
 import { kitEvents, publish, type KitEvents } from '../events.ts'
 import type { ExchangedToken, FetchLike } from '../types.ts'
+import { timeoutError } from '../util/abort.ts'
 import { isLocalHost, isSafeUrl } from '../util/url.ts'
 
 const downstreamEvents = kitEvents('downstream')
@@ -104,9 +105,8 @@ export function checkDownstreamUrls(name: string, urls: readonly string[]): read
 }
 
 /**
- * A class, not an object literal: one is made per invocation, and V8 builds a literal that has a
- * getter (`token`) some twenty times slower than a class instance (bench/). `fetch` is an own arrow
- * function, so `const { fetch } = context.tokenX` keeps working.
+ * A class, not an object literal: one is made per invocation, and a literal with a getter (`token`)
+ * is slow to build. `fetch` is an own arrow function, so `const { fetch } = context.tokenX` keeps working.
  */
 class TokenXDownstream implements Downstream {
   readonly audience: string
@@ -135,7 +135,7 @@ class TokenXDownstream implements Downstream {
     const used = this.#token
     let response: Response
     // The first request inline (what `#send` does): on the warm path every async frame and promise
-    // between the handler and the runtime's fetch costs CPU the floor does not pay (bench/function.ts).
+    // between the handler and the runtime's fetch is CPU a plain `fetch` does not spend.
     const guard = new RequestGuard(init.signal ?? undefined, this.#timeout())
     try {
       response = await this.#options.fetch(url, requestInit(init, used, guard.signal))
@@ -295,7 +295,8 @@ class TokenXDownstream implements Downstream {
 /**
  * One request's timer — the request timeout, cut to the deadline — and a forwarded abort from the
  * caller's signal, both gone once the headers arrive (`release`). No AbortSignal.timeout/any (their
- * timers cannot be cleared and fire long after the request), no deadline listener (profiled, bench/).
+ * timers cannot be cleared and fire long after the request), and no listener on the deadline's signal:
+ * the timer is already cut to it.
  */
 class RequestGuard {
   readonly #controller = new AbortController()
@@ -312,7 +313,7 @@ class RequestGuard {
     }
     this.#timer = setTimeout(() => {
       this.#timedOut = true
-      this.#controller.abort(new DOMException('The downstream request did not answer in time', 'TimeoutError'))
+      this.#controller.abort(timeoutError('The downstream request did not answer in time'))
     }, timeout)
   }
 
@@ -346,7 +347,7 @@ function requestInit(init: RequestInit, current: ExchangedToken, signal: AbortSi
   return { ...init, headers: withAuthorization(init.headers, authorizationOf(current)), signal, redirect: 'manual' }
 }
 
-/** `Bearer <token>` per exchanged token, built once: not a new 1 KB string per request (bench/function.ts). */
+/** `Bearer <token>` per exchanged token, built once: not a new 1 KB string per request. */
 const authorizations = new WeakMap<ExchangedToken, string>()
 
 function authorizationOf(token: ExchangedToken): string {
@@ -361,8 +362,8 @@ function followsRedirects(init: RequestInit): boolean {
 }
 
 /**
- * The request's headers with `authorization` set: a plain object is copied (a `Headers` per request
- * cost more than the rest of `#send`, bench/), anything else goes through `Headers`.
+ * The request's headers with `authorization` set: a plain object is copied (cheaper than a `Headers`
+ * per request), anything else goes through `Headers`.
  */
 function withAuthorization(given: RequestInit['headers'], authorization: string): NonNullable<RequestInit['headers']> {
   if (given === undefined) return { authorization }

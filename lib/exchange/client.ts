@@ -10,6 +10,7 @@ import { kitEvents, publish, type KitEvents } from '../events.ts'
 import { isInvalidClient, requestExchange, type TokenResponse } from './token-request.ts'
 import { fetchPost, nodePost, type PostForm } from '../util/http.ts'
 import { isClientId } from '../util/option-checks.ts'
+import { loadTimeTimers, sleep, within } from '../util/abort.ts'
 import { createKeyLoader, type KeyLoader } from './key.ts'
 import { createSharedCache } from '../cache/shared.ts'
 import { subjectTokenExpiry } from './subject-token.ts'
@@ -59,8 +60,9 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
       lifetime: resolved.assertionLifetime / 1000,
       clock: resolved.clock,
     })
-    // Each attempt has its own timeout, and all attempts together stop when `signal` aborts.
-    return withTimeout(signal, resolved.timeout, (attemptSignal) =>
+    // Each attempt has its own timeout, and all attempts together stop when `signal` aborts. The
+    // timeout runs on real time even while a test fakes the global timers (which `backoff` does use).
+    return within({ abortAfter: resolved.timeout, outer: signal, message: 'The operation was aborted due to timeout', timers: loadTimeTimers }, (attemptSignal) =>
       requestExchange(post, tokenEndpoint, { clientAssertion, subjectToken, audience }, attemptSignal))
   }
 
@@ -229,47 +231,9 @@ function toLoaded(response: TokenResponse, audience: string, subjectExp: number,
   }
 }
 
-// Taken at load: the attempt timeout runs on real time, as the AbortSignal.timeout it replaces did,
-// even while a test fakes the global timers (which `backoff` does use).
-const { setTimeout: startTimer, clearTimeout: stopTimer } = globalThis
-
-/**
- * Runs `run` with a signal that aborts after `timeout` ms (with a `TimeoutError`, as
- * AbortSignal.timeout does) or when `outer` aborts. Timer and listener go as soon as `run` settles:
- * `AbortSignal.any([outer, AbortSignal.timeout(ms)])` cannot be cleared, and each such timer fires
- * `ms` later, long after its exchange, allocating a DOMException and aborting the combined signal —
- * with creating the pair, tens of µs of CPU per exchange that land in later requests (bench/).
- */
-async function withTimeout<T>(outer: AbortSignal, timeout: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController()
-  const onAbort = () => controller.abort(outer.reason)
-  if (outer.aborted) onAbort()
-  else outer.addEventListener('abort', onAbort, { once: true })
-  const timer = startTimer(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeout)
-  timer.unref()
-  try {
-    return await run(controller.signal)
-  } finally {
-    stopTimer(timer)
-    outer.removeEventListener('abort', onAbort)
-  }
-}
-
 /** Exponential backoff with full jitter (AWS Architecture Blog), cut short by `signal`. */
 function backoff(base: number, retry: number, signal: AbortSignal): Promise<void> {
-  const delay = Math.random() * base * 2 ** retry
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(timeoutError(signal))
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(timeoutError(signal))
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, delay)
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
+  return sleep(Math.random() * base * 2 ** retry, signal, () => timeoutError(signal))
 }
 
 function retryEvent(audience: string, attempt: number, err: TokenExchangeError): KitEvents['exchange.retry'] {

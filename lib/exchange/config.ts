@@ -5,7 +5,7 @@
 import type { JWK } from 'jose'
 import { ConfigError, InvalidOptionError } from '../errors.ts'
 import type { FetchLike, SecretsManagerLike } from '../types.ts'
-import { checkInteger, checkKnownKeys, checkUrl, isClientId } from '../util/option-checks.ts'
+import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, isClientId, optionKeys } from '../util/option-checks.ts'
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from '../cache/shared.ts'
 
@@ -98,14 +98,11 @@ export const defaults = Object.freeze({
 })
 
 /** Every key of `TokenXOptions`, in one list: any other key is refused (a typo must not pass silently). */
-export const tokenXOptionKeys = Object.freeze([
+export const tokenXOptionKeys = optionKeys<TokenXOptions>()(
   'clientId', 'tokenEndpoint', 'issuer', 'privateJwk', 'privateJwkSecretId', 'assertionAudience', 'assertionLifetime',
   'timeout', 'retries', 'retryBackoff', 'renewBefore', 'cacheMaxEntries', 'keyMaxAge', 'keyTimeout',
   'maxSubjectTokenLength', 'fetch', 'secretsManager', 'clock', 'sharedCache',
-] as const satisfies ReadonlyArray<keyof TokenXOptions>)
-// Fails to compile when TokenXOptions gains a key the list lacks.
-const everyKeyListed: Exclude<keyof TokenXOptions, (typeof tokenXOptionKeys)[number]> extends never ? true : never = true
-void everyKeyListed
+)
 
 
 /**
@@ -113,7 +110,7 @@ void everyKeyListed
  * The answer holds the inline key: hand it to the key loader, and show only `withoutKey` of it.
  */
 export function resolveOptions(options: TokenXOptions): ResolvedWithKey {
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object')
+  checkOptionsObject('options', options)
   checkKnownKeys(options, tokenXOptionKeys)
   // With TokenX's issuer known, address assertions to it (see `assertionAudience`).
   const audienceDefault: AssertionAudience = options.issuer !== undefined ? 'issuer' : defaults.assertionAudience
@@ -151,8 +148,8 @@ export function resolveOptions(options: TokenXOptions): ResolvedWithKey {
   checkInteger('keyMaxAge', resolved.keyMaxAge, 1000, 31_536_000_000)
   checkInteger('keyTimeout', resolved.keyTimeout, 1, 60_000)
   checkInteger('maxSubjectTokenLength', resolved.maxSubjectTokenLength, 64, 1_048_576)
-  if (typeof resolved.clock !== 'function') throw new InvalidOptionError('clock', 'must be a function')
-  if (resolved.fetch !== undefined && typeof resolved.fetch !== 'function') throw new InvalidOptionError('fetch', 'must be a function')
+  checkFunction('clock', resolved.clock, false)
+  checkFunction('fetch', resolved.fetch)
   if (resolved.secretsManager !== undefined && typeof resolved.secretsManager?.send !== 'function') {
     throw new InvalidOptionError('secretsManager', 'must have a send() method')
   }

@@ -21,11 +21,11 @@
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
-import { budgetErrorName, KeyError, safeErrorName, TokenXError, translate } from '../errors.ts'
+import { budgetErrorName, KeyError, loadFailureText, safeErrorName, TokenXError, translate } from '../errors.ts'
 import { publish, type KitEvents } from '../events.ts'
 import type { SecretsManagerLike, SigningKey } from '../types.ts'
 import { lazy } from '../util/lazy.ts'
-import { untilAborted } from '../util/until-aborted.ts'
+import { within } from '../util/abort.ts'
 
 export interface KeyLoader {
   /** The key to sign with: loading it on first use, or again once it is older than `keyMaxAge`. */
@@ -293,29 +293,24 @@ async function createClient(injected: SecretsManagerLike | undefined): Promise<S
     // Nothing secret exists yet at this point, so the cause's own message is safe to log, and it is
     // what an operator needs: a bundler that broke the SDK says so here ("Dynamic require of
     // \"node:https\" is not supported": see docs/bundling.md).
-    throw new KeyError(`the Secrets Manager client could not be created (${nameAndMessage(cause)})`, { cause })
+    throw new KeyError(`the Secrets Manager client could not be created (${loadFailureText(cause)})`, { cause })
   }
 }
 
 async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout: number): Promise<string> {
   const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager')
   let output: { SecretString?: string | undefined }
-  // Raced as well as signalled: a client that ignores `abortSignal` (a wrapper, a hung socket) would
-  // otherwise hold the shared load, and every invocation waiting on it, for ever. The timer goes
-  // when the request settles and never keeps the process alive.
-  const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(new DOMException('The Secrets Manager request did not finish in time', 'TimeoutError')), timeout)
-  timer.unref?.()
+  // Raced as well as signalled (`wait`): a client that ignores `abortSignal` (a wrapper, a hung
+  // socket) would otherwise hold the shared load, and every invocation waiting on it, for ever. The
+  // timer goes when the request settles and never keeps the process alive.
   try {
-    const request = client.send(new GetSecretValueCommand({ SecretId: secretId }), { abortSignal: controller.signal })
-    output = await untilAborted(request, controller.signal, () => controller.signal.reason)
+    output = await within({ abortAfter: timeout, wait: timeout, message: 'The Secrets Manager request did not finish in time' }, (abortSignal) =>
+      client.send(new GetSecretValueCommand({ SecretId: secretId }), { abortSignal }))
   } catch (cause) {
     throw translate(cause, (foreign) =>
       new KeyError(`the private key could not be loaded from Secrets Manager (${describeAwsError(foreign)})`, {
         cause: foreign,
       }))
-  } finally {
-    clearTimeout(timer)
   }
   if (typeof output.SecretString !== 'string' || output.SecretString === '') {
     throw new KeyError('the Secrets Manager secret has no SecretString')
@@ -326,10 +321,4 @@ async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout
 /** `ResourceNotFoundException`, `AccessDeniedException`, `ThrottlingException`, `TimeoutError`, ... (the SDK call is cut at `keyTimeout`). */
 function describeAwsError(err: unknown): string {
   return budgetErrorName(err)
-}
-
-/** `Error: Dynamic require of "node:https" is not supported`, on one line and bounded. */
-function nameAndMessage(err: unknown): string {
-  if (!(err instanceof Error)) return 'non-error thrown'
-  return `${err.name}: ${err.message}`.replace(/\s+/g, ' ').slice(0, 300)
 }

@@ -5,7 +5,7 @@
 import { isAcrLevel, type AcrLevel } from './acr.ts'
 import { ConfigError, InvalidOptionError } from '../errors.ts'
 import type { FetchLike } from '../types.ts'
-import { checkInteger, checkKnownKeys, checkUrl, isClientId } from '../util/option-checks.ts'
+import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, isClientId, optionKeys } from '../util/option-checks.ts'
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 
 /** One issuer whose tokens are accepted. */
@@ -63,10 +63,10 @@ export interface InboundOptions {
 }
 
 /** Every key of `InboundOptions`, in one place (unknown keys are rejected against this list). */
-export const inboundOptionKeys = Object.freeze([
+export const inboundOptionKeys = optionKeys<InboundOptions>()(
   'idporten', 'tokenX', 'minimumAcr', 'allowedClients', 'clockTolerance', 'jwksTimeout', 'jwksCooldown',
   'jwksFailureCooldown', 'jwksMaxAge', 'jwksRetries', 'verifiedCacheMaxEntries', 'verifiedCacheMaxAge', 'maxTokenLength', 'fetch', 'clock',
-] as const satisfies ReadonlyArray<keyof InboundOptions>)
+)
 
 export const inboundDefaults = Object.freeze({
   clockTolerance: 5000,
@@ -91,7 +91,7 @@ export type ResolvedInboundOptions = Readonly<
  * one. With `requireIssuer: false` the issuers may be missing (they come from the environment later).
  */
 export function resolveInboundOptions(options: InboundOptions, { requireIssuer = true }: { requireIssuer?: boolean } = {}): ResolvedInboundOptions {
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('inbound', 'options must be an object')
+  checkOptionsObject('inbound', options, 'options must be an object')
   checkKnownKeys(options, inboundOptionKeys)
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as InboundOptions
   const resolved = { ...inboundDefaults, ...defined }
@@ -117,8 +117,8 @@ export function resolveInboundOptions(options: InboundOptions, { requireIssuer =
   checkInteger('verifiedCacheMaxEntries', resolved.verifiedCacheMaxEntries, 1, 10_000_000)
   checkInteger('verifiedCacheMaxAge', resolved.verifiedCacheMaxAge, 1000, 86_400_000)
   checkInteger('maxTokenLength', resolved.maxTokenLength, 64, 1_048_576)
-  if (resolved.fetch !== undefined && typeof resolved.fetch !== 'function') throw new InvalidOptionError('fetch', 'must be a function')
-  if (typeof resolved.clock !== 'function') throw new InvalidOptionError('clock', 'must be a function')
+  checkFunction('fetch', resolved.fetch)
+  checkFunction('clock', resolved.clock, false)
   return Object.freeze(resolved)
 }
 

@@ -20,7 +20,7 @@ import { JwksError, safeErrorName, TokenXError } from '../errors.ts'
 import { publish } from '../events.ts'
 import { AnswerTooLargeError, readLimited } from '../util/http.ts'
 import type { FetchLike } from '../types.ts'
-import { untilAborted } from '../util/until-aborted.ts'
+import { untilAborted } from '../util/abort.ts'
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 
 export interface IssuerKeysOptions {
@@ -109,7 +109,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
   // Keys handed out, by kid, since the last JWKS fetch: any fetch (rotation, max age) empties it.
   const byKid = new Map<string, KeyObject>()
   // Every fetch made for this issuer: a 200's body read here, within the cap (jose would read a
-  // chunked answer whole with `response.json()`: issue #9), and one `jwks.fetch` event once the body
+  // chunked answer whole with `response.json()`), and one `jwks.fetch` event once the body
   // is in, or not (a body that is too large or stops coming is a failed fetch). jose's timeout
   // signal aborts the read too.
   const observedFetch: FetchLike = async (input, init) => {
@@ -363,10 +363,5 @@ function translateFetchError(err: unknown, what: string): TokenXError {
 
 /** Settles with `promise`, or rejects with a timeout `JwksError` as soon as `signal` aborts. */
 function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  const aborted = () => new JwksError('ERR_JWKS_TIMEOUT', 'the issuer\'s keys did not arrive before the deadline', { cause: signal.reason })
-  if (signal.aborted) {
-    promise.catch(() => {})
-    return Promise.reject(aborted())
-  }
-  return untilAborted(promise, signal, aborted)
+  return untilAborted(promise, signal, () => new JwksError('ERR_JWKS_TIMEOUT', 'the issuer\'s keys did not arrive before the deadline', { cause: signal.reason }))
 }

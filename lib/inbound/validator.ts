@@ -20,6 +20,7 @@ import { inboundIssuersFromEnv, resolveInboundOptions, type InboundIssuer, type 
 import { createIssuerKeys, failedFast, type IssuerKeys } from './jwks.ts'
 import type { KeyObject } from 'node:crypto'
 import { checkClaims, decodeJwt, TokenRefusal, verifySignature, type DecodedJwt } from './verify.ts'
+import { sleep } from '../util/abort.ts'
 
 /** Which configured issuer a token came from. */
 export type TokenSource = 'idporten' | 'tokenx'
@@ -249,7 +250,7 @@ async function keyWithRetry(
       if (!(err instanceof JwksError) || !err.retryable || err.code === 'ERR_JWKS_TIMEOUT' || attempt >= retries || failedFast(err)) throw err
       previous = err
       if (aborted(deadline)) throw err
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      await sleep(100)
       if (aborted(deadline)) throw err
     }
   }

@@ -3,13 +3,11 @@
  * or HMAC, and only with a key from the issuer's configured JWKS. `jku`, `x5u`, `jwk` and `x5c` headers
  * are never read (RFC 8725 §3.10: a token must not choose the key that verifies it).
  *
- * Signatures are verified with node:crypto (one synchronous `crypto.verify`); jose's `jwtVerify` goes
- * through WebCrypto, which costs about twice as much per token on Node (bench/).
+ * Signatures are verified with node:crypto (one synchronous `crypto.verify`), not jose's `jwtVerify`:
+ * that goes through WebCrypto, which needs more CPU per token (figures in bench/README.md).
  *
- * Per new token the bytes are decoded into one reused buffer (`scratch`), never into fresh Buffers:
- * `Buffer.from` of the payload, the signature and the signing input (three pool allocations, ~1.7 KB
- * per token) would be the largest cost after `crypto.verify` and `JSON.parse`, mostly as garbage
- * collection.
+ * Per new token the bytes are decoded into one reused buffer (`scratch`), never into fresh Buffers,
+ * so that checking a token leaves no garbage to collect.
  */
 import { verify as verifySignatureBytes, type KeyObject } from 'node:crypto'
 

@@ -56,7 +56,7 @@ export function tokenX<A extends AudienceOption>(
   }
   return {
     name: 'tokenX',
-    // No promise on a warm invocation: middy awaits only what a middleware returns (bench/function.ts).
+    // No promise on a warm invocation: middy awaits only what a middleware returns.
     before: (request) => {
       const authorized = core.authorizeNow(request.event, request.context)
       if (!(authorized instanceof Promise)) return admit(request, authorized)

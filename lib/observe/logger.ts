@@ -7,7 +7,7 @@
  * Nothing here decides what is logged: lib/observe/observer.ts turns the kit's events into lines.
  */
 import type { LambdaContext } from '../types.ts'
-import { checkKnownKeys } from '../util/option-checks.ts'
+import { checkFunction, checkKnownKeys, checkOptionalName, checkOptionsObject, optionKeys } from '../util/option-checks.ts'
 import { InvalidOptionError } from '../errors.ts'
 
 /** Extra keys of one line; merged into the JSON object at the top level, as Powertools does. */
@@ -45,7 +45,7 @@ export interface LoggerOptions {
   write?: ((line: string) => void) | undefined
 }
 
-const LOGGER_OPTION_KEYS = ['serviceName', 'level', 'env', 'write'] as const
+const LOGGER_OPTION_KEYS = optionKeys<LoggerOptions>()('serviceName', 'level', 'env', 'write')
 
 /** The kit's own logger: `KitLogger` plus the Lambda context of the current invocation. */
 export interface JsonLogger extends KitLogger {
@@ -59,14 +59,12 @@ export interface JsonLogger extends KitLogger {
 
 /** Builds the kit's JSON logger; bad options throw `TypeError`. */
 export function createLogger(options: LoggerOptions = {}): JsonLogger {
-  if (options === null || typeof options !== 'object') throw new InvalidOptionError('logger', 'options must be an object')
+  checkOptionsObject('logger', options, 'options must be an object')
   checkKnownKeys(options, LOGGER_OPTION_KEYS)
   const env = options.env ?? process.env
   if (options.level !== undefined && parseLevel(options.level) === undefined) throw new InvalidOptionError('level', `must be one of ${Object.keys(LEVELS).join(', ')}`)
-  if (options.write !== undefined && typeof options.write !== 'function') throw new InvalidOptionError('write', 'must be a function')
-  if (options.serviceName !== undefined && (typeof options.serviceName !== 'string' || options.serviceName === '')) {
-    throw new InvalidOptionError('serviceName', 'must be a non-empty string')
-  }
+  checkFunction('write', options.write)
+  checkOptionalName('serviceName', options.serviceName)
   // The parsed spelling: 'warning' and 'debug' are accepted above and must filter as WARN and DEBUG.
   const level = options.level === undefined ? levelFromEnv(env) : (parseLevel(options.level) as LogLevel)
   const threshold = LEVELS[level]

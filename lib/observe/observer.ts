@@ -50,7 +50,7 @@ let warmPathSubscribed = false
 
 /**
  * Observers with an open invocation, for all events. An array, not a Set: a Set that becomes empty
- * shrinks its table on `delete` (V8 allocates a new one), once per invocation.
+ * shrinks its table on `delete` (allocating a new one), once per invocation.
  */
 const open: OpenObserver[] = []
 const subscribed = new Set<KitEventName>()

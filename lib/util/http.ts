@@ -1,6 +1,7 @@
 /**
- * The form POST to the token endpoint: over `node:http(s)` with keep-alive agents by default (about
- * half the client CPU of global `fetch` per request, see bench/), or over an injected `fetch`.
+ * The form POST to the token endpoint: over `node:http(s)` with keep-alive agents by default, or over
+ * an injected `fetch`. Our own client, not global `fetch`: it needs less CPU per request (figures
+ * in bench/README.md).
  * Either way the request honours an `AbortSignal` and the answer's size is capped.
  */
 import http from 'node:http'
@@ -41,8 +42,8 @@ export const nodePost: PostForm = (url, form, signal) =>
       agent,
       headers: { ...FORM_HEADERS, 'content-length': body.length },
     })
-    // One abort listener, removed as soon as the request settles. (The `signal` option of http.request
-    // does the same through stream end-of-stream tracking, which costs more per request; see bench/.)
+    // One abort listener, removed as soon as the request settles (lighter than http.request's `signal`
+    // option, which tracks the stream's end).
     const onAbort = () => request.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'))
     signal.addEventListener('abort', onAbort, { once: true })
     const resolve = (answer: HttpAnswer) => {
@@ -88,7 +89,7 @@ export function fetchPost(fetchImpl: FetchLike): PostForm {
 /**
  * A fetch `Response`'s body as text, at most `limit` bytes: refused at once when it declares more,
  * otherwise read chunk by chunk and cancelled past the limit. A chunked answer declares no length,
- * and `response.text()` would hold all of it first (2.4 GB RSS seen, issue #9).
+ * and `response.text()` would hold all of it first, however large.
  */
 export async function readLimited(response: Response, limit: number): Promise<string> {
   const tooLarge = () => new AnswerTooLargeError(`answer larger than ${limit} bytes`)

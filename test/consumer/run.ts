@@ -96,7 +96,7 @@ type KeySource = (typeof keySources)[number]
 const TARBALL_MAX_BYTES = 256 * 1024
 const TARBALL_MAX_UNPACKED_BYTES = 1024 * 1024
 const FORBIDDEN_PREFIXES = ['test/', 'dev/', 'bench/', '.ci/', 'scripts/', 'functions/', 'deploy/', 'node_modules/', 'dist/', '.dev/', '.keys/', '.serverless/']
-const REQUIRED_FILES = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'build/index.js', 'build/index.d.ts', 'build/index.d.ts.map']
+const REQUIRED_FILES = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', ...['index', 'observe', 'config'].flatMap((entry) => [`build/${entry}.js`, `build/${entry}.d.ts`, `build/${entry}.d.ts.map`])]
 
 // ---------------------------------------------------------------------------------------------
 
@@ -241,6 +241,19 @@ async function main(): Promise<void> {
       return `tokenx-handler-kit ${installedKit.version}`
     }, true)
     if (!installed) continue
+
+    await check(`the subpath exports load under plain node ${label}`, async () => {
+      const script = [
+        "const root = await import('tokenx-handler-kit')",
+        "const observe = await import('tokenx-handler-kit/observe')",
+        "const config = await import('tokenx-handler-kit/config')",
+        'console.log(JSON.stringify([root, observe, config].map((m) => Object.keys(m).length)))',
+        "if (typeof observe.createLogger !== 'function' || typeof config.isClientId !== 'function' || 'createLogger' in root) process.exit(1)",
+      ].join('\n')
+      const ran = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: dir })
+      assert(ran.code === 0, `node exited ${ran.code}\n${tail(`${ran.stdout}${ran.stderr}`)}`)
+      return `exports per entry (root, observe, config): ${ran.stdout.trim()}`
+    })
 
     if (middy.typecheck) {
       await check(`typecheck: strict, NodeNext, skipLibCheck off, emit ${label}`, () => typecheck(dir, 'tsconfig.json'), true)

@@ -25,14 +25,11 @@ import {
   createTokenXHandlerCore,
   tokenX,
   TokenXError,
-  channelName,
-  type KitEventName,
-  type LogAttributes,
-  type MetricUnit,
   type DynamoDBLike,
   type SecretsManagerLike,
   type TokenXOptions,
 } from '../../lib/index.ts'
+import { channelName, type KitEventName, type LogAttributes, type MetricUnit } from '../../lib/observe.ts'
 import { startDynamoDB } from '../../dev/dynamodb.ts'
 import { citizenToken } from '../helpers/citizen.ts'
 import { citizenClaims, mint, startIssuer } from '../helpers/issuer.ts'

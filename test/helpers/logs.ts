@@ -1,5 +1,5 @@
 /** A logger that keeps what the kit logs, one object per line: `{ level, message, ...attributes }`. */
-import type { KitLogger, LogAttributes } from '../../lib/index.ts'
+import type { KitLogger, LogAttributes } from '../../lib/observe.ts'
 
 export interface LogLine {
   readonly level: 'debug' | 'info' | 'warn' | 'error'

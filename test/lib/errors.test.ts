@@ -5,9 +5,14 @@ import {
   budgetErrorName,
   ConfigError,
   DownstreamError,
+  ForbiddenCallerError,
   ForeignError,
+  InsufficientAcrError,
   InvalidOptionError,
+  JwksError,
   KeyError,
+  loadFailureText,
+  publicAnswer,
   safeErrorName,
   TokenExchangeError,
   TokenXError,
@@ -46,6 +51,45 @@ describe('caller view of each error', () => {
     const challenge = error === '' ? 'Bearer' : `Bearer error="${error}", error_description="${description}"`
     expect(err.headers['WWW-Authenticate']).toBe(code === 'ERR_BEARER_TOKEN' || status === 401 ? challenge : undefined)
     expect(Object.isFrozen(err.headers)).toBe(true)
+  })
+
+  it('every error answers what the one table says for its code; the table, pinned', () => {
+    const errors: TokenXError[] = [
+      new ConfigError('x'), new KeyError('x'), new BearerTokenError('x'),
+      ...(['ERR_SUBJECT_TOKEN_REJECTED', 'ERR_CLIENT_REJECTED', 'ERR_TOKEN_ENDPOINT', 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', 'ERR_TIMEOUT'] as const)
+        .map((code) => new TokenExchangeError(code, 'x')),
+      ...(['ERR_DOWNSTREAM_UNAVAILABLE', 'ERR_DOWNSTREAM_TIMEOUT', 'ERR_DOWNSTREAM_URL', 'ERR_DOWNSTREAM_STATUS'] as const)
+        .map((code) => new DownstreamError(code, 'x', { audience: 'dev-gcp:team:api' })),
+      new InsufficientAcrError('x', { acrValues: 'idporten-loa-high' }), new ForbiddenCallerError('x'),
+      ...(['ERR_JWKS_UNAVAILABLE', 'ERR_JWKS_INVALID', 'ERR_JWKS_TIMEOUT'] as const).map((code) => new JwksError(code, 'x')),
+    ]
+    const answers = Object.fromEntries(errors.map((err) => {
+      expect({ statusCode: err.statusCode, error: err.error, error_description: err.error_description }).toStrictEqual(publicAnswer(err.code))
+      return [err.code, `${err.statusCode} ${err.error}: ${err.error_description}`]
+    }))
+    const unavailable = 'temporarily_unavailable: An upstream service is unavailable'
+    const unexpected = 'An upstream service answered unexpectedly'
+    const slow = 'temporarily_unavailable: An upstream service did not answer in time'
+    const server = '500 server_error: The server could not complete the request'
+    expect(answers).toStrictEqual({
+      ERR_CONFIG: server,
+      ERR_KEY: server,
+      ERR_BEARER_TOKEN: '401 invalid_token: The bearer token is malformed, expired or not accepted',
+      ERR_SUBJECT_TOKEN_REJECTED: '401 invalid_token: The bearer token is malformed, expired or not accepted',
+      ERR_CLIENT_REJECTED: server,
+      ERR_TOKEN_ENDPOINT: `502 temporarily_unavailable: ${unexpected}`,
+      ERR_TOKEN_ENDPOINT_UNAVAILABLE: `503 ${unavailable}`,
+      ERR_TIMEOUT: `504 ${slow}`,
+      ERR_DOWNSTREAM_UNAVAILABLE: `502 ${unavailable}`,
+      ERR_DOWNSTREAM_TIMEOUT: `504 ${slow}`,
+      ERR_DOWNSTREAM_URL: server,
+      ERR_DOWNSTREAM_STATUS: `502 server_error: ${unexpected}`,
+      ERR_INSUFFICIENT_ACR: '401 insufficient_user_authentication: A higher authentication level is required',
+      ERR_CALLER_NOT_ALLOWED: '403 insufficient_scope: The calling application is not allowed',
+      ERR_JWKS_UNAVAILABLE: `503 ${unavailable}`,
+      ERR_JWKS_INVALID: `502 temporarily_unavailable: ${unexpected}`,
+      ERR_JWKS_TIMEOUT: `504 ${slow}`,
+    })
   })
 
   it('a plain TokenXError defaults to 500 server_error', () => {
@@ -227,6 +271,14 @@ describe('safeErrorName, the one sanitiser of foreign names and codes', () => {
     expect(safeErrorName('ThrottlingException')).toBe('UnknownError')
     expect(safeErrorName(undefined)).toBe('UnknownError')
     expect(safeErrorName(null)).toBe('UnknownError')
+  })
+
+  it('loadFailureText: the sanitised name and the message, one line, bounded', () => {
+    expect(loadFailureText(new Error('Dynamic require of "node:https"\n  is not supported'))).toBe('Error: Dynamic require of "node:https" is not supported')
+    const hostile = Object.assign(new Error('x'), { name: 'eyJhbGciOiJSUzI1NiJ9.e30.c2ln' })
+    expect(loadFailureText(hostile)).toBe('UnknownError: x')
+    expect(loadFailureText(new TypeError('y'.repeat(1000)))).toHaveLength(300)
+    expect(loadFailureText('text')).toBe('non-error thrown')
   })
 
   it('budgetErrorName: an abort is a budget running out', () => {

@@ -1,15 +1,34 @@
 import { describe, expect, it } from 'vitest'
+import * as config from '../../lib/config.ts'
 import * as kit from '../../lib/index.ts'
+import * as observe from '../../lib/observe.ts'
 
 describe('the public API', () => {
   it('exports exactly the settled list: no internals', () => {
     expect(Object.keys(kit).sort()).toEqual([
       'BearerTokenError', 'ConfigError', 'DownstreamError', 'ForbiddenCallerError', 'InsufficientAcrError', 'InvalidOptionError', 'JwksError',
-      'KeyError', 'METRICS', 'TokenExchangeError', 'TokenXError',
-      'acrLevels', 'channelName', 'createInboundValidator', 'createLogger', 'createTokenXApiCore', 'createTokenXClient', 'createTokenXHandlerCore',
-      'downstreamAnswer', 'errorResponse', 'inboundDefaults', 'inboundFromEnv', 'isAcrLevel', 'isClientId',
-      'middlewareDefaults', 'optionsFromEnv', 'satisfiesAcr', 'sharedCacheDefaults', 'tokenX', 'tokenXApi',
+      'KeyError', 'TokenExchangeError', 'TokenXError',
+      'createInboundValidator', 'createTokenXApiCore', 'createTokenXClient', 'createTokenXHandlerCore',
+      'downstreamAnswer', 'errorResponse', 'tokenX', 'tokenXApi',
     ])
+  })
+
+  it('tokenx-handler-kit/observe exports the logger, the metric names and the event channels', () => {
+    expect(Object.keys(observe).sort()).toEqual(['METRICS', 'channelName', 'createLogger'])
+  })
+
+  it('tokenx-handler-kit/config exports the defaults, the environment readers and the value checks', () => {
+    expect(Object.keys(config).sort()).toEqual([
+      'acrLevels', 'inboundDefaults', 'inboundFromEnv', 'isAcrLevel', 'isClientId', 'middlewareDefaults', 'optionsFromEnv', 'satisfiesAcr', 'sharedCacheDefaults',
+    ])
+  })
+
+  it('package.json exports each entry file under its subpath, with types, import and the source condition', async () => {
+    const { default: manifest } = await import('../../package.json', { with: { type: 'json' } })
+    const entry = (name: string) => ({
+      'tokenx-kit-source': `./lib/${name}.ts`, types: `./build/${name}.d.ts`, import: `./build/${name}.js`, default: `./build/${name}.js`,
+    })
+    expect(manifest.exports).toEqual({ '.': entry('index'), './observe': entry('observe'), './config': entry('config'), './package.json': './package.json' })
   })
 
   it('refuses unknown option keys with a TypeError that names the key and carries a code', () => {

@@ -17,6 +17,7 @@ import { startSecretsManager } from '../../../dev/secrets-manager.ts'
 import { tokenCacheKey } from '../../../lib/cache/memory.ts'
 import { appBinding, itemKey, seal, SEAL_VERSION, type AppBinding, type SealedToken } from '../../../lib/cache/seal.ts'
 import type { KitEvents } from '../../../lib/events.ts'
+import type * as KitConfig from '../../../lib/config.ts'
 import type * as Kit from '../../../lib/index.ts'
 import { importPrivateJwk } from '../../../lib/exchange/key.ts'
 import { citizenToken } from '../../helpers/citizen.ts'
@@ -75,9 +76,9 @@ afterAll(async () => {
 })
 
 /** A fresh instance of the kit's modules: what another Lambda execution environment would load. */
-async function environment(): Promise<typeof Kit> {
+async function environment(): Promise<typeof Kit & typeof KitConfig> {
   vi.resetModules()
-  return import('../../../lib/index.ts')
+  return { ...(await import('../../../lib/index.ts')), ...(await import('../../../lib/config.ts')) }
 }
 
 type Options = Parameters<typeof Kit.createTokenXClient>[0]

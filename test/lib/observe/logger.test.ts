@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger'
 import { describe, expect, it } from 'vitest'
-import { createLogger, type KitLogger, type LogLevel } from '../../../lib/index.ts'
+import { createLogger, type KitLogger, type LogLevel } from '../../../lib/observe.ts'
 import { logsDebug } from '../../../lib/observe/logger.ts'
 import { lambdaContext } from '../../helpers/events.ts'
 

@@ -15,17 +15,13 @@ import { createObserver } from '../../../lib/observe/observer.ts'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   ConfigError,
-  createLogger,
   createTokenXHandlerCore,
-  METRICS,
   tokenX,
   type Downstream,
-  type KitLogger,
-  type MetricsLike,
   type SecretsManagerLike,
   type TokenXOptions,
-  type TracerLike,
 } from '../../../lib/index.ts'
+import { createLogger, METRICS, type KitLogger, type MetricsLike, type TracerLike } from '../../../lib/observe.ts'
 import { citizenToken } from '../../helpers/citizen.ts'
 import { parseEmf, total, type ParsedEmf } from '../../helpers/emf.ts'
 import { lambdaContext, v2Event } from '../../helpers/events.ts'
