@@ -11,7 +11,9 @@
  *    (fresh `npm install`), typecheck (strict flags, NodeNext and Bundler resolution, skipLibCheck
  *    off), emit the unbundled JavaScript, bundle with esbuild as a consumer would.
  * 3. Against the local stack (dev/stack.ts: TokenX, ID-porten, downstream API, Secrets Manager on
- *    free 127.0.0.1 ports), run every handler × build × key source under plain `node` (invoke.mjs).
+ *    free 127.0.0.1 ports), run every handler × build × key source under plain `node` (invoke.mjs);
+ *    then every handler × build once more with an inline key, no table and `@aws-sdk/*` made
+ *    unreachable (no-aws-sdk.mjs): it must answer without ever asking for the AWS SDK.
  * 4. The middleware matrix (test/middy-stack/, issue #13) against the installed tarball, in the
  *    consumer of the middy version the repo develops with (7.9.2): add what the matrix files import
  *    (the middy middlewares, Powertools, vitest, fast-check, …) at the repo's own versions, copy
@@ -29,7 +31,7 @@ import { execFile } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, sep } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import ts from 'typescript'
 import { startStack, type Stack } from '../../dev/stack.ts'
 import { EXAMPLE_FILE, readmeExampleMismatch } from './readme.ts'
@@ -83,6 +85,8 @@ const builds: readonly Build[] = [
   { name: 'esbuild ESM --external:@aws-sdk/*', esbuild: [...PLAIN, '--external:@aws-sdk/*'], secretsManager: 'works' },
   { name: 'esbuild ESM, main fields module first', esbuild: [...PLAIN, '--main-fields=module,main'], secretsManager: 'works' },
   { name: 'esbuild ESM, plain', esbuild: PLAIN, secretsManager: 'names its cause' },
+  // Code splitting (an output folder, not a file): the SDK bundled, in chunks loaded only when used.
+  { name: 'esbuild ESM --splitting, main fields module first', esbuild: [...PLAIN, '--splitting', '--main-fields=module,main'], secretsManager: 'works' },
 ]
 
 const keySources = ['inline key', 'Secrets Manager key'] as const
@@ -260,11 +264,17 @@ async function main(): Promise<void> {
           continue
         }
         const outfile = join(dir, 'out/esbuild', `${handler.entry}-${targets.length}.mjs`)
+        // With --splitting esbuild writes a folder: the entry (named after the source) and its chunks.
+        const splitting = build.esbuild.includes('--splitting')
+        const output = splitting
+          ? [`--outdir=${outfile.slice(0, -'.mjs'.length)}`, '--out-extension:.js=.mjs']
+          : [`--outfile=${outfile}`]
+        const entryFile = splitting ? join(outfile.slice(0, -'.mjs'.length), `${handler.entry}.mjs`) : outfile
         const ok = await check(`bundle ${handler.name}: ${build.name} ${label}`, async () => {
-          await mustRun(bin('esbuild'), [join('src', `${handler.entry}.ts`), ...build.esbuild!, `--outfile=${outfile}`, '--log-level=error'], { cwd: dir })
-          return kib((await stat(outfile)).size)
+          await mustRun(bin('esbuild'), [join('src', `${handler.entry}.ts`), ...build.esbuild!, ...output, '--log-level=error'], { cwd: dir })
+          return kib((await stat(entryFile)).size)
         }, true)
-        if (ok) targets.push({ handler, build, file: outfile })
+        if (ok) targets.push({ handler, build, file: entryFile })
       }
     }
 
@@ -273,6 +283,9 @@ async function main(): Promise<void> {
       for (const keySource of keySources) {
         await check(`run ${target.handler.name}: ${target.build.name}, ${keySource} ${label}`, () => invoke(stack!, dir, target.file, keySource, target.build))
       }
+    }
+    for (const target of targets) {
+      await check(`AWS SDK not loaded: ${target.handler.name}, ${target.build.name}, inline key, no table ${label}`, () => invokeWithoutSdk(stack!, dir, target.file))
     }
 
     if (middy.matrix && (only === undefined || 'middleware matrix'.includes(only) || only.startsWith('middleware matrix'))) await middlewareMatrix(dir, middy.version, label)
@@ -442,4 +455,39 @@ async function invoke(stack: Stack, cwd: string, file: string, keySource: KeySou
   assert(stack.tokenx.stats.exchanges - exchanges === 1, `${stack.tokenx.stats.exchanges - exchanges} exchanges at TokenX, expected 1`)
   assert(readSecret === (keySource === 'Secrets Manager key' ? 1 : 0), `${readSecret} Secrets Manager reads`)
   return '200 from the downstream'
+}
+
+/**
+ * A function that needs no AWS SDK client (inline key, no shared cache table) under every build:
+ * with `@aws-sdk/*` made unreachable (no-aws-sdk.mjs, an import and require hook), it loads,
+ * exchanges and answers, and never asks for the SDK. With the SDK external, an import of it hoisted
+ * to the bundle's top would fail the load here (and cost every cold start the SDK's import on Lambda).
+ */
+async function invokeWithoutSdk(stack: Stack, cwd: string, file: string): Promise<string> {
+  const pid = String(10_000_000_000 + Math.floor(Math.random() * 89_999_999_999))
+  const citizenToken = await stack.idporten.mint({ pid })
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'],
+    HOME: cwd,
+    AWS_CONFIG_FILE: join(cwd, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(cwd, 'no-aws-credentials'),
+    ...stack.functionEnv,
+    ORDERS_URL: `${stack.downstream.url}/resource`,
+    ORDERS_AUDIENCE: stack.downstream.audience,
+    CITIZEN_TOKEN: citizenToken,
+    TOKEN_X_PRIVATE_JWK: JSON.stringify(stack.appKey().privateJwk),
+  }
+  for (const name of ['TOKEN_X_PRIVATE_JWK_SECRET_ID', 'TOKEN_X_CACHE_TABLE', 'AWS_ENDPOINT_URL_DYNAMODB']) delete env[name]
+  const exchanges = stack.tokenx.stats.exchanges
+  const ran = await run(process.execPath, ['--import', pathToFileURL(join(fixture, 'no-aws-sdk.mjs')).href, join(fixture, 'invoke.mjs'), file], { cwd, env, timeout: 30_000 })
+  const output = `${ran.stdout}${ran.stderr}`
+  for (const secret of [citizenToken, String(stack.appKey().privateJwk.d)]) assert(!output.includes(secret), 'a token or key appears in the output')
+  const requested = [...new Set([...ran.stderr.matchAll(/^AWS SDK requested: (\S+)$/gm)].map(([, specifier]) => specifier))]
+  assert(requested.length === 0, `it asked for ${requested.join(', ')}${ran.code === 0 ? '' : ` and failed (exit ${ran.code})`}\n${tail(output)}`)
+  assert(ran.code === 0, `node exited ${ran.code}\n${tail(output)}`)
+  const result = JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? 'null') as { statusCode?: number; body?: string } | null
+  assert(result?.statusCode === 200, `answered ${JSON.stringify(result)}\n${tail(output)}`)
+  assert((JSON.parse(String(result.body)) as { pid?: unknown }).pid === pid, "the downstream did not see the citizen's identity")
+  assert(stack.tokenx.stats.exchanges - exchanges === 1, `${stack.tokenx.stats.exchanges - exchanges} exchanges at TokenX, expected 1`)
+  return '200 from the downstream, no @aws-sdk/* import'
 }
