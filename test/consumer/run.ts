@@ -33,6 +33,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import ts from 'typescript'
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb'
 import { startStack, type Stack } from '../../dev/stack.ts'
 import { EXAMPLE_FILE, readmeExampleMismatch } from './readme.ts'
 
@@ -164,6 +165,7 @@ const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`
 
 const work = await mkdtemp(join(tmpdir(), 'tokenx-kit-consumer-'))
 let stack: Stack | undefined
+let oldestSdkChecked = false
 try {
   await main()
 } catch (error) {
@@ -236,7 +238,7 @@ async function main(): Promise<void> {
       for (const entry of ['src', 'invoke.mjs', 'tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.declared.json']) await cp(join(fixture, entry), join(dir, entry), { recursive: true })
       // The README's example itself, not a copy kept beside it.
       await cp(join(root, EXAMPLE_FILE), join(dir, 'src/handler.ts'))
-      const manifest = (await readFile(join(fixture, 'package.json'), 'utf8')).replace('MIDDY_VERSION', middy.version).replace('KIT_TARBALL', `file:${tarball}`)
+      const manifest = (await readFile(join(fixture, 'package.json'), 'utf8')).replace('MIDDY_VERSION', middy.version).replace('KIT_TARBALL', `file:${tarball}`).replaceAll('AWS_SDK_VERSION', String(repoPackage.devDependencies['@aws-sdk/client-secrets-manager']))
       await writeFile(join(dir, 'package.json'), manifest)
       await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })
       const installedKit = JSON.parse(await readFile(join(dir, 'node_modules/tokenx-handler-kit/package.json'), 'utf8')) as { version: string }
@@ -283,6 +285,11 @@ async function main(): Promise<void> {
       for (const keySource of keySources) {
         await check(`run ${target.handler.name}: ${target.build.name}, ${keySource} ${label}`, () => invoke(stack!, dir, target.file, keySource, target.build))
       }
+    }
+    const external = targets.find((target) => target.build.esbuild?.includes('--external:@aws-sdk/*') === true)
+    if (external !== undefined && !oldestSdkChecked) {
+      oldestSdkChecked = true
+      await check(`the oldest AWS SDK the peer range allows, as the Lambda runtime's: ${external.build.name}, Secrets Manager key and table ${label}`, () => oldestSdk(stack!, external.file, external.build))
     }
     for (const target of targets) {
       await check(`AWS SDK not loaded: ${target.handler.name}, ${target.build.name}, inline key, no table ${label}`, () => invokeWithoutSdk(stack!, dir, target.file))
@@ -490,4 +497,40 @@ async function invokeWithoutSdk(stack: Stack, cwd: string, file: string): Promis
   assert((JSON.parse(String(result.body)) as { pid?: unknown }).pid === pid, "the downstream did not see the citizen's identity")
   assert(stack.tokenx.stats.exchanges - exchanges === 1, `${stack.tokenx.stats.exchanges - exchanges} exchanges at TokenX, expected 1`)
   return '200 from the downstream, no @aws-sdk/* import'
+}
+
+/**
+ * The kit's AWS SDK peer range, at its floor: installed on its own, as the Lambda runtime provides
+ * the SDK to a bundle built with `--external:@aws-sdk/*` (the bundle beside that node_modules, the
+ * consumer's own SDK out of reach). The key from Secrets Manager and the shared cache's table must
+ * both work: one secret read, one item written.
+ */
+async function oldestSdk(stack: Stack, bundle: string, build: Build): Promise<string> {
+  const peers = repoPackage.peerDependencies
+  const floors = ['@aws-sdk/client-secrets-manager', '@aws-sdk/client-dynamodb'].map((name) => /^\^(3\.\d+\.\d+)$/.exec(String(peers[name]))?.[1])
+  assert(floors[0] !== undefined && floors[0] === floors[1], `the SDK peer ranges are not one ^3.x.y: ${JSON.stringify(peers)}`)
+  const floor = floors[0]
+  const runtime = join(work, 'runtime-sdk')
+  await mkdir(runtime)
+  await writeFile(join(runtime, 'package.json'), JSON.stringify({ private: true, type: 'module', dependencies: { '@aws-sdk/client-secrets-manager': floor, '@aws-sdk/client-dynamodb': floor } }))
+  await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: runtime })
+  for (const name of ['client-secrets-manager', 'client-dynamodb']) {
+    const { version } = JSON.parse(await readFile(join(runtime, 'node_modules/@aws-sdk', name, 'package.json'), 'utf8')) as { version: string }
+    assert(version === floor, `@aws-sdk/${name} ${version} installed, expected ${floor}`)
+  }
+  const file = join(runtime, 'handler.mjs')
+  await cp(bundle, file)
+  const table = stack.functionEnv['TOKEN_X_CACHE_TABLE']
+  assert(table !== undefined && table !== '' && stack.dynamodb !== undefined, 'the local stack has no shared cache table')
+  const dynamodb = new DynamoDBClient({ endpoint: stack.dynamodb.url, region: stack.functionEnv['AWS_REGION'], credentials: { accessKeyId: 'local', secretAccessKey: 'local' } })
+  const items = async () => (await dynamodb.send(new ScanCommand({ TableName: table, Select: 'COUNT' }))).Count ?? 0
+  try {
+    const before = await items()
+    const answered = await invoke(stack, runtime, file, 'Secrets Manager key', build)
+    const written = (await items()) - before
+    assert(written === 1, `${written} items written to the table, expected 1`)
+    return `${answered}, @aws-sdk ${floor}, 1 item written`
+  } finally {
+    dynamodb.destroy()
+  }
 }
