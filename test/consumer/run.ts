@@ -292,7 +292,10 @@ async function main(): Promise<void> {
       await check(`the oldest AWS SDK the peer range allows, as the Lambda runtime's: ${external.build.name}, Secrets Manager key and table ${label}`, () => oldestSdk(stack!, external.file, external.build))
     }
     for (const target of targets) {
-      await check(`AWS SDK not loaded: ${target.handler.name}, ${target.build.name}, inline key, no table ${label}`, () => invokeWithoutSdk(stack!, dir, target.file))
+      await check(`AWS SDK not loaded: ${target.handler.name}, ${target.build.name}, inline key, no table ${label}`, () => invokeWithoutSdk(stack!, dir, target.file, 'inline key'))
+    }
+    for (const target of targets.filter((t) => t.build.secretsManager === 'works')) {
+      await check(`AWS SDK: only the Secrets Manager client: ${target.handler.name}, ${target.build.name}, Secrets Manager key, no table ${label}`, () => invokeWithoutSdk(stack!, dir, target.file, 'Secrets Manager key'))
     }
 
     if (middy.matrix && (only === undefined || 'middleware matrix'.includes(only) || only.startsWith('middleware matrix'))) await middlewareMatrix(dir, middy.version, label)
@@ -469,8 +472,10 @@ async function invoke(stack: Stack, cwd: string, file: string, keySource: KeySou
  * with `@aws-sdk/*` made unreachable (no-aws-sdk.mjs, an import and require hook), it loads,
  * exchanges and answers, and never asks for the SDK. With the SDK external, an import of it hoisted
  * to the bundle's top would fail the load here (and cost every cold start the SDK's import on Lambda).
+ * With the key in Secrets Manager and no table, it asks for the Secrets Manager client only (where
+ * the SDK is resolved at run time: unbundled, or external; a bundle carries its own).
  */
-async function invokeWithoutSdk(stack: Stack, cwd: string, file: string): Promise<string> {
+async function invokeWithoutSdk(stack: Stack, cwd: string, file: string, keySource: KeySource): Promise<string> {
   const pid = String(10_000_000_000 + Math.floor(Math.random() * 89_999_999_999))
   const citizenToken = await stack.idporten.mint({ pid })
   const env: NodeJS.ProcessEnv = {
@@ -482,21 +487,30 @@ async function invokeWithoutSdk(stack: Stack, cwd: string, file: string): Promis
     ORDERS_URL: `${stack.downstream.url}/resource`,
     ORDERS_AUDIENCE: stack.downstream.audience,
     CITIZEN_TOKEN: citizenToken,
-    TOKEN_X_PRIVATE_JWK: JSON.stringify(stack.appKey().privateJwk),
   }
-  for (const name of ['TOKEN_X_PRIVATE_JWK_SECRET_ID', 'TOKEN_X_CACHE_TABLE', 'AWS_ENDPOINT_URL_DYNAMODB']) delete env[name]
+  for (const name of ['TOKEN_X_CACHE_TABLE', 'AWS_ENDPOINT_URL_DYNAMODB']) delete env[name]
+  const allowed = keySource === 'Secrets Manager key' ? ['@aws-sdk/client-secrets-manager'] : []
+  if (keySource === 'inline key') {
+    delete env['TOKEN_X_PRIVATE_JWK_SECRET_ID']
+    env['TOKEN_X_PRIVATE_JWK'] = JSON.stringify(stack.appKey().privateJwk)
+  }
+  env['NO_AWS_SDK_ALLOW'] = allowed.join(',')
   const exchanges = stack.tokenx.stats.exchanges
+  const secretReads = stack.secretsManager.stats.getSecretValue
   const ran = await run(process.execPath, ['--import', pathToFileURL(join(fixture, 'no-aws-sdk.mjs')).href, join(fixture, 'invoke.mjs'), file], { cwd, env, timeout: 30_000 })
   const output = `${ran.stdout}${ran.stderr}`
   for (const secret of [citizenToken, String(stack.appKey().privateJwk.d)]) assert(!output.includes(secret), 'a token or key appears in the output')
-  const requested = [...new Set([...ran.stderr.matchAll(/^AWS SDK requested: (\S+)$/gm)].map(([, specifier]) => specifier))]
-  assert(requested.length === 0, `it asked for ${requested.join(', ')}${ran.code === 0 ? '' : ` and failed (exit ${ran.code})`}\n${tail(output)}`)
+  const requested = [...new Set([...ran.stderr.matchAll(/^AWS SDK requested: (\S+)$/gm)].map(([, specifier]) => specifier!))]
+  const unexpected = requested.filter((specifier) => !allowed.includes(specifier))
+  assert(unexpected.length === 0, `it asked for ${unexpected.join(', ')}${ran.code === 0 ? '' : ` and failed (exit ${ran.code})`}\n${tail(output)}`)
   assert(ran.code === 0, `node exited ${ran.code}\n${tail(output)}`)
   const result = JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? 'null') as { statusCode?: number; body?: string } | null
   assert(result?.statusCode === 200, `answered ${JSON.stringify(result)}\n${tail(output)}`)
   assert((JSON.parse(String(result.body)) as { pid?: unknown }).pid === pid, "the downstream did not see the citizen's identity")
   assert(stack.tokenx.stats.exchanges - exchanges === 1, `${stack.tokenx.stats.exchanges - exchanges} exchanges at TokenX, expected 1`)
-  return '200 from the downstream, no @aws-sdk/* import'
+  const readSecret = stack.secretsManager.stats.getSecretValue - secretReads
+  assert(readSecret === (keySource === 'Secrets Manager key' ? 1 : 0), `${readSecret} Secrets Manager reads`)
+  return `200 from the downstream, ${requested.length === 0 ? 'no @aws-sdk/* import' : `imported ${requested.join(', ')}`}`
 }
 
 /**
