@@ -3,7 +3,7 @@
  *
  *   npm run bench                      all sections; exits 0 whatever the budgets say
  *   npm run bench -- --strict          exits 1 when a budget fails
- *   npm run bench -- --only=warm,miss  some sections (warm, function, miss, concurrency, cold, recipes, memory, obs, shared, validation)
+ *   npm run bench -- --only=warm,miss  some sections (warm, function, blackbox, miss, concurrency, cold, recipes, memory, obs, shared, validation)
  *
  * Every section runs in a process of its own (bench/<section>.ts), and the token endpoint in another
  * (bench/endpoint.ts), so no section's garbage, timers or JIT state leak into another's figures and
@@ -12,6 +12,7 @@
  */
 import { cpus, loadavg } from 'node:os'
 import { mkdir, writeFile } from 'node:fs/promises'
+import type { BlackboxResult } from './blackbox.ts'
 import type { ColdResult } from './cold.ts'
 import type { ConcurrencyResult } from './concurrency.ts'
 import type { FunctionResult } from './function.ts'
@@ -24,7 +25,7 @@ import { runSection, spread, startEndpoint, type Spread } from './support.ts'
 import type { ValidationResult } from './validation.ts'
 import type { WarmResult } from './warm.ts'
 
-const SECTIONS = ['warm', 'function', 'miss', 'concurrency', 'cold', 'recipes', 'memory', 'obs', 'shared', 'validation'] as const
+const SECTIONS = ['warm', 'function', 'blackbox', 'miss', 'concurrency', 'cold', 'recipes', 'memory', 'obs', 'shared', 'validation'] as const
 type Section = (typeof SECTIONS)[number]
 
 const args = process.argv.slice(2)
@@ -59,6 +60,7 @@ interface MissResult {
 interface Results {
   warm?: WarmResult
   function?: FunctionResult
+  blackbox?: BlackboxResult
   miss?: MissResult
   concurrency?: ConcurrencyResult
   cold?: ColdResult
@@ -96,6 +98,9 @@ async function runOne(section: Section): Promise<void> {
       break
     case 'function':
       results.function = await runSection<FunctionResult>('./function.ts', { env })
+      break
+    case 'blackbox':
+      results.blackbox = await runSection<BlackboxResult>('./blackbox.ts', { env })
       break
     case 'miss': {
       // One method per process, alternating, twice: drift on the machine touches both alike.
@@ -163,7 +168,7 @@ function summarizeMiss(workers: MissWorkerResult[]): MissResult {
 
 const budgets: Budget[] = []
 const budget = (name: string, value: number, limit: number, unit: string) => budgets.push({ name, value, limit, unit, pass: value <= limit })
-const { warm, miss, concurrency, cold, recipes, memory, obs, shared, validation } = results
+const { warm, blackbox, miss, concurrency, cold, recipes, memory, obs, shared, validation } = results
 const wholeWarm = results.function
 if (warm !== undefined) {
   budget('warm hit, one citizen: middleware CPU per invocation', warm.oneCitizen.overheadCpu.median, 10, 'µs')
@@ -172,6 +177,11 @@ if (warm !== undefined) {
 if (wholeWarm !== undefined) {
   budget('whole warm path: built dist/resource − middy + plain fetch, CPU per invocation', wholeWarm.overheadCpu.median, 10, 'µs')
   budgets.push({ name: 'whole warm path: timers left alive per invocation', value: wholeWarm.timersLeftPerInvocation, limit: 0, unit: 'timers', pass: wholeWarm.timersLeftPerInvocation === 0 })
+}
+if (blackbox !== undefined) {
+  // Issue #21: what a team gets against what it would write itself, the built function as a black box.
+  budget('black box: the function\'s exchange CPU (miss − floor) ÷ openid-client 6\'s', blackbox.kitOverOpenidClient, 0.7, '×')
+  budget('black box: the function\'s warm hit ÷ the floor (middy + plain fetch), CPU per invocation', blackbox.hitOverFloor, 1.1, '×')
 }
 if (miss !== undefined) {
   budget('cache miss: kit CPU per exchange ÷ one RSA-2048 signature', miss.kitOverSignature.median, 2.5, '×')
@@ -253,6 +263,17 @@ if (wholeWarm !== undefined) {
   row('the same, two citizens in turn (CPU, trimmed; no budget)', `${n(wholeWarm.overheadCpuAlternating.median, 1)} µs`, range(wholeWarm.overheadCpuAlternating, 1))
   row('timers left alive per invocation', n(wholeWarm.timersLeftPerInvocation, 2))
   row('AbortSignal.timeout/any per invocation', n(wholeWarm.uncancellableSignalsPerInvocation, 2))
+}
+if (blackbox !== undefined) {
+  const b = blackbox
+  heading(`black box (built dist/resource vs hand-written handlers; CPU µs per invocation, ${b.rounds} rounds × ${b.missBatch} misses of each and ${b.hitBatch} hits, interleaved; endpoint and downstream in another process)`)
+  row('floor: middy + plain fetch, token at hand', `${n(b.floorCpu.median, 0)} µs`, range(b.floorCpu, 0))
+  row('function, miss (exchange + downstream call)', `${n(b.kitMissCpu.median, 0)} µs`, range(b.kitMissCpu, 0))
+  row('jose + fetch, no cache', `${n(b.joseCpu.median, 0)} µs`, range(b.joseCpu, 0))
+  row('openid-client 6 + fetch, no cache', `${n(b.openidClientCpu.median, 0)} µs`, range(b.openidClientCpu, 0))
+  row('exchange (miss − floor): function / jose / openid-client', `${n(b.kitExchangeCpu.median, 0)} / ${n(b.joseExchangeCpu.median, 0)} / ${n(b.openidClientExchangeCpu.median, 0)} µs`, `function ${range(b.kitExchangeCpu, 0)}`)
+  row('function exchange ÷ openid-client / ÷ jose (of medians)', `${n(b.kitOverOpenidClient, 2)}× / ${n(b.kitOverJose, 2)}×`)
+  row('warm hit: function / floor (same rounds)', `${n(b.kitHitCpu.median, 1)} / ${n(b.hitFloorCpu.median, 1)} µs`, `${n(b.hitOverFloor, 3)}×`)
 }
 if (miss !== undefined) {
   const rounds = miss.kitCpu.runs
