@@ -89,6 +89,36 @@ const sdkPackageVersion = {
   },
 }
 
+/**
+ * The kit imports each AWS SDK client with a literal `import()` at its use site (so that no build
+ * loads it before it is needed), and esbuild keeps every export of a dynamically imported package:
+ * all of a client's commands, paginators and waiters. When the kit's module destructures what it
+ * takes (`const { A, B } = await import('@aws-sdk/client-x')`), this plugin serves that import as a
+ * module re-exporting only those names, which esbuild tree-shakes as it would a static import. A
+ * module whose imports of the client are not all of that form keeps the whole package.
+ */
+const sdkNarrowImport = {
+  name: 'sdk-narrow-import',
+  setup(esbuild) {
+    esbuild.onResolve({ filter: /^@aws-sdk\/client-[a-z0-9-]+$/ }, async ({ path: imported, importer, kind }) => {
+      if (kind !== 'dynamic-import' || !importer.startsWith(path.join(root, 'lib') + path.sep)) return undefined
+      const source = await readFile(importer, 'utf8')
+      const escaped = imported.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+      // Every import of the client in that module (a type query, `typeof import(…)`, loads nothing).
+      const all = source.match(new RegExp(`(?<!typeof )import\\(['"]${escaped}['"]\\)`, 'g')) ?? []
+      const destructured = [...source.matchAll(new RegExp(`const \\{([\\w\\s,]+)\\} = await import\\(['"]${escaped}['"]\\)`, 'g'))]
+      if (destructured.length === 0 || destructured.length !== all.length) return undefined
+      const names = [...new Set(destructured.flatMap(([, list]) => list.split(',').map((name) => name.trim()).filter(Boolean)))].sort()
+      return { path: imported, namespace: 'sdk-narrow-import', pluginData: { names } }
+    })
+    esbuild.onLoad({ filter: /.*/, namespace: 'sdk-narrow-import' }, ({ path: imported, pluginData }) => ({
+      contents: `export { ${pluginData.names.join(', ')} } from '${imported}'\n`,
+      resolveDir: root,
+      loader: 'js',
+    }))
+  },
+}
+
 export async function functionNames() {
   const entries = await readdir(functionsDir, { withFileTypes: true })
   return entries.filter((e) => e.isFile() && e.name.endsWith('.ts')).map((e) => e.name.slice(0, -3)).sort()
@@ -121,7 +151,7 @@ export async function buildFunction(name, { minify = true, into = outRoot } = {}
     metafile: true,
     legalComments: 'none',
     write: false,
-    plugins: [sdkPackageVersion],
+    plugins: [sdkNarrowImport, sdkPackageVersion],
     logLevel: 'warning',
   })
   await writeOutputs(result.outputFiles)
@@ -174,9 +204,9 @@ export async function bundleSizes(metafile) {
   return { entry, initialBytes, lazyBytes, features }
 }
 
-/** `@aws-sdk/client-secrets-manager` for a package, `dynamodb-sdk` for a module of ours. */
+/** `@aws-sdk/client-secrets-manager` for a package (narrowed or whole), `x` for a module of ours. */
 function featureName(entryPoint) {
-  const inPackage = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(entryPoint)
+  const inPackage = /(?:node_modules\/|^sdk-narrow-import:)((?:@[^/]+\/)?[^/]+)/.exec(entryPoint)
   return inPackage ? inPackage[1] : path.basename(entryPoint).replace(/\.[^.]+$/, '')
 }
 

@@ -92,7 +92,7 @@ async function sdkChunk(name: string): Promise<string> {
   const meta = JSON.parse(await readFile(path.join(dist, name, 'meta.json'), 'utf8')) as {
     outputs: Record<string, { entryPoint?: string }>
   }
-  const chunk = Object.entries(meta.outputs).find(([, output]) => output.entryPoint?.includes('@aws-sdk/client-secrets-manager/'))
+  const chunk = Object.entries(meta.outputs).find(([, output]) => /@aws-sdk\/client-secrets-manager(\/|$)/.test(output.entryPoint ?? ''))
   if (chunk === undefined) throw new Error(`dist/${name} has no Secrets Manager chunk`)
   return path.join(root, chunk[0])
 }

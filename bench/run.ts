@@ -3,7 +3,7 @@
  *
  *   npm run bench                      all sections; exits 0 whatever the budgets say
  *   npm run bench -- --strict          exits 1 when a budget fails
- *   npm run bench -- --only=warm,miss  some sections (warm, function, miss, concurrency, cold, memory, obs, shared, validation)
+ *   npm run bench -- --only=warm,miss  some sections (warm, function, blackbox, miss, concurrency, cold, recipes, memory, obs, shared, validation)
  *
  * Every section runs in a process of its own (bench/<section>.ts), and the token endpoint in another
  * (bench/endpoint.ts), so no section's garbage, timers or JIT state leak into another's figures and
@@ -12,18 +12,20 @@
  */
 import { cpus, loadavg } from 'node:os'
 import { mkdir, writeFile } from 'node:fs/promises'
+import type { BlackboxResult } from './blackbox.ts'
 import type { ColdResult } from './cold.ts'
 import type { ConcurrencyResult } from './concurrency.ts'
 import type { FunctionResult } from './function.ts'
 import type { MemoryResult } from './memory.ts'
 import type { ObsResult } from './obs.ts'
+import type { RecipesResult } from './recipes.ts'
 import type { MissMethod, MissWorkerResult } from './miss.ts'
 import type { SharedResult } from './shared.ts'
 import { runSection, spread, startEndpoint, type Spread } from './support.ts'
 import type { ValidationResult } from './validation.ts'
 import type { WarmResult } from './warm.ts'
 
-const SECTIONS = ['warm', 'function', 'miss', 'concurrency', 'cold', 'memory', 'obs', 'shared', 'validation'] as const
+const SECTIONS = ['warm', 'function', 'blackbox', 'miss', 'concurrency', 'cold', 'recipes', 'memory', 'obs', 'shared', 'validation'] as const
 type Section = (typeof SECTIONS)[number]
 
 const args = process.argv.slice(2)
@@ -58,9 +60,11 @@ interface MissResult {
 interface Results {
   warm?: WarmResult
   function?: FunctionResult
+  blackbox?: BlackboxResult
   miss?: MissResult
   concurrency?: ConcurrencyResult
   cold?: ColdResult
+  recipes?: RecipesResult
   memory?: MemoryResult
   obs?: ObsResult
   shared?: SharedResult
@@ -95,6 +99,9 @@ async function runOne(section: Section): Promise<void> {
     case 'function':
       results.function = await runSection<FunctionResult>('./function.ts', { env })
       break
+    case 'blackbox':
+      results.blackbox = await runSection<BlackboxResult>('./blackbox.ts', { env })
+      break
     case 'miss': {
       // One method per process, alternating, twice: drift on the machine touches both alike.
       const workers: MissWorkerResult[] = []
@@ -109,6 +116,9 @@ async function runOne(section: Section): Promise<void> {
       break
     case 'cold':
       results.cold = await runSection<ColdResult>('./cold.ts', { env })
+      break
+    case 'recipes':
+      results.recipes = await runSection<RecipesResult>('./recipes.ts', { env })
       break
     case 'memory':
       results.memory = await runSection<MemoryResult>('./memory.ts', { env, execArgv: ['--expose-gc'] })
@@ -158,7 +168,7 @@ function summarizeMiss(workers: MissWorkerResult[]): MissResult {
 
 const budgets: Budget[] = []
 const budget = (name: string, value: number, limit: number, unit: string) => budgets.push({ name, value, limit, unit, pass: value <= limit })
-const { warm, miss, concurrency, cold, memory, obs, shared, validation } = results
+const { warm, blackbox, miss, concurrency, cold, recipes, memory, obs, shared, validation } = results
 const wholeWarm = results.function
 if (warm !== undefined) {
   budget('warm hit, one citizen: middleware CPU per invocation', warm.oneCitizen.overheadCpu.median, 10, 'µs')
@@ -167,6 +177,11 @@ if (warm !== undefined) {
 if (wholeWarm !== undefined) {
   budget('whole warm path: built dist/resource − middy + plain fetch, CPU per invocation', wholeWarm.overheadCpu.median, 10, 'µs')
   budgets.push({ name: 'whole warm path: timers left alive per invocation', value: wholeWarm.timersLeftPerInvocation, limit: 0, unit: 'timers', pass: wholeWarm.timersLeftPerInvocation === 0 })
+}
+if (blackbox !== undefined) {
+  // Issue #21: what a team gets against what it would write itself, the built function as a black box.
+  budget('black box: the function\'s exchange CPU (miss − floor) ÷ openid-client 6\'s', blackbox.kitOverOpenidClient, 0.7, '×')
+  budget('black box: the function\'s warm hit ÷ the floor (middy + plain fetch), CPU per invocation', blackbox.hitOverFloor, 1.1, '×')
 }
 if (miss !== undefined) {
   budget('cache miss: kit CPU per exchange ÷ one RSA-2048 signature', miss.kitOverSignature.median, 2.5, '×')
@@ -183,6 +198,11 @@ if (cold !== undefined) {
     budget(`dist/${size.name}: bundle size, all chunks`, size.totalBytes / 1024, size.totalBudgetBytes / 1024, 'KiB')
     for (const feature of size.features) budget(`dist/${size.name}: initial bundle + ${feature.name} (lazy)`, feature.bytes / 1024, size.budgetBytes / 1024, 'KiB')
   }
+}
+if (recipes !== undefined) {
+  // What the function does not use costs its cold start nothing: the kit's import may exceed the
+  // floor's (middy, jose, the same node: built-ins, built the same way) by its own code only.
+  for (const recipe of recipes.recipes) if (recipe.budgeted) budget(`import time ÷ floor: ${recipe.name}`, recipe.ratio, 1.25, '×')
 }
 if (memory !== undefined) {
   budget('cache: heap per entry ÷ the access token\'s own size (1,024 B)', memory.cache.bytesPerEntry / memory.tokenChars, 2, '×')
@@ -244,6 +264,17 @@ if (wholeWarm !== undefined) {
   row('timers left alive per invocation', n(wholeWarm.timersLeftPerInvocation, 2))
   row('AbortSignal.timeout/any per invocation', n(wholeWarm.uncancellableSignalsPerInvocation, 2))
 }
+if (blackbox !== undefined) {
+  const b = blackbox
+  heading(`black box (built dist/resource vs hand-written handlers; CPU µs per invocation, ${b.rounds} rounds × ${b.missBatch} misses of each and ${b.hitBatch} hits, interleaved; endpoint and downstream in another process)`)
+  row('floor: middy + plain fetch, token at hand', `${n(b.floorCpu.median, 0)} µs`, range(b.floorCpu, 0))
+  row('function, miss (exchange + downstream call)', `${n(b.kitMissCpu.median, 0)} µs`, range(b.kitMissCpu, 0))
+  row('jose + fetch, no cache', `${n(b.joseCpu.median, 0)} µs`, range(b.joseCpu, 0))
+  row('openid-client 6 + fetch, no cache', `${n(b.openidClientCpu.median, 0)} µs`, range(b.openidClientCpu, 0))
+  row('exchange (miss − floor): function / jose / openid-client', `${n(b.kitExchangeCpu.median, 0)} / ${n(b.joseExchangeCpu.median, 0)} / ${n(b.openidClientExchangeCpu.median, 0)} µs`, `function ${range(b.kitExchangeCpu, 0)}`)
+  row('function exchange ÷ openid-client / ÷ jose (of medians)', `${n(b.kitOverOpenidClient, 2)}× / ${n(b.kitOverJose, 2)}×`)
+  row('warm hit: function / floor (same rounds)', `${n(b.kitHitCpu.median, 1)} / ${n(b.hitFloorCpu.median, 1)} µs`, `${n(b.hitOverFloor, 3)}×`)
+}
 if (miss !== undefined) {
   const rounds = miss.kitCpu.runs
   heading(`cache miss (client CPU per exchange; endpoint in another process; ${rounds} rounds × ${miss.workers[0]?.perRound ?? 0} per method)`)
@@ -281,6 +312,13 @@ if (cold !== undefined) {
   row('  JWK import', `${n(p.jwkImportMs.median, 2)} ms`, range(p.jwkImportMs, 2))
   row('  first exchange incl. TCP connect', `${n(p.firstExchangeMs.median)} ms`, range(p.firstExchangeMs))
   row('  second exchange, connection open', `${n(p.secondExchangeMs.median)} ms`, range(p.secondExchangeMs))
+}
+if (recipes !== undefined) {
+  heading(`import time per docs/bundling.md recipe: examples/middy.ts (inline key, no table) against a floor built the same way (middy, jose, the same node: built-ins); ${recipes.runs} fresh processes each`)
+  for (const recipe of recipes.recipes) {
+    row(`${recipe.name}: kit / floor`, `${n(recipe.kitMs.median)} / ${n(recipe.floorMs.median)} ms`, `kit ${range(recipe.kitMs)}; entry ${n(recipe.kitEntryBytes / 1024)} / ${n(recipe.floorEntryBytes / 1024)} KiB`)
+    row('  kit ÷ floor (medians)', `${n(recipe.ratio, 2)}×`)
+  }
 }
 if (memory !== undefined) {
   heading('memory (heapUsed after full GCs)')
@@ -349,7 +387,7 @@ for (const [what, median, spreadText] of rows) {
 console.log('\nbudgets')
 for (const b of budgets) {
   const value = b.unit === 'requests' || b.unit === 'entries' ? n(b.value, 0) : n(b.value, 2)
-  const limit = b.unit === 'requests' ? `must be ${n(b.limit, 0)}` : `≤ ${b.unit === 'entries' ? n(b.limit, 0) : n(b.limit, b.limit < 10 ? 1 : 0)} ${b.unit}`
+  const limit = b.unit === 'requests' ? `must be ${n(b.limit, 0)}` : `≤ ${b.unit === 'entries' ? n(b.limit, 0) : n(b.limit, b.limit < 10 ? (Number.isInteger(b.limit * 10) ? 1 : 2) : 0)} ${b.unit}`
   console.log(`  ${b.pass ? 'PASS' : 'FAIL'}  ${b.name}: ${value} ${b.unit} (${limit})`)
 }
 const failed = budgets.filter((b) => !b.pass)

@@ -38,7 +38,7 @@ export interface KitEvents {
   }
   /** The signing key was loaded (or a load failed). */
   'key.load': {
-    readonly source: 'inline' | 'secrets-manager'
+    readonly source: 'inline' | 'secrets-manager' | 'loader'
     /** Why: the first load, `keyMaxAge` ran out, or TokenX refused the current key. */
     readonly reason: 'initial' | 'max-age' | 'refused'
     readonly durationMs: number

@@ -20,6 +20,7 @@ export type { DynamoDBLike, ExchangedToken, FetchLike, LambdaContext, LambdaCont
 export { createTokenXClient } from './exchange/client.ts'
 export type { ExchangeOptions, TokenXClient } from './exchange/client.ts'
 export type { AssertionAudience, TokenXOptions, ResolvedTokenXOptions } from './exchange/config.ts'
+export type { PrivateJwkLoader } from './exchange/key.ts'
 export type { SharedCacheOptions } from './cache/shared.ts'
 export type { Downstream } from './downstream/fetch.ts'
 // Validation of the caller's token.

@@ -1,6 +1,6 @@
 /**
  * esbuild.config.mjs's size-driven output choices, on a real build of functions/resource: the AWS SDK
- * clients' package.json cut to its version, and the createRequire banner only on the files that
+ * clients narrowed to what the kit takes from them, their package.json cut to its version, and the createRequire banner only on the files that
  * name `require` (with their source maps shifted to match). The bundle's behaviour as a whole is
  * tested in test/functions/.
  */
@@ -47,12 +47,23 @@ describe('esbuild.config.mjs', () => {
 
     // The version is still what the client's user agent says.
     const { version } = JSON.parse(await readFile('node_modules/@aws-sdk/client-dynamodb/package.json', 'utf8')) as { version: string }
-    const { DynamoDBClient, GetItemCommand } = await import(path.join(outdir, chunk('dynamodb-sdk')[0])) as typeof import('@aws-sdk/client-dynamodb')
+    const { DynamoDBClient, GetItemCommand } = await import(path.join(outdir, chunk('client-dynamodb')[0])) as typeof import('@aws-sdk/client-dynamodb')
     server = await startServer(() => ({ status: 200, body: {}, headers: { 'content-type': 'application/x-amz-json-1.0' } }))
     const client = new DynamoDBClient({ endpoint: server.url, region: 'eu-north-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 })
     await client.send(new GetItemCommand({ TableName: 'table', Key: { pk: { S: 'key' } } }))
     client.destroy()
     expect(server.requests[0]?.headers['user-agent']).toContain(`api/dynamodb#${version}`)
+  })
+
+  it('narrows each lazily imported SDK client to the exports the kit destructures', () => {
+    // The kit takes the client and GetSecretValue / GetItem and PutItem; any other command (or the
+    // aggregated client class, which names them all) is dead weight in the lazy chunk.
+    const [, secrets] = chunk('client-secrets-manager')
+    expect(secrets).toContain('GetSecretValue')
+    expect(secrets).not.toMatch(/CreateSecret|RotateSecret|ListSecrets/)
+    const [, dynamodb] = chunk('client-dynamodb')
+    expect(dynamodb).toMatch(/GetItem/)
+    expect(dynamodb).not.toMatch(/BatchWriteItem|CreateTable|paginateScan|waitUntilTableExists/)
   })
 
   it('puts the createRequire banner on exactly the files that name require', () => {

@@ -39,10 +39,18 @@ describe('package.json', () => {
     for (const hook of ['prepare', 'preinstall', 'install', 'postinstall']) expect(pkg.scripts[hook]).toBeUndefined()
   })
 
-  it('declares middy as an optional peer and only what the kit imports as dependencies', () => {
-    expect(pkg.peerDependencies).toEqual({ '@middy/core': '>=4.0.0 <8' })
-    expect(pkg.peerDependenciesMeta['@middy/core']?.optional).toBe(true)
-    expect(Object.keys(pkg.dependencies).sort()).toEqual(['@aws-sdk/client-dynamodb', '@aws-sdk/client-secrets-manager', 'jose'])
+  it('declares middy and the AWS SDK clients as optional peers and only what every function imports as dependencies', () => {
+    // The SDK clients: the consumer's own copy (or the Lambda runtime's), never a second one; any
+    // v3 from the range's floor on (the consumer fixture runs the floor as the runtime's SDK).
+    expect(pkg.peerDependencies).toEqual({
+      '@aws-sdk/client-dynamodb': '^3.600.0',
+      '@aws-sdk/client-secrets-manager': '^3.600.0',
+      '@middy/core': '>=4.0.0 <8',
+    })
+    for (const peer of Object.keys(pkg.peerDependencies)) expect(pkg.peerDependenciesMeta[peer]?.optional, peer).toBe(true)
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(['jose'])
+    // The repo itself tests against one exact SDK version, inside the peer range.
+    for (const client of ['@aws-sdk/client-dynamodb', '@aws-sdk/client-secrets-manager']) expect(pkg.devDependencies[client], client).toMatch(/^3\.\d+\.\d+$/)
     // The repo itself (functions/, tests) uses the version the consumer fixture tests as the upper end.
     expect(pkg.devDependencies['@middy/core']).toMatch(/^7\./)
   })

@@ -162,6 +162,21 @@ type Outcome = KitEvents['shared-cache']['outcome']
 const budget = (wait: number, abortAfter: number, outer: AbortSignal | undefined): Budget =>
   ({ wait, abortAfter, outer, message: 'The shared cache did not answer within its budget', timers: loadTimeTimers })
 
+/** The part of `@aws-sdk/client-dynamodb` the shared cache uses. */
+type DynamoDBSdk = Pick<typeof import('@aws-sdk/client-dynamodb'), 'DynamoDBClient' | 'GetItemCommand' | 'PutItemCommand'>
+
+/**
+ * Imports the DynamoDB client on first use, only when a table is configured. The import is a literal
+ * `import()` of the package at its use site, so every bundler leaves it lazy: with the SDK external
+ * and no code splitting, a static import anywhere in the kit (even in a module that is itself only
+ * imported lazily) would be hoisted to the bundle's top and load the SDK at every cold start.
+ * The destructuring names what is used: esbuild.config.mjs narrows the chunk to these exports.
+ */
+async function loadDynamoDBSdk(): Promise<DynamoDBSdk> {
+  const { DynamoDBClient, GetItemCommand, PutItemCommand } = await import('@aws-sdk/client-dynamodb')
+  return { DynamoDBClient, GetItemCommand, PutItemCommand }
+}
+
 export function createSharedCache(options: SharedCacheOptions, clientId: string, clock: () => number = Date.now): SharedCache {
   const resolved = resolveSharedCacheOptions(options)
   /** SHA-256 of refused access tokens, by in-memory cache key. */
@@ -170,7 +185,7 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
   /** Whether a request has succeeded: the client is set up and (likely) connected. */
   let warm = false
 
-  const loadSdk = lazy(() => import('./dynamodb-sdk.ts'))
+  const loadSdk = lazy(loadDynamoDBSdk)
   const getClient = lazy(async () => resolved.client ?? (
     // No SDK retries: within a budget of tens of ms they cannot help, and the fallback is an exchange.
     new (await loadSdk()).DynamoDBClient({ maxAttempts: 1 }) as DynamoDBLike
@@ -185,7 +200,7 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
     operation: 'get' | 'put',
     limit: number,
     outer: AbortSignal | undefined,
-    send: (sdk: typeof import('./dynamodb-sdk.ts'), client: DynamoDBLike, signal: AbortSignal) => Promise<T>,
+    send: (sdk: DynamoDBSdk, client: DynamoDBLike, signal: AbortSignal) => Promise<T>,
   ): Promise<{ ok: true; value: T; started: number; closed: boolean } | { ok: false }> => {
     const started = performance.now()
     if (!breaker.allow()) {

@@ -8,6 +8,7 @@ import type { FetchLike, SecretsManagerLike } from '../types.ts'
 import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, isClientId, optionKeys } from '../util/option-checks.ts'
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from '../cache/shared.ts'
+import type { PrivateJwkLoader } from './key.ts'
 
 /** Where the assertion's `aud` points. tokendings accepts both and says it will later accept only the issuer. */
 export type AssertionAudience = 'token_endpoint' | 'issuer'
@@ -19,8 +20,12 @@ export interface TokenXOptions {
   tokenEndpoint: string
   /** TokenX's issuer URL (`TOKEN_X_ISSUER`). Required only when `assertionAudience` is `'issuer'`. */
   issuer?: string | undefined
-  /** The private RSA JWK, inline, as JSON text or object (`TOKEN_X_PRIVATE_JWK`). */
-  privateJwk?: string | JWK | undefined
+  /**
+   * The private RSA JWK (`TOKEN_X_PRIVATE_JWK`): inline, as JSON text or object; or a function that
+   * loads it (`PrivateJwkLoader`: a key the application reads another way, such as Powertools
+   * Parameters, with no Secrets Manager client in the kit), called as a Secrets Manager key is loaded.
+   */
+  privateJwk?: string | JWK | PrivateJwkLoader | undefined
   /** Name or ARN of a Secrets Manager secret whose SecretString is the JWK JSON (`TOKEN_X_PRIVATE_JWK_SECRET_ID`). */
   privateJwkSecretId?: string | undefined
   /**
@@ -133,8 +138,8 @@ export function resolveOptions(options: TokenXOptions): ResolvedWithKey {
     throw new InvalidOptionError('privateJwkSecretId', 'must be a non-empty string')
   }
   const jwk: unknown = resolved.privateJwk
-  if (hasJwk && typeof jwk !== 'string' && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
-    throw new InvalidOptionError('privateJwk', 'must be JWK JSON text or a JWK object')
+  if (hasJwk && typeof jwk !== 'string' && typeof jwk !== 'function' && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
+    throw new InvalidOptionError('privateJwk', 'must be JWK JSON text, a JWK object or a function that loads it')
   }
   // `{ ...client.options }` carries the placeholder, not the key: say so now, not at the first exchange.
   if (jwk === REDACTED_KEY) throw new InvalidOptionError('privateJwk', 'is the "[redacted]" placeholder of client.options; pass the key itself')

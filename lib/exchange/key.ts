@@ -1,10 +1,12 @@
 /**
- * Loads the private JWK the client assertions are signed with: inline, or from AWS Secrets Manager.
+ * Loads the private JWK the client assertions are signed with: inline, from AWS Secrets Manager, or
+ * from the application's own loader function (a key it already reads another way: Powertools
+ * Parameters, the Parameters and Secrets Lambda extension), which needs no AWS SDK client here.
  * Nothing happens at import; the first caller loads, concurrent callers share that load, and a failed
  * first load is forgotten (the next caller tries again).
  *
- * A key from Secrets Manager is loaded again after `keyMaxAge`, or when TokenX refuses it (the secret
- * was probably rotated). The last good key is kept until a new one has loaded and passed its
+ * A key from Secrets Manager or a loader is loaded again after `keyMaxAge`, or when TokenX refuses it
+ * (the secret was probably rotated). The last good key is kept until a new one has loaded and passed its
  * sign/verify self-test: a failed reload (throttling, a broken new secret) serves the old key and
  * backs off (1 s, doubling, at most `keyMaxAge`). A new key that TokenX refuses while it still accepted
  * the previous one (the secret rotated before TokenX learnt the new public key) gives way to the
@@ -16,8 +18,8 @@
  * shorter: a secret fixed after a while of refusals is picked up within that); a reload that finds a
  * new key ends the wait. A refusal within the wait gets no other key.
  *
- * Every Secrets Manager request is raced against `keyTimeout`: a client that ignores its abort signal
- * cannot hold the load, and every caller waiting on it, past that budget.
+ * Every Secrets Manager request and loader call is raced against `keyTimeout`: a client or loader
+ * that ignores its abort signal cannot hold the load, and every caller waiting on it, past that budget.
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
@@ -44,8 +46,15 @@ export interface KeyLoader {
   refused(key: SigningKey, changing?: () => void): Promise<SigningKey | undefined>
 }
 
+/**
+ * The application's own source of the private JWK: called on first use, again after `keyMaxAge` and
+ * when TokenX refuses the key, each time within `keyTimeout` (its `signal` aborts then). Resolves to
+ * the JWK, as JSON text or object.
+ */
+export type PrivateJwkLoader = (options: { readonly signal: AbortSignal }) => Promise<string | JWK>
+
 export interface KeyLoaderOptions {
-  readonly privateJwk?: string | JWK | undefined
+  readonly privateJwk?: string | JWK | PrivateJwkLoader | undefined
   readonly privateJwkSecretId?: string | undefined
   readonly secretsManager?: SecretsManagerLike | undefined
   /** Milliseconds a key loaded from Secrets Manager is used before it is loaded again. */
@@ -130,8 +139,13 @@ function selfTest(key: KeyObject, publicKey: KeyObject): boolean {
 type JsonWebKeyInput = Extract<Parameters<typeof createPrivateKey>[0], { format: 'jwk' }>
 
 export function createKeyLoader(options: KeyLoaderOptions): KeyLoader {
-  if (options.privateJwk !== undefined) return inlineKeyLoader(options.privateJwk)
-  if (options.privateJwkSecretId !== undefined) return secretKeyLoader(options.privateJwkSecretId, options)
+  const { privateJwk, privateJwkSecretId } = options
+  if (typeof privateJwk === 'function') return reloadingKeyLoader('loader', (timeout) => callLoader(privateJwk, timeout), options)
+  if (privateJwk !== undefined) return inlineKeyLoader(privateJwk)
+  if (privateJwkSecretId !== undefined) {
+    const client = lazy(() => createClient(options.secretsManager))
+    return reloadingKeyLoader('secrets-manager', async (timeout) => fetchSecret(await client(), privateJwkSecretId, timeout), options)
+  }
   throw new TypeError('privateJwk or privateJwkSecretId is required')
 }
 
@@ -155,7 +169,12 @@ interface Held {
   readonly dueAt: number
 }
 
-function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader {
+/** A key that can change: fetched (as JWK text or object) within `keyTimeout` ms by `fetchKey`. */
+function reloadingKeyLoader(
+  source: 'secrets-manager' | 'loader',
+  fetchKey: (timeout: number) => Promise<string | JWK>,
+  options: KeyLoaderOptions,
+): KeyLoader {
   const { clock, keyMaxAge } = options
   let held: Held | undefined
   /** The key `held` replaced, for when TokenX refuses a new key. */
@@ -167,15 +186,12 @@ function secretKeyLoader(secretId: string, options: KeyLoaderOptions): KeyLoader
   /** No refusal-driven reload before this time (milliseconds since the epoch, `clock`). */
   let refusalReloadAt = 0
   const proven = new WeakSet<SigningKey>()
-  const client = lazy(() => createClient(options.secretsManager))
 
   const backoff = () => Math.min(keyMaxAge, RELOAD_BACKOFF * 2 ** Math.max(0, failures - 1))
 
   /** One load at a time; a new key replaces `held` only once it has passed importPrivateJwk's checks. */
   const load = (reason: LoadReason): Promise<SigningKey> => {
-    loading ??= loadReported('secrets-manager', reason, async () =>
-      importPrivateJwk(await fetchSecret(await client(), secretId, options.keyTimeout)),
-    ).then(
+    loading ??= loadReported(source, reason, async () => importPrivateJwk(await fetchKey(options.keyTimeout))).then(
       (key) => {
         loading = undefined
         failures = 0
@@ -294,6 +310,21 @@ async function createClient(injected: SecretsManagerLike | undefined): Promise<S
     // what an operator needs: a bundler that broke the SDK says so here ("Dynamic require of
     // \"node:https\" is not supported": see docs/bundling.md).
     throw new KeyError(`the Secrets Manager client could not be created (${loadFailureText(cause)})`, { cause })
+  }
+}
+
+/**
+ * Calls the application's loader within `timeout` ms (its signal aborts then, and the race ends the
+ * wait whether or not it listens). What it throws is foreign: only its name is kept (errors.ts).
+ */
+async function callLoader(loader: PrivateJwkLoader, timeout: number): Promise<string | JWK> {
+  try {
+    // Raced as well as signalled, as the Secrets Manager request is. A loader that throws instead of
+    // rejecting is a rejection too.
+    return await within({ abortAfter: timeout, wait: timeout, message: 'The private key loader did not finish in time' }, (signal) =>
+      Promise.resolve().then(() => loader({ signal })))
+  } catch (cause) {
+    throw translate(cause, (foreign) => new KeyError(`the private key loader failed (${budgetErrorName(foreign)})`, { cause: foreign }))
   }
 }
 

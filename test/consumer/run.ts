@@ -11,7 +11,9 @@
  *    (fresh `npm install`), typecheck (strict flags, NodeNext and Bundler resolution, skipLibCheck
  *    off), emit the unbundled JavaScript, bundle with esbuild as a consumer would.
  * 3. Against the local stack (dev/stack.ts: TokenX, ID-porten, downstream API, Secrets Manager on
- *    free 127.0.0.1 ports), run every handler × build × key source under plain `node` (invoke.mjs).
+ *    free 127.0.0.1 ports), run every handler × build × key source under plain `node` (invoke.mjs);
+ *    then every handler × build once more with an inline key, no table and `@aws-sdk/*` made
+ *    unreachable (no-aws-sdk.mjs): it must answer without ever asking for the AWS SDK.
  * 4. The middleware matrix (test/middy-stack/, issue #13) against the installed tarball, in the
  *    consumer of the middy version the repo develops with (7.9.2): add what the matrix files import
  *    (the middy middlewares, Powertools, vitest, fast-check, …) at the repo's own versions, copy
@@ -29,8 +31,9 @@ import { execFile } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, sep } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import ts from 'typescript'
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb'
 import { startStack, type Stack } from '../../dev/stack.ts'
 import { EXAMPLE_FILE, readmeExampleMismatch } from './readme.ts'
 
@@ -83,6 +86,8 @@ const builds: readonly Build[] = [
   { name: 'esbuild ESM --external:@aws-sdk/*', esbuild: [...PLAIN, '--external:@aws-sdk/*'], secretsManager: 'works' },
   { name: 'esbuild ESM, main fields module first', esbuild: [...PLAIN, '--main-fields=module,main'], secretsManager: 'works' },
   { name: 'esbuild ESM, plain', esbuild: PLAIN, secretsManager: 'names its cause' },
+  // Code splitting (an output folder, not a file): the SDK bundled, in chunks loaded only when used.
+  { name: 'esbuild ESM --splitting, main fields module first', esbuild: [...PLAIN, '--splitting', '--main-fields=module,main'], secretsManager: 'works' },
 ]
 
 const keySources = ['inline key', 'Secrets Manager key'] as const
@@ -160,6 +165,7 @@ const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`
 
 const work = await mkdtemp(join(tmpdir(), 'tokenx-kit-consumer-'))
 let stack: Stack | undefined
+let oldestSdkChecked = false
 try {
   await main()
 } catch (error) {
@@ -232,7 +238,7 @@ async function main(): Promise<void> {
       for (const entry of ['src', 'invoke.mjs', 'tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.declared.json']) await cp(join(fixture, entry), join(dir, entry), { recursive: true })
       // The README's example itself, not a copy kept beside it.
       await cp(join(root, EXAMPLE_FILE), join(dir, 'src/handler.ts'))
-      const manifest = (await readFile(join(fixture, 'package.json'), 'utf8')).replace('MIDDY_VERSION', middy.version).replace('KIT_TARBALL', `file:${tarball}`)
+      const manifest = (await readFile(join(fixture, 'package.json'), 'utf8')).replace('MIDDY_VERSION', middy.version).replace('KIT_TARBALL', `file:${tarball}`).replaceAll('AWS_SDK_VERSION', String(repoPackage.devDependencies['@aws-sdk/client-secrets-manager']))
       await writeFile(join(dir, 'package.json'), manifest)
       await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })
       const installedKit = JSON.parse(await readFile(join(dir, 'node_modules/tokenx-handler-kit/package.json'), 'utf8')) as { version: string }
@@ -273,11 +279,17 @@ async function main(): Promise<void> {
           continue
         }
         const outfile = join(dir, 'out/esbuild', `${handler.entry}-${targets.length}.mjs`)
+        // With --splitting esbuild writes a folder: the entry (named after the source) and its chunks.
+        const splitting = build.esbuild.includes('--splitting')
+        const output = splitting
+          ? [`--outdir=${outfile.slice(0, -'.mjs'.length)}`, '--out-extension:.js=.mjs']
+          : [`--outfile=${outfile}`]
+        const entryFile = splitting ? join(outfile.slice(0, -'.mjs'.length), `${handler.entry}.mjs`) : outfile
         const ok = await check(`bundle ${handler.name}: ${build.name} ${label}`, async () => {
-          await mustRun(bin('esbuild'), [join('src', `${handler.entry}.ts`), ...build.esbuild!, `--outfile=${outfile}`, '--log-level=error'], { cwd: dir })
-          return kib((await stat(outfile)).size)
+          await mustRun(bin('esbuild'), [join('src', `${handler.entry}.ts`), ...build.esbuild!, ...output, '--log-level=error'], { cwd: dir })
+          return kib((await stat(entryFile)).size)
         }, true)
-        if (ok) targets.push({ handler, build, file: outfile })
+        if (ok) targets.push({ handler, build, file: entryFile })
       }
     }
 
@@ -286,6 +298,17 @@ async function main(): Promise<void> {
       for (const keySource of keySources) {
         await check(`run ${target.handler.name}: ${target.build.name}, ${keySource} ${label}`, () => invoke(stack!, dir, target.file, keySource, target.build))
       }
+    }
+    const external = targets.find((target) => target.build.esbuild?.includes('--external:@aws-sdk/*') === true)
+    if (external !== undefined && !oldestSdkChecked) {
+      oldestSdkChecked = true
+      await check(`the oldest AWS SDK the peer range allows, as the Lambda runtime's: ${external.build.name}, Secrets Manager key and table ${label}`, () => oldestSdk(stack!, external.file, external.build))
+    }
+    for (const target of targets) {
+      await check(`AWS SDK not loaded: ${target.handler.name}, ${target.build.name}, inline key, no table ${label}`, () => invokeWithoutSdk(stack!, dir, target.file, 'inline key'))
+    }
+    for (const target of targets.filter((t) => t.build.secretsManager === 'works')) {
+      await check(`AWS SDK: only the Secrets Manager client: ${target.handler.name}, ${target.build.name}, Secrets Manager key, no table ${label}`, () => invokeWithoutSdk(stack!, dir, target.file, 'Secrets Manager key'))
     }
 
     if (middy.matrix && (only === undefined || 'middleware matrix'.includes(only) || only.startsWith('middleware matrix'))) await middlewareMatrix(dir, middy.version, label)
@@ -455,4 +478,86 @@ async function invoke(stack: Stack, cwd: string, file: string, keySource: KeySou
   assert(stack.tokenx.stats.exchanges - exchanges === 1, `${stack.tokenx.stats.exchanges - exchanges} exchanges at TokenX, expected 1`)
   assert(readSecret === (keySource === 'Secrets Manager key' ? 1 : 0), `${readSecret} Secrets Manager reads`)
   return '200 from the downstream'
+}
+
+/**
+ * A function that needs no AWS SDK client (inline key, no shared cache table) under every build:
+ * with `@aws-sdk/*` made unreachable (no-aws-sdk.mjs, an import and require hook), it loads,
+ * exchanges and answers, and never asks for the SDK. With the SDK external, an import of it hoisted
+ * to the bundle's top would fail the load here (and cost every cold start the SDK's import on Lambda).
+ * With the key in Secrets Manager and no table, it asks for the Secrets Manager client only (where
+ * the SDK is resolved at run time: unbundled, or external; a bundle carries its own).
+ */
+async function invokeWithoutSdk(stack: Stack, cwd: string, file: string, keySource: KeySource): Promise<string> {
+  const pid = String(10_000_000_000 + Math.floor(Math.random() * 89_999_999_999))
+  const citizenToken = await stack.idporten.mint({ pid })
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'],
+    HOME: cwd,
+    AWS_CONFIG_FILE: join(cwd, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(cwd, 'no-aws-credentials'),
+    ...stack.functionEnv,
+    ORDERS_URL: `${stack.downstream.url}/resource`,
+    ORDERS_AUDIENCE: stack.downstream.audience,
+    CITIZEN_TOKEN: citizenToken,
+  }
+  for (const name of ['TOKEN_X_CACHE_TABLE', 'AWS_ENDPOINT_URL_DYNAMODB']) delete env[name]
+  const allowed = keySource === 'Secrets Manager key' ? ['@aws-sdk/client-secrets-manager'] : []
+  if (keySource === 'inline key') {
+    delete env['TOKEN_X_PRIVATE_JWK_SECRET_ID']
+    env['TOKEN_X_PRIVATE_JWK'] = JSON.stringify(stack.appKey().privateJwk)
+  }
+  env['NO_AWS_SDK_ALLOW'] = allowed.join(',')
+  const exchanges = stack.tokenx.stats.exchanges
+  const secretReads = stack.secretsManager.stats.getSecretValue
+  const ran = await run(process.execPath, ['--import', pathToFileURL(join(fixture, 'no-aws-sdk.mjs')).href, join(fixture, 'invoke.mjs'), file], { cwd, env, timeout: 30_000 })
+  const output = `${ran.stdout}${ran.stderr}`
+  for (const secret of [citizenToken, String(stack.appKey().privateJwk.d)]) assert(!output.includes(secret), 'a token or key appears in the output')
+  const requested = [...new Set([...ran.stderr.matchAll(/^AWS SDK requested: (\S+)$/gm)].map(([, specifier]) => specifier!))]
+  const unexpected = requested.filter((specifier) => !allowed.includes(specifier))
+  assert(unexpected.length === 0, `it asked for ${unexpected.join(', ')}${ran.code === 0 ? '' : ` and failed (exit ${ran.code})`}\n${tail(output)}`)
+  assert(ran.code === 0, `node exited ${ran.code}\n${tail(output)}`)
+  const result = JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? 'null') as { statusCode?: number; body?: string } | null
+  assert(result?.statusCode === 200, `answered ${JSON.stringify(result)}\n${tail(output)}`)
+  assert((JSON.parse(String(result.body)) as { pid?: unknown }).pid === pid, "the downstream did not see the citizen's identity")
+  assert(stack.tokenx.stats.exchanges - exchanges === 1, `${stack.tokenx.stats.exchanges - exchanges} exchanges at TokenX, expected 1`)
+  const readSecret = stack.secretsManager.stats.getSecretValue - secretReads
+  assert(readSecret === (keySource === 'Secrets Manager key' ? 1 : 0), `${readSecret} Secrets Manager reads`)
+  return `200 from the downstream, ${requested.length === 0 ? 'no @aws-sdk/* import' : `imported ${requested.join(', ')}`}`
+}
+
+/**
+ * The kit's AWS SDK peer range, at its floor: installed on its own, as the Lambda runtime provides
+ * the SDK to a bundle built with `--external:@aws-sdk/*` (the bundle beside that node_modules, the
+ * consumer's own SDK out of reach). The key from Secrets Manager and the shared cache's table must
+ * both work: one secret read, one item written.
+ */
+async function oldestSdk(stack: Stack, bundle: string, build: Build): Promise<string> {
+  const peers = repoPackage.peerDependencies
+  const floors = ['@aws-sdk/client-secrets-manager', '@aws-sdk/client-dynamodb'].map((name) => /^\^(3\.\d+\.\d+)$/.exec(String(peers[name]))?.[1])
+  assert(floors[0] !== undefined && floors[0] === floors[1], `the SDK peer ranges are not one ^3.x.y: ${JSON.stringify(peers)}`)
+  const floor = floors[0]
+  const runtime = join(work, 'runtime-sdk')
+  await mkdir(runtime)
+  await writeFile(join(runtime, 'package.json'), JSON.stringify({ private: true, type: 'module', dependencies: { '@aws-sdk/client-secrets-manager': floor, '@aws-sdk/client-dynamodb': floor } }))
+  await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: runtime })
+  for (const name of ['client-secrets-manager', 'client-dynamodb']) {
+    const { version } = JSON.parse(await readFile(join(runtime, 'node_modules/@aws-sdk', name, 'package.json'), 'utf8')) as { version: string }
+    assert(version === floor, `@aws-sdk/${name} ${version} installed, expected ${floor}`)
+  }
+  const file = join(runtime, 'handler.mjs')
+  await cp(bundle, file)
+  const table = stack.functionEnv['TOKEN_X_CACHE_TABLE']
+  assert(table !== undefined && table !== '' && stack.dynamodb !== undefined, 'the local stack has no shared cache table')
+  const dynamodb = new DynamoDBClient({ endpoint: stack.dynamodb.url, region: stack.functionEnv['AWS_REGION'], credentials: { accessKeyId: 'local', secretAccessKey: 'local' } })
+  const items = async () => (await dynamodb.send(new ScanCommand({ TableName: table, Select: 'COUNT' }))).Count ?? 0
+  try {
+    const before = await items()
+    const answered = await invoke(stack, runtime, file, 'Secrets Manager key', build)
+    const written = (await items()) - before
+    assert(written === 1, `${written} items written to the table, expected 1`)
+    return `${answered}, @aws-sdk ${floor}, 1 item written`
+  } finally {
+    dynamodb.destroy()
+  }
 }

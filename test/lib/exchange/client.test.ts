@@ -32,6 +32,25 @@ function client(overrides: Partial<TokenXOptions> = {}) {
 }
 
 describe('createTokenXClient', () => {
+  it('signs with a key from a privateJwk loader function, loaded on the first exchange and kept out of client.options', async () => {
+    let calls = 0
+    const loaded = client({
+      privateJwk: async () => {
+        calls += 1
+        return JSON.stringify(key.privateJwk)
+      },
+    })
+    expect(calls).toBe(0)
+    expect(loaded.options.privateJwk).toBe('[redacted]')
+    const subject = await citizenToken('12345678910')
+    expect((await loaded.exchange(subject, AUDIENCE)).accessToken).toMatch(/^access-/)
+    await loaded.exchange(await citizenToken('10987654321'), AUDIENCE)
+    expect(calls).toBe(1)
+    const assertion = new URLSearchParams(tokenx.requests[0]!.body).get('client_assertion')!
+    expect(decodeProtectedHeader(assertion).kid).toBe('app-key-1')
+    await jwtVerify(assertion, await importJWK(key.publicJwk, 'RS256'), { audience: tokenx.url, algorithms: ['RS256'] })
+  })
+
   it('posts the six RFC 8693 parameters with a valid client assertion', async () => {
     const subject = await citizenToken('12345678910')
     const before = Math.floor(Date.now() / 1000)

@@ -117,7 +117,7 @@ describe('resolveOptions', () => {
     ['empty privateJwkSecretId', { privateJwk: undefined, privateJwkSecretId: '' }, /^privateJwkSecretId must be a non-empty string$/],
     ['blank privateJwkSecretId', { privateJwk: undefined, privateJwkSecretId: '  ' }, /^privateJwkSecretId/],
     ['privateJwkSecretId not a string', { privateJwk: undefined, privateJwkSecretId: 42 }, /^privateJwkSecretId/],
-    ['privateJwk a number', { privateJwk: 42 }, /^privateJwk must be JWK JSON text or a JWK object$/],
+    ['privateJwk a number', { privateJwk: 42 }, /^privateJwk must be JWK JSON text, a JWK object or a function that loads it$/],
     ['privateJwk a boolean', { privateJwk: true }, /^privateJwk must be/],
     ['privateJwk the placeholder of client.options', { privateJwk: '[redacted]' }, /^privateJwk is the "\[redacted\]" placeholder of client\.options; pass the key itself$/],
     ['clock not a function', { clock: 1 }, /^clock must be a function$/],
