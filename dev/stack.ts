@@ -238,8 +238,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       POWERTOOLS_METRICS_NAMESPACE: 'TokenXLocal',
       // dynalite answers in a few ms on an idle machine but shares its process with the stack's
       // other servers: roomier budgets than DynamoDB needs, so a busy laptop still sees hits.
-      // Off: an empty TOKEN_X_CACHE_TABLE, which serverless.yml would otherwise fill with the
-      // CloudFormation expression meant for a deploy.
+      // Off: an empty TOKEN_X_CACHE_TABLE. serverless.yml never sets it under stage local (no
+      // TOKEN_X_SHARED_CACHE), so the in-process handlers see this one.
       ...(dynamodb === undefined ? { TOKEN_X_CACHE_TABLE: '' } : {
         TOKEN_X_CACHE_TABLE: dynamodb.table,
         AWS_ENDPOINT_URL_DYNAMODB: dynamodb.url,
