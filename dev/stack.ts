@@ -301,7 +301,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }
 
     if (options.stateDir !== undefined) {
-      const stateFile = join(options.stateDir, STATE_FILE)
+      const stateFile = join(options.stateDir, stateFileName(ports.http))
       await writeFile(stateFile, `${JSON.stringify(stackState(stack), null, 2)}\n`, { mode: 0o600 })
       closers.unshift(() => rm(stateFile, { force: true }))
     }
@@ -322,9 +322,15 @@ function portError(error: unknown, ports: Readonly<Record<keyof StackPorts, numb
 
 export const APP_KEY_FILE = 'app-private-jwk.json'
 export const IDPORTEN_KEY_FILE = 'idporten-private-jwk.json'
-export const STATE_FILE = 'stack.json'
+/**
+ * The running stack's state file in the state folder, one per HTTP port: stacks on different ports
+ * (DEV_PORT_BASE) share the keys but never each other's state.
+ */
+export function stateFileName(httpPort: number): string {
+  return `stack-${httpPort}.json`
+}
 
-/** What `.dev/stack.json` says about a running stack (no secrets: key files are separate). */
+/** What `.dev/stack-<http port>.json` says about a running stack (no secrets: key files are separate). */
 export interface StackState {
   readonly pid: number
   readonly idportenIssuer: string

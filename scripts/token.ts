@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { JWK } from 'jose'
 import { DEFAULT_ACR, mintCitizenToken } from '../dev/idporten.ts'
-import { IDPORTEN_KEY_FILE, portsFromEnv, STATE_FILE, type StackState } from '../dev/stack.ts'
+import { IDPORTEN_KEY_FILE, portsFromEnv, stateFileName, type StackState } from '../dev/stack.ts'
 
 // The same folder `npm start` uses (DEV_STATE_DIR overrides it there too).
 const stateDir = process.env.DEV_STATE_DIR || join(dirname(fileURLToPath(import.meta.url)), '..', '.dev')
@@ -71,9 +71,10 @@ try {
 }
 
 // The issuer of the running stack; without one, the issuer `npm start` would use with this environment.
-let issuer = `http://127.0.0.1:${portsFromEnv().idporten}`
+const ports = portsFromEnv()
+let issuer = `http://127.0.0.1:${ports.idporten}`
 try {
-  issuer = (JSON.parse(await readFile(join(stateDir, STATE_FILE), 'utf8')) as StackState).idportenIssuer
+  issuer = (JSON.parse(await readFile(join(stateDir, stateFileName(ports.http)), 'utf8')) as StackState).idportenIssuer
 } catch {
   console.error(`note: no running stack found in .dev/; using issuer ${issuer}`)
 }
