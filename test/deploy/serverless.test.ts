@@ -239,6 +239,12 @@ describe('sls package refuses what the functions would refuse at run time', () =
     expect(output).toContain('function resource: DOWNSTREAM_URL is not set')
   }, 120_000)
 
+  it('sls deploy refuses the same, before it needs AWS credentials', async () => {
+    const { code, output } = await sls(['deploy', '--stage', 'fixture', ...params({ TOKEN_X_TOKEN_ENDPOINT: 'http://tokenx.example.test/token' })], {})
+    expect(code).not.toBe(0)
+    expect(output).toContain('function resource: TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)')
+  }, 120_000)
+
   it('takes nothing from the shell but deploy settings: a TOKEN_X_CACHE_TABLE there never reaches a function', async () => {
     const packaged = await packageWith('shell', { TOKEN_X_CACHE_TABLE: 'x', TOKEN_X_CACHE_READ_TIMEOUT: '5', MY_VARIABLE: 'y' }, ['--stage', 'fixture'])
     const variables = lambda(packaged, 'resource')!.Properties.Environment.Variables
