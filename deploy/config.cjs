@@ -1,51 +1,42 @@
 /**
- * Deploy settings for serverless.yml, resolved by osls through `${file(./deploy/config.cjs):...}`.
+ * Deploy settings and functions for serverless.yml, resolved by osls through
+ * `${file(./deploy/config.cjs):...}`.
  *
- * One source of truth: every setting is read once here, from (first match wins)
+ * Every deploy setting is read once here, from (first match wins)
  *   1. `--param NAME=value` on the command line,
  *   2. `params.<stage>.NAME` in serverless.yml (per-stage values),
  *   3. `params.default.NAME` in serverless.yml,
- *   4. the environment variable NAME.
- * A stage's params win over the shell's environment, so variables exported for one stage cannot leak
- * into another stage that sets its own values.
+ *   4. the environment variable NAME (only the names below: nothing else of the shell reaches a function).
  *
- * A required setting that is missing or malformed stops `sls package` / `sls deploy` with one message
- * naming it (no empty defaults). The secret setting (TOKEN_X_PRIVATE_JWK_SECRET_ID, a name or an ARN)
- * feeds both the function's environment and its least-privilege IAM grant, so the two cannot disagree.
+ * Each function gets only what it uses (`custom.functions.<name>.tokenX`: exchange, api or none): the
+ * settings, the environment and the IAM role. Its environment is then checked with the kit's own
+ * run-time checks (deploy/checks.ts, imported from lib/), so `sls package` / `sls deploy` refuse what
+ * the function would refuse when it starts, naming the function and the setting (never a value).
  *
- * Plain CommonJS without dependencies: osls `require`s it, and test/deploy/ reuses its helpers.
+ * The secret setting (TOKEN_X_PRIVATE_JWK_SECRET_ID, a name or an ARN) feeds both the exchanging
+ * functions' environment and their role's grant, so the two cannot disagree.
  */
 'use strict'
 
 const { readdirSync } = require('node:fs')
 const path = require('node:path')
+const { pathToFileURL } = require('node:url')
 
-/** Settings every deployed function needs. Values are never printed, only names. */
-const REQUIRED = [
-  ['TOKEN_X_CLIENT_ID', 'our client id at TokenX, cluster:namespace:app'],
-  ['TOKEN_X_TOKEN_ENDPOINT', "TokenX's token endpoint URL"],
-  ['TOKEN_X_ISSUER', "TokenX's issuer URL (the client assertion's aud)"],
-  ['TOKEN_X_PRIVATE_JWK_SECRET_ID', 'name or ARN of the Secrets Manager secret holding the private JWK'],
-  ['DOWNSTREAM_URL', "the downstream API's base URL"],
-  ['DOWNSTREAM_AUDIENCE', "the downstream app's TokenX name, cluster:namespace:app"],
-]
+/** What a function of each kind gets of the deploy settings (when set). */
+const KIT_SETTINGS = {
+  exchange: [
+    'TOKEN_X_CLIENT_ID', 'TOKEN_X_TOKEN_ENDPOINT', 'TOKEN_X_ISSUER', 'TOKEN_X_PRIVATE_JWK_SECRET_ID', 'TOKEN_X_ASSERTION_AUDIENCE',
+    'IDPORTEN_ISSUER', 'IDPORTEN_JWKS_URI', 'IDPORTEN_WELL_KNOWN_URL', 'IDPORTEN_AUDIENCE', 'TOKEN_X_JWKS_URI', 'TOKEN_X_WELL_KNOWN_URL',
+    'REQUIRED_ACR', 'INBOUND_VALIDATION',
+  ],
+  // The API side validates TokenX tokens issued for its own client id (a setting of its own).
+  api: ['TOKEN_X_ISSUER', 'TOKEN_X_JWKS_URI', 'TOKEN_X_WELL_KNOWN_URL', 'REQUIRED_ACR'],
+  none: [],
+}
+const USES = Object.keys(KIT_SETTINGS)
+/** Our keys in `custom.functions.<name>`; osls never sees them. */
+const OWN_KEYS = ['tokenX', 'settings', 'optional']
 
-/** Settings passed to the functions only when set. */
-const OPTIONAL = [
-  ['TOKEN_X_ASSERTION_AUDIENCE', '"issuer" (default when TOKEN_X_ISSUER is set) or "token_endpoint"'],
-  // Inbound validation (docs/inbound-validation.md): the example function refuses every token until
-  // an issuer is configured (IDPORTEN_* and/or TOKEN_X_JWKS_URI / TOKEN_X_WELL_KNOWN_URL).
-  ['IDPORTEN_ISSUER', "ID-porten's issuer URL (exact iss)"],
-  ['IDPORTEN_JWKS_URI', "ID-porten's JWKS URL"],
-  ['IDPORTEN_WELL_KNOWN_URL', "ID-porten's discovery document URL"],
-  ['IDPORTEN_AUDIENCE', 'the aud ID-porten tokens must carry'],
-  ['TOKEN_X_JWKS_URI', "TokenX's JWKS URL (accept TokenX tokens for our client id)"],
-  ['TOKEN_X_WELL_KNOWN_URL', "TokenX's discovery document URL"],
-  ['REQUIRED_ACR', 'idporten-loa-high (default), idporten-loa-substantial, Level3 or Level4'],
-  ['INBOUND_VALIDATION', '"on" (default) or "off"'],
-]
-
-const CLIENT_ID = /^[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-]*:[a-z0-9][a-z0-9-.]*$/i
 /** Secrets Manager secret names: 1–512 of ASCII letters, digits and /_+=.@- */
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/
 /** arn:<partition>:secretsmanager:<region>:<account>:secret:<name>[-<6 chars>] */
@@ -53,33 +44,7 @@ const SECRET_ARN = /^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secre
 /** The six random characters Secrets Manager appends to a secret's name in its ARN. */
 const ARN_SUFFIX = /-[A-Za-z0-9]{6}$/
 
-const CHECKS = {
-  TOKEN_X_CLIENT_ID: (v) => CLIENT_ID.test(v) || 'must be "cluster:namespace:app"',
-  DOWNSTREAM_AUDIENCE: (v) => CLIENT_ID.test(v) || 'must be "cluster:namespace:app"',
-  TOKEN_X_TOKEN_ENDPOINT: (v) => isHttpUrl(v) || 'must be an http(s) URL',
-  TOKEN_X_ISSUER: (v) => isHttpUrl(v) || 'must be an http(s) URL',
-  DOWNSTREAM_URL: (v) => isHttpUrl(v) || 'must be an http(s) URL',
-  TOKEN_X_PRIVATE_JWK_SECRET_ID: (v) =>
-    SECRET_ARN.test(v) || (SECRET_NAME.test(v) && !v.startsWith('arn:')) ||
-    'must be a Secrets Manager secret name (letters, digits, /_+=.@-) or its ARN',
-  TOKEN_X_ASSERTION_AUDIENCE: (v) => v === 'issuer' || v === 'token_endpoint' || 'must be "issuer" or "token_endpoint"',
-  IDPORTEN_ISSUER: (v) => isHttpUrl(v) || 'must be an http(s) URL',
-  IDPORTEN_JWKS_URI: (v) => isHttpUrl(v) || 'must be an http(s) URL',
-  IDPORTEN_WELL_KNOWN_URL: (v) => isHttpUrl(v) || 'must be an http(s) URL',
-  TOKEN_X_JWKS_URI: (v) => isHttpUrl(v) || 'must be an http(s) URL',
-  TOKEN_X_WELL_KNOWN_URL: (v) => isHttpUrl(v) || 'must be an http(s) URL',
-  REQUIRED_ACR: (v) => ['idporten-loa-high', 'idporten-loa-substantial', 'Level3', 'Level4'].includes(v) || 'must be idporten-loa-high, idporten-loa-substantial, Level3 or Level4',
-  INBOUND_VALIDATION: (v) => v === 'on' || v === 'off' || 'must be "on" or "off"',
-}
-
-function isHttpUrl(value) {
-  try {
-    const url = new URL(value)
-    return url.protocol === 'https:' || url.protocol === 'http:'
-  } catch {
-    return false
-  }
-}
+const HINT = 'Deploy settings: --param "<NAME>=<value>", params.<stage>.<NAME> in serverless.yml, or an environment variable <NAME> (docs/deploying.md).'
 
 /** An error osls prints as its message alone (it prints `error.stack`). */
 function settingsError(message) {
@@ -88,44 +53,18 @@ function settingsError(message) {
   return error
 }
 
-/**
- * Checks `values` (setting name → string or undefined) and returns the complete, trimmed settings.
- * Throws one error naming every missing or malformed setting (never a value).
- */
-function checkSettings(values, stage, region) {
-  const settings = {}
-  const missing = []
-  const malformed = []
-  for (const [name] of [...REQUIRED, ...OPTIONAL]) {
-    const raw = values[name]
-    const value = raw === undefined || raw === null ? '' : String(raw).trim()
-    if (value === '') {
-      if (REQUIRED.some(([required]) => required === name)) missing.push(name)
-      continue
-    }
-    const verdict = CHECKS[name] ? CHECKS[name](value) : true
-    if (verdict !== true) malformed.push(`${name} ${verdict}`)
-    settings[name] = value
+/** The IAM statement's secret check: a name or an ARN, in the stage's region. Returns a problem or undefined. */
+function secretProblem(secretId, region) {
+  if (secretId === undefined) return undefined
+  const arn = SECRET_ARN.exec(secretId)
+  if (!arn && (secretId.startsWith('arn:') || !SECRET_NAME.test(secretId))) {
+    return 'TOKEN_X_PRIVATE_JWK_SECRET_ID must be a Secrets Manager secret name (letters, digits, /_+=.@-) or its ARN'
   }
-  if (settings.TOKEN_X_PRIVATE_JWK_SECRET_ID !== undefined && region !== undefined) {
-    const arn = SECRET_ARN.exec(settings.TOKEN_X_PRIVATE_JWK_SECRET_ID)
-    // The function's Secrets Manager client works in the function's region.
-    if (arn && arn[2] !== region) {
-      malformed.push(`TOKEN_X_PRIVATE_JWK_SECRET_ID is a secret in ${arn[2]}, but the stage deploys to ${region}`)
-    }
+  // The function's Secrets Manager client works in the function's region.
+  if (arn && region !== undefined && arn[2] !== region) {
+    return `TOKEN_X_PRIVATE_JWK_SECRET_ID is a secret in ${arn[2]}, but the stage deploys to ${region}`
   }
-  const problems = []
-  if (missing.length > 0) {
-    problems.push(
-      `missing deploy setting${missing.length > 1 ? 's' : ''} ${missing.join(', ')} for stage "${stage}": ` +
-        `export ${missing.length > 1 ? "them as environment variables" : "it as an environment variable"}, ` +
-        `set params.${stage}.<NAME> in serverless.yml, or pass --param "<NAME>=<value>" ` +
-        '(see docs/deploying.md)',
-    )
-  }
-  if (malformed.length > 0) problems.push(`bad deploy setting: ${malformed.join('; ')}`)
-  if (problems.length > 0) throw settingsError(problems.join('\n'))
-  return settings
+  return undefined
 }
 
 /**
@@ -143,84 +82,6 @@ function secretResource(secretId) {
   return { 'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${secretId}-??????` }
 }
 
-async function stageOf({ options, resolveConfigurationProperty }) {
-  if (options && options.stage) return String(options.stage)
-  return String((await resolveConfigurationProperty(['provider', 'stage'])) || 'dev')
-}
-
-async function regionOf({ options, resolveConfigurationProperty }) {
-  if (options && options.region) return String(options.region)
-  const region = await resolveConfigurationProperty(['provider', 'region'])
-  return region ? String(region) : undefined
-}
-
-let memo
-/** Resolves and checks every setting once per osls run. */
-async function resolveSettings(context) {
-  const stage = await stageOf(context)
-  const region = await regionOf(context)
-  const key = `${stage}\0${region}`
-  if (memo === undefined || memo.key !== key) {
-    const values = {}
-    for (const [name] of [...REQUIRED, ...OPTIONAL]) {
-      const param = await context.resolveVariable(`param:${name}`).catch((error) => {
-        if (error && error.code === 'MISSING_VARIABLE_DEPENDENCY') throw error
-        return null
-      })
-      values[name] = param !== null && param !== undefined && String(param).trim() !== '' ? param : process.env[name]
-    }
-    memo = { key, values, stage, region, settings: Promise.resolve().then(() => checkSettings(values, stage, region)) }
-  }
-  return memo.settings
-}
-
-/** Only the secret setting, checked alone: the environment reports every other problem, once. */
-async function resolveSecretId(context) {
-  try {
-    return (await resolveSettings(context)).TOKEN_X_PRIVATE_JWK_SECRET_ID
-  } catch (error) {
-    if (error && error.code === 'MISSING_VARIABLE_DEPENDENCY') throw error
-    const { values, stage, region } = memo
-    const secret = { TOKEN_X_PRIVATE_JWK_SECRET_ID: values.TOKEN_X_PRIVATE_JWK_SECRET_ID }
-    for (const [name] of REQUIRED) if (name !== 'TOKEN_X_PRIVATE_JWK_SECRET_ID') secret[name] = SATISFIED[name]
-    return checkSettings(secret, stage, region).TOKEN_X_PRIVATE_JWK_SECRET_ID
-  }
-}
-
-/** Valid stand-ins for the other required settings when only the secret is checked. */
-const SATISFIED = {
-  TOKEN_X_CLIENT_ID: 'a:b:c',
-  TOKEN_X_TOKEN_ENDPOINT: 'https://a.invalid',
-  TOKEN_X_ISSUER: 'https://a.invalid',
-  DOWNSTREAM_URL: 'https://a.invalid',
-  DOWNSTREAM_AUDIENCE: 'a:b:c',
-}
-
-/**
- * `provider.environment`: the required settings, the optional ones that are set, and the fixed
- * variables listed under `custom.environment` in serverless.yml (e.g. POWERTOOLS_SERVICE_NAME, a
- * table name). A deploy setting cannot be set there: it has one source, the settings above.
- */
-async function environment(context) {
-  const settings = await resolveSettings(context)
-  const extra = (await context.resolveConfigurationProperty(['custom', 'environment'])) || {}
-  const clashes = Object.keys(extra).filter((name) => [...REQUIRED, ...OPTIONAL].some(([setting]) => setting === name))
-  if (clashes.length > 0) {
-    throw settingsError(`custom.environment in serverless.yml sets the deploy setting${clashes.length > 1 ? 's' : ''} ${clashes.join(', ')}: ` +
-      'set deploy settings as params or environment variables (see docs/deploying.md)')
-  }
-  return { ...extra, ...settings }
-}
-
-/** The IAM statement granting `secretsmanager:GetSecretValue` on the configured secret only. */
-async function secretStatement(context) {
-  return {
-    Effect: 'Allow',
-    Action: 'secretsmanager:GetSecretValue',
-    Resource: secretResource(await resolveSecretId(context)),
-  }
-}
-
 /**
  * Function files: every `functions/*.ts` is a Lambda function named after its file. Shared modules
  * live in functions/shared/ (a folder, so never a function).
@@ -232,15 +93,20 @@ function functionFiles(root = path.join(__dirname, '..')) {
     .sort()
 }
 
+/** `settings:` of a function: a list of names, or a map variable → deploy setting. */
+function ownSettings(name, settings) {
+  if (settings === undefined || settings === null) return {}
+  if (Array.isArray(settings)) return Object.fromEntries(settings.map((setting) => [String(setting), String(setting)]))
+  if (typeof settings === 'object') return Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, String(v)]))
+  throw settingsError(`custom.functions.${name}.settings in serverless.yml must be a list of setting names or a map VARIABLE: SETTING`)
+}
+
 /**
- * `functions:` of serverless.yml, generated: for each file in functions/, its handler and package
- * settings (esbuild.config.mjs builds it to dist/<name>/index.mjs), merged with what
- * `custom.functions.<name>` in serverless.yml says about it (events, description, memorySize, ...).
- * A function file without an entry, or an entry without a file, stops the package with a message.
+ * Plans the service from what serverless.yml says (`declared`: custom.functions) and the settings
+ * (`read(name)`: a deploy setting's trimmed value or undefined): each function's settings, use and
+ * environment. Pure, so test/deploy runs it without osls.
  */
-async function functions({ resolveConfigurationProperty, root }) {
-  const declared = (await resolveConfigurationProperty(['custom', 'functions'])) || {}
-  const files = functionFiles(root)
+function plan({ declared, files, read, stage, region, service, custom = {} }) {
   const problems = []
   for (const name of files) {
     if (!Object.prototype.hasOwnProperty.call(declared, name)) {
@@ -251,18 +117,236 @@ async function functions({ resolveConfigurationProperty, root }) {
     if (!files.includes(name)) problems.push(`custom.functions.${name} in serverless.yml has no functions/${name}.ts`)
   }
   if (problems.length > 0) throw settingsError(problems.join('\n'))
-  const result = {}
+
+  const sharedCache = read('TOKEN_X_SHARED_CACHE') ?? 'false'
+  if (sharedCache !== 'true' && sharedCache !== 'false') problems.push('TOKEN_X_SHARED_CACHE must be "true" or "false"')
+  const table = sharedCache === 'true' ? `${service}-${stage}-token-cache` : undefined
+
+  const functions = {}
+  const skipped = []
   for (const name of files) {
-    const own = declared[name] || {}
+    const entry = declared[name] || {}
+    const use = entry.tokenX === undefined ? 'none' : String(entry.tokenX)
+    if (!USES.includes(use)) {
+      problems.push(`custom.functions.${name}.tokenX in serverless.yml must be one of ${USES.join(', ')}`)
+      continue
+    }
+    const own = ownSettings(name, entry.settings)
+    const given = Object.values(own).filter((setting) => read(setting) !== undefined)
+    // An optional function (an example nobody configured) is left out rather than deployed broken.
+    if (entry.optional === true && given.length === 0) {
+      skipped.push(`${name} (none of ${Object.values(own).join(', ')} is set)`)
+      continue
+    }
+    const environment = {}
+    for (const setting of KIT_SETTINGS[use]) {
+      const value = read(setting)
+      if (value !== undefined) environment[setting] = value
+    }
+    // What the kit checks sees: a listed setting that is not given is there, empty (a named "not set").
+    const checked = {}
+    for (const [variable, setting] of Object.entries(own)) {
+      const value = read(setting)
+      if (value !== undefined) environment[variable] = value
+      checked[variable] = value ?? ''
+    }
+    const extra = { ...(custom || {}), ...(entry.environment || {}) }
+    const clashes = Object.keys(extra).filter((variable) => variable in environment || variable in checked || KIT_SETTINGS.exchange.includes(variable))
+    if (clashes.length > 0) {
+      problems.push(`function ${name}: its environment in serverless.yml sets ${clashes.join(', ')}, which are deploy settings: ` +
+        'set them as params (or list them under settings:)')
+    }
+    functions[name] = { use, own, environment, check: { ...environment, ...checked }, table }
+  }
+  if (problems.length > 0) throw settingsError(problems.join('\n'))
+  const secretId = read('TOKEN_X_PRIVATE_JWK_SECRET_ID')
+  const exchanging = Object.values(functions).some((fn) => fn.use === 'exchange')
+  if (exchanging) {
+    const problem = secretProblem(secretId, region)
+    if (problem !== undefined) problems.push(problem)
+  }
+  if (problems.length > 0) throw settingsError(problems.join('\n'))
+  return { functions, skipped, sharedCache, table, secretId: exchanging ? secretId : undefined }
+}
+
+/** Runs the kit's own checks on each planned function's environment; throws naming each problem. */
+async function checkPlan(planned) {
+  const { configurationProblems } = await import(pathToFileURL(path.join(__dirname, 'checks.ts')).href)
+  const problems = []
+  for (const [name, fn] of Object.entries(planned.functions)) {
+    // The shared cache's table as the function will see it (its name; the template has a Ref).
+    const env = { ...fn.check, ...(fn.use === 'exchange' && planned.table !== undefined ? { TOKEN_X_CACHE_TABLE: planned.table } : {}) }
+    for (const problem of configurationProblems(fn.use, env)) {
+      let text = problem
+      // A variable fed by a setting of another name: say both.
+      for (const [variable, setting] of Object.entries(fn.own)) {
+        if (variable !== setting) text = text.replace(new RegExp(`\\b${variable}\\b`), `${variable} (deploy setting ${setting})`)
+      }
+      problems.push(`function ${name}: ${text}`)
+    }
+  }
+  if (problems.length > 0) {
+    throw settingsError(`bad deploy settings for this stage:\n  ${problems.join('\n  ')}\n${HINT}`)
+  }
+}
+
+async function stageOf({ options, resolveConfigurationProperty }) {
+  if (options && options.stage) return String(options.stage)
+  return String((await resolveConfigurationProperty(['provider', 'stage'])) || 'dev')
+}
+
+async function regionOf({ options, resolveConfigurationProperty }) {
+  if (options && options.region) return String(options.region)
+  const region = await resolveConfigurationProperty(['provider', 'region'])
+  return region ? String(region) : undefined
+}
+
+/** Every setting name serverless.yml may refer to: the kit's, the functions' own, the cache switch. */
+function settingNames(declared) {
+  const names = new Set([...KIT_SETTINGS.exchange, 'TOKEN_X_SHARED_CACHE'])
+  for (const [name, entry] of Object.entries(declared)) {
+    for (const setting of Object.values(ownSettings(name, entry && entry.settings))) names.add(setting)
+  }
+  return [...names]
+}
+
+let memo
+const noticed = new Set()
+/** Resolves, plans and checks once per osls run (and stage/region). */
+async function resolveMemo(context) {
+  const stage = await stageOf(context)
+  const region = await regionOf(context)
+  const key = `${stage}\0${region}`
+  if (memo === undefined || memo.key !== key) {
+    const declared = (await context.resolveConfigurationProperty(['custom', 'functions'])) || {}
+    const custom = (await context.resolveConfigurationProperty(['provider', 'environment'])) || {}
+    const service = String((await context.resolveConfigurationProperty(['service'])) || 'service')
+    const values = {}
+    for (const name of settingNames(declared)) {
+      const param = await context.resolveVariable(`param:${name}`).catch((error) => {
+        if (error && error.code === 'MISSING_VARIABLE_DEPENDENCY') throw error
+        return null
+      })
+      const value = param !== null && param !== undefined && String(param).trim() !== '' ? param : process.env[name]
+      values[name] = value === undefined || value === null || String(value).trim() === '' ? undefined : String(value).trim()
+    }
+    const read = (name) => values[name]
+    const planned = Promise.resolve().then(() => plan({ declared, files: functionFiles(context.root), read, stage, region, service, custom }))
+    memo = {
+      key,
+      planned,
+      checked: planned.then(async (result) => {
+        await checkPlan(result)
+        for (const line of result.skipped) {
+          // osls resolves the configuration more than once: one notice per function.
+          if (!noticed.has(line)) process.stderr.write(`not packaged: ${line}\n`)
+          noticed.add(line)
+        }
+        return result
+      }),
+    }
+    // Reported once, through `functions`; the other users fall back to a stand-in.
+    planned.catch(() => {})
+    memo.checked.catch(() => {})
+  }
+  return memo
+}
+
+/** The plan, checked: what `functions` builds on (and the one place a problem is reported). */
+async function resolvePlan(context) {
+  return (await resolveMemo(context)).checked
+}
+
+/** The plan, unchecked, or undefined when it fails (then `functions` reports why). */
+async function plannedOrNothing(context) {
+  return (await resolveMemo(context)).planned.catch(() => undefined)
+}
+
+/**
+ * `functions:` of serverless.yml, generated: for each file in functions/, its handler, package
+ * settings (esbuild.config.mjs builds it to dist/<name>/index.mjs, with its source map), environment
+ * and role, merged with what `custom.functions.<name>` says about it (events, description, ...).
+ */
+async function functions(context) {
+  const planned = await resolvePlan(context)
+  const declared = (await context.resolveConfigurationProperty(['custom', 'functions'])) || {}
+  const service = String((await context.resolveConfigurationProperty(['service'])) || 'service')
+  const result = {}
+  for (const [name, fn] of Object.entries(planned.functions)) {
+    const own = Object.fromEntries(Object.entries(declared[name] || {}).filter(([key]) => !OWN_KEYS.includes(key)))
     result[name] = {
       ...own,
       handler: `dist/${name}/index.handler`,
+      environment: {
+        ...(own.environment || {}),
+        ...fn.environment,
+        ...(fn.use === 'exchange' && planned.table !== undefined ? { TOKEN_X_CACHE_TABLE: { Ref: 'TokenXCacheTable' } } : {}),
+        // Log lines' `service` and the metrics' service dimension: this function.
+        POWERTOOLS_SERVICE_NAME: `${service}-${name}`,
+      },
+      // Only exchanging functions may read the key and the cache table (deploy/config.cjs:roles).
+      ...(fn.use === 'exchange' ? { role: 'TokenXExchangeRole' } : {}),
       package: {
-        patterns: [`dist/${name}/**`, `!dist/${name}/**/*.map`, `!dist/${name}/meta.json`],
+        patterns: [`dist/${name}/**`, `!dist/${name}/meta.json`],
       },
     }
   }
   return result
 }
 
-module.exports = { environment, secretStatement, functions, checkSettings, secretResource, functionFiles, REQUIRED, OPTIONAL }
+/** 'true' or 'false': whether the shared cache table exists (the TokenXSharedCache condition). */
+async function sharedCache(context) {
+  return (await plannedOrNothing(context))?.sharedCache ?? 'false'
+}
+
+/**
+ * Resources of the exchanging functions: their own role (logs, the key's secret, and the cache
+ * table when it exists). Every other function keeps osls's default role, which may only write logs.
+ */
+async function roles(context) {
+  const planned = await plannedOrNothing(context)
+  if (planned === undefined || planned.secretId === undefined) return {}
+  const service = String((await context.resolveConfigurationProperty(['service'])) || 'service')
+  const stage = await stageOf(context)
+  const logGroups = { 'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${service}-${stage}-*:*` }
+  return {
+    Resources: {
+      TokenXExchangeRole: {
+        Type: 'AWS::IAM::Role',
+        Properties: {
+          AssumeRolePolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] }],
+          },
+          Policies: [{
+            PolicyName: `${service}-${stage}-token-exchange`,
+            PolicyDocument: {
+              Version: '2012-10-17',
+              Statement: [
+                { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:CreateLogGroup', 'logs:TagResource'], Resource: [logGroups] },
+                { Effect: 'Allow', Action: ['logs:PutLogEvents'], Resource: [{ 'Fn::Sub': `${logGroups['Fn::Sub']}:*` }] },
+                // Least privilege: the one secret TOKEN_X_PRIVATE_JWK_SECRET_ID names.
+                { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secretResource(planned.secretId) },
+              ],
+            },
+          }],
+        },
+      },
+      // The shared cache: single items of this one table, nothing else (no Query, Scan, Delete).
+      TokenXCacheTablePolicy: {
+        Type: 'AWS::IAM::Policy',
+        Condition: 'TokenXSharedCache',
+        Properties: {
+          PolicyName: `${service}-${stage}-token-cache`,
+          Roles: [{ Ref: 'TokenXExchangeRole' }],
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem'], Resource: { 'Fn::GetAtt': ['TokenXCacheTable', 'Arn'] } }],
+          },
+        },
+      },
+    },
+  }
+}
+
+module.exports = { functions, sharedCache, roles, plan, checkPlan, secretResource, functionFiles, KIT_SETTINGS }

@@ -238,8 +238,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       POWERTOOLS_METRICS_NAMESPACE: 'TokenXLocal',
       // dynalite answers in a few ms on an idle machine but shares its process with the stack's
       // other servers: roomier budgets than DynamoDB needs, so a busy laptop still sees hits.
-      // Off: an empty TOKEN_X_CACHE_TABLE, which serverless.yml would otherwise fill with the
-      // CloudFormation expression meant for a deploy.
+      // Off: an empty TOKEN_X_CACHE_TABLE. serverless.yml never sets it under stage local (no
+      // TOKEN_X_SHARED_CACHE), so the in-process handlers see this one.
       ...(dynamodb === undefined ? { TOKEN_X_CACHE_TABLE: '' } : {
         TOKEN_X_CACHE_TABLE: dynamodb.table,
         AWS_ENDPOINT_URL_DYNAMODB: dynamodb.url,
@@ -301,7 +301,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }
 
     if (options.stateDir !== undefined) {
-      const stateFile = join(options.stateDir, STATE_FILE)
+      const stateFile = join(options.stateDir, stateFileName(ports.http))
       await writeFile(stateFile, `${JSON.stringify(stackState(stack), null, 2)}\n`, { mode: 0o600 })
       closers.unshift(() => rm(stateFile, { force: true }))
     }
@@ -322,9 +322,15 @@ function portError(error: unknown, ports: Readonly<Record<keyof StackPorts, numb
 
 export const APP_KEY_FILE = 'app-private-jwk.json'
 export const IDPORTEN_KEY_FILE = 'idporten-private-jwk.json'
-export const STATE_FILE = 'stack.json'
+/**
+ * The running stack's state file in the state folder, one per HTTP port: stacks on different ports
+ * (DEV_PORT_BASE) share the keys but never each other's state.
+ */
+export function stateFileName(httpPort: number): string {
+  return `stack-${httpPort}.json`
+}
 
-/** What `.dev/stack.json` says about a running stack (no secrets: key files are separate). */
+/** What `.dev/stack-<http port>.json` says about a running stack (no secrets: key files are separate). */
 export interface StackState {
   readonly pid: number
   readonly idportenIssuer: string

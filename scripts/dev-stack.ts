@@ -7,12 +7,17 @@
  *   npm start                 build the functions, start everything, serve until Ctrl-C
  *   npm start -- --no-build   serve the existing dist/ bundles
  *
- * Ctrl-C (SIGINT) or SIGTERM stops every server and serverless-offline's whole process group.
+ * Ctrl-C (SIGINT), SIGTERM or SIGHUP (to this process, to npm, or to the whole group), or npm going
+ * away, stops every server and serverless-offline's whole process group, and removes the stack's
+ * state file. package.json runs this with `exec`, so npm's forwarded signals reach this process
+ * rather than the shell between them. A second `npm start` on the same ports says where the running
+ * one is; a state file whose process is gone is removed.
  */
+import { readFileSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { PortInUseError } from '../dev/ports.ts'
-import { APP_KEY_SECRET_ID, DOWNSTREAM_AUDIENCE, portsFromEnv, startStack, type Stack, type StackPorts } from '../dev/stack.ts'
+import { APP_KEY_SECRET_ID, DOWNSTREAM_AUDIENCE, portsFromEnv, startStack, stateFileName, type Stack, type StackPorts, type StackState } from '../dev/stack.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const args = new Set(process.argv.slice(2))
@@ -21,6 +26,9 @@ if (args.has('--help') || args.has('-h')) {
   process.exit(0)
 }
 
+// A closed terminal (SIGHUP) makes writes to it fail: stopping must not die of that.
+process.stdout.on('error', () => {})
+process.stderr.on('error', () => {})
 const log = (line: string): void => console.log(line)
 let ports: StackPorts
 try {
@@ -29,23 +37,57 @@ try {
   console.error(`npm start: ${(error as Error).message}`)
   process.exit(2)
 }
+const stateDirectory = process.env.DEV_STATE_DIR || join(root, '.dev')
+const stateFile = join(stateDirectory, stateFileName(ports.http))
+const running = runningStack(stateFile)
+if (running !== undefined) {
+  console.error(`npm start: a dev stack is already running on these ports: pid ${running.pid}, ${running.apiUrl ?? running.idportenIssuer} ` +
+    `(${stateFile}). Stop it (Ctrl-C in its terminal, or kill ${running.pid}), or start another with DEV_PORT_BASE.`)
+  process.exit(1)
+}
+
+/** The stack `file` describes if its process still runs; a file left by a process that is gone is removed. */
+function runningStack(file: string): StackState | undefined {
+  let state: StackState
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8')) as StackState
+  } catch {
+    return undefined
+  }
+  try {
+    process.kill(state.pid, 0)
+    return state
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    if ((error as NodeJS.ErrnoException).code === 'EPERM') return state
+    rmSync(file, { force: true })
+    return undefined
+  }
+}
+
 const starting = startStack({
   root,
   ports,
-  stateDir: process.env.DEV_STATE_DIR || join(root, '.dev'),
+  stateDir: stateDirectory,
   build: !args.has('--no-build'),
   log,
   sharedCache: { port: Number(process.env.DEV_DYNAMODB_PORT || 0) },
 })
 let stopping = false
+let stoppingSince = 0
 
 async function stop(signal: string): Promise<void> {
   if (stopping) {
-    // A second Ctrl-C while closing: stop waiting. The in-process servers end with this process;
-    // serverless-offline's group gets SIGKILL from dev/offline.ts's exit hook.
+    // Ctrl-C in a terminal reaches this process twice (from the terminal, and forwarded by npm):
+    // only a second signal a while later means "stop waiting".
+    if (Date.now() - stoppingSince < 1000) return
+    // The in-process servers end with this process; serverless-offline's group gets SIGKILL from
+    // dev/offline.ts's exit hook; the state file goes now.
+    rmSync(stateFile, { force: true })
     process.exit(130)
   }
   stopping = true
+  stoppingSince = Date.now()
   log(`\n${signal}: stopping the dev stack`)
   // Also when the signal comes during startup: let it finish, then close what it started.
   const started = await starting.catch(() => undefined)
@@ -55,6 +97,15 @@ async function stop(signal: string): Promise<void> {
 }
 process.on('SIGINT', () => void stop('SIGINT'))
 process.on('SIGTERM', () => void stop('SIGTERM'))
+process.on('SIGHUP', () => void stop('SIGHUP'))
+// npm gone (killed, or it exited on a signal it did not forward): nobody is left to stop the stack.
+const parent = process.ppid
+const watchdog = setInterval(() => {
+  if (process.ppid === parent) return
+  clearInterval(watchdog)
+  void stop('parent exited')
+}, 250)
+watchdog.unref()
 
 let stack: Stack
 try {

@@ -7,7 +7,7 @@
  * `--print-private` asks for it. Run `npm run -s keygen -- --help` for the options.
  */
 import { generateKeyPairSync } from 'node:crypto'
-import { chmod, mkdir, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -26,7 +26,10 @@ options:
   --region <region>     region for the printed commands (default $AWS_REGION, else eu-north-1)
   --bits <n>            RSA modulus length: 2048 (default), 3072 or 4096
   --kid <kid>           key id (default the key's RFC 7638 SHA-256 thumbprint)
-  --jwks-out <file>     also write the public JWKS to this file
+  --jwks-out <file>     also write the public JWKS to this file (with --rotate: old and new keys)
+  --rotate <file>       key rotation: the public JWKS (or JWK) registered now; prints the JWKS
+                        with its keys and the new one, to register with TokenX until the rotation
+                        is done
   --print-private       also print the private JWK (it is a secret: avoid on shared screens and in logs)
   -h, --help            this text`
 
@@ -76,6 +79,32 @@ export function secretCommands(secretId: string, region: string, file: string): 
   }
 }
 
+/**
+ * The JWKS to register during a rotation: the public parts of the keys in `registered` (a JWKS or
+ * one JWK, as text), then `next`. Private members are never carried over; a key with `next`'s kid is
+ * replaced by it. Throws `TypeError` naming the problem (never a key).
+ */
+export function rotationJwks(registered: string, next: JWK): { keys: JWK[] } {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(registered)
+  } catch {
+    throw new TypeError('the --rotate file is not JSON')
+  }
+  const keys = parsed !== null && typeof parsed === 'object' && Array.isArray((parsed as { keys?: unknown }).keys)
+    ? (parsed as { keys: unknown[] }).keys
+    : [parsed]
+  const old = keys.map((key) => {
+    if (key === null || typeof key !== 'object' || (key as JWK).kty !== 'RSA' || typeof (key as JWK).n !== 'string') {
+      throw new TypeError('the --rotate file must hold a JWKS or a JWK of RSA keys')
+    }
+    const publicJwk: Record<string, unknown> = { ...(key as JWK) }
+    for (const member of PRIVATE_MEMBERS) delete publicJwk[member]
+    return publicJwk as JWK
+  })
+  return { keys: [...old.filter((key) => key.kid !== next.kid), next] }
+}
+
 function fail(message: string): never {
   console.error(`keygen: ${message}\n\n${USAGE}`)
   process.exit(2)
@@ -95,6 +124,7 @@ async function main(argv: string[]): Promise<void> {
         kid: { type: 'string' },
         'jwks-out': { type: 'string' },
         'print-private': { type: 'boolean', default: false },
+        rotate: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -118,7 +148,21 @@ async function main(argv: string[]): Promise<void> {
   } catch (error) {
     fail((error as Error).message)
   }
-  const out = resolve(values.out ?? `.keys/tokenx-private-jwk-${pair.kid.slice(0, 12)}.json`)
+  let registered: string | undefined
+  if (values.rotate !== undefined) {
+    try {
+      registered = await readFile(resolve(values.rotate), 'utf8')
+    } catch {
+      fail(`cannot read --rotate ${values.rotate}`)
+    }
+  }
+  let rotation: { keys: JWK[] } | undefined
+  try {
+    if (registered !== undefined) rotation = rotationJwks(registered, pair.publicJwks.keys[0]!)
+  } catch (error) {
+    fail((error as Error).message)
+  }
+  const out = resolve(values.out ?? `.keys/tokenx-private-jwk-${pair.kid}.json`)
   await mkdir(dirname(out), { recursive: true, mode: 0o700 })
   try {
     // `wx`: never overwrite a key by accident (it may be the only copy of a registered key).
@@ -130,15 +174,23 @@ async function main(argv: string[]): Promise<void> {
   // A file that existed before keeps its mode on overwrite: make it owner-only either way.
   await chmod(out, 0o600)
   const jwks = JSON.stringify(pair.publicJwks, null, 2)
-  if (values['jwks-out'] !== undefined) await writeFile(resolve(values['jwks-out']), `${jwks}\n`, { mode: 0o644 })
+  const registerNow = rotation === undefined ? jwks : JSON.stringify(rotation, null, 2)
+  if (values['jwks-out'] !== undefined) await writeFile(resolve(values['jwks-out']), `${registerNow}\n`, { mode: 0o644 })
 
   const shown = relative(process.cwd(), out).startsWith('..') ? out : relative(process.cwd(), out)
   const commands = secretCommands(secretId, region, shown)
   const lines = [
     `Private JWK (RSA ${bits}, RS256, kid ${pair.kid}) written to ${shown} (mode 0600, owner only).`,
     '',
-    'Public JWKS to register with TokenX (safe to share):',
-    jwks,
+    ...(rotation === undefined
+      ? ['Public JWKS to register with TokenX (safe to share):', jwks]
+      : [
+          `Public JWKS to register with TokenX now, the registered key${rotation.keys.length > 2 ? 's' : ''} and the new one (safe to share):`,
+          registerNow,
+          '',
+          'Once every function signs with the new key, register the new key alone:',
+          jwks,
+        ]),
     '',
     'Store the private JWK in AWS Secrets Manager. A new secret:',
     `  ${commands.create}`,

@@ -4,13 +4,13 @@
  * Prints a citizen token signed with the running dev stack's ID-porten key (`.dev/`), for the
  * stack's issuer, and nothing else on stdout (use `npm run -s` so npm adds no banner).
  */
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { JWK } from 'jose'
 import { DEFAULT_ACR, mintCitizenToken } from '../dev/idporten.ts'
-import { IDPORTEN_KEY_FILE, portsFromEnv, STATE_FILE, type StackState } from '../dev/stack.ts'
+import { IDPORTEN_KEY_FILE, portsFromEnv, stateFileName, type StackState } from '../dev/stack.ts'
 
 // The same folder `npm start` uses (DEV_STATE_DIR overrides it there too).
 const stateDir = process.env.DEV_STATE_DIR || join(dirname(fileURLToPath(import.meta.url)), '..', '.dev')
@@ -70,12 +70,31 @@ try {
   fail('no ID-porten key in .dev/: start the dev stack first (npm start)')
 }
 
-// The issuer of the running stack; without one, the issuer `npm start` would use with this environment.
-let issuer = `http://127.0.0.1:${portsFromEnv().idporten}`
-try {
-  issuer = (JSON.parse(await readFile(join(stateDir, STATE_FILE), 'utf8')) as StackState).idportenIssuer
-} catch {
-  console.error(`note: no running stack found in .dev/; using issuer ${issuer}`)
+// The issuer of the running stack: the one on this environment's ports, else the only one running
+// (a stack started with other DEV_*_PORT variables than this shell has); without one, the issuer
+// `npm start` would use with this environment.
+const ports = portsFromEnv()
+let issuer = `http://127.0.0.1:${ports.idporten}`
+const running = await runningStacks()
+const chosen = running.find((state) => state.file === stateFileName(ports.http)) ?? (running.length === 1 ? running[0] : undefined)
+if (chosen !== undefined) issuer = chosen.idportenIssuer
+else if (running.length > 1) console.error(`note: ${running.length} stacks run and none on this environment's ports; using issuer ${issuer} (set DEV_PORT_BASE)`)
+else console.error(`note: no running stack found in .dev/; using issuer ${issuer}`)
+
+/** The state files in the state folder whose stack process still runs. */
+async function runningStacks(): Promise<Array<StackState & { file: string }>> {
+  const files = await readdir(stateDir).catch(() => [] as string[])
+  const states: Array<StackState & { file: string }> = []
+  for (const file of files.filter((name) => /^stack-\d+\.json$/.test(name))) {
+    try {
+      const state = JSON.parse(await readFile(join(stateDir, file), 'utf8')) as StackState
+      process.kill(state.pid, 0)
+      states.push({ ...state, file })
+    } catch {
+      // Unreadable, or its process is gone: not a running stack.
+    }
+  }
+  return states
 }
 
 process.stdout.write(`${await mintCitizenToken({ issuer, privateJwk }, { pid: values.pid, acr: values.acr, expiresIn })}\n`)

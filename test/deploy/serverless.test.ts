@@ -1,8 +1,10 @@
 /**
- * serverless.yml as the one source of deploy configuration: `sls package` (osls, offline) in a copy of
- * the service in a temp folder, then the packaged CloudFormation template and zips are read back.
- * Checks the environment, the IAM grant for the secret (a name and an ARN), runtime, handler paths
- * inside each zip, the function list against functions/, and that missing settings stop the package.
+ * serverless.yml as the one source of deploy configuration: `sls package` (osls, offline) of a COPY of
+ * the service in a temp folder, whose params and custom.functions are this test's fixtures (so the
+ * params and functions a user sets in serverless.yml never change what runs here), then the packaged
+ * CloudFormation template and zips are read back. Checks that the package refuses what the functions
+ * would refuse at run time (the kit's own checks), each function's environment and role, and what is
+ * in each zip.
  */
 import { spawn } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
@@ -10,46 +12,60 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 // @ts-expect-error: the build script is plain JavaScript without type declarations.
 import { buildFunction } from '../../esbuild.config.mjs'
 import { zipEntries } from '../helpers/zip.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const require = createRequire(import.meta.url)
+const yaml = require('js-yaml') as { load(text: string): any; dump(value: unknown, options?: object): string }
 
+interface Planned {
+  functions: Record<string, { use: string; environment: Record<string, string>; check: Record<string, string>; own: Record<string, string> }>
+  skipped: string[]
+  sharedCache: string
+  table: string | undefined
+  secretId: string | undefined
+}
 interface DeployConfig {
   functionFiles(root?: string): string[]
   secretResource(secretId: string): unknown
-  checkSettings(values: Record<string, string | undefined>, stage: string, region?: string): Record<string, string>
-  functions(context: { resolveConfigurationProperty: (path: string[]) => Promise<unknown> }): Promise<Record<string, { handler: string }>>
-  environment(context: OslsContext): Promise<Record<string, string>>
-  secretStatement(context: OslsContext): Promise<{ Resource: unknown }>
-  REQUIRED: Array<[string, string]>
-}
-interface OslsContext {
-  options: { stage?: string; region?: string }
-  resolveVariable(variable: string): Promise<unknown>
-  resolveConfigurationProperty(path: string[]): Promise<unknown>
+  plan(input: { declared: Record<string, unknown>; files: string[]; read: (name: string) => string | undefined; stage: string; region?: string; service: string; custom?: Record<string, unknown> }): Planned
+  checkPlan(planned: Planned): Promise<void>
 }
 const config = require('../../deploy/config.cjs') as DeployConfig
 
-let stages = 0
-/** What osls hands a `${file(...)}` function: a fresh stage each time (deploy/config.cjs memoizes per stage). */
-function oslsContext(params: Record<string, string> = {}, customEnvironment: Record<string, string> = {}): OslsContext {
-  return {
-    options: { stage: `unit${++stages}`, region: 'eu-north-1' },
-    resolveVariable: async (variable) => params[variable.replace(/^param:/, '')] ?? null,
-    resolveConfigurationProperty: async (path) => (path.join('.') === 'custom.environment' ? customEnvironment : undefined),
-  }
+/** The fixture's functions: the two examples, as this test needs them whatever serverless.yml says. */
+const FUNCTIONS = {
+  resource: {
+    tokenX: 'exchange',
+    settings: ['DOWNSTREAM_URL', 'DOWNSTREAM_AUDIENCE'],
+    events: [{ httpApi: { method: 'GET', path: '/resource' } }],
+  },
+  'api-resource': {
+    tokenX: 'api',
+    optional: true,
+    settings: { TOKEN_X_CLIENT_ID: 'API_TOKEN_X_CLIENT_ID', ALLOWED_CALLERS: 'API_ALLOWED_CALLERS' },
+    events: [{ httpApi: { method: 'GET', path: '/api/resource' } }],
+  },
 }
 
 const SETTINGS = {
   TOKEN_X_CLIENT_ID: 'prod-gcp:team:tokenx-kit-example',
   TOKEN_X_TOKEN_ENDPOINT: 'https://tokenx.example.test/token',
   TOKEN_X_ISSUER: 'https://tokenx.example.test',
+  TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/tokenx-key',
+  IDPORTEN_ISSUER: 'https://idporten.example.test',
+  IDPORTEN_JWKS_URI: 'https://idporten.example.test/jwks.json',
+  IDPORTEN_AUDIENCE: 'prod-gcp:team:tokenx-kit-example',
   DOWNSTREAM_URL: 'https://downstream.example.test/',
   DOWNSTREAM_AUDIENCE: 'prod-gcp:team:downstream-api',
+}
+const API_SETTINGS = {
+  TOKEN_X_JWKS_URI: 'https://tokenx.example.test/jwks',
+  API_TOKEN_X_CLIENT_ID: 'prod-gcp:team:downstream-api',
+  API_ALLOWED_CALLERS: 'prod-gcp:team:tokenx-kit-example',
 }
 const FULL_ARN = 'arn:aws:secretsmanager:eu-north-1:123456789012:secret:team/tokenx-key-AbCdEf'
 const PARTIAL_ARN = 'arn:aws:secretsmanager:eu-north-1:123456789012:secret:team/tokenx-key'
@@ -60,7 +76,7 @@ let service: string
 function cleanEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined || /^(AWS_|TOKEN_X_|DOWNSTREAM_|SLS_|SERVERLESS_)/.test(name)) continue
+    if (value === undefined || /^(AWS_|TOKEN_X_|DOWNSTREAM_|IDPORTEN_|API_|SLS_|SERVERLESS_)/.test(name)) continue
     env[name] = value
   }
   // No credentials anywhere: packaging must not need them.
@@ -80,39 +96,53 @@ function sls(args: string[], env: Record<string, string>): Promise<{ code: numbe
 }
 
 interface Packaged {
-  resources: Record<string, { Type: string; Properties: Record<string, any> }>
+  resources: Record<string, { Type: string; Properties: Record<string, any>; Condition?: string }>
+  conditions: Record<string, unknown>
   dir: string
+  output: string
 }
+
+const params = (values: Record<string, string>) => Object.entries(values).flatMap(([k, v]) => ['--param', `${k}=${v}`])
 
 async function packageWith(name: string, env: Record<string, string>, args: string[] = []): Promise<Packaged> {
   const dir = path.join(service, `.package-${name}`)
   const { code, output } = await sls(['package', '--package', dir, ...args], env)
   if (code !== 0) throw new Error(`sls package failed (${code}):\n${output}`)
   const template = JSON.parse(await readFile(path.join(dir, 'cloudformation-template-update-stack.json'), 'utf8'))
-  return { resources: template.Resources, dir }
+  return { resources: template.Resources, conditions: template.Conditions ?? {}, dir, output }
 }
 
 const lambdas = (packaged: Packaged) =>
   Object.values(packaged.resources).filter((resource) => resource.Type === 'AWS::Lambda::Function')
+const lambda = (packaged: Packaged, name: string) =>
+  lambdas(packaged).find((fn) => fn.Properties.FunctionName === `tokenx-handler-kit-fixture-${name}`)
 
-function secretGrants(packaged: Packaged): unknown[] {
-  const role = Object.values(packaged.resources).find((resource) => resource.Type === 'AWS::IAM::Role')!
-  const statements = role.Properties.Policies.flatMap((policy: any) => policy.PolicyDocument.Statement)
-  return statements
-    .filter((statement: any) => [statement.Action].flat().some((action: string) => action.startsWith('secretsmanager:')))
-    .map((statement: any) => ({ Action: statement.Action, Resource: statement.Resource }))
+/** Every IAM statement that applies to the role a function runs with (the role's own, and policies attached to it). */
+function statementsOf(packaged: Packaged, fn: { Properties: Record<string, any> }): any[] {
+  const roleName = fn.Properties.Role['Fn::GetAtt'][0] as string
+  const role = packaged.resources[roleName]!
+  const attached = Object.values(packaged.resources)
+    .filter((resource) => resource.Type === 'AWS::IAM::Policy' && JSON.stringify(resource.Properties.Roles) === JSON.stringify([{ Ref: roleName }]))
+    .map((resource) => resource.Properties.PolicyDocument)
+  return [...(role.Properties.Policies ?? []).map((policy: any) => policy.PolicyDocument), ...attached].flatMap((document: any) => document.Statement)
 }
+const actionsOf = (statements: any[]) => statements.flatMap((statement) => [statement.Action].flat() as string[])
 
 beforeAll(async () => {
-  // A copy of the service: what `sls package` reads, and dist/ built for it, never the repo's own
-  // dist/ (other tests rebuild that concurrently).
+  // A copy of the service: the template with this test's params and functions, and dist/ built for
+  // it, never the repo's own dist/ (other tests rebuild that concurrently).
   service = await mkdtemp(path.join(tmpdir(), 'tokenx-kit-sls-'))
-  for (const entry of ['serverless.yml', 'package.json', 'deploy', 'functions']) {
+  for (const entry of ['package.json', 'deploy', 'lib', 'functions/shared']) {
     await cp(path.join(root, entry), path.join(service, entry), { recursive: true })
   }
+  for (const name of Object.keys(FUNCTIONS)) await cp(path.join(root, 'functions', `${name}.ts`), path.join(service, 'functions', `${name}.ts`))
+  const template = yaml.load(await readFile(path.join(root, 'serverless.yml'), 'utf8'))
+  template.params = { fixture: SETTINGS }
+  template.custom = { ...template.custom, functions: FUNCTIONS }
+  await writeFile(path.join(service, 'serverless.yml'), yaml.dump(template, { lineWidth: -1 }))
   await symlink(path.join(root, 'node_modules'), path.join(service, 'node_modules'), 'dir')
   await mkdir(path.join(service, 'dist'))
-  for (const name of config.functionFiles(root)) await buildFunction(name, { into: path.join(service, 'dist') })
+  for (const name of Object.keys(FUNCTIONS)) await buildFunction(name, { into: path.join(service, 'dist') })
 }, 240_000)
 
 afterAll(async () => {
@@ -120,156 +150,198 @@ afterAll(async () => {
 })
 
 describe('sls package with a stage\'s settings', () => {
-  let byName: Packaged
-  let byArn: Packaged
+  let example: Packaged
+  let both: Packaged
 
   beforeAll(async () => {
-    // Settings as environment variables (a name), and as --param values for stage prod (an ARN).
-    byName = await packageWith('name', { ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/tokenx-key' }, ['--stage', 'dev'])
-    const params = Object.entries({ ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: FULL_ARN }).flatMap(([k, v]) => ['--param', `${k}=${v}`])
-    byArn = await packageWith('arn', {}, ['--stage', 'prod', '--region', 'eu-north-1', ...params])
+    // The stage's params only (no API side: api-resource is left out), and with the API side's settings.
+    // One at a time: osls stages zips in the service's .serverless/.
+    example = await packageWith('example', {}, ['--stage', 'fixture'])
+    both = await packageWith('both', {}, ['--stage', 'fixture', ...params(API_SETTINGS)])
   }, 240_000)
 
-  it('has exactly one function per file in functions/ (shared modules aside)', () => {
-    const files = config.functionFiles(root)
-    expect(files).toContain('resource')
-    expect(files.some((name) => name.includes('/'))).toBe(false)
-    for (const packaged of [byName, byArn]) {
-      const names = lambdas(packaged).map((fn) => fn.Properties.FunctionName as string)
-      const stage = packaged === byName ? 'dev' : 'prod'
-      expect(names.sort()).toEqual(files.map((name) => `tokenx-handler-kit-${stage}-${name}`).sort())
-    }
+  it('leaves an optional function nobody configured out, saying so', () => {
+    expect(lambdas(example).map((fn) => fn.Properties.FunctionName)).toEqual(['tokenx-handler-kit-fixture-resource'])
+    expect(example.output).toContain('not packaged: api-resource (none of API_TOKEN_X_CLIENT_ID, API_ALLOWED_CALLERS is set)')
+    expect(lambdas(both).map((fn) => fn.Properties.FunctionName).sort()).toEqual(
+      ['tokenx-handler-kit-fixture-api-resource', 'tokenx-handler-kit-fixture-resource'])
   })
 
-  it('gives every function the complete environment, with the secret the IAM grant names', () => {
-    for (const [packaged, secretId] of [[byName, 'team/tokenx-key'], [byArn, FULL_ARN]] as const) {
-      for (const fn of lambdas(packaged)) {
-        // The API-side example (functions/api-resource.ts) has its own client id and allow-list
-        // (API_TOKEN_X_CLIENT_ID, API_ALLOWED_CALLERS; unset here, so empty: it answers 500).
-        const own = String(fn.Properties.FunctionName).endsWith('-api-resource') ? { TOKEN_X_CLIENT_ID: '', ALLOWED_CALLERS: '' } : {}
-        expect(fn.Properties.Environment.Variables).toEqual({
-          ...SETTINGS,
-          TOKEN_X_PRIVATE_JWK_SECRET_ID: secretId,
-          // The shared cache's table, or '' (off) unless TOKEN_X_SHARED_CACHE is 'true'.
-          TOKEN_X_CACHE_TABLE: { 'Fn::If': ['TokenXSharedCache', { Ref: 'TokenXCacheTable' }, ''] },
-          ...own,
-        })
-      }
-    }
+  it('gives each function the settings it uses, its service name, the metrics namespace and source maps', () => {
+    const common = { POWERTOOLS_METRICS_NAMESPACE: 'tokenx-handler-kit', NODE_OPTIONS: '--enable-source-maps' }
+    expect(lambda(both, 'resource')!.Properties.Environment.Variables).toEqual({
+      ...common,
+      ...SETTINGS,
+      TOKEN_X_JWKS_URI: API_SETTINGS.TOKEN_X_JWKS_URI,
+      POWERTOOLS_SERVICE_NAME: 'tokenx-handler-kit-resource',
+    })
+    expect(lambda(both, 'api-resource')!.Properties.Environment.Variables).toEqual({
+      ...common,
+      TOKEN_X_ISSUER: SETTINGS.TOKEN_X_ISSUER,
+      TOKEN_X_JWKS_URI: API_SETTINGS.TOKEN_X_JWKS_URI,
+      TOKEN_X_CLIENT_ID: API_SETTINGS.API_TOKEN_X_CLIENT_ID,
+      ALLOWED_CALLERS: API_SETTINGS.API_ALLOWED_CALLERS,
+      POWERTOOLS_SERVICE_NAME: 'tokenx-handler-kit-api-resource',
+    })
   })
 
-  it('grants GetSecretValue on the named secret only (name + the six-character ARN suffix)', () => {
-    expect(secretGrants(byName)).toEqual([{
+  it('lets only the exchanging function read the key\'s secret; the API side may only write logs', () => {
+    const exchange = statementsOf(both, lambda(both, 'resource')!)
+    expect(exchange.filter((statement) => actionsOf([statement]).some((action) => action.startsWith('secretsmanager:')))).toEqual([{
+      Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue'],
       Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:team/tokenx-key-??????' },
     }])
+    const api = statementsOf(both, lambda(both, 'api-resource')!)
+    expect(actionsOf(api).every((action) => action.startsWith('logs:'))).toBe(true)
+    expect(lambda(both, 'api-resource')!.Properties.Role).not.toEqual(lambda(both, 'resource')!.Properties.Role)
   })
 
-  it('grants GetSecretValue on exactly the configured ARN', () => {
-    expect(secretGrants(byArn)).toEqual([{ Action: ['secretsmanager:GetSecretValue'], Resource: FULL_ARN }])
-  })
-
-  it('runs on Node 22 or 24 and points each handler at a file inside its own zip', async () => {
-    for (const packaged of [byName, byArn]) {
-      for (const fn of lambdas(packaged)) {
-        expect(fn.Properties.Runtime).toMatch(/^nodejs(22|24)\.x$/)
-        const handler = fn.Properties.Handler as string
-        const exported = handler.slice(handler.lastIndexOf('.') + 1)
-        const modulePath = handler.slice(0, handler.lastIndexOf('.'))
-        const zipName = path.basename(fn.Properties.Code.S3Key as string)
-        const entries = await zipEntries(path.join(packaged.dir, zipName))
-        // Lambda's Node runtime looks for <module>.mjs, .cjs or .js.
-        expect(entries.filter((entry) => [`${modulePath}.mjs`, `${modulePath}.cjs`, `${modulePath}.js`].includes(entry))).toHaveLength(1)
-        expect(exported).toBe('handler')
-        // Only its own bundle: no source maps, no metafile, no other function.
-        const name = modulePath.split('/')[1]
-        expect(entries.every((entry) => entry.startsWith(`dist/${name}/`) && !entry.endsWith('.map') && !entry.endsWith('meta.json'))).toBe(true)
-      }
+  it('runs on Node 22 or 24 and ships each handler with its source maps, in its own zip', async () => {
+    for (const fn of lambdas(both)) {
+      expect(fn.Properties.Runtime).toMatch(/^nodejs(22|24)\.x$/)
+      const handler = fn.Properties.Handler as string
+      const modulePath = handler.slice(0, handler.lastIndexOf('.'))
+      expect(handler.slice(handler.lastIndexOf('.') + 1)).toBe('handler')
+      const entries = await zipEntries(path.join(both.dir, path.basename(fn.Properties.Code.S3Key as string)))
+      expect(entries).toContain(`${modulePath}.mjs`)
+      expect(entries).toContain(`${modulePath}.mjs.map`)
+      const name = modulePath.split('/')[1]
+      // Every .mjs with its map; no metafile, no other function.
+      for (const entry of entries.filter((e) => e.endsWith('.mjs'))) expect(entries).toContain(`${entry}.map`)
+      expect(entries.every((entry) => entry.startsWith(`dist/${name}/`) && !entry.endsWith('meta.json'))).toBe(true)
     }
   })
-})
 
-describe('sls package without settings', () => {
-  it('stops with a message naming every missing setting', async () => {
-    const { code, output } = await sls(['package', '--package', path.join(service, '.package-none')], {})
-    expect(code).not.toBe(0)
-    expect(output).toContain('missing deploy settings TOKEN_X_CLIENT_ID, TOKEN_X_TOKEN_ENDPOINT, TOKEN_X_ISSUER, TOKEN_X_PRIVATE_JWK_SECRET_ID, DOWNSTREAM_URL, DOWNSTREAM_AUDIENCE for stage "dev"')
-  }, 120_000)
-
-  it('names the one missing setting of a stage that has the others', async () => {
-    const { TOKEN_X_ISSUER: _, ...rest } = SETTINGS
-    const { code, output } = await sls(
-      ['package', '--stage', 'prod', '--package', path.join(service, '.package-one')],
-      { ...rest, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/tokenx-key' },
-    )
-    expect(code).not.toBe(0)
-    expect(output).toContain('missing deploy setting TOKEN_X_ISSUER for stage "prod"')
-    expect(output).not.toContain(SETTINGS.TOKEN_X_CLIENT_ID)
+  it('grants exactly a configured complete ARN', async () => {
+    const byArn = await packageWith('arn', {}, ['--stage', 'fixture', '--region', 'eu-north-1', ...params({ TOKEN_X_PRIVATE_JWK_SECRET_ID: FULL_ARN })])
+    const statements = statementsOf(byArn, lambda(byArn, 'resource')!)
+    expect(statements.filter((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue')).map((s) => s.Resource)).toEqual([FULL_ARN])
   }, 120_000)
 })
 
-describe('deploy/config.cjs', () => {
-  it('grants a complete ARN as it is, a partial ARN with the suffix wildcard, a name in this account and region', () => {
-    expect(config.secretResource(FULL_ARN)).toBe(FULL_ARN)
-    expect(config.secretResource(PARTIAL_ARN)).toBe(`${PARTIAL_ARN}-??????`)
-    expect(config.secretResource('arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:k-123456')).toBe(
-      'arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:k-123456')
-    expect(config.secretResource('tokenx/key')).toEqual({
-      'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:tokenx/key-??????',
-    })
+describe('sls package refuses what the functions would refuse at run time', () => {
+  it('names each function and setting, never a value', async () => {
+    const bad = { TOKEN_X_TOKEN_ENDPOINT: 'http://tokenx.example.test/token', DOWNSTREAM_URL: 'http://downstream.example.test/', API_ALLOWED_CALLERS: 'foo;bar', API_TOKEN_X_CLIENT_ID: 'downstream-api' }
+    const { code, output } = await sls(['package', '--stage', 'fixture', '--package', path.join(service, '.package-bad'), ...params({ ...bad, TOKEN_X_JWKS_URI: API_SETTINGS.TOKEN_X_JWKS_URI })], {})
+    expect(code).not.toBe(0)
+    expect(output).toContain('function resource: TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)')
+    expect(output).toContain('function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.url must be https: URLs (http: only on a loopback host)')
+    expect(output).toContain('function api-resource: ALLOWED_CALLERS (deploy setting API_ALLOWED_CALLERS): allowedClients must be a non-empty array of client ids')
+    for (const value of Object.values(bad)) expect(output).not.toContain(value)
+  }, 120_000)
+
+  it('a stage without settings: every function that would answer 500, and why', async () => {
+    const { code, output } = await sls(['package', '--stage', 'empty', '--package', path.join(service, '.package-none')], {})
+    expect(code).not.toBe(0)
+    expect(output).toContain('function resource: TOKEN_X_CLIENT_ID is not set')
+    expect(output).toContain('function resource: inbound validation is on but no issuer is configured')
+    expect(output).toContain('function resource: DOWNSTREAM_URL is not set')
+  }, 120_000)
+
+  it('sls deploy refuses the same, before it needs AWS credentials', async () => {
+    const { code, output } = await sls(['deploy', '--stage', 'fixture', ...params({ TOKEN_X_TOKEN_ENDPOINT: 'http://tokenx.example.test/token' })], {})
+    expect(code).not.toBe(0)
+    expect(output).toContain('function resource: TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)')
+  }, 120_000)
+
+  it('takes nothing from the shell but deploy settings: a TOKEN_X_CACHE_TABLE there never reaches a function', async () => {
+    const packaged = await packageWith('shell', { TOKEN_X_CACHE_TABLE: 'x', TOKEN_X_CACHE_READ_TIMEOUT: '5', MY_VARIABLE: 'y' }, ['--stage', 'fixture'])
+    const variables = lambda(packaged, 'resource')!.Properties.Environment.Variables
+    expect(variables).not.toHaveProperty('TOKEN_X_CACHE_TABLE')
+    expect(variables).not.toHaveProperty('TOKEN_X_CACHE_READ_TIMEOUT')
+    expect(packaged.conditions['TokenXSharedCache']).toEqual({ 'Fn::Equals': ['false', 'true'] })
+  }, 120_000)
+
+  it('refuses a TOKEN_X_SHARED_CACHE that is neither true nor false', async () => {
+    const { code, output } = await sls(['package', '--stage', 'fixture', '--package', path.join(service, '.package-yes')], { TOKEN_X_SHARED_CACHE: 'yes' })
+    expect(code).not.toBe(0)
+    expect(output).toContain('TOKEN_X_SHARED_CACHE must be "true" or "false"')
+  }, 120_000)
+})
+
+/**
+ * Every configuration of the kit's own option validation that makes the function refuse at run time:
+ * the deploy check refuses it too, naming the function and the setting (deploy/checks.ts runs those
+ * same checks, so a row here is a run-time refusal the package must not let through).
+ */
+describe('deploy/config.cjs plan and check', () => {
+  const files = Object.keys(FUNCTIONS).sort()
+  const planOf = (values: Record<string, string | undefined>) =>
+    config.plan({ declared: FUNCTIONS, files, read: (name) => values[name], stage: 'dev', region: 'eu-north-1', service: 'svc' })
+  const full = { ...SETTINGS, ...API_SETTINGS }
+
+  it('passes a complete configuration', async () => {
+    await expect(config.checkPlan(planOf(full))).resolves.toBeUndefined()
   })
 
   it.each([
-    ['a client id that is not cluster:namespace:app', { TOKEN_X_CLIENT_ID: 'my-app' }, /TOKEN_X_CLIENT_ID must be "cluster:namespace:app"/],
-    ['a token endpoint that is no URL', { TOKEN_X_TOKEN_ENDPOINT: 'tokenx' }, /TOKEN_X_TOKEN_ENDPOINT must be an http\(s\) URL/],
-    ['a secret name with spaces', { TOKEN_X_PRIVATE_JWK_SECRET_ID: 'my key' }, /TOKEN_X_PRIVATE_JWK_SECRET_ID must be a Secrets Manager secret name/],
-    ['a malformed ARN', { TOKEN_X_PRIVATE_JWK_SECRET_ID: 'arn:aws:secretsmanager:eu-north-1:12:secret:k' }, /TOKEN_X_PRIVATE_JWK_SECRET_ID must be/],
-    ['a secret in another region', { TOKEN_X_PRIVATE_JWK_SECRET_ID: FULL_ARN.replace('eu-north-1', 'eu-west-1') }, /secret in eu-west-1, but the stage deploys to eu-north-1/],
-    ['an unknown assertion audience', { TOKEN_X_ASSERTION_AUDIENCE: 'both' }, /TOKEN_X_ASSERTION_AUDIENCE must be "issuer" or "token_endpoint"/],
-  ])('refuses %s, naming the setting and not its value', (_, override, message) => {
-    const values = { ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/key', ...override }
-    expect(() => config.checkSettings(values, 'dev', 'eu-north-1')).toThrow(message)
-    try {
-      config.checkSettings(values, 'dev', 'eu-north-1')
-    } catch (error) {
-      for (const value of Object.values(override)) expect((error as Error).message).not.toContain(value)
-    }
+    ['no client id', { TOKEN_X_CLIENT_ID: undefined }, 'function resource: TOKEN_X_CLIENT_ID is not set'],
+    ['a client id that is not cluster:namespace:app', { TOKEN_X_CLIENT_ID: 'my-app' }, 'function resource: TOKEN_X_CLIENT_ID must be "cluster:namespace:app"'],
+    ['an http: token endpoint off loopback', { TOKEN_X_TOKEN_ENDPOINT: 'http://tokenx.example.test/token' }, 'function resource: TOKEN_X_TOKEN_ENDPOINT must be an https: URL'],
+    ['a token endpoint that is no URL', { TOKEN_X_TOKEN_ENDPOINT: 'tokenx' }, 'function resource: TOKEN_X_TOKEN_ENDPOINT must be an https: URL'],
+    ['an http: issuer off loopback', { TOKEN_X_ISSUER: 'http://tokenx.example.test' }, 'function resource: TOKEN_X_ISSUER must be an https: URL'],
+    ['an unknown assertion audience', { TOKEN_X_ASSERTION_AUDIENCE: 'both' }, 'function resource: TOKEN_X_ASSERTION_AUDIENCE must be "token_endpoint" or "issuer"'],
+    ['no inbound issuer', { IDPORTEN_ISSUER: undefined, IDPORTEN_JWKS_URI: undefined, IDPORTEN_AUDIENCE: undefined, TOKEN_X_JWKS_URI: undefined, API_TOKEN_X_CLIENT_ID: undefined, API_ALLOWED_CALLERS: undefined }, 'function resource: inbound validation is on but no issuer is configured'],
+    ['an ID-porten issuer without audience', { IDPORTEN_AUDIENCE: undefined }, 'function resource: IDPORTEN_AUDIENCE must be set'],
+    ['an http: JWKS off loopback', { IDPORTEN_JWKS_URI: 'http://idporten.example.test/jwks' }, 'function resource: IDPORTEN_JWKS_URI must be an https: URL'],
+    ['an unknown login level', { REQUIRED_ACR: 'loa9' }, 'function resource: REQUIRED_ACR must be'],
+    ['an unknown INBOUND_VALIDATION', { INBOUND_VALIDATION: 'yes' }, 'function resource: INBOUND_VALIDATION must be "on" or "off"'],
+    ['an http: downstream off loopback', { DOWNSTREAM_URL: 'http://downstream.example.test/' }, 'function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.url must be https: URLs'],
+    ['a downstream URL with credentials', { DOWNSTREAM_URL: 'https://u:p@downstream.example.test/' }, 'function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.url must not carry credentials'],
+    ['a downstream audience that is no client id', { DOWNSTREAM_AUDIENCE: 'downstream' }, 'function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.audience must be "cluster:namespace:app"'],
+    ['no downstream URL', { DOWNSTREAM_URL: undefined }, 'function resource: DOWNSTREAM_URL is not set'],
+    ['an API client id that is no client id', { API_TOKEN_X_CLIENT_ID: 'downstream-api' }, 'function api-resource: TOKEN_X_CLIENT_ID (deploy setting API_TOKEN_X_CLIENT_ID) must be "cluster:namespace:app"'],
+    ['an allow-list with semicolons', { API_ALLOWED_CALLERS: 'foo;bar' }, 'function api-resource: ALLOWED_CALLERS (deploy setting API_ALLOWED_CALLERS): allowedClients must be a non-empty array of client ids'],
+    ['an API side without TokenX keys', { TOKEN_X_JWKS_URI: undefined }, 'function api-resource: inbound validation is on but no issuer is configured: set TOKEN_X_JWKS_URI or TOKEN_X_WELL_KNOWN_URL'],
+  ])('refuses %s', async (_, override, message) => {
+    const values = { ...full, ...override }
+    const error = await config.checkPlan(planOf(values)).then(() => undefined, (err: Error) => err)
+    expect(error?.message).toContain(message)
+    for (const value of Object.values(override)) if (value !== undefined) expect(error?.message).not.toContain(value)
   })
 
-  it('treats blank values as missing, trims the others and passes optional settings only when set', () => {
-    expect(() => config.checkSettings({ ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: '  ' }, 'prod')).toThrow(
-      /missing deploy setting TOKEN_X_PRIVATE_JWK_SECRET_ID for stage "prod"/)
-    const settings = config.checkSettings({ ...SETTINGS, TOKEN_X_CLIENT_ID: ` ${SETTINGS.TOKEN_X_CLIENT_ID}\n`, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'k' }, 'dev')
-    expect(settings).toEqual({ ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'k' })
-    expect(config.checkSettings({ ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'k', TOKEN_X_ASSERTION_AUDIENCE: 'token_endpoint' }, 'dev'))
-      .toMatchObject({ TOKEN_X_ASSERTION_AUDIENCE: 'token_endpoint' })
+  it('lets inbound validation be switched off, and then needs no issuer', async () => {
+    const values = { ...full, INBOUND_VALIDATION: 'off', IDPORTEN_ISSUER: undefined, IDPORTEN_JWKS_URI: undefined, IDPORTEN_AUDIENCE: undefined }
+    await expect(config.checkPlan(planOf(values))).resolves.toBeUndefined()
   })
 
-  it('stops when a function file has no entry in serverless.yml, or an entry has no file', async () => {
-    await expect(config.functions({ resolveConfigurationProperty: async () => ({}) })).rejects.toThrow(
+  it('asks a function of your own only for the settings it uses', async () => {
+    const declared = { mine: { tokenX: 'exchange' }, plain: {} }
+    const planned = config.plan({ declared, files: ['mine', 'plain'], read: (name) => (SETTINGS as Record<string, string>)[name], stage: 'dev', region: 'eu-north-1', service: 'svc' })
+    await expect(config.checkPlan(planned)).resolves.toBeUndefined()
+    expect(planned.functions['mine']!.environment).not.toHaveProperty('DOWNSTREAM_URL')
+    expect(planned.functions['plain']!.environment).toEqual({})
+  })
+
+  it('refuses a function environment in serverless.yml that sets a deploy setting', () => {
+    const declared = { ...FUNCTIONS, resource: { ...FUNCTIONS.resource, environment: { TOKEN_X_ISSUER: 'https://elsewhere.test', MY_FLAG: 'on' } } }
+    expect(() => config.plan({ declared, files, read: (name) => (full as Record<string, string>)[name], stage: 'dev', service: 'svc' }))
+      .toThrow('function resource: its environment in serverless.yml sets TOKEN_X_ISSUER, which are deploy settings')
+  })
+
+  it('stops when a function file has no entry in serverless.yml, or an entry has no file', () => {
+    const read = (name: string) => (full as Record<string, string>)[name]
+    expect(() => config.plan({ declared: {}, files, read, stage: 'dev', service: 'svc' })).toThrow(
       'functions/resource.ts has no entry under custom.functions in serverless.yml')
-    const every = Object.fromEntries(config.functionFiles(root).map((name: string) => [name, { events: [] }]))
-    await expect(config.functions({ resolveConfigurationProperty: async () => ({ ...every, gone: {} }) })).rejects.toThrow(
+    expect(() => config.plan({ declared: { ...FUNCTIONS, gone: {} }, files, read, stage: 'dev', service: 'svc' })).toThrow(
       'custom.functions.gone in serverless.yml has no functions/gone.ts')
-    const generated = await config.functions({ resolveConfigurationProperty: async () => every })
-    expect(generated.resource).toMatchObject({ handler: 'dist/resource/index.handler', events: [] })
   })
 
-  it('takes a stage\'s params before the environment, and merges custom.environment', async () => {
-    for (const [name, value] of Object.entries({ ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'from/env' })) vi.stubEnv(name, value)
-    const env = await config.environment(oslsContext({ TOKEN_X_CLIENT_ID: 'prod-gcp:team:from-params' }, { POWERTOOLS_SERVICE_NAME: 'svc' }))
-    expect(env).toEqual({ ...SETTINGS, TOKEN_X_CLIENT_ID: 'prod-gcp:team:from-params', TOKEN_X_PRIVATE_JWK_SECRET_ID: 'from/env', POWERTOOLS_SERVICE_NAME: 'svc' })
-    await expect(config.environment(oslsContext({}, { DOWNSTREAM_URL: 'https://elsewhere.test/' }))).rejects.toThrow(
-      'custom.environment in serverless.yml sets the deploy setting DOWNSTREAM_URL')
+  it.each([
+    ['a secret name with spaces', 'my key', /TOKEN_X_PRIVATE_JWK_SECRET_ID must be a Secrets Manager secret name/],
+    ['a malformed ARN', 'arn:aws:secretsmanager:eu-north-1:12:secret:k', /TOKEN_X_PRIVATE_JWK_SECRET_ID must be/],
+    ['a secret in another region', FULL_ARN.replace('eu-north-1', 'eu-west-1'), /secret in eu-west-1, but the stage deploys to eu-north-1/],
+  ])('refuses %s for the IAM grant', (_, secretId, message) => {
+    expect(() => planOf({ ...full, TOKEN_X_PRIVATE_JWK_SECRET_ID: secretId })).toThrow(message)
   })
 
-  it('reports missing settings once: the IAM statement only complains about the secret itself', async () => {
-    for (const [name] of config.REQUIRED) vi.stubEnv(name, '')
-    await expect(config.environment(oslsContext({ TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/key' }))).rejects.toThrow(/missing deploy settings/)
-    expect((await config.secretStatement(oslsContext({ TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/key' }))).Resource).toEqual({
-      'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:team/key-??????',
+  it('grants a complete ARN as it is, a partial ARN with the suffix wildcard, a name in this account and region', () => {
+    expect(config.secretResource(FULL_ARN)).toBe(FULL_ARN)
+    expect(config.secretResource(PARTIAL_ARN)).toBe(`${PARTIAL_ARN}-??????`)
+    expect(config.secretResource('tokenx/key')).toEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:tokenx/key-??????',
     })
-    await expect(config.secretStatement(oslsContext())).rejects.toThrow('missing deploy setting TOKEN_X_PRIVATE_JWK_SECRET_ID for stage')
   })
 
   it('counts files in functions/ as functions, and nothing in functions/shared/', async () => {
@@ -284,43 +356,24 @@ describe('deploy/config.cjs', () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
-
-  it('lists every required setting in serverless.yml\'s ci stage', async () => {
-    const yml = await readFile(path.join(root, 'serverless.yml'), 'utf8')
-    const ci = yml.slice(yml.indexOf('\n  ci:'), yml.indexOf('\nprovider:'))
-    for (const [name] of config.REQUIRED) expect(ci).toContain(`    ${name}: `)
-  })
 })
 
 describe('the shared token cache (TOKEN_X_SHARED_CACHE)', () => {
-  const conditionOf = async (packaged: Packaged) =>
-    JSON.parse(await readFile(path.join(packaged.dir, 'cloudformation-template-update-stack.json'), 'utf8')).Conditions.TokenXSharedCache
-
-  it('is off by default: the table and its policy exist only under a condition that is false', async () => {
-    const off = await packageWith('cache-off', { ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/tokenx-key' }, ['--stage', 'dev'])
-    expect(await conditionOf(off)).toEqual({ 'Fn::Equals': ['false', 'true'] })
-    expect(off.resources['TokenXCacheTable']).toMatchObject({ Condition: 'TokenXSharedCache' })
-    expect(off.resources['TokenXCacheTablePolicy']).toMatchObject({ Condition: 'TokenXSharedCache' })
-  }, 120_000)
-
-  it('on: an on-demand table keyed by pk with TTL on ttl, and GetItem/PutItem on that table only', async () => {
-    const params = Object.entries({ ...SETTINGS, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'team/tokenx-key', TOKEN_X_SHARED_CACHE: 'true' }).flatMap(([k, v]) => ['--param', `${k}=${v}`])
-    const on = await packageWith('cache-on', {}, ['--stage', 'prod', ...params])
-    expect(await conditionOf(on)).toEqual({ 'Fn::Equals': ['true', 'true'] })
+  it('on: an on-demand table keyed by pk with TTL on ttl, and GetItem/PutItem on it for the exchanging function only', async () => {
+    const on = await packageWith('cache-on', {}, ['--stage', 'fixture', ...params({ ...API_SETTINGS, TOKEN_X_SHARED_CACHE: 'true' })])
+    expect(on.conditions['TokenXSharedCache']).toEqual({ 'Fn::Equals': ['true', 'true'] })
     expect(on.resources['TokenXCacheTable']?.Properties).toEqual({
-      TableName: 'tokenx-handler-kit-prod-token-cache',
+      TableName: 'tokenx-handler-kit-fixture-token-cache',
       BillingMode: 'PAY_PER_REQUEST',
       AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
       TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
     })
-    const policy = on.resources['TokenXCacheTablePolicy']?.Properties
-    expect(policy?.['Roles']).toEqual([{ Ref: 'IamRoleLambdaExecution' }])
-    expect(policy?.['PolicyDocument'].Statement).toEqual([
+    expect(lambda(on, 'resource')!.Properties.Environment.Variables.TOKEN_X_CACHE_TABLE).toEqual({ Ref: 'TokenXCacheTable' })
+    expect(statementsOf(on, lambda(on, 'resource')!).filter((s) => actionsOf([s]).some((a) => a.startsWith('dynamodb:')))).toEqual([
       { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem'], Resource: { 'Fn::GetAtt': ['TokenXCacheTable', 'Arn'] } },
     ])
-    // No other statement anywhere mentions DynamoDB.
-    const role = Object.values(on.resources).find((resource) => resource.Type === 'AWS::IAM::Role')!
-    expect(JSON.stringify(role)).not.toContain('dynamodb')
+    expect(lambda(on, 'api-resource')!.Properties.Environment.Variables).not.toHaveProperty('TOKEN_X_CACHE_TABLE')
+    expect(JSON.stringify(statementsOf(on, lambda(on, 'api-resource')!))).not.toContain('dynamodb')
   }, 120_000)
 })

@@ -45,7 +45,8 @@ describe('npm run keygen', () => {
     const jwks = printedJwks(stdout)
     expect(jwks.keys).toHaveLength(1)
     const publicJwk = jwks.keys[0]!
-    const file = path.join(dir, '.keys', `tokenx-private-jwk-${publicJwk.kid!.slice(0, 12)}.json`)
+    // The whole kid, as docs/deploying.md says: .keys/tokenx-private-jwk-<kid>.json
+    const file = path.join(dir, '.keys', `tokenx-private-jwk-${publicJwk.kid}.json`)
     expect((await stat(file)).mode & 0o777).toBe(0o600)
     const privateJwk = JSON.parse(await readFile(file, 'utf8')) as JWK
     expect(privateJwk).toMatchObject({ kty: 'RSA', e: 'AQAB', alg: 'RS256', use: 'sig', kid: publicJwk.kid })
@@ -96,6 +97,32 @@ describe('npm run keygen', () => {
     expect(code).toBe(0)
     const privateJwk = JSON.parse(await readFile(path.join(dir, 'printed.json'), 'utf8')) as JWK
     expect(stdout).toContain(JSON.stringify(privateJwk))
+  })
+
+  it('--rotate prints the JWKS with the registered key and the new one, then the new one alone; never a private member', async () => {
+    const old = await generateKeyPairJwks()
+    // The registered JWKS, and (a careless choice) the old private JWK itself: only public parts are printed.
+    await writeFile(path.join(dir, 'registered.json'), JSON.stringify(old.publicJwks))
+    await writeFile(path.join(dir, 'old-private.json'), JSON.stringify(old.privateJwk))
+    for (const file of ['registered.json', 'old-private.json']) {
+      const { code, stdout } = await keygen(['--out', `new-${file}`, '--rotate', file, '--jwks-out', `both-${file}`])
+      expect(code).toBe(0)
+      const newJwk = JSON.parse(await readFile(path.join(dir, `new-${file}`), 'utf8')) as JWK
+      const both = printedJwks(stdout)
+      expect(both.keys.map((key) => key.kid)).toEqual([old.kid, newJwk.kid])
+      expect(both.keys[0]).toEqual(old.publicJwks.keys[0])
+      expect(JSON.parse(await readFile(path.join(dir, `both-${file}`), 'utf8'))).toEqual(both)
+      const lines = stdout.split('\n')
+      const after = lines.findIndex((line) => line.startsWith('Once every function signs with the new key'))
+      expect(JSON.parse(lines.slice(after + 1, lines.indexOf('', after)).join('\n')).keys.map((key: JWK) => key.kid)).toEqual([newJwk.kid])
+      for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi'] as const) {
+        expect(stdout).not.toContain(old.privateJwk[member]!)
+        expect(stdout).not.toContain(newJwk[member]!)
+      }
+    }
+    const bad = await keygen(['--out', 'never2.json', '--rotate', 'missing.json'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('cannot read --rotate missing.json')
   })
 
   it('prints usage for --help, and usage with the reason for bad options', async () => {
