@@ -1,6 +1,7 @@
 /**
- * Turns the kit's events (lib/events.ts) into log lines, one EMF metrics record per invocation and
- * OpenTelemetry spans, for one middleware (or core) instance.
+ * Turns the kit's events (lib/events.ts) into log lines, one EMF metrics record per invocation (its
+ * own, or the app's Powertools `Metrics`, published by its owner) and spans (OpenTelemetry, or X-Ray
+ * subsegments through a Powertools `Tracer`), for one middleware (or core) instance.
  *
  * Events are process-wide (`node:diagnostics_channel`), and a process may hold several cores (tests
  * do; a Lambda function normally holds one). An observer therefore listens only while an invocation
@@ -15,7 +16,7 @@ import type { LambdaContext } from '../types.ts'
 import { safeErrorName, type TokenXErrorCode } from '../errors.ts'
 import { kitChannel, type KitEventName, type KitEvents } from '../events.ts'
 import { isJsonLogger, logsDebug, serviceNameFromEnv, type KitLogger } from './logger.ts'
-import { emfSerializer, isMetricsLike, MetricRecord, publishTo, type MetricsLike } from './metrics.ts'
+import { addTo, emfSerializer, isMetricsLike, MetricRecord, type MetricsLike } from './metrics.ts'
 import { activeSpan, globalTracer, recordSpan, SPAN_KIND_CLIENT, type TracerLike } from './tracing.ts'
 
 export interface ObserverOptions {
@@ -119,7 +120,7 @@ let warm = false
 export interface Observer {
   /** Opens an invocation: the logger gets its Lambda context, a metrics record starts. */
   begin(context: Partial<LambdaContext> | undefined): void
-  /** Closes it: the metrics record is written (one stdout write) or published. Idempotent per `begin`. */
+  /** Closes it: the metrics record is written (one stdout write) or added to the app's `Metrics`. Idempotent per `begin`. */
   end(): void
   /** Whether an invocation is open. */
   readonly isOpen: boolean
@@ -276,7 +277,7 @@ export function createObserver(options: ObserverOptions): Observer {
     // resets and reuses its one record: no allocation per invocation but the line and values lists.
     if (serialize === undefined) record = new MetricRecord()
     try {
-      if (serialize === undefined) publishTo(metrics as MetricsLike, done)
+      if (serialize === undefined) handOver(metrics as MetricsLike, done)
       else write(serialize(done, Date.now()))
     } catch (err) {
       failed(err)
@@ -290,7 +291,10 @@ export function createObserver(options: ObserverOptions): Observer {
       warm = true
       tracer = options.tracer === 'global' ? globalTracer() : options.tracer
       if (metrics !== undefined) {
-        record.count('Requests')
+        // Into a Powertools instance at once: while it holds this count, nobody has published it
+        // since the invocation began (see handOver).
+        if (serialize === undefined) guard(() => (metrics as MetricsLike).addMetric('Requests', 'Count', 1))
+        else record.count('Requests')
         if (typeof context?.awsRequestId === 'string') record.property('function_request_id', context.awsRequestId)
       }
       self.wantsWarmPath = metrics !== undefined || tracer !== undefined || debug
@@ -310,6 +314,30 @@ export function createObserver(options: ObserverOptions): Observer {
     },
   }
 }
+
+/**
+ * Adds the invocation's figures to the app's `Metrics`, whose owner publishes them: Powertools'
+ * `logMetrics` used before `tokenX()` (its `after`/`onError` run after the kit's), or the app after
+ * `core.end()`. So an invocation has one EMF record, the app's metrics and the kit's in it. When the
+ * instance holds nothing at this point, it was published after `begin` stored `Requests` in it
+ * (`logMetrics` used after `tokenX()`, or `publishStoredMetrics()` in the handler): nobody would
+ * publish these figures with this invocation, so the kit does, in a record of their own, and warns
+ * once. An instance without `hasStoredMetrics` is taken to be published later.
+ */
+function handOver(metrics: MetricsLike, figures: MetricRecord): void {
+  const publishedAlready = typeof metrics.hasStoredMetrics === 'function' && !metrics.hasStoredMetrics()
+  addTo(metrics, figures)
+  if (!publishedAlready) return
+  metrics.publishStoredMetrics()
+  if (publishedEarlyWarned) return
+  publishedEarlyWarned = true
+  process.emitWarning(
+    'tokenx-handler-kit: the Metrics instance given as `metrics` was published before the kit ended the invocation (logMetrics used after tokenX(), or publishStoredMetrics() called in the handler); the kit published its own metrics in a second record. Use logMetrics before tokenX() for one record per invocation',
+    { code: 'TOKENX_METRICS_ORDER' },
+  )
+}
+
+let publishedEarlyWarned = false
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10

@@ -208,10 +208,18 @@ describe('EMF metrics (POWERTOOLS_METRICS_NAMESPACE)', () => {
 })
 
 describe('a Powertools Metrics instance', () => {
-  it('receives the kit\'s metrics and publishes one valid record per invocation', async () => {
+  let published = 0
+  it('receives the kit\'s metrics, published by its owner: one valid record per invocation', async () => {
     const metrics = new Metrics({ namespace: 'PowertoolsNs', serviceName: 'orders' })
     const handler = handlerFor({ logger: false, tracer: false, metrics })
-    await runSequence(handler, [])
+    await runSequence(handler, [], async (invoke) => {
+      const answer = await invoke()
+      // The kit never publishes an instance it was given; its owner does (here: after each invocation).
+      expect(emfLines()).toHaveLength(published)
+      metrics.publishStoredMetrics()
+      published += 1
+      return answer
+    })
     const records = emfLines().map(parseEmf)
     expect(records).toHaveLength(6)
     expect(records.every((record) => record.namespace === 'PowertoolsNs' && record.dimensions['service'] === 'orders')).toBe(true)
