@@ -13,19 +13,22 @@
  * With nothing enabled no channel has a subscriber, so publishing stays a `hasSubscribers` check.
  */
 import type { LambdaContext } from '../types.ts'
-import { safeErrorName, type TokenXErrorCode } from '../errors.ts'
+import { publicAnswer, safeErrorName, type TokenXErrorCode } from '../errors.ts'
 import { kitChannel, type KitEventName, type KitEvents } from '../events.ts'
 import { isJsonLogger, logsDebug, serviceNameFromEnv, type KitLogger } from './logger.ts'
 import { addTo, emfSerializer, isMetricsLike, MetricRecord, type MetricsLike } from './metrics.ts'
-import { activeSpan, globalTracer, recordSpan, SPAN_KIND_CLIENT, type TracerLike } from './tracing.ts'
+import { activeSpan, globalTracer, isXRayTracerLike, recordSpan, recordSubsegment, SPAN_KIND_CLIENT, type TracerLike, type XRayTracerLike } from './tracing.ts'
 
 export interface ObserverOptions {
   /** Where lines go; `undefined` logs nothing. */
   readonly logger: KitLogger | undefined
   /** EMF to stdout under this namespace, or a Powertools-style instance, or nothing. */
   readonly metrics: { readonly namespace: string } | MetricsLike | undefined
-  /** A tracer, `'global'` for the registered OpenTelemetry provider if any, or `undefined` for none. */
-  readonly tracer: TracerLike | 'global' | undefined
+  /**
+   * An OpenTelemetry tracer, a Powertools `Tracer` (X-Ray subsegments), `'global'` for the registered
+   * OpenTelemetry provider if any, or `undefined` for none.
+   */
+  readonly tracer: TracerLike | XRayTracerLike | 'global' | undefined
   readonly serviceName: string
   /** The single audience of the core, as a metrics dimension; unset for several audiences. */
   readonly audience: string | undefined
@@ -136,10 +139,13 @@ export function createObserver(options: ObserverOptions): Observer {
   const ownLogger = isJsonLogger(logger) ? logger : undefined
   let record = new MetricRecord()
   let tracer: TracerLike | undefined
+  // A Powertools Tracer: the same names and attributes (as annotations) as X-Ray subsegments.
+  const xray = isXRayTracerLike(options.tracer) ? options.tracer : undefined
   let openCount = 0
 
-  const span = (name: string, kind: number, durationMs: number, attributes: Record<string, string | number | boolean>, error?: TokenXErrorCode | string) => {
+  const span = (name: string, kind: number, durationMs: number, attributes: Record<string, string | number | boolean>, error?: TokenXErrorCode | string, status?: number) => {
     if (tracer !== undefined) recordSpan(tracer, name, { kind, endTime: Date.now(), durationMs, attributes, error })
+    else if (xray !== undefined) recordSubsegment(xray, name, { endTime: Date.now(), durationMs, attributes, error, status: status ?? statusOf(error) })
   }
 
   const handlers = {} as Handlers
@@ -225,7 +231,7 @@ export function createObserver(options: ObserverOptions): Observer {
     }
     // (A request that got no answer is logged from `downstream.failed`.)
     if (debug && event.status !== 0) logger?.debug('downstream answered', { audience: event.audience, status: event.status, durationMs: round(event.durationMs) })
-    if (tracer !== undefined) span('tokenx.downstream', SPAN_KIND_CLIENT, event.durationMs, {
+    if (tracer !== undefined || xray !== undefined) span('tokenx.downstream', SPAN_KIND_CLIENT, event.durationMs, {
       'tokenx.audience': event.audience,
       'http.response.status_code': event.status,
       ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
@@ -289,7 +295,7 @@ export function createObserver(options: ObserverOptions): Observer {
     begin(context) {
       if (context !== undefined && ownLogger !== undefined) ownLogger.addContext(context, !warm)
       warm = true
-      tracer = options.tracer === 'global' ? globalTracer() : options.tracer
+      tracer = options.tracer === 'global' ? globalTracer() : xray === undefined ? options.tracer as TracerLike | undefined : undefined
       if (metrics !== undefined) {
         // Into a Powertools instance at once: while it holds this count, nobody has published it
         // since the invocation began (see handOver).
@@ -297,7 +303,7 @@ export function createObserver(options: ObserverOptions): Observer {
         else record.count('Requests')
         if (typeof context?.awsRequestId === 'string') record.property('function_request_id', context.awsRequestId)
       }
-      self.wantsWarmPath = metrics !== undefined || tracer !== undefined || debug
+      self.wantsWarmPath = metrics !== undefined || tracer !== undefined || xray !== undefined || debug
       if (self.wantsWarmPath && !warmPathSubscribed) {
         for (const name of WARM_PATH_EVENTS) subscribeOnce(name)
         warmPathSubscribed = true
@@ -338,6 +344,12 @@ function handOver(metrics: MetricsLike, figures: MetricRecord): void {
 }
 
 let publishedEarlyWarned = false
+
+/** The status the kit answers for a failure's code (X-Ray flags 4xx as `error`, the rest as `fault`). */
+function statusOf(error: TokenXErrorCode | string | undefined): number | undefined {
+  if (error === undefined || !error.startsWith('ERR_')) return undefined
+  return publicAnswer(error as TokenXErrorCode)?.statusCode
+}
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10
