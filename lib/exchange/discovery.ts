@@ -14,7 +14,7 @@ import { ConfigError, safeErrorName, TokenExchangeError, TokenXError } from '../
 import type { FetchLike, Loaded } from '../types.ts'
 import { PromiseCache } from '../cache/memory.ts'
 import { within } from '../util/abort.ts'
-import { AnswerTooLargeError, readLimited } from '../util/http.ts'
+import { DocumentError, getJsonObject } from '../util/http.ts'
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 
 /** The token endpoint requests go to, and the client assertion's `aud`. */
@@ -133,29 +133,15 @@ function targetOf(document: Record<string, unknown>, expectedIssuer: string, opt
   return { tokenEndpoint: new URL(endpoint), assertionAudience: options.assertionAudience === 'issuer' ? expectedIssuer : endpoint }
 }
 
+/** The document, or why not: 5xx is TokenX failing (502); any other status or a document that is none means the URL is not TokenX's (500). */
 async function fetchDocument(fetchImpl: FetchLike, url: string, signal: AbortSignal): Promise<Record<string, unknown>> {
-  const response = await fetchImpl(url, { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal })
-  if (response.status !== 200) {
-    await response.body?.cancel().catch(() => undefined)
-    // 5xx: TokenX is there but failing; any other status: the URL is not TokenX's document.
-    if (response.status >= 500) throw new TokenExchangeError('ERR_TOKEN_ENDPOINT', `the TokenX discovery endpoint answered ${response.status}`)
-    throw new ConfigError(`the TokenX discovery endpoint answered ${response.status}`)
-  }
-  let text: string
   try {
-    text = await readLimited(response, MAX_DOCUMENT_BYTES)
+    return await getJsonObject(fetchImpl, url, signal, MAX_DOCUMENT_BYTES)
   } catch (err) {
-    if (err instanceof AnswerTooLargeError) throw new ConfigError('the TokenX discovery document is too large', { cause: err })
-    throw err
+    if (!(err instanceof DocumentError)) throw err
+    if (err.problem === 'status' && err.status >= 500) throw new TokenExchangeError('ERR_TOKEN_ENDPOINT', `the TokenX discovery ${err.message}`)
+    throw new ConfigError(`the TokenX discovery ${err.message}`)
   }
-  let document: unknown
-  try {
-    document = JSON.parse(text)
-  } catch (cause) {
-    throw new ConfigError('the TokenX discovery document is not JSON', { cause })
-  }
-  if (document === null || typeof document !== 'object' || Array.isArray(document)) throw new ConfigError('the TokenX discovery document is not a JSON object')
-  return document as Record<string, unknown>
 }
 
 /** The kit's own errors pass; a timeout is ERR_TIMEOUT (504), anything else TokenX unreachable (503). */
