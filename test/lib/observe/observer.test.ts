@@ -231,6 +231,50 @@ describe('a Powertools Metrics instance', () => {
   })
 })
 
+describe('the publishing of a metrics instance the kit was given', () => {
+  const sink = (hasStoredMetrics?: () => boolean) => {
+    const calls: unknown[] = []
+    const metrics: MetricsLike = {
+      addMetric: (name, unit, value) => void calls.push([name, unit, value]),
+      publishStoredMetrics: () => void calls.push('publish'),
+      ...(hasStoredMetrics === undefined ? {} : { hasStoredMetrics }),
+    }
+    return { metrics, calls }
+  }
+  const observe = (metrics: MetricsLike) => {
+    const observer = createObserver({ logger: undefined, metrics, tracer: undefined, serviceName: 's', audience: undefined })
+    observer.begin(undefined)
+    publish('cache', () => ({ audience: AUDIENCE, hit: true }))
+    observer.end()
+  }
+
+  it('is left to its owner: the kit adds Requests when the invocation begins, its other figures when it ends', () => {
+    const { metrics, calls } = sink()
+    observe(metrics)
+    expect(calls).toStrictEqual([['Requests', 'Count', 1], ['CacheHits', 'Count', 1]])
+    const stored = sink(() => true)
+    observe(stored.metrics)
+    expect(stored.calls).toStrictEqual([['Requests', 'Count', 1], ['CacheHits', 'Count', 1]])
+  })
+
+  it('is the kit\'s for its own figures when the instance was published before the invocation ended, with one warning', async () => {
+    const warnings: Array<Error & { code?: string }> = []
+    const listener = (warning: Error & { code?: string }) => void warnings.push(warning)
+    process.on('warning', listener)
+    try {
+      for (let i = 0; i < 2; i++) {
+        const { metrics, calls } = sink(() => false)
+        observe(metrics)
+        expect(calls).toStrictEqual([['Requests', 'Count', 1], ['CacheHits', 'Count', 1], 'publish'])
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      process.off('warning', listener)
+    }
+    expect(warnings.filter((warning) => warning.code === 'TOKENX_METRICS_ORDER')).toHaveLength(1)
+  })
+})
+
 describe('logs', () => {
   it('the kit\'s JSON logger: key loads, retries, refusals and errors in Powertools\' shape, with the invocation\'s context', async () => {
     const handler = handlerFor({ tracer: false, env: { POWERTOOLS_SERVICE_NAME: 'orders' } })
