@@ -10,7 +10,7 @@ import type { InboundValidator } from '../inbound/validator.ts'
 import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from '../observe/logger.ts'
 import { isMetricsLike, type MetricsLike } from '../observe/metrics.ts'
 import { createObserver, metricsNamespace, type Observer } from '../observe/observer.ts'
-import { isTracerLike, type TracerLike } from '../observe/tracing.ts'
+import { isTracerLike, isXRayTracerLike, type TracerLike, type XRayTracerLike } from '../observe/tracing.ts'
 import type { FetchLike } from '../types.ts'
 import { checkOptionalName, optionKeys } from '../util/option-checks.ts'
 import type { AudienceOption } from './audience.ts'
@@ -39,17 +39,19 @@ export interface TokenXCoreOptions<A extends AudienceOption> {
    */
   logger?: KitLogger | false | undefined
   /**
-   * Where the per-invocation metrics go: a Powertools `Metrics` instance (the kit adds its metrics and
-   * calls `publishStoredMetrics()` when the invocation ends), or `false` for none. Default: one EMF
-   * record per invocation on stdout when `POWERTOOLS_METRICS_NAMESPACE` is set, none otherwise.
+   * Where the per-invocation metrics go: a Powertools `Metrics` instance (the kit adds its metrics;
+   * `logMetrics(metrics)` used before `tokenX()`, or the app after `core.end()`, publishes them with
+   * the app's, one record: docs/observability.md), or `false` for none. Default: one EMF record per
+   * invocation on stdout when `POWERTOOLS_METRICS_NAMESPACE` is set, none otherwise.
    */
   metrics?: MetricsLike | false | undefined
   /**
-   * Spans for key loads, exchanges and downstream calls: an OpenTelemetry `Tracer`, or `false` for
-   * none. Default: the tracer provider registered with `@opentelemetry/api` 1.x (e.g. by the ADOT
-   * layer), looked up per invocation; none when nothing is registered.
+   * Spans for key loads, exchanges and downstream calls: an OpenTelemetry `Tracer`, a Powertools
+   * `Tracer` (X-Ray subsegments of the same names, attributes as annotations), or `false` for none.
+   * Default: the tracer provider registered with `@opentelemetry/api` 1.x (e.g. by the ADOT layer),
+   * looked up per invocation; none when nothing is registered.
    */
-  tracer?: TracerLike | false | undefined
+  tracer?: TracerLike | XRayTracerLike | false | undefined
   /** The `service` of log lines and the metrics dimension. Default `POWERTOOLS_SERVICE_NAME`, else `service_undefined`. */
   serviceName?: string | undefined
   /**
@@ -86,8 +88,8 @@ export function observerFor(
   if (options.metrics !== undefined && options.metrics !== false && !isMetricsLike(options.metrics)) {
     throw new InvalidOptionError('metrics', 'must have addMetric and publishStoredMetrics methods (a Powertools Metrics), or be false')
   }
-  if (options.tracer !== undefined && options.tracer !== false && !isTracerLike(options.tracer)) {
-    throw new InvalidOptionError('tracer', 'must be an OpenTelemetry Tracer, or false')
+  if (options.tracer !== undefined && options.tracer !== false && !isTracerLike(options.tracer) && !isXRayTracerLike(options.tracer)) {
+    throw new InvalidOptionError('tracer', 'must be an OpenTelemetry Tracer or a Powertools Tracer, or false')
   }
   const logger = options.logger === false ? undefined : (options.logger ?? createLogger({ serviceName, env }))
   const namespace = metricsNamespace(env)

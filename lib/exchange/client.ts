@@ -12,6 +12,7 @@ import { fetchPost, nodePost, type PostForm } from '../util/http.ts'
 import { isClientId } from '../util/option-checks.ts'
 import { loadTimeTimers, sleep, within } from '../util/abort.ts'
 import { createKeyLoader, type KeyLoader } from './key.ts'
+import { exchangeTargets, type ExchangeTarget } from './discovery.ts'
 import { createSharedCache } from '../cache/shared.ts'
 import { subjectTokenExpiry } from './subject-token.ts'
 import type { ExchangedToken, Loaded, SigningKey } from '../types.ts'
@@ -45,15 +46,14 @@ export interface TokenXClient {
 /** Builds a client; throws `TypeError` for a bad option, before any request. */
 export function createTokenXClient(options: TokenXOptions): TokenXClient {
   const resolved = resolveOptions(options)
-  const tokenEndpoint = new URL(resolved.tokenEndpoint)
-  const assertionAudience = resolved.assertionAudience === 'issuer' ? (resolved.issuer as string) : resolved.tokenEndpoint
+  const targets = exchangeTargets(resolved)
   const post: PostForm = resolved.fetch === undefined ? nodePost : fetchPost(resolved.fetch)
   const keys: KeyLoader = createKeyLoader(resolved)
   const cache = new PromiseCache<ExchangedToken>(resolved.cacheMaxEntries, resolved.clock)
   // The shared second level (DynamoDB), when configured: read before an exchange, written after one.
   const secondLevel = resolved.sharedCache === undefined ? undefined : createSharedCache(resolved.sharedCache, resolved.clientId, resolved.clock)
 
-  const attempt = async (key: SigningKey, subjectToken: string, audience: string, signal: AbortSignal): Promise<TokenResponse> => {
+  const attempt = async ({ tokenEndpoint, assertionAudience }: ExchangeTarget, key: SigningKey, subjectToken: string, audience: string, signal: AbortSignal): Promise<TokenResponse> => {
     const clientAssertion = signAssertion(key, {
       clientId: resolved.clientId,
       audience: assertionAudience,
@@ -77,11 +77,12 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     let keyChanged = false
     let retries = 0
     try {
+      const target = await targets.get(signal)
       let key = await (firstKey ?? keys.get())
       for (;;) {
         try {
           attempts += 1
-          const loaded = toLoaded(await attempt(key, subjectToken, audience, signal), audience, subjectExp, resolved)
+          const loaded = toLoaded(await attempt(target, key, subjectToken, audience, signal), audience, subjectExp, resolved)
           keys.accepted(key)
           publish('exchange', () => ({ audience, durationMs: performance.now() - started, attempts, tokenEndpointStatus: 200 }))
           return loaded

@@ -9,6 +9,7 @@ import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkU
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from '../cache/shared.ts'
 import type { PrivateJwkLoader } from './key.ts'
+import { issuerOfWellKnownUrl } from './discovery.ts'
 
 /** Where the assertion's `aud` points. tokendings accepts both and says it will later accept only the issuer. */
 export type AssertionAudience = 'token_endpoint' | 'issuer'
@@ -16,10 +17,16 @@ export type AssertionAudience = 'token_endpoint' | 'issuer'
 export interface TokenXOptions {
   /** Our client id at TokenX, `cluster:namespace:app` (`TOKEN_X_CLIENT_ID`). Required. */
   clientId: string
-  /** TokenX's token endpoint URL (`TOKEN_X_TOKEN_ENDPOINT`). Required. */
-  tokenEndpoint: string
-  /** TokenX's issuer URL (`TOKEN_X_ISSUER`). Required only when `assertionAudience` is `'issuer'`. */
+  /** TokenX's token endpoint URL (`TOKEN_X_TOKEN_ENDPOINT`). Required unless `wellKnownUrl` is given; wins over it. */
+  tokenEndpoint?: string | undefined
+  /** TokenX's issuer URL (`TOKEN_X_ISSUER`). Required when `assertionAudience` is `'issuer'`, unless `wellKnownUrl` gives it. */
   issuer?: string | undefined
+  /**
+   * TokenX's discovery document (`TOKEN_X_WELL_KNOWN_URL`, RFC 8414 or OpenID Connect Discovery):
+   * without `tokenEndpoint`, the token endpoint and issuer are read from it on the first exchange
+   * (lib/exchange/discovery.ts). Not read when `tokenEndpoint` is given.
+   */
+  wellKnownUrl?: string | undefined
   /**
    * The private RSA JWK (`TOKEN_X_PRIVATE_JWK`): inline, as JSON text or object; or a function that
    * loads it (`PrivateJwkLoader`: a key the application reads another way, such as Powertools
@@ -79,8 +86,8 @@ export const REDACTED_KEY = '[redacted]'
  * `'[redacted]'`: the key is held where neither `JSON.stringify` nor `util.inspect` can reach it.
  */
 export type ResolvedTokenXOptions = Readonly<
-  Required<Omit<TokenXOptions, 'issuer' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'>> &
-    Pick<TokenXOptions, 'issuer' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'> & {
+  Required<Omit<TokenXOptions, 'tokenEndpoint' | 'issuer' | 'wellKnownUrl' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'>> &
+    Pick<TokenXOptions, 'tokenEndpoint' | 'issuer' | 'wellKnownUrl' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'> & {
       privateJwk?: typeof REDACTED_KEY | undefined
     }
 >
@@ -104,7 +111,7 @@ export const defaults = Object.freeze({
 
 /** Every key of `TokenXOptions`, in one list: any other key is refused (a typo must not pass silently). */
 export const tokenXOptionKeys = optionKeys<TokenXOptions>()(
-  'clientId', 'tokenEndpoint', 'issuer', 'privateJwk', 'privateJwkSecretId', 'assertionAudience', 'assertionLifetime',
+  'clientId', 'tokenEndpoint', 'issuer', 'wellKnownUrl', 'privateJwk', 'privateJwkSecretId', 'assertionAudience', 'assertionLifetime',
   'timeout', 'retries', 'retryBackoff', 'renewBefore', 'cacheMaxEntries', 'keyMaxAge', 'keyTimeout',
   'maxSubjectTokenLength', 'fetch', 'secretsManager', 'clock', 'sharedCache',
 )
@@ -118,17 +125,20 @@ export function resolveOptions(options: TokenXOptions): ResolvedWithKey {
   checkOptionsObject('options', options)
   checkKnownKeys(options, tokenXOptionKeys)
   // With TokenX's issuer known, address assertions to it (see `assertionAudience`).
-  const audienceDefault: AssertionAudience = options.issuer !== undefined ? 'issuer' : defaults.assertionAudience
+  const discovers = options.tokenEndpoint === undefined && options.wellKnownUrl !== undefined
+  const audienceDefault: AssertionAudience = options.issuer !== undefined || discovers ? 'issuer' : defaults.assertionAudience
   const resolved = { ...defaults, assertionAudience: audienceDefault, ...withoutUndefined(options) }
   if (!isClientId(resolved.clientId)) {
     throw new InvalidOptionError('clientId', 'must be "cluster:namespace:app"')
   }
-  checkUrl('tokenEndpoint', resolved.tokenEndpoint)
+  if (resolved.tokenEndpoint === undefined && resolved.wellKnownUrl === undefined) throw new InvalidOptionError('tokenEndpoint', 'or wellKnownUrl is required')
+  if (resolved.tokenEndpoint !== undefined) checkUrl('tokenEndpoint', resolved.tokenEndpoint)
   if (resolved.issuer !== undefined) checkUrl('issuer', resolved.issuer)
+  if (resolved.wellKnownUrl !== undefined) checkWellKnownUrl('wellKnownUrl', resolved.wellKnownUrl)
   if (resolved.assertionAudience !== 'token_endpoint' && resolved.assertionAudience !== 'issuer') {
     throw new InvalidOptionError('assertionAudience', 'must be "token_endpoint" or "issuer"')
   }
-  if (resolved.assertionAudience === 'issuer' && resolved.issuer === undefined) {
+  if (resolved.assertionAudience === 'issuer' && resolved.issuer === undefined && !discovers) {
     throw new InvalidOptionError('assertionAudience', '"issuer" needs issuer')
   }
   const hasJwk = resolved.privateJwk !== undefined
@@ -184,10 +194,14 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
   }
   const clientId = required('TOKEN_X_CLIENT_ID')
   if (!isClientId(clientId)) throw new ConfigError('TOKEN_X_CLIENT_ID must be "cluster:namespace:app"')
-  const tokenEndpoint = required('TOKEN_X_TOKEN_ENDPOINT')
-  if (!isHttpUrl(tokenEndpoint) || !isSafeUrl(new URL(tokenEndpoint))) {
+  const tokenEndpoint = read('TOKEN_X_TOKEN_ENDPOINT')
+  // Explicit variables win: with TOKEN_X_TOKEN_ENDPOINT set, the discovery document is not read.
+  const wellKnownUrl = tokenEndpoint === undefined ? read('TOKEN_X_WELL_KNOWN_URL') : undefined
+  if (tokenEndpoint === undefined && wellKnownUrl === undefined) throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT or TOKEN_X_WELL_KNOWN_URL must be set')
+  if (tokenEndpoint !== undefined && (!isHttpUrl(tokenEndpoint) || !isSafeUrl(new URL(tokenEndpoint)))) {
     throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)')
   }
+  if (wellKnownUrl !== undefined && wellKnownUrlProblem(wellKnownUrl) !== undefined) throw new ConfigError(`TOKEN_X_WELL_KNOWN_URL ${wellKnownUrlProblem(wellKnownUrl)}`)
   const issuer = read('TOKEN_X_ISSUER')
   if (issuer !== undefined && (!isHttpUrl(issuer) || !isSafeUrl(new URL(issuer)))) {
     throw new ConfigError('TOKEN_X_ISSUER must be an https: URL (http: only on a loopback host)')
@@ -196,7 +210,7 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
   if (assertionAudience !== undefined && assertionAudience !== 'token_endpoint' && assertionAudience !== 'issuer') {
     throw new ConfigError('TOKEN_X_ASSERTION_AUDIENCE must be "token_endpoint" or "issuer"')
   }
-  if (assertionAudience === 'issuer' && issuer === undefined) {
+  if (assertionAudience === 'issuer' && issuer === undefined && wellKnownUrl === undefined) {
     throw new ConfigError('TOKEN_X_ASSERTION_AUDIENCE=issuer needs TOKEN_X_ISSUER')
   }
   const privateJwk = read('TOKEN_X_PRIVATE_JWK')
@@ -218,7 +232,20 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
   }
   const budgets = { ...budget('TOKEN_X_CACHE_READ_TIMEOUT'), ...budget('TOKEN_X_CACHE_WRITE_TIMEOUT') }
   const sharedCache = cacheTable === undefined ? {} : { sharedCache: { table: cacheTable, ...budgets } }
-  return { clientId, tokenEndpoint, issuer, privateJwk, privateJwkSecretId, ...(assertionAudience ? { assertionAudience } : {}), ...sharedCache }
+  return { clientId, tokenEndpoint, issuer, ...(wellKnownUrl === undefined ? {} : { wellKnownUrl }), privateJwk, privateJwkSecretId, ...(assertionAudience ? { assertionAudience } : {}), ...sharedCache }
+}
+
+/** What is wrong with a discovery URL, or `undefined`: https: (http: on loopback), of a well-known form whose issuer can be told. */
+function wellKnownUrlProblem(value: string): string | undefined {
+  if (!isHttpUrl(value) || !isSafeUrl(new URL(value))) return 'must be an https: URL (http: only on a loopback host)'
+  if (issuerOfWellKnownUrl(value) === undefined) return 'must end in /.well-known/oauth-authorization-server or /.well-known/openid-configuration (RFC 8414, OpenID Connect Discovery)'
+  return undefined
+}
+
+function checkWellKnownUrl(name: string, value: unknown): void {
+  checkUrl(name, value)
+  const problem = wellKnownUrlProblem(value as string)
+  if (problem !== undefined) throw new InvalidOptionError(name, problem)
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

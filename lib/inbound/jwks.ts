@@ -18,7 +18,7 @@ import { createPublicKey, KeyObject } from 'node:crypto'
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwksCache, type JWKSCacheInput } from 'jose'
 import { JwksError, safeErrorName, TokenXError } from '../errors.ts'
 import { publish } from '../events.ts'
-import { AnswerTooLargeError, readLimited } from '../util/http.ts'
+import { AnswerTooLargeError, DocumentError, getJsonObject, readLimited } from '../util/http.ts'
 import type { FetchLike } from '../types.ts'
 import { untilAborted } from '../util/abort.ts'
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
@@ -321,28 +321,14 @@ function mayFetch(set: RemoteSetState, hint: KeyHint): boolean {
 }
 
 async function fetchDiscovery(fetchImpl: FetchLike, url: string, timeout: number): Promise<Record<string, unknown>> {
-  let text: string
   try {
-    const response = await fetchImpl(url, { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeout) })
-    if (response.status !== 200) {
-      await response.body?.cancel()
-      throw new JwksError(response.status >= 500 ? 'ERR_JWKS_UNAVAILABLE' : 'ERR_JWKS_INVALID', `the discovery endpoint answered ${response.status}`)
-    }
-    text = await readLimited(response, MAX_DOCUMENT_BYTES)
+    return await getJsonObject(fetchImpl, url, AbortSignal.timeout(timeout), MAX_DOCUMENT_BYTES)
   } catch (err) {
+    // (observedFetch reads a 200's body within the cap already: its AnswerTooLargeError comes from the fetch.)
     if (err instanceof AnswerTooLargeError) throw new JwksError('ERR_JWKS_INVALID', 'the discovery document is too large', { cause: err })
+    if (err instanceof DocumentError) throw new JwksError(err.problem === 'status' && err.status >= 500 ? 'ERR_JWKS_UNAVAILABLE' : 'ERR_JWKS_INVALID', `the discovery ${err.message}`)
     throw translateFetchError(err, 'the discovery document')
   }
-  let document: unknown
-  try {
-    document = JSON.parse(text)
-  } catch (cause) {
-    throw new JwksError('ERR_JWKS_INVALID', 'the discovery document is not JSON', { cause })
-  }
-  if (document === null || typeof document !== 'object' || Array.isArray(document)) {
-    throw new JwksError('ERR_JWKS_INVALID', 'the discovery document is not a JSON object')
-  }
-  return document as Record<string, unknown>
 }
 
 /** What went wrong fetching `what`, as our error; our own errors pass unchanged. */

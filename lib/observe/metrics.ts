@@ -9,11 +9,15 @@ export type MetricUnit = 'Count' | 'Milliseconds'
 
 /**
  * What the kit needs of a metrics sink: a Powertools `Metrics` instance fits
- * (https://docs.powertools.aws.dev/lambda/typescript/latest/core/metrics/).
+ * (https://docs.powertools.aws.dev/lambda/typescript/latest/core/metrics/). The kit adds its metrics
+ * to it and leaves publishing to its owner (`logMetrics`, or `publishStoredMetrics()` after the
+ * handler); `publishStoredMetrics` is called only for metrics that would otherwise be left behind.
  */
 export interface MetricsLike {
   addMetric(name: string, unit: MetricUnit, value: number): unknown
   publishStoredMetrics(): unknown
+  /** Whether metrics are stored and not yet published (Powertools has it); tells the kit whether its owner published before the kit's invocation ended. */
+  hasStoredMetrics?(): boolean
 }
 
 /** Every metric the kit writes, with its unit. Error counts per code are `Errors_<code>` (Count). */
@@ -192,8 +196,8 @@ export function emfSerializer(context: EmfContext): (record: MetricRecord, times
   }
 }
 
-/** Hands a record's figures to a Powertools-style `Metrics` instance and publishes it. */
-export function publishTo(metrics: MetricsLike, { counts, values }: MetricRecord): void {
+/** Hands a record's figures to a Powertools-style `Metrics` instance (publishing is its owner's). */
+export function addTo(metrics: MetricsLike, { counts, values }: MetricRecord): void {
   for (let i = 0; i < counts.size; i++) {
     const slot = counts.order[i] as number
     const { name, unit } = names[slot] as Name
@@ -204,7 +208,6 @@ export function publishTo(metrics: MetricsLike, { counts, values }: MetricRecord
     const { name, unit } = names[slot] as Name
     for (const value of values.at[slot] as number[]) metrics.addMetric(name, unit, value)
   }
-  metrics.publishStoredMetrics()
 }
 
 export function isMetricsLike(value: unknown): value is MetricsLike {

@@ -1,6 +1,7 @@
 /**
- * Turns the kit's events (lib/events.ts) into log lines, one EMF metrics record per invocation and
- * OpenTelemetry spans, for one middleware (or core) instance.
+ * Turns the kit's events (lib/events.ts) into log lines, one EMF metrics record per invocation (its
+ * own, or the app's Powertools `Metrics`, published by its owner) and spans (OpenTelemetry, or X-Ray
+ * subsegments through a Powertools `Tracer`), for one middleware (or core) instance.
  *
  * Events are process-wide (`node:diagnostics_channel`), and a process may hold several cores (tests
  * do; a Lambda function normally holds one). An observer therefore listens only while an invocation
@@ -12,19 +13,22 @@
  * With nothing enabled no channel has a subscriber, so publishing stays a `hasSubscribers` check.
  */
 import type { LambdaContext } from '../types.ts'
-import { safeErrorName, type TokenXErrorCode } from '../errors.ts'
+import { publicAnswer, safeErrorName, type TokenXErrorCode } from '../errors.ts'
 import { kitChannel, type KitEventName, type KitEvents } from '../events.ts'
 import { isJsonLogger, logsDebug, serviceNameFromEnv, type KitLogger } from './logger.ts'
-import { emfSerializer, isMetricsLike, MetricRecord, publishTo, type MetricsLike } from './metrics.ts'
-import { activeSpan, globalTracer, recordSpan, SPAN_KIND_CLIENT, type TracerLike } from './tracing.ts'
+import { addTo, emfSerializer, isMetricsLike, MetricRecord, type MetricsLike } from './metrics.ts'
+import { activeSpan, globalTracer, isXRayTracerLike, recordSpan, recordSubsegment, SPAN_KIND_CLIENT, type TracerLike, type XRayTracerLike } from './tracing.ts'
 
 export interface ObserverOptions {
   /** Where lines go; `undefined` logs nothing. */
   readonly logger: KitLogger | undefined
   /** EMF to stdout under this namespace, or a Powertools-style instance, or nothing. */
   readonly metrics: { readonly namespace: string } | MetricsLike | undefined
-  /** A tracer, `'global'` for the registered OpenTelemetry provider if any, or `undefined` for none. */
-  readonly tracer: TracerLike | 'global' | undefined
+  /**
+   * An OpenTelemetry tracer, a Powertools `Tracer` (X-Ray subsegments), `'global'` for the registered
+   * OpenTelemetry provider if any, or `undefined` for none.
+   */
+  readonly tracer: TracerLike | XRayTracerLike | 'global' | undefined
   readonly serviceName: string
   /** The single audience of the core, as a metrics dimension; unset for several audiences. */
   readonly audience: string | undefined
@@ -119,7 +123,7 @@ let warm = false
 export interface Observer {
   /** Opens an invocation: the logger gets its Lambda context, a metrics record starts. */
   begin(context: Partial<LambdaContext> | undefined): void
-  /** Closes it: the metrics record is written (one stdout write) or published. Idempotent per `begin`. */
+  /** Closes it: the metrics record is written (one stdout write) or added to the app's `Metrics`. Idempotent per `begin`. */
   end(): void
   /** Whether an invocation is open. */
   readonly isOpen: boolean
@@ -135,10 +139,13 @@ export function createObserver(options: ObserverOptions): Observer {
   const ownLogger = isJsonLogger(logger) ? logger : undefined
   let record = new MetricRecord()
   let tracer: TracerLike | undefined
+  // A Powertools Tracer: the same names and attributes (as annotations) as X-Ray subsegments.
+  const xray = isXRayTracerLike(options.tracer) ? options.tracer : undefined
   let openCount = 0
 
-  const span = (name: string, kind: number, durationMs: number, attributes: Record<string, string | number | boolean>, error?: TokenXErrorCode | string) => {
+  const span = (name: string, kind: number, durationMs: number, attributes: Record<string, string | number | boolean>, error?: TokenXErrorCode | string, status?: number) => {
     if (tracer !== undefined) recordSpan(tracer, name, { kind, endTime: Date.now(), durationMs, attributes, error })
+    else if (xray !== undefined) recordSubsegment(xray, name, { endTime: Date.now(), durationMs, attributes, error, status: status ?? statusOf(error) })
   }
 
   const handlers = {} as Handlers
@@ -224,7 +231,7 @@ export function createObserver(options: ObserverOptions): Observer {
     }
     // (A request that got no answer is logged from `downstream.failed`.)
     if (debug && event.status !== 0) logger?.debug('downstream answered', { audience: event.audience, status: event.status, durationMs: round(event.durationMs) })
-    if (tracer !== undefined) span('tokenx.downstream', SPAN_KIND_CLIENT, event.durationMs, {
+    if (tracer !== undefined || xray !== undefined) span('tokenx.downstream', SPAN_KIND_CLIENT, event.durationMs, {
       'tokenx.audience': event.audience,
       'http.response.status_code': event.status,
       ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
@@ -276,7 +283,7 @@ export function createObserver(options: ObserverOptions): Observer {
     // resets and reuses its one record: no allocation per invocation but the line and values lists.
     if (serialize === undefined) record = new MetricRecord()
     try {
-      if (serialize === undefined) publishTo(metrics as MetricsLike, done)
+      if (serialize === undefined) handOver(metrics as MetricsLike, done)
       else write(serialize(done, Date.now()))
     } catch (err) {
       failed(err)
@@ -288,12 +295,15 @@ export function createObserver(options: ObserverOptions): Observer {
     begin(context) {
       if (context !== undefined && ownLogger !== undefined) ownLogger.addContext(context, !warm)
       warm = true
-      tracer = options.tracer === 'global' ? globalTracer() : options.tracer
+      tracer = options.tracer === 'global' ? globalTracer() : xray === undefined ? options.tracer as TracerLike | undefined : undefined
       if (metrics !== undefined) {
-        record.count('Requests')
+        // Into a Powertools instance at once: while it holds this count, nobody has published it
+        // since the invocation began (see handOver).
+        if (serialize === undefined) guard(() => (metrics as MetricsLike).addMetric('Requests', 'Count', 1))
+        else record.count('Requests')
         if (typeof context?.awsRequestId === 'string') record.property('function_request_id', context.awsRequestId)
       }
-      self.wantsWarmPath = metrics !== undefined || tracer !== undefined || debug
+      self.wantsWarmPath = metrics !== undefined || tracer !== undefined || xray !== undefined || debug
       if (self.wantsWarmPath && !warmPathSubscribed) {
         for (const name of WARM_PATH_EVENTS) subscribeOnce(name)
         warmPathSubscribed = true
@@ -309,6 +319,36 @@ export function createObserver(options: ObserverOptions): Observer {
       flush()
     },
   }
+}
+
+/**
+ * Adds the invocation's figures to the app's `Metrics`, whose owner publishes them: Powertools'
+ * `logMetrics` used before `tokenX()` (its `after`/`onError` run after the kit's), or the app after
+ * `core.end()`. So an invocation has one EMF record, the app's metrics and the kit's in it. When the
+ * instance holds nothing at this point, it was published after `begin` stored `Requests` in it
+ * (`logMetrics` used after `tokenX()`, or `publishStoredMetrics()` in the handler): nobody would
+ * publish these figures with this invocation, so the kit does, in a record of their own, and warns
+ * once. An instance without `hasStoredMetrics` is taken to be published later.
+ */
+function handOver(metrics: MetricsLike, figures: MetricRecord): void {
+  const publishedAlready = typeof metrics.hasStoredMetrics === 'function' && !metrics.hasStoredMetrics()
+  addTo(metrics, figures)
+  if (!publishedAlready) return
+  metrics.publishStoredMetrics()
+  if (publishedEarlyWarned) return
+  publishedEarlyWarned = true
+  process.emitWarning(
+    'tokenx-handler-kit: the Metrics instance given as `metrics` was published before the kit ended the invocation (logMetrics used after tokenX(), or publishStoredMetrics() called in the handler); the kit published its own metrics in a second record. Use logMetrics before tokenX() for one record per invocation',
+    { code: 'TOKENX_METRICS_ORDER' },
+  )
+}
+
+let publishedEarlyWarned = false
+
+/** The status the kit answers for a failure's code (X-Ray flags 4xx as `error`, the rest as `fault`). */
+function statusOf(error: TokenXErrorCode | string | undefined): number | undefined {
+  if (error === undefined || !error.startsWith('ERR_')) return undefined
+  return publicAnswer(error as TokenXErrorCode)?.statusCode
 }
 
 function round(ms: number): number {

@@ -1,5 +1,6 @@
 /**
- * Spans through OpenTelemetry, without depending on it. An OpenTelemetry `Tracer` fits `TracerLike`;
+ * Spans through OpenTelemetry, or X-Ray subsegments through a Powertools `Tracer`, without depending
+ * on either. An OpenTelemetry `Tracer` fits `TracerLike`, a Powertools `Tracer` `XRayTracerLike`;
  * without one passed, the kit uses the tracer provider registered globally through
  * `@opentelemetry/api` 1.x (by the ADOT Lambda layer, or `trace.setGlobalTracerProvider`), found
  * under the API's own global symbol: no import, so a function bundle without OpenTelemetry stays
@@ -73,4 +74,68 @@ export function recordSpan(
 
 export function isTracerLike(value: unknown): value is TracerLike {
   return value !== null && typeof value === 'object' && typeof (value as TracerLike).startSpan === 'function'
+}
+
+/** The part of an X-Ray subsegment (aws-xray-sdk-core's `Subsegment`) the kit uses. */
+export interface XRaySubsegmentLike {
+  /** Seconds since the epoch, as X-Ray's segment documents have it. */
+  start_time: number
+  addAnnotation(key: string, value: string | number | boolean): unknown
+  addErrorFlag(): unknown
+  addFaultFlag(): unknown
+  close(): unknown
+}
+
+/** The part of a Powertools `Tracer` (@aws-lambda-powertools/tracer) the kit uses. */
+export interface XRayTracerLike {
+  isTracingEnabled(): boolean
+  /** The active segment or subsegment: the function's facade segment, or e.g. `captureLambdaHandler`'s `## index.handler`. */
+  getSegment(): { addNewSubsegment(name: string): XRaySubsegmentLike } | undefined
+}
+
+export function isXRayTracerLike(value: unknown): value is XRayTracerLike {
+  if (value === null || typeof value !== 'object') return false
+  const candidate = value as Partial<Record<keyof XRayTracerLike, unknown>>
+  return typeof candidate.getSegment === 'function' && typeof candidate.isTracingEnabled === 'function'
+}
+
+/**
+ * X-Ray annotation keys are letters, digits and underscores only
+ * (https://docs.aws.amazon.com/xray/latest/devguide/xray-api-segmentdocuments.html#api-segmentdocuments-annotations):
+ * the span attribute names with every other character made `_`, as the ADOT collector's X-Ray
+ * exporter does, so one query (`annotation.tokenx_audience = "..."`) finds both.
+ */
+const annotationKeys = new Map<string, string>()
+export function annotationKey(attribute: string): string {
+  let key = annotationKeys.get(attribute)
+  if (key === undefined) {
+    key = attribute.replace(/[^A-Za-z0-9_]/g, '_')
+    annotationKeys.set(attribute, key)
+  }
+  return key
+}
+
+/**
+ * `recordSpan` for X-Ray: a subsegment of the active (sub)segment that started `durationMs` before
+ * now and closes now (closing sends it, in Lambda), the attributes as annotations; no metadata. A
+ * failure is flagged `error` for a 4xx answer (`status` 400–499, the caller's or TokenX's refusal)
+ * and `fault` otherwise, as X-Ray distinguishes them. Nothing when tracing is off or there is no
+ * active segment (outside Lambda).
+ */
+export function recordSubsegment(
+  tracer: XRayTracerLike,
+  name: string,
+  options: { endTime: number; durationMs: number; attributes: SpanAttributes; error?: string | undefined; status?: number | undefined },
+): void {
+  if (!tracer.isTracingEnabled()) return
+  const parent = tracer.getSegment()
+  if (parent === undefined) return
+  const subsegment = parent.addNewSubsegment(name)
+  subsegment.start_time = (options.endTime - options.durationMs) / 1000
+  for (const attribute in options.attributes) subsegment.addAnnotation(annotationKey(attribute), options.attributes[attribute] as string | number | boolean)
+  if (options.error !== undefined) {
+    if (options.status !== undefined && options.status >= 400 && options.status < 500) subsegment.addErrorFlag()
+    else subsegment.addFaultFlag()
+  }
+  subsegment.close()
 }

@@ -114,3 +114,44 @@ export async function readLimited(response: Response, limit: number): Promise<st
   }
   return text + decoder.decode()
 }
+
+/** Why `getJsonObject` got no document; the caller turns it into its own error (`detail` reads on from "the discovery "). */
+export class DocumentError extends Error {
+  override name = 'DocumentError'
+  readonly problem: 'status' | 'too-large' | 'not-json' | 'not-object'
+  /** The answer's status (200 unless `problem` is `status`). */
+  readonly status: number
+  constructor(problem: DocumentError['problem'], status: number, detail: string) {
+    super(detail)
+    this.problem = problem
+    this.status = status
+  }
+}
+
+/**
+ * A JSON object by GET (a discovery document): no redirect followed, at most `limit` bytes read
+ * (`readLimited`), ended when `signal` aborts. A status other than 200, an answer too large, not
+ * JSON or not an object is a `DocumentError`; the fetch's own failures pass as they are.
+ */
+export async function getJsonObject(fetchImpl: FetchLike, url: string, signal: AbortSignal, limit: number): Promise<Record<string, unknown>> {
+  const response = await fetchImpl(url, { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal })
+  if (response.status !== 200) {
+    await response.body?.cancel().catch(() => undefined)
+    throw new DocumentError('status', response.status, `endpoint answered ${response.status}`)
+  }
+  let text: string
+  try {
+    text = await readLimited(response, limit)
+  } catch (err) {
+    if (err instanceof AnswerTooLargeError) throw new DocumentError('too-large', 200, 'document is too large')
+    throw err
+  }
+  let document: unknown
+  try {
+    document = JSON.parse(text)
+  } catch {
+    throw new DocumentError('not-json', 200, 'document is not JSON')
+  }
+  if (document === null || typeof document !== 'object' || Array.isArray(document)) throw new DocumentError('not-object', 200, 'document is not a JSON object')
+  return document as Record<string, unknown>
+}

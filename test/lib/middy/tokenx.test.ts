@@ -155,7 +155,7 @@ describe('tokenX middleware', () => {
     const result = (await handler(v2Event(`Bearer ${await citizenToken('6')}`), lambdaContext())) as APIGatewayProxyResult
     expect(result.statusCode).toBe(500)
     expect(JSON.parse(result.body)).toEqual({ error: 'server_error', error_description: 'The server could not complete the request' })
-    expect(logger.lines).toEqual([expect.objectContaining({ level: 'error', message: 'request failed', code: 'ERR_CONFIG', status: 500, detail: 'TOKEN_X_TOKEN_ENDPOINT is not set' })])
+    expect(logger.lines).toEqual([expect.objectContaining({ level: 'error', message: 'request failed', code: 'ERR_CONFIG', status: 500, detail: 'TOKEN_X_TOKEN_ENDPOINT or TOKEN_X_WELL_KNOWN_URL must be set' })])
   })
 
   it('stops the exchange before the Lambda deadline', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { emfSerializer, METRICS, MetricRecord, publishTo } from '../../../lib/observe/metrics.ts'
+import { addTo, emfSerializer, METRICS, MetricRecord } from '../../../lib/observe/metrics.ts'
 import { EMF_UNITS, parseEmf, total } from '../../helpers/emf.ts'
 
 describe('emfSerializer', () => {
@@ -63,14 +63,14 @@ describe('emfSerializer', () => {
   })
 })
 
-describe('publishTo', () => {
-  it('adds each value to a Powertools-style instance, then publishes once', () => {
+describe('addTo', () => {
+  it('adds each value to a Powertools-style instance and leaves publishing to its owner', () => {
     const calls: unknown[] = []
     const record = new MetricRecord()
     record.count('CacheHits')
     record.value('DownstreamLatency', 5)
     record.value('DownstreamLatency', 7)
-    publishTo({ addMetric: (...args) => void calls.push(args), publishStoredMetrics: () => void calls.push('publish') }, record)
-    expect(calls).toEqual([['CacheHits', 'Count', 1], ['DownstreamLatency', 'Milliseconds', 5], ['DownstreamLatency', 'Milliseconds', 7], 'publish'])
+    addTo({ addMetric: (...args) => void calls.push(args), publishStoredMetrics: () => void calls.push('publish') }, record)
+    expect(calls).toEqual([['CacheHits', 'Count', 1], ['DownstreamLatency', 'Milliseconds', 5], ['DownstreamLatency', 'Milliseconds', 7]])
   })
 })

@@ -208,10 +208,18 @@ describe('EMF metrics (POWERTOOLS_METRICS_NAMESPACE)', () => {
 })
 
 describe('a Powertools Metrics instance', () => {
-  it('receives the kit\'s metrics and publishes one valid record per invocation', async () => {
+  let published = 0
+  it('receives the kit\'s metrics, published by its owner: one valid record per invocation', async () => {
     const metrics = new Metrics({ namespace: 'PowertoolsNs', serviceName: 'orders' })
     const handler = handlerFor({ logger: false, tracer: false, metrics })
-    await runSequence(handler, [])
+    await runSequence(handler, [], async (invoke) => {
+      const answer = await invoke()
+      // The kit never publishes an instance it was given; its owner does (here: after each invocation).
+      expect(emfLines()).toHaveLength(published)
+      metrics.publishStoredMetrics()
+      published += 1
+      return answer
+    })
     const records = emfLines().map(parseEmf)
     expect(records).toHaveLength(6)
     expect(records.every((record) => record.namespace === 'PowertoolsNs' && record.dimensions['service'] === 'orders')).toBe(true)
@@ -220,6 +228,50 @@ describe('a Powertools Metrics instance', () => {
     expect(records.map((record) => total(record, 'KeyLoads'))).toEqual([1, 0, 0, 1, 0, 0])
     expect(records[4]?.metrics['Errors_ERR_SUBJECT_TOKEN_REJECTED']?.unit).toBe('Count')
     expect(records[0]?.metrics['ExchangeLatency']?.unit).toBe('Milliseconds')
+  })
+})
+
+describe('the publishing of a metrics instance the kit was given', () => {
+  const sink = (hasStoredMetrics?: () => boolean) => {
+    const calls: unknown[] = []
+    const metrics: MetricsLike = {
+      addMetric: (name, unit, value) => void calls.push([name, unit, value]),
+      publishStoredMetrics: () => void calls.push('publish'),
+      ...(hasStoredMetrics === undefined ? {} : { hasStoredMetrics }),
+    }
+    return { metrics, calls }
+  }
+  const observe = (metrics: MetricsLike) => {
+    const observer = createObserver({ logger: undefined, metrics, tracer: undefined, serviceName: 's', audience: undefined })
+    observer.begin(undefined)
+    publish('cache', () => ({ audience: AUDIENCE, hit: true }))
+    observer.end()
+  }
+
+  it('is left to its owner: the kit adds Requests when the invocation begins, its other figures when it ends', () => {
+    const { metrics, calls } = sink()
+    observe(metrics)
+    expect(calls).toStrictEqual([['Requests', 'Count', 1], ['CacheHits', 'Count', 1]])
+    const stored = sink(() => true)
+    observe(stored.metrics)
+    expect(stored.calls).toStrictEqual([['Requests', 'Count', 1], ['CacheHits', 'Count', 1]])
+  })
+
+  it('is the kit\'s for its own figures when the instance was published before the invocation ended, with one warning', async () => {
+    const warnings: Array<Error & { code?: string }> = []
+    const listener = (warning: Error & { code?: string }) => void warnings.push(warning)
+    process.on('warning', listener)
+    try {
+      for (let i = 0; i < 2; i++) {
+        const { metrics, calls } = sink(() => false)
+        observe(metrics)
+        expect(calls).toStrictEqual([['Requests', 'Count', 1], ['CacheHits', 'Count', 1], 'publish'])
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      process.off('warning', listener)
+    }
+    expect(warnings.filter((warning) => warning.code === 'TOKENX_METRICS_ORDER')).toHaveLength(1)
   })
 })
 
