@@ -71,12 +71,39 @@ export interface TokenXHandlerCore<A extends AudienceOption, I extends InboundOp
 
 /** The middleware's core, for handlers that do not use middy. Bad options throw `TypeError` here. */
 export function createTokenXHandlerCore<A extends AudienceOption, I extends InboundOption = undefined>(options: TokenXCoreOptions<A, I>): TokenXHandlerCore<A, I> {
-  const { authorize, authorizeRequest, respond, end, release, wrap } = buildCore(options)
-  return { authorize, authorizeRequest, respond, end, release, wrap }
+  const core = buildCore(options)
+  const { authorize, authorizeRequest, respond, end, release } = core
+  return { authorize, authorizeRequest, respond, end, release, wrap: (handler) => wrapped(core, handler) }
+}
+
+/**
+ * `wrap`: the middleware's before, after and onError (lib/middy/tokenx.ts) around one handler call.
+ * Apart from `buildCore`, so that a bundle with the middleware only does not carry it.
+ */
+function wrapped<A extends AudienceOption, I extends InboundOption, E, R>(core: Core<A, I>, handler: TokenXWrappedHandler<A, I, E, R>) {
+  return async (event: E, context: LambdaContext): Promise<R | ErrorResponse> => {
+    let admitted: AuthorizedRequest<A, I> | undefined
+    try {
+      const now = core.authorizeNow(event, context)
+      admitted = now instanceof Promise ? await now : now
+      const served = context as LambdaContext & { tokenX?: unknown; citizen?: unknown }
+      served.tokenX = admitted.tokenX
+      served.citizen = admitted.citizen
+      return await handler(event, served as LambdaContext & TokenXFields<A, I>)
+    } catch (err) {
+      const answer = core.respond(err)
+      if (answer === undefined) throw err
+      return answer
+    } finally {
+      // (`admitted` is unset when authorizing failed; it released its deadline then.)
+      if (admitted !== undefined) core.release(admitted.tokenX)
+      core.end()
+    }
+  }
 }
 
 /** The core and, for the middleware, `authorizeNow`: `authorizeRequest` without a promise when nothing has to wait. */
-export interface Core<A extends AudienceOption, I extends InboundOption = InboundOption> extends TokenXHandlerCore<A, I> {
+export interface Core<A extends AudienceOption, I extends InboundOption = InboundOption> extends Omit<TokenXHandlerCore<A, I>, 'wrap'> {
   authorizeNow(event: unknown, context: Partial<LambdaContext> | undefined): AuthorizedRequest<A, I> | Promise<AuthorizedRequest<A, I>>
 }
 
@@ -193,42 +220,18 @@ export function buildCore<A extends AudienceOption, I extends InboundOption = In
 
   const authorizeRequest = async (event: unknown, context: Partial<LambdaContext> | undefined): Promise<AuthorizedRequest<A, I>> => authorizeNow(event, context)
 
-  const release = (tokenX: TokenXContext<A>): void => {
-    // Each Downstream holds its invocation's deadline: no per-invocation WeakMap entry.
-    if (tokenX === null || typeof tokenX !== 'object') return
-    if (releaseDownstream(tokenX)) return
-    for (const name in tokenX) releaseDownstream((tokenX as Record<string, unknown>)[name])
-  }
-
-  // The middleware's before, after and onError (lib/middy/tokenx.ts) around one handler call.
-  const wrap = <E, R>(handler: TokenXWrappedHandler<A, I, E, R>) => async (event: E, context: LambdaContext): Promise<R | ErrorResponse> => {
-    let admitted: AuthorizedRequest<A, I> | undefined
-    try {
-      const now = authorizeNow(event, context)
-      admitted = now instanceof Promise ? await now : now
-      const served = context as LambdaContext & { tokenX?: unknown; citizen?: unknown }
-      served.tokenX = admitted.tokenX
-      served.citizen = admitted.citizen
-      return await handler(event, served as LambdaContext & TokenXFields<A, I>)
-    } catch (err) {
-      const answer = respondTo(err, observer)
-      if (answer === undefined) throw err
-      return answer
-    } finally {
-      // (`admitted` is unset when authorizing failed; it released its deadline then.)
-      if (admitted !== undefined) release(admitted.tokenX)
-      observer.end()
-    }
-  }
-
   return {
     async authorize(event, context) {
       // One async frame on a warm invocation, as the middleware has none.
       const authorized = authorizeNow(event, context)
       return (authorized instanceof Promise ? await authorized : authorized).tokenX
     },
-    release,
-    wrap,
+    release(tokenX) {
+      // Each Downstream holds its invocation's deadline: no per-invocation WeakMap entry.
+      if (tokenX === null || typeof tokenX !== 'object') return
+      if (releaseDownstream(tokenX)) return
+      for (const name in tokenX) releaseDownstream((tokenX as Record<string, unknown>)[name])
+    },
     authorizeRequest,
     authorizeNow,
     respond: (err) => respondTo(err, observer),
