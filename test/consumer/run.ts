@@ -93,11 +93,11 @@ type KeySource = (typeof keySources)[number]
 
 /**
  * The tarball holds only what a consumer needs: build/ (JavaScript, declarations, and their maps) and
- * the TypeScript sources under lib/ the maps point at, about half of it maps and sources. 0.2.0 packs to about
- * 200 KiB (790 KiB unpacked); the budgets leave room for growth, not for a stray folder.
+ * the TypeScript sources under lib/ the maps point at, about half of it maps and sources. 0.2.0 with the
+ * testing subpath packs to about 251 KiB (1020 KiB unpacked); the budgets leave room for growth, not for a stray folder.
  */
-const TARBALL_MAX_BYTES = 256 * 1024
-const TARBALL_MAX_UNPACKED_BYTES = 1024 * 1024
+const TARBALL_MAX_BYTES = 320 * 1024
+const TARBALL_MAX_UNPACKED_BYTES = 1280 * 1024
 const FORBIDDEN_PREFIXES = ['test/', 'dev/', 'bench/', '.ci/', 'scripts/', 'functions/', 'deploy/', 'node_modules/', 'dist/', '.dev/', '.keys/', '.serverless/']
 const REQUIRED_FILES = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', ...['index', 'observe', 'config', 'testing'].flatMap((entry) => [`build/${entry}.js`, `build/${entry}.d.ts`, `build/${entry}.d.ts.map`])]
 
