@@ -44,10 +44,17 @@ module.exports = {
     layer('core-below-middy', '^lib/core/', ['middy'], 'core/ works without middy; middy/ wraps it.'),
     {
       name: 'index-is-the-top',
-      comment: 'The entry files (lib/index.ts, lib/observe.ts, lib/config.ts: the package exports) are the public API: no module of the kit imports them.',
+      comment: 'The entry files (lib/index.ts, lib/observe.ts, lib/config.ts, lib/testing.ts: the package exports) are the public API: no module of the kit imports them.',
       severity: 'error',
       from: { path: '^lib/' },
-      to: { path: '^lib/(index|observe|config)\\.ts$' },
+      to: { path: '^lib/(index|observe|config|testing)\\.ts$' },
+    },
+    {
+      name: 'testing-apart',
+      comment: 'lib/testing/ (tokenx-handler-kit/testing: test doubles) is reached only through its entry file, so that no function bundle carries it.',
+      severity: 'error',
+      from: { path: '^lib/', pathNot: '^lib/(testing\\.ts$|testing/)' },
+      to: { path: '^lib/testing/' },
     },
     {
       name: 'lib-stands-alone',

@@ -1,24 +1,16 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda'
-import { createTokenXHandlerCore, downstreamAnswer, type Downstream } from 'tokenx-handler-kit'
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda'
+import { createTokenXHandlerCore, downstreamAnswer } from 'tokenx-handler-kit'
 
 const ordersUrl = 'https://orders-api.intern.nav.no/api/orders'
 
 // Module scope, as with middy: the token cache and the loaded key outlive the invocation.
 const tokenx = createTokenXHandlerCore({ audience: { audience: 'prod-gcp:team:orders-api', url: ordersUrl } })
 
-export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyResultV2> {
-  let orders: Downstream | undefined
-  try {
-    orders = await tokenx.authorize(event, context)
-    const response = await orders.fetch(ordersUrl)
-    // A status the citizen must not see throws a kit error, which respond() below answers.
-    return await downstreamAnswer(response, orders)
-  } catch (err) {
-    const answer = tokenx.respond(err) // the documented JSON answer for kit errors, undefined otherwise
-    if (answer) return answer
-    throw err
-  } finally {
-    if (orders) tokenx.release(orders) // clears the invocation's deadline timer, if one was started
-    tokenx.end() // writes the invocation's metrics record (the middleware does both in after/onError)
-  }
-}
+// wrap() does per invocation what the middleware does: authorizes, puts tokenX on the context,
+// answers kit errors with the documented JSON answers (other errors are thrown on), then clears the
+// invocation's deadline timer and writes its metrics record.
+export const handler = tokenx.wrap(async (_event: APIGatewayProxyEventV2, context): Promise<APIGatewayProxyResultV2> => {
+  const response = await context.tokenX.fetch(ordersUrl)
+  // A status the citizen must not see throws a kit error, which wrap() answers.
+  return downstreamAnswer(response, context.tokenX)
+})

@@ -16,28 +16,39 @@ import type { ExchangedToken, LambdaContext } from '../types.ts'
 import { inboundValidatorGetter, rememberedClaims, validateDigested, type VerifiedClaims } from '../inbound/validator.ts'
 import { checkFunction, checkKnownKeys, checkNonNegativeInteger, checkOptionsObject } from '../util/option-checks.ts'
 import { respondTo } from './respond.ts'
-import type { errorResponse } from './response.ts'
+import type { ErrorResponse } from './response.ts'
 import { audienceEntries, type AudienceEntry, type AudienceOption, type TokenXContext } from './audience.ts'
+import type { CitizenOf, InboundOption, TokenXFields } from './context.ts'
 import { lazyDeadline, releaseDeadline } from './deadline.ts'
 import { coreOptionKeys, middlewareDefaults, observerFor, type TokenXCoreOptions } from './options.ts'
 
-/** What one invocation gets: the downstream(s), and the verified claims when inbound validation is on. */
-export interface AuthorizedRequest<A extends AudienceOption> {
+/**
+ * What one invocation gets: the downstream(s), and the verified claims when inbound validation is on
+ * (`VerifiedClaims` when the `inbound` option's type says it is on, `undefined` when off).
+ */
+export interface AuthorizedRequest<A extends AudienceOption, I extends InboundOption = InboundOption> {
   readonly tokenX: TokenXContext<A>
   /** The caller's verified claims; `undefined` when inbound validation is off. */
-  readonly citizen: VerifiedClaims | undefined
+  readonly citizen: CitizenOf<I>
 }
 
-export interface TokenXHandlerCore<A extends AudienceOption> {
+/**
+ * A Lambda handler `wrap` serves: its context has `tokenX` and, with inbound validation on, `citizen`,
+ * as the middleware's handler has.
+ */
+export type TokenXWrappedHandler<A extends AudienceOption, I extends InboundOption, E, R> =
+  (event: E, context: LambdaContext & TokenXFields<A, I>) => R | Promise<R>
+
+export interface TokenXHandlerCore<A extends AudienceOption, I extends InboundOption = InboundOption> {
   /** Exchanges the event's bearer token; rejects with a `TokenXError` for the caller's or our faults. */
   authorize(event: unknown, context?: Partial<LambdaContext>): Promise<TokenXContext<A>>
   /** As `authorize`, and also returns the verified claims (inbound validation on). */
-  authorizeRequest(event: unknown, context?: Partial<LambdaContext>): Promise<AuthorizedRequest<A>>
+  authorizeRequest(event: unknown, context?: Partial<LambdaContext>): Promise<AuthorizedRequest<A, I>>
   /**
    * The HTTP answer for a kit error (and logs and counts it: the `error` event); `undefined` for
    * any other error. The answer equals what @middy/http-error-handler renders from the same error.
    */
-  respond(err: unknown): ReturnType<typeof errorResponse> | undefined
+  respond(err: unknown): ErrorResponse | undefined
   /**
    * Ends the invocation `authorize` began: writes its metrics record (one stdout write, or the
    * Metrics instance's publish). The middleware calls it in `after` and `onError`; without middy,
@@ -49,20 +60,54 @@ export interface TokenXHandlerCore<A extends AudienceOption> {
    * it stays alive. The middleware calls it after the handler; idempotent.
    */
   release(tokenX: TokenXContext<A>): void
+  /**
+   * A Lambda handler that does per invocation what the middleware does: authorizes the event, puts
+   * `tokenX` (and `citizen`) on the context and calls `handler`; answers a kit error, the handler's
+   * included, with `respond`'s answer (any other error is thrown on); then releases and ends the
+   * invocation, whatever happened.
+   */
+  wrap<E, R>(handler: TokenXWrappedHandler<A, I, E, R>): (event: E, context: LambdaContext) => Promise<R | ErrorResponse>
 }
 
 /** The middleware's core, for handlers that do not use middy. Bad options throw `TypeError` here. */
-export function createTokenXHandlerCore<A extends AudienceOption>(options: TokenXCoreOptions<A>): TokenXHandlerCore<A> {
-  const { authorize, authorizeRequest, respond, end, release } = buildCore(options)
-  return { authorize, authorizeRequest, respond, end, release }
+export function createTokenXHandlerCore<A extends AudienceOption, I extends InboundOption = undefined>(options: TokenXCoreOptions<A, I>): TokenXHandlerCore<A, I> {
+  const core = buildCore(options)
+  const { authorize, authorizeRequest, respond, end, release } = core
+  return { authorize, authorizeRequest, respond, end, release, wrap: (handler) => wrapped(core, handler) }
+}
+
+/**
+ * `wrap`: the middleware's before, after and onError (lib/middy/tokenx.ts) around one handler call.
+ * Apart from `buildCore`, so that a bundle with the middleware only does not carry it.
+ */
+function wrapped<A extends AudienceOption, I extends InboundOption, E, R>(core: Core<A, I>, handler: TokenXWrappedHandler<A, I, E, R>) {
+  return async (event: E, context: LambdaContext): Promise<R | ErrorResponse> => {
+    let admitted: AuthorizedRequest<A, I> | undefined
+    try {
+      const now = core.authorizeNow(event, context)
+      admitted = now instanceof Promise ? await now : now
+      const served = context as LambdaContext & { tokenX?: unknown; citizen?: unknown }
+      served.tokenX = admitted.tokenX
+      served.citizen = admitted.citizen
+      return await handler(event, served as LambdaContext & TokenXFields<A, I>)
+    } catch (err) {
+      const answer = core.respond(err)
+      if (answer === undefined) throw err
+      return answer
+    } finally {
+      // (`admitted` is unset when authorizing failed; it released its deadline then.)
+      if (admitted !== undefined) core.release(admitted.tokenX)
+      core.end()
+    }
+  }
 }
 
 /** The core and, for the middleware, `authorizeNow`: `authorizeRequest` without a promise when nothing has to wait. */
-export interface Core<A extends AudienceOption> extends TokenXHandlerCore<A> {
-  authorizeNow(event: unknown, context: Partial<LambdaContext> | undefined): AuthorizedRequest<A> | Promise<AuthorizedRequest<A>>
+export interface Core<A extends AudienceOption, I extends InboundOption = InboundOption> extends Omit<TokenXHandlerCore<A, I>, 'wrap'> {
+  authorizeNow(event: unknown, context: Partial<LambdaContext> | undefined): AuthorizedRequest<A, I> | Promise<AuthorizedRequest<A, I>>
 }
 
-export function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A>): Core<A> {
+export function buildCore<A extends AudienceOption, I extends InboundOption = InboundOption>(options: TokenXCoreOptions<A, I>): Core<A, I> {
   checkOptionsObject('options', options)
   checkKnownKeys(options, coreOptionKeys)
   const audiences = audienceEntries(options.audience)
@@ -88,11 +133,12 @@ export function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A
   const single = audiences.length === 1 && audiences[0]?.[0] === ''
   type Deadline = ReturnType<typeof lazyDeadline>
 
-  const authorized = (downstreams: Downstream[], citizen: VerifiedClaims | undefined): AuthorizedRequest<A> => {
+  const authorized = (downstreams: Downstream[], citizen: VerifiedClaims | undefined): AuthorizedRequest<A, I> => {
     const tokenX = (single ? downstreams[0] : Object.freeze(
       Object.fromEntries(audiences.map(([name], i) => [name, downstreams[i]])),
     )) as TokenXContext<A> & object
-    return { tokenX, citizen }
+    // `citizen` is set exactly when a validator is (getValidator), which is what CitizenOf<I> says.
+    return { tokenX, citizen: citizen as CitizenOf<I> }
   }
 
   const downstream = (tokenX: TokenXClient, subjectToken: string, token: ExchangedToken, deadline: Deadline, origins: readonly string[] | undefined): Downstream =>
@@ -103,7 +149,7 @@ export function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A
    * on) and every audience's token is cached. Otherwise `undefined` and the tokens found so far
    * (so that no hit is looked up, and counted, twice).
    */
-  const fromCache = ({ token: subjectToken, digest, keys }: Caller, deadline: Deadline): AuthorizedRequest<A> | Array<ExchangedToken | undefined> | undefined => {
+  const fromCache = ({ token: subjectToken, digest, keys }: Caller, deadline: Deadline): AuthorizedRequest<A, I> | Array<ExchangedToken | undefined> | undefined => {
     let citizen: VerifiedClaims | undefined
     if (getValidator !== undefined) {
       citizen = rememberedClaims(getValidator(), digest)
@@ -121,7 +167,7 @@ export function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A
   }
 
   /** The rest: validation, exchanges (or joining ones in flight), each audience's token not found in the cache. */
-  const authorizeLater = async (subjectToken: string, digest: string, deadline: Deadline, found: ReadonlyArray<ExchangedToken | undefined> | undefined): Promise<AuthorizedRequest<A>> => {
+  const authorizeLater = async (subjectToken: string, digest: string, deadline: Deadline, found: ReadonlyArray<ExchangedToken | undefined> | undefined): Promise<AuthorizedRequest<A, I>> => {
     try {
       // Inbound validation runs before the client is even built: a refused token costs no key load.
       const citizen = getValidator === undefined ? undefined : await validateDigested(getValidator(), subjectToken, digest, deadline)
@@ -156,7 +202,7 @@ export function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A
   }
 
   /** Synchronous on a warm invocation (no promise, no microtask): the middleware's `before` returns nothing then. */
-  const authorizeNow = (event: unknown, context: Partial<LambdaContext> | undefined): AuthorizedRequest<A> | Promise<AuthorizedRequest<A>> => {
+  const authorizeNow = (event: unknown, context: Partial<LambdaContext> | undefined): AuthorizedRequest<A, I> | Promise<AuthorizedRequest<A, I>> => {
     observer.begin(context)
     // Bearer problems are answered before configuration is even read: no key load, no exchange.
     const seen = caller(event)
@@ -172,7 +218,7 @@ export function buildCore<A extends AudienceOption>(options: TokenXCoreOptions<A
     return cached === undefined || Array.isArray(cached) ? authorizeLater(seen.token, seen.digest, deadline, cached) : cached
   }
 
-  const authorizeRequest = async (event: unknown, context: Partial<LambdaContext> | undefined): Promise<AuthorizedRequest<A>> => authorizeNow(event, context)
+  const authorizeRequest = async (event: unknown, context: Partial<LambdaContext> | undefined): Promise<AuthorizedRequest<A, I>> => authorizeNow(event, context)
 
   return {
     async authorize(event, context) {

@@ -5,8 +5,6 @@
 import type { TokenXClient } from '../exchange/client.ts'
 import type { TokenXOptions } from '../exchange/config.ts'
 import { InvalidOptionError } from '../errors.ts'
-import type { InboundOptions } from '../inbound/config.ts'
-import type { InboundValidator } from '../inbound/validator.ts'
 import { createLogger, isKitLogger, serviceNameFromEnv, type KitLogger } from '../observe/logger.ts'
 import { isMetricsLike, type MetricsLike } from '../observe/metrics.ts'
 import { createObserver, metricsNamespace, type Observer } from '../observe/observer.ts'
@@ -14,8 +12,13 @@ import { isTracerLike, isXRayTracerLike, type TracerLike, type XRayTracerLike } 
 import type { FetchLike } from '../types.ts'
 import { checkOptionalName, optionKeys } from '../util/option-checks.ts'
 import type { AudienceOption } from './audience.ts'
+import type { InboundOption } from './context.ts'
 
-export interface TokenXCoreOptions<A extends AudienceOption> {
+/**
+ * `A` and `I` are inferred from `audience` and `inbound` by `tokenX()` and `createTokenXHandlerCore()`,
+ * so that the handler's context says what it holds (lib/core/context.ts).
+ */
+export interface TokenXCoreOptions<A extends AudienceOption = AudienceOption, I extends InboundOption = InboundOption> {
   /** The downstream app(s) to exchange for. Required. */
   audience: A
   /**
@@ -59,9 +62,9 @@ export interface TokenXCoreOptions<A extends AudienceOption> {
    * environment (`IDPORTEN_*`, `TOKEN_X_JWKS_URI`/`TOKEN_X_WELL_KNOWN_URL`), read on the first
    * invocation, with `inboundDefaults`. An `InboundOptions` object: those options; without `idporten`
    * and `tokenX` the issuers still come from the environment. Or a validator of your own making.
-   * The verified claims are put on `context.citizen`.
+   * The verified claims are put on `context.citizen`, typed `VerifiedClaims` when this is on.
    */
-  inbound?: boolean | InboundOptions | InboundValidator | undefined
+  inbound?: I
 }
 
 /** Every key of `TokenXCoreOptions`, in one list: any other key is refused. */

@@ -4,9 +4,9 @@
  * `context.tokenX`, and the verified claims on `context.citizen` when inbound validation is on.
  */
 import { TokenXError } from '../errors.ts'
-import type { VerifiedClaims } from '../inbound/validator.ts'
 import type { LambdaContext } from '../types.ts'
-import type { AudienceOption, TokenXContext } from '../core/audience.ts'
+import type { AudienceOption } from '../core/audience.ts'
+import type { InboundOption, TokenXFields } from '../core/context.ts'
 import { buildCore, type AuthorizedRequest } from '../core/handler.ts'
 import type { TokenXCoreOptions } from '../core/options.ts'
 import { isPreflight, OrderCheck } from './order-check.ts'
@@ -15,10 +15,13 @@ import { isPreflight, OrderCheck } from './order-check.ts'
  * What the middleware reads and sets on middy's `request`. Structural, so that middy's `Request` of
  * every supported major (4 to 7) fits without the kit's types importing `@middy/core`.
  */
-export interface TokenXMiddlewareRequest<A extends AudienceOption> {
+export interface TokenXMiddlewareRequest<A extends AudienceOption, I extends InboundOption = InboundOption> {
   event: unknown
-  /** `citizen`: the verified claims when inbound validation is on (`inbound`), else `undefined`. */
-  context: LambdaContext & { tokenX: TokenXContext<A>; citizen?: VerifiedClaims | undefined }
+  /**
+   * `tokenX`, and `citizen`: the verified claims, typed `VerifiedClaims`, when inbound validation is
+   * on (`inbound`); no `citizen` when it is off.
+   */
+  context: LambdaContext & TokenXFields<A, I>
   response: unknown
   error: unknown
 }
@@ -27,12 +30,12 @@ export interface TokenXMiddlewareRequest<A extends AudienceOption> {
  * The middleware object `tokenX()` returns, for `middy().use()`. middy 7 infers `context.tokenX`
  * from it; older majors take the context type you declare (`middy<Event, Result, Error, Ctx>()`).
  */
-export interface TokenXMiddleware<A extends AudienceOption> {
+export interface TokenXMiddleware<A extends AudienceOption, I extends InboundOption = InboundOption> {
   readonly name: 'tokenX'
   /** Returns a promise only when it has to wait (validation or an exchange); a warm invocation returns nothing. */
-  before: (request: TokenXMiddlewareRequest<A>) => Promise<void> | void
-  after: (request: TokenXMiddlewareRequest<A>) => void
-  onError: (request: TokenXMiddlewareRequest<A>) => void
+  before: (request: TokenXMiddlewareRequest<A, I>) => Promise<void> | void
+  after: (request: TokenXMiddlewareRequest<A, I>) => void
+  onError: (request: TokenXMiddlewareRequest<A, I>) => void
 }
 
 /**
@@ -45,14 +48,15 @@ export interface TokenXMiddleware<A extends AudienceOption> {
  * `tokenX()` added, their `onError` has already run when this one renders a kit error, so the answer
  * lacks them; this middleware then warns once (`process.emitWarning`, code `TOKENX_MIDDLEWARE_ORDER`).
  */
-export function tokenX<A extends AudienceOption>(
-  options: TokenXCoreOptions<A>,
-): TokenXMiddleware<A> {
+export function tokenX<A extends AudienceOption, I extends InboundOption = undefined>(
+  options: TokenXCoreOptions<A, I>,
+): TokenXMiddleware<A, I> {
   const core = buildCore(options)
   const order = new OrderCheck()
-  const admit = (request: TokenXMiddlewareRequest<A>, { tokenX: downstream, citizen }: AuthorizedRequest<A>): void => {
-    request.context.tokenX = downstream
-    request.context.citizen = citizen
+  const admit = (request: TokenXMiddlewareRequest<A, I>, { tokenX: downstream, citizen }: AuthorizedRequest<A, I>): void => {
+    const context = request.context as LambdaContext & { tokenX: unknown; citizen?: unknown }
+    context.tokenX = downstream
+    context.citizen = citizen
   }
   return {
     name: 'tokenX',

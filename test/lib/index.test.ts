@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import * as config from '../../lib/config.ts'
 import * as kit from '../../lib/index.ts'
 import * as observe from '../../lib/observe.ts'
+import * as testing from '../../lib/testing.ts'
 
 describe('the public API', () => {
   it('exports exactly the settled list: no internals', () => {
@@ -23,12 +24,17 @@ describe('the public API', () => {
     ])
   })
 
+  it('tokenx-handler-kit/testing exports the event and context builders and the issuer stand-ins, none of them in the root', () => {
+    expect(Object.keys(testing).sort()).toEqual(['albEvent', 'apiGatewayV1Event', 'apiGatewayV2Event', 'lambdaContext', 'startTestIdporten', 'startTestTokenX'])
+    expect(Object.keys(kit).filter((name) => name in testing)).toEqual([])
+  })
+
   it('package.json exports each entry file under its subpath, with types, import and the source condition', async () => {
     const { default: manifest } = await import('../../package.json', { with: { type: 'json' } })
     const entry = (name: string) => ({
       'tokenx-kit-source': `./lib/${name}.ts`, types: `./build/${name}.d.ts`, import: `./build/${name}.js`, default: `./build/${name}.js`,
     })
-    expect(manifest.exports).toEqual({ '.': entry('index'), './observe': entry('observe'), './config': entry('config'), './package.json': './package.json' })
+    expect(manifest.exports).toEqual({ '.': entry('index'), './observe': entry('observe'), './config': entry('config'), './testing': entry('testing'), './package.json': './package.json' })
   })
 
   it('refuses unknown option keys with a TypeError that names the key and carries a code', () => {

@@ -11,7 +11,9 @@ import {
   TokenXError,
   tokenX,
   type Downstream,
+  type TokenXCoreOptions,
   type TokenXErrorCode,
+  type TokenXHandlerContext,
 } from 'tokenx-handler-kit'
 
 // One audience: context.tokenX is a Downstream, inferred from the middleware.
@@ -53,3 +55,16 @@ export async function plain(event: unknown, context: Context): Promise<unknown> 
 
 // @ts-expect-error the audience must be given
 tokenX({})
+
+// The context type follows the options: inbound on, citizen is VerifiedClaims; off, no citizen.
+const withInbound = { audience: 'prod-gcp:team:orders-api', inbound: true } satisfies TokenXCoreOptions
+export const validated = middy<APIGatewayProxyEventV2>()
+  .use(tokenX(withInbound))
+  .handler(async (_event, context) => context.citizen.pid)
+export const apart = async (_event: unknown, context: TokenXHandlerContext<typeof withInbound>): Promise<string | undefined> => context.citizen.acr
+export const wrapped = createTokenXHandlerCore(withInbound).wrap(apart)
+export const unvalidated = createTokenXHandlerCore({ audience: 'prod-gcp:team:orders-api' }).wrap(async (_event: unknown, context) => {
+  // @ts-expect-error no inbound validation: no citizen
+  void context.citizen
+  return context.tokenX.token.accessToken
+})
