@@ -6,9 +6,11 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { createServer } from 'node:net'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startEntra, type LocalEntra } from '../../../dev/entra.ts'
 import { startMaskinporten, type LocalMaskinporten } from '../../../dev/maskinporten.ts'
+import { startSecretsManager } from '../../../dev/secrets-manager.ts'
 import { channelName, type KitEventName } from '../../../lib/events.ts'
 import { TokenExchangeError, TokenXError } from '../../../lib/errors.ts'
 import { createEntraTokenClient, createMaskinportenTokenClient } from '../../../lib/exchange/provider-client.ts'
@@ -157,16 +159,34 @@ describe('Entra ID client credentials', () => {
     expect(entra.requests.length).toBe(before + 1)
   })
 
-  it('a key from Secrets Manager is reloaded once when Entra ID refuses it', async () => {
+  it('a key from Secrets Manager (AZURE_APP_JWK_SECRET_ID) is reloaded once when Entra ID refuses it (rotation)', async () => {
     const stranger = await newTestKey('stranger-2')
-    const secrets = [JSON.stringify(stranger.privateJwk), JSON.stringify(key.privateJwk)]
-    const client = createEntraTokenClient(entraOptions({
-      privateJwk: undefined,
-      privateJwkSecretId: 'entra/jwk',
-      secretsManager: { send: async () => ({ SecretString: secrets.shift() ?? JSON.stringify(key.privateJwk) }) },
-    }))
-    const token = await client.token(API_SCOPE)
-    expect(token.audience).toBe(API_SCOPE)
+    const sm = await startSecretsManager({ secrets: { 'entra/jwk': JSON.stringify(stranger.privateJwk) } })
+    try {
+      const fromEnv = entraOptionsFromEnv({
+        AZURE_APP_CLIENT_ID: CLIENT_ID,
+        AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: entra.tokenEndpoint,
+        AZURE_OPENID_CONFIG_ISSUER: entra.issuer,
+        AZURE_APP_JWK_SECRET_ID: 'entra/jwk',
+      })
+      const secretsManager = new SecretsManagerClient({ endpoint: sm.url, region: sm.region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } })
+      const client = createEntraTokenClient({ ...fromEnv, secretsManager, clock: () => now * 1000, retryBackoff: 0 })
+      // The secret holds a key Entra ID does not know: refused (one reload finds the same key).
+      expect(await rejection(client.token(API_SCOPE))).toMatchObject({ code: 'ERR_CLIENT_REJECTED', upstream: { error: 'invalid_client' } })
+      // The secret is rotated to the registered key: the next refusal reloads it, and the request succeeds.
+      sm.putSecret('entra/jwk', JSON.stringify(key.privateJwk))
+      const start = now
+      now += 2
+      try {
+        expect((await client.token(API_SCOPE)).audience).toBe(API_SCOPE)
+      } finally {
+        now = start
+      }
+      // The first load, the reload after the first refusal (the same key), the reload that found the new one.
+      expect(sm.stats.getSecretValue).toBe(3)
+    } finally {
+      await sm.close()
+    }
   })
 
   it('provider down: 5xx retried then 502, unreachable 503, too slow 504', async () => {
