@@ -3,7 +3,7 @@
  * assertion.rs): RFC 7523 §2.1, only `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` and
  * `assertion`, a JWT our client signs with `iss` = our client id, `aud` = Maskinporten's issuer,
  * `scope` (space-separated), `iat` = `nbf` = now, `exp` = now + 30 s, `jti`, and optionally
- * `resource` (RFC 8707, an audience-restricted token). Tokens live 120 s unless the scope says more.
+ * `resource` (RFC 8707, an audience-restricted token) and `authorization_details` (RFC 9396). Tokens live 120 s unless the scope says more.
  *
  * Every refusal is about our client (there is no caller's token in this grant): 4xx → our fault
  * (500), 5xx → retryable (502). Maskinporten signs assertion failures as `invalid_grant` as well as
@@ -37,10 +37,12 @@ export interface MaskinportenRequest {
   readonly scope: string
   /** RFC 8707 resource indicator: the audience the token is restricted to. */
   readonly resource?: string | undefined
+  /** RFC 9396 §2: a list of authorization detail objects, forwarded as they are (texas does not read them either). */
+  readonly authorizationDetails?: readonly Readonly<Record<string, unknown>>[] | undefined
 }
 
 /** The grant assertion's claims (no `sub`: Maskinporten does not ask for one, and texas sends none). */
-export function maskinportenClaims(settings: MaskinportenGrantSettings, request: MaskinportenRequest): Record<string, string | number> {
+export function maskinportenClaims(settings: MaskinportenGrantSettings, request: MaskinportenRequest): Record<string, unknown> {
   const now = Math.floor(settings.clock() / 1000)
   return {
     iss: settings.clientId,
@@ -51,6 +53,7 @@ export function maskinportenClaims(settings: MaskinportenGrantSettings, request:
     exp: now + settings.assertionLifetime,
     jti: (settings.newJti ?? randomUUID)(),
     ...(request.resource === undefined ? {} : { resource: request.resource }),
+    ...(request.authorizationDetails === undefined ? {} : { authorization_details: request.authorizationDetails }),
   }
 }
 

@@ -55,13 +55,15 @@ export interface EntraTokenClient {
 export interface MaskinportenTokenOptions extends ExchangeOptions {
   /** RFC 8707 resource indicator: the audience the token is restricted to. */
   readonly resource?: string | undefined
+  /** RFC 9396 rich authorization requests: a list of objects, sent as the assertion's `authorization_details`. */
+  readonly authorizationDetails?: readonly Readonly<Record<string, unknown>>[] | undefined
 }
 
 export interface MaskinportenTokenClient {
   /** A token for `scope` (one scope, several space-separated, or a list); cached per scopes and resource. */
   token(scope: string | readonly string[], options?: MaskinportenTokenOptions): Promise<ExchangedToken>
-  /** Forgets `token` (the API answered 401 to it). */
-  evict(token: ExchangedToken, resource?: string): void
+  /** Forgets `token` (the API answered 401 to it); with the `resource` and `authorizationDetails` it was asked with. */
+  evict(token: ExchangedToken, resource?: string, authorizationDetails?: MaskinportenTokenOptions['authorizationDetails']): void
   readonly options: ResolvedProviderOptions<MaskinportenOptions>
 }
 
@@ -82,7 +84,7 @@ export function createEntraTokenClient(options: EntraOptions): EntraTokenClient 
   const ownKey = (scope: string) => `\u0000${scope}`
   return {
     options: providerWithoutKey<EntraOptions>(resolved),
-    token(scope, tokenOptions = {}) {
+    async token(scope, tokenOptions = {}) {
       const target = checkScope(scope)
       return cached(cache, ownKey(target), (signal) => credentials({ scope: target }, signal), target, resolved, Infinity, tokenOptions.signal, ENTRA)
     },
@@ -108,18 +110,22 @@ export function createMaskinportenTokenClient(options: MaskinportenOptions): Mas
     clock: resolved.clock,
   }), base.engine)
   const cache = new PromiseCache<ExchangedToken>(resolved.cacheMaxEntries, resolved.clock)
-  const keyOf = (scope: string, resource: string | undefined) => (resource === undefined ? scope : `${scope}\u0000${resource}`)
+  // texas caches by target, resource and authorization details alike.
+  const keyOf = (scope: string, resource: string | undefined, details: string | undefined) =>
+    resource === undefined && details === undefined ? scope : `${scope}\u0000${resource ?? ''}\u0000${details ?? ''}`
   return {
     options: providerWithoutKey(resolved),
-    token(scope, tokenOptions = {}) {
+    async token(scope, tokenOptions = {}) {
       const target = (typeof scope === 'string' ? scope.split(/\s+/) : [...scope]).filter((s) => s !== '').join(' ')
       if (target === '' || /[^\x21-\x7e ]/.test(target)) throw new ConfigError('the Maskinporten scope must be one or more scope names')
       const resource = tokenOptions.resource
       if (resource !== undefined && (typeof resource !== 'string' || !URL.canParse(resource))) throw new ConfigError('the Maskinporten resource must be an absolute URI')
-      return cached(cache, keyOf(target, resource), (signal) => run({ scope: target, resource }, signal), target, resolved, Infinity, tokenOptions.signal, MASKINPORTEN)
+      const details = authorizationDetails(tokenOptions.authorizationDetails)
+      const key = keyOf(target, resource, details)
+      return cached(cache, key, (signal) => run({ scope: target, resource, authorizationDetails: tokenOptions.authorizationDetails }, signal), target, resolved, Infinity, tokenOptions.signal, MASKINPORTEN)
     },
-    evict(token, resource) {
-      cache.delete(keyOf(token.audience, resource), token)
+    evict(token, resource, details) {
+      cache.delete(keyOf(token.audience, resource, authorizationDetails(details)), token)
     },
   }
 }
@@ -137,6 +143,15 @@ function basics(resolved: ResolvedProviderWithKey<ProviderClientOptions>) {
       retryBackoff: resolved.retryBackoff,
     },
   }
+}
+
+/** `authorization_details` as its cache key part (JSON); `ConfigError` unless a list of objects. */
+function authorizationDetails(details: unknown): string | undefined {
+  if (details === undefined) return undefined
+  if (!Array.isArray(details) || details.some((item) => item === null || typeof item !== 'object' || Array.isArray(item))) {
+    throw new ConfigError('the Maskinporten authorizationDetails must be a list of objects (RFC 9396)')
+  }
+  return JSON.stringify(details)
 }
 
 /** A scope Entra ID can be asked for: printable, no spaces (one resource per token). */

@@ -65,7 +65,7 @@ export function createMaskinportenClient(options: MaskinportenOptions = maskinpo
   return {
     options: tokens.options,
     token: (scope, tokenOptions) => tokens.token(scope, tokenOptions),
-    evict: (token, resource) => tokens.evict(token, resource),
+    evict: (token, resource, details) => tokens.evict(token, resource, details),
     target(target) {
       checkTarget(target, true)
       const resource = target.resource

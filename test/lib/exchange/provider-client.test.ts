@@ -286,6 +286,19 @@ describe('Maskinporten', () => {
     expect(maskinporten.requests.length).toBe(before + 2)
   })
 
+  it('sends authorization_details (RFC 9396) in the assertion, and caches them apart', async () => {
+    const client = createMaskinportenTokenClient(maskinportenOptions())
+    const details = [{ type: 'urn:altinn:systemuser', systemuser_org: { authority: 'iso6523-actorid-upis', ID: '0192:313367002' } }]
+    const before = maskinporten.requests.length
+    const plain = await client.token('nav:test/api')
+    const detailed = await client.token('nav:test/api', { authorizationDetails: details })
+    expect(detailed).not.toBe(plain)
+    expect(maskinporten.requests.at(-1)).toMatchObject({ authorization_details: details })
+    expect(await client.token('nav:test/api', { authorizationDetails: details })).toBe(detailed)
+    expect(maskinporten.requests.length).toBe(before + 2)
+    await expect(client.token('nav:test/api', { authorizationDetails: { type: 'x' } as never })).rejects.toMatchObject({ code: 'ERR_CONFIG' })
+  })
+
   it('a 120 s token is renewed at half its life', async () => {
     const start = now
     try {
@@ -358,3 +371,23 @@ function closedPort(): Promise<number> {
     })
   })
 }
+
+describe('bad scopes', () => {
+  it('reject (never throw synchronously) with ERR_CONFIG, before any request', async () => {
+    const entraClient = createEntraTokenClient(entraOptions())
+    const maskinportenClient = createMaskinportenTokenClient(maskinportenOptions())
+    const before = entra.requests.length + maskinporten.requests.length
+    const calls = [
+      () => entraClient.token('two scopes'),
+      () => entraClient.token(''),
+      () => maskinportenClient.token(' '),
+      () => maskinportenClient.token('nav:test/api', { resource: 'not a uri' }),
+    ]
+    for (const call of calls) {
+      let promise: Promise<unknown> | undefined
+      expect(() => { promise = call() }).not.toThrow()
+      await expect(promise).rejects.toMatchObject({ code: 'ERR_CONFIG' })
+    }
+    expect(entra.requests.length + maskinporten.requests.length).toBe(before)
+  })
+})
