@@ -17,6 +17,8 @@ export interface AssertionRules {
   readonly clients: ReadonlyMap<string, readonly JWK[]>
   /** Seconds; the clock the server checks against. */
   readonly now: () => number
+  /** Seconds of clock skew allowed for `iat`, `nbf` and `exp` (Maskinporten: 10). Default 0. */
+  readonly skew?: number
 }
 
 export class AssertionRefused extends Error {
@@ -41,7 +43,7 @@ export async function checkAssertion(assertion: string, rules: AssertionRules, u
   if (jwk === undefined) throw new AssertionRefused('no registered key matches the kid')
   let payload: JWTPayload
   try {
-    ;({ payload } = await jwtVerify(assertion, await importJWK(jwk, 'RS256'), { algorithms: ['RS256'], currentDate: new Date(rules.now() * 1000), clockTolerance: 0 }))
+    ;({ payload } = await jwtVerify(assertion, await importJWK(jwk, 'RS256'), { algorithms: ['RS256'], currentDate: new Date(rules.now() * 1000), clockTolerance: rules.skew ?? 0 }))
   } catch {
     throw new AssertionRefused('signature or time claims invalid')
   }
@@ -50,7 +52,7 @@ export async function checkAssertion(assertion: string, rules: AssertionRules, u
   if (typeof payload.aud !== 'string' || !rules.audiences.includes(payload.aud)) throw new AssertionRefused('aud must be exactly one accepted audience')
   const now = rules.now()
   if (typeof payload.exp !== 'number' || typeof payload.iat !== 'number') throw new AssertionRefused('exp and iat are required')
-  if (payload.iat > now || (payload.nbf !== undefined && payload.nbf > now)) throw new AssertionRefused('issued in the future')
+  if (payload.iat > now + (rules.skew ?? 0) || (payload.nbf !== undefined && payload.nbf > now + (rules.skew ?? 0))) throw new AssertionRefused('issued in the future')
   if (payload.exp - payload.iat > rules.maxLifetime) throw new AssertionRefused('lifetime too long')
   if (typeof payload.jti !== 'string' || payload.jti === '') throw new AssertionRefused('jti is required')
   if (usedJtis.has(payload.jti)) throw new AssertionRefused('jti already used')

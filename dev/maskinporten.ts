@@ -2,7 +2,8 @@
  * A local Maskinporten on 127.0.0.1 only: the token endpoint (`/token`) of the JWT grant (RFC 7523
  * §2.1; Digdir's "Maskinporten: JWT grant"), OpenID metadata and its JWKS. As strict as Maskinporten
  * on the grant assertion (dev/assertion-rules.ts): RS256 with a registered `kid`, `iss` = a
- * registered client id, `aud` = exactly the issuer, `exp` − `iat` ≤ 120 s, `jti` once; `scope` must
+ * registered client id, `aud` = exactly the issuer, `iat` within 10 s of its clock, `exp` − `iat`
+ * ≤ 120 s, `jti` once; `scope` must
  * be one the client may have (else `invalid_scope`), `resource` an absolute URI. Tokens live 120 s
  * by default. Errors are Maskinporten's `{ error, error_description }`.
  */
@@ -76,6 +77,8 @@ export async function startMaskinporten(options: MaskinportenStandInOptions = {}
       claims = await checkAssertion(form.get('assertion') ?? '', {
         audiences: [issuer()],
         maxLifetime: 120,
+        // Digdir: `iat` within 10 seconds of Maskinporten's clock, either way.
+        skew: 10,
         requireSub: false,
         clients: new Map([...clients].map(([id, client]) => [id, client.publicJwks])),
         now,
