@@ -147,6 +147,10 @@ describe('Entra ID client credentials', () => {
     expect(entra.requests.length).toBe(before + 1)
     await rejection(client.token('api://dev-gcp.team.unknown/.default'))
     expect(entra.requests.length).toBe(before + 2)
+    // Twenty concurrent callers: one request between them, no storm.
+    const errors = await Promise.all(Array.from({ length: 20 }, () => rejection(client.token('api://dev-gcp.team.unknown/.default'))))
+    expect(new Set(errors.map((e) => e.code))).toEqual(new Set(['ERR_CLIENT_REJECTED']))
+    expect(entra.requests.length).toBe(before + 3)
   })
 
   it('invalid_client (a key Entra ID does not know): 500, and an inline key is not retried', async () => {
