@@ -10,7 +10,7 @@ import type { ExchangedToken, Loaded } from '../types.ts'
 import { fetchPost, nodePost } from '../util/http.ts'
 import { ACCESS_TOKEN_TYPE } from '../util/access-token.ts'
 import type { ExchangeOptions } from './client.ts'
-import { createTokenRunner, requestTimeout, type Grant, type TokenRunner } from './engine.ts'
+import { createTokenRunner, requestTimeout, type TokenRunner } from './engine.ts'
 import {
   clientCredentialsGrant,
   ENTRA,
@@ -200,4 +200,3 @@ function toLoaded(response: TokenResponse, target: string, subjectExp: number, o
   }
 }
 
-export type { Grant }
