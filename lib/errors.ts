@@ -30,6 +30,11 @@ export type TokenXErrorCode =
   | 'ERR_SUBJECT_TOKEN_REJECTED'
   /** TokenX refused our client: assertion rejected, client unknown, audience unknown or access denied. */
   | 'ERR_CLIENT_REJECTED'
+  /**
+   * Entra ID refused the on-behalf-of exchange until the caller's token carries more claims
+   * (conditional access): answered 401 with the claims challenge for the caller's client.
+   */
+  | 'ERR_CLAIMS_CHALLENGE'
   /** TokenX answered, but not with a usable token (5xx, malformed body). */
   | 'ERR_TOKEN_ENDPOINT'
   /** TokenX could not be reached (connection refused, reset, DNS). */
@@ -104,6 +109,7 @@ const PUBLIC_ANSWERS = {
   ERR_BEARER_TOKEN: { statusCode: 401, error: 'invalid_token', error_description: TOKEN_REFUSED },
   ERR_SUBJECT_TOKEN_REJECTED: { statusCode: 401, error: 'invalid_token', error_description: TOKEN_REFUSED },
   ERR_CLIENT_REJECTED: SERVER_ERROR,
+  ERR_CLAIMS_CHALLENGE: { statusCode: 401, error: 'insufficient_claims', error_description: 'The bearer token needs additional claims' },
   ERR_TOKEN_ENDPOINT: { statusCode: 502, error: 'temporarily_unavailable', error_description: UPSTREAM_UNEXPECTED },
   ERR_TOKEN_ENDPOINT_UNAVAILABLE: { statusCode: 503, error: 'temporarily_unavailable', error_description: UPSTREAM_UNAVAILABLE },
   ERR_TIMEOUT: { statusCode: 504, error: 'temporarily_unavailable', error_description: UPSTREAM_SLOW },
@@ -235,12 +241,12 @@ export class TokenExchangeError extends TokenXError {
   constructor(
     code: Extract<
       TokenXErrorCode,
-      'ERR_SUBJECT_TOKEN_REJECTED' | 'ERR_CLIENT_REJECTED' | 'ERR_TOKEN_ENDPOINT' | 'ERR_TOKEN_ENDPOINT_UNAVAILABLE' | 'ERR_TIMEOUT'
+      'ERR_SUBJECT_TOKEN_REJECTED' | 'ERR_CLIENT_REJECTED' | 'ERR_TOKEN_ENDPOINT' | 'ERR_TOKEN_ENDPOINT_UNAVAILABLE' | 'ERR_TIMEOUT' | 'ERR_CLAIMS_CHALLENGE'
     >,
     detail: string,
-    init: { cause?: unknown; tokenEndpointStatus?: number; upstream?: OAuthErrorBody } = {},
+    init: { cause?: unknown; tokenEndpointStatus?: number; upstream?: OAuthErrorBody; challenge?: string | undefined } = {},
   ) {
-    super(code, detail, { cause: init.cause, ...PUBLIC_ANSWERS[code] })
+    super(code, detail, { cause: init.cause, ...PUBLIC_ANSWERS[code], challenge: init.challenge })
     this.tokenEndpointStatus = init.tokenEndpointStatus ?? 0
     this.upstream = init.upstream ?? {}
   }

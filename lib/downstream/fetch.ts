@@ -22,7 +22,8 @@ import { isLocalHost, isSafeUrl } from '../util/url.ts'
 const downstreamEvents = kitEvents('downstream')
 
 export interface DownstreamOptions {
-  readonly client: TokenXClient
+  /** Where a token refused with 401 is dropped and a fresh one got: the TokenX client, or another flow's token client. */
+  readonly client: Pick<TokenXClient, 'exchange' | 'evict'>
   readonly subjectToken: string
   readonly token: ExchangedToken
   /** Milliseconds a downstream request may take until its answer's headers arrive. */

@@ -60,7 +60,15 @@ export function assertionClaims(options: AssertionOptions): AssertionClaims {
 
 /** A fresh, signed client assertion. Never reuse one: each carries a new `jti`. */
 export function signAssertion(key: SigningKey, options: AssertionOptions): string {
-  const signingInput = `${encodedHeader(key)}.${base64url(JSON.stringify(assertionClaims(options)))}`
+  return signClaims(key, assertionClaims(options))
+}
+
+/**
+ * `claims` as an RS256 compact JWS with the key's `kid`: the one signer of every flow's assertions
+ * (a client assertion, or Maskinporten's RFC 7523 §2.1 grant assertion).
+ */
+export function signClaims(key: SigningKey, claims: object): string {
+  const signingInput = `${encodedHeader(key)}.${base64url(JSON.stringify(claims))}`
   // RS256 = RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3), node's default padding for RSA keys.
   const signature = sign('sha256', Buffer.from(signingInput), key.key)
   return `${signingInput}.${signature.toString('base64url')}`

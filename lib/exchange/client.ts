@@ -5,12 +5,12 @@
 import { signAssertion } from './assertion.ts'
 import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey } from '../cache/memory.ts'
 import { resolveOptions, withoutKey, type ResolvedTokenXOptions, type ResolvedWithKey, type TokenXOptions } from './config.ts'
-import { ConfigError, TokenExchangeError, TokenXError } from '../errors.ts'
-import { kitEvents, publish, type KitEvents } from '../events.ts'
-import { isInvalidClient, requestExchange, type TokenResponse } from './token-request.ts'
+import { ConfigError, TokenXError } from '../errors.ts'
+import { kitEvents, publish } from '../events.ts'
+import { errorFromAnswer, exchangeForm, isInvalidClient, type TokenResponse } from './token-request.ts'
+import { createTokenRunner, requestTimeout, type Grant } from './engine.ts'
 import { fetchPost, nodePost, type PostForm } from '../util/http.ts'
 import { isClientId } from '../util/option-checks.ts'
-import { loadTimeTimers, sleep, within } from '../util/abort.ts'
 import { createKeyLoader, type KeyLoader } from './key.ts'
 import { exchangeTargets, type ExchangeTarget } from './discovery.ts'
 import { createSharedCache } from '../cache/shared.ts'
@@ -53,87 +53,37 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   // The shared second level (DynamoDB), when configured: read before an exchange, written after one.
   const secondLevel = resolved.sharedCache === undefined ? undefined : createSharedCache(resolved.sharedCache, resolved.clientId, resolved.clock)
 
-  const attempt = async ({ tokenEndpoint, assertionAudience }: ExchangeTarget, key: SigningKey, subjectToken: string, audience: string, signal: AbortSignal): Promise<TokenResponse> => {
-    const clientAssertion = signAssertion(key, {
-      clientId: resolved.clientId,
-      audience: assertionAudience,
-      lifetime: resolved.assertionLifetime / 1000,
-      clock: resolved.clock,
-    })
-    // Each attempt has its own timeout, and all attempts together stop when `signal` aborts. The
-    // timeout runs on real time even while a test fakes the global timers (which `backoff` does use).
-    return within({ abortAfter: resolved.timeout, outer: signal, message: 'The operation was aborted due to timeout', timers: loadTimeTimers }, (attemptSignal) =>
-      requestExchange(post, tokenEndpoint, { clientAssertion, subjectToken, audience }, attemptSignal))
+  // TokenX is one grant among the flows (engine.ts): RFC 8693 §2.1 with an RFC 7523 client assertion.
+  const tokenX: Grant<ExchangeRequestOf> = {
+    provider: 'TokenX',
+    target: (request) => request.audience,
+    form: (request, key) => exchangeForm({
+      clientAssertion: signAssertion(key, {
+        clientId: resolved.clientId,
+        audience: request.target.assertionAudience,
+        lifetime: resolved.assertionLifetime / 1000,
+        clock: resolved.clock,
+      }),
+      subjectToken: request.subjectToken,
+      audience: request.audience,
+    }),
+    errorFromAnswer,
+    refusesKey: isInvalidClient,
   }
+  const run = createTokenRunner(tokenX, {
+    post,
+    tokenEndpoint: (request) => request.target.tokenEndpoint,
+    keys,
+    timeout: resolved.timeout,
+    retries: resolved.retries,
+    retryBackoff: resolved.retryBackoff,
+  })
 
-  /**
-   * One exchange, with two separate budgets (docs/configuration.md, "Retries"): at most one change of key when TokenX
-   * refuses ours (a reload or a fall-back to the previous key; it does not count as a retry), and at
-   * most `retries` retries of attempts that failed retryably (unreachable, timeout, 5xx).
-   */
   const load = async (subjectToken: string, subjectExp: number, audience: string, signal: AbortSignal, firstKey?: Promise<SigningKey>): Promise<Loaded<ExchangedToken>> => {
-    const started = performance.now()
-    let attempts = 0
-    let keyChanged = false
-    let retries = 0
-    try {
-      const target = await targets.get(signal)
-      let key = await (firstKey ?? keys.get())
-      for (;;) {
-        try {
-          attempts += 1
-          const loaded = toLoaded(await attempt(target, key, subjectToken, audience, signal), audience, subjectExp, resolved)
-          keys.accepted(key)
-          publish('exchange', () => ({ audience, durationMs: performance.now() - started, attempts, tokenEndpointStatus: 200 }))
-          return loaded
-        } catch (err) {
-          // The retry event goes out before a key reload, so that logs read in the order things happen.
-          const announce = () => publish('exchange.retry', () => retryEvent(audience, attempts, err as TokenExchangeError))
-          const next = await nextStep(err, key, keyChanged, retries, signal, announce)
-          if (next === undefined) throw err
-          if (next === 'retry') {
-            retries += 1
-            await backoff(resolved.retryBackoff, retries - 1, signal)
-            key = await keys.get()
-          } else {
-            keyChanged = true
-            key = next
-          }
-        }
-      }
-    } catch (err) {
-      publish('exchange', () => ({
-        audience,
-        durationMs: performance.now() - started,
-        attempts,
-        code: err instanceof TokenXError ? err.code : 'ERR_TOKEN_ENDPOINT',
-        tokenEndpointStatus: err instanceof TokenExchangeError ? err.tokenEndpointStatus : 0,
-        upstreamError: err instanceof TokenExchangeError ? err.upstream.error : undefined,
-      }))
-      throw err
-    }
-  }
-
-  /** The retry policy, in one place: another key, a retry, or `undefined` to give up. */
-  const nextStep = async (
-    err: unknown,
-    key: SigningKey,
-    keyChanged: boolean,
-    retries: number,
-    signal: AbortSignal,
-    announce: () => void,
-  ): Promise<SigningKey | 'retry' | undefined> => {
-    if (signal.aborted || !(err instanceof TokenExchangeError)) return undefined
-    const retryable = err.retryable
-    // TokenX does not know our key: it was probably rotated. Another key, once per exchange (and
-    // none while the loader's reload rate limit holds: then no retry is announced either).
-    if (isInvalidClient(err)) {
-      if (keyChanged || !keys.reloadable) return undefined
-      return await keys.refused(key, announce)
-    }
-    if (!retryable || retries >= resolved.retries) return undefined
-    announce()
-    return 'retry'
+    // The token endpoint and the assertion's audience: configured, or from the discovery document
+    // (fetched once, on the first exchange).
+    const target = await targets.get(signal)
+    return toLoaded(await run({ subjectToken, audience, target }, signal, firstKey), audience, subjectExp, resolved)
   }
 
   /** A fresh token cached under `key` (`cacheKeyFor`), published as a hit; `undefined` (nothing published) otherwise. */
@@ -168,7 +118,7 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
       }, signal)
     } catch (err) {
       // The cache rejects a waiter whose own signal aborted with the signal's reason.
-      if (!(err instanceof TokenXError) && signal?.aborted === true) throw timeoutError(signal)
+      if (!(err instanceof TokenXError) && signal?.aborted === true) throw requestTimeout(signal)
       throw err
     }
   }
@@ -188,6 +138,14 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
 }
 
 const cacheEvents = kitEvents('cache')
+
+/** What one TokenX exchange is asked for. */
+interface ExchangeRequestOf {
+  readonly subjectToken: string
+  readonly audience: string
+  /** The token endpoint and the assertion's audience in force. */
+  readonly target: ExchangeTarget
+}
 
 /** What the middleware uses of a client the kit made, beyond `TokenXClient`: the subject token's digest, computed once. */
 interface ClientInternals {
@@ -232,15 +190,3 @@ function toLoaded(response: TokenResponse, audience: string, subjectExp: number,
   }
 }
 
-/** Exponential backoff with full jitter (AWS Architecture Blog), cut short by `signal`. */
-function backoff(base: number, retry: number, signal: AbortSignal): Promise<void> {
-  return sleep(Math.random() * base * 2 ** retry, signal, () => timeoutError(signal))
-}
-
-function retryEvent(audience: string, attempt: number, err: TokenExchangeError): KitEvents['exchange.retry'] {
-  return { audience, attempt, code: err.code, tokenEndpointStatus: err.tokenEndpointStatus, upstreamError: err.upstream.error }
-}
-
-function timeoutError(signal: AbortSignal): TokenExchangeError {
-  return new TokenExchangeError('ERR_TIMEOUT', 'the token exchange did not finish in time', { cause: signal.reason })
-}

@@ -42,38 +42,55 @@ export function exchangeForm(request: ExchangeRequest): string {
 }
 
 /** Sends one exchange; every failure comes back as a `TokenExchangeError`. */
-export async function requestExchange(
+export function requestExchange(
   post: PostForm,
   tokenEndpoint: URL,
   request: ExchangeRequest,
   signal: AbortSignal,
 ): Promise<TokenResponse> {
+  return requestToken(post, tokenEndpoint, exchangeForm(request), signal, 'TokenX', errorFromAnswer)
+}
+
+/**
+ * Sends one token request of any flow (`form` is its whole body); every failure comes back as a
+ * `TokenExchangeError`: `errorFromAnswer` reads an answer other than 200, `provider` names the
+ * provider in the details.
+ */
+export async function requestToken(
+  post: PostForm,
+  tokenEndpoint: URL,
+  form: string,
+  signal: AbortSignal,
+  provider: string,
+  errorFrom: (answer: HttpAnswer) => TokenExchangeError,
+): Promise<TokenResponse> {
   let answer: HttpAnswer
   try {
-    answer = await post(tokenEndpoint, exchangeForm(request), signal)
+    answer = await post(tokenEndpoint, form, signal)
   } catch (cause) {
-    throw translate(cause, (foreign) => transportError(foreign, signal))
+    throw translate(cause, (foreign) => transportError(foreign, signal, provider))
   }
-  if (answer.status === 200) return parseTokenResponse(answer)
-  throw errorFromAnswer(answer)
+  if (answer.status === 200) return parseTokenResponse(answer, provider)
+  throw errorFrom(answer)
 }
 
 /** What a foreign error from the HTTP client or an injected `fetch` means; the kit's own pass through `translate`. */
-function transportError(cause: unknown, signal: AbortSignal): TokenXError {
+function transportError(cause: unknown, signal: AbortSignal, provider: string): TokenXError {
   if (cause instanceof AnswerTooLargeError) {
-    return new TokenExchangeError('ERR_TOKEN_ENDPOINT', 'TokenX answered with an oversized body', { cause })
+    return new TokenExchangeError('ERR_TOKEN_ENDPOINT', `${provider} answered with an oversized body`, { cause })
   }
   const name = cause instanceof Error ? cause.name : ''
   if (signal.aborted || name === 'AbortError' || name === 'TimeoutError') {
-    return new TokenExchangeError('ERR_TIMEOUT', 'the token exchange did not finish in time', { cause: signal.reason ?? cause })
+    const what = provider === 'TokenX' ? 'the token exchange' : `the ${provider} token request`
+    return new TokenExchangeError('ERR_TIMEOUT', `${what} did not finish in time`, { cause: signal.reason ?? cause })
   }
-  return new TokenExchangeError('ERR_TOKEN_ENDPOINT_UNAVAILABLE', `TokenX could not be reached (${safeErrorName(cause)})`, { cause })
+  return new TokenExchangeError('ERR_TOKEN_ENDPOINT_UNAVAILABLE', `${provider} could not be reached (${safeErrorName(cause)})`, { cause })
 }
 
 /** RFC 8693 §2.2.1; anything that is not a usable Bearer token is an error and is never cached. */
-export function parseTokenResponse(answer: HttpAnswer): TokenResponse {
+export function parseTokenResponse(answer: HttpAnswer, provider = 'TokenX'): TokenResponse {
   const malformed = (why: string) =>
-    new TokenExchangeError('ERR_TOKEN_ENDPOINT', `TokenX answered 200 with ${why}`, { tokenEndpointStatus: answer.status })
+    new TokenExchangeError('ERR_TOKEN_ENDPOINT', `${provider} answered 200 with ${why}`, { tokenEndpointStatus: answer.status })
   const body = parseJsonObject(answer.body)
   if (body === undefined) throw malformed('a body that is not a JSON object')
   const { access_token, token_type, expires_in, issued_token_type } = body
@@ -187,7 +204,7 @@ const KNOWN_ERROR_CODES: ReadonlySet<string> = new Set([
   'unsupported_token_type',
   'invalid_dpop_proof', 'use_dpop_nonce',
 ])
-function knownErrorCode(text: string): string {
+export function knownErrorCode(text: string): string {
   return KNOWN_ERROR_CODES.has(text) ? text : '[unrecognised]'
 }
 
@@ -203,7 +220,7 @@ export function isInvalidClient(err: unknown): err is TokenExchangeError {
   return error === 'invalid_client' || (error === 'invalid_request' && err.tokenEndpointStatus === 400 && refusesAssertionKey(description))
 }
 
-function parseJsonObject(text: string): Record<string, unknown> | undefined {
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(text)
     return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import * as config from '../../lib/config.ts'
 import * as kit from '../../lib/index.ts'
+import * as entra from '../../lib/entra.ts'
+import * as maskinporten from '../../lib/maskinporten.ts'
 import * as observe from '../../lib/observe.ts'
 import * as testing from '../../lib/testing.ts'
 
@@ -34,7 +36,17 @@ describe('the public API', () => {
     const entry = (name: string) => ({
       'tokenx-kit-source': `./lib/${name}.ts`, types: `./build/${name}.d.ts`, import: `./build/${name}.js`, default: `./build/${name}.js`,
     })
-    expect(manifest.exports).toEqual({ '.': entry('index'), './observe': entry('observe'), './config': entry('config'), './testing': entry('testing'), './package.json': './package.json' })
+    expect(manifest.exports).toEqual({
+      '.': entry('index'), './observe': entry('observe'), './config': entry('config'), './entra': entry('entra'), './maskinporten': entry('maskinporten'), './testing': entry('testing'),
+      './package.json': './package.json',
+    })
+  })
+
+  it('tokenx-handler-kit/entra and /maskinporten export the flows\' clients, readers and the on-behalf-of middleware', () => {
+    expect(Object.keys(entra).sort()).toEqual([
+      'createEntraClient', 'createEntraOnBehalfOfCore', 'createEntraValidator', 'entraDefaults', 'entraInboundFromEnv', 'entraOnBehalfOf', 'entraOptionsFromEnv', 'entraScope',
+    ])
+    expect(Object.keys(maskinporten).sort()).toEqual(['createMaskinportenClient', 'maskinportenDefaults', 'maskinportenOptionsFromEnv'])
   })
 
   it('refuses unknown option keys with a TypeError that names the key and carries a code', () => {

@@ -1,0 +1,239 @@
+/**
+ * Options of the Entra ID and Maskinporten clients: one shape, the same documented defaults as the
+ * TokenX client (config.ts), validation at construction, and NAIS's own environment variable names
+ * (`AZURE_APP_*`, `AZURE_OPENID_CONFIG_*`, `MASKINPORTEN_*`).
+ */
+import type { JWK } from 'jose'
+import { ConfigError, InvalidOptionError } from '../errors.ts'
+import type { FetchLike, SecretsManagerLike } from '../types.ts'
+import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys } from '../util/option-checks.ts'
+import { isHttpUrl, isSafeUrl } from '../util/url.ts'
+import { defaults as tokenXDefaults, REDACTED_KEY } from './config.ts'
+
+/** What every provider client takes (Entra ID, Maskinporten); each option says its unit and default. */
+export interface ProviderClientOptions {
+  /** Our client id at the provider (`AZURE_APP_CLIENT_ID`, `MASKINPORTEN_CLIENT_ID`). Required. */
+  clientId: string
+  /** The provider's token endpoint (`AZURE_OPENID_CONFIG_TOKEN_ENDPOINT`, `MASKINPORTEN_TOKEN_ENDPOINT`). Required. */
+  tokenEndpoint: string
+  /** The provider's issuer (`AZURE_OPENID_CONFIG_ISSUER`, `MASKINPORTEN_ISSUER`): the assertion's `aud`. Required. */
+  issuer: string
+  /** The private RSA JWK, inline, as JSON text or object (`AZURE_APP_JWK`, `MASKINPORTEN_CLIENT_JWK`). */
+  privateJwk?: string | JWK | undefined
+  /** Name or ARN of a Secrets Manager secret holding the JWK JSON (`AZURE_APP_JWK_SECRET_ID`, `MASKINPORTEN_CLIENT_JWK_SECRET_ID`). */
+  privateJwkSecretId?: string | undefined
+  /** Milliseconds from `iat` to `exp` of each assertion, whole seconds. Default 30000 (as texas); 1000–120000. */
+  assertionLifetime?: number
+  /** Milliseconds one token request may take before it is aborted. Default 3000. */
+  timeout?: number
+  /** Retries of a failed request (unreachable, timeout, 5xx only). Default 2; 0–10. */
+  retries?: number
+  /** Milliseconds of the first retry's backoff; doubles per retry, with jitter. Default 100. */
+  retryBackoff?: number
+  /**
+   * Milliseconds before `expires_in` runs out at which a cached token is fetched anew. Default 120000
+   * (texas); a token that lives no longer than twice this is renewed at half its life.
+   */
+  renewBefore?: number
+  /** How many tokens the cache holds; the least recently used goes first. Default 10000. */
+  cacheMaxEntries?: number
+  /** Milliseconds a key from Secrets Manager is used before it is loaded again. Default 3600000. */
+  keyMaxAge?: number
+  /** Milliseconds the Secrets Manager request may take. Default 3000. */
+  keyTimeout?: number
+  /** Replaces the built-in HTTP client for calls to the token endpoint (tests, tracing). */
+  fetch?: FetchLike | undefined
+  /** Replaces the lazily created Secrets Manager client. */
+  secretsManager?: SecretsManagerLike | undefined
+  /** Current time in milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number
+}
+
+export interface EntraOptions extends ProviderClientOptions {
+  /**
+   * The client assertion's `aud`: `'issuer'` (the default, as texas sends it) or `'token_endpoint'`
+   * (Microsoft's older documentation); Entra ID accepts both.
+   */
+  assertionAudience?: 'issuer' | 'token_endpoint'
+  /** Largest accepted caller token (on-behalf-of), in characters. Default 16384. */
+  maxSubjectTokenLength?: number
+}
+
+export type MaskinportenOptions = ProviderClientOptions
+
+/** The options in force, defaults applied; an inline key shows as `'[redacted]'`. */
+export type ResolvedProviderOptions<O extends ProviderClientOptions> = Readonly<
+  Required<Omit<O, 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager'>> &
+    Pick<O, 'privateJwkSecretId' | 'fetch' | 'secretsManager'> & { privateJwk?: typeof REDACTED_KEY | undefined }
+>
+
+/** The options in force with the inline key itself: for the key loader only. */
+export type ResolvedProviderWithKey<O extends ProviderClientOptions> = Readonly<
+  Omit<ResolvedProviderOptions<O>, 'privateJwk'> & Pick<O, 'privateJwk'>
+>
+
+const providerDefaults = {
+  assertionLifetime: tokenXDefaults.assertionLifetime,
+  timeout: tokenXDefaults.timeout,
+  retries: tokenXDefaults.retries,
+  retryBackoff: tokenXDefaults.retryBackoff,
+  renewBefore: tokenXDefaults.renewBefore,
+  cacheMaxEntries: tokenXDefaults.cacheMaxEntries,
+  keyMaxAge: tokenXDefaults.keyMaxAge,
+  keyTimeout: tokenXDefaults.keyTimeout,
+  clock: tokenXDefaults.clock,
+}
+
+/** The documented defaults of `createEntraClient`'s options. */
+export const entraDefaults = Object.freeze({
+  ...providerDefaults,
+  assertionAudience: 'issuer' as 'issuer' | 'token_endpoint',
+  maxSubjectTokenLength: tokenXDefaults.maxSubjectTokenLength,
+})
+
+/** The documented defaults of `createMaskinportenClient`'s options. */
+export const maskinportenDefaults = Object.freeze({ ...providerDefaults })
+
+const commonKeys = [
+  'clientId', 'tokenEndpoint', 'issuer', 'privateJwk', 'privateJwkSecretId', 'assertionLifetime', 'timeout', 'retries',
+  'retryBackoff', 'renewBefore', 'cacheMaxEntries', 'keyMaxAge', 'keyTimeout', 'fetch', 'secretsManager', 'clock',
+] as const
+
+export const entraOptionKeys = optionKeys<EntraOptions>()(...commonKeys, 'assertionAudience', 'maxSubjectTokenLength')
+export const maskinportenOptionKeys = optionKeys<MaskinportenOptions>()(...commonKeys)
+
+/** Entra ID's client ids are UUIDs (the app registration's application id). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export function resolveEntraOptions(options: EntraOptions): ResolvedProviderWithKey<EntraOptions> {
+  const resolved = resolveCommon(options, entraOptionKeys, entraDefaults) as unknown as Record<string, unknown>
+  if (!UUID.test(String(resolved['clientId']))) throw new InvalidOptionError('clientId', 'must be the application (client) id, a UUID')
+  if (resolved['assertionAudience'] !== 'issuer' && resolved['assertionAudience'] !== 'token_endpoint') {
+    throw new InvalidOptionError('assertionAudience', 'must be "issuer" or "token_endpoint"')
+  }
+  checkInteger('maxSubjectTokenLength', resolved['maxSubjectTokenLength'], 64, 1_048_576)
+  return Object.freeze(resolved) as unknown as ResolvedProviderWithKey<EntraOptions>
+}
+
+export function resolveMaskinportenOptions(options: MaskinportenOptions): ResolvedProviderWithKey<MaskinportenOptions> {
+  const resolved = resolveCommon(options, maskinportenOptionKeys, maskinportenDefaults)
+  if (typeof resolved.clientId !== 'string' || !/^[\w.:-]{1,200}$/.test(resolved.clientId)) {
+    throw new InvalidOptionError('clientId', 'must be the Maskinporten client id')
+  }
+  return Object.freeze(resolved) as ResolvedProviderWithKey<MaskinportenOptions>
+}
+
+function resolveCommon<O extends ProviderClientOptions>(options: O, keys: readonly string[], defaultsOf: object): O & typeof providerDefaults {
+  checkOptionsObject('options', options)
+  checkKnownKeys(options, keys)
+  const resolved = { ...defaultsOf, ...withoutUndefined(options) } as O & typeof providerDefaults
+  checkUrl('tokenEndpoint', resolved.tokenEndpoint)
+  checkUrl('issuer', resolved.issuer)
+  const hasJwk = resolved.privateJwk !== undefined
+  const hasSecret = resolved.privateJwkSecretId !== undefined
+  if (hasJwk === hasSecret) throw new InvalidOptionError('privateJwk', 'or privateJwkSecretId is required, exactly one of them')
+  if (hasSecret && (typeof resolved.privateJwkSecretId !== 'string' || resolved.privateJwkSecretId.trim() === '')) {
+    throw new InvalidOptionError('privateJwkSecretId', 'must be a non-empty string')
+  }
+  const jwk: unknown = resolved.privateJwk
+  if (hasJwk && typeof jwk !== 'string' && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
+    throw new InvalidOptionError('privateJwk', 'must be JWK JSON text or a JWK object')
+  }
+  if (jwk === REDACTED_KEY) throw new InvalidOptionError('privateJwk', 'is the "[redacted]" placeholder of client.options; pass the key itself')
+  checkInteger('assertionLifetime', resolved.assertionLifetime, 1000, 120_000)
+  if (resolved.assertionLifetime % 1000 !== 0) throw new InvalidOptionError('assertionLifetime', 'must be whole seconds (a multiple of 1000 ms)')
+  checkInteger('timeout', resolved.timeout, 1, 60_000)
+  checkInteger('retries', resolved.retries, 0, 10)
+  checkInteger('retryBackoff', resolved.retryBackoff, 0, 10_000)
+  checkInteger('renewBefore', resolved.renewBefore, 0, 3_600_000)
+  checkInteger('cacheMaxEntries', resolved.cacheMaxEntries, 1, 10_000_000)
+  checkInteger('keyMaxAge', resolved.keyMaxAge, 1000, 31_536_000_000)
+  checkInteger('keyTimeout', resolved.keyTimeout, 1, 60_000)
+  checkFunction('clock', resolved.clock, false)
+  checkFunction('fetch', resolved.fetch)
+  if (resolved.secretsManager !== undefined && typeof resolved.secretsManager?.send !== 'function') {
+    throw new InvalidOptionError('secretsManager', 'must have a send() method')
+  }
+  return resolved
+}
+
+/** `resolved` as `client.options` shows it: the inline key replaced by `'[redacted]'`. */
+export function providerWithoutKey<O extends ProviderClientOptions>(resolved: ResolvedProviderWithKey<O>): ResolvedProviderOptions<O> {
+  const { privateJwk, ...rest } = resolved as ResolvedProviderWithKey<O> & { readonly privateJwk?: unknown }
+  return Object.freeze(privateJwk === undefined ? rest : { ...rest, privateJwk: REDACTED_KEY }) as ResolvedProviderOptions<O>
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+/** The variable names of one provider, as NAIS sets them. */
+interface EnvNames {
+  readonly clientId: string
+  readonly tokenEndpoint: string
+  readonly issuer: string
+  readonly jwk: string
+  readonly jwkSecretId: string
+}
+
+const ENTRA_ENV: EnvNames = {
+  clientId: 'AZURE_APP_CLIENT_ID',
+  tokenEndpoint: 'AZURE_OPENID_CONFIG_TOKEN_ENDPOINT',
+  issuer: 'AZURE_OPENID_CONFIG_ISSUER',
+  jwk: 'AZURE_APP_JWK',
+  jwkSecretId: 'AZURE_APP_JWK_SECRET_ID',
+}
+
+const MASKINPORTEN_ENV: EnvNames = {
+  clientId: 'MASKINPORTEN_CLIENT_ID',
+  tokenEndpoint: 'MASKINPORTEN_TOKEN_ENDPOINT',
+  issuer: 'MASKINPORTEN_ISSUER',
+  jwk: 'MASKINPORTEN_CLIENT_JWK',
+  jwkSecretId: 'MASKINPORTEN_CLIENT_JWK_SECRET_ID',
+}
+
+/**
+ * Reads `AZURE_APP_CLIENT_ID`, `AZURE_OPENID_CONFIG_TOKEN_ENDPOINT`, `AZURE_OPENID_CONFIG_ISSUER` and
+ * `AZURE_APP_JWK` or `AZURE_APP_JWK_SECRET_ID`. Throws `ConfigError` naming the variable; values are
+ * never echoed (one of them is a private key).
+ */
+export function entraOptionsFromEnv(env: Env = process.env): EntraOptions {
+  const options = fromEnv(env, ENTRA_ENV)
+  if (!UUID.test(options.clientId)) throw new ConfigError('AZURE_APP_CLIENT_ID must be the application (client) id, a UUID')
+  return options
+}
+
+/**
+ * Reads `MASKINPORTEN_CLIENT_ID`, `MASKINPORTEN_TOKEN_ENDPOINT`, `MASKINPORTEN_ISSUER` and
+ * `MASKINPORTEN_CLIENT_JWK` or `MASKINPORTEN_CLIENT_JWK_SECRET_ID`; as `entraOptionsFromEnv`.
+ */
+export function maskinportenOptionsFromEnv(env: Env = process.env): MaskinportenOptions {
+  return fromEnv(env, MASKINPORTEN_ENV)
+}
+
+function fromEnv(env: Env, names: EnvNames): ProviderClientOptions {
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+  const required = (name: string): string => {
+    const value = read(name)
+    if (value === undefined) throw new ConfigError(`${name} is not set`)
+    return value
+  }
+  const url = (name: string): string => {
+    const value = required(name)
+    if (!isHttpUrl(value) || !isSafeUrl(new URL(value))) throw new ConfigError(`${name} must be an https: URL (http: only on a loopback host)`)
+    return value
+  }
+  const clientId = required(names.clientId)
+  const tokenEndpoint = url(names.tokenEndpoint)
+  const issuer = url(names.issuer)
+  const privateJwk = read(names.jwk)
+  const privateJwkSecretId = read(names.jwkSecretId)
+  if (privateJwk === undefined && privateJwkSecretId === undefined) throw new ConfigError(`${names.jwk} or ${names.jwkSecretId} must be set`)
+  if (privateJwk !== undefined && privateJwkSecretId !== undefined) throw new ConfigError(`set only one of ${names.jwk} and ${names.jwkSecretId}`)
+  return { clientId, tokenEndpoint, issuer, ...(privateJwk === undefined ? { privateJwkSecretId } : { privateJwk }) }
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}

@@ -1,0 +1,133 @@
+/**
+ * Validation of a caller's Entra ID access token, for an API that exchanges it on-behalf-of: RS256
+ * signature with a key from `AZURE_OPENID_CONFIG_JWKS_URI` (the kit's JWKS cache, lib/inbound/jwks.ts),
+ * `iss` = `AZURE_OPENID_CONFIG_ISSUER`, `aud` = our client id, `exp`/`nbf`/`iat`, and — when
+ * `AZURE_APP_PRE_AUTHORIZED_APPS` is given — `azp` (v2.0 tokens; `appid` in v1.0) one of the
+ * pre-authorized apps' client ids, 403 otherwise (as NAIS's inbound access policy).
+ */
+import { BearerTokenError, ConfigError, ForbiddenCallerError, InvalidOptionError } from '../errors.ts'
+import { createIssuerKeys, type IssuerKeys } from '../inbound/jwks.ts'
+import { checkClaims, decodeJwt, TokenRefusal, verifySignature } from '../inbound/verify.ts'
+import type { FetchLike } from '../types.ts'
+import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys } from '../util/option-checks.ts'
+
+/** One entry of `AZURE_APP_PRE_AUTHORIZED_APPS`. */
+export interface PreAuthorizedApp {
+  /** `cluster:namespace:app`. */
+  readonly name: string
+  /** Its Entra ID client id. */
+  readonly clientId: string
+}
+
+export interface EntraInboundOptions {
+  /** `AZURE_OPENID_CONFIG_ISSUER`. Required. */
+  issuer: string
+  /** `AZURE_OPENID_CONFIG_JWKS_URI`. Required. */
+  jwksUri: string
+  /** Our client id, the `aud` of accepted tokens (`AZURE_APP_CLIENT_ID`). Required. */
+  audience: string
+  /** The apps that may call (`AZURE_APP_PRE_AUTHORIZED_APPS`); unset: any app Entra ID issued a token to for us. */
+  preAuthorizedApps?: readonly PreAuthorizedApp[] | undefined
+  /** Milliseconds of clock skew allowed for `exp`, `nbf`, `iat`. Default 5000; 0–300000. */
+  clockTolerance?: number
+  /** Milliseconds a JWKS fetch may take. Default 3000. */
+  jwksTimeout?: number
+  /** Largest accepted token, in characters. Default 16384. */
+  maxTokenLength?: number
+  /** The `fetch` for the JWKS. Default `globalThis.fetch`. */
+  fetch?: FetchLike | undefined
+  /** Current time, milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number
+}
+
+export const entraInboundDefaults = Object.freeze({ clockTolerance: 5000, jwksTimeout: 3000, maxTokenLength: 16_384, clock: Date.now as () => number })
+
+const keys = optionKeys<EntraInboundOptions>()('issuer', 'jwksUri', 'audience', 'preAuthorizedApps', 'clockTolerance', 'jwksTimeout', 'maxTokenLength', 'fetch', 'clock')
+
+/** The verified claims of the caller's token (Entra ID's: `oid`, `NAVident`, `azp`, `azp_name`, `groups`, ...). */
+export type EntraClaims = Readonly<Record<string, unknown>>
+
+export interface EntraValidator {
+  /** The verified claims; rejects with `BearerTokenError` (401), `ForbiddenCallerError` (403) or `JwksError` (5xx). */
+  validate(token: string, deadline?: { readonly signal: AbortSignal | undefined }): Promise<EntraClaims>
+  readonly maxTokenLength: number
+}
+
+export function createEntraValidator(options: EntraInboundOptions): EntraValidator {
+  checkOptionsObject('inbound', options)
+  checkKnownKeys(options, keys, 'inbound.')
+  const resolved = { ...entraInboundDefaults, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<EntraInboundOptions>
+  checkUrl('inbound.issuer', resolved.issuer)
+  checkUrl('inbound.jwksUri', resolved.jwksUri)
+  if (typeof resolved.audience !== 'string' || resolved.audience === '') throw new InvalidOptionError('inbound.audience', 'must be our client id')
+  checkInteger('inbound.clockTolerance', resolved.clockTolerance, 0, 300_000)
+  checkInteger('inbound.jwksTimeout', resolved.jwksTimeout, 1, 60_000)
+  checkInteger('inbound.maxTokenLength', resolved.maxTokenLength, 64, 1_048_576)
+  checkFunction('inbound.clock', resolved.clock, false)
+  checkFunction('inbound.fetch', resolved.fetch)
+  const allowed = options.preAuthorizedApps === undefined ? undefined : new Set(checkApps(options.preAuthorizedApps).map((app) => app.clientId))
+  const issuerKeys: IssuerKeys = createIssuerKeys({
+    issuer: resolved.issuer,
+    jwksUri: resolved.jwksUri,
+    timeout: resolved.jwksTimeout,
+    cooldown: 30_000,
+    maxAge: 600_000,
+    failureCooldown: 5000,
+    clock: resolved.clock,
+    fetch: options.fetch,
+  })
+  return {
+    maxTokenLength: resolved.maxTokenLength,
+    async validate(token, deadline) {
+      let claims: EntraClaims
+      try {
+        const jwt = decodeJwt(token)
+        const key = issuerKeys.cached(jwt.kid) ?? (await issuerKeys.key({ kid: jwt.kid, alg: 'RS256' }, deadline))
+        if (key === null) throw new TokenRefusal('unknown kid')
+        if (!verifySignature(jwt, key)) throw new TokenRefusal('bad signature')
+        checkClaims(jwt.payload, { issuer: resolved.issuer, audience: resolved.audience, now: resolved.clock(), leeway: resolved.clockTolerance })
+        claims = jwt.payload
+      } catch (err) {
+        if (err instanceof TokenRefusal) throw new BearerTokenError(`the Entra ID token was refused: ${err.message}`)
+        throw err
+      }
+      if (allowed !== undefined) {
+        const caller = claims['azp'] ?? claims['appid']
+        if (typeof caller !== 'string' || !allowed.has(caller)) throw new ForbiddenCallerError('the calling app is not pre-authorized (AZURE_APP_PRE_AUTHORIZED_APPS)')
+      }
+      return claims
+    },
+  }
+}
+
+function checkApps(apps: unknown): readonly PreAuthorizedApp[] {
+  if (!Array.isArray(apps) || apps.some((app) => app === null || typeof app !== 'object' || typeof (app as PreAuthorizedApp).clientId !== 'string')) {
+    throw new InvalidOptionError('inbound.preAuthorizedApps', 'must be a list of { name, clientId }')
+  }
+  return apps as PreAuthorizedApp[]
+}
+
+/**
+ * Reads `AZURE_OPENID_CONFIG_ISSUER`, `AZURE_OPENID_CONFIG_JWKS_URI`, `AZURE_APP_CLIENT_ID` and the
+ * optional `AZURE_APP_PRE_AUTHORIZED_APPS` (JSON). Throws `ConfigError` naming the variable.
+ */
+export function entraInboundFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): EntraInboundOptions {
+  const required = (name: string): string => {
+    const value = env[name]?.trim()
+    if (value === undefined || value === '') throw new ConfigError(`${name} is not set`)
+    return value
+  }
+  const issuer = required('AZURE_OPENID_CONFIG_ISSUER')
+  const jwksUri = required('AZURE_OPENID_CONFIG_JWKS_URI')
+  const audience = required('AZURE_APP_CLIENT_ID')
+  const apps = env['AZURE_APP_PRE_AUTHORIZED_APPS']?.trim()
+  let preAuthorizedApps: PreAuthorizedApp[] | undefined
+  if (apps !== undefined && apps !== '') {
+    try {
+      preAuthorizedApps = checkApps(JSON.parse(apps)) as PreAuthorizedApp[]
+    } catch {
+      throw new ConfigError('AZURE_APP_PRE_AUTHORIZED_APPS must be a JSON array of {"name":"cluster:namespace:app","clientId":"<uuid>"}')
+    }
+  }
+  return { issuer, jwksUri, audience, preAuthorizedApps }
+}
