@@ -13,7 +13,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
   }))
   .handler(async (_event, context, { signal }) => {
     // The verified claims. They hold the citizen's identity number (pid): never log them.
-    const loginLevel = context.citizen?.acr
+    const loginLevel = context.citizen.acr
     const response = await context.tokenX.fetch(ordersUrl, { signal })
     const answer = await downstreamAnswer(response, context.tokenX)
     return { ...answer, headers: { ...answer.headers, 'x-login-level': String(loginLevel) } }

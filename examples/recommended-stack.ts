@@ -26,9 +26,9 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
   .use(httpCors({ origins: ['https://app.example'], exposeHeaders: 'WWW-Authenticate', disableBeforePreflightResponse: false }))
   .use(httpHeaderNormalizer())
   .use(httpErrorHandler()) // renders everything else; before or after tokenX() both work
-  // Last. The kit's lines go through your Logger; its metrics are its own EMF record per invocation
-  // (same POWERTOOLS_METRICS_NAMESPACE); its spans go to the tracer provider ADOT registers, if any.
-  .use(tokenX({ audience: { audience: 'prod-gcp:team:orders-api', url: ordersUrl }, logger }))
+  // Last. The kit logs through your Logger, adds its metrics to your Metrics (logMetrics, used before
+  // tokenX(), publishes one EMF record with both), and records its X-Ray subsegments with your Tracer.
+  .use(tokenX({ audience: { audience: 'prod-gcp:team:orders-api', url: ordersUrl }, logger, metrics, tracer }))
   .handler(async (_event, context, { signal }) => {
     const response = await context.tokenX.fetch(ordersUrl, { signal })
     return downstreamAnswer(response, context.tokenX)

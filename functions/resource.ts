@@ -7,18 +7,17 @@
  * Everything TokenX-related happens in the middleware: by the time the handler runs, the caller's
  * token has been validated (signature, issuer, audience, expiry, and a login level of at least
  * `REQUIRED_ACR`, default idporten-loa-high), exchanged (or taken from the cache), and
- * `context.tokenX.fetch` sends it; `context.citizen` holds the verified claims.
+ * `context.tokenX.fetch` sends it; `context.citizen` holds the verified claims (validation on).
  */
 import middy from '@middy/core'
-import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda'
-import { ConfigError, downstreamAnswer, tokenX, type Downstream, type VerifiedClaims } from 'tokenx-handler-kit'
+import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda'
+import { ConfigError, downstreamAnswer, tokenX, type Downstream } from 'tokenx-handler-kit'
 import { createLogger } from 'tokenx-handler-kit/observe'
 import { misconfigured } from './shared/misconfigured.ts'
 import { environmentAtLoad, inboundValidationFromEnv, requiredAcrFromEnv } from './shared/acr-env.ts'
 import { downstreamFromEnv } from './shared/downstream-env.ts'
 
 type Event = APIGatewayProxyEvent | APIGatewayProxyEventV2
-type TokenXLambdaContext = Context & { tokenX: Downstream; citizen: VerifiedClaims | undefined }
 
 const env = environmentAtLoad()
 const downstream = downstreamFromEnv(env)
@@ -27,7 +26,8 @@ const inboundValidation = inboundValidationFromEnv(env)
 /** One logger for the kit and this function: JSON lines in Powertools' shape (POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL). */
 const logger = createLogger()
 
-async function getResource(context: TokenXLambdaContext, signal: AbortSignal): Promise<APIGatewayProxyResult> {
+/** Needs only the downstream of the context the middleware types (tokenX, and citizen when validation is on). */
+async function getResource(context: { readonly tokenX: Downstream }, signal: AbortSignal): Promise<APIGatewayProxyResult> {
   // Relative to DOWNSTREAM_URL, the one origin this audience's token may go to. A downstream that
   // cannot be reached or does not answer in time rejects with a DownstreamError, which the middleware
   // answers (502 / 504, docs/errors.md); so does an answer downstreamAnswer does not pass on.
@@ -42,7 +42,7 @@ export const handler =
     ? misconfigured(requiredAcr, logger)
     : inboundValidation instanceof ConfigError
     ? misconfigured(inboundValidation, logger)
-    : middy<Event, APIGatewayProxyResult, Error, TokenXLambdaContext>()
+    : middy<Event, APIGatewayProxyResult>()
         // Inbound validation on: IDPORTEN_* (and TOKEN_X_JWKS_URI, for tokens other apps exchanged for us).
         .use(tokenX({
           audience: { audience: downstream.audience, url: downstream.url.href },
