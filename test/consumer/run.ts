@@ -100,10 +100,11 @@ type KeySource = (typeof keySources)[number]
 /**
  * The tarball holds only what a consumer needs: build/ (JavaScript, declarations, and their maps) and
  * the TypeScript sources under lib/ the maps point at, about half of it maps and sources. 0.2.0 packs to about
- * 200 KiB (790 KiB unpacked); the budgets leave room for growth, not for a stray folder.
+ * 200 KiB (790 KiB unpacked); 0.3.0-dev to about 250 KiB (1000 KiB), of which the `tokenx-local` command
+ * (build/tokenx-local/, no maps) is 11 KiB (41 KiB). The budgets leave room for growth, not for a stray folder.
  */
-const TARBALL_MAX_BYTES = 256 * 1024
-const TARBALL_MAX_UNPACKED_BYTES = 1024 * 1024
+const TARBALL_MAX_BYTES = 288 * 1024
+const TARBALL_MAX_UNPACKED_BYTES = 1152 * 1024
 const FORBIDDEN_PREFIXES = ['test/', 'dev/', 'bench/', '.ci/', 'scripts/', 'functions/', 'deploy/', 'node_modules/', 'dist/', '.dev/', '.keys/', '.serverless/']
 const REQUIRED_FILES = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'build/tokenx-local/local-cli.js', ...['index', 'observe', 'config'].flatMap((entry) => [`build/${entry}.js`, `build/${entry}.d.ts`, `build/${entry}.d.ts.map`])]
 
