@@ -586,8 +586,15 @@ async function localStackRun(dir: string): Promise<string> {
   const command = join(dir, 'node_modules/.bin/tokenx-local')
   const baseEnv: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: dir, AWS_CONFIG_FILE: join(dir, 'no-aws-config'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials') }
   const started = spawn(command, ['start'], { cwd: dir, env: baseEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<number | null>((resolve) => started.once('exit', (code) => resolve(code)))
   let printed = ''
+  // A command that cannot be run (no bin linked) is an 'error' event, never an 'exit'.
+  const exited = new Promise<number | null>((resolve) => {
+    started.once('exit', (code) => resolve(code))
+    started.once('error', (error) => {
+      printed += `${error.message}\n`
+      resolve(null)
+    })
+  })
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`tokenx-local start did not get ready in 30 s:\n${tail(printed)}`)), 30_000)

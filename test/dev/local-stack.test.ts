@@ -6,7 +6,9 @@
  * handlers with the command installed from the packed tarball.
  */
 import { randomUUID } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -239,5 +241,43 @@ describe('the tokenx-local command', () => {
     expect(lines.stdout).toContain(`DOWNSTREAM_LEDGER_URL='${stack.downstreams.get(LEDGER)!.url}'\n`)
     const json = JSON.parse((await run(['env', '--client', ORDERS, '--json'])).stdout) as Record<string, string>
     expect(json).toEqual(functionEnv(config, stack.state, ORDERS, keys.clients.get(ORDERS)!))
+  })
+
+  it('starts, writes where it runs, and stops on SIGTERM leaving no state file; a taken port is one line, exit 1', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tokenx-local-start-'))
+    try {
+      await writeFile(path.join(dir, 'tokenx-local.json'), JSON.stringify(raw))
+      const child = spawn(process.execPath, [cli, 'start'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+      let printed = ''
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          printed += chunk.toString('utf8')
+          if (printed.includes('tokenx-local: ready')) resolve()
+        })
+        void exited.then(() => reject(new Error(printed)))
+      })
+      const running = JSON.parse(await readFile(path.join(dir, '.tokenx-local/running.json'), 'utf8')) as { pid: number; tokenxIssuer: string; downstreams: Record<string, string> }
+      expect(running.pid).toBe(child.pid)
+      expect(printed).toContain(running.tokenxIssuer)
+      expect(Object.keys(running.downstreams).sort()).toEqual([LEDGER, PROFILE])
+      expect((await fetch(`${running.tokenxIssuer}/jwks`)).status).toBe(200)
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
+      await expect(stat(path.join(dir, '.tokenx-local/running.json'))).rejects.toThrow()
+
+      const taken = createServer()
+      const port = await new Promise<number>((resolve) => taken.listen(0, '127.0.0.1', () => resolve((taken.address() as { port: number }).port)))
+      try {
+        await writeFile(path.join(dir, 'tokenx-local.json'), JSON.stringify({ ...raw, tokenx: { port } }))
+        const refused = await runScript(cli, ['start'], { cwd: dir })
+        expect(refused.code).toBe(1)
+        expect(refused.stderr.trim()).toBe(`tokenx-local: port ${port} on 127.0.0.1 is already in use: change it in tokenx-local.json`)
+      } finally {
+        taken.close()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
