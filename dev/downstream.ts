@@ -30,6 +30,11 @@ export interface DownstreamOptions {
    * `undefined`, the token is checked here with jose instead.
    */
   readonly forwardTo?: () => string | undefined
+  /**
+   * Answer every path and method (the body adds `method` and `path`), as a stand-in for a consumer's
+   * downstream app (`tokenx-local`, dev/local-stack.ts). Default false: `GET /resource` only.
+   */
+  readonly anyPath?: boolean
 }
 
 export interface DownstreamRequest {
@@ -67,6 +72,10 @@ export interface ResourceBody {
   readonly sub: unknown
 }
 
+function identity(claims: JWTPayload): ResourceBody {
+  return { pid: claims.pid, acr: claims.acr, client_id: claims.client_id, aud: claims.aud, idp: claims.idp, sub: claims.sub }
+}
+
 export async function startDownstream(options: DownstreamOptions): Promise<Downstream> {
   const jwksUrl = new URL(options.jwksUri)
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(jwksUrl.hostname)) {
@@ -98,7 +107,17 @@ export async function startDownstream(options: DownstreamOptions): Promise<Downs
     stats.requests += 1
     void (async () => {
       let status: number
-      if (path !== '/resource') {
+      if (options.anyPath === true) {
+        const result = await authenticate(authorization)
+        status = typeof result === 'string' ? 401 : 200
+        if (typeof result === 'string') {
+          stats.rejected += 1
+          sendJson(res, status, { error: 'invalid_token', error_description: result }, { 'www-authenticate': `Bearer realm="downstream", error="invalid_token"` })
+        } else {
+          stats.authorized += 1
+          sendJson(res, status, { method: req.method, path, ...identity(result) })
+        }
+      } else if (path !== '/resource') {
         status = 404
         sendJson(res, status, { error: 'not_found' })
       } else if (req.method !== 'GET') {
@@ -129,15 +148,7 @@ export async function startDownstream(options: DownstreamOptions): Promise<Downs
         } else {
           status = 200
           stats.authorized += 1
-          const body: ResourceBody = {
-            pid: result.pid,
-            acr: result.acr,
-            client_id: result.client_id,
-            aud: result.aud,
-            idp: result.idp,
-            sub: result.sub,
-          }
-          sendJson(res, status, body)
+          sendJson(res, status, identity(result))
         }
       }
       seen.push({ method: req.method ?? 'GET', path, authorization, status })

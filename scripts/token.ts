@@ -1,5 +1,5 @@
 /**
- * `npm run -s token -- --pid 12345678910 [--acr idporten-loa-high] [--expires-in 3600]` (`--help` for usage)
+ * `npm run -s token -- --pid 12345678910 [--acr idporten-loa-high] [--expires-in 3600] [--aud <client id>]` (`--help` for usage)
  *
  * Prints a citizen token signed with the running dev stack's ID-porten key (`.dev/`), for the
  * stack's issuer, and nothing else on stdout (use `npm run -s` so npm adds no banner).
@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { JWK } from 'jose'
-import { DEFAULT_ACR, mintCitizenToken } from '../dev/idporten.ts'
+import { DEFAULT_ACR, DEFAULT_IDPORTEN_AUDIENCE, mintCitizenToken } from '../dev/idporten.ts'
 import { IDPORTEN_KEY_FILE, portsFromEnv, stateFileName, type StackState } from '../dev/stack.ts'
 
 // The same folder `npm start` uses (DEV_STATE_DIR overrides it there too).
@@ -21,7 +21,7 @@ const stateDir = process.env.DEV_STATE_DIR || join(dirname(fileURLToPath(import.
  */
 const ACR_VALUES = ['idporten-loa-substantial', 'idporten-loa-high', 'Level3', 'Level4'] as const
 
-const USAGE = `usage: npm run -s token -- --pid <11 digits> [--acr <level>] [--expires-in <seconds>]
+const USAGE = `usage: npm run -s token -- --pid <11 digits> [--acr <level>] [--expires-in <seconds>] [--aud <client id>]
 
 Prints a citizen token signed with the running dev stack's ID-porten key (start it with npm start),
 and nothing else on stdout.
@@ -30,6 +30,7 @@ options:
   --pid <11 digits>       the citizen's personal identity number (required)
   --acr <level>           ${ACR_VALUES.join(', ')} (default ${DEFAULT_ACR})
   --expires-in <seconds>  lifetime, a whole number of seconds from 1 (default 3600)
+  --aud <client id>       the app the citizen logged in to (default ${DEFAULT_IDPORTEN_AUDIENCE})
   -h, --help              this text`
 
 function fail(message: string): never {
@@ -44,6 +45,7 @@ try {
       pid: { type: 'string' },
       acr: { type: 'string', default: DEFAULT_ACR },
       'expires-in': { type: 'string', default: '3600' },
+      aud: { type: 'string', default: DEFAULT_IDPORTEN_AUDIENCE },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -60,6 +62,7 @@ if (values.help) {
 if (values.pid === undefined) fail('--pid is required')
 if (!/^\d{11}$/.test(values.pid)) fail('--pid must be 11 digits')
 if (!(ACR_VALUES as readonly string[]).includes(values.acr)) fail(`--acr must be one of ${ACR_VALUES.join(', ')}`)
+if (values.aud === '') fail('--aud must not be empty')
 if (!/^\d+$/.test(values['expires-in']) || Number(values['expires-in']) < 1) fail('--expires-in must be a whole number of seconds from 1')
 const expiresIn = Number(values['expires-in'])
 
@@ -97,4 +100,4 @@ async function runningStacks(): Promise<Array<StackState & { file: string }>> {
   return states
 }
 
-process.stdout.write(`${await mintCitizenToken({ issuer, privateJwk }, { pid: values.pid, acr: values.acr, expiresIn })}\n`)
+process.stdout.write(`${await mintCitizenToken({ issuer, privateJwk }, { pid: values.pid, acr: values.acr, aud: values.aud, expiresIn })}\n`)

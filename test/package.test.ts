@@ -28,7 +28,8 @@ describe('package.json', () => {
   it('is publishable: licence, semver version, whitelist, no private flag', () => {
     expect(pkg.private).toBeUndefined()
     expect(pkg.license).toBe('MIT')
-    expect(pkg.version).toMatch(/^\d+\.\d+\.\d+$/)
+    // X.Y.Z for a release, X.Y.Z-dev between releases (RELEASING.md; test/release.test.ts checks the CHANGELOG agrees).
+    expect(pkg.version).toMatch(/^\d+\.\d+\.\d+(-dev)?$/)
     expect(pkg.files).toEqual(['build/', 'lib/**/*.ts', 'CHANGELOG.md'])
     expect(pkg.repository).toBeDefined()
     expect(pkg.engines).toEqual({ node: '>=22' })

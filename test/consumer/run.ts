@@ -14,6 +14,10 @@
  *    free 127.0.0.1 ports), run every handler × build × key source under plain `node` (invoke.mjs);
  *    then every handler × build once more with an inline key, no table and `@aws-sdk/*` made
  *    unreachable (no-aws-sdk.mjs): it must answer without ever asking for the AWS SDK.
+ *    Then `tokenx-local` (the package's bin, dev/local-cli.ts) from the consumer's node_modules/.bin:
+ *    started with a config of two clients and two downstream stand-ins, its `env` and `token`
+ *    output drive src/two-downstreams.ts (one function, two downstream apps) and src/chained.ts (a
+ *    TokenX token in, validated, exchanged onward).
  * 4. The middleware matrix (test/middy-stack/, issue #13) against the installed tarball, in the
  *    consumer of the middy version the repo develops with (7.9.2): add what the matrix files import
  *    (the middy middlewares, Powertools, vitest, fast-check, …) at the repo's own versions, copy
@@ -27,7 +31,7 @@
  * To extend: add a row to `middyVersions`, `handlers`, `builds` or `keySources` below (e.g. another
  * handler in src/ with a different middleware order); every combination is run.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, sep } from 'node:path'
@@ -99,13 +103,14 @@ type KeySource = (typeof keySources)[number]
 
 /**
  * The tarball holds only what a consumer needs: build/ (JavaScript, declarations, and their maps) and
- * the TypeScript sources under lib/ the maps point at, about half of it maps and sources. 0.2.0 with the
- * testing subpath packs to about 251 KiB (1020 KiB unpacked); the budgets leave room for growth, not for a stray folder.
+ * the TypeScript sources under lib/ the maps point at, about half of it maps and sources. 0.3.0-dev, with the
+ * testing, entra and maskinporten subpaths and the `tokenx-local` command (build/tokenx-local/, no maps),
+ * packs to about 320 KiB (1310 KiB unpacked); the budgets leave room for growth, not for a stray folder.
  */
-const TARBALL_MAX_BYTES = 320 * 1024
-const TARBALL_MAX_UNPACKED_BYTES = 1280 * 1024
+const TARBALL_MAX_BYTES = 384 * 1024
+const TARBALL_MAX_UNPACKED_BYTES = 1536 * 1024
 const FORBIDDEN_PREFIXES = ['test/', 'dev/', 'bench/', '.ci/', 'scripts/', 'functions/', 'deploy/', 'node_modules/', 'dist/', '.dev/', '.keys/', '.serverless/']
-const REQUIRED_FILES = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', ...['index', 'observe', 'config', 'testing'].flatMap((entry) => [`build/${entry}.js`, `build/${entry}.d.ts`, `build/${entry}.d.ts.map`])]
+const REQUIRED_FILES = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'build/tokenx-local/local-cli.js', ...['index', 'observe', 'config', 'testing', 'entra', 'maskinporten'].flatMap((entry) => [`build/${entry}.js`, `build/${entry}.d.ts`, `build/${entry}.d.ts.map`])]
 
 // ---------------------------------------------------------------------------------------------
 
@@ -323,6 +328,8 @@ async function main(): Promise<void> {
     for (const target of targets.filter((t) => t.build.secretsManager === 'works')) {
       await check(`AWS SDK: only the Secrets Manager client: ${target.handler.name}, ${target.build.name}, Secrets Manager key, no table ${label}`, () => invokeWithoutSdk(stack!, dir, target.file, 'Secrets Manager key'))
     }
+
+    await check(`tokenx-local, the installed command: a handler with two downstreams and a chained re-exchange ${label}`, () => localStackRun(dir))
 
     if (middy.matrix && (only === undefined || 'middleware matrix'.includes(only) || only.startsWith('middleware matrix'))) await middlewareMatrix(dir, middy.version, label)
   }
@@ -572,5 +579,76 @@ async function oldestSdk(stack: Stack, bundle: string, build: Build): Promise<st
     return `${answered}, @aws-sdk ${floor}, 1 item written`
   } finally {
     dynamodb.destroy()
+  }
+}
+
+/**
+ * `tokenx-local` as a consumer runs it: the bin npm linked into node_modules/.bin, a config file in
+ * the project, `env --json` for each function's environment and `token` for the tokens. The
+ * two-downstream handler (as the frontend) and the chained handler (as orders, called with the
+ * TokenX token the frontend would send it) run under plain `node` (invoke.mjs).
+ */
+async function localStackRun(dir: string): Promise<string> {
+  const [frontend, orders, profile, ledger] = ['local:team:frontend', 'local:team:orders', 'local:team:profile', 'local:team:ledger']
+  await writeFile(join(dir, 'tokenx-local.json'), JSON.stringify({
+    tokenx: { port: 0 },
+    idporten: { port: 0 },
+    clients: { [frontend!]: { audiences: [profile, ledger, orders] }, [orders!]: { audiences: [ledger] } },
+    downstreams: { [profile!]: { port: 0 }, [ledger!]: { port: 0 } },
+  }))
+  const command = join(dir, 'node_modules/.bin/tokenx-local')
+  const baseEnv: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: dir, AWS_CONFIG_FILE: join(dir, 'no-aws-config'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials') }
+  const started = spawn(command, ['start'], { cwd: dir, env: baseEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  let printed = ''
+  // A command that cannot be run (no bin linked) is an 'error' event, never an 'exit'.
+  const exited = new Promise<number | null>((resolve) => {
+    started.once('exit', (code) => resolve(code))
+    started.once('error', (error) => {
+      printed += `${error.message}\n`
+      resolve(null)
+    })
+  })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`tokenx-local start did not get ready in 30 s:\n${tail(printed)}`)), 30_000)
+      const seen = (chunk: Buffer): void => {
+        printed += chunk.toString('utf8')
+        if (printed.includes('tokenx-local: ready')) {
+          clearTimeout(timer)
+          resolve()
+        }
+      }
+      started.stdout.on('data', seen)
+      started.stderr.on('data', seen)
+      void exited.then((code) => reject(new Error(`tokenx-local start exited ${code}:\n${tail(printed)}`)))
+    })
+    const cli = async (args: readonly string[]): Promise<string> => (await mustRun(command, args, { cwd: dir, env: baseEnv })).stdout.trim()
+    const envOf = async (client: string) => JSON.parse(await cli(['env', '--client', client, '--json'])) as Record<string, string>
+    const pid = String(10_000_000_000 + Math.floor(Math.random() * 89_999_999_999))
+    const secrets: string[] = []
+    const invokeAs = async (env: Record<string, string>, file: string, token: string) => {
+      secrets.push(token, String((JSON.parse(String(env['TOKEN_X_PRIVATE_JWK'])) as { d?: string }).d))
+      const ran = await run(process.execPath, [join(fixture, 'invoke.mjs'), join(dir, 'out/tsc', file)], { cwd: dir, env: { ...baseEnv, ...env, CITIZEN_TOKEN: token }, timeout: 30_000 })
+      const output = `${ran.stdout}${ran.stderr}`
+      assert(!secrets.some((secret) => output.includes(secret)), 'a token or key appears in the output')
+      assert(ran.code === 0, `node exited ${ran.code}\n${tail(output)}`)
+      const result = JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? 'null') as { statusCode?: number; body?: string } | null
+      assert(result?.statusCode === 200, `${file} answered ${JSON.stringify(result)}\n${tail(output)}`)
+      return JSON.parse(String(result.body)) as Record<string, unknown>
+    }
+
+    const two = await invokeAs(await envOf(frontend!), 'two-downstreams.js', await cli(['token', '--pid', pid]))
+    const seenBy = (body: unknown) => body as { pid?: unknown; client_id?: unknown; aud?: unknown; path?: unknown; idp?: unknown }
+    assert(seenBy(two['profile']).aud === profile && seenBy(two['profile']).client_id === frontend && seenBy(two['profile']).pid === pid, `profile saw ${JSON.stringify(two['profile'])}`)
+    assert(seenBy(two['ledger']).aud === ledger && seenBy(two['ledger']).client_id === frontend && seenBy(two['ledger']).pid === pid, `ledger saw ${JSON.stringify(two['ledger'])}`)
+
+    const forOrders = await cli(['token', '--pid', pid, '--client', frontend!, '--aud', orders!])
+    const chained = seenBy(await invokeAs(await envOf(orders!), 'chained.js', forOrders))
+    assert(chained.aud === ledger && chained.client_id === orders && chained.pid === pid && chained.path === '/entries', `the ledger saw ${JSON.stringify(chained)}`)
+    return `profile and ledger each got their own token; orders re-exchanged the frontend's token for the ledger (idp ${String(chained.idp)})`
+  } finally {
+    started.kill('SIGTERM')
+    await exited
+    assert(!(await stat(join(dir, '.tokenx-local/running.json')).then(() => true, () => false)), 'tokenx-local left its running.json behind')
   }
 }

@@ -47,7 +47,15 @@ describe('npm run token', () => {
     expect(claims.exp! - claims.iat!).toBe(60)
   })
 
+  it('mints a token for another app with --aud (default the example app)', async () => {
+    const other = decodeJwt((await token(['--pid', '12345678910', '--aud', 'local:team:orders'])).stdout.trim())
+    expect(other.aud).toBe('local:team:orders')
+    const usual = decodeJwt((await token(['--pid', '12345678910'])).stdout.trim())
+    expect(usual.aud).toBe('local:team:tokenx-kit-example')
+  })
+
   it.each([
+    [['--pid', '12345678910', '--aud', ''], '--aud must not be empty'],
     [['--pid', '12345678910', '--acr', 'foo'], '--acr must be one of idporten-loa-substantial, idporten-loa-high, Level3, Level4'],
     [['--pid', '12345678910', '--acr', 'level4'], '--acr must be one of'],
     [['--pid', '123'], '--pid must be 11 digits'],
