@@ -214,6 +214,6 @@ function portInUseFrom(lines: readonly string[]): PortInUseError | undefined {
 }
 
 function stripAnsi(text: string): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the ANSI colour sequences stripped here
   return text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '')
 }

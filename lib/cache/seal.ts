@@ -80,7 +80,10 @@ export function appBinding(privateKey: KeyObject, clientId: string): AppBinding 
   const signature = sign('sha256', Buffer.from(`${LABEL} ${clientId}`, 'utf8'), { key: privateKey, padding: constants.RSA_PKCS1_PADDING })
   const derive = (use: string) => Buffer.from(hkdfSync('sha256', signature, Buffer.alloc(0), `${LABEL}\0${use}\0${clientId}`, KEY_BYTES))
   const binding = Object.freeze({ clientId, itemSecret: derive('item key'), sealSecret: derive('sealing key') })
-  if (perClient === undefined) bindings.set(privateKey, (perClient = new Map()))
+  if (perClient === undefined) {
+    perClient = new Map()
+    bindings.set(privateKey, perClient)
+  }
   perClient.set(clientId, binding)
   return binding
 }

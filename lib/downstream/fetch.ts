@@ -353,7 +353,10 @@ const authorizations = new WeakMap<ExchangedToken, string>()
 
 function authorizationOf(token: ExchangedToken): string {
   let value = authorizations.get(token)
-  if (value === undefined) authorizations.set(token, (value = `Bearer ${token.accessToken}`))
+  if (value === undefined) {
+    value = `Bearer ${token.accessToken}`
+    authorizations.set(token, value)
+  }
   return value
 }
 

@@ -124,6 +124,7 @@ let failed = 0
  * Runs one check: PASS with an optional detail, or FAIL with the error's message. `--only` skips
  * checks whose name lacks its text, except those that make what later checks need (`setup`).
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: a check resolves to a note, or to nothing
 async function check(name: string, run: () => Promise<string | void>, setup = false): Promise<boolean> {
   if (only !== undefined && !setup && !name.includes(only)) return true
   const started = Date.now()

@@ -5,7 +5,7 @@
  */
 import { tokenX, type KitLogger } from 'tokenx-handler-kit'
 import { acrLevels, isAcrLevel, isClientId, middlewareDefaults, optionsFromEnv, type AcrLevel } from 'tokenx-handler-kit/config'
-import { channelName, createLogger, METRICS, type KitEventName, type KitEvents, type MetricName } from 'tokenx-handler-kit/observe'
+import { channelName, createLogger, type METRICS, type KitEventName, type KitEvents, type MetricName } from 'tokenx-handler-kit/observe'
 
 const logger: KitLogger = createLogger({ serviceName: 'orders' })
 export const observed = tokenX({ audience: 'prod-gcp:team:orders-api', logger })

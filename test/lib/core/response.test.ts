@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, } from 'vitest'
 import { BearerTokenError, ConfigError, DownstreamError, InsufficientAcrError, KeyError, TokenExchangeError, type TokenXError } from '../../../lib/errors.ts'
 import { downstreamAnswer, errorResponse } from '../../../lib/core/response.ts'
 

@@ -101,7 +101,7 @@ describe('the configured origin', () => {
 
   it.each([
     ['another origin', () => `${other.url}/resource`],
-    ['another port', () => api.url.replace(/:\d+$/, ':1') + '/resource'],
+    ['another port', () => `${api.url.replace(/:\d+$/, ':1')}/resource`],
     ['userinfo that hides another host', () => `${api.url}@127.0.0.2/resource`],
     ['a scheme-relative input', () => `//127.0.0.2:${new URL(other.url).port}/x`],
   ])('refuses %s with ERR_DOWNSTREAM_URL, sending nothing', async (_label, target) => {

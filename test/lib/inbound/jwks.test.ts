@@ -80,7 +80,7 @@ describe('createIssuerKeys', () => {
     async function hugeJwks(declareLength: boolean) {
       let sent = 0
       const closed: Promise<unknown>[] = []
-      const server = createServer((request, response: ServerResponse) => {
+      const server = createServer((_request, response: ServerResponse) => {
         closed.push(once(response, 'close'))
         const head = `{"keys":[${JSON.stringify(issuer.key.publicJwk)}],"padding":"`
         const tail = '"}'
