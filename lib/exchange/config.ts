@@ -141,6 +141,35 @@ export function resolveOptions(options: TokenXOptions): ResolvedWithKey {
   if (resolved.assertionAudience === 'issuer' && resolved.issuer === undefined && !discovers) {
     throw new InvalidOptionError('assertionAudience', '"issuer" needs issuer')
   }
+  checkKeyAndRequestOptions(resolved, true)
+  checkInteger('maxSubjectTokenLength', resolved.maxSubjectTokenLength, 64, 1_048_576)
+  if (resolved.sharedCache !== undefined) resolved.sharedCache = resolveSharedCacheOptions(resolved.sharedCache)
+  return Object.freeze(resolved) as ResolvedWithKey
+}
+
+/** The key and request options every token client takes (TokenX, Entra ID, Maskinporten), with defaults applied. */
+interface KeyAndRequestOptions {
+  readonly privateJwk?: unknown
+  readonly privateJwkSecretId?: unknown
+  readonly assertionLifetime: number
+  readonly timeout: number
+  readonly retries: number
+  readonly retryBackoff: number
+  readonly renewBefore: number
+  readonly cacheMaxEntries: number
+  readonly keyMaxAge: number
+  readonly keyTimeout: number
+  readonly clock: unknown
+  readonly fetch?: unknown
+  readonly secretsManager?: { readonly send?: unknown } | undefined
+}
+
+/**
+ * Checks the options every token client shares: exactly one key source, and each duration and count
+ * within its documented range. `loader`: whether `privateJwk` may be a function that loads the key.
+ * Throws `InvalidOptionError` naming the bad one.
+ */
+export function checkKeyAndRequestOptions(resolved: KeyAndRequestOptions, loader: boolean): void {
   const hasJwk = resolved.privateJwk !== undefined
   const hasSecret = resolved.privateJwkSecretId !== undefined
   if (hasJwk === hasSecret) throw new InvalidOptionError('privateJwk', 'or privateJwkSecretId is required, exactly one of them')
@@ -148,10 +177,10 @@ export function resolveOptions(options: TokenXOptions): ResolvedWithKey {
     throw new InvalidOptionError('privateJwkSecretId', 'must be a non-empty string')
   }
   const jwk: unknown = resolved.privateJwk
-  if (hasJwk && typeof jwk !== 'string' && typeof jwk !== 'function' && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
-    throw new InvalidOptionError('privateJwk', 'must be JWK JSON text, a JWK object or a function that loads it')
+  if (hasJwk && typeof jwk !== 'string' && !(loader && typeof jwk === 'function') && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
+    throw new InvalidOptionError('privateJwk', loader ? 'must be JWK JSON text, a JWK object or a function that loads it' : 'must be JWK JSON text or a JWK object')
   }
-  // `{ ...client.options }` carries the placeholder, not the key: say so now, not at the first exchange.
+  // `{ ...client.options }` carries the placeholder, not the key: say so now, not at the first request.
   if (jwk === REDACTED_KEY) throw new InvalidOptionError('privateJwk', 'is the "[redacted]" placeholder of client.options; pass the key itself')
   checkInteger('assertionLifetime', resolved.assertionLifetime, 1000, 120_000)
   if (resolved.assertionLifetime % 1000 !== 0) throw new InvalidOptionError('assertionLifetime', 'must be whole seconds (a multiple of 1000 ms)')
@@ -162,14 +191,11 @@ export function resolveOptions(options: TokenXOptions): ResolvedWithKey {
   checkInteger('cacheMaxEntries', resolved.cacheMaxEntries, 1, 10_000_000)
   checkInteger('keyMaxAge', resolved.keyMaxAge, 1000, 31_536_000_000)
   checkInteger('keyTimeout', resolved.keyTimeout, 1, 60_000)
-  checkInteger('maxSubjectTokenLength', resolved.maxSubjectTokenLength, 64, 1_048_576)
   checkFunction('clock', resolved.clock, false)
   checkFunction('fetch', resolved.fetch)
   if (resolved.secretsManager !== undefined && typeof resolved.secretsManager?.send !== 'function') {
     throw new InvalidOptionError('secretsManager', 'must have a send() method')
   }
-  if (resolved.sharedCache !== undefined) resolved.sharedCache = resolveSharedCacheOptions(resolved.sharedCache)
-  return Object.freeze(resolved) as ResolvedWithKey
 }
 
 /** `resolved` as `client.options` shows it: the inline key replaced by `'[redacted]'`. */

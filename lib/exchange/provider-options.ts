@@ -8,7 +8,7 @@ import { ConfigError, InvalidOptionError } from '../errors.ts'
 import type { FetchLike, SecretsManagerLike } from '../types.ts'
 import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys } from '../util/option-checks.ts'
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
-import { defaults as tokenXDefaults, REDACTED_KEY } from './config.ts'
+import { checkKeyAndRequestOptions, defaults as tokenXDefaults, REDACTED_KEY } from './config.ts'
 
 /** What every provider client takes (Entra ID, Maskinporten); each option says its unit and default. */
 export interface ProviderClientOptions {
@@ -129,31 +129,7 @@ function resolveCommon<O extends ProviderClientOptions>(options: O, keys: readon
   const resolved = { ...defaultsOf, ...withoutUndefined(options) } as O & typeof providerDefaults
   checkUrl('tokenEndpoint', resolved.tokenEndpoint)
   checkUrl('issuer', resolved.issuer)
-  const hasJwk = resolved.privateJwk !== undefined
-  const hasSecret = resolved.privateJwkSecretId !== undefined
-  if (hasJwk === hasSecret) throw new InvalidOptionError('privateJwk', 'or privateJwkSecretId is required, exactly one of them')
-  if (hasSecret && (typeof resolved.privateJwkSecretId !== 'string' || resolved.privateJwkSecretId.trim() === '')) {
-    throw new InvalidOptionError('privateJwkSecretId', 'must be a non-empty string')
-  }
-  const jwk: unknown = resolved.privateJwk
-  if (hasJwk && typeof jwk !== 'string' && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
-    throw new InvalidOptionError('privateJwk', 'must be JWK JSON text or a JWK object')
-  }
-  if (jwk === REDACTED_KEY) throw new InvalidOptionError('privateJwk', 'is the "[redacted]" placeholder of client.options; pass the key itself')
-  checkInteger('assertionLifetime', resolved.assertionLifetime, 1000, 120_000)
-  if (resolved.assertionLifetime % 1000 !== 0) throw new InvalidOptionError('assertionLifetime', 'must be whole seconds (a multiple of 1000 ms)')
-  checkInteger('timeout', resolved.timeout, 1, 60_000)
-  checkInteger('retries', resolved.retries, 0, 10)
-  checkInteger('retryBackoff', resolved.retryBackoff, 0, 10_000)
-  checkInteger('renewBefore', resolved.renewBefore, 0, 3_600_000)
-  checkInteger('cacheMaxEntries', resolved.cacheMaxEntries, 1, 10_000_000)
-  checkInteger('keyMaxAge', resolved.keyMaxAge, 1000, 31_536_000_000)
-  checkInteger('keyTimeout', resolved.keyTimeout, 1, 60_000)
-  checkFunction('clock', resolved.clock, false)
-  checkFunction('fetch', resolved.fetch)
-  if (resolved.secretsManager !== undefined && typeof resolved.secretsManager?.send !== 'function') {
-    throw new InvalidOptionError('secretsManager', 'must have a send() method')
-  }
+  checkKeyAndRequestOptions(resolved, false)
   return resolved
 }
 
