@@ -6,7 +6,7 @@
 import type { JWK } from 'jose'
 import { ConfigError, InvalidOptionError } from '../errors.ts'
 import type { FetchLike, SecretsManagerLike } from '../types.ts'
-import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys } from '../util/option-checks.ts'
+import { checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys } from '../util/option-checks.ts'
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 import { checkKeyAndRequestOptions, defaults as tokenXDefaults, REDACTED_KEY } from './config.ts'
 
