@@ -2,9 +2,9 @@
  * The middy middleware of the Entra ID on-behalf-of side: a thin wrapper over
  * `createEntraOnBehalfOfCore` (lib/core/entra.ts).
  */
-import { TokenXError } from '../errors.ts'
 import type { LambdaContext } from '../types.ts'
 import { createEntraOnBehalfOfCore, type EntraAuthorized, type EntraOnBehalfOfOptions } from '../core/entra.ts'
+import { authorizingMiddleware } from './authorizing.ts'
 
 /** What `entraOnBehalfOf()` reads and sets on middy's `request` (structural, as `TokenXMiddlewareRequest`). */
 export interface EntraOnBehalfOfMiddlewareRequest {
@@ -26,23 +26,5 @@ export interface EntraOnBehalfOfMiddleware {
  * `context.entra.claims` and `context.entra.downstream.fetch('/path')`.
  */
 export function entraOnBehalfOf(options: EntraOnBehalfOfOptions): EntraOnBehalfOfMiddleware {
-  const core = createEntraOnBehalfOfCore(options)
-  return {
-    name: 'entraOnBehalfOf',
-    before: async (request) => {
-      request.context.entra = await core.authorize(request.event, request.context)
-    },
-    after: () => {
-      core.end()
-    },
-    onError: (request) => {
-      try {
-        if (!(request.error instanceof TokenXError)) return
-        const response = core.respond(request.error)
-        if (request.response === undefined) request.response = response
-      } finally {
-        core.end()
-      }
-    },
-  }
+  return authorizingMiddleware('entraOnBehalfOf', 'entra', createEntraOnBehalfOfCore(options))
 }

@@ -1,10 +1,10 @@
 /**
  * The middy middleware of the API side: a thin wrapper over `createTokenXApiCore` (lib/core/api.ts).
  */
-import { TokenXError } from '../errors.ts'
 import type { VerifiedClaims } from '../inbound/validator.ts'
 import type { LambdaContext } from '../types.ts'
 import { createTokenXApiCore, type TokenXApiOptions } from '../core/api.ts'
+import { authorizingMiddleware } from './authorizing.ts'
 
 /**
  * What `tokenXApi()` reads and sets on middy's `request`. Structural, as `TokenXMiddlewareRequest`,
@@ -30,23 +30,5 @@ export interface TokenXApiMiddleware {
  * then `context.citizen` (the verified claims: `pid`, `acr`, `client_id` of the calling app, ...).
  */
 export function tokenXApi(options: TokenXApiOptions = {}): TokenXApiMiddleware {
-  const core = createTokenXApiCore(options)
-  return {
-    name: 'tokenXApi',
-    before: async (request) => {
-      request.context.citizen = await core.authorize(request.event, request.context)
-    },
-    after: () => {
-      core.end()
-    },
-    onError: (request) => {
-      try {
-        if (!(request.error instanceof TokenXError)) return
-        const response = core.respond(request.error)
-        if (request.response === undefined) request.response = response
-      } finally {
-        core.end()
-      }
-    },
-  }
+  return authorizingMiddleware('tokenXApi', 'citizen', createTokenXApiCore(options))
 }
