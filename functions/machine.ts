@@ -11,7 +11,7 @@ import type { Context } from 'aws-lambda'
 import { createEntraClient, entraOptionsFromEnv } from 'tokenx-handler-kit/entra'
 import { createLogger } from 'tokenx-handler-kit/observe'
 import { environmentAtLoad } from './shared/acr-env.ts'
-import { configuredAtLoad, runScheduled, type RunResult } from './shared/scheduled.ts'
+import { configuredAtLoad, detailOf, runScheduled, type RunResult } from './shared/scheduled.ts'
 
 const env = environmentAtLoad()
 const logger = createLogger()
@@ -25,7 +25,7 @@ const api = configuredAtLoad(() => {
 
 export async function handler(_event: unknown, context?: Context): Promise<RunResult> {
   if (api instanceof Error) {
-    logger.error('misconfigured', { detail: api.message })
+    logger.error('misconfigured', { detail: detailOf(api) })
     throw api
   }
   return runScheduled(context, logger, (signal) => api.target.fetch(api.url, { signal }))

@@ -11,7 +11,7 @@ import type { Context } from 'aws-lambda'
 import { createMaskinportenClient, maskinportenOptionsFromEnv } from 'tokenx-handler-kit/maskinporten'
 import { createLogger } from 'tokenx-handler-kit/observe'
 import { environmentAtLoad } from './shared/acr-env.ts'
-import { configuredAtLoad, runScheduled, type RunResult } from './shared/scheduled.ts'
+import { configuredAtLoad, detailOf, runScheduled, type RunResult } from './shared/scheduled.ts'
 
 const env = environmentAtLoad()
 const logger = createLogger()
@@ -24,7 +24,7 @@ const external = configuredAtLoad(() => {
 
 export async function handler(_event: unknown, context?: Context): Promise<RunResult> {
   if (external instanceof Error) {
-    logger.error('misconfigured', { detail: external.message })
+    logger.error('misconfigured', { detail: detailOf(external) })
     throw external
   }
   return runScheduled(context, logger, (signal) => external.target.fetch(external.url, { signal }))

@@ -54,3 +54,9 @@ export function configuredAtLoad<T>(build: () => T): T | Error {
     throw err
   }
 }
+
+/** What a configuration error says: a kit error's detail (its message is the public answer), or a TypeError's message; both name the setting, never its value. */
+export function detailOf(err: Error): string {
+  const detail = (err as { detail?: unknown }).detail
+  return typeof detail === 'string' ? detail : err.message
+}
