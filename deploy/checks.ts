@@ -10,7 +10,15 @@
  *   and DOWNSTREAM_AUDIENCE as the `audience` option (`audienceEntries`);
  * - `api`: the `tokenXApi()` middleware. TokenX tokens for TOKEN_X_CLIENT_ID (`inboundFromEnv` with
  *   TokenX as the only issuer) and ALLOWED_CALLERS as its `allowedClients` (`checkAllowedClients`);
+ * - `entra-obo`: `entraOnBehalfOf()`. The Entra ID client (`entraOptionsFromEnv`,
+ *   `resolveEntraOptions`), the caller token's checks (`entraInboundFromEnv`, `createEntraValidator`)
+ *   and DOWNSTREAM_SCOPE / DOWNSTREAM_URL as its `target` (`checkTarget`);
+ * - `entra-machine`: `createEntraClient().target()`: the client and the target;
+ * - `maskinporten`: `createMaskinportenClient().target()`: the client and MASKINPORTEN_SCOPES,
+ *   MASKINPORTEN_RESOURCE, EXTERNAL_API_URL as its target;
  * - `none`: no kit settings.
+ * A deployed Entra ID or Maskinporten function reads its key from Secrets Manager only
+ * (AZURE_APP_JWK_SECRET_ID, MASKINPORTEN_CLIENT_JWK_SECRET_ID; the inline key is no deploy setting).
  *
  * Runs under Node 24's type stripping (deploy/config.cjs imports it); only erasable TypeScript here.
  */
@@ -20,8 +28,16 @@ import { checkAllowedClients } from '../lib/inbound/config.ts'
 import { inboundFromEnv } from '../lib/inbound/validator.ts'
 import { audienceEntries } from '../lib/core/audience.ts'
 import { isAcrLevel, type AcrLevel } from '../lib/inbound/acr.ts'
+import {
+  entraOptionsFromEnv,
+  maskinportenOptionsFromEnv,
+  resolveEntraOptions,
+  resolveMaskinportenOptions,
+} from '../lib/exchange/provider-options.ts'
+import { createEntraValidator, entraInboundFromEnv } from '../lib/flows/entra-inbound.ts'
+import { checkTarget } from '../lib/flows/bound-fetch.ts'
 
-export type KitUse = 'exchange' | 'api' | 'none'
+export type KitUse = 'exchange' | 'api' | 'none' | 'entra-obo' | 'entra-machine' | 'maskinporten'
 type Env = Readonly<Record<string, string | undefined>>
 
 /** The login level the example functions require when REQUIRED_ACR is unset (functions/shared/acr-env.ts). */
@@ -33,6 +49,7 @@ const DEFAULT_REQUIRED_ACR: AcrLevel = 'idporten-loa-high'
  */
 export function configurationProblems(use: KitUse, env: Env): string[] {
   if (use === 'none') return []
+  if (use === 'entra-obo' || use === 'entra-machine' || use === 'maskinporten') return providerProblems(use, env)
   const problems: string[] = []
   const check = (setting: string, run: () => void): void => {
     try {
@@ -69,6 +86,43 @@ export function configurationProblems(use: KitUse, env: Env): string[] {
     const allowedClients = callers?.split(',').map((id) => id.trim()).filter((id) => id !== '')
     if (allowedClients !== undefined) check('ALLOWED_CALLERS', () => checkAllowedClients(allowedClients, true))
     check('', () => inboundFromEnv({ minimumAcr, ...(allowedClients === undefined ? {} : { allowedClients }) }, env, { idporten: false, tokenX: true }))
+  }
+  return problems
+}
+
+/** The Entra ID and Maskinporten functions: their client, the caller token's checks (on-behalf-of) and their target. */
+function providerProblems(use: 'entra-obo' | 'entra-machine' | 'maskinporten', env: Env): string[] {
+  const problems: string[] = []
+  const check = (setting: string, run: () => void): void => {
+    try {
+      run()
+    } catch (err) {
+      problems.push(describe(setting, err))
+    }
+  }
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+  const maskinporten = use === 'maskinporten'
+  const secret = maskinporten ? 'MASKINPORTEN_CLIENT_JWK_SECRET_ID' : 'AZURE_APP_JWK_SECRET_ID'
+  // The key comes from Secrets Manager only: say so, then check the rest as if it were there.
+  if (read(secret) === undefined) problems.push(`${secret} is not set`)
+  const withKey = { ...env, [secret]: read(secret) ?? 'unset' }
+  if (maskinporten) check('', () => resolveMaskinportenOptions(maskinportenOptionsFromEnv(withKey)))
+  else check('', () => resolveEntraOptions(entraOptionsFromEnv(withKey)))
+  if (use === 'entra-obo') check('', () => createEntraValidator(entraInboundFromEnv(env)))
+
+  const [scopeName, urlName] = maskinporten ? ['MASKINPORTEN_SCOPES', 'EXTERNAL_API_URL'] : ['DOWNSTREAM_SCOPE', 'DOWNSTREAM_URL']
+  const scope = read(scopeName)
+  const url = read(urlName)
+  if (url === undefined) problems.push(`${urlName} is not set`)
+  if (scope === undefined) problems.push(`${scopeName} is not set`)
+  if (url !== undefined && scope !== undefined) {
+    const resource = maskinporten ? read('MASKINPORTEN_RESOURCE') : undefined
+    // The client checks the resource on each request (lib/exchange/provider-client.ts): here before it runs.
+    if (resource !== undefined && !URL.canParse(resource)) problems.push('MASKINPORTEN_RESOURCE must be an absolute URI (RFC 8707)')
+    check(`${scopeName} / ${urlName}`, () => checkTarget({ scope, url, ...(resource === undefined ? {} : { resource }) }, maskinporten))
   }
   return problems
 }

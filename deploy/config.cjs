@@ -8,13 +8,15 @@
  *   3. `params.default.NAME` in serverless.yml,
  *   4. the environment variable NAME (only the names below: nothing else of the shell reaches a function).
  *
- * Each function gets only what it uses (`custom.functions.<name>.tokenX`: exchange, api or none): the
- * settings, the environment and the IAM role. Its environment is then checked with the kit's own
- * run-time checks (deploy/checks.ts, imported from lib/), so `sls package` / `sls deploy` refuse what
- * the function would refuse when it starts, naming the function and the setting (never a value).
+ * Each function gets only what it uses (`custom.functions.<name>.kit`, older name `tokenX`: exchange,
+ * api, none, entra-obo, entra-machine or maskinporten): the settings, the environment and the IAM role.
+ * Its environment is then checked with the kit's own run-time checks (deploy/checks.ts, imported from
+ * lib/), so `sls package` / `sls deploy` refuse what the function would refuse when it starts, naming
+ * the function and the setting (never a value).
  *
- * The secret setting (TOKEN_X_PRIVATE_JWK_SECRET_ID, a name or an ARN) feeds both the exchanging
- * functions' environment and their role's grant, so the two cannot disagree.
+ * A kind's secret setting (TOKEN_X_PRIVATE_JWK_SECRET_ID, AZURE_APP_JWK_SECRET_ID,
+ * MASKINPORTEN_CLIENT_JWK_SECRET_ID: a name or an ARN) feeds both the environment of the functions of
+ * that kind and their role's grant, so the two cannot disagree.
  */
 'use strict'
 
@@ -22,20 +24,49 @@ const { readdirSync } = require('node:fs')
 const path = require('node:path')
 const { pathToFileURL } = require('node:url')
 
-/** What a function of each kind gets of the deploy settings (when set). */
-const KIT_SETTINGS = {
-  exchange: [
-    'TOKEN_X_CLIENT_ID', 'TOKEN_X_TOKEN_ENDPOINT', 'TOKEN_X_ISSUER', 'TOKEN_X_PRIVATE_JWK_SECRET_ID', 'TOKEN_X_ASSERTION_AUDIENCE',
-    'IDPORTEN_ISSUER', 'IDPORTEN_JWKS_URI', 'IDPORTEN_WELL_KNOWN_URL', 'IDPORTEN_AUDIENCE', 'TOKEN_X_JWKS_URI', 'TOKEN_X_WELL_KNOWN_URL',
-    'REQUIRED_ACR', 'INBOUND_VALIDATION',
-  ],
+/**
+ * What a function of each kind (`custom.functions.<name>.kit`, or its older name `tokenX`) gets of the
+ * deploy settings (when set), and the one secret setting whose secret its role may read:
+ * - exchange: the `tokenX()` middleware; api: `tokenXApi()`; none: no kit settings;
+ * - entra-obo: `entraOnBehalfOf()` (tokenx-handler-kit/entra), entra-machine: `createEntraClient()`
+ *   (client credentials), maskinporten: `createMaskinportenClient()`: NAIS's variable names. Their
+ *   private key is deployed only as a Secrets Manager secret (never inline in the environment).
+ */
+const ENTRA_CLIENT = ['AZURE_APP_CLIENT_ID', 'AZURE_APP_JWK_SECRET_ID', 'AZURE_OPENID_CONFIG_ISSUER', 'AZURE_OPENID_CONFIG_TOKEN_ENDPOINT']
+const KINDS = {
+  exchange: {
+    settings: [
+      'TOKEN_X_CLIENT_ID', 'TOKEN_X_TOKEN_ENDPOINT', 'TOKEN_X_ISSUER', 'TOKEN_X_PRIVATE_JWK_SECRET_ID', 'TOKEN_X_ASSERTION_AUDIENCE',
+      'IDPORTEN_ISSUER', 'IDPORTEN_JWKS_URI', 'IDPORTEN_WELL_KNOWN_URL', 'IDPORTEN_AUDIENCE', 'TOKEN_X_JWKS_URI', 'TOKEN_X_WELL_KNOWN_URL',
+      'REQUIRED_ACR', 'INBOUND_VALIDATION',
+    ],
+    secret: 'TOKEN_X_PRIVATE_JWK_SECRET_ID',
+    role: 'TokenXExchangeRole',
+    policy: 'token-exchange',
+  },
   // The API side validates TokenX tokens issued for its own client id (a setting of its own).
-  api: ['TOKEN_X_ISSUER', 'TOKEN_X_JWKS_URI', 'TOKEN_X_WELL_KNOWN_URL', 'REQUIRED_ACR'],
-  none: [],
+  api: { settings: ['TOKEN_X_ISSUER', 'TOKEN_X_JWKS_URI', 'TOKEN_X_WELL_KNOWN_URL', 'REQUIRED_ACR'] },
+  none: { settings: [] },
+  'entra-obo': {
+    settings: [...ENTRA_CLIENT, 'AZURE_OPENID_CONFIG_JWKS_URI', 'AZURE_APP_PRE_AUTHORIZED_APPS'],
+    secret: 'AZURE_APP_JWK_SECRET_ID',
+    role: 'EntraKeyRole',
+    policy: 'entra-key',
+  },
+  'entra-machine': { settings: ENTRA_CLIENT, secret: 'AZURE_APP_JWK_SECRET_ID', role: 'EntraKeyRole', policy: 'entra-key' },
+  maskinporten: {
+    settings: ['MASKINPORTEN_CLIENT_ID', 'MASKINPORTEN_CLIENT_JWK_SECRET_ID', 'MASKINPORTEN_ISSUER', 'MASKINPORTEN_TOKEN_ENDPOINT'],
+    secret: 'MASKINPORTEN_CLIENT_JWK_SECRET_ID',
+    role: 'MaskinportenKeyRole',
+    policy: 'maskinporten-key',
+  },
 }
-const USES = Object.keys(KIT_SETTINGS)
+const KIT_SETTINGS = Object.fromEntries(Object.entries(KINDS).map(([kind, { settings }]) => [kind, settings]))
+const USES = Object.keys(KINDS)
+/** Every kit setting of any kind: none of them may be set in a function's `environment:`. */
+const ALL_KIT_SETTINGS = [...new Set(Object.values(KIT_SETTINGS).flat())]
 /** Our keys in `custom.functions.<name>`; osls never sees them. */
-const OWN_KEYS = ['tokenX', 'settings', 'optional']
+const OWN_KEYS = ['kit', 'tokenX', 'settings', 'optional']
 
 /** Secrets Manager secret names: 1–512 of ASCII letters, digits and /_+=.@- */
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/
@@ -54,15 +85,15 @@ function settingsError(message) {
 }
 
 /** The IAM statement's secret check: a name or an ARN, in the stage's region. Returns a problem or undefined. */
-function secretProblem(secretId, region) {
+function secretProblem(secretId, region, setting = 'TOKEN_X_PRIVATE_JWK_SECRET_ID') {
   if (secretId === undefined) return undefined
   const arn = SECRET_ARN.exec(secretId)
   if (!arn && (secretId.startsWith('arn:') || !SECRET_NAME.test(secretId))) {
-    return 'TOKEN_X_PRIVATE_JWK_SECRET_ID must be a Secrets Manager secret name (letters, digits, /_+=.@-) or its ARN'
+    return `${setting} must be a Secrets Manager secret name (letters, digits, /_+=.@-) or its ARN`
   }
   // The function's Secrets Manager client works in the function's region.
   if (arn && region !== undefined && arn[2] !== region) {
-    return `TOKEN_X_PRIVATE_JWK_SECRET_ID is a secret in ${arn[2]}, but the stage deploys to ${region}`
+    return `${setting} is a secret in ${arn[2]}, but the stage deploys to ${region}`
   }
   return undefined
 }
@@ -126,9 +157,14 @@ function plan({ declared, files, read, stage, region, service, custom = {} }) {
   const skipped = []
   for (const name of files) {
     const entry = declared[name] || {}
-    const use = entry.tokenX === undefined ? 'none' : String(entry.tokenX)
+    if (entry.kit !== undefined && entry.tokenX !== undefined) {
+      problems.push(`custom.functions.${name} in serverless.yml sets both kit and tokenX (tokenX is kit's older name): keep kit`)
+      continue
+    }
+    const key = entry.kit !== undefined ? 'kit' : 'tokenX'
+    const use = entry[key] === undefined ? 'none' : String(entry[key])
     if (!USES.includes(use)) {
-      problems.push(`custom.functions.${name}.tokenX in serverless.yml must be one of ${USES.join(', ')}`)
+      problems.push(`custom.functions.${name}.${key} in serverless.yml must be one of ${USES.join(', ')}`)
       continue
     }
     const own = ownSettings(name, entry.settings)
@@ -151,7 +187,7 @@ function plan({ declared, files, read, stage, region, service, custom = {} }) {
       checked[variable] = value ?? ''
     }
     const extra = { ...(custom || {}), ...(entry.environment || {}) }
-    const clashes = Object.keys(extra).filter((variable) => variable in environment || variable in checked || KIT_SETTINGS.exchange.includes(variable))
+    const clashes = Object.keys(extra).filter((variable) => variable in environment || variable in checked || ALL_KIT_SETTINGS.includes(variable))
     if (clashes.length > 0) {
       problems.push(`function ${name}: its environment in serverless.yml sets ${clashes.join(', ')}, which are deploy settings: ` +
         'set them as params (or list them under settings:)')
@@ -159,14 +195,17 @@ function plan({ declared, files, read, stage, region, service, custom = {} }) {
     functions[name] = { use, own, environment, check: { ...environment, ...checked }, table }
   }
   if (problems.length > 0) throw settingsError(problems.join('\n'))
-  const secretId = read('TOKEN_X_PRIVATE_JWK_SECRET_ID')
-  const exchanging = Object.values(functions).some((fn) => fn.use === 'exchange')
-  if (exchanging) {
-    const problem = secretProblem(secretId, region)
+  // Each secret setting feeds both the environment of the functions that use it and their role's grant.
+  const secretIds = {}
+  for (const fn of Object.values(functions)) {
+    const setting = KINDS[fn.use].secret
+    if (setting === undefined || setting in secretIds) continue
+    secretIds[setting] = read(setting)
+    const problem = secretProblem(secretIds[setting], region, setting)
     if (problem !== undefined) problems.push(problem)
   }
   if (problems.length > 0) throw settingsError(problems.join('\n'))
-  return { functions, skipped, sharedCache, table, secretId: exchanging ? secretId : undefined }
+  return { functions, skipped, sharedCache, table, secretIds, secretId: secretIds.TOKEN_X_PRIVATE_JWK_SECRET_ID }
 }
 
 /** Runs the kit's own checks on each planned function's environment; throws naming each problem. */
@@ -203,7 +242,7 @@ async function regionOf({ options, resolveConfigurationProperty }) {
 
 /** Every setting name serverless.yml may refer to: the kit's, the functions' own, the cache switch. */
 function settingNames(declared) {
-  const names = new Set([...KIT_SETTINGS.exchange, 'TOKEN_X_SHARED_CACHE'])
+  const names = new Set([...ALL_KIT_SETTINGS, 'TOKEN_X_SHARED_CACHE'])
   for (const [name, entry] of Object.entries(declared)) {
     for (const setting of Object.values(ownSettings(name, entry && entry.settings))) names.add(setting)
   }
@@ -284,8 +323,8 @@ async function functions(context) {
         // Log lines' `service` and the metrics' service dimension: this function.
         POWERTOOLS_SERVICE_NAME: `${service}-${name}`,
       },
-      // Only exchanging functions may read the key and the cache table (deploy/config.cjs:roles).
-      ...(fn.use === 'exchange' ? { role: 'TokenXExchangeRole' } : {}),
+      // Only a function with a key may read it, and only exchanging ones the cache table (deploy/config.cjs:roles).
+      ...(KINDS[fn.use].role === undefined ? {} : { role: KINDS[fn.use].role }),
       package: {
         patterns: [`dist/${name}/**`, `!dist/${name}/meta.json`],
       },
@@ -300,53 +339,64 @@ async function sharedCache(context) {
 }
 
 /**
- * Resources of the exchanging functions: their own role (logs, the key's secret, and the cache
- * table when it exists). Every other function keeps osls's default role, which may only write logs.
+ * Resources of the functions that hold a key: a role per key (logs, and GetSecretValue on that one
+ * secret; the exchanging functions' role also the cache table when it exists). Every other function
+ * keeps osls's default role, which may only write logs.
  */
 async function roles(context) {
   const planned = await plannedOrNothing(context)
-  if (planned === undefined || planned.secretId === undefined) return {}
+  if (planned === undefined) return {}
   const service = String((await context.resolveConfigurationProperty(['service'])) || 'service')
-  const stage = await stageOf(context)
-  const logGroups = { 'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${service}-${stage}-*:*` }
-  return {
-    Resources: {
-      TokenXExchangeRole: {
-        Type: 'AWS::IAM::Role',
-        Properties: {
-          AssumeRolePolicyDocument: {
-            Version: '2012-10-17',
-            Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] }],
-          },
-          Policies: [{
-            PolicyName: `${service}-${stage}-token-exchange`,
-            PolicyDocument: {
-              Version: '2012-10-17',
-              Statement: [
-                { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:CreateLogGroup', 'logs:TagResource'], Resource: [logGroups] },
-                { Effect: 'Allow', Action: ['logs:PutLogEvents'], Resource: [{ 'Fn::Sub': `${logGroups['Fn::Sub']}:*` }] },
-                // Least privilege: the one secret TOKEN_X_PRIVATE_JWK_SECRET_ID names.
-                { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secretResource(planned.secretId) },
-              ],
-            },
-          }],
-        },
-      },
-      // The shared cache: single items of this one table, nothing else (no Query, Scan, Delete).
-      TokenXCacheTablePolicy: {
-        Type: 'AWS::IAM::Policy',
-        Condition: 'TokenXSharedCache',
-        Properties: {
-          PolicyName: `${service}-${stage}-token-cache`,
-          Roles: [{ Ref: 'TokenXExchangeRole' }],
-          PolicyDocument: {
-            Version: '2012-10-17',
-            Statement: [{ Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem'], Resource: { 'Fn::GetAtt': ['TokenXCacheTable', 'Arn'] } }],
-          },
-        },
-      },
-    },
-  }
+  return rolesFor(planned, service, await stageOf(context))
 }
 
-module.exports = { functions, sharedCache, roles, plan, checkPlan, secretResource, functionFiles, KIT_SETTINGS }
+/** The role resources of a plan: one per secret setting in use (pure, for test/deploy). */
+function rolesFor(planned, service, stage) {
+  const logGroups = { 'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${service}-${stage}-*:*` }
+  const resources = {}
+  const used = new Set(Object.values(planned.functions).map((fn) => fn.use))
+  for (const kind of USES.filter((use) => used.has(use) && KINDS[use].role !== undefined)) {
+    const { role, policy, secret } = KINDS[kind]
+    const secretId = (planned.secretIds || {})[secret]
+    if (role in resources || secretId === undefined) continue
+    resources[role] = {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        AssumeRolePolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] }],
+        },
+        Policies: [{
+          PolicyName: `${service}-${stage}-${policy}`,
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:CreateLogGroup', 'logs:TagResource'], Resource: [logGroups] },
+              { Effect: 'Allow', Action: ['logs:PutLogEvents'], Resource: [{ 'Fn::Sub': `${logGroups['Fn::Sub']}:*` }] },
+              // Least privilege: the one secret this key's setting names.
+              { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secretResource(secretId) },
+            ],
+          },
+        }],
+      },
+    }
+  }
+  if ('TokenXExchangeRole' in resources) {
+    // The shared cache: single items of this one table, nothing else (no Query, Scan, Delete).
+    resources.TokenXCacheTablePolicy = {
+      Type: 'AWS::IAM::Policy',
+      Condition: 'TokenXSharedCache',
+      Properties: {
+        PolicyName: `${service}-${stage}-token-cache`,
+        Roles: [{ Ref: 'TokenXExchangeRole' }],
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem'], Resource: { 'Fn::GetAtt': ['TokenXCacheTable', 'Arn'] } }],
+        },
+      },
+    }
+  }
+  return Object.keys(resources).length === 0 ? {} : { Resources: resources }
+}
+
+module.exports = { functions, sharedCache, roles, rolesFor, plan, checkPlan, secretResource, functionFiles, KIT_SETTINGS }

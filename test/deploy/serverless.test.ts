@@ -33,6 +33,7 @@ interface DeployConfig {
   secretResource(secretId: string): unknown
   plan(input: { declared: Record<string, unknown>; files: string[]; read: (name: string) => string | undefined; stage: string; region?: string; service: string; custom?: Record<string, unknown> }): Planned
   checkPlan(planned: Planned): Promise<void>
+  rolesFor(planned: Planned, service: string, stage: string): unknown
 }
 const config = require('../../deploy/config.cjs') as DeployConfig
 
@@ -48,6 +49,24 @@ const FUNCTIONS = {
     optional: true,
     settings: { TOKEN_X_CLIENT_ID: 'API_TOKEN_X_CLIENT_ID', ALLOWED_CALLERS: 'API_ALLOWED_CALLERS' },
     events: [{ httpApi: { method: 'GET', path: '/api/resource' } }],
+  },
+  employee: {
+    kit: 'entra-obo',
+    optional: true,
+    settings: { DOWNSTREAM_URL: 'EMPLOYEE_DOWNSTREAM_URL', DOWNSTREAM_SCOPE: 'EMPLOYEE_DOWNSTREAM_SCOPE' },
+    events: [{ httpApi: { method: 'GET', path: '/employee' } }],
+  },
+  machine: {
+    kit: 'entra-machine',
+    optional: true,
+    settings: { DOWNSTREAM_URL: 'MACHINE_DOWNSTREAM_URL', DOWNSTREAM_SCOPE: 'MACHINE_DOWNSTREAM_SCOPE' },
+    events: [{ schedule: 'rate(5 minutes)' }],
+  },
+  maskinporten: {
+    kit: 'maskinporten',
+    optional: true,
+    settings: ['MASKINPORTEN_SCOPES', 'MASKINPORTEN_RESOURCE', 'EXTERNAL_API_URL'],
+    events: [{ schedule: 'rate(5 minutes)' }],
   },
 }
 
@@ -67,6 +86,34 @@ const API_SETTINGS = {
   API_TOKEN_X_CLIENT_ID: 'prod-gcp:team:downstream-api',
   API_ALLOWED_CALLERS: 'prod-gcp:team:tokenx-kit-example',
 }
+/** The Entra ID functions' settings: NAIS's AZURE_* (the key as a secret) and each function's own. */
+const ENTRA_SETTINGS = {
+  AZURE_APP_CLIENT_ID: '11111111-2222-4333-8444-555555555555',
+  AZURE_APP_JWK_SECRET_ID: 'team/entra-key',
+  AZURE_OPENID_CONFIG_ISSUER: 'https://login.example.test/tenant/v2.0',
+  AZURE_OPENID_CONFIG_JWKS_URI: 'https://login.example.test/tenant/discovery/v2.0/keys',
+  AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: 'https://login.example.test/tenant/oauth2/v2.0/token',
+  AZURE_APP_PRE_AUTHORIZED_APPS: JSON.stringify([{ name: 'prod-gcp:team:frontend', clientId: '88888888-2222-4333-8444-555555555555' }]),
+  EMPLOYEE_DOWNSTREAM_URL: 'https://employees.example.test/',
+  EMPLOYEE_DOWNSTREAM_SCOPE: 'api://prod-gcp.team.employee-api/.default',
+  MACHINE_DOWNSTREAM_URL: 'https://jobs.example.test/run',
+  MACHINE_DOWNSTREAM_SCOPE: 'prod-gcp:team:jobs',
+}
+const MASKINPORTEN_SETTINGS = {
+  MASKINPORTEN_CLIENT_ID: 'maskinporten-client-id',
+  MASKINPORTEN_CLIENT_JWK_SECRET_ID: 'team/maskinporten-key',
+  MASKINPORTEN_ISSUER: 'https://maskinporten.example.test/',
+  MASKINPORTEN_TOKEN_ENDPOINT: 'https://maskinporten.example.test/token',
+  MASKINPORTEN_SCOPES: 'nav:example/api nav:example/read',
+  MASKINPORTEN_RESOURCE: 'https://external.example.test/',
+  EXTERNAL_API_URL: 'https://external.example.test/status',
+}
+const secretGrant = (name: string) => ({
+  Effect: 'Allow',
+  Action: ['secretsmanager:GetSecretValue'],
+  Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${name}-??????` },
+})
+const secretStatements = (statements: any[]) => statements.filter((statement) => actionsOf([statement]).some((action) => action.startsWith('secretsmanager:')))
 const FULL_ARN = 'arn:aws:secretsmanager:eu-north-1:123456789012:secret:team/tokenx-key-AbCdEf'
 const PARTIAL_ARN = 'arn:aws:secretsmanager:eu-north-1:123456789012:secret:team/tokenx-key'
 
@@ -76,7 +123,7 @@ let service: string
 function cleanEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined || /^(AWS_|TOKEN_X_|DOWNSTREAM_|IDPORTEN_|API_|SLS_|SERVERLESS_)/.test(name)) continue
+    if (value === undefined || /^(AWS_|TOKEN_X_|DOWNSTREAM_|IDPORTEN_|API_|SLS_|SERVERLESS_|AZURE_|MASKINPORTEN_|EMPLOYEE_|MACHINE_|EXTERNAL_)/.test(name)) continue
     env[name] = value
   }
   // No credentials anywhere: packaging must not need them.
@@ -376,4 +423,146 @@ describe('the shared token cache (TOKEN_X_SHARED_CACHE)', () => {
     expect(lambda(on, 'api-resource')!.Properties.Environment.Variables).not.toHaveProperty('TOKEN_X_CACHE_TABLE')
     expect(JSON.stringify(statementsOf(on, lambda(on, 'api-resource')!))).not.toContain('dynamodb')
   }, 120_000)
+})
+
+describe('the Entra ID and Maskinporten functions (kit: entra-obo, entra-machine, maskinporten)', () => {
+  let flows: Packaged
+
+  beforeAll(async () => {
+    // Their settings from the shell (the fourth source); the pre-authorized apps' JSON as it is.
+    flows = await packageWith('flows', { ...ENTRA_SETTINGS, ...MASKINPORTEN_SETTINGS }, ['--stage', 'fixture', ...params(API_SETTINGS)])
+  }, 240_000)
+
+  it('are left out while none of their own settings is set, saying which', async () => {
+    const plain = await packageWith('no-flows', { AZURE_APP_CLIENT_ID: ENTRA_SETTINGS.AZURE_APP_CLIENT_ID }, ['--stage', 'fixture'])
+    expect(lambdas(plain).map((fn) => fn.Properties.FunctionName)).toEqual(['tokenx-handler-kit-fixture-resource'])
+    expect(plain.output).toContain('not packaged: employee (none of EMPLOYEE_DOWNSTREAM_URL, EMPLOYEE_DOWNSTREAM_SCOPE is set)')
+    expect(plain.output).toContain('not packaged: machine (none of MACHINE_DOWNSTREAM_URL, MACHINE_DOWNSTREAM_SCOPE is set)')
+    expect(plain.output).toContain('not packaged: maskinporten (none of MASKINPORTEN_SCOPES, MASKINPORTEN_RESOURCE, EXTERNAL_API_URL is set)')
+    expect(Object.keys(plain.resources).filter((name) => name.endsWith('KeyRole'))).toEqual([])
+  }, 120_000)
+
+  it('are packaged with their settings only: NAIS\'s names, the key as a secret, their own', () => {
+    expect(lambdas(flows).map((fn) => fn.Properties.FunctionName).sort()).toEqual(
+      ['api-resource', 'employee', 'machine', 'maskinporten', 'resource'].map((name) => `tokenx-handler-kit-fixture-${name}`))
+    const common = { POWERTOOLS_METRICS_NAMESPACE: 'tokenx-handler-kit', NODE_OPTIONS: '--enable-source-maps' }
+    const { EMPLOYEE_DOWNSTREAM_URL, EMPLOYEE_DOWNSTREAM_SCOPE, MACHINE_DOWNSTREAM_URL, MACHINE_DOWNSTREAM_SCOPE, ...azure } = ENTRA_SETTINGS
+    const { AZURE_OPENID_CONFIG_JWKS_URI, AZURE_APP_PRE_AUTHORIZED_APPS, ...azureClient } = azure
+    expect(lambda(flows, 'employee')!.Properties.Environment.Variables).toEqual({
+      ...common, ...azure, DOWNSTREAM_URL: EMPLOYEE_DOWNSTREAM_URL, DOWNSTREAM_SCOPE: EMPLOYEE_DOWNSTREAM_SCOPE,
+      POWERTOOLS_SERVICE_NAME: 'tokenx-handler-kit-employee',
+    })
+    expect(lambda(flows, 'machine')!.Properties.Environment.Variables).toEqual({
+      ...common, ...azureClient, DOWNSTREAM_URL: MACHINE_DOWNSTREAM_URL, DOWNSTREAM_SCOPE: MACHINE_DOWNSTREAM_SCOPE,
+      POWERTOOLS_SERVICE_NAME: 'tokenx-handler-kit-machine',
+    })
+    expect(lambda(flows, 'maskinporten')!.Properties.Environment.Variables).toEqual({
+      ...common, ...MASKINPORTEN_SETTINGS, POWERTOOLS_SERVICE_NAME: 'tokenx-handler-kit-maskinporten',
+    })
+    // The TokenX functions are unchanged: none of these reaches them.
+    expect(JSON.stringify(lambda(flows, 'resource')!.Properties.Environment.Variables)).not.toMatch(/AZURE_|MASKINPORTEN_|EXTERNAL_/)
+    expect(JSON.stringify(lambda(flows, 'api-resource')!.Properties.Environment.Variables)).not.toMatch(/AZURE_|MASKINPORTEN_|EXTERNAL_/)
+  })
+
+  it('gives each a role that may read its own key\'s secret and nothing of the others\'', () => {
+    const grants = (name: string) => secretStatements(statementsOf(flows, lambda(flows, name)!))
+    expect(grants('employee')).toEqual([secretGrant('team/entra-key')])
+    expect(grants('machine')).toEqual([secretGrant('team/entra-key')])
+    expect(grants('maskinporten')).toEqual([secretGrant('team/maskinporten-key')])
+    expect(grants('resource')).toEqual([secretGrant('team/tokenx-key')])
+    expect(actionsOf(statementsOf(flows, lambda(flows, 'api-resource')!)).every((action) => action.startsWith('logs:'))).toBe(true)
+    for (const name of ['employee', 'machine', 'maskinporten']) {
+      const actions = actionsOf(statementsOf(flows, lambda(flows, name)!))
+      expect(actions.filter((action) => !action.startsWith('logs:'))).toEqual(['secretsmanager:GetSecretValue'])
+    }
+    expect(lambda(flows, 'maskinporten')!.Properties.Role).not.toEqual(lambda(flows, 'employee')!.Properties.Role)
+  })
+
+  it('runs machine and maskinporten every 5 minutes', () => {
+    const rules = Object.values(flows.resources).filter((resource) => resource.Type === 'AWS::Events::Rule')
+    expect(rules.map((rule) => rule.Properties.ScheduleExpression)).toEqual(['rate(5 minutes)', 'rate(5 minutes)'])
+    const targets = JSON.stringify(rules.map((rule) => rule.Properties.Targets))
+    expect(targets).toContain('MachineLambdaFunction')
+    expect(targets).toContain('MaskinportenLambdaFunction')
+  })
+
+  it('refuses their bad settings at sls package, naming the function and the setting', async () => {
+    const bad = { AZURE_APP_CLIENT_ID: 'my-app', EXTERNAL_API_URL: 'http://external.example.test/status' }
+    const { code, output } = await sls(['package', '--stage', 'fixture', '--package', path.join(service, '.package-bad-flows')],
+      { ...ENTRA_SETTINGS, ...MASKINPORTEN_SETTINGS, ...bad })
+    expect(code).not.toBe(0)
+    expect(output).toContain('function employee: AZURE_APP_CLIENT_ID must be the application (client) id, a UUID')
+    expect(output).toContain('function machine: AZURE_APP_CLIENT_ID must be the application (client) id, a UUID')
+    expect(output).toContain('function maskinporten: MASKINPORTEN_SCOPES / EXTERNAL_API_URL: target.url must be https: URLs')
+    for (const value of Object.values(bad)) expect(output).not.toContain(value)
+  }, 120_000)
+})
+
+describe('deploy/config.cjs plan and check: Entra ID and Maskinporten', () => {
+  const files = Object.keys(FUNCTIONS).sort()
+  const full = { ...SETTINGS, ...API_SETTINGS, ...ENTRA_SETTINGS, ...MASKINPORTEN_SETTINGS }
+  const planOf = (values: Record<string, string | undefined>, declared: Record<string, unknown> = FUNCTIONS) =>
+    config.plan({ declared, files: Object.keys(declared).sort(), read: (name) => values[name], stage: 'dev', region: 'eu-north-1', service: 'svc' })
+  const failureOf = (values: Record<string, string | undefined>) => config.checkPlan(planOf(values)).then(() => 'passed', (err: Error) => err.message)
+
+  it('passes a complete configuration, and one without the optional resource', async () => {
+    expect(files).toContain('maskinporten')
+    await expect(config.checkPlan(planOf(full))).resolves.toBeUndefined()
+    await expect(config.checkPlan(planOf({ ...full, MASKINPORTEN_RESOURCE: undefined, AZURE_APP_PRE_AUTHORIZED_APPS: undefined }))).resolves.toBeUndefined()
+  })
+
+  it.each([
+    ['an Entra client id that is no UUID', { AZURE_APP_CLIENT_ID: 'my-app' }, 'function employee: AZURE_APP_CLIENT_ID must be the application (client) id, a UUID'],
+    ['no Entra key secret (the inline key is no deploy setting)', { AZURE_APP_JWK_SECRET_ID: undefined }, 'function machine: AZURE_APP_JWK_SECRET_ID is not set'],
+    ['an http: Entra token endpoint off loopback', { AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: 'http://login.example.test/token' }, 'function machine: AZURE_OPENID_CONFIG_TOKEN_ENDPOINT must be an https: URL'],
+    ['no Entra issuer', { AZURE_OPENID_CONFIG_ISSUER: undefined }, 'function employee: AZURE_OPENID_CONFIG_ISSUER is not set'],
+    ['no Entra JWKS (on-behalf-of checks the caller)', { AZURE_OPENID_CONFIG_JWKS_URI: undefined }, 'function employee: AZURE_OPENID_CONFIG_JWKS_URI is not set'],
+    ['pre-authorized apps that are no JSON list', { AZURE_APP_PRE_AUTHORIZED_APPS: 'frontend' }, 'function employee: AZURE_APP_PRE_AUTHORIZED_APPS must be a JSON array'],
+    ['an http: employee downstream off loopback', { EMPLOYEE_DOWNSTREAM_URL: 'http://employees.example.test/' }, 'function employee: DOWNSTREAM_SCOPE (deploy setting EMPLOYEE_DOWNSTREAM_SCOPE) / DOWNSTREAM_URL (deploy setting EMPLOYEE_DOWNSTREAM_URL): target.url must be https: URLs'],
+    ['a machine URL but no scope', { MACHINE_DOWNSTREAM_SCOPE: undefined }, 'function machine: DOWNSTREAM_SCOPE (deploy setting MACHINE_DOWNSTREAM_SCOPE) is not set'],
+    ['no Maskinporten issuer', { MASKINPORTEN_ISSUER: undefined }, 'function maskinporten: MASKINPORTEN_ISSUER is not set'],
+    ['no Maskinporten key secret', { MASKINPORTEN_CLIENT_JWK_SECRET_ID: undefined }, 'function maskinporten: MASKINPORTEN_CLIENT_JWK_SECRET_ID is not set'],
+    ['a resource that is no URI', { MASKINPORTEN_RESOURCE: 'external' }, 'function maskinporten: MASKINPORTEN_RESOURCE must be an absolute URI'],
+    ['an external API URL with credentials', { EXTERNAL_API_URL: 'https://u:p@external.example.test/' }, 'function maskinporten: MASKINPORTEN_SCOPES / EXTERNAL_API_URL: target.url must not carry credentials'],
+  ])('refuses %s', async (_, override, message) => {
+    const failure = await failureOf({ ...full, ...override })
+    expect(failure).toContain(message)
+    for (const value of Object.values(override)) if (value !== undefined) expect(failure).not.toContain(value)
+  })
+
+  it.each([
+    ['AZURE_APP_JWK_SECRET_ID', 'my key', /AZURE_APP_JWK_SECRET_ID must be a Secrets Manager secret name/],
+    ['MASKINPORTEN_CLIENT_JWK_SECRET_ID', FULL_ARN.replace('eu-north-1', 'eu-west-1'), /MASKINPORTEN_CLIENT_JWK_SECRET_ID is a secret in eu-west-1, but the stage deploys to eu-north-1/],
+  ])('refuses a %s the IAM grant cannot name', (setting, secretId, message) => {
+    expect(() => planOf({ ...full, [setting]: secretId })).toThrow(message)
+  })
+
+  it('grants each key\'s secret only to the role of the functions of that key', () => {
+    const planned = planOf(full)
+    const { Resources } = config.rolesFor(planned, 'svc', 'dev') as { Resources: Record<string, any> }
+    expect(Object.keys(Resources).sort()).toEqual(['EntraKeyRole', 'MaskinportenKeyRole', 'TokenXCacheTablePolicy', 'TokenXExchangeRole'])
+    const grant = (role: string) => Resources[role].Properties.Policies[0].PolicyDocument.Statement.filter((s: any) => s.Action.includes('secretsmanager:GetSecretValue'))
+    expect(grant('EntraKeyRole')).toEqual([secretGrant('team/entra-key')])
+    expect(grant('MaskinportenKeyRole')).toEqual([secretGrant('team/maskinporten-key')])
+    expect(grant('TokenXExchangeRole')).toEqual([secretGrant('team/tokenx-key')])
+    // Without TokenX functions, no TokenX role and no cache policy.
+    const only = planOf(full, { maskinporten: FUNCTIONS.maskinporten })
+    expect(Object.keys((config.rolesFor(only, 'svc', 'dev') as { Resources: object }).Resources)).toEqual(['MaskinportenKeyRole'])
+    expect(only.secretId).toBeUndefined()
+  })
+
+  it('takes tokenX: as the older name of kit:, and refuses both, or an unknown kind, naming the key', () => {
+    const read = (name: string) => (full as Record<string, string>)[name]
+    const older = config.plan({ declared: { machine: { ...FUNCTIONS.machine, kit: undefined, tokenX: 'entra-machine' } }, files: ['machine'], read, stage: 'dev', service: 'svc' })
+    expect(older.functions['machine']!.use).toBe('entra-machine')
+    expect(() => config.plan({ declared: { machine: { ...FUNCTIONS.machine, tokenX: 'exchange' } }, files: ['machine'], read, stage: 'dev', service: 'svc' }))
+      .toThrow('custom.functions.machine in serverless.yml sets both kit and tokenX')
+    expect(() => config.plan({ declared: { machine: { ...FUNCTIONS.machine, kit: 'azure' } }, files: ['machine'], read, stage: 'dev', service: 'svc' }))
+      .toThrow('custom.functions.machine.kit in serverless.yml must be one of exchange, api, none, entra-obo, entra-machine, maskinporten')
+  })
+
+  it('refuses an Entra ID setting in a function\'s own environment in serverless.yml', () => {
+    const declared = { ...FUNCTIONS, machine: { ...FUNCTIONS.machine, environment: { AZURE_APP_CLIENT_ID: 'x' } } }
+    expect(() => planOf(full, declared)).toThrow('function machine: its environment in serverless.yml sets AZURE_APP_CLIENT_ID, which are deploy settings')
+  })
 })
