@@ -140,7 +140,7 @@ function ownSettings(name, settings) {
 function plan({ declared, files, read, stage, region, service, custom = {} }) {
   const problems = []
   for (const name of files) {
-    if (!Object.prototype.hasOwnProperty.call(declared, name)) {
+    if (!Object.hasOwn(declared, name)) {
       problems.push(`functions/${name}.ts has no entry under custom.functions in serverless.yml (add its events there)`)
     }
   }
@@ -230,12 +230,12 @@ async function checkPlan(planned) {
 }
 
 async function stageOf({ options, resolveConfigurationProperty }) {
-  if (options && options.stage) return String(options.stage)
+  if (options?.stage) return String(options.stage)
   return String((await resolveConfigurationProperty(['provider', 'stage'])) || 'dev')
 }
 
 async function regionOf({ options, resolveConfigurationProperty }) {
-  if (options && options.region) return String(options.region)
+  if (options?.region) return String(options.region)
   const region = await resolveConfigurationProperty(['provider', 'region'])
   return region ? String(region) : undefined
 }
@@ -244,7 +244,7 @@ async function regionOf({ options, resolveConfigurationProperty }) {
 function settingNames(declared) {
   const names = new Set([...ALL_KIT_SETTINGS, 'TOKEN_X_SHARED_CACHE'])
   for (const [name, entry] of Object.entries(declared)) {
-    for (const setting of Object.values(ownSettings(name, entry && entry.settings))) names.add(setting)
+    for (const setting of Object.values(ownSettings(name, entry?.settings))) names.add(setting)
   }
   return [...names]
 }
@@ -357,7 +357,7 @@ function rolesFor(planned, service, stage) {
   const used = new Set(Object.values(planned.functions).map((fn) => fn.use))
   for (const kind of USES.filter((use) => used.has(use) && KINDS[use].role !== undefined)) {
     const { role, policy, secret } = KINDS[kind]
-    const secretId = (planned.secretIds || {})[secret]
+    const secretId = planned.secretIds?.[secret]
     if (role in resources || secretId === undefined) continue
     resources[role] = {
       Type: 'AWS::IAM::Role',
