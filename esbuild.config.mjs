@@ -108,7 +108,16 @@ const sdkNarrowImport = {
       const all = source.match(new RegExp(`(?<!typeof )import\\(['"]${escaped}['"]\\)`, 'g')) ?? []
       const destructured = [...source.matchAll(new RegExp(`const \\{([\\w\\s,]+)\\} = await import\\(['"]${escaped}['"]\\)`, 'g'))]
       if (destructured.length === 0 || destructured.length !== all.length) return undefined
-      const names = [...new Set(destructured.flatMap(([, list]) => list.split(',').map((name) => name.trim()).filter(Boolean)))].sort()
+      const names = [
+        ...new Set(
+          destructured.flatMap(([, list]) =>
+            list
+              .split(',')
+              .map((name) => name.trim())
+              .filter(Boolean),
+          ),
+        ),
+      ].sort()
       return { path: imported, namespace: 'sdk-narrow-import', pluginData: { names } }
     })
     esbuild.onLoad({ filter: /.*/, namespace: 'sdk-narrow-import' }, ({ path: imported, pluginData }) => ({
@@ -121,7 +130,10 @@ const sdkNarrowImport = {
 
 export async function functionNames() {
   const entries = await readdir(functionsDir, { withFileTypes: true })
-  return entries.filter((e) => e.isFile() && e.name.endsWith('.ts')).map((e) => e.name.slice(0, -3)).sort()
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => e.name.slice(0, -3))
+    .sort()
 }
 
 /** Builds one function into `<into>/<name>/`; `into` defaults to dist/ (tests build elsewhere). */
@@ -187,7 +199,8 @@ export async function bundleSizes(metafile) {
   }
   const roots = new Set()
   for (const file of initial) {
-    for (const imported of outputs[file].imports) if (imported.kind === 'dynamic-import' && outputs[imported.path] && !initial.has(imported.path)) roots.add(imported.path)
+    for (const imported of outputs[file].imports)
+      if (imported.kind === 'dynamic-import' && outputs[imported.path] && !initial.has(imported.path)) roots.add(imported.path)
   }
   const features = [...roots].map((feature) => {
     const reached = new Set()

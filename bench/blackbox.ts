@@ -23,7 +23,18 @@ import { importJWK, SignJWT } from 'jose'
 import * as oidc from 'openid-client'
 import { answer, floorHandler, issuedToken, type Invoke } from './floor.ts'
 import { httpApiEvent, lambdaContext } from './lambda.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, exampleFunctionEnv, progress, report, sectionEndpoint, spread, type Spread } from './support.ts'
+import {
+  AUDIENCE,
+  CLIENT_ID,
+  citizenToken,
+  clientKey,
+  exampleFunctionEnv,
+  progress,
+  report,
+  sectionEndpoint,
+  spread,
+  type Spread,
+} from './support.ts'
 
 export interface BlackboxResult {
   readonly rounds: number
@@ -61,7 +72,8 @@ const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 const kit = ((await import(pathToFileURL(path.join(root, 'dist', 'resource', 'index.mjs')).href)) as { handler: Invoke }).handler
 const floor = floorHandler(resourceUrl, await issuedToken(endpoint.url))
 
-const bearer = (event: unknown): string => String((event as { headers: { authorization: string } }).headers.authorization).slice('Bearer '.length)
+const bearer = (event: unknown): string =>
+  String((event as { headers: { authorization: string } }).headers.authorization).slice('Bearer '.length)
 const EXCHANGE = {
   grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
   subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
@@ -74,8 +86,13 @@ const jose = middy(async (event: unknown, _context: Context, { signal }: { signa
   const now = Math.floor(Date.now() / 1000)
   const assertion = await new SignJWT({})
     .setProtectedHeader({ alg: 'RS256', kid: jwk.kid, typ: 'JWT' })
-    .setIssuer(CLIENT_ID).setSubject(CLIENT_ID).setAudience(tokenEndpoint)
-    .setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 30).setJti(randomUUID())
+    .setIssuer(CLIENT_ID)
+    .setSubject(CLIENT_ID)
+    .setAudience(tokenEndpoint)
+    .setIssuedAt(now)
+    .setNotBefore(now)
+    .setExpirationTime(now + 30)
+    .setJti(randomUUID())
     .sign(joseKey)
   const exchanged = await fetch(tokenEndpoint, {
     method: 'POST',
@@ -95,12 +112,23 @@ const jose = middy(async (event: unknown, _context: Context, { signal }: { signa
 
 // openid-client 6, global fetch and WebCrypto, as bench/miss.ts uses it.
 const cryptoKey = await webcrypto.subtle.importKey('jwk', jwk, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign'])
-const config = new oidc.Configuration({ issuer: endpoint.url, token_endpoint: tokenEndpoint }, CLIENT_ID, {}, oidc.PrivateKeyJwt({ key: cryptoKey, kid: jwk.kid }))
+const config = new oidc.Configuration(
+  { issuer: endpoint.url, token_endpoint: tokenEndpoint },
+  CLIENT_ID,
+  {},
+  oidc.PrivateKeyJwt({ key: cryptoKey, kid: jwk.kid }),
+)
 oidc.allowInsecureRequests(config) // the bench endpoint is plain http on 127.0.0.1
 const openidClient = middy(async (event: unknown, _context: Context, { signal }: { signal: AbortSignal }) => {
   const { audience, subject_token_type } = EXCHANGE
-  const response = await oidc.genericGrantRequest(config, EXCHANGE.grant_type, { subject_token: bearer(event), subject_token_type, audience })
-  return answer(await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${response.access_token}` } }))
+  const response = await oidc.genericGrantRequest(config, EXCHANGE.grant_type, {
+    subject_token: bearer(event),
+    subject_token_type,
+    audience,
+  })
+  return answer(
+    await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${response.access_token}` } }),
+  )
 }) as unknown as Invoke
 
 function trimmedMean(samples: Float64Array): number {
@@ -115,7 +143,10 @@ let minted = 0
 const hitEvent = httpApiEvent(citizenToken(++minted))
 
 /** `batch` invocations of each side, interleaved one by one (the order rotates); trimmed CPU µs per side. */
-async function round<S extends string>(sides: Record<S, { invoke: Invoke; event: () => unknown }>, batch: number): Promise<Record<S, number>> {
+async function round<S extends string>(
+  sides: Record<S, { invoke: Invoke; event: () => unknown }>,
+  batch: number,
+): Promise<Record<S, number>> {
   const names = Object.keys(sides) as S[]
   const cpu = Object.fromEntries(names.map((name) => [name, new Float64Array(batch)])) as Record<S, Float64Array>
   const context = lambdaContext()
@@ -150,8 +181,17 @@ await endpoint.reset()
 // Warm-up: every path compiled and connected.
 await round(missSides, MISS_BATCH)
 await round(hitSides, HIT_BATCH)
-progress(`black box: ${ROUNDS} rounds of ${MISS_BATCH} interleaved misses (floor, kit, jose + fetch, openid-client) and ${HIT_BATCH} interleaved hits (floor, kit)`)
-const samples = { floor: [] as number[], kitMiss: [] as number[], jose: [] as number[], openidClient: [] as number[], kitHit: [] as number[], hitFloor: [] as number[] }
+progress(
+  `black box: ${ROUNDS} rounds of ${MISS_BATCH} interleaved misses (floor, kit, jose + fetch, openid-client) and ${HIT_BATCH} interleaved hits (floor, kit)`,
+)
+const samples = {
+  floor: [] as number[],
+  kitMiss: [] as number[],
+  jose: [] as number[],
+  openidClient: [] as number[],
+  kitHit: [] as number[],
+  hitFloor: [] as number[],
+}
 const exchange = { kit: [] as number[], jose: [] as number[], openidClient: [] as number[] }
 for (let r = 0; r < ROUNDS; r++) {
   const miss = await round(missSides, MISS_BATCH)

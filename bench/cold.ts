@@ -176,7 +176,10 @@ const { budgets, totalBudgets, bundleSizes } = (await import(pathToFileURL(path.
   totalBudgets: Record<string, number>
   bundleSizes: (metafile: unknown) => Promise<{ initialBytes: number; lazyBytes: number; features: Array<{ name: string; bytes: number }> }>
 }
-const names = (await readdir(dist, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
+const names = (await readdir(dist, { withFileTypes: true }))
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => entry.name)
+  .sort()
 if (names.length === 0) throw new Error('dist/ is empty: run `npm run build` first')
 const sizes = await Promise.all(names.map((name) => bundleSize(name, budgets, totalBudgets)))
 
@@ -216,7 +219,10 @@ try {
   for (let i = 0; i < IMPORT_RUNS; i++) {
     // Interleaved, so that a busy moment on the machine touches every bundle alike.
     for (const target of i % 2 === 0 ? targets : [...targets].reverse()) {
-      const { stdout, ms } = await run(['--input-type=module', '-e', IMPORT_PROBE], { ...env, BENCH_BUNDLE_URL: pathToFileURL(target.file).href })
+      const { stdout, ms } = await run(['--input-type=module', '-e', IMPORT_PROBE], {
+        ...env,
+        BENCH_BUNDLE_URL: pathToFileURL(target.file).href,
+      })
       const samples = importSamples.get(target.name)
       samples?.importMs.push((resultLine(stdout) as { importMs: number }).importMs)
       samples?.processMs.push(ms)

@@ -10,20 +10,33 @@ import type { AddressInfo } from 'node:net'
 // About the size of a TokenX access token.
 const accessToken = [
   Buffer.from(JSON.stringify({ kid: 'tokenx-bench', typ: 'JWT', alg: 'RS256' })).toString('base64url'),
-  Buffer.from(JSON.stringify({
-    sub: 'x'.repeat(43), iss: 'https://tokenx.dev-gcp.nav.cloud.nais.io', aud: 'dev-gcp:team:downstream',
-    client_id: 'dev-gcp:team:app', pid: '10000000000', acr: 'idporten-loa-high', idp: 'https://test.idporten.no',
-    nbf: 1, iat: 1, exp: 4102444800, jti: '00000000-0000-4000-8000-000000000000', consumer: { authority: 'iso6523-actorid-upis', ID: '0192:889640782' },
-  })).toString('base64url'),
+  Buffer.from(
+    JSON.stringify({
+      sub: 'x'.repeat(43),
+      iss: 'https://tokenx.dev-gcp.nav.cloud.nais.io',
+      aud: 'dev-gcp:team:downstream',
+      client_id: 'dev-gcp:team:app',
+      pid: '10000000000',
+      acr: 'idporten-loa-high',
+      idp: 'https://test.idporten.no',
+      nbf: 1,
+      iat: 1,
+      exp: 4102444800,
+      jti: '00000000-0000-4000-8000-000000000000',
+      consumer: { authority: 'iso6523-actorid-upis', ID: '0192:889640782' },
+    }),
+  ).toString('base64url'),
   Buffer.alloc(256, 7).toString('base64url'),
 ].join('.')
 
-const TOKEN_BODY = Buffer.from(JSON.stringify({
-  access_token: accessToken,
-  issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-  token_type: 'Bearer',
-  expires_in: 900,
-}))
+const TOKEN_BODY = Buffer.from(
+  JSON.stringify({
+    access_token: accessToken,
+    issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    token_type: 'Bearer',
+    expires_in: 900,
+  }),
+)
 const TOKEN_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': TOKEN_BODY.length }
 const RESOURCE_BODY = Buffer.from('{"ok":true}')
 const RESOURCE_HEADERS = { 'content-type': 'application/json', 'content-length': RESOURCE_BODY.length }

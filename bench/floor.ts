@@ -26,5 +26,6 @@ export async function answer(response: Response): Promise<APIGatewayProxyStructu
 /** middy + plain `fetch` of `resourceUrl` with `token`, under middy's signal. */
 export function floorHandler(resourceUrl: string, token: string): Invoke {
   return middy(async (_event: unknown, _context: Context, { signal }: { signal: AbortSignal }) =>
-    answer(await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${token}` } }))) as unknown as Invoke
+    answer(await fetch(resourceUrl, { signal, headers: { accept: 'application/json', authorization: `Bearer ${token}` } })),
+  ) as unknown as Invoke
 }

@@ -112,11 +112,19 @@ async function round(): Promise<{ floor: Side; fn: Side; alternating: Side }> {
     samples[side].cpu[i] = cpu.user + cpu.system
     samples[side].wall[i] = wall
   }
-  const orders = [['floor', 'fn', 'alternating'], ['fn', 'alternating', 'floor'], ['alternating', 'floor', 'fn']] as const
+  const orders = [
+    ['floor', 'fn', 'alternating'],
+    ['fn', 'alternating', 'floor'],
+    ['alternating', 'floor', 'fn'],
+  ] as const
   for (let i = 0; i < BATCH; i++) {
     for (const side of orders[i % 3] as (typeof orders)[number]) await one(side, i)
   }
-  const per = (side: { cpu: Float64Array; wall: Float64Array }): Side => ({ cpu: trimmedMean(side.cpu), cpuUntrimmed: mean(side.cpu), wall: trimmedMean(side.wall) })
+  const per = (side: { cpu: Float64Array; wall: Float64Array }): Side => ({
+    cpu: trimmedMean(side.cpu),
+    cpuUntrimmed: mean(side.cpu),
+    wall: trimmedMean(side.wall),
+  })
   return { floor: per(samples.floor), fn: per(samples.fn), alternating: per(samples.alternating) }
 }
 
@@ -125,7 +133,9 @@ await endpoint.reset()
 // until both paths run optimized code.
 await round()
 await round()
-progress(`whole warm path: ${ROUNDS} rounds of ${BATCH} interleaved triples, built dist/resource (one citizen; two in turn) vs middy + plain fetch (same token)`)
+progress(
+  `whole warm path: ${ROUNDS} rounds of ${BATCH} interleaved triples, built dist/resource (one citizen; two in turn) vs middy + plain fetch (same token)`,
+)
 const floorCpu: number[] = []
 const fnCpu: number[] = []
 const overheadCpu: number[] = []

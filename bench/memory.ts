@@ -89,12 +89,15 @@ let client: ReturnType<typeof createTokenXClient> | undefined = createTokenXClie
   privateJwk: jwk,
   cacheMaxEntries: CLIENT_ENTRIES,
   fetch: async () =>
-    new Response(JSON.stringify({
-      access_token: accessToken(),
-      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-      token_type: 'Bearer',
-      expires_in: 900,
-    }), { headers: { 'content-type': 'application/json' } }),
+    new Response(
+      JSON.stringify({
+        access_token: accessToken(),
+        issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        token_type: 'Bearer',
+        expires_in: 900,
+      }),
+      { headers: { 'content-type': 'application/json' } },
+    ),
 })
 for (let i = 0; i < CLIENT_ENTRIES; i++) await client.exchange(citizenToken(i), AUDIENCE)
 // What dropping the client frees is what it held: its entries, plus its key and closures (a few KB).

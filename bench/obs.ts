@@ -91,7 +91,9 @@ const dropping: SpanExporter = {
   },
   shutdown: async () => undefined,
 }
-const tracer = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropping, { maxQueueSize: 100_000, maxExportBatchSize: 512, scheduledDelayMillis: 200 })] }).getTracer('bench')
+const tracer = new BasicTracerProvider({
+  spanProcessors: [new BatchSpanProcessor(dropping, { maxQueueSize: 100_000, maxExportBatchSize: 512, scheduledDelayMillis: 200 })],
+}).getTracer('bench')
 
 const endpoint = sectionEndpoint()
 const { jwk } = clientKey()

@@ -55,7 +55,14 @@ const FLOOR = [
   '',
 ].join('\n')
 
-const COMMON: BuildOptions = { bundle: true, format: 'esm', platform: 'node', target: 'node22', logLevel: 'warning', outExtension: { '.js': '.mjs' } }
+const COMMON: BuildOptions = {
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node22',
+  logLevel: 'warning',
+  outExtension: { '.js': '.mjs' },
+}
 
 interface Recipe {
   readonly name: string
@@ -66,13 +73,22 @@ interface Recipe {
 
 const RECIPES: readonly Recipe[] = [
   { name: 'esbuild, SDK external (--external:@aws-sdk/*), no splitting', budgeted: true, options: { external: ['@aws-sdk/*'] } },
-  { name: 'esbuild, SDK bundled, --splitting, main fields module first', budgeted: true, options: { splitting: true, mainFields: ['module', 'main'] } },
+  {
+    name: 'esbuild, SDK bundled, --splitting, main fields module first',
+    budgeted: true,
+    options: { splitting: true, mainFields: ['module', 'main'] },
+  },
   { name: 'no bundler (tsc output, node_modules)', budgeted: true, options: undefined },
-  { name: 'esbuild, SDK bundled, no splitting, main fields module first (no budget)', budgeted: false, options: { mainFields: ['module', 'main'] } },
+  {
+    name: 'esbuild, SDK bundled, no splitting, main fields module first (no budget)',
+    budgeted: false,
+    options: { mainFields: ['module', 'main'] },
+  },
 ]
 
 function importMs(file: string): Promise<number> {
-  const probe = 'const start = performance.now(); await import(process.env.BENCH_BUNDLE_URL); process.stdout.write(String(performance.now() - start))'
+  const probe =
+    'const start = performance.now(); await import(process.env.BENCH_BUNDLE_URL); process.stdout.write(String(performance.now() - start))'
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', probe], {
       cwd: path.dirname(file),
@@ -101,14 +117,40 @@ try {
   // example as JavaScript importing it, the floor as JavaScript.
   progress('recipes: compiling lib/ with tsc for the unbundled recipe')
   await new Promise<void>((resolve, reject) => {
-    const tsc = spawn(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json'), '--outDir', path.join(temp, 'kit'), '--declaration', 'false', '--declarationMap', 'false', '--sourceMap', 'false'], { stdio: 'inherit' })
+    const tsc = spawn(
+      process.execPath,
+      [
+        path.join(root, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        path.join(root, 'tsconfig.build.json'),
+        '--outDir',
+        path.join(temp, 'kit'),
+        '--declaration',
+        'false',
+        '--declarationMap',
+        'false',
+        '--sourceMap',
+        'false',
+      ],
+      { stdio: 'inherit' },
+    )
     tsc.once('error', reject)
     tsc.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`tsc exited with ${code}`))))
   })
   const example = await readFile(path.join(root, 'examples/middy.ts'), 'utf8')
   const unbundled = path.join(temp, 'unbundled')
-  await build({ entryPoints: [floorSource], outdir: unbundled, bundle: false, format: 'esm', platform: 'node', outExtension: { '.js': '.mjs' }, logLevel: 'warning' })
-  const exampleJs = (await transform(example, { loader: 'ts', format: 'esm' })).code.replace("from 'tokenx-handler-kit'", "from '../kit/index.js'").replace('from "tokenx-handler-kit"', 'from "../kit/index.js"')
+  await build({
+    entryPoints: [floorSource],
+    outdir: unbundled,
+    bundle: false,
+    format: 'esm',
+    platform: 'node',
+    outExtension: { '.js': '.mjs' },
+    logLevel: 'warning',
+  })
+  const exampleJs = (await transform(example, { loader: 'ts', format: 'esm' })).code
+    .replace("from 'tokenx-handler-kit'", "from '../kit/index.js'")
+    .replace('from "tokenx-handler-kit"', 'from "../kit/index.js"')
   await writeFile(path.join(unbundled, 'middy.mjs'), exampleJs)
 
   const targets: Array<{ recipe: Recipe; kit: string; floor: string }> = []
@@ -120,7 +162,14 @@ try {
     const outdir = path.join(temp, `recipe-${i}`)
     // The example imports the kit by its package name: in this repository that resolves to lib/
     // through the source condition (the same code as the package's build/).
-    await build({ ...COMMON, ...recipe.options, entryPoints: [path.join(root, 'examples/middy.ts')], outdir: path.join(outdir, 'kit'), absWorkingDir: root, conditions: ['tokenx-kit-source'] })
+    await build({
+      ...COMMON,
+      ...recipe.options,
+      entryPoints: [path.join(root, 'examples/middy.ts')],
+      outdir: path.join(outdir, 'kit'),
+      absWorkingDir: root,
+      conditions: ['tokenx-kit-source'],
+    })
     await build({ ...COMMON, ...recipe.options, entryPoints: [floorSource], outdir: path.join(outdir, 'floor'), absWorkingDir: temp })
     targets.push({ recipe, kit: path.join(outdir, 'kit', 'middy.mjs'), floor: path.join(outdir, 'floor', 'floor.mjs') })
   }

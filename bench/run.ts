@@ -25,12 +25,27 @@ import { runSection, spread, startEndpoint, type Spread } from './support.ts'
 import type { ValidationResult } from './validation.ts'
 import type { WarmResult } from './warm.ts'
 
-const SECTIONS = ['warm', 'function', 'blackbox', 'miss', 'concurrency', 'cold', 'recipes', 'memory', 'obs', 'shared', 'validation'] as const
+const SECTIONS = [
+  'warm',
+  'function',
+  'blackbox',
+  'miss',
+  'concurrency',
+  'cold',
+  'recipes',
+  'memory',
+  'obs',
+  'shared',
+  'validation',
+] as const
 type Section = (typeof SECTIONS)[number]
 
 const args = process.argv.slice(2)
 const strict = args.includes('--strict')
-const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',')
+const only = args
+  .find((arg) => arg.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',')
 const unknown = only?.filter((name) => !(SECTIONS as readonly string[]).includes(name)) ?? []
 if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`)
 const selected = SECTIONS.filter((section) => only === undefined || only.includes(section))
@@ -167,21 +182,33 @@ function summarizeMiss(workers: MissWorkerResult[]): MissResult {
 // Budgets
 
 const budgets: Budget[] = []
-const budget = (name: string, value: number, limit: number, unit: string) => budgets.push({ name, value, limit, unit, pass: value <= limit })
+const budget = (name: string, value: number, limit: number, unit: string) =>
+  budgets.push({ name, value, limit, unit, pass: value <= limit })
 const { warm, blackbox, miss, concurrency, cold, recipes, memory, obs, shared, validation } = results
 const wholeWarm = results.function
 if (warm !== undefined) {
   budget('warm hit, one citizen: middleware CPU per invocation', warm.oneCitizen.overheadCpu.median, 10, 'µs')
-  budget(`warm hit, ${warm.manyCitizens.citizens} citizens in turn: middleware CPU per invocation`, warm.manyCitizens.overheadCpu.median, 10, 'µs')
+  budget(
+    `warm hit, ${warm.manyCitizens.citizens} citizens in turn: middleware CPU per invocation`,
+    warm.manyCitizens.overheadCpu.median,
+    10,
+    'µs',
+  )
 }
 if (wholeWarm !== undefined) {
   budget('whole warm path: built dist/resource − middy + plain fetch, CPU per invocation', wholeWarm.overheadCpu.median, 10, 'µs')
-  budgets.push({ name: 'whole warm path: timers left alive per invocation', value: wholeWarm.timersLeftPerInvocation, limit: 0, unit: 'timers', pass: wholeWarm.timersLeftPerInvocation === 0 })
+  budgets.push({
+    name: 'whole warm path: timers left alive per invocation',
+    value: wholeWarm.timersLeftPerInvocation,
+    limit: 0,
+    unit: 'timers',
+    pass: wholeWarm.timersLeftPerInvocation === 0,
+  })
 }
 if (blackbox !== undefined) {
   // Issue #21: what a team gets against what it would write itself, the built function as a black box.
-  budget('black box: the function\'s exchange CPU (miss − floor) ÷ openid-client 6\'s', blackbox.kitOverOpenidClient, 0.7, '×')
-  budget('black box: the function\'s warm hit ÷ the floor (middy + plain fetch), CPU per invocation', blackbox.hitOverFloor, 1.1, '×')
+  budget("black box: the function's exchange CPU (miss − floor) ÷ openid-client 6's", blackbox.kitOverOpenidClient, 0.7, '×')
+  budget("black box: the function's warm hit ÷ the floor (middy + plain fetch), CPU per invocation", blackbox.hitOverFloor, 1.1, '×')
 }
 if (miss !== undefined) {
   budget('cache miss: kit CPU per exchange ÷ one RSA-2048 signature', miss.kitOverSignature.median, 2.5, '×')
@@ -189,14 +216,16 @@ if (miss !== undefined) {
 }
 if (concurrency !== undefined) {
   // Exact counts: the "limit" is the expected count, and anything else fails.
-  const exact = (name: string, value: number, expected: number) => budgets.push({ name, value, limit: expected, unit: 'requests', pass: value === expected })
+  const exact = (name: string, value: number, expected: number) =>
+    budgets.push({ name, value, limit: expected, unit: 'requests', pass: value === expected })
   exact('100 concurrent calls, one citizen, cold cache: requests at the endpoint', concurrency.oneCitizen.requests, 1)
   exact('100 concurrent calls, 100 citizens, cold cache: requests at the endpoint', concurrency.manyCitizens.requests, 100)
 }
 if (cold !== undefined) {
   for (const size of cold.sizes) {
     budget(`dist/${size.name}: bundle size, all chunks`, size.totalBytes / 1024, size.totalBudgetBytes / 1024, 'KiB')
-    for (const feature of size.features) budget(`dist/${size.name}: initial bundle + ${feature.name} (lazy)`, feature.bytes / 1024, size.budgetBytes / 1024, 'KiB')
+    for (const feature of size.features)
+      budget(`dist/${size.name}: initial bundle + ${feature.name} (lazy)`, feature.bytes / 1024, size.budgetBytes / 1024, 'KiB')
   }
 }
 if (recipes !== undefined) {
@@ -205,9 +234,14 @@ if (recipes !== undefined) {
   for (const recipe of recipes.recipes) if (recipe.budgeted) budget(`import time ÷ floor: ${recipe.name}`, recipe.ratio, 1.25, '×')
 }
 if (memory !== undefined) {
-  budget('cache: heap per entry ÷ the access token\'s own size (1,024 B)', memory.cache.bytesPerEntry / memory.tokenChars, 2, '×')
-  budget('client path: heap per entry ÷ the access token\'s own size', memory.client.bytesPerEntry / memory.tokenChars, 2, '×')
-  budget(`bound: largest cache size, cacheMaxEntries ${memory.bound.maxEntries}`, Math.max(memory.bound.largestSizeResolved, memory.bound.largestSizeInFlight), memory.bound.maxEntries, 'entries')
+  budget("cache: heap per entry ÷ the access token's own size (1,024 B)", memory.cache.bytesPerEntry / memory.tokenChars, 2, '×')
+  budget("client path: heap per entry ÷ the access token's own size", memory.client.bytesPerEntry / memory.tokenChars, 2, '×')
+  budget(
+    `bound: largest cache size, cacheMaxEntries ${memory.bound.maxEntries}`,
+    Math.max(memory.bound.largestSizeResolved, memory.bound.largestSizeInFlight),
+    memory.bound.maxEntries,
+    'entries',
+  )
 }
 if (obs !== undefined) {
   budget('warm hit: metrics (EMF) and tracing on, CPU over off', obs.onOverOff.median, 5, 'µs')
@@ -218,12 +252,21 @@ if (obs !== undefined) {
 if (shared !== undefined) {
   // No CPU budget for a table hit: through the AWS SDK it costs the function about what a local
   // exchange does (see bench/README.md); what it saves is TokenX's load and round trip.
-  budgets.push({ name: 'shared cache: exchanges at the token endpoint during second-level hits', value: shared.exchangesDuringHits, limit: 0, unit: 'requests', pass: shared.exchangesDuringHits === 0 })
+  budgets.push({
+    name: 'shared cache: exchanges at the token endpoint during second-level hits',
+    value: shared.exchangesDuringHits,
+    limit: 0,
+    unit: 'requests',
+    pass: shared.exchangesDuringHits === 0,
+  })
   // The model reproduces the issue's table: hit rates within 1 percentage point.
   shared.model.rows.forEach((row, i) => {
     const issue = shared.model.issue[i]
     if (issue === undefined) return
-    const off = Math.max(Math.abs(row.perEnvironmentHitRate - issue.perEnvironmentHitRate), Math.abs(row.sharedHitRate - issue.sharedHitRate))
+    const off = Math.max(
+      Math.abs(row.perEnvironmentHitRate - issue.perEnvironmentHitRate),
+      Math.abs(row.sharedHitRate - issue.sharedHitRate),
+    )
     budget(`scale model at ${Math.round(row.requestsPerSecond)} requests/s: hit rates off the issue's table by`, off * 100, 1, 'pp')
   })
 }
@@ -236,15 +279,21 @@ if (validation !== undefined) {
 // ---------------------------------------------------------------------------------------------
 // Table
 
-const n = (value: number, digits = 1): string => value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+const n = (value: number, digits = 1): string =>
+  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 const range = (s: Spread, digits = 1): string => `${n(s.min, digits)}–${n(s.max, digits)} (IQR ${n(s.q1, digits)}–${n(s.q3, digits)})`
 const rows: Array<[string, string, string]> = []
 const heading = (title: string) => rows.push([`— ${title}`, '', ''])
 const row = (what: string, median: string, spreadText = '') => rows.push([what, median, spreadText])
 
 if (warm !== undefined) {
-  heading(`warm cache hit (middy, HTTP API event, ${warm.subjectTokenBytes} B citizen JWT; CPU µs per invocation, ${warm.oneCitizen.overheadCpu.runs} rounds × ${n(warm.batchSize, 0)})`)
-  for (const [label, scenario] of [['one citizen', warm.oneCitizen], [`${warm.manyCitizens.citizens} citizens in turn`, warm.manyCitizens]] as const) {
+  heading(
+    `warm cache hit (middy, HTTP API event, ${warm.subjectTokenBytes} B citizen JWT; CPU µs per invocation, ${warm.oneCitizen.overheadCpu.runs} rounds × ${n(warm.batchSize, 0)})`,
+  )
+  for (const [label, scenario] of [
+    ['one citizen', warm.oneCitizen],
+    [`${warm.manyCitizens.citizens} citizens in turn`, warm.manyCitizens],
+  ] as const) {
     row(`bare middy, ${label}`, `${n(scenario.bareCpu.median, 2)} µs`, range(scenario.bareCpu, 2))
     row(`with tokenX(), ${label}`, `${n(scenario.withMiddlewareCpu.median, 2)} µs`, range(scenario.withMiddlewareCpu, 2))
     row(`middleware cost, ${label} (CPU)`, `${n(scenario.overheadCpu.median, 2)} µs`, range(scenario.overheadCpu, 2))
@@ -254,52 +303,97 @@ if (warm !== undefined) {
   row('timers left behind per warm invocation', n(warm.uncancellableTimersPerInvocation, 0))
 }
 if (wholeWarm !== undefined) {
-  heading(`whole warm path (HTTP API event, downstream GET in another process; CPU µs per invocation, ${wholeWarm.overheadCpu.runs} rounds × ${n(wholeWarm.batchSize, 0)})`)
+  heading(
+    `whole warm path (HTTP API event, downstream GET in another process; CPU µs per invocation, ${wholeWarm.overheadCpu.runs} rounds × ${n(wholeWarm.batchSize, 0)})`,
+  )
   row('floor: middy + plain fetch, same token', `${n(wholeWarm.floorCpu.median, 1)} µs`, range(wholeWarm.floorCpu, 1))
   row('built dist/resource, token cached', `${n(wholeWarm.functionCpu.median, 1)} µs`, range(wholeWarm.functionCpu, 1))
-  row(`kit cost on the whole warm path (CPU, ${n(wholeWarm.trim * 100, 0)}%-trimmed means)`, `${n(wholeWarm.overheadCpu.median, 1)} µs`, range(wholeWarm.overheadCpu, 1))
-  row('kit cost on the whole warm path (CPU, plain means)', `${n(wholeWarm.overheadCpuUntrimmed.median, 1)} µs`, range(wholeWarm.overheadCpuUntrimmed, 1))
+  row(
+    `kit cost on the whole warm path (CPU, ${n(wholeWarm.trim * 100, 0)}%-trimmed means)`,
+    `${n(wholeWarm.overheadCpu.median, 1)} µs`,
+    range(wholeWarm.overheadCpu, 1),
+  )
+  row(
+    'kit cost on the whole warm path (CPU, plain means)',
+    `${n(wholeWarm.overheadCpuUntrimmed.median, 1)} µs`,
+    range(wholeWarm.overheadCpuUntrimmed, 1),
+  )
   row('kit cost on the whole warm path (wall)', `${n(wholeWarm.overheadWall.median, 1)} µs`, range(wholeWarm.overheadWall, 1))
-  row('the same, two citizens in turn (CPU, trimmed; no budget)', `${n(wholeWarm.overheadCpuAlternating.median, 1)} µs`, range(wholeWarm.overheadCpuAlternating, 1))
+  row(
+    'the same, two citizens in turn (CPU, trimmed; no budget)',
+    `${n(wholeWarm.overheadCpuAlternating.median, 1)} µs`,
+    range(wholeWarm.overheadCpuAlternating, 1),
+  )
   row('timers left alive per invocation', n(wholeWarm.timersLeftPerInvocation, 2))
   row('AbortSignal.timeout/any per invocation', n(wholeWarm.uncancellableSignalsPerInvocation, 2))
 }
 if (blackbox !== undefined) {
   const b = blackbox
-  heading(`black box (built dist/resource vs hand-written handlers; CPU µs per invocation, ${b.rounds} rounds × ${b.missBatch} misses of each and ${b.hitBatch} hits, interleaved; endpoint and downstream in another process)`)
+  heading(
+    `black box (built dist/resource vs hand-written handlers; CPU µs per invocation, ${b.rounds} rounds × ${b.missBatch} misses of each and ${b.hitBatch} hits, interleaved; endpoint and downstream in another process)`,
+  )
   row('floor: middy + plain fetch, token at hand', `${n(b.floorCpu.median, 0)} µs`, range(b.floorCpu, 0))
   row('function, miss (exchange + downstream call)', `${n(b.kitMissCpu.median, 0)} µs`, range(b.kitMissCpu, 0))
   row('jose + fetch, no cache', `${n(b.joseCpu.median, 0)} µs`, range(b.joseCpu, 0))
   row('openid-client 6 + fetch, no cache', `${n(b.openidClientCpu.median, 0)} µs`, range(b.openidClientCpu, 0))
-  row('exchange (miss − floor): function / jose / openid-client', `${n(b.kitExchangeCpu.median, 0)} / ${n(b.joseExchangeCpu.median, 0)} / ${n(b.openidClientExchangeCpu.median, 0)} µs`, `function ${range(b.kitExchangeCpu, 0)}`)
+  row(
+    'exchange (miss − floor): function / jose / openid-client',
+    `${n(b.kitExchangeCpu.median, 0)} / ${n(b.joseExchangeCpu.median, 0)} / ${n(b.openidClientExchangeCpu.median, 0)} µs`,
+    `function ${range(b.kitExchangeCpu, 0)}`,
+  )
   row('function exchange ÷ openid-client / ÷ jose (of medians)', `${n(b.kitOverOpenidClient, 2)}× / ${n(b.kitOverJose, 2)}×`)
-  row('warm hit: function / floor (same rounds)', `${n(b.kitHitCpu.median, 1)} / ${n(b.hitFloorCpu.median, 1)} µs`, `${n(b.hitOverFloor, 3)}×`)
+  row(
+    'warm hit: function / floor (same rounds)',
+    `${n(b.kitHitCpu.median, 1)} / ${n(b.hitFloorCpu.median, 1)} µs`,
+    `${n(b.hitOverFloor, 3)}×`,
+  )
 }
 if (miss !== undefined) {
   const rounds = miss.kitCpu.runs
-  heading(`cache miss (client CPU per exchange; endpoint in another process; ${rounds} rounds × ${miss.workers[0]?.perRound ?? 0} per method)`)
+  heading(
+    `cache miss (client CPU per exchange; endpoint in another process; ${rounds} rounds × ${miss.workers[0]?.perRound ?? 0} per method)`,
+  )
   row('one RSA-2048 signature (node:crypto)', `${n(miss.signatureCpu.median, 0)} µs`, range(miss.signatureCpu, 0))
   row('kit: createTokenXClient().exchange()', `${n(miss.kitCpu.median, 0)} µs`, range(miss.kitCpu, 0))
   row('openid-client 6: genericGrantRequest + PrivateKeyJwt', `${n(miss.openidClientCpu.median, 0)} µs`, range(miss.openidClientCpu, 0))
   row('kit ÷ signature (per round)', `${n(miss.kitOverSignature.median, 2)}×`, range(miss.kitOverSignature, 2))
-  row('kit ÷ openid-client (of medians; spread per round pair)', `${n(miss.kitOverOpenidClient.ofMedians, 2)}×`, range(miss.kitOverOpenidClient, 2))
+  row(
+    'kit ÷ openid-client (of medians; spread per round pair)',
+    `${n(miss.kitOverOpenidClient.ofMedians, 2)}×`,
+    range(miss.kitOverOpenidClient, 2),
+  )
   row('wall per sequential exchange: kit / openid-client', `${n(miss.kitWall.median, 0)} / ${n(miss.openidClientWall.median, 0)} µs`)
   row('timers left behind per kit exchange', n(miss.uncancellableTimersPerExchange, 0))
 }
 if (concurrency !== undefined) {
   heading('concurrency (cold cache, counted at the endpoint)')
-  for (const [label, check] of [['one citizen', concurrency.oneCitizen], ['100 citizens', concurrency.manyCitizens]] as const) {
-    row(`${check.calls} concurrent exchanges, ${label}`, `${check.requests} request${check.requests === 1 ? '' : 's'}`, `${n(check.ms, 1)} ms; ${check.distinctTokensPerCitizen} token object per citizen`)
+  for (const [label, check] of [
+    ['one citizen', concurrency.oneCitizen],
+    ['100 citizens', concurrency.manyCitizens],
+  ] as const) {
+    row(
+      `${check.calls} concurrent exchanges, ${label}`,
+      `${check.requests} request${check.requests === 1 ? '' : 's'}`,
+      `${n(check.ms, 1)} ms; ${check.distinctTokensPerCitizen} token object per citizen`,
+    )
   }
 }
 if (cold !== undefined) {
   heading('cold start (fresh processes)')
   for (const size of cold.sizes) {
-    row(`dist/${size.name}: size (minified, all chunks)`, `${n(size.totalBytes / 1024)} KiB`, `${n(size.initialBytes / 1024)} KiB at init + ${n(size.lazyBytes / 1024)} KiB lazy`)
+    row(
+      `dist/${size.name}: size (minified, all chunks)`,
+      `${n(size.totalBytes / 1024)} KiB`,
+      `${n(size.initialBytes / 1024)} KiB at init + ${n(size.lazyBytes / 1024)} KiB lazy`,
+    )
     for (const feature of size.features) row(`  initial + ${feature.name}`, `${n(feature.bytes / 1024)} KiB`)
   }
   for (const target of cold.imports) {
-    row(`import ${target.name}`, `${n(target.importMs.median)} ms`, `${range(target.importMs)}; process ${n(target.processMs.median, 0)} ms`)
+    row(
+      `import ${target.name}`,
+      `${n(target.importMs.median)} ms`,
+      `${range(target.importMs)}; process ${n(target.processMs.median, 0)} ms`,
+    )
   }
   const fi = cold.firstInvocation
   row(`first invocation, whole (${fi.runs} runs)`, `${n(fi.coldMs.median)} ms`, range(fi.coldMs))
@@ -314,18 +408,36 @@ if (cold !== undefined) {
   row('  second exchange, connection open', `${n(p.secondExchangeMs.median)} ms`, range(p.secondExchangeMs))
 }
 if (recipes !== undefined) {
-  heading(`import time per docs/bundling.md recipe: examples/middy.ts (inline key, no table) against a floor built the same way (middy, jose, the same node: built-ins); ${recipes.runs} fresh processes each`)
+  heading(
+    `import time per docs/bundling.md recipe: examples/middy.ts (inline key, no table) against a floor built the same way (middy, jose, the same node: built-ins); ${recipes.runs} fresh processes each`,
+  )
   for (const recipe of recipes.recipes) {
-    row(`${recipe.name}: kit / floor`, `${n(recipe.kitMs.median)} / ${n(recipe.floorMs.median)} ms`, `kit ${range(recipe.kitMs)}; entry ${n(recipe.kitEntryBytes / 1024)} / ${n(recipe.floorEntryBytes / 1024)} KiB`)
+    row(
+      `${recipe.name}: kit / floor`,
+      `${n(recipe.kitMs.median)} / ${n(recipe.floorMs.median)} ms`,
+      `kit ${range(recipe.kitMs)}; entry ${n(recipe.kitEntryBytes / 1024)} / ${n(recipe.floorEntryBytes / 1024)} KiB`,
+    )
     row('  kit ÷ floor (medians)', `${n(recipe.ratio, 2)}×`)
   }
 }
 if (memory !== undefined) {
   heading('memory (heapUsed after full GCs)')
   row(`access token alone (${memory.tokenChars} chars)`, `${n(memory.tokenHeapBytes, 0)} B`)
-  row(`PromiseCache, ${n(memory.cache.entries, 0)} citizens: per entry`, `${n(memory.cache.bytesPerEntry, 0)} B`, `${n(memory.cache.heapGrowthBytes / 1048576)} MiB in all`)
-  row(`client (in-process fetch), ${n(memory.client.entries, 0)} citizens: per entry`, `${n(memory.client.bytesPerEntry, 0)} B`, `${n(memory.client.heapGrowthBytes / 1048576)} MiB in all`)
-  row(`bound ${memory.bound.maxEntries}, ${n(memory.bound.citizens, 0)} citizens: largest size`, `${memory.bound.largestSizeResolved} / ${memory.bound.largestSizeInFlight} in flight`, `heap +${n(memory.bound.heapGrowthBytes / 1048576, 2)} MiB`)
+  row(
+    `PromiseCache, ${n(memory.cache.entries, 0)} citizens: per entry`,
+    `${n(memory.cache.bytesPerEntry, 0)} B`,
+    `${n(memory.cache.heapGrowthBytes / 1048576)} MiB in all`,
+  )
+  row(
+    `client (in-process fetch), ${n(memory.client.entries, 0)} citizens: per entry`,
+    `${n(memory.client.bytesPerEntry, 0)} B`,
+    `${n(memory.client.heapGrowthBytes / 1048576)} MiB in all`,
+  )
+  row(
+    `bound ${memory.bound.maxEntries}, ${n(memory.bound.citizens, 0)} citizens: largest size`,
+    `${memory.bound.largestSizeResolved} / ${memory.bound.largestSizeInFlight} in flight`,
+    `heap +${n(memory.bound.heapGrowthBytes / 1048576, 2)} MiB`,
+  )
 }
 if (obs !== undefined) {
   heading(`observability on a warm hit (CPU µs per invocation, ${obs.onOverOff.runs} rounds × ${n(obs.batchSize, 0)})`)
@@ -337,16 +449,26 @@ if (obs !== undefined) {
   row('default − off', `${n(obs.defaultOverOff.median, 2)} µs`, range(obs.defaultOverOff, 2))
   row('the one stdout write of a record, alone', `${n(obs.writeCpu.median, 2)} µs`, range(obs.writeCpu, 2))
   row('on − off − the write', `${n(obs.onOverOffWithoutWrite.median, 2)} µs`, range(obs.onOverOffWithoutWrite, 2))
-  row('tokenX() off + the record\'s write per invocation', `${n(obs.offWriteCpu.median, 2)} µs`, range(obs.offWriteCpu, 2))
+  row("tokenX() off + the record's write per invocation", `${n(obs.offWriteCpu.median, 2)} µs`, range(obs.offWriteCpu, 2))
   row('the write in place: (off + write) − off', `${n(obs.writeInPlace.median, 2)} µs`, range(obs.writeInPlace, 2))
   row('on − (off + write): metrics and tracing beyond the write', `${n(obs.onOverOffWrite.median, 2)} µs`, range(obs.onOverOffWrite, 2))
   row('EMF records / spans per invocation (on)', `${n(obs.emfRecordsPerInvocation, 2)} / ${n(obs.spansPerInvocation, 2)}`)
 }
 if (validation !== undefined) {
-  heading(`inbound validation (JWKS cached; ${validation.tokenBytes} B ID-porten-shaped token; CPU µs per call, ${validation.newOverRaw.runs} rounds)`)
+  heading(
+    `inbound validation (JWKS cached; ${validation.tokenBytes} B ID-porten-shaped token; CPU µs per call, ${validation.newOverRaw.runs} rounds)`,
+  )
   row(`repeat token (${n(validation.repeatBatch, 0)} per round)`, `${n(validation.repeatCpu.median, 2)} µs`, range(validation.repeatCpu, 2))
-  row(`new token per call (${n(validation.newBatch, 0)} per round)`, `${n(validation.newTokenCpu.median, 1)} µs`, range(validation.newTokenCpu, 1))
-  row('one raw RS256 verification (node:crypto, same tokens)', `${n(validation.rawVerifyCpu.median, 1)} µs`, range(validation.rawVerifyCpu, 1))
+  row(
+    `new token per call (${n(validation.newBatch, 0)} per round)`,
+    `${n(validation.newTokenCpu.median, 1)} µs`,
+    range(validation.newTokenCpu, 1),
+  )
+  row(
+    'one raw RS256 verification (node:crypto, same tokens)',
+    `${n(validation.rawVerifyCpu.median, 1)} µs`,
+    range(validation.rawVerifyCpu, 1),
+  )
   row('new token ÷ raw verification (per round)', `${n(validation.newOverRaw.median, 2)}×`, range(validation.newOverRaw, 2))
   row('JWKS fetches in the whole run', n(validation.jwksFetches, 0))
 }
@@ -355,23 +477,52 @@ if (shared !== undefined) {
   const m = shared.model
   const pct = (value: number) => `${n(value * 100, 1)}%`
   const a = m.assumptions
-  heading(`shared cache: scale model (${a.sessionRequests} requests per session, ${a.gapSeconds} s apart, ${a.invocationMs} ms invocations, ${a.tokenLifetimeSeconds} s tokens renewed ${a.renewBeforeSeconds} s early, environments ${a.environmentFactor}× concurrency; ${n(a.sessions, 0)} sessions, seed ${a.seed})`)
+  heading(
+    `shared cache: scale model (${a.sessionRequests} requests per session, ${a.gapSeconds} s apart, ${a.invocationMs} ms invocations, ${a.tokenLifetimeSeconds} s tokens renewed ${a.renewBeforeSeconds} s early, environments ${a.environmentFactor}× concurrency; ${n(a.sessions, 0)} sessions, seed ${a.seed})`,
+  )
   for (const r of m.rows) {
     const rps = n(r.requestsPerSecond, 0)
-    row(`${rps} requests/s, ${r.environments} environments: hit rate, per-environment / shared`, `${pct(r.perEnvironmentHitRate)} / ${pct(r.sharedHitRate)}`, `closed form ${pct(r.perEnvironmentHitRateExact)}`)
-    row(`  exchanges at TokenX, per-environment / shared`, `${n(r.exchangesPerEnvironmentCache, 1)} / ${n(r.exchangesShared, 1)} /s`, `${n(r.exchangesPerEnvironmentCache / r.exchangesShared, 1)}× fewer`)
-    row(`  table reads / writes`, `${n(r.tableReadsPerSecond, 1)} / ${n(r.tableWritesPerSecond, 1)} /s`, `$${n(r.usdPerMonth, 2)} per 30 days; $${n(r.usdPerMillionRequests, 3)} per million requests`)
+    row(
+      `${rps} requests/s, ${r.environments} environments: hit rate, per-environment / shared`,
+      `${pct(r.perEnvironmentHitRate)} / ${pct(r.sharedHitRate)}`,
+      `closed form ${pct(r.perEnvironmentHitRateExact)}`,
+    )
+    row(
+      `  exchanges at TokenX, per-environment / shared`,
+      `${n(r.exchangesPerEnvironmentCache, 1)} / ${n(r.exchangesShared, 1)} /s`,
+      `${n(r.exchangesPerEnvironmentCache / r.exchangesShared, 1)}× fewer`,
+    )
+    row(
+      `  table reads / writes`,
+      `${n(r.tableReadsPerSecond, 1)} / ${n(r.tableWritesPerSecond, 1)} /s`,
+      `$${n(r.usdPerMonth, 2)} per 30 days; $${n(r.usdPerMillionRequests, 3)} per million requests`,
+    )
   }
-  row('  issue #14 for comparison', m.issue.map((r) => `${pct(r.perEnvironmentHitRate)}/${pct(r.sharedHitRate)}, ${r.exchangesPerEnvironmentCache}/${r.exchangesShared} /s`).join('; '))
-  row(`  item ${m.itemBytes} B: ${m.readUnits} RRU per read, ${m.writeUnits} WRU per write`, `$${m.prices.read} / $${m.prices.write}`, 'per million RRU / WRU (on-demand)')
-  heading(`shared cache: measured (dynalite and the token endpoint on 127.0.0.1, other processes; ${shared.hitCpu.runs} rounds × ${shared.perRound})`)
+  row(
+    '  issue #14 for comparison',
+    m.issue
+      .map((r) => `${pct(r.perEnvironmentHitRate)}/${pct(r.sharedHitRate)}, ${r.exchangesPerEnvironmentCache}/${r.exchangesShared} /s`)
+      .join('; '),
+  )
+  row(
+    `  item ${m.itemBytes} B: ${m.readUnits} RRU per read, ${m.writeUnits} WRU per write`,
+    `$${m.prices.read} / $${m.prices.write}`,
+    'per million RRU / WRU (on-demand)',
+  )
+  heading(
+    `shared cache: measured (dynalite and the token endpoint on 127.0.0.1, other processes; ${shared.hitCpu.runs} rounds × ${shared.perRound})`,
+  )
   row('second-level hit: table read + decryption (CPU)', `${n(shared.hitCpu.median, 0)} µs`, range(shared.hitCpu, 0))
   row('  of which: one GetItem through the AWS SDK client alone', `${n(shared.sdkGetItemCpu.median, 0)} µs`, range(shared.sdkGetItemCpu, 0))
   row('  of which: opening the sealed item (HKDF + AES-256-GCM)', `${n(shared.openCpu.median, 1)} µs`, range(shared.openCpu, 1))
   row('second-level hit (wall, local table)', `${n(shared.hitWall.median, 0)} µs`, range(shared.hitWall, 0))
   row('cache miss, no table: one exchange (CPU)', `${n(shared.missCpu.median, 0)} µs`, range(shared.missCpu, 0))
   row('cache miss, no table (wall, local endpoint)', `${n(shared.missWall.median, 0)} µs`, range(shared.missWall, 0))
-  row('cache miss with the table: read, exchange, write (CPU)', `${n(shared.missWithTableCpu.median, 0)} µs`, range(shared.missWithTableCpu, 0))
+  row(
+    'cache miss with the table: read, exchange, write (CPU)',
+    `${n(shared.missWithTableCpu.median, 0)} µs`,
+    range(shared.missWithTableCpu, 0),
+  )
   row('cache miss with the table (wall)', `${n(shared.missWithTableWall.median, 0)} µs`, range(shared.missWithTableWall, 0))
 }
 
@@ -387,13 +538,24 @@ for (const [what, median, spreadText] of rows) {
 console.log('\nbudgets')
 for (const b of budgets) {
   const value = b.unit === 'requests' || b.unit === 'entries' ? n(b.value, 0) : n(b.value, 2)
-  const limit = b.unit === 'requests' ? `must be ${n(b.limit, 0)}` : `≤ ${b.unit === 'entries' ? n(b.limit, 0) : n(b.limit, b.limit < 10 ? (Number.isInteger(b.limit * 10) ? 1 : 2) : 0)} ${b.unit}`
+  const limit =
+    b.unit === 'requests'
+      ? `must be ${n(b.limit, 0)}`
+      : `≤ ${b.unit === 'entries' ? n(b.limit, 0) : n(b.limit, b.limit < 10 ? (Number.isInteger(b.limit * 10) ? 1 : 2) : 0)} ${b.unit}`
   console.log(`  ${b.pass ? 'PASS' : 'FAIL'}  ${b.name}: ${value} ${b.unit} (${limit})`)
 }
 const failed = budgets.filter((b) => !b.pass)
 const seconds = (Date.now() - started) / 1000
-console.log(failed.length === 0 ? `\nall ${budgets.length} budgets met` : `\n${failed.length} of ${budgets.length} budgets failed: ${failed.map((b) => b.name).join('; ')}`)
-console.log(`${n(seconds)} s; load ${loadavg().map((load) => load.toFixed(2)).join(' ')} at the end (other work on the machine shows in the spread)`)
+console.log(
+  failed.length === 0
+    ? `\nall ${budgets.length} budgets met`
+    : `\n${failed.length} of ${budgets.length} budgets failed: ${failed.map((b) => b.name).join('; ')}`,
+)
+console.log(
+  `${n(seconds)} s; load ${loadavg()
+    .map((load) => load.toFixed(2))
+    .join(' ')} at the end (other work on the machine shows in the spread)`,
+)
 
 await mkdir(new URL('./results/', import.meta.url), { recursive: true })
 await writeFile(

@@ -56,9 +56,30 @@ export const modelDefaults = Object.freeze({
 
 /** The issue's table, for comparison: requests/s, environments, hit rates, exchanges/s. */
 export const issueTable = [
-  { requestsPerSecond: 83.33, environments: 7, perEnvironmentHitRate: 0.768, sharedHitRate: 0.966, exchangesPerEnvironmentCache: 19.3, exchangesShared: 2.9 },
-  { requestsPerSecond: 833.3, environments: 63, perEnvironmentHitRate: 0.2, sharedHitRate: 0.966, exchangesPerEnvironmentCache: 667, exchangesShared: 29 },
-  { requestsPerSecond: 8333, environments: 625, perEnvironmentHitRate: 0.024, sharedHitRate: 0.966, exchangesPerEnvironmentCache: 8131, exchangesShared: 287 },
+  {
+    requestsPerSecond: 83.33,
+    environments: 7,
+    perEnvironmentHitRate: 0.768,
+    sharedHitRate: 0.966,
+    exchangesPerEnvironmentCache: 19.3,
+    exchangesShared: 2.9,
+  },
+  {
+    requestsPerSecond: 833.3,
+    environments: 63,
+    perEnvironmentHitRate: 0.2,
+    sharedHitRate: 0.966,
+    exchangesPerEnvironmentCache: 667,
+    exchangesShared: 29,
+  },
+  {
+    requestsPerSecond: 8333,
+    environments: 625,
+    perEnvironmentHitRate: 0.024,
+    sharedHitRate: 0.966,
+    exchangesPerEnvironmentCache: 8131,
+    exchangesShared: 287,
+  },
 ] as const
 
 /** mulberry32: a small seeded generator, so the model gives the same figures on every run. */
@@ -140,7 +161,10 @@ export interface CostOptions {
  * DynamoDB on-demand cost of the shared level at one scale: an eventually consistent GetItem costs
  * ½ read unit per 4 KB, a PutItem one write unit per 1 KB of item (both rounded up).
  */
-export function tableCost(row: ScaleModelRow, cost: CostOptions): { readUnits: number; writeUnits: number; usdPerMonth: number; usdPerMillionRequests: number } {
+export function tableCost(
+  row: ScaleModelRow,
+  cost: CostOptions,
+): { readUnits: number; writeUnits: number; usdPerMonth: number; usdPerMillionRequests: number } {
   const readUnits = 0.5 * Math.ceil(cost.itemBytes / 4096)
   const writeUnits = Math.ceil(cost.itemBytes / 1024)
   const perSecond = (row.tableReadsPerSecond * readUnits * cost.readPrice + row.tableWritesPerSecond * writeUnits * cost.writePrice) / 1e6

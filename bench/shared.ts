@@ -19,7 +19,18 @@ import { tokenCacheKey } from '../lib/cache/memory.ts'
 import { appBinding, itemKey, open, seal } from '../lib/cache/seal.ts'
 import { createTokenXClient, type TokenXClient } from '../lib/index.ts'
 import { issueTable, modelDefaults, scaleModel, tableCost, type ScaleModelRow } from './scale-model.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, cpuMicros, progress, report, sectionEndpoint, spread, type Spread } from './support.ts'
+import {
+  AUDIENCE,
+  CLIENT_ID,
+  citizenToken,
+  clientKey,
+  cpuMicros,
+  progress,
+  report,
+  sectionEndpoint,
+  spread,
+  type Spread,
+} from './support.ts'
 
 export interface SharedResult {
   readonly model: {
@@ -91,7 +102,10 @@ async function each(client: TokenXClient, tokens: readonly string[]): Promise<vo
 }
 
 /** Wall and CPU µs per call of `run` over `tokens`. */
-async function measure(run: (tokens: readonly string[]) => Promise<void>, tokens: readonly string[]): Promise<{ wall: number; cpu: number }> {
+async function measure(
+  run: (tokens: readonly string[]) => Promise<void>,
+  tokens: readonly string[],
+): Promise<{ wall: number; cpu: number }> {
   const start = process.hrtime.bigint()
   const cpu = await cpuMicros(() => run(tokens))
   return { wall: Number(process.hrtime.bigint() - start) / 1000 / tokens.length, cpu: cpu / tokens.length }
@@ -137,24 +151,38 @@ const binding = appBinding(keyObject, CLIENT_ID)
 const subject = citizenToken(++minted)
 const pk = itemKey(binding, tokenCacheKey(subject, AUDIENCE))
 const now = Date.now()
-const sealedToken = { accessToken: 'x'.repeat(1024), audience: AUDIENCE, expiresAt: now + 900_000, freshUntil: now + 780_000, tokenType: 'Bearer' as const, issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token' }
+const sealedToken = {
+  accessToken: 'x'.repeat(1024),
+  audience: AUDIENCE,
+  expiresAt: now + 900_000,
+  freshUntil: now + 780_000,
+  tokenType: 'Bearer' as const,
+  issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+}
 const sealed = seal(sealedToken, binding, subject, pk)
 const openCpu: number[] = []
 for (let round = 0; round < ROUNDS; round++) {
-  openCpu.push((await cpuMicros(() => {
-    for (let i = 0; i < 1000; i++) if (!open(sealed, binding, subject, AUDIENCE, pk).ok) throw new Error('open failed')
-  })) / 1000)
+  openCpu.push(
+    (await cpuMicros(() => {
+      for (let i = 0; i < 1000; i++) if (!open(sealed, binding, subject, AUDIENCE, pk).ok) throw new Error('open failed')
+    })) / 1000,
+  )
 }
 
 // The SDK alone: one GetItem of an existing item, as the kit sends it.
 const sdk = new DynamoDBClient({ maxAttempts: 1 })
-const getItem = () => sdk.send(new GetItemCommand({ TableName: table.table, Key: { pk: { S: itemKey(binding, tokenCacheKey(mint(1)[0] as string, AUDIENCE)) } } }))
+const getItem = () =>
+  sdk.send(
+    new GetItemCommand({ TableName: table.table, Key: { pk: { S: itemKey(binding, tokenCacheKey(mint(1)[0] as string, AUDIENCE)) } } }),
+  )
 for (let i = 0; i < WARMUP; i++) await getItem()
 const sdkGetItemCpu: number[] = []
 for (let round = 0; round < ROUNDS; round++) {
-  sdkGetItemCpu.push((await cpuMicros(async () => {
-    for (let i = 0; i < PER_ROUND; i++) await getItem()
-  })) / PER_ROUND)
+  sdkGetItemCpu.push(
+    (await cpuMicros(async () => {
+      for (let i = 0; i < PER_ROUND; i++) await getItem()
+    })) / PER_ROUND,
+  )
 }
 sdk.destroy()
 

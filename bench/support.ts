@@ -25,7 +25,14 @@ export function spread(samples: readonly number[]): Spread {
     const high = Math.ceil(index)
     return (sorted[low] as number) + ((sorted[high] as number) - (sorted[low] as number)) * (index - low)
   }
-  return { median: at(0.5), q1: at(0.25), q3: at(0.75), min: sorted[0] as number, max: sorted[sorted.length - 1] as number, runs: sorted.length }
+  return {
+    median: at(0.5),
+    q1: at(0.25),
+    q3: at(0.75),
+    min: sorted[0] as number,
+    max: sorted[sorted.length - 1] as number,
+    runs: sorted.length,
+  }
 }
 
 export const AUDIENCE = 'dev-gcp:team:downstream'
@@ -41,7 +48,11 @@ const CITIZEN_HEADER = b64u(JSON.stringify({ kid: 'idporten-bench', typ: 'at+jwt
  */
 export function citizenTokenInput(
   index: number,
-  { now = Math.floor(Date.now() / 1000), iss = 'https://test.idporten.no', aud = 'https://frontend.dev.nav.no' }: { now?: number; iss?: string; aud?: string } = {},
+  {
+    now = Math.floor(Date.now() / 1000),
+    iss = 'https://test.idporten.no',
+    aud = 'https://frontend.dev.nav.no',
+  }: { now?: number; iss?: string; aud?: string } = {},
 ): string {
   const payload = {
     sub: b64u(randomBytes(32)),
@@ -188,4 +199,3 @@ export function exampleFunctionEnv(endpointUrl: string, jwk: object): Record<str
     INBOUND_VALIDATION: 'off',
   }
 }
-

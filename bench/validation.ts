@@ -69,10 +69,12 @@ const repeat = token(-1)
 // The JWKS is fetched here, once; nothing after this fetches.
 await validator.validate(repeat)
 const verifyKey = createPublicKey({ key: publicJwk, format: 'jwk' })
-const rawInputs = batches.map((tokens) => tokens.map((t) => {
-  const dot = t.lastIndexOf('.')
-  return { input: Buffer.from(t.slice(0, dot)), signature: Buffer.from(t.slice(dot + 1), 'base64url') }
-}))
+const rawInputs = batches.map((tokens) =>
+  tokens.map((t) => {
+    const dot = t.lastIndexOf('.')
+    return { input: Buffer.from(t.slice(0, dot)), signature: Buffer.from(t.slice(dot + 1), 'base64url') }
+  }),
+)
 
 async function cpuPerCall(count: number, run: () => Promise<void> | void): Promise<number> {
   const before = process.cpuUsage()

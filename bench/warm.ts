@@ -91,7 +91,12 @@ async function scenario(events: readonly unknown[]): Promise<WarmScenario> {
     overheadCpu.push(b.cpu - a.cpu)
     overheadWall.push(b.wall - a.wall)
   }
-  return { bareCpu: spread(bareCpu), withMiddlewareCpu: spread(kitCpu), overheadCpu: spread(overheadCpu), overheadWall: spread(overheadWall) }
+  return {
+    bareCpu: spread(bareCpu),
+    withMiddlewareCpu: spread(kitCpu),
+    overheadCpu: spread(overheadCpu),
+    overheadWall: spread(overheadWall),
+  }
 }
 
 await endpoint.reset()

@@ -83,9 +83,14 @@ export function configurationProblems(use: KitUse, env: Env): string[] {
     }
   } else {
     const callers = read('ALLOWED_CALLERS')
-    const allowedClients = callers?.split(',').map((id) => id.trim()).filter((id) => id !== '')
+    const allowedClients = callers
+      ?.split(',')
+      .map((id) => id.trim())
+      .filter((id) => id !== '')
     if (allowedClients !== undefined) check('ALLOWED_CALLERS', () => checkAllowedClients(allowedClients, true))
-    check('', () => inboundFromEnv({ minimumAcr, ...(allowedClients === undefined ? {} : { allowedClients }) }, env, { idporten: false, tokenX: true }))
+    check('', () =>
+      inboundFromEnv({ minimumAcr, ...(allowedClients === undefined ? {} : { allowedClients }) }, env, { idporten: false, tokenX: true }),
+    )
   }
   return problems
 }

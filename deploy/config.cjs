@@ -36,9 +36,19 @@ const ENTRA_CLIENT = ['AZURE_APP_CLIENT_ID', 'AZURE_APP_JWK_SECRET_ID', 'AZURE_O
 const KINDS = {
   exchange: {
     settings: [
-      'TOKEN_X_CLIENT_ID', 'TOKEN_X_TOKEN_ENDPOINT', 'TOKEN_X_ISSUER', 'TOKEN_X_PRIVATE_JWK_SECRET_ID', 'TOKEN_X_ASSERTION_AUDIENCE',
-      'IDPORTEN_ISSUER', 'IDPORTEN_JWKS_URI', 'IDPORTEN_WELL_KNOWN_URL', 'IDPORTEN_AUDIENCE', 'TOKEN_X_JWKS_URI', 'TOKEN_X_WELL_KNOWN_URL',
-      'REQUIRED_ACR', 'INBOUND_VALIDATION',
+      'TOKEN_X_CLIENT_ID',
+      'TOKEN_X_TOKEN_ENDPOINT',
+      'TOKEN_X_ISSUER',
+      'TOKEN_X_PRIVATE_JWK_SECRET_ID',
+      'TOKEN_X_ASSERTION_AUDIENCE',
+      'IDPORTEN_ISSUER',
+      'IDPORTEN_JWKS_URI',
+      'IDPORTEN_WELL_KNOWN_URL',
+      'IDPORTEN_AUDIENCE',
+      'TOKEN_X_JWKS_URI',
+      'TOKEN_X_WELL_KNOWN_URL',
+      'REQUIRED_ACR',
+      'INBOUND_VALIDATION',
     ],
     secret: 'TOKEN_X_PRIVATE_JWK_SECRET_ID',
     role: 'TokenXExchangeRole',
@@ -75,7 +85,8 @@ const SECRET_ARN = /^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secre
 /** The six random characters Secrets Manager appends to a secret's name in its ARN. */
 const ARN_SUFFIX = /-[A-Za-z0-9]{6}$/
 
-const HINT = 'Deploy settings: --param "<NAME>=<value>", params.<stage>.<NAME> in serverless.yml, or an environment variable <NAME> (docs/deploying.md).'
+const HINT =
+  'Deploy settings: --param "<NAME>=<value>", params.<stage>.<NAME> in serverless.yml, or an environment variable <NAME> (docs/deploying.md).'
 
 /** An error osls prints as its message alone (it prints `error.stack`). */
 function settingsError(message) {
@@ -187,10 +198,14 @@ function plan({ declared, files, read, stage, region, service, custom = {} }) {
       checked[variable] = value ?? ''
     }
     const extra = { ...(custom || {}), ...(entry.environment || {}) }
-    const clashes = Object.keys(extra).filter((variable) => variable in environment || variable in checked || ALL_KIT_SETTINGS.includes(variable))
+    const clashes = Object.keys(extra).filter(
+      (variable) => variable in environment || variable in checked || ALL_KIT_SETTINGS.includes(variable),
+    )
     if (clashes.length > 0) {
-      problems.push(`function ${name}: its environment in serverless.yml sets ${clashes.join(', ')}, which are deploy settings: ` +
-        'set them as params (or list them under settings:)')
+      problems.push(
+        `function ${name}: its environment in serverless.yml sets ${clashes.join(', ')}, which are deploy settings: ` +
+          'set them as params (or list them under settings:)',
+      )
     }
     functions[name] = { use, own, environment, check: { ...environment, ...checked }, table }
   }
@@ -270,7 +285,9 @@ async function resolveMemo(context) {
       values[name] = value === undefined || value === null || String(value).trim() === '' ? undefined : String(value).trim()
     }
     const read = (name) => values[name]
-    const planned = Promise.resolve().then(() => plan({ declared, files: functionFiles(context.root), read, stage, region, service, custom }))
+    const planned = Promise.resolve().then(() =>
+      plan({ declared, files: functionFiles(context.root), read, stage, region, service, custom }),
+    )
     memo = {
       key,
       planned,
@@ -352,7 +369,9 @@ async function roles(context) {
 
 /** The role resources of a plan: one per secret setting in use (pure, for test/deploy). */
 function rolesFor(planned, service, stage) {
-  const logGroups = { 'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${service}-${stage}-*:*` }
+  const logGroups = {
+    'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/${service}-${stage}-*:*`,
+  }
   const resources = {}
   const used = new Set(Object.values(planned.functions).map((fn) => fn.use))
   for (const kind of USES.filter((use) => used.has(use) && KINDS[use].role !== undefined)) {
@@ -366,18 +385,20 @@ function rolesFor(planned, service, stage) {
           Version: '2012-10-17',
           Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] }],
         },
-        Policies: [{
-          PolicyName: `${service}-${stage}-${policy}`,
-          PolicyDocument: {
-            Version: '2012-10-17',
-            Statement: [
-              { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:CreateLogGroup', 'logs:TagResource'], Resource: [logGroups] },
-              { Effect: 'Allow', Action: ['logs:PutLogEvents'], Resource: [{ 'Fn::Sub': `${logGroups['Fn::Sub']}:*` }] },
-              // Least privilege: the one secret this key's setting names.
-              { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secretResource(secretId) },
-            ],
+        Policies: [
+          {
+            PolicyName: `${service}-${stage}-${policy}`,
+            PolicyDocument: {
+              Version: '2012-10-17',
+              Statement: [
+                { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:CreateLogGroup', 'logs:TagResource'], Resource: [logGroups] },
+                { Effect: 'Allow', Action: ['logs:PutLogEvents'], Resource: [{ 'Fn::Sub': `${logGroups['Fn::Sub']}:*` }] },
+                // Least privilege: the one secret this key's setting names.
+                { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secretResource(secretId) },
+              ],
+            },
           },
-        }],
+        ],
       },
     }
   }
@@ -391,7 +412,9 @@ function rolesFor(planned, service, stage) {
         Roles: [{ Ref: 'TokenXExchangeRole' }],
         PolicyDocument: {
           Version: '2012-10-17',
-          Statement: [{ Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem'], Resource: { 'Fn::GetAtt': ['TokenXCacheTable', 'Arn'] } }],
+          Statement: [
+            { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem'], Resource: { 'Fn::GetAtt': ['TokenXCacheTable', 'Arn'] } },
+          ],
         },
       },
     }

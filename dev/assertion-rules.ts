@@ -26,7 +26,12 @@ export class AssertionRefused extends Error {
 }
 
 /** Verifies `assertion`; returns its payload, or throws `AssertionRefused` saying which rule failed. */
-export async function checkAssertion(assertion: string, rules: AssertionRules, usedJtis: Set<string>, expectedClient?: string): Promise<JWTPayload> {
+export async function checkAssertion(
+  assertion: string,
+  rules: AssertionRules,
+  usedJtis: Set<string>,
+  expectedClient?: string,
+): Promise<JWTPayload> {
   let header: ReturnType<typeof decodeProtectedHeader>
   try {
     header = decodeProtectedHeader(assertion)
@@ -43,16 +48,22 @@ export async function checkAssertion(assertion: string, rules: AssertionRules, u
   if (jwk === undefined) throw new AssertionRefused('no registered key matches the kid')
   let payload: JWTPayload
   try {
-    ;({ payload } = await jwtVerify(assertion, await importJWK(jwk, 'RS256'), { algorithms: ['RS256'], currentDate: new Date(rules.now() * 1000), clockTolerance: rules.skew ?? 0 }))
+    ;({ payload } = await jwtVerify(assertion, await importJWK(jwk, 'RS256'), {
+      algorithms: ['RS256'],
+      currentDate: new Date(rules.now() * 1000),
+      clockTolerance: rules.skew ?? 0,
+    }))
   } catch {
     throw new AssertionRefused('signature or time claims invalid')
   }
   if (payload.iss !== clientId) throw new AssertionRefused('iss must be the client id')
   if (rules.requireSub && payload.sub !== clientId) throw new AssertionRefused('sub must be the client id')
-  if (typeof payload.aud !== 'string' || !rules.audiences.includes(payload.aud)) throw new AssertionRefused('aud must be exactly one accepted audience')
+  if (typeof payload.aud !== 'string' || !rules.audiences.includes(payload.aud))
+    throw new AssertionRefused('aud must be exactly one accepted audience')
   const now = rules.now()
   if (typeof payload.exp !== 'number' || typeof payload.iat !== 'number') throw new AssertionRefused('exp and iat are required')
-  if (payload.iat > now + (rules.skew ?? 0) || (payload.nbf !== undefined && payload.nbf > now + (rules.skew ?? 0))) throw new AssertionRefused('issued in the future')
+  if (payload.iat > now + (rules.skew ?? 0) || (payload.nbf !== undefined && payload.nbf > now + (rules.skew ?? 0)))
+    throw new AssertionRefused('issued in the future')
   if (payload.exp - payload.iat > rules.maxLifetime) throw new AssertionRefused('lifetime too long')
   if (typeof payload.jti !== 'string' || payload.jti === '') throw new AssertionRefused('jti is required')
   if (usedJtis.has(payload.jti)) throw new AssertionRefused('jti already used')

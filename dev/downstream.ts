@@ -112,7 +112,12 @@ export async function startDownstream(options: DownstreamOptions): Promise<Downs
         status = typeof result === 'string' ? 401 : 200
         if (typeof result === 'string') {
           stats.rejected += 1
-          sendJson(res, status, { error: 'invalid_token', error_description: result }, { 'www-authenticate': `Bearer realm="downstream", error="invalid_token"` })
+          sendJson(
+            res,
+            status,
+            { error: 'invalid_token', error_description: result },
+            { 'www-authenticate': `Bearer realm="downstream", error="invalid_token"` },
+          )
         } else {
           stats.authorized += 1
           sendJson(res, status, { method: req.method, path, ...identity(result) })
@@ -142,9 +147,14 @@ export async function startDownstream(options: DownstreamOptions): Promise<Downs
           status = 401
           stats.rejected += 1
           // RFC 6750 §3: the challenge names the error; the description never includes the token.
-          sendJson(res, status, { error: 'invalid_token', error_description: result }, {
-            'www-authenticate': `Bearer realm="downstream", error="invalid_token"`,
-          })
+          sendJson(
+            res,
+            status,
+            { error: 'invalid_token', error_description: result },
+            {
+              'www-authenticate': `Bearer realm="downstream", error="invalid_token"`,
+            },
+          )
         } else {
           status = 200
           stats.authorized += 1

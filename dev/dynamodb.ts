@@ -28,14 +28,22 @@ export interface LocalDynamoDB {
  * Credentials the SDK signs with locally; dynalite does not check signatures. Not frozen, and pass a
  * copy: the SDK marks the credentials object it is given.
  */
-export const LOCAL_CREDENTIALS: { readonly accessKeyId: string; readonly secretAccessKey: string } = { accessKeyId: 'local-dev-access-key', secretAccessKey: 'local-dev-secret-key' }
+export const LOCAL_CREDENTIALS: { readonly accessKeyId: string; readonly secretAccessKey: string } = {
+  accessKeyId: 'local-dev-access-key',
+  secretAccessKey: 'local-dev-secret-key',
+}
 
 export async function startDynamoDB(options: { port?: number; region?: string; table?: string } = {}): Promise<LocalDynamoDB> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 })
   const port = await listen(server, options.port ?? 0)
   const url = `http://127.0.0.1:${port}`
   const table = options.table ?? CACHE_TABLE
-  const client = new DynamoDBClient({ endpoint: url, region: options.region ?? 'eu-north-1', credentials: { ...LOCAL_CREDENTIALS }, maxAttempts: 1 })
+  const client = new DynamoDBClient({
+    endpoint: url,
+    region: options.region ?? 'eu-north-1',
+    credentials: { ...LOCAL_CREDENTIALS },
+    maxAttempts: 1,
+  })
   try {
     await createCacheTable(client, table)
   } catch (error) {
@@ -57,10 +65,12 @@ export async function startDynamoDB(options: { port?: number; region?: string; t
 
 /** The shared cache table, as serverless.yml declares it (TTL aside, which dynalite lacks). */
 export async function createCacheTable(client: DynamoDBClient, table: string): Promise<void> {
-  await client.send(new CreateTableCommand({
-    TableName: table,
-    AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    BillingMode: 'PAY_PER_REQUEST',
-  }))
+  await client.send(
+    new CreateTableCommand({
+      TableName: table,
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  )
 }

@@ -121,38 +121,79 @@ export async function startEntra(options: EntraOptions = {}): Promise<LocalEntra
       return sendJson(res, failures.status, failures.body)
     }
     const clientId = form.get('client_id')
-    if (clientId === undefined) return error(res, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.")
+    if (clientId === undefined)
+      return error(res, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.")
     const app = apps.get(clientId)
-    if (app === undefined) return error(res, 400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${ENTRA_TENANT}'.`)
+    if (app === undefined)
+      return error(
+        res,
+        400,
+        'unauthorized_client',
+        700016,
+        `Application with identifier '${clientId}' was not found in the directory '${ENTRA_TENANT}'.`,
+      )
     if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
       return error(res, 400, 'invalid_request', 50027, 'Invalid client_assertion_type.')
     }
     try {
-      seen.assertionClaims = await checkAssertion(form.get('client_assertion') ?? '', {
-        audiences: [issuer(), tokenEndpoint()],
-        maxLifetime: 600,
-        requireSub: true,
-        clients: new Map([[clientId, app.publicJwks ?? []]]),
-        now,
-      }, usedJtis, clientId)
+      seen.assertionClaims = await checkAssertion(
+        form.get('client_assertion') ?? '',
+        {
+          audiences: [issuer(), tokenEndpoint()],
+          maxLifetime: 600,
+          requireSub: true,
+          clients: new Map([[clientId, app.publicJwks ?? []]]),
+          now,
+        },
+        usedJtis,
+        clientId,
+      )
     } catch (err) {
       if (!(err instanceof AssertionRefused)) throw err
-      return error(res, 401, 'invalid_client', 700027, `Client assertion failed signature validation (${err.message}) for app '${clientId}'.`)
+      return error(
+        res,
+        401,
+        'invalid_client',
+        700027,
+        `Client assertion failed signature validation (${err.message}) for app '${clientId}'.`,
+      )
     }
     const scope = form.get('scope') ?? ''
     const target = appOfScope(scope)
-    if (target === undefined) return error(res, 400, 'invalid_scope', 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`)
+    if (target === undefined)
+      return error(
+        res,
+        400,
+        'invalid_scope',
+        70011,
+        `The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`,
+      )
     const grantType = form.get('grant_type')
     if (grantType === 'client_credentials') {
-      if (form.has('assertion') || form.has('requested_token_use')) return error(res, 400, 'invalid_request', 900144, 'Unexpected parameters.')
-      return issue(res, { azp: clientId, azp_name: app.name, sub: clientId, oid: clientId, roles: ['access_as_application'], idtyp: 'app' }, target.clientId)
+      if (form.has('assertion') || form.has('requested_token_use'))
+        return error(res, 400, 'invalid_request', 900144, 'Unexpected parameters.')
+      return issue(
+        res,
+        { azp: clientId, azp_name: app.name, sub: clientId, oid: clientId, roles: ['access_as_application'], idtyp: 'app' },
+        target.clientId,
+      )
     }
     if (grantType === 'urn:ietf:params:oauth:grant-type:jwt-bearer' && form.get('requested_token_use') === 'on_behalf_of') {
       let user: JWTPayload
       try {
-        ;({ payload: user } = await jwtVerify(form.get('assertion') ?? '', verifyKey, { issuer: issuer(), audience: clientId, currentDate: new Date(now() * 1000) }))
+        ;({ payload: user } = await jwtVerify(form.get('assertion') ?? '', verifyKey, {
+          issuer: issuer(),
+          audience: clientId,
+          currentDate: new Date(now() * 1000),
+        }))
       } catch {
-        return error(res, 400, 'invalid_grant', 50013, `Assertion failed signature validation or has expired. [Reason - The user token of '${String(decodeSub(form.get('assertion')))}' is invalid.]`)
+        return error(
+          res,
+          400,
+          'invalid_grant',
+          50013,
+          `Assertion failed signature validation or has expired. [Reason - The user token of '${String(decodeSub(form.get('assertion')))}' is invalid.]`,
+        )
       }
       if ((options.mfaScopes ?? []).includes(scope) && !(Array.isArray(user['amr']) && user['amr'].includes('mfa'))) {
         return sendJson(res, 400, {
@@ -163,7 +204,19 @@ export async function startEntra(options: EntraOptions = {}): Promise<LocalEntra
           claims: '{"access_token":{"capolids":{"essential":true,"values":["c1"]}}}',
         })
       }
-      return issue(res, { azp: clientId, azp_name: app.name, sub: user.sub, oid: user['oid'] ?? user.sub, NAVident: user['NAVident'], name: user['name'], scp: 'defaultaccess' }, target.clientId)
+      return issue(
+        res,
+        {
+          azp: clientId,
+          azp_name: app.name,
+          sub: user.sub,
+          oid: user['oid'] ?? user.sub,
+          NAVident: user['NAVident'],
+          name: user['name'],
+          scp: 'defaultaccess',
+        },
+        target.clientId,
+      )
     }
     return error(res, 400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType ?? ''}'.`)
   }
@@ -173,7 +226,11 @@ export async function startEntra(options: EntraOptions = {}): Promise<LocalEntra
     const run = async () => {
       if (req.method === 'POST' && path === `/${ENTRA_TENANT}/oauth2/v2.0/token`) return token(req, res)
       if (path === `/${ENTRA_TENANT}/v2.0/.well-known/openid-configuration`) {
-        return sendJson(res, 200, { issuer: issuer(), token_endpoint: tokenEndpoint(), jwks_uri: `${base}/${ENTRA_TENANT}/discovery/v2.0/keys` })
+        return sendJson(res, 200, {
+          issuer: issuer(),
+          token_endpoint: tokenEndpoint(),
+          jwks_uri: `${base}/${ENTRA_TENANT}/discovery/v2.0/keys`,
+        })
       }
       if (path === `/${ENTRA_TENANT}/discovery/v2.0/keys`) return sendJson(res, 200, { keys: [signer.publicJwk] })
       sendJson(res, 404, { error: 'not_found' })
@@ -198,7 +255,15 @@ export async function startEntra(options: EntraOptions = {}): Promise<LocalEntra
       delayMs = ms
     },
     mintUserToken: (claims) =>
-      new SignJWT({ azp: claims.azp, amr: claims.amr ?? ['pwd'], name: claims.name ?? 'Ola Nordmann', NAVident: 'Z990000', oid: randomUUID(), tid: ENTRA_TENANT, ver: '2.0' })
+      new SignJWT({
+        azp: claims.azp,
+        amr: claims.amr ?? ['pwd'],
+        name: claims.name ?? 'Ola Nordmann',
+        NAVident: 'Z990000',
+        oid: randomUUID(),
+        tid: ENTRA_TENANT,
+        ver: '2.0',
+      })
         .setProtectedHeader({ alg: 'RS256', kid: signer.kid, typ: 'JWT' })
         .setIssuer(issuer())
         .setAudience(claims.aud)

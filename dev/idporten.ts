@@ -70,10 +70,7 @@ export async function mintCitizenToken(signer: Signer, options: MintOptions): Pr
  */
 export async function mintBadlySignedToken(signer: Signer, options: MintOptions): Promise<string> {
   const impostor = await generateRsaJwk()
-  return mintCitizenToken(
-    { issuer: signer.issuer, privateJwk: { ...impostor.privateJwk, kid: signer.privateJwk.kid } },
-    options,
-  )
+  return mintCitizenToken({ issuer: signer.issuer, privateJwk: { ...impostor.privateJwk, kid: signer.privateJwk.kid } }, options)
 }
 
 /** ID-porten's `sub` is a per-client pseudonym; a hash of issuer and pid stands in for it. */

@@ -92,7 +92,8 @@ try {
 
 async function running(): Promise<RunningState> {
   const state = await currentState(config, stateDir)
-  if (state === undefined) fail(`no running stack in ${values['state-dir']}, and the configuration has free (0) ports: start it first (tokenx-local start)`, 1)
+  if (state === undefined)
+    fail(`no running stack in ${values['state-dir']}, and the configuration has free (0) ports: start it first (tokenx-local start)`, 1)
   return state
 }
 
@@ -115,7 +116,12 @@ if (command === 'start') {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     const port = (error as { port?: unknown }).port
-    fail(code === 'EADDRINUSE' ? `port ${String(port)} on 127.0.0.1 is already in use: change it in ${values.config}` : `did not start: ${(error as Error).message}`, 1)
+    fail(
+      code === 'EADDRINUSE'
+        ? `port ${String(port)} on 127.0.0.1 is already in use: change it in ${values.config}`
+        : `did not start: ${(error as Error).message}`,
+      1,
+    )
   }
   const stop = async (): Promise<void> => {
     await stack.close()
@@ -129,8 +135,14 @@ if (command === 'start') {
     ['  token endpoint', stack.tokenx.tokenEndpoint],
     ['  jwks', stack.tokenx.jwksUri],
     ['ID-porten (local)', `${stack.idporten.issuer}  (${stack.idporten.discoveryUrl})`],
-    ...[...stack.downstreams].map(([audience, d]): [string, string] => [`downstream ${envName(audience, config)}`, `${d.url}  (audience ${audience}; any path)`]),
-    ...Object.entries(config.clients).map(([id, client]): [string, string] => [`client`, `${id}  → ${client.audiences.join(', ') || 'nothing'}`]),
+    ...[...stack.downstreams].map(([audience, d]): [string, string] => [
+      `downstream ${envName(audience, config)}`,
+      `${d.url}  (audience ${audience}; any path)`,
+    ]),
+    ...Object.entries(config.clients).map(([id, client]): [string, string] => [
+      `client`,
+      `${id}  → ${client.audiences.join(', ') || 'nothing'}`,
+    ]),
   ]
   console.log(`Local TokenX for your functions, 127.0.0.1 only. Ctrl-C stops it.
 
@@ -145,12 +157,19 @@ tokenx-local: ready`)
 const clientId = values.client
 if (command === 'env') {
   if (clientId === undefined) fail('env needs --client <id>')
-  if (config.clients[clientId] === undefined) fail(`${clientId} is not a client in ${values.config} (clients: ${Object.keys(config.clients).join(', ')})`, 1)
+  if (config.clients[clientId] === undefined)
+    fail(`${clientId} is not a client in ${values.config} (clients: ${Object.keys(config.clients).join(', ')})`, 1)
   const state = await running()
   // The keys are made on first start; `env` before any start makes them, so the printout stays valid.
   const keys = await localKeys(stateDir, config)
   const env = functionEnv(config, state, clientId, keys.clients.get(clientId)!)
-  console.log(values.json ? JSON.stringify(env, null, 2) : Object.entries(env).map(([name, value]) => `${name}=${quote(value)}`).join('\n'))
+  console.log(
+    values.json
+      ? JSON.stringify(env, null, 2)
+      : Object.entries(env)
+          .map(([name, value]) => `${name}=${quote(value)}`)
+          .join('\n'),
+  )
   process.exit(0)
 }
 
@@ -164,7 +183,12 @@ const state = await running()
 const citizenAudience = clientId ?? values.aud ?? Object.keys(config.clients)[0]!
 const citizen = await mintCitizenToken(
   { issuer: state.idportenIssuer, privateJwk: await keyAt(IDPORTEN_KEY_FILE) },
-  { pid: values.pid, acr: values.acr, aud: citizenAudience, expiresIn: clientId === undefined && values.exp !== undefined ? Number(values.exp) : 3600 },
+  {
+    pid: values.pid,
+    acr: values.acr,
+    aud: citizenAudience,
+    expiresIn: clientId === undefined && values.exp !== undefined ? Number(values.exp) : 3600,
+  },
 )
 if (clientId === undefined) {
   process.stdout.write(`${citizen}\n`)
@@ -175,7 +199,10 @@ if (client === undefined) fail(`${clientId} is not a client in ${values.config} 
 const audience = values.aud ?? client.audiences[0]
 if (audience === undefined) fail(`${clientId} may call nothing (its audiences are empty)`, 1)
 // Only what TokenX would issue: the access policy of the configuration.
-if (!client.audiences.includes(audience)) fail(`${clientId} is not authorized to get a token with aud=${audience} (its audiences: ${client.audiences.join(', ') || 'none'})`, 1)
+if (!client.audiences.includes(audience))
+  fail(`${clientId} is not authorized to get a token with aud=${audience} (its audiences: ${client.audiences.join(', ') || 'none'})`, 1)
 const signingKey = await rsaJwkPairFrom(await keyAt(TOKENX_KEY_FILE))
 const subject: JWTPayload = decodeJwt(citizen)
-process.stdout.write(`${await issueTokenXToken({ issuer: state.tokenxIssuer, key: signingKey }, subject, clientId, audience, values.exp === undefined ? 900 : Number(values.exp))}\n`)
+process.stdout.write(
+  `${await issueTokenXToken({ issuer: state.tokenxIssuer, key: signingKey }, subject, clientId, audience, values.exp === undefined ? 900 : Number(values.exp))}\n`,
+)

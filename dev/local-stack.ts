@@ -69,18 +69,21 @@ function object(value: unknown, where: string): Record<string, unknown> {
 
 function known(value: Record<string, unknown>, keys: readonly string[], where: string): void {
   const unknown = Object.keys(value).filter((key) => !keys.includes(key))
-  if (unknown.length > 0) throw new LocalConfigError(`${where}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${keys.join(', ')})`)
+  if (unknown.length > 0)
+    throw new LocalConfigError(`${where}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${keys.join(', ')})`)
 }
 
 function port(value: unknown, where: string, fallback?: number): number {
   if (value === undefined && fallback !== undefined) return fallback
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 65535) throw new LocalConfigError(`${where} must be a port number from 0 to 65535`)
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 65535)
+    throw new LocalConfigError(`${where} must be a port number from 0 to 65535`)
   return value as number
 }
 
 function name(value: unknown, where: string): string | undefined {
   if (value === undefined) return undefined
-  if (typeof value !== 'string' || !/^[A-Za-z][A-Za-z0-9_]*$/.test(value)) throw new LocalConfigError(`${where} must be letters, digits and _ (an environment variable part)`)
+  if (typeof value !== 'string' || !/^[A-Za-z][A-Za-z0-9_]*$/.test(value))
+    throw new LocalConfigError(`${where} must be letters, digits and _ (an environment variable part)`)
   return value
 }
 
@@ -99,17 +102,26 @@ export function parseLocalConfig(raw: unknown): LocalConfig {
     if (!APP_ID.test(id)) throw new LocalConfigError(`${where}: a client id is cluster:namespace:app`)
     const client = object(value, where)
     known(client, ['audiences', 'url', 'name'], where)
-    if (!Array.isArray(client.audiences) || client.audiences.some((a) => typeof a !== 'string')) throw new LocalConfigError(`${where}.audiences must be a list of audiences`)
-    if (client.url !== undefined && (typeof client.url !== 'string' || !/^https?:\/\//.test(client.url))) throw new LocalConfigError(`${where}.url must be an http(s) URL`)
+    if (!Array.isArray(client.audiences) || client.audiences.some((a) => typeof a !== 'string'))
+      throw new LocalConfigError(`${where}.audiences must be a list of audiences`)
+    if (client.url !== undefined && (typeof client.url !== 'string' || !/^https?:\/\//.test(client.url)))
+      throw new LocalConfigError(`${where}.url must be an http(s) URL`)
     const clientName = name(client.name, `${where}.name`)
-    clients[id] = { audiences: client.audiences as string[], ...(client.url === undefined ? {} : { url: client.url as string }), ...(clientName === undefined ? {} : { name: clientName }) }
+    clients[id] = {
+      audiences: client.audiences as string[],
+      ...(client.url === undefined ? {} : { url: client.url as string }),
+      ...(clientName === undefined ? {} : { name: clientName }),
+    }
   }
   if (Object.keys(clients).length === 0) throw new LocalConfigError('clients must name at least one client')
   const downstreams: Record<string, LocalDownstream> = {}
   for (const [id, value] of Object.entries(object(top.downstreams ?? {}, 'downstreams'))) {
     const where = `downstreams["${id}"]`
     if (!APP_ID.test(id)) throw new LocalConfigError(`${where}: an audience is cluster:namespace:app`)
-    if (clients[id] !== undefined) throw new LocalConfigError(`${where}: ${id} is also a client; an app is either your own function (a client) or a stand-in (a downstream)`)
+    if (clients[id] !== undefined)
+      throw new LocalConfigError(
+        `${where}: ${id} is also a client; an app is either your own function (a client) or a stand-in (a downstream)`,
+      )
     const downstream = object(value, where)
     known(downstream, ['port', 'name'], where)
     const downstreamName = name(downstream.name, `${where}.name`)
@@ -173,7 +185,10 @@ export const IDPORTEN_KEY_FILE = 'idporten-jwk.json'
 export const clientKeyFile = (clientId: string): string => join('clients', `${clientId.replaceAll(':', '_')}.json`)
 
 /** The keys in the state folder, created on first use and kept, so tokens and env stay valid across restarts. */
-export async function localKeys(stateDir: string, config: LocalConfig): Promise<{ tokenx: RsaJwkPair; idporten: RsaJwkPair; clients: Map<string, RsaJwkPair> }> {
+export async function localKeys(
+  stateDir: string,
+  config: LocalConfig,
+): Promise<{ tokenx: RsaJwkPair; idporten: RsaJwkPair; clients: Map<string, RsaJwkPair> }> {
   await mkdir(join(stateDir, 'clients'), { recursive: true, mode: 0o700 })
   // Keeps the folder out of the consumer's commits without touching their .gitignore.
   await writeFile(join(stateDir, '.gitignore'), '*\n')
@@ -217,7 +232,13 @@ export async function startLocalStack(config: LocalConfig, stateDir: string): Pr
     closers.push(() => tokenx.close())
     const downstreams = new Map<string, Downstream>()
     for (const [audience, downstream] of Object.entries(config.downstreams)) {
-      const started = await startDownstream({ port: downstream.port, audience, issuer: tokenx.issuer, jwksUri: tokenx.jwksUri, anyPath: true })
+      const started = await startDownstream({
+        port: downstream.port,
+        audience,
+        issuer: tokenx.issuer,
+        jwksUri: tokenx.jwksUri,
+        anyPath: true,
+      })
       closers.push(() => started.close())
       downstreams.set(audience, started)
     }
@@ -263,7 +284,8 @@ export async function currentState(config: LocalConfig, stateDir: string): Promi
  */
 export function functionEnv(config: LocalConfig, state: RunningState, clientId: string, key: RsaJwkPair): Record<string, string> {
   const client = config.clients[clientId]
-  if (client === undefined) throw new LocalConfigError(`${clientId} is not a client in the configuration (clients: ${Object.keys(config.clients).join(', ')})`)
+  if (client === undefined)
+    throw new LocalConfigError(`${clientId} is not a client in the configuration (clients: ${Object.keys(config.clients).join(', ')})`)
   const env: Record<string, string> = {
     TOKEN_X_CLIENT_ID: clientId,
     TOKEN_X_PRIVATE_JWK: JSON.stringify(key.privateJwk),

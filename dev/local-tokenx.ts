@@ -14,16 +14,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
-import {
-  createLocalJWKSet,
-  decodeJwt,
-  errors as joseErrors,
-  importJWK,
-  jwtVerify,
-  SignJWT,
-  type JWK,
-  type JWTPayload,
-} from 'jose'
+import { createLocalJWKSet, decodeJwt, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose'
 import { closeServer, listen, LOOPBACK, pathOf, readBody, sendJson } from './http.ts'
 import type { RsaJwkPair } from './keys.ts'
 import { formEncode, nimbusMessageForSubjectToken } from './tokendings-errors.ts'
@@ -106,7 +97,8 @@ const invalidClient = (clientId: string, reason: string): OAuthError =>
 
 /** Nimbus' message for a jose failure of an assertion (dev/tokendings-errors.ts for subject tokens). */
 function assertionMessage(error: unknown, aud: unknown): string {
-  if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'aud') return `JWT audience rejected: [${[aud].flat().join(', ')}]`
+  if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'aud')
+    return `JWT audience rejected: [${[aud].flat().join(', ')}]`
   return nimbusMessageForSubjectToken(error, '', undefined)
 }
 
@@ -120,7 +112,8 @@ export async function startLocalTokenX(options: LocalTokenXOptions): Promise<Loc
   let issuer = ''
 
   async function authenticate(form: URLSearchParams): Promise<string> {
-    if (form.get('client_assertion_type') !== JWT_BEARER_ASSERTION) throw invalidRequest(`Parameter client_assertion_type must be ${JWT_BEARER_ASSERTION}`)
+    if (form.get('client_assertion_type') !== JWT_BEARER_ASSERTION)
+      throw invalidRequest(`Parameter client_assertion_type must be ${JWT_BEARER_ASSERTION}`)
     const assertion = form.get('client_assertion') ?? ''
     let claims: JWTPayload
     try {
@@ -132,9 +125,13 @@ export async function startLocalTokenX(options: LocalTokenXOptions): Promise<Loc
     const keys = clientKeys.get(clientId)
     if (keys === undefined) throw invalidClient(clientId, 'client not registered.')
     for (const claim of ['sub', 'iss', 'aud', 'iat', 'exp', 'jti', 'nbf']) {
-      if (claims[claim] === undefined) throw invalidRequest(`token verification failed: ${formEncode(`JWT missing required claims: [${claim}]`)}`)
+      if (claims[claim] === undefined)
+        throw invalidRequest(`token verification failed: ${formEncode(`JWT missing required claims: [${claim}]`)}`)
     }
-    if (claims.iss !== claims.sub) throw invalidRequest(`token verification failed: ${formEncode(`JWT sub claim has value ${String(claims.sub)}, must be ${String(claims.iss)}`)}`)
+    if (claims.iss !== claims.sub)
+      throw invalidRequest(
+        `token verification failed: ${formEncode(`JWT sub claim has value ${String(claims.sub)}, must be ${String(claims.iss)}`)}`,
+      )
     if (Array.isArray(claims.aud) && claims.aud.length !== 1) {
       throw invalidRequest(`token verification failed: ${formEncode(`JWT audience rejected: [${claims.aud.join(', ')}]`)}`)
     }
@@ -143,7 +140,13 @@ export async function startLocalTokenX(options: LocalTokenXOptions): Promise<Loc
       throw invalidClient(clientId, `client assertion exceeded max lifetime (${MAX_ASSERTION_LIFETIME}s).`)
     }
     try {
-      await jwtVerify(assertion, keys, { algorithms: ['RS256'], issuer: clientId, subject: clientId, audience: [issuer, `${issuer}/token`], clockTolerance: 0 })
+      await jwtVerify(assertion, keys, {
+        algorithms: ['RS256'],
+        issuer: clientId,
+        subject: clientId,
+        audience: [issuer, `${issuer}/token`],
+        clockTolerance: 0,
+      })
     } catch (error) {
       throw invalidRequest(`token verification failed: ${formEncode(assertionMessage(error, claims.aud))}`)
     }
@@ -163,7 +166,8 @@ export async function startLocalTokenX(options: LocalTokenXOptions): Promise<Loc
       throw invalidRequest('invalid subject_token: invalid request, cannot parse token')
     }
     const keys = subjectIssuer === issuer ? ownKeys : subjectKeys.get(String(subjectIssuer))
-    if (keys === undefined) throw invalidRequest(`invalid subject_token: invalid request, cannot validate token from issuer=${String(subjectIssuer)}`)
+    if (keys === undefined)
+      throw invalidRequest(`invalid subject_token: invalid request, cannot validate token from issuer=${String(subjectIssuer)}`)
     try {
       const { payload } = await jwtVerify(token, keys, {
         issuer: String(subjectIssuer),
@@ -173,7 +177,9 @@ export async function startLocalTokenX(options: LocalTokenXOptions): Promise<Loc
       })
       return payload
     } catch (error) {
-      throw invalidRequest(`invalid subject_token: token verification failed: ${formEncode(nimbusMessageForSubjectToken(error, String(subjectIssuer), subjectIssuer))}`)
+      throw invalidRequest(
+        `invalid subject_token: token verification failed: ${formEncode(nimbusMessageForSubjectToken(error, String(subjectIssuer), subjectIssuer))}`,
+      )
     }
   }
 

@@ -56,7 +56,8 @@ export async function startMaskinporten(options: MaskinportenStandInOptions = {}
   let base = ''
   const issuer = () => `${base}/`
 
-  const error = (res: ServerResponse, code: string, description: string) => sendJson(res, 400, { error: code, error_description: description })
+  const error = (res: ServerResponse, code: string, description: string) =>
+    sendJson(res, 400, { error: code, error_description: description })
 
   const token = async (req: IncomingMessage, res: ServerResponse) => {
     const form = parseForm(await readBody(req))
@@ -71,18 +72,23 @@ export async function startMaskinporten(options: MaskinportenStandInOptions = {}
       return sendJson(res, failures.status, failures.body)
     }
     if (form === undefined) return error(res, 'invalid_request', 'Duplicate parameter')
-    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return error(res, 'unsupported_grant_type', 'Invalid grant type')
+    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer')
+      return error(res, 'unsupported_grant_type', 'Invalid grant type')
     let claims: JWTPayload
     try {
-      claims = await checkAssertion(form.get('assertion') ?? '', {
-        audiences: [issuer()],
-        maxLifetime: 120,
-        // Digdir: `iat` within 10 seconds of Maskinporten's clock, either way.
-        skew: 10,
-        requireSub: false,
-        clients: new Map([...clients].map(([id, client]) => [id, client.publicJwks])),
-        now,
-      }, usedJtis)
+      claims = await checkAssertion(
+        form.get('assertion') ?? '',
+        {
+          audiences: [issuer()],
+          maxLifetime: 120,
+          // Digdir: `iat` within 10 seconds of Maskinporten's clock, either way.
+          skew: 10,
+          requireSub: false,
+          clients: new Map([...clients].map(([id, client]) => [id, client.publicJwks])),
+          now,
+        },
+        usedJtis,
+      )
     } catch (err) {
       if (!(err instanceof AssertionRefused)) throw err
       requests.push(undefined)
@@ -96,7 +102,8 @@ export async function startMaskinporten(options: MaskinportenStandInOptions = {}
       return error(res, 'invalid_scope', `Invalid scope: client ${client.clientId} is not allowed ${scope}`)
     }
     const resource = claims['resource']
-    if (resource !== undefined && (typeof resource !== 'string' || !URL.canParse(resource))) return error(res, 'invalid_target', 'Invalid resource')
+    if (resource !== undefined && (typeof resource !== 'string' || !URL.canParse(resource)))
+      return error(res, 'invalid_target', 'Invalid resource')
     const expiresIn = options.expiresIn ?? 120
     const accessToken = await new SignJWT({
       scope,

@@ -33,7 +33,9 @@ export function describeRecord(line: string): string | undefined {
   if (number('ExchangeRetries') > 0) parts.push(`${number('ExchangeRetries')} retr${number('ExchangeRetries') === 1 ? 'y' : 'ies'}`)
   const downstream = ms('DownstreamLatency')
   if (downstream !== undefined) parts.push(`downstream ${String(record['downstreamStatus'] ?? '?')} in ${downstream}`)
-  const errors = Object.keys(record).filter((name) => name.startsWith('Errors_')).map((name) => name.slice('Errors_'.length))
+  const errors = Object.keys(record)
+    .filter((name) => name.startsWith('Errors_'))
+    .map((name) => name.slice('Errors_'.length))
   if (errors.length > 0) parts.push(`answered ${errors.join(', ')}`)
   const id = typeof record['function_request_id'] === 'string' ? ` ${record['function_request_id'].slice(0, 8)}` : ''
   return `request${id}: ${parts.length === 0 ? 'no kit activity' : parts.join(', ')}`

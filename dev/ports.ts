@@ -59,8 +59,12 @@ export async function listenerOwnedBy(pid: number, port: number): Promise<boolea
 /** Inodes of TCP sockets in LISTEN state on 127.0.0.1:port or 0.0.0.0:port (/proc/net/tcp, tcp6). */
 async function listeningInodes(port: number): Promise<Set<string>> {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0')
-  const local = new Set([`0100007F:${hexPort}`, `00000000:${hexPort}`, `00000000000000000000000000000000:${hexPort}`,
-    `0000000000000000FFFF00000100007F:${hexPort}`])
+  const local = new Set([
+    `0100007F:${hexPort}`,
+    `00000000:${hexPort}`,
+    `00000000000000000000000000000000:${hexPort}`,
+    `0000000000000000FFFF00000100007F:${hexPort}`,
+  ])
   const inodes = new Set<string>()
   const tables = await Promise.allSettled([readFile('/proc/net/tcp', 'utf8'), readFile('/proc/net/tcp6', 'utf8')])
   if (tables.every((table) => table.status === 'rejected')) throw new Error('no /proc/net/tcp')

@@ -80,14 +80,17 @@ export async function startSecretsManager(
       stats.getSecretValue += 1
       const secret = find(input.SecretId)
       if (secret === undefined) return notFound()
-      return [200, {
-        ARN: secret.arn,
-        Name: secret.name,
-        VersionId: secret.versionId,
-        SecretString: secret.value,
-        VersionStages: ['AWSCURRENT'],
-        CreatedDate: secret.created,
-      }]
+      return [
+        200,
+        {
+          ARN: secret.arn,
+          Name: secret.name,
+          VersionId: secret.versionId,
+          SecretString: secret.value,
+          VersionStages: ['AWSCURRENT'],
+          CreatedDate: secret.created,
+        },
+      ]
     },
     CreateSecret(input) {
       if (typeof input.Name !== 'string' || typeof input.SecretString !== 'string') return invalid('Name and SecretString are required')

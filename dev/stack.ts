@@ -173,7 +173,15 @@ export interface Stack {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.log ?? (() => {})
   const root = options.root ?? process.cwd()
-  const ports: Record<keyof StackPorts, number> = { http: 0, lambda: 0, tokenx: 0, idporten: 0, downstream: 0, secretsManager: 0, ...options.ports }
+  const ports: Record<keyof StackPorts, number> = {
+    http: 0,
+    lambda: 0,
+    tokenx: 0,
+    idporten: 0,
+    downstream: 0,
+    secretsManager: 0,
+    ...options.ports,
+  }
   const closers: Array<() => Promise<void>> = []
   const close = async (): Promise<void> => {
     // Reverse order: the functions first, so nothing calls a server that is already gone.
@@ -240,12 +248,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       // other servers: roomier budgets than DynamoDB needs, so a busy laptop still sees hits.
       // Off: an empty TOKEN_X_CACHE_TABLE. serverless.yml never sets it under stage local (no
       // TOKEN_X_SHARED_CACHE), so the in-process handlers see this one.
-      ...(dynamodb === undefined ? { TOKEN_X_CACHE_TABLE: '' } : {
-        TOKEN_X_CACHE_TABLE: dynamodb.table,
-        AWS_ENDPOINT_URL_DYNAMODB: dynamodb.url,
-        TOKEN_X_CACHE_READ_TIMEOUT: '1000',
-        TOKEN_X_CACHE_WRITE_TIMEOUT: '1000',
-      }),
+      ...(dynamodb === undefined
+        ? { TOKEN_X_CACHE_TABLE: '' }
+        : {
+            TOKEN_X_CACHE_TABLE: dynamodb.table,
+            AWS_ENDPOINT_URL_DYNAMODB: dynamodb.url,
+            TOKEN_X_CACHE_READ_TIMEOUT: '1000',
+            TOKEN_X_CACHE_WRITE_TIMEOUT: '1000',
+          }),
       // Inbound validation of the example function: citizen tokens from the local ID-porten, and
       // TokenX tokens for our client id; the login level is serverless.yml's REQUIRED_ACR default.
       IDPORTEN_ISSUER: idporten.issuer,

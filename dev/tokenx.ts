@@ -49,12 +49,7 @@ import Provider, {
 } from 'oidc-provider'
 import { closeServer, listen, LOOPBACK } from './http.ts'
 import { generateRsaJwk, publicJwkOf, type RsaJwkPair } from './keys.ts'
-import {
-  formEncode,
-  nimbusMessageForAssertion,
-  nimbusMessageForSubjectToken,
-  type ErrorStyle,
-} from './tokendings-errors.ts'
+import { formEncode, nimbusMessageForAssertion, nimbusMessageForSubjectToken, type ErrorStyle } from './tokendings-errors.ts'
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
@@ -257,10 +252,7 @@ const LIFETIME_EXCEEDED = 'client assertion exceeded max lifetime'
 const REPLAYED = 'client assertion tokens must only be used once'
 
 function assertionRules(maxLifetime: number) {
-  return function assertTokendingsAssertionRules(
-    _ctx: KoaContextWithOIDC,
-    claims: Record<string, JsonValue>,
-  ): void {
+  return function assertTokendingsAssertionRules(_ctx: KoaContextWithOIDC, claims: Record<string, JsonValue>): void {
     // tokendings' claims verifier requires all of these (TokenRequestContext.kt);
     // oidc-provider itself only insists on iss, aud, exp and jti.
     for (const claim of ['sub', 'iss', 'aud', 'iat', 'exp', 'jti', 'nbf']) {
@@ -268,7 +260,8 @@ function assertionRules(maxLifetime: number) {
         throw new errors.InvalidClientAuth(`JWT missing required claims: [${claim}]`)
       }
     }
-    if (claims.sub !== claims.iss) throw new errors.InvalidClientAuth(`JWT sub claim has value ${String(claims.sub)}, must be ${String(claims.iss)}`)
+    if (claims.sub !== claims.iss)
+      throw new errors.InvalidClientAuth(`JWT sub claim has value ${String(claims.sub)}, must be ${String(claims.iss)}`)
     // ClientAssertionJwtClaimsVerifier.kt: "must be exactly one of" the accepted audiences.
     if (Array.isArray(claims.aud) && claims.aud.length !== 1) {
       throw new errors.InvalidClientAuth(`JWT aud claim has value ${JSON.stringify(claims.aud)}, must be exactly one value`)
@@ -358,9 +351,7 @@ export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> 
 
   /** A subject token failure: 400 invalid_request, worded per the error style. */
   function subjectTokenError(oauthWording: string, tokendingsWording: string = oauthWording): errors.InvalidRequest {
-    return new errors.InvalidRequest(
-      control.errorStyle === 'tokendings' ? `invalid subject_token: ${tokendingsWording}` : oauthWording,
-    )
+    return new errors.InvalidRequest(control.errorStyle === 'tokendings' ? `invalid subject_token: ${tokendingsWording}` : oauthWording)
   }
 
   async function verifySubjectToken(token: string): Promise<JWTPayload> {
@@ -387,9 +378,10 @@ export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> 
       })
       return payload
     } catch (error) {
-      const message = control.errorStyle === 'tokendings'
-        ? nimbusMessageForSubjectToken(error, String(subjectIssuer), subjectIssuer)
-        : (error as Error).message
+      const message =
+        control.errorStyle === 'tokendings'
+          ? nimbusMessageForSubjectToken(error, String(subjectIssuer), subjectIssuer)
+          : (error as Error).message
       throw subjectTokenError(`token verification failed: ${formEncode(message)}`)
     }
   }
@@ -476,19 +468,20 @@ export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> 
   })
 
   const callback = provider.callback()
-  handle = mountPath === ''
-    ? callback
-    : (req, res) => {
-        // Mounted below a path: oidc-provider derives its endpoint URLs from originalUrl vs url.
-        const original = req.url ?? '/'
-        if (original !== mountPath && !original.startsWith(`${mountPath}/`) && !original.startsWith(`${mountPath}?`)) {
-          res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}')
-          return
+  handle =
+    mountPath === ''
+      ? callback
+      : (req, res) => {
+          // Mounted below a path: oidc-provider derives its endpoint URLs from originalUrl vs url.
+          const original = req.url ?? '/'
+          if (original !== mountPath && !original.startsWith(`${mountPath}/`) && !original.startsWith(`${mountPath}?`)) {
+            res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}')
+            return
+          }
+          Object.assign(req, { originalUrl: original })
+          req.url = original.slice(mountPath.length) || '/'
+          callback(req, res)
         }
-        Object.assign(req, { originalUrl: original })
-        req.url = original.slice(mountPath.length) || '/'
-        callback(req, res)
-      }
 
   return {
     issuer,

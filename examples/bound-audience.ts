@@ -5,4 +5,6 @@ import { tokenX } from 'tokenx-handler-kit'
 export const orders = tokenX({ audience: { audience: 'prod-gcp:team:orders-api', url: 'https://orders-api.intern.nav.no/api/' } })
 
 // Several origins: the token may go to each; relative inputs resolve against the first.
-export const people = tokenX({ audience: { audience: 'prod-gcp:pdl:pdl-api', url: ['https://pdl-api.intern.nav.no/', 'https://pdl-api.nav.no/'] } })
+export const people = tokenX({
+  audience: { audience: 'prod-gcp:pdl:pdl-api', url: ['https://pdl-api.intern.nav.no/', 'https://pdl-api.nav.no/'] },
+})

@@ -11,7 +11,10 @@ const options = {
 } satisfies TokenXCoreOptions
 
 // A handler defined apart from its middy chain (a module of its own, a unit test's target).
-export async function orders(_event: APIGatewayProxyEventV2, context: TokenXHandlerContext<typeof options>): Promise<APIGatewayProxyResultV2> {
+export async function orders(
+  _event: APIGatewayProxyEventV2,
+  context: TokenXHandlerContext<typeof options>,
+): Promise<APIGatewayProxyResultV2> {
   const response = await context.tokenX.fetch(`${ordersUrl}?acr=${context.citizen.acr}`)
   return downstreamAnswer(response, context.tokenX)
 }

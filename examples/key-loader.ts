@@ -25,10 +25,17 @@ const privateJwk: PrivateJwkLoader = async ({ signal }) => {
 }
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
-  .use(tokenX({
-    audience: { audience: 'prod-gcp:team:orders-api', url: ordersUrl },
-    client: { clientId: env('TOKEN_X_CLIENT_ID'), tokenEndpoint: env('TOKEN_X_TOKEN_ENDPOINT'), issuer: env('TOKEN_X_ISSUER'), privateJwk },
-  }))
+  .use(
+    tokenX({
+      audience: { audience: 'prod-gcp:team:orders-api', url: ordersUrl },
+      client: {
+        clientId: env('TOKEN_X_CLIENT_ID'),
+        tokenEndpoint: env('TOKEN_X_TOKEN_ENDPOINT'),
+        issuer: env('TOKEN_X_ISSUER'),
+        privateJwk,
+      },
+    }),
+  )
   .handler(async (_event, context, { signal }) => {
     const response = await context.tokenX.fetch(ordersUrl, { signal })
     return { statusCode: response.status, body: await response.text() }

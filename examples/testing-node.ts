@@ -16,7 +16,10 @@ try {
   } satisfies TokenXCoreOptions
 
   // A handler defined apart, typed from the options: citizen is VerifiedClaims (no `?.`).
-  const orders = async (_event: APIGatewayProxyEventV2, context: TokenXHandlerContext<typeof options>): Promise<APIGatewayProxyStructuredResultV2> => {
+  const orders = async (
+    _event: APIGatewayProxyEventV2,
+    context: TokenXHandlerContext<typeof options>,
+  ): Promise<APIGatewayProxyStructuredResultV2> => {
     const response = await context.tokenX.fetch('/api/orders')
     return { statusCode: response.status, body: context.citizen.pid ?? '' }
   }

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createTokenXHandlerCore, downstreamAnswer } from 'tokenx-handler-kit'
-import { apiGatewayV2Event, lambdaContext, startTestIdporten, startTestTokenX, type TestIssuer, type TestTokenX } from 'tokenx-handler-kit/testing'
+import {
+  apiGatewayV2Event,
+  lambdaContext,
+  startTestIdporten,
+  startTestTokenX,
+  type TestIssuer,
+  type TestTokenX,
+} from 'tokenx-handler-kit/testing'
 
 let idporten: TestIssuer
 let tokenx: TestTokenX

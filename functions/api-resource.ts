@@ -29,7 +29,10 @@ const allowedCallers = allowedCallersFromEnv(env)
 function allowedCallersFromEnv(source: Readonly<Record<string, string | undefined>>): string[] | undefined | ConfigError {
   const value = source['ALLOWED_CALLERS']?.trim()
   if (value === undefined || value === '') return undefined
-  const ids = value.split(',').map((id) => id.trim()).filter((id) => id !== '')
+  const ids = value
+    .split(',')
+    .map((id) => id.trim())
+    .filter((id) => id !== '')
   if (!ids.every(isClientId)) return new ConfigError('ALLOWED_CALLERS must be comma-separated "cluster:namespace:app" ids')
   return ids
 }
@@ -43,7 +46,7 @@ export const handler =
   requiredAcr instanceof ConfigError
     ? misconfigured(requiredAcr, logger)
     : allowedCallers instanceof ConfigError
-    ? misconfigured(allowedCallers, logger)
-    : middy<Event, APIGatewayProxyResult, Error, ApiLambdaContext>()
-        .use(tokenXApi({ env, logger, minimumAcr: requiredAcr, allowedClients: allowedCallers }))
-        .handler((_event, context) => whoCalled(context.citizen))
+      ? misconfigured(allowedCallers, logger)
+      : middy<Event, APIGatewayProxyResult, Error, ApiLambdaContext>()
+          .use(tokenXApi({ env, logger, minimumAcr: requiredAcr, allowedClients: allowedCallers }))
+          .handler((_event, context) => whoCalled(context.citizen))

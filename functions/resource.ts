@@ -39,15 +39,17 @@ export const handler =
   downstream instanceof ConfigError
     ? misconfigured(downstream, logger)
     : requiredAcr instanceof ConfigError
-    ? misconfigured(requiredAcr, logger)
-    : inboundValidation instanceof ConfigError
-    ? misconfigured(inboundValidation, logger)
-    : middy<Event, APIGatewayProxyResult>()
-        // Inbound validation on: IDPORTEN_* (and TOKEN_X_JWKS_URI, for tokens other apps exchanged for us).
-        .use(tokenX({
-          audience: { audience: downstream.audience, url: downstream.url.href },
-          logger,
-          env,
-          inbound: inboundValidation && { minimumAcr: requiredAcr },
-        }))
-        .handler((_event, context, { signal }) => getResource(context, signal))
+      ? misconfigured(requiredAcr, logger)
+      : inboundValidation instanceof ConfigError
+        ? misconfigured(inboundValidation, logger)
+        : middy<Event, APIGatewayProxyResult>()
+            // Inbound validation on: IDPORTEN_* (and TOKEN_X_JWKS_URI, for tokens other apps exchanged for us).
+            .use(
+              tokenX({
+                audience: { audience: downstream.audience, url: downstream.url.href },
+                logger,
+                env,
+                inbound: inboundValidation && { minimumAcr: requiredAcr },
+              }),
+            )
+            .handler((_event, context, { signal }) => getResource(context, signal))

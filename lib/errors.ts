@@ -157,7 +157,9 @@ export class TokenXError extends Error {
   constructor(code: TokenXErrorCode, detail: string, init: TokenXErrorInit = {}) {
     const error = init.error ?? SERVER_ERROR.error
     const description = init.error_description ?? SERVER_ERROR.error_description
-    super(JSON.stringify(error === '' ? { error_description: description } : { error, error_description: description }), { cause: ownOrStandIn(init.cause) })
+    super(JSON.stringify(error === '' ? { error_description: description } : { error, error_description: description }), {
+      cause: ownOrStandIn(init.cause),
+    })
     this.code = code
     this.statusCode = init.statusCode ?? init.status ?? 500
     this.error = error
@@ -241,7 +243,12 @@ export class TokenExchangeError extends TokenXError {
   constructor(
     code: Extract<
       TokenXErrorCode,
-      'ERR_SUBJECT_TOKEN_REJECTED' | 'ERR_CLIENT_REJECTED' | 'ERR_TOKEN_ENDPOINT' | 'ERR_TOKEN_ENDPOINT_UNAVAILABLE' | 'ERR_TIMEOUT' | 'ERR_CLAIMS_CHALLENGE'
+      | 'ERR_SUBJECT_TOKEN_REJECTED'
+      | 'ERR_CLIENT_REJECTED'
+      | 'ERR_TOKEN_ENDPOINT'
+      | 'ERR_TOKEN_ENDPOINT_UNAVAILABLE'
+      | 'ERR_TIMEOUT'
+      | 'ERR_CLAIMS_CHALLENGE'
     >,
     detail: string,
     init: { cause?: unknown; tokenEndpointStatus?: number; upstream?: OAuthErrorBody; challenge?: string | undefined } = {},
@@ -253,8 +260,11 @@ export class TokenExchangeError extends TokenXError {
 
   /** Whether trying again with a fresh assertion may succeed (never for 4xx answers). */
   get retryable(): boolean {
-    return this.code === 'ERR_TOKEN_ENDPOINT_UNAVAILABLE' || this.code === 'ERR_TIMEOUT' ||
+    return (
+      this.code === 'ERR_TOKEN_ENDPOINT_UNAVAILABLE' ||
+      this.code === 'ERR_TIMEOUT' ||
       (this.code === 'ERR_TOKEN_ENDPOINT' && this.tokenEndpointStatus >= 500)
+    )
   }
 }
 
@@ -357,7 +367,8 @@ export class ForeignError extends Error {
 
 /** The kit's own errors pass as they are (they carry nothing foreign); anything else becomes a `ForeignError`. */
 function ownOrStandIn(cause: unknown): unknown {
-  if (cause === undefined || cause instanceof TokenXError || cause instanceof InvalidOptionError || cause instanceof ForeignError) return cause
+  if (cause === undefined || cause instanceof TokenXError || cause instanceof InvalidOptionError || cause instanceof ForeignError)
+    return cause
   return new ForeignError(cause)
 }
 
@@ -389,7 +400,10 @@ export class DownstreamError extends TokenXError {
   readonly audience: string
 
   constructor(
-    code: Extract<TokenXErrorCode, 'ERR_DOWNSTREAM_UNAVAILABLE' | 'ERR_DOWNSTREAM_TIMEOUT' | 'ERR_DOWNSTREAM_URL' | 'ERR_DOWNSTREAM_STATUS'>,
+    code: Extract<
+      TokenXErrorCode,
+      'ERR_DOWNSTREAM_UNAVAILABLE' | 'ERR_DOWNSTREAM_TIMEOUT' | 'ERR_DOWNSTREAM_URL' | 'ERR_DOWNSTREAM_STATUS'
+    >,
     message: string,
     init: { cause?: unknown; audience: string },
   ) {

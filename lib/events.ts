@@ -12,9 +12,9 @@ import type { TokenXErrorCode } from './errors.ts'
 /** Every event the kit publishes, by name. Durations are milliseconds. */
 export interface KitEvents {
   /** A token looked up in the in-memory cache. */
-  'cache': { readonly audience: string; readonly hit: boolean }
+  cache: { readonly audience: string; readonly hit: boolean }
   /** One exchange finished (after all its attempts), successfully or not. */
-  'exchange': {
+  exchange: {
     readonly audience: string
     readonly durationMs: number
     /** Requests sent to TokenX, retries and the retry after a key reload included. */
@@ -73,7 +73,12 @@ export interface KitEvents {
     readonly breaker?: 'opened' | 'closed' | undefined
   }
   /** A downstream request made through `Downstream.fetch` finished (status 0: no answer). */
-  'downstream': { readonly audience: string; readonly status: number; readonly durationMs: number; readonly code?: TokenXErrorCode | undefined }
+  downstream: {
+    readonly audience: string
+    readonly status: number
+    readonly durationMs: number
+    readonly code?: TokenXErrorCode | undefined
+  }
   /**
    * A downstream request got no answer (unreachable, too slow, a URL the token may not go to, the
    * caller's abort): also published as `downstream` with status 0. Its own event so that a logger
@@ -94,7 +99,7 @@ export interface KitEvents {
     readonly action: 'retry' | 'drop' | 'keep'
   }
   /** A kit error was turned into an HTTP answer. `detail` is the error's internal, token-free explanation. */
-  'error': {
+  error: {
     readonly code: TokenXErrorCode
     readonly statusCode: number
     readonly detail: string

@@ -17,7 +17,16 @@ import { readFileSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { PortInUseError } from '../dev/ports.ts'
-import { APP_KEY_SECRET_ID, DOWNSTREAM_AUDIENCE, portsFromEnv, startStack, stateFileName, type Stack, type StackPorts, type StackState } from '../dev/stack.ts'
+import {
+  APP_KEY_SECRET_ID,
+  DOWNSTREAM_AUDIENCE,
+  portsFromEnv,
+  startStack,
+  stateFileName,
+  type Stack,
+  type StackPorts,
+  type StackState,
+} from '../dev/stack.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const args = new Set(process.argv.slice(2))
@@ -41,8 +50,10 @@ const stateDirectory = process.env.DEV_STATE_DIR || join(root, '.dev')
 const stateFile = join(stateDirectory, stateFileName(ports.http))
 const running = runningStack(stateFile)
 if (running !== undefined) {
-  console.error(`npm start: a dev stack is already running on these ports: pid ${running.pid}, ${running.apiUrl ?? running.idportenIssuer} ` +
-    `(${stateFile}). Stop it (Ctrl-C in its terminal, or kill ${running.pid}), or start another with DEV_PORT_BASE.`)
+  console.error(
+    `npm start: a dev stack is already running on these ports: pid ${running.pid}, ${running.apiUrl ?? running.idportenIssuer} ` +
+      `(${stateFile}). Stop it (Ctrl-C in its terminal, or kill ${running.pid}), or start another with DEV_PORT_BASE.`,
+  )
   process.exit(1)
 }
 
@@ -137,7 +148,10 @@ const rows: Array<[string, string]> = [
   ['  token endpoint', stack.tokenx.tokenEndpoint],
   ['  jwks', stack.tokenx.jwksUri],
   ['ID-porten (local)', `${stack.idporten.issuer}  (${stack.idporten.discoveryUrl})`],
-  ['downstream API', `${stack.downstream.url}/resource  (audience ${DOWNSTREAM_AUDIENCE}; forwards to GET ${stack.apiUrl}/api/resource, the kit's API side)`],
+  [
+    'downstream API',
+    `${stack.downstream.url}/resource  (audience ${DOWNSTREAM_AUDIENCE}; forwards to GET ${stack.apiUrl}/api/resource, the kit's API side)`,
+  ],
   ['Secrets Manager', `${stack.secretsManager.url}  (secret ${APP_KEY_SECRET_ID})`],
   ['DynamoDB (local)', `${stack.dynamodb?.url}  (shared token cache table ${stack.dynamodb?.table})`],
   ['app client', `${stack.clientId}  (keys in ${stateDir})`],

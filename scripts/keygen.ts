@@ -91,9 +91,10 @@ export function rotationJwks(registered: string, next: JWK): { keys: JWK[] } {
   } catch {
     throw new TypeError('the --rotate file is not JSON')
   }
-  const keys = parsed !== null && typeof parsed === 'object' && Array.isArray((parsed as { keys?: unknown }).keys)
-    ? (parsed as { keys: unknown[] }).keys
-    : [parsed]
+  const keys =
+    parsed !== null && typeof parsed === 'object' && Array.isArray((parsed as { keys?: unknown }).keys)
+      ? (parsed as { keys: unknown[] }).keys
+      : [parsed]
   const old = keys.map((key) => {
     if (key === null || typeof key !== 'object' || (key as JWK).kty !== 'RSA' || typeof (key as JWK).n !== 'string') {
       throw new TypeError('the --rotate file must hold a JWKS or a JWK of RSA keys')

@@ -76,7 +76,8 @@ function environmentOf(template: Template, variables: Record<string, unknown>): 
     if (typeof value === 'string') env[name] = value
     else if (value !== null && typeof value === 'object' && 'Ref' in value) {
       const table = template.Resources[String((value as { Ref: unknown }).Ref)]
-      if (table?.Type === 'AWS::DynamoDB::Table' && typeof table.Properties['TableName'] === 'string') env[name] = table.Properties['TableName']
+      if (table?.Type === 'AWS::DynamoDB::Table' && typeof table.Properties['TableName'] === 'string')
+        env[name] = table.Properties['TableName']
       else unresolved.push(name)
     } else unresolved.push(name)
   }
@@ -117,7 +118,12 @@ process.exit(0)
 `
 
 /** Imports the handler in a process of its own with `env` (and nothing of this shell's but PATH and AWS access). */
-function runHandler(dir: string, handler: string, name: string, env: Env): Promise<{ started: boolean; status?: number; code?: string; problem?: string }> {
+function runHandler(
+  dir: string,
+  handler: string,
+  name: string,
+  env: Env,
+): Promise<{ started: boolean; status?: number; code?: string; problem?: string }> {
   const modulePath = handler.slice(0, handler.lastIndexOf('.'))
   const exported = handler.slice(handler.lastIndexOf('.') + 1)
   const inherited: Env = {}
@@ -137,7 +143,11 @@ function runHandler(dir: string, handler: string, name: string, env: Env): Promi
     child.once('exit', () => {
       clearTimeout(timer)
       const line = output.split('\n').find((one) => one.startsWith('PREFLIGHT_RESULT '))
-      resolvePromise(line === undefined ? { started: false, problem: 'the process ended without an answer' } : JSON.parse(line.slice('PREFLIGHT_RESULT '.length)))
+      resolvePromise(
+        line === undefined
+          ? { started: false, problem: 'the process ended without an answer' }
+          : JSON.parse(line.slice('PREFLIGHT_RESULT '.length)),
+      )
     })
   })
 }
@@ -148,7 +158,9 @@ async function keyCheck(env: Env, region: string): Promise<string | undefined> {
   const { importPrivateJwk } = await import('../lib/exchange/key.ts')
   const client = new SecretsManagerClient({ region: env['AWS_REGION'] ?? region })
   try {
-    const answer = await client.send(new GetSecretValueCommand({ SecretId: env['TOKEN_X_PRIVATE_JWK_SECRET_ID'] }), { abortSignal: AbortSignal.timeout(10_000) })
+    const answer = await client.send(new GetSecretValueCommand({ SecretId: env['TOKEN_X_PRIVATE_JWK_SECRET_ID'] }), {
+      abortSignal: AbortSignal.timeout(10_000),
+    })
     if (answer.SecretString === undefined) return 'key: the secret has no SecretString'
     importPrivateJwk(answer.SecretString)
     return 'key: readable and a usable RS256 private JWK'
@@ -172,7 +184,8 @@ export async function preflight(packageDir: string, stage: string, region: strin
   try {
     for (const fn of functions) {
       const name = String(fn.Properties['FunctionName'])
-      if (!name.includes(`-${stage}-`)) throw new Error(`${packageDir} holds stage ${name}, not ${stage}: run npm run package -- --stage ${stage}`)
+      if (!name.includes(`-${stage}-`))
+        throw new Error(`${packageDir} holds stage ${name}, not ${stage}: run npm run package -- --stage ${stage}`)
       const lines: string[] = []
       let ok = true
       const { env, unresolved } = environmentOf(template, fn.Properties['Environment']?.Variables ?? {})
@@ -217,7 +230,12 @@ async function main(argv: string[]): Promise<void> {
   try {
     ;({ values } = parseArgs({
       args: argv,
-      options: { stage: { type: 'string' }, package: { type: 'string' }, region: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+      options: {
+        stage: { type: 'string' },
+        package: { type: 'string' },
+        region: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
       strict: true,
       allowPositionals: false,
     }))

@@ -63,11 +63,13 @@ export function versionProblems(version: string, changelog: string, tagsAtHead: 
   const problems: string[] = []
   const headings = changelogHeadings(changelog)
   for (const heading of headings) {
-    if (heading.version === undefined) problems.push(`CHANGELOG.md:${heading.line}: "${heading.text}" is neither "## [Unreleased]" nor "## [X.Y.Z] - YYYY-MM-DD"`)
+    if (heading.version === undefined)
+      problems.push(`CHANGELOG.md:${heading.line}: "${heading.text}" is neither "## [Unreleased]" nor "## [X.Y.Z] - YYYY-MM-DD"`)
   }
   const released = headings.filter((h) => h.version !== undefined && h.version !== 'Unreleased').map((h) => h.version!)
   for (let i = 1; i < released.length; i += 1) {
-    if (compare(released[i - 1]!, released[i]!) <= 0) problems.push(`CHANGELOG.md: [${released[i - 1]}] is above [${released[i]}]: newest first`)
+    if (compare(released[i - 1]!, released[i]!) <= 0)
+      problems.push(`CHANGELOG.md: [${released[i - 1]}] is above [${released[i]}]: newest first`)
   }
   const unreleased = headings.filter((h) => h.version === 'Unreleased')
   const top = headings[0]
@@ -76,7 +78,10 @@ export function versionProblems(version: string, changelog: string, tagsAtHead: 
   const dev = DEV.exec(version)
   if (dev !== null) {
     const next = dev[1]!
-    if (top?.version !== 'Unreleased') problems.push(`package.json says ${version} (unreleased work), so CHANGELOG.md's top heading must be "## [Unreleased]", not "${top?.text ?? 'nothing'}"`)
+    if (top?.version !== 'Unreleased')
+      problems.push(
+        `package.json says ${version} (unreleased work), so CHANGELOG.md's top heading must be "## [Unreleased]", not "${top?.text ?? 'nothing'}"`,
+      )
     const newest = released[0]
     if (newest !== undefined && !nextVersions(newest).includes(next)) {
       problems.push(`package.json says ${version}, but the release after ${newest} is one of ${nextVersions(newest).join(', ')}`)
@@ -84,9 +89,12 @@ export function versionProblems(version: string, changelog: string, tagsAtHead: 
     if (vTags.length > 0) problems.push(`a commit with version ${version} is tagged ${vTags.join(', ')}: only a release commit is tagged`)
   } else if (SEMVER.test(version)) {
     if (top?.version !== version || top.date === undefined) {
-      problems.push(`package.json says ${version} (a release), so CHANGELOG.md's top heading must be "## [${version}] - YYYY-MM-DD", not "${top?.text ?? 'nothing'}"`)
+      problems.push(
+        `package.json says ${version} (a release), so CHANGELOG.md's top heading must be "## [${version}] - YYYY-MM-DD", not "${top?.text ?? 'nothing'}"`,
+      )
     }
-    if (unreleased.length > 0) problems.push(`a release (${version}) has an "## [Unreleased]" heading left at CHANGELOG.md:${unreleased[0]!.line}`)
+    if (unreleased.length > 0)
+      problems.push(`a release (${version}) has an "## [Unreleased]" heading left at CHANGELOG.md:${unreleased[0]!.line}`)
     const wrong = vTags.filter((tag) => tag !== `v${version}`)
     if (wrong.length > 0) problems.push(`version ${version} is tagged ${wrong.join(', ')}: its tag is v${version}`)
   } else {

@@ -81,7 +81,8 @@ let issuer = `http://127.0.0.1:${ports.idporten}`
 const running = await runningStacks()
 const chosen = running.find((state) => state.file === stateFileName(ports.http)) ?? (running.length === 1 ? running[0] : undefined)
 if (chosen !== undefined) issuer = chosen.idportenIssuer
-else if (running.length > 1) console.error(`note: ${running.length} stacks run and none on this environment's ports; using issuer ${issuer} (set DEV_PORT_BASE)`)
+else if (running.length > 1)
+  console.error(`note: ${running.length} stacks run and none on this environment's ports; using issuer ${issuer} (set DEV_PORT_BASE)`)
 else console.error(`note: no running stack found in .dev/; using issuer ${issuer}`)
 
 /** The state files in the state folder whose stack process still runs. */
@@ -100,4 +101,6 @@ async function runningStacks(): Promise<Array<StackState & { file: string }>> {
   return states
 }
 
-process.stdout.write(`${await mintCitizenToken({ issuer, privateJwk }, { pid: values.pid, acr: values.acr, aud: values.aud, expiresIn })}\n`)
+process.stdout.write(
+  `${await mintCitizenToken({ issuer, privateJwk }, { pid: values.pid, acr: values.acr, aud: values.aud, expiresIn })}\n`,
+)

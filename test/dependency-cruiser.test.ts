@@ -18,7 +18,13 @@ const config = createRequire(import.meta.url)('../.dependency-cruiser.cjs') as {
 
 /** The rules broken in `baseDir`'s lib/, one `rule: from → to` per violation (a cycle once, from one of its modules), sorted. */
 async function violations(baseDir: string): Promise<string[]> {
-  const { output } = await cruise(['lib'], { ...config.options, tsConfig: undefined, baseDir, validate: true, ruleSet: { forbidden: config.forbidden } })
+  const { output } = await cruise(['lib'], {
+    ...config.options,
+    tsConfig: undefined,
+    baseDir,
+    validate: true,
+    ruleSet: { forbidden: config.forbidden },
+  })
   const result = output as ICruiseResult
   return [...new Set(result.summary.violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`))].sort()
 }
@@ -40,10 +46,19 @@ describe('.dependency-cruiser.cjs', () => {
       await write('lib/types.ts', 'export interface Token { readonly value: string }\n')
       await write('lib/errors.ts', 'export class KitError extends Error {}\n')
       // A cycle of type-only imports: gone from the compiled JavaScript, still a cycle.
-      await write('lib/exchange/client.ts', "import type { Shared } from '../cache/shared.ts'\nexport interface Client { readonly shared: Shared }\n")
-      await write('lib/cache/shared.ts', "import type { Client } from '../exchange/client.ts'\nimport type { Token } from '../types.ts'\nexport interface Shared { readonly client: Client; readonly token: Token }\n")
+      await write(
+        'lib/exchange/client.ts',
+        "import type { Shared } from '../cache/shared.ts'\nexport interface Client { readonly shared: Shared }\n",
+      )
+      await write(
+        'lib/cache/shared.ts',
+        "import type { Client } from '../exchange/client.ts'\nimport type { Token } from '../types.ts'\nexport interface Shared { readonly client: Client; readonly token: Token }\n",
+      )
       // A sibling, an upward import, and the public API imported from inside.
-      await write('lib/inbound/jwks.ts', "import { KitError } from '../errors.ts'\nimport type { Client } from '../exchange/client.ts'\nexport const fail = (client: Client): KitError => new KitError(String(client))\n")
+      await write(
+        'lib/inbound/jwks.ts',
+        "import { KitError } from '../errors.ts'\nimport type { Client } from '../exchange/client.ts'\nexport const fail = (client: Client): KitError => new KitError(String(client))\n",
+      )
       await write('lib/util/lazy.ts', "import type { Handler } from '../core/handler.ts'\nexport type Lazy = () => Handler\n")
       await write('lib/core/handler.ts', "import type { Api } from '../index.ts'\nexport type Handler = Api\n")
       await write('lib/index.ts', "export type Api = string\nexport type { Handler } from './core/handler.ts'\n")

@@ -47,9 +47,16 @@ describe('esbuild.config.mjs', () => {
 
     // The version is still what the client's user agent says.
     const { version } = JSON.parse(await readFile('node_modules/@aws-sdk/client-dynamodb/package.json', 'utf8')) as { version: string }
-    const { DynamoDBClient, GetItemCommand } = await import(path.join(outdir, chunk('client-dynamodb')[0])) as typeof import('@aws-sdk/client-dynamodb')
+    const { DynamoDBClient, GetItemCommand } = (await import(
+      path.join(outdir, chunk('client-dynamodb')[0])
+    )) as typeof import('@aws-sdk/client-dynamodb')
     server = await startServer(() => ({ status: 200, body: {}, headers: { 'content-type': 'application/x-amz-json-1.0' } }))
-    const client = new DynamoDBClient({ endpoint: server.url, region: 'eu-north-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 })
+    const client = new DynamoDBClient({
+      endpoint: server.url,
+      region: 'eu-north-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    })
     await client.send(new GetItemCommand({ TableName: 'table', Key: { pk: { S: 'key' } } }))
     client.destroy()
     expect(server.requests[0]?.headers['user-agent']).toContain(`api/dynamodb#${version}`)
@@ -76,7 +83,7 @@ describe('esbuild.config.mjs', () => {
     }
   })
 
-  it('shifts a bannered file\'s source map by the banner\'s lines', async () => {
+  it("shifts a bannered file's source map by the banner's lines", async () => {
     const [file, text] = chunk('sts')
     expect(text.startsWith(BANNER)).toBe(true)
     const map = new SourceMap(JSON.parse(await readFile(path.join(outdir, `${file}.map`), 'utf8')))

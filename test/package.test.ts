@@ -51,7 +51,8 @@ describe('package.json', () => {
     for (const peer of Object.keys(pkg.peerDependencies)) expect(pkg.peerDependenciesMeta[peer]?.optional, peer).toBe(true)
     expect(Object.keys(pkg.dependencies).sort()).toEqual(['jose'])
     // The repo itself tests against one exact SDK version, inside the peer range.
-    for (const client of ['@aws-sdk/client-dynamodb', '@aws-sdk/client-secrets-manager']) expect(pkg.devDependencies[client], client).toMatch(/^3\.\d+\.\d+$/)
+    for (const client of ['@aws-sdk/client-dynamodb', '@aws-sdk/client-secrets-manager'])
+      expect(pkg.devDependencies[client], client).toMatch(/^3\.\d+\.\d+$/)
     // The repo itself (functions/, tests) uses the version the consumer fixture tests as the upper end.
     expect(pkg.devDependencies['@middy/core']).toMatch(/^7\./)
   })

@@ -40,5 +40,7 @@ await exchange(key, subjects[0] as string)
 const t4 = performance.now()
 await exchange(key, subjects[1] as string)
 const t5 = performance.now()
-process.stdout.write(`${JSON.stringify({ sdkImportMs: t1 - t0, secretFetchMs: t2 - t1, jwkImportMs: t3 - t2, firstExchangeMs: t4 - t3, secondExchangeMs: t5 - t4 })}\n`)
+process.stdout.write(
+  `${JSON.stringify({ sdkImportMs: t1 - t0, secretFetchMs: t2 - t1, jwkImportMs: t3 - t2, firstExchangeMs: t4 - t3, secondExchangeMs: t5 - t4 })}\n`,
+)
 process.exit(0)

@@ -25,7 +25,7 @@ export async function runScheduled(
 ): Promise<RunResult> {
   const remaining = context?.getRemainingTimeInMillis?.() ?? 10_000
   const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(new Error('the invocation\'s deadline is near')), Math.max(1, remaining - DEADLINE_MARGIN))
+  const timer = setTimeout(() => controller.abort(new Error("the invocation's deadline is near")), Math.max(1, remaining - DEADLINE_MARGIN))
   try {
     const answer = await call(controller.signal)
     await answer.body?.cancel().catch(() => undefined)

@@ -69,7 +69,15 @@ export interface SharedCacheOptions {
 }
 
 /** Every key of `SharedCacheOptions`, in one place (unknown keys are refused). */
-export const sharedCacheOptionKeys = optionKeys<SharedCacheOptions>()('table', 'client', 'readTimeout', 'writeTimeout', 'coldTimeout', 'failureThreshold', 'breakerCooldown')
+export const sharedCacheOptionKeys = optionKeys<SharedCacheOptions>()(
+  'table',
+  'client',
+  'readTimeout',
+  'writeTimeout',
+  'coldTimeout',
+  'failureThreshold',
+  'breakerCooldown',
+)
 
 export type ResolvedSharedCacheOptions = Readonly<Required<Omit<SharedCacheOptions, 'client'>> & Pick<SharedCacheOptions, 'client'>>
 
@@ -101,7 +109,8 @@ export function resolveSharedCacheOptions(options: SharedCacheOptions): Resolved
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as SharedCacheOptions
   const resolved = { ...sharedCacheDefaults, ...defined }
   if (!isTableName(resolved.table)) throw new InvalidOptionError('sharedCache.table', 'must be a DynamoDB table name or ARN')
-  if (resolved.client !== undefined && typeof resolved.client?.send !== 'function') throw new InvalidOptionError('sharedCache.client', 'must have a send() method')
+  if (resolved.client !== undefined && typeof resolved.client?.send !== 'function')
+    throw new InvalidOptionError('sharedCache.client', 'must have a send() method')
   checkInteger('sharedCache.readTimeout', resolved.readTimeout, 1, 5000)
   checkInteger('sharedCache.writeTimeout', resolved.writeTimeout, 1, 5000)
   checkInteger('sharedCache.coldTimeout', resolved.coldTimeout, 1, 5000)
@@ -159,8 +168,13 @@ type Outcome = KitEvents['shared-cache']['outcome']
  * their signal, or notice it late: the wait holds regardless), and its signal aborted after `abortAfter`
  * ms. Budgets run on real time even while a test fakes the global timers.
  */
-const budget = (wait: number, abortAfter: number, outer: AbortSignal | undefined): Budget =>
-  ({ wait, abortAfter, outer, message: 'The shared cache did not answer within its budget', timers: loadTimeTimers })
+const budget = (wait: number, abortAfter: number, outer: AbortSignal | undefined): Budget => ({
+  wait,
+  abortAfter,
+  outer,
+  message: 'The shared cache did not answer within its budget',
+  timers: loadTimeTimers,
+})
 
 /** The part of `@aws-sdk/client-dynamodb` the shared cache uses. */
 type DynamoDBSdk = Pick<typeof import('@aws-sdk/client-dynamodb'), 'DynamoDBClient' | 'GetItemCommand' | 'PutItemCommand'>
@@ -186,13 +200,20 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
   let warm = false
 
   const loadSdk = lazy(loadDynamoDBSdk)
-  const getClient = lazy(async () => resolved.client ?? (
-    // No SDK retries: within a budget of tens of ms they cannot help, and the fallback is an exchange.
-    new (await loadSdk()).DynamoDBClient({ maxAttempts: 1 }) as DynamoDBLike
-  ))
+  const getClient = lazy(
+    async () =>
+      resolved.client ??
+      // No SDK retries: within a budget of tens of ms they cannot help, and the fallback is an exchange.
+      (new (await loadSdk()).DynamoDBClient({ maxAttempts: 1 }) as DynamoDBLike),
+  )
 
-  const event = (audience: string, operation: 'get' | 'put', outcome: Outcome, started: number, extra: { errorName?: string; breaker?: 'opened' | 'closed' } = {}) =>
-    publish('shared-cache', () => ({ audience, operation, outcome, durationMs: performance.now() - started, ...extra }))
+  const event = (
+    audience: string,
+    operation: 'get' | 'put',
+    outcome: Outcome,
+    started: number,
+    extra: { errorName?: string; breaker?: 'opened' | 'closed' } = {},
+  ) => publish('shared-cache', () => ({ audience, operation, outcome, durationMs: performance.now() - started, ...extra }))
 
   /** Runs one SDK call within `limit` ms; reports failures to the breaker and as events. */
   const call = async <T>(
@@ -213,14 +234,17 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
       const [module, dynamodb] = await Promise.all([loadSdk(), getClient()])
       const value = warm
         ? await within(budget(limit, limit, outer), (signal) => send(module, dynamodb, signal))
-        // Until one request has succeeded, a slow one is not aborted when we stop waiting for it
-        // but a while later, so it can finish connecting and leave a warm client behind (and a
-        // loaded environment does not start over with every request).
-        : await within(budget(Math.max(limit, resolved.coldTimeout), COLD_ABORT_FACTOR * Math.max(limit, resolved.coldTimeout), outer), (signal) =>
-          send(module, dynamodb, signal).then((result) => {
-            warm = true
-            return result
-          }))
+        : // Until one request has succeeded, a slow one is not aborted when we stop waiting for it
+          // but a while later, so it can finish connecting and leave a warm client behind (and a
+          // loaded environment does not start over with every request).
+          await within(
+            budget(Math.max(limit, resolved.coldTimeout), COLD_ABORT_FACTOR * Math.max(limit, resolved.coldTimeout), outer),
+            (signal) =>
+              send(module, dynamodb, signal).then((result) => {
+                warm = true
+                return result
+              }),
+          )
       return { ok: true, value, started, closed: breaker.succeeded() }
     } catch (err) {
       // The caller gave up (its deadline): not the table's fault, so not counted against it.
@@ -235,7 +259,13 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
     }
   }
   /** The outcome of a call that reached the table; `closed`: it was the probe that closed the breaker. */
-  const report = (audience: string, operation: 'get' | 'put', outcome: Outcome, call: { started: number; closed: boolean }, errorName?: string) =>
+  const report = (
+    audience: string,
+    operation: 'get' | 'put',
+    outcome: Outcome,
+    call: { started: number; closed: boolean },
+    errorName?: string,
+  ) =>
     event(audience, operation, outcome, call.started, {
       ...(errorName === undefined ? {} : { errorName }),
       ...(call.closed ? { breaker: 'closed' as const } : {}),
@@ -251,10 +281,17 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
     }
   }
 
-  const get = async (pk: string, binding: AppBinding, lookup: SharedLookup, subjectExp: number, signal: AbortSignal): Promise<Loaded<ExchangedToken> | undefined> => {
+  const get = async (
+    pk: string,
+    binding: AppBinding,
+    lookup: SharedLookup,
+    subjectExp: number,
+    signal: AbortSignal,
+  ): Promise<Loaded<ExchangedToken> | undefined> => {
     const { audience } = lookup
     const result = await call(audience, 'get', resolved.readTimeout, signal, (module, dynamodb, budgetSignal) =>
-      dynamodb.send(new module.GetItemCommand({ TableName: resolved.table, Key: { pk: { S: pk } } }), { abortSignal: budgetSignal }))
+      dynamodb.send(new module.GetItemCommand({ TableName: resolved.table, Key: { pk: { S: pk } } }), { abortSignal: budgetSignal }),
+    )
     if (!result.ok) return undefined
     const item = (result.value as { Item?: Record<string, unknown> } | undefined)?.Item
     if (item === undefined) return void report(audience, 'get', 'miss', result)
@@ -262,15 +299,19 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
     const fields = itemFields(item)
     if (fields === undefined || fields.pk !== pk) return void report(audience, 'get', 'rejected', result, 'MalformedItem')
     // Expired, written by another version of the format, or a tombstone: a miss, not tampering.
-    if (fields.ttl * 1000 <= now || fields.v !== SEAL_VERSION || fields.data === undefined) return void report(audience, 'get', 'miss', result)
+    if (fields.ttl * 1000 <= now || fields.v !== SEAL_VERSION || fields.data === undefined)
+      return void report(audience, 'get', 'miss', result)
     const opened = open(fields.data, binding, lookup.subjectToken, audience, pk)
-    if (!opened.ok) return void report(audience, 'get', 'rejected', result, opened.reason === 'unauthentic' ? 'UnauthenticItem' : 'MalformedItem')
+    if (!opened.ok)
+      return void report(audience, 'get', 'rejected', result, opened.reason === 'unauthentic' ? 'UnauthenticItem' : 'MalformedItem')
     const { token } = opened
     // The lifetime check of a TokenX answer (`expires_in` ≤ MAX_EXPIRES_IN), from the reader's clock.
-    if (token.expiresAt > now + MAX_EXPIRES_IN * 1000 + CLOCK_MARGIN) return void report(audience, 'get', 'rejected', result, 'MalformedItem')
+    if (token.expiresAt > now + MAX_EXPIRES_IN * 1000 + CLOCK_MARGIN)
+      return void report(audience, 'get', 'rejected', result, 'MalformedItem')
     // Never served after the citizen's token expires (the same rule as the in-memory cache).
     const freshUntil = Math.min(token.freshUntil, Math.ceil(subjectExp) * 1000)
-    if (now >= freshUntil || refused.get(lookup.cacheKey) === fingerprint(token.accessToken)) return void report(audience, 'get', 'miss', result)
+    if (now >= freshUntil || refused.get(lookup.cacheKey) === fingerprint(token.accessToken))
+      return void report(audience, 'get', 'miss', result)
     report(audience, 'get', 'hit', result)
     return {
       value: Object.freeze({
@@ -285,7 +326,13 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
     }
   }
 
-  const put = async (pk: string, binding: AppBinding, lookup: SharedLookup, loaded: Loaded<ExchangedToken>, signal: AbortSignal): Promise<void> => {
+  const put = async (
+    pk: string,
+    binding: AppBinding,
+    lookup: SharedLookup,
+    loaded: Loaded<ExchangedToken>,
+    signal: AbortSignal,
+  ): Promise<void> => {
     const { value, freshUntil } = loaded
     // DynamoDB TTL is in whole seconds: round down, so the item is never kept past `freshUntil`.
     const ttl = Math.floor(freshUntil / 1000)
@@ -293,10 +340,14 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
     const sealed: SealedToken = { ...pick(value), freshUntil }
     const data = seal(sealed, binding, lookup.subjectToken, pk)
     const result = await call(value.audience, 'put', resolved.writeTimeout, signal, (module, dynamodb, budgetSignal) =>
-      dynamodb.send(new module.PutItemCommand({
-        TableName: resolved.table,
-        Item: { pk: { S: pk }, ttl: { N: String(ttl) }, v: { N: String(SEAL_VERSION) }, data: { B: data } },
-      }), { abortSignal: budgetSignal }))
+      dynamodb.send(
+        new module.PutItemCommand({
+          TableName: resolved.table,
+          Item: { pk: { S: pk }, ttl: { N: String(ttl) }, v: { N: String(SEAL_VERSION) }, data: { B: data } },
+        }),
+        { abortSignal: budgetSignal },
+      ),
+    )
     if (!result.ok) return
     refused.delete(lookup.cacheKey)
     report(value.audience, 'put', 'written', result)
@@ -327,17 +378,27 @@ export function createSharedCache(options: SharedCacheOptions, clientId: string,
       const pk = itemKey(binding, lookup.cacheKey)
       // A blind overwrite: a newer token another environment wrote meanwhile goes too (a miss, then an exchange).
       const result = await call(token.audience, 'put', resolved.writeTimeout, signal, (module, dynamodb, budgetSignal) =>
-        dynamodb.send(new module.PutItemCommand({
-          TableName: resolved.table,
-          Item: { pk: { S: pk }, ttl: { N: String(ttl) }, v: { N: String(SEAL_VERSION) }, refused: { BOOL: true } },
-        }), { abortSignal: budgetSignal }))
+        dynamodb.send(
+          new module.PutItemCommand({
+            TableName: resolved.table,
+            Item: { pk: { S: pk }, ttl: { N: String(ttl) }, v: { N: String(SEAL_VERSION) }, refused: { BOOL: true } },
+          }),
+          { abortSignal: budgetSignal },
+        ),
+      )
       if (result.ok) report(token.audience, 'put', 'written', result)
     },
   }
 }
 
 function pick(token: ExchangedToken): Omit<SealedToken, 'freshUntil'> {
-  return { accessToken: token.accessToken, audience: token.audience, expiresAt: token.expiresAt, tokenType: token.tokenType, issuedTokenType: token.issuedTokenType }
+  return {
+    accessToken: token.accessToken,
+    audience: token.audience,
+    expiresAt: token.expiresAt,
+    tokenType: token.tokenType,
+    issuedTokenType: token.issuedTokenType,
+  }
 }
 
 function fingerprint(accessToken: string): string {
@@ -358,7 +419,6 @@ function itemFields(item: Record<string, unknown>): { pk: string; ttl: number; v
   if (tombstone) return { pk, ttl, v, data: undefined }
   return data instanceof Uint8Array ? { pk, ttl, v, data } : undefined
 }
-
 
 interface Breaker {
   /** Whether a call may go to the table now (closed, or the one probe after the cooldown). */

@@ -38,7 +38,12 @@ export interface TokenXApiOptions extends Omit<InboundOptions, 'idporten' | 'tok
 
 /** Every key of `TokenXApiOptions`, in one place: the inbound options but `idporten`, and the observability ones. */
 export const apiOptionKeys = optionKeys<TokenXApiOptions>()(
-  'env', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName',
+  'env',
+  'deadlineMargin',
+  'logger',
+  'metrics',
+  'tracer',
+  'serviceName',
   ...inboundOptionKeys.filter((key): key is Exclude<typeof key, 'idporten'> => key !== 'idporten'),
 )
 

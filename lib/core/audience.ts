@@ -26,7 +26,9 @@ export interface AudienceTarget {
 export type AudienceOption = string | AudienceTarget | Readonly<Record<string, string | AudienceTarget>>
 
 /** What the handler finds on `context.tokenX`: one `Downstream`, or one per name. */
-export type TokenXContext<A extends AudienceOption> = A extends string | AudienceTarget ? Downstream : { readonly [K in keyof A]: Downstream }
+export type TokenXContext<A extends AudienceOption> = A extends string | AudienceTarget
+  ? Downstream
+  : { readonly [K in keyof A]: Downstream }
 
 /** `[name, audience, origins]`; the name is '' for a single audience. */
 export type AudienceEntry = [name: string, audience: string, origins: readonly string[] | undefined]
@@ -48,7 +50,8 @@ function audienceTarget(name: string, target: string | AudienceTarget): [string,
     if (!isClientId(target)) throw new InvalidOptionError(name, 'must be "cluster:namespace:app"')
     return [target, undefined]
   }
-  if (target === null || typeof target !== 'object') throw new InvalidOptionError(name, 'must be "cluster:namespace:app" or { audience, url }')
+  if (target === null || typeof target !== 'object')
+    throw new InvalidOptionError(name, 'must be "cluster:namespace:app" or { audience, url }')
   checkKnownKeys(target, ['audience', 'url'], `${name}.`)
   if (!isClientId(target.audience)) throw new InvalidOptionError(`${name}.audience`, 'must be "cluster:namespace:app"')
   const urls = typeof target.url === 'string' ? [target.url] : target.url

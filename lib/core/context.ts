@@ -16,20 +16,23 @@ export type InboundOption = boolean | InboundOptions | InboundValidator | undefi
  * options object, a validator), `undefined` when it is off or absent, and either when the type
  * cannot tell (`boolean`, or the whole `InboundOption`).
  */
-export type CitizenOf<I> = [I] extends [false | undefined] ? undefined
-  : [false] extends [I] ? VerifiedClaims | undefined
-    : [undefined] extends [I] ? VerifiedClaims | undefined
+export type CitizenOf<I> = [I] extends [false | undefined]
+  ? undefined
+  : [false] extends [I]
+    ? VerifiedClaims | undefined
+    : [undefined] extends [I]
+      ? VerifiedClaims | undefined
       : VerifiedClaims
 
 /**
  * What the kit adds to the Lambda context: `tokenX` (one `Downstream`, or one per name) and, with
  * inbound validation on, `citizen` (the verified claims). With validation off there is no `citizen`.
  */
-export type TokenXFields<A extends AudienceOption, I> = { tokenX: TokenXContext<A> } & (
-  [CitizenOf<I>] extends [undefined] ? unknown
-    : [CitizenOf<I>] extends [VerifiedClaims] ? { citizen: VerifiedClaims }
-      : { citizen?: VerifiedClaims | undefined }
-)
+export type TokenXFields<A extends AudienceOption, I> = { tokenX: TokenXContext<A> } & ([CitizenOf<I>] extends [undefined]
+  ? unknown
+  : [CitizenOf<I>] extends [VerifiedClaims]
+    ? { citizen: VerifiedClaims }
+    : { citizen?: VerifiedClaims | undefined })
 
 /**
  * The context type of a handler the kit serves, for a handler defined apart from its middy chain or
@@ -38,5 +41,5 @@ export type TokenXFields<A extends AudienceOption, I> = { tokenX: TokenXContext<
  * `satisfies TokenXCoreOptions` (or `as const`): a plain `const` widens `inbound: true` to `boolean`,
  * which leaves `citizen` optional.
  */
-export type TokenXHandlerContext<O extends { readonly audience: AudienceOption; readonly inbound?: InboundOption }> =
-  LambdaContext & TokenXFields<O['audience'], 'inbound' extends keyof O ? O['inbound'] : undefined>
+export type TokenXHandlerContext<O extends { readonly audience: AudienceOption; readonly inbound?: InboundOption }> = LambdaContext &
+  TokenXFields<O['audience'], 'inbound' extends keyof O ? O['inbound'] : undefined>

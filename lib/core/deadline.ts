@@ -5,7 +5,10 @@
 import type { LambdaContextLike } from '../types.ts'
 import { timeoutError } from '../util/abort.ts'
 
-const NO_DEADLINE: { readonly signal: AbortSignal | undefined; readonly at: number | undefined } = Object.freeze({ signal: undefined, at: undefined })
+const NO_DEADLINE: { readonly signal: AbortSignal | undefined; readonly at: number | undefined } = Object.freeze({
+  signal: undefined,
+  at: undefined,
+})
 
 /**
  * Aborts `deadlineMargin` ms before the Lambda would time out, created on first use; none outside
@@ -49,10 +52,13 @@ class LazyDeadline {
     if (this.#controller === undefined) {
       const controller = new AbortController()
       this.#controller = controller
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined
-        controller.abort(timeoutError('The Lambda deadline is near'))
-      }, Math.max(1, this.#at - Date.now()))
+      this.#timer = setTimeout(
+        () => {
+          this.#timer = undefined
+          controller.abort(timeoutError('The Lambda deadline is near'))
+        },
+        Math.max(1, this.#at - Date.now()),
+      )
       // Never what keeps a process alive (outside Lambda, a forgotten release()).
       this.#timer.unref?.()
     }

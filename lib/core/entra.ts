@@ -8,7 +8,13 @@
 import type { EntraOptions } from '../exchange/provider-options.ts'
 import { createEntraClient, type EntraClient } from '../flows/clients.ts'
 import type { BoundTarget, TargetOptions } from '../flows/bound-fetch.ts'
-import { createEntraValidator, entraInboundFromEnv, type EntraClaims, type EntraInboundOptions, type EntraValidator } from '../flows/entra-inbound.ts'
+import {
+  createEntraValidator,
+  entraInboundFromEnv,
+  type EntraClaims,
+  type EntraInboundOptions,
+  type EntraValidator,
+} from '../flows/entra-inbound.ts'
 import { entraOptionsFromEnv } from '../exchange/provider-options.ts'
 import { bearerToken } from '../inbound/bearer.ts'
 import type { LambdaContextLike } from '../types.ts'
@@ -38,7 +44,15 @@ export interface EntraOnBehalfOfOptions {
 }
 
 export const entraOnBehalfOfOptionKeys = optionKeys<EntraOnBehalfOfOptions>()(
-  'target', 'client', 'inbound', 'env', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName',
+  'target',
+  'client',
+  'inbound',
+  'env',
+  'deadlineMargin',
+  'logger',
+  'metrics',
+  'tracer',
+  'serviceName',
 )
 
 /** What `authorize` gives the handler. */
@@ -81,7 +95,11 @@ export function createEntraOnBehalfOfCore(options: EntraOnBehalfOfOptions): Entr
       const claims = await validator.validate(token, current)
       const bound = client.onBehalfOfTarget(token, options.target)
       // Exchanged now, so that a refusal (a claims challenge) is answered before the handler runs.
-      await bound.token({ get signal() { return current.signal } })
+      await bound.token({
+        get signal() {
+          return current.signal
+        },
+      })
       const downstream: BoundTarget = {
         scope: bound.scope,
         token: (tokenOptions = {}) => bound.token({ signal: tokenOptions.signal ?? current.signal }),

@@ -36,8 +36,10 @@ export interface AuthorizedRequest<A extends AudienceOption, I extends InboundOp
  * A Lambda handler `wrap` serves: its context has `tokenX` and, with inbound validation on, `citizen`,
  * as the middleware's handler has.
  */
-export type TokenXWrappedHandler<A extends AudienceOption, I extends InboundOption, E, R> =
-  (event: E, context: LambdaContext & TokenXFields<A, I>) => R | Promise<R>
+export type TokenXWrappedHandler<A extends AudienceOption, I extends InboundOption, E, R> = (
+  event: E,
+  context: LambdaContext & TokenXFields<A, I>,
+) => R | Promise<R>
 
 export interface TokenXHandlerCore<A extends AudienceOption, I extends InboundOption = InboundOption> {
   /** Exchanges the event's bearer token; rejects with a `TokenXError` for the caller's or our faults. */
@@ -70,7 +72,9 @@ export interface TokenXHandlerCore<A extends AudienceOption, I extends InboundOp
 }
 
 /** The middleware's core, for handlers that do not use middy. Bad options throw `TypeError` here. */
-export function createTokenXHandlerCore<A extends AudienceOption, I extends InboundOption = undefined>(options: TokenXCoreOptions<A, I>): TokenXHandlerCore<A, I> {
+export function createTokenXHandlerCore<A extends AudienceOption, I extends InboundOption = undefined>(
+  options: TokenXCoreOptions<A, I>,
+): TokenXHandlerCore<A, I> {
   const core = buildCore(options)
   const { authorize, authorizeRequest, respond, end, release } = core
   return { authorize, authorizeRequest, respond, end, release, wrap: (handler) => wrapped(core, handler) }
@@ -122,7 +126,9 @@ export function buildCore<A extends AudienceOption, I extends InboundOption = In
   // misconfigured function answers 500 with a JSON body instead of failing its init phase.
   let client: TokenXClient | undefined = isClient(options.client)
     ? options.client
-    : options.client !== undefined ? createTokenXClient(options.client) : undefined
+    : options.client !== undefined
+      ? createTokenXClient(options.client)
+      : undefined
   const getClient = (): TokenXClient => {
     client ??= clientFromEnv(options.env ?? process.env)
     return client
@@ -134,22 +140,39 @@ export function buildCore<A extends AudienceOption, I extends InboundOption = In
   type Deadline = ReturnType<typeof lazyDeadline>
 
   const authorized = (downstreams: Downstream[], citizen: VerifiedClaims | undefined): AuthorizedRequest<A, I> => {
-    const tokenX = (single ? downstreams[0] : Object.freeze(
-      Object.fromEntries(audiences.map(([name], i) => [name, downstreams[i]])),
-    )) as TokenXContext<A> & object
+    const tokenX = (
+      single ? downstreams[0] : Object.freeze(Object.fromEntries(audiences.map(([name], i) => [name, downstreams[i]])))
+    ) as TokenXContext<A> & object
     // `citizen` is set exactly when a validator is (getValidator), which is what CitizenOf<I> says.
     return { tokenX, citizen: citizen as CitizenOf<I> }
   }
 
-  const downstream = (tokenX: TokenXClient, subjectToken: string, token: ExchangedToken, deadline: Deadline, origins: readonly string[] | undefined): Downstream =>
-    createDownstream({ client: tokenX, subjectToken, token, timeout: downstreamTimeout, deadline, fetch: options.fetch ?? globalThis.fetch, origins })
+  const downstream = (
+    tokenX: TokenXClient,
+    subjectToken: string,
+    token: ExchangedToken,
+    deadline: Deadline,
+    origins: readonly string[] | undefined,
+  ): Downstream =>
+    createDownstream({
+      client: tokenX,
+      subjectToken,
+      token,
+      timeout: downstreamTimeout,
+      deadline,
+      fetch: options.fetch ?? globalThis.fetch,
+      origins,
+    })
 
   /**
    * A warm invocation, synchronously: the caller's token was validated before (when validation is
    * on) and every audience's token is cached. Otherwise `undefined` and the tokens found so far
    * (so that no hit is looked up, and counted, twice).
    */
-  const fromCache = ({ token: subjectToken, digest, keys }: Caller, deadline: Deadline): AuthorizedRequest<A, I> | Array<ExchangedToken | undefined> | undefined => {
+  const fromCache = (
+    { token: subjectToken, digest, keys }: Caller,
+    deadline: Deadline,
+  ): AuthorizedRequest<A, I> | Array<ExchangedToken | undefined> | undefined => {
     let citizen: VerifiedClaims | undefined
     if (getValidator !== undefined) {
       citizen = rememberedClaims(getValidator(), digest)
@@ -163,18 +186,33 @@ export function buildCore<A extends AudienceOption, I extends InboundOption = In
     }
     const tokens = audiences.map(([, audience], i) => cachedToken(tokenX, keys[i] as string, audience))
     if (tokens.includes(undefined)) return tokens
-    return authorized(audiences.map(([, , origins], i) => downstream(tokenX, subjectToken, tokens[i] as ExchangedToken, deadline, origins)), citizen)
+    return authorized(
+      audiences.map(([, , origins], i) => downstream(tokenX, subjectToken, tokens[i] as ExchangedToken, deadline, origins)),
+      citizen,
+    )
   }
 
   /** The rest: validation, exchanges (or joining ones in flight), each audience's token not found in the cache. */
-  const authorizeLater = async (subjectToken: string, digest: string, deadline: Deadline, found: ReadonlyArray<ExchangedToken | undefined> | undefined): Promise<AuthorizedRequest<A, I>> => {
+  const authorizeLater = async (
+    subjectToken: string,
+    digest: string,
+    deadline: Deadline,
+    found: ReadonlyArray<ExchangedToken | undefined> | undefined,
+  ): Promise<AuthorizedRequest<A, I>> => {
     try {
       // Inbound validation runs before the client is even built: a refused token costs no key load.
       const citizen = getValidator === undefined ? undefined : await validateDigested(getValidator(), subjectToken, digest, deadline)
       const tokenX = getClient()
       const downstreams = await Promise.all(
         audiences.map(async ([, audience, origins], i) =>
-          downstream(tokenX, subjectToken, found?.[i] ?? await exchangeDigested(tokenX, subjectToken, digest, audience, deadline), deadline, origins)),
+          downstream(
+            tokenX,
+            subjectToken,
+            found?.[i] ?? (await exchangeDigested(tokenX, subjectToken, digest, audience, deadline)),
+            deadline,
+            origins,
+          ),
+        ),
       )
       return authorized(downstreams, citizen)
     } catch (err) {
@@ -202,7 +240,10 @@ export function buildCore<A extends AudienceOption, I extends InboundOption = In
   }
 
   /** Synchronous on a warm invocation (no promise, no microtask): the middleware's `before` returns nothing then. */
-  const authorizeNow = (event: unknown, context: Partial<LambdaContext> | undefined): AuthorizedRequest<A, I> | Promise<AuthorizedRequest<A, I>> => {
+  const authorizeNow = (
+    event: unknown,
+    context: Partial<LambdaContext> | undefined,
+  ): AuthorizedRequest<A, I> | Promise<AuthorizedRequest<A, I>> => {
     observer.begin(context)
     // Bearer problems are answered before configuration is even read: no key load, no exchange.
     const seen = caller(event)
@@ -218,7 +259,8 @@ export function buildCore<A extends AudienceOption, I extends InboundOption = In
     return cached === undefined || Array.isArray(cached) ? authorizeLater(seen.token, seen.digest, deadline, cached) : cached
   }
 
-  const authorizeRequest = async (event: unknown, context: Partial<LambdaContext> | undefined): Promise<AuthorizedRequest<A, I>> => authorizeNow(event, context)
+  const authorizeRequest = async (event: unknown, context: Partial<LambdaContext> | undefined): Promise<AuthorizedRequest<A, I>> =>
+    authorizeNow(event, context)
 
   return {
     async authorize(event, context) {
@@ -245,8 +287,14 @@ function clientFromEnv(env: Readonly<Record<string, string | undefined>>): Token
   try {
     return createTokenXClient(optionsFromEnv(env))
   } catch (err) {
-    throw translate(err, (foreign) =>
-      new ConfigError(`the TOKEN_X_* configuration is invalid: ${foreign instanceof InvalidOptionError ? foreign.message : safeErrorName(foreign)}`, { cause: foreign }))
+    throw translate(
+      err,
+      (foreign) =>
+        new ConfigError(
+          `the TOKEN_X_* configuration is invalid: ${foreign instanceof InvalidOptionError ? foreign.message : safeErrorName(foreign)}`,
+          { cause: foreign },
+        ),
+    )
   }
 }
 

@@ -69,7 +69,17 @@ export interface TokenXCoreOptions<A extends AudienceOption = AudienceOption, I 
 
 /** Every key of `TokenXCoreOptions`, in one list: any other key is refused. */
 export const coreOptionKeys = optionKeys<TokenXCoreOptions<string>>()(
-  'audience', 'client', 'env', 'fetch', 'downstreamTimeout', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName', 'inbound',
+  'audience',
+  'client',
+  'env',
+  'fetch',
+  'downstreamTimeout',
+  'deadlineMargin',
+  'logger',
+  'metrics',
+  'tracer',
+  'serviceName',
+  'inbound',
 )
 
 export const middlewareDefaults = Object.freeze({

@@ -27,10 +27,12 @@ export function errorEvent(err: TokenXError): KitEvents['error'] {
     code: err.code,
     statusCode: err.statusCode,
     detail: err.detail,
-    ...(err instanceof TokenExchangeError ? {
+    ...(err instanceof TokenExchangeError
+      ? {
           tokenEndpointStatus: err.tokenEndpointStatus,
           upstreamError: err.upstream.error,
           upstreamErrorDescription: err.upstream.error_description,
-        } : {}),
+        }
+      : {}),
   }
 }

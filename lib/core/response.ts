@@ -58,12 +58,18 @@ export async function downstreamAnswer(response: Response, from: { readonly audi
   const status = response.status
   if (status >= 200 && status < 300) {
     const type = response.headers.get('content-type')
-    const headers: Record<string, string> = type === null ? { 'Cache-Control': 'no-store' } : { 'Content-Type': type, 'Cache-Control': 'no-store' }
+    const headers: Record<string, string> =
+      type === null ? { 'Cache-Control': 'no-store' } : { 'Content-Type': type, 'Cache-Control': 'no-store' }
     return { statusCode: status, headers, body: await response.text(), isBase64Encoded: false }
   }
   await response.body?.cancel().catch(() => undefined)
   if (status === 404) {
-    return { statusCode: 404, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }, body: NOT_FOUND_BODY, isBase64Encoded: false }
+    return {
+      statusCode: 404,
+      headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+      body: NOT_FOUND_BODY,
+      isBase64Encoded: false,
+    }
   }
   if (status === 401) {
     const challenge = bearerChallenge(response.headers.get('www-authenticate'))

@@ -34,12 +34,14 @@ export interface DownstreamOptions {
    * deadline signal on first use). A downstream request reads only `at` (ms since the epoch): its
    * own timer is cut to the deadline, so it needs no second timer and no listener.
    */
-  readonly deadline?: {
-    readonly signal?: AbortSignal | undefined
-    readonly at?: number | undefined
-    /** Clears the deadline's timer, if it started one; called through `releaseDownstream`. */
-    release?(): void
-  } | undefined
+  readonly deadline?:
+    | {
+        readonly signal?: AbortSignal | undefined
+        readonly at?: number | undefined
+        /** Clears the deadline's timer, if it started one; called through `releaseDownstream`. */
+        release?(): void
+      }
+    | undefined
   readonly fetch: FetchLike
   /**
    * The origins (`https://api.example`) the token may be sent to; the first one's URL is the base for
@@ -198,7 +200,8 @@ class TokenXDownstream implements Downstream {
   }
 
   #published(response: Response, started: number): Response {
-    if (downstreamEvents.hasSubscribers) downstreamEvents.publish({ audience: this.audience, status: response.status, durationMs: performance.now() - started })
+    if (downstreamEvents.hasSubscribers)
+      downstreamEvents.publish({ audience: this.audience, status: response.status, durationMs: performance.now() - started })
     return response
   }
 
@@ -210,7 +213,11 @@ class TokenXDownstream implements Downstream {
     const text = typeof input === 'string' ? input : input instanceof URL ? input.href : undefined
     if (text === undefined) {
       // A `Request`'s URL would be read as "[object Request]", and its method, headers and body lost.
-      throw this.#refused(input instanceof Request ? 'a Request object (pass its URL, and method, headers and body in init)' : 'something that is not a URL string or URL object')
+      throw this.#refused(
+        input instanceof Request
+          ? 'a Request object (pass its URL, and method, headers and body in init)'
+          : 'something that is not a URL string or URL object',
+      )
     }
     const origins = this.#options.origins
     if (origins === undefined) {
@@ -226,13 +233,16 @@ class TokenXDownstream implements Downstream {
     if (resolved !== undefined) return resolved
     for (const base of origins) if (withinOrigin(text, base)) return text
     const url = parseOrUndefined(text, origins[0])
-    if (url === undefined || !isHttp(url) || !origins.some((base) => sameOrigin(url, base))) throw this.#refused('a URL outside the audience\'s configured origin(s)')
+    if (url === undefined || !isHttp(url) || !origins.some((base) => sameOrigin(url, base)))
+      throw this.#refused("a URL outside the audience's configured origin(s)")
     remember(resolvedInputs(origins), text, url.href)
     return url.href
   }
 
   #refused(what: string): DownstreamError {
-    return new DownstreamError('ERR_DOWNSTREAM_URL', `the handler asked to send the ${this.audience} token to ${what}`, { audience: this.audience })
+    return new DownstreamError('ERR_DOWNSTREAM_URL', `the handler asked to send the ${this.audience} token to ${what}`, {
+      audience: this.audience,
+    })
   }
 
   /** Sends, following redirects within the allowed origins only. */
@@ -334,7 +344,10 @@ class RequestGuard {
     if (this.#timedOut) {
       return new DownstreamError('ERR_DOWNSTREAM_TIMEOUT', `the ${audience} request did not answer in time`, { audience, cause: err })
     }
-    return new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', `the ${audience} request failed (${safeErrorName(err)})`, { audience, cause: err })
+    return new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', `the ${audience} request failed (${safeErrorName(err)})`, {
+      audience,
+      cause: err,
+    })
   }
 
   release(): void {
@@ -442,7 +455,12 @@ function isHttp(url: URL): boolean {
 }
 
 /** The `error` codes an event may carry (RFC 6750 §3.1, RFC 9470 §3); any other is `other`: no foreign text in logs. */
-const KNOWN_ERRORS: ReadonlySet<string> = new Set(['invalid_request', 'invalid_token', 'insufficient_scope', 'insufficient_user_authentication'])
+const KNOWN_ERRORS: ReadonlySet<string> = new Set([
+  'invalid_request',
+  'invalid_token',
+  'insufficient_scope',
+  'insufficient_user_authentication',
+])
 
 function knownError(error: string | undefined): KitEvents['downstream.refused']['error'] {
   if (error === undefined) return undefined
@@ -454,6 +472,14 @@ function isRedirect(status: number): boolean {
 }
 
 function isReplayable(body: RequestInit['body']): boolean {
-  return body === undefined || body === null || typeof body === 'string' || body instanceof URLSearchParams ||
-    body instanceof ArrayBuffer || ArrayBuffer.isView(body) || body instanceof Blob || body instanceof FormData
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof URLSearchParams ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body) ||
+    body instanceof Blob ||
+    body instanceof FormData
+  )
 }

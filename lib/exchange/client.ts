@@ -51,22 +51,24 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   const keys: KeyLoader = createKeyLoader(resolved)
   const cache = new PromiseCache<ExchangedToken>(resolved.cacheMaxEntries, resolved.clock)
   // The shared second level (DynamoDB), when configured: read before an exchange, written after one.
-  const secondLevel = resolved.sharedCache === undefined ? undefined : createSharedCache(resolved.sharedCache, resolved.clientId, resolved.clock)
+  const secondLevel =
+    resolved.sharedCache === undefined ? undefined : createSharedCache(resolved.sharedCache, resolved.clientId, resolved.clock)
 
   // TokenX is one grant among the flows (engine.ts): RFC 8693 §2.1 with an RFC 7523 client assertion.
   const tokenX: Grant<ExchangeRequestOf> = {
     provider: 'TokenX',
     target: (request) => request.audience,
-    form: (request, key) => exchangeForm({
-      clientAssertion: signAssertion(key, {
-        clientId: resolved.clientId,
-        audience: request.target.assertionAudience,
-        lifetime: resolved.assertionLifetime / 1000,
-        clock: resolved.clock,
+    form: (request, key) =>
+      exchangeForm({
+        clientAssertion: signAssertion(key, {
+          clientId: resolved.clientId,
+          audience: request.target.assertionAudience,
+          lifetime: resolved.assertionLifetime / 1000,
+          clock: resolved.clock,
+        }),
+        subjectToken: request.subjectToken,
+        audience: request.audience,
       }),
-      subjectToken: request.subjectToken,
-      audience: request.audience,
-    }),
     errorFromAnswer,
     refusesKey: isInvalidClient,
   }
@@ -79,7 +81,13 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     retryBackoff: resolved.retryBackoff,
   })
 
-  const load = async (subjectToken: string, subjectExp: number, audience: string, signal: AbortSignal, firstKey?: Promise<SigningKey>): Promise<Loaded<ExchangedToken>> => {
+  const load = async (
+    subjectToken: string,
+    subjectExp: number,
+    audience: string,
+    signal: AbortSignal,
+    firstKey?: Promise<SigningKey>,
+  ): Promise<Loaded<ExchangedToken>> => {
     // The token endpoint and the assertion's audience: configured, or from the discovery document
     // (fetched once, on the first exchange).
     const target = await targets.get(signal)
@@ -93,12 +101,19 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     return cached
   }
 
-  const exchange = async (subjectToken: string, digest: string | undefined, audience: string, exchangeOptions: ExchangeOptions): Promise<ExchangedToken> => {
+  const exchange = async (
+    subjectToken: string,
+    digest: string | undefined,
+    audience: string,
+    exchangeOptions: ExchangeOptions,
+  ): Promise<ExchangedToken> => {
     if (!isClientId(audience)) throw new ConfigError('the audience must be "cluster:namespace:app"')
     // The warm path: a fresh entry was stored for this very token (a SHA-256 match) after it passed
     // the checks below, and is fresh no longer than the token is unexpired (toLoaded), so serving
     // it needs no second parse of the token.
-    const known = digest ?? (typeof subjectToken === 'string' && subjectToken.length <= resolved.maxSubjectTokenLength ? subjectDigest(subjectToken) : undefined)
+    const known =
+      digest ??
+      (typeof subjectToken === 'string' && subjectToken.length <= resolved.maxSubjectTokenLength ? subjectDigest(subjectToken) : undefined)
     const knownKey = known === undefined ? undefined : cacheKeyFor(known, audience)
     const cached = knownKey === undefined ? undefined : hit(knownKey, audience)
     if (cached !== undefined) return cached
@@ -108,14 +123,19 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     try {
       // (After the checks the token is a string of bounded length; `??` only satisfies the compiler.)
       const key = knownKey ?? tokenCacheKey(subjectToken, audience)
-      return await cache.get(key, (shared) => {
-        if (secondLevel === undefined) return load(subjectToken, subjectExp, audience, shared)
-        // The table's item key needs the signing key: one load, for the table and the exchange alike,
-        // so a failed load fails the exchange exactly as it would without a table.
-        const signingKey = keys.get()
-        return secondLevel.through({ cacheKey: key, subjectToken, audience }, subjectExp, signingKey, shared, () =>
-          load(subjectToken, subjectExp, audience, shared, signingKey))
-      }, signal)
+      return await cache.get(
+        key,
+        (shared) => {
+          if (secondLevel === undefined) return load(subjectToken, subjectExp, audience, shared)
+          // The table's item key needs the signing key: one load, for the table and the exchange alike,
+          // so a failed load fails the exchange exactly as it would without a table.
+          const signingKey = keys.get()
+          return secondLevel.through({ cacheKey: key, subjectToken, audience }, subjectExp, signingKey, shared, () =>
+            load(subjectToken, subjectExp, audience, shared, signingKey),
+          )
+        },
+        signal,
+      )
     } catch (err) {
       // The cache rejects a waiter whose own signal aborted with the signal's reason.
       if (!(err instanceof TokenXError) && signal?.aborted === true) throw requestTimeout(signal)
@@ -130,7 +150,8 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     async evict(subjectToken, audience, token, evictOptions = {}) {
       const key = tokenCacheKey(subjectToken, audience)
       cache.delete(key, token)
-      if (secondLevel !== undefined) await secondLevel.evict({ cacheKey: key, subjectToken, audience }, token, keys.get(), evictOptions.signal)
+      if (secondLevel !== undefined)
+        await secondLevel.evict({ cacheKey: key, subjectToken, audience }, token, keys.get(), evictOptions.signal)
     },
   }
   internals.set(client, { hit, exchange })
@@ -165,7 +186,13 @@ export function cachedToken(client: TokenXClient, key: string, audience: string)
 }
 
 /** `client.exchange`, reusing the subject token's `digest` when the kit made the client. */
-export function exchangeDigested(client: TokenXClient, subjectToken: string, digest: string, audience: string, options: ExchangeOptions): Promise<ExchangedToken> {
+export function exchangeDigested(
+  client: TokenXClient,
+  subjectToken: string,
+  digest: string,
+  audience: string,
+  options: ExchangeOptions,
+): Promise<ExchangedToken> {
   const own = internals.get(client)
   return own === undefined ? client.exchange(subjectToken, audience, options) : own.exchange(subjectToken, digest, audience, options)
 }
@@ -189,4 +216,3 @@ function toLoaded(response: TokenResponse, audience: string, subjectExp: number,
     freshUntil: Math.min(expiresAt - margin, subjectExpired),
   }
 }
-

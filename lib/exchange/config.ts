@@ -86,7 +86,12 @@ export const REDACTED_KEY = '[redacted]'
  * `'[redacted]'`: the key is held where neither `JSON.stringify` nor `util.inspect` can reach it.
  */
 export type ResolvedTokenXOptions = Readonly<
-  Required<Omit<TokenXOptions, 'tokenEndpoint' | 'issuer' | 'wellKnownUrl' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'>> &
+  Required<
+    Omit<
+      TokenXOptions,
+      'tokenEndpoint' | 'issuer' | 'wellKnownUrl' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'
+    >
+  > &
     Pick<TokenXOptions, 'tokenEndpoint' | 'issuer' | 'wellKnownUrl' | 'privateJwkSecretId' | 'fetch' | 'secretsManager' | 'sharedCache'> & {
       privateJwk?: typeof REDACTED_KEY | undefined
     }
@@ -111,11 +116,27 @@ export const defaults = Object.freeze({
 
 /** Every key of `TokenXOptions`, in one list: any other key is refused (a typo must not pass silently). */
 export const tokenXOptionKeys = optionKeys<TokenXOptions>()(
-  'clientId', 'tokenEndpoint', 'issuer', 'wellKnownUrl', 'privateJwk', 'privateJwkSecretId', 'assertionAudience', 'assertionLifetime',
-  'timeout', 'retries', 'retryBackoff', 'renewBefore', 'cacheMaxEntries', 'keyMaxAge', 'keyTimeout',
-  'maxSubjectTokenLength', 'fetch', 'secretsManager', 'clock', 'sharedCache',
+  'clientId',
+  'tokenEndpoint',
+  'issuer',
+  'wellKnownUrl',
+  'privateJwk',
+  'privateJwkSecretId',
+  'assertionAudience',
+  'assertionLifetime',
+  'timeout',
+  'retries',
+  'retryBackoff',
+  'renewBefore',
+  'cacheMaxEntries',
+  'keyMaxAge',
+  'keyTimeout',
+  'maxSubjectTokenLength',
+  'fetch',
+  'secretsManager',
+  'clock',
+  'sharedCache',
 )
-
 
 /**
  * Merges `options` over `defaults` and checks every option; throws `TypeError` naming the bad one.
@@ -131,7 +152,8 @@ export function resolveOptions(options: TokenXOptions): ResolvedWithKey {
   if (!isClientId(resolved.clientId)) {
     throw new InvalidOptionError('clientId', 'must be "cluster:namespace:app"')
   }
-  if (resolved.tokenEndpoint === undefined && resolved.wellKnownUrl === undefined) throw new InvalidOptionError('tokenEndpoint', 'or wellKnownUrl is required')
+  if (resolved.tokenEndpoint === undefined && resolved.wellKnownUrl === undefined)
+    throw new InvalidOptionError('tokenEndpoint', 'or wellKnownUrl is required')
   if (resolved.tokenEndpoint !== undefined) checkUrl('tokenEndpoint', resolved.tokenEndpoint)
   if (resolved.issuer !== undefined) checkUrl('issuer', resolved.issuer)
   if (resolved.wellKnownUrl !== undefined) checkWellKnownUrl('wellKnownUrl', resolved.wellKnownUrl)
@@ -177,13 +199,23 @@ export function checkKeyAndRequestOptions(resolved: KeyAndRequestOptions, loader
     throw new InvalidOptionError('privateJwkSecretId', 'must be a non-empty string')
   }
   const jwk: unknown = resolved.privateJwk
-  if (hasJwk && typeof jwk !== 'string' && !(loader && typeof jwk === 'function') && (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))) {
-    throw new InvalidOptionError('privateJwk', loader ? 'must be JWK JSON text, a JWK object or a function that loads it' : 'must be JWK JSON text or a JWK object')
+  if (
+    hasJwk &&
+    typeof jwk !== 'string' &&
+    !(loader && typeof jwk === 'function') &&
+    (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))
+  ) {
+    throw new InvalidOptionError(
+      'privateJwk',
+      loader ? 'must be JWK JSON text, a JWK object or a function that loads it' : 'must be JWK JSON text or a JWK object',
+    )
   }
   // `{ ...client.options }` carries the placeholder, not the key: say so now, not at the first request.
-  if (jwk === REDACTED_KEY) throw new InvalidOptionError('privateJwk', 'is the "[redacted]" placeholder of client.options; pass the key itself')
+  if (jwk === REDACTED_KEY)
+    throw new InvalidOptionError('privateJwk', 'is the "[redacted]" placeholder of client.options; pass the key itself')
   checkInteger('assertionLifetime', resolved.assertionLifetime, 1000, 120_000)
-  if (resolved.assertionLifetime % 1000 !== 0) throw new InvalidOptionError('assertionLifetime', 'must be whole seconds (a multiple of 1000 ms)')
+  if (resolved.assertionLifetime % 1000 !== 0)
+    throw new InvalidOptionError('assertionLifetime', 'must be whole seconds (a multiple of 1000 ms)')
   checkInteger('timeout', resolved.timeout, 1, 60_000)
   checkInteger('retries', resolved.retries, 0, 10)
   checkInteger('retryBackoff', resolved.retryBackoff, 0, 10_000)
@@ -223,11 +255,13 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
   const tokenEndpoint = read('TOKEN_X_TOKEN_ENDPOINT')
   // Explicit variables win: with TOKEN_X_TOKEN_ENDPOINT set, the discovery document is not read.
   const wellKnownUrl = tokenEndpoint === undefined ? read('TOKEN_X_WELL_KNOWN_URL') : undefined
-  if (tokenEndpoint === undefined && wellKnownUrl === undefined) throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT or TOKEN_X_WELL_KNOWN_URL must be set')
+  if (tokenEndpoint === undefined && wellKnownUrl === undefined)
+    throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT or TOKEN_X_WELL_KNOWN_URL must be set')
   if (tokenEndpoint !== undefined && (!isHttpUrl(tokenEndpoint) || !isSafeUrl(new URL(tokenEndpoint)))) {
     throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)')
   }
-  if (wellKnownUrl !== undefined && wellKnownUrlProblem(wellKnownUrl) !== undefined) throw new ConfigError(`TOKEN_X_WELL_KNOWN_URL ${wellKnownUrlProblem(wellKnownUrl)}`)
+  if (wellKnownUrl !== undefined && wellKnownUrlProblem(wellKnownUrl) !== undefined)
+    throw new ConfigError(`TOKEN_X_WELL_KNOWN_URL ${wellKnownUrlProblem(wellKnownUrl)}`)
   const issuer = read('TOKEN_X_ISSUER')
   if (issuer !== undefined && (!isHttpUrl(issuer) || !isSafeUrl(new URL(issuer)))) {
     throw new ConfigError('TOKEN_X_ISSUER must be an https: URL (http: only on a loopback host)')
@@ -248,7 +282,8 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
     throw new ConfigError('set only one of TOKEN_X_PRIVATE_JWK and TOKEN_X_PRIVATE_JWK_SECRET_ID')
   }
   const cacheTable = read('TOKEN_X_CACHE_TABLE')
-  if (cacheTable !== undefined && !isTableName(cacheTable)) throw new ConfigError('TOKEN_X_CACHE_TABLE must be a DynamoDB table name or ARN')
+  if (cacheTable !== undefined && !isTableName(cacheTable))
+    throw new ConfigError('TOKEN_X_CACHE_TABLE must be a DynamoDB table name or ARN')
   const budget = (name: string): { readonly [key: string]: number } => {
     const value = read(name)
     if (value === undefined) return {}
@@ -258,13 +293,23 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
   }
   const budgets = { ...budget('TOKEN_X_CACHE_READ_TIMEOUT'), ...budget('TOKEN_X_CACHE_WRITE_TIMEOUT') }
   const sharedCache = cacheTable === undefined ? {} : { sharedCache: { table: cacheTable, ...budgets } }
-  return { clientId, tokenEndpoint, issuer, ...(wellKnownUrl === undefined ? {} : { wellKnownUrl }), privateJwk, privateJwkSecretId, ...(assertionAudience ? { assertionAudience } : {}), ...sharedCache }
+  return {
+    clientId,
+    tokenEndpoint,
+    issuer,
+    ...(wellKnownUrl === undefined ? {} : { wellKnownUrl }),
+    privateJwk,
+    privateJwkSecretId,
+    ...(assertionAudience ? { assertionAudience } : {}),
+    ...sharedCache,
+  }
 }
 
 /** What is wrong with a discovery URL, or `undefined`: https: (http: on loopback), of a well-known form whose issuer can be told. */
 function wellKnownUrlProblem(value: string): string | undefined {
   if (!isHttpUrl(value) || !isSafeUrl(new URL(value))) return 'must be an https: URL (http: only on a loopback host)'
-  if (issuerOfWellKnownUrl(value) === undefined) return 'must end in /.well-known/oauth-authorization-server or /.well-known/openid-configuration (RFC 8414, OpenID Connect Discovery)'
+  if (issuerOfWellKnownUrl(value) === undefined)
+    return 'must end in /.well-known/oauth-authorization-server or /.well-known/openid-configuration (RFC 8414, OpenID Connect Discovery)'
   return undefined
 }
 

@@ -92,8 +92,10 @@ export function exchangeTargets(options: TargetOptions): ExchangeTargetSource {
 
   const load = async (signal: AbortSignal): Promise<Loaded<ExchangeTarget>> => {
     try {
-      const document = await within({ abortAfter: options.timeout, outer: signal, message: 'the TokenX discovery document did not arrive in time' }, (fetchSignal) =>
-        fetchDocument(fetchImpl, wellKnownUrl, fetchSignal))
+      const document = await within(
+        { abortAfter: options.timeout, outer: signal, message: 'the TokenX discovery document did not arrive in time' },
+        (fetchSignal) => fetchDocument(fetchImpl, wellKnownUrl, fetchSignal),
+      )
       known = targetOf(document, expectedIssuer, options)
       failure = undefined
       return { value: known, freshUntil: Number.POSITIVE_INFINITY }
@@ -115,7 +117,9 @@ export function exchangeTargets(options: TargetOptions): ExchangeTargetSource {
       return cache.get('discovery', load, signal).catch((err: unknown) => {
         // The cache rejects a waiter whose own signal aborted with the signal's reason.
         if (err instanceof TokenXError) throw err
-        throw new TokenExchangeError('ERR_TIMEOUT', 'the TokenX discovery document did not arrive before the exchange was given up', { cause: err })
+        throw new TokenExchangeError('ERR_TIMEOUT', 'the TokenX discovery document did not arrive before the exchange was given up', {
+          cause: err,
+        })
       })
     },
   }
@@ -123,8 +127,10 @@ export function exchangeTargets(options: TargetOptions): ExchangeTargetSource {
 
 /** The document's issuer (RFC 8414 §3.3) and a token endpoint credentials may go to (RFC 8414 §2: `token_endpoint`). */
 function targetOf(document: Record<string, unknown>, expectedIssuer: string, options: TargetOptions): ExchangeTarget {
-  if (document['issuer'] !== expectedIssuer) throw new ConfigError('the TokenX discovery document names another issuer than its URL was made from (RFC 8414 §3.3)')
-  if (options.issuer !== undefined && options.issuer !== expectedIssuer) throw new ConfigError('TOKEN_X_ISSUER (issuer) is not the issuer of the TokenX discovery document')
+  if (document['issuer'] !== expectedIssuer)
+    throw new ConfigError('the TokenX discovery document names another issuer than its URL was made from (RFC 8414 §3.3)')
+  if (options.issuer !== undefined && options.issuer !== expectedIssuer)
+    throw new ConfigError('TOKEN_X_ISSUER (issuer) is not the issuer of the TokenX discovery document')
   const endpoint = document['token_endpoint']
   // A cleartext token endpoint off loopback would hand citizens' tokens and our assertions to anyone on the path.
   if (typeof endpoint !== 'string' || !isHttpUrl(endpoint) || !isSafeUrl(new URL(endpoint))) {
@@ -139,7 +145,8 @@ async function fetchDocument(fetchImpl: FetchLike, url: string, signal: AbortSig
     return await getJsonObject(fetchImpl, url, signal, MAX_DOCUMENT_BYTES)
   } catch (err) {
     if (!(err instanceof DocumentError)) throw err
-    if (err.problem === 'status' && err.status >= 500) throw new TokenExchangeError('ERR_TOKEN_ENDPOINT', `the TokenX discovery ${err.message}`)
+    if (err.problem === 'status' && err.status >= 500)
+      throw new TokenExchangeError('ERR_TOKEN_ENDPOINT', `the TokenX discovery ${err.message}`)
     throw new ConfigError(`the TokenX discovery ${err.message}`)
   }
 }
@@ -150,11 +157,17 @@ function translate(err: unknown): TokenXError {
   if ((err as { name?: unknown } | null)?.name === 'TimeoutError') {
     return new TokenExchangeError('ERR_TIMEOUT', 'the TokenX discovery document did not arrive in time', { cause: err })
   }
-  return new TokenExchangeError('ERR_TOKEN_ENDPOINT_UNAVAILABLE', `the TokenX discovery document could not be fetched (${safeErrorName(err)})`, { cause: err })
+  return new TokenExchangeError(
+    'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+    `the TokenX discovery document could not be fetched (${safeErrorName(err)})`,
+    { cause: err },
+  )
 }
 
 /** A fresh error of the failure's kind, for an exchange refused within the cooldown (no fetch made). */
 function coolingDown(err: TokenXError): TokenXError {
   const detail = `${err.detail}; not fetched again until the failure cooldown ends`
-  return err instanceof TokenExchangeError ? new TokenExchangeError(err.code as ConstructorParameters<typeof TokenExchangeError>[0], detail) : new ConfigError(detail)
+  return err instanceof TokenExchangeError
+    ? new TokenExchangeError(err.code as ConstructorParameters<typeof TokenExchangeError>[0], detail)
+    : new ConfigError(detail)
 }

@@ -50,8 +50,13 @@ export function createTokenRunner<R>(grant: Grant<R>, settings: EngineSettings<R
     const form = grant.form(request, key)
     // Each attempt has its own timeout, and all attempts together stop when `signal` aborts. The
     // timeout runs on real time even while a test fakes the global timers (which `backoff` does use).
-    return within({ abortAfter: settings.timeout, outer: signal, message: 'The operation was aborted due to timeout', timers: loadTimeTimers }, (attemptSignal) =>
-      requestToken(settings.post, settings.tokenEndpoint(request), form, attemptSignal, grant.provider, (answer) => grant.errorFromAnswer(answer, request)))
+    return within(
+      { abortAfter: settings.timeout, outer: signal, message: 'The operation was aborted due to timeout', timers: loadTimeTimers },
+      (attemptSignal) =>
+        requestToken(settings.post, settings.tokenEndpoint(request), form, attemptSignal, grant.provider, (answer) =>
+          grant.errorFromAnswer(answer, request),
+        ),
+    )
   }
 
   /** The retry policy, in one place: another key, a retry, or `undefined` to give up. */

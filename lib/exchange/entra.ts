@@ -108,11 +108,12 @@ export function clientCredentialsGrant(settings: EntraGrantSettings): Grant<Clie
   return {
     provider: ENTRA,
     target: (request) => request.scope,
-    form: (request, key) => new URLSearchParams({
-      grant_type: 'client_credentials',
-      scope: request.scope,
-      ...clientAuthentication(settings, key),
-    }).toString(),
+    form: (request, key) =>
+      new URLSearchParams({
+        grant_type: 'client_credentials',
+        scope: request.scope,
+        ...clientAuthentication(settings, key),
+      }).toString(),
     errorFromAnswer: (answer) => entraError(answer, false),
     refusesKey: refusesOurKey,
   }
@@ -122,13 +123,14 @@ export function onBehalfOfGrant(settings: EntraGrantSettings): Grant<OnBehalfOfR
   return {
     provider: ENTRA,
     target: (request) => request.scope,
-    form: (request, key) => new URLSearchParams({
-      grant_type: JWT_BEARER_GRANT,
-      requested_token_use: 'on_behalf_of',
-      assertion: request.assertion,
-      scope: request.scope,
-      ...clientAuthentication(settings, key),
-    }).toString(),
+    form: (request, key) =>
+      new URLSearchParams({
+        grant_type: JWT_BEARER_GRANT,
+        requested_token_use: 'on_behalf_of',
+        assertion: request.assertion,
+        scope: request.scope,
+        ...clientAuthentication(settings, key),
+      }).toString(),
     errorFromAnswer: (answer) => entraError(answer, true),
     refusesKey: refusesOurKey,
   }

@@ -322,7 +322,8 @@ async function callLoader(loader: PrivateJwkLoader, timeout: number): Promise<st
     // Raced as well as signalled, as the Secrets Manager request is. A loader that throws instead of
     // rejecting is a rejection too.
     return await within({ abortAfter: timeout, wait: timeout, message: 'The private key loader did not finish in time' }, (signal) =>
-      Promise.resolve().then(() => loader({ signal })))
+      Promise.resolve().then(() => loader({ signal })),
+    )
   } catch (cause) {
     throw translate(cause, (foreign) => new KeyError(`the private key loader failed (${budgetErrorName(foreign)})`, { cause: foreign }))
   }
@@ -335,13 +336,18 @@ async function fetchSecret(client: SecretsManagerLike, secretId: string, timeout
   // socket) would otherwise hold the shared load, and every invocation waiting on it, for ever. The
   // timer goes when the request settles and never keeps the process alive.
   try {
-    output = await within({ abortAfter: timeout, wait: timeout, message: 'The Secrets Manager request did not finish in time' }, (abortSignal) =>
-      client.send(new GetSecretValueCommand({ SecretId: secretId }), { abortSignal }))
+    output = await within(
+      { abortAfter: timeout, wait: timeout, message: 'The Secrets Manager request did not finish in time' },
+      (abortSignal) => client.send(new GetSecretValueCommand({ SecretId: secretId }), { abortSignal }),
+    )
   } catch (cause) {
-    throw translate(cause, (foreign) =>
-      new KeyError(`the private key could not be loaded from Secrets Manager (${describeAwsError(foreign)})`, {
-        cause: foreign,
-      }))
+    throw translate(
+      cause,
+      (foreign) =>
+        new KeyError(`the private key could not be loaded from Secrets Manager (${describeAwsError(foreign)})`, {
+          cause: foreign,
+        }),
+    )
   }
   if (typeof output.SecretString !== 'string' || output.SecretString === '') {
     throw new KeyError('the Secrets Manager secret has no SecretString')

@@ -61,12 +61,14 @@ export function maskinportenGrant(settings: MaskinportenGrantSettings): Grant<Ma
   return {
     provider: MASKINPORTEN,
     target: (request) => request.scope,
-    form: (request, key) => new URLSearchParams({
-      grant_type: JWT_BEARER_GRANT,
-      assertion: signClaims(key, maskinportenClaims(settings, request)),
-    }).toString(),
+    form: (request, key) =>
+      new URLSearchParams({
+        grant_type: JWT_BEARER_GRANT,
+        assertion: signClaims(key, maskinportenClaims(settings, request)),
+      }).toString(),
     errorFromAnswer: maskinportenError,
-    refusesKey: (err) => err.code === 'ERR_CLIENT_REJECTED' && (err.upstream.error === 'invalid_client' || err.upstream.error === 'invalid_grant'),
+    refusesKey: (err) =>
+      err.code === 'ERR_CLIENT_REJECTED' && (err.upstream.error === 'invalid_client' || err.upstream.error === 'invalid_grant'),
   }
 }
 

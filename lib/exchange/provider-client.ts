@@ -86,12 +86,30 @@ export function createEntraTokenClient(options: EntraOptions): EntraTokenClient 
     options: providerWithoutKey<EntraOptions>(resolved),
     async token(scope, tokenOptions = {}) {
       const target = checkScope(scope)
-      return cached(cache, ownKey(target), (signal) => credentials({ scope: target }, signal), target, resolved, Infinity, tokenOptions.signal, ENTRA)
+      return cached(
+        cache,
+        ownKey(target),
+        (signal) => credentials({ scope: target }, signal),
+        target,
+        resolved,
+        Infinity,
+        tokenOptions.signal,
+        ENTRA,
+      )
     },
     async onBehalfOf(callerToken, scope, tokenOptions = {}) {
       const target = checkScope(scope)
       const exp = subjectTokenExpiry(callerToken, Math.floor(resolved.clock() / 1000), resolved.maxSubjectTokenLength)
-      return cached(cache, tokenCacheKey(callerToken, target), (signal) => obo({ scope: target, assertion: callerToken }, signal), target, resolved, exp, tokenOptions.signal, ENTRA)
+      return cached(
+        cache,
+        tokenCacheKey(callerToken, target),
+        (signal) => obo({ scope: target, assertion: callerToken }, signal),
+        target,
+        resolved,
+        exp,
+        tokenOptions.signal,
+        ENTRA,
+      )
     },
     evict(token, callerToken) {
       cache.delete(callerToken === undefined ? ownKey(token.audience) : tokenCacheKey(callerToken, token.audience), token)
@@ -103,12 +121,15 @@ export function createEntraTokenClient(options: EntraOptions): EntraTokenClient 
 export function createMaskinportenTokenClient(options: MaskinportenOptions): MaskinportenTokenClient {
   const resolved = resolveMaskinportenOptions(options)
   const base = basics(resolved)
-  const run: TokenRunner<MaskinportenRequest> = createTokenRunner(maskinportenGrant({
-    clientId: resolved.clientId,
-    issuer: resolved.issuer,
-    assertionLifetime: resolved.assertionLifetime / 1000,
-    clock: resolved.clock,
-  }), base.engine)
+  const run: TokenRunner<MaskinportenRequest> = createTokenRunner(
+    maskinportenGrant({
+      clientId: resolved.clientId,
+      issuer: resolved.issuer,
+      assertionLifetime: resolved.assertionLifetime / 1000,
+      clock: resolved.clock,
+    }),
+    base.engine,
+  )
   const cache = new PromiseCache<ExchangedToken>(resolved.cacheMaxEntries, resolved.clock)
   // texas caches by target, resource and authorization details alike.
   const keyOf = (scope: string, resource: string | undefined, details: string | undefined) =>
@@ -119,10 +140,20 @@ export function createMaskinportenTokenClient(options: MaskinportenOptions): Mas
       const target = (typeof scope === 'string' ? scope.split(/\s+/) : [...scope]).filter((s) => s !== '').join(' ')
       if (target === '' || /[^\x21-\x7e ]/.test(target)) throw new ConfigError('the Maskinporten scope must be one or more scope names')
       const resource = tokenOptions.resource
-      if (resource !== undefined && (typeof resource !== 'string' || !URL.canParse(resource))) throw new ConfigError('the Maskinporten resource must be an absolute URI')
+      if (resource !== undefined && (typeof resource !== 'string' || !URL.canParse(resource)))
+        throw new ConfigError('the Maskinporten resource must be an absolute URI')
       const details = authorizationDetails(tokenOptions.authorizationDetails)
       const key = keyOf(target, resource, details)
-      return cached(cache, key, (signal) => run({ scope: target, resource, authorizationDetails: tokenOptions.authorizationDetails }, signal), target, resolved, Infinity, tokenOptions.signal, MASKINPORTEN)
+      return cached(
+        cache,
+        key,
+        (signal) => run({ scope: target, resource, authorizationDetails: tokenOptions.authorizationDetails }, signal),
+        target,
+        resolved,
+        Infinity,
+        tokenOptions.signal,
+        MASKINPORTEN,
+      )
     },
     evict(token, resource, details) {
       cache.delete(keyOf(token.audience, resource, authorizationDetails(details)), token)
@@ -184,7 +215,12 @@ async function cached(
 }
 
 /** Renewed `renewBefore` early, or at half its life when that is shorter (texas); never past the caller's token. */
-function toLoaded(response: TokenResponse, target: string, subjectExp: number, options: { readonly clock: () => number; readonly renewBefore: number }): Loaded<ExchangedToken> {
+function toLoaded(
+  response: TokenResponse,
+  target: string,
+  subjectExp: number,
+  options: { readonly clock: () => number; readonly renewBefore: number },
+): Loaded<ExchangedToken> {
   const now = options.clock()
   const expiresAt = now + response.expires_in * 1000
   const margin = Math.min(options.renewBefore, (response.expires_in * 1000) / 2)
@@ -199,4 +235,3 @@ function toLoaded(response: TokenResponse, target: string, subjectExp: number, o
     freshUntil: Math.min(expiresAt - margin, Math.ceil(subjectExp) * 1000),
   }
 }
-

@@ -95,8 +95,22 @@ export const entraDefaults = Object.freeze({
 export const maskinportenDefaults = Object.freeze({ ...providerDefaults })
 
 const commonKeys = [
-  'clientId', 'tokenEndpoint', 'issuer', 'privateJwk', 'privateJwkSecretId', 'assertionLifetime', 'timeout', 'retries',
-  'retryBackoff', 'renewBefore', 'cacheMaxEntries', 'keyMaxAge', 'keyTimeout', 'fetch', 'secretsManager', 'clock',
+  'clientId',
+  'tokenEndpoint',
+  'issuer',
+  'privateJwk',
+  'privateJwkSecretId',
+  'assertionLifetime',
+  'timeout',
+  'retries',
+  'retryBackoff',
+  'renewBefore',
+  'cacheMaxEntries',
+  'keyMaxAge',
+  'keyTimeout',
+  'fetch',
+  'secretsManager',
+  'clock',
 ] as const
 
 export const entraOptionKeys = optionKeys<EntraOptions>()(...commonKeys, 'assertionAudience', 'maxSubjectTokenLength')
@@ -123,7 +137,11 @@ export function resolveMaskinportenOptions(options: MaskinportenOptions): Resolv
   return Object.freeze(resolved) as ResolvedProviderWithKey<MaskinportenOptions>
 }
 
-function resolveCommon<O extends ProviderClientOptions>(options: O, keys: readonly string[], defaultsOf: object): O & typeof providerDefaults {
+function resolveCommon<O extends ProviderClientOptions>(
+  options: O,
+  keys: readonly string[],
+  defaultsOf: object,
+): O & typeof providerDefaults {
   checkOptionsObject('options', options)
   checkKnownKeys(options, keys)
   const resolved = { ...defaultsOf, ...withoutUndefined(options) } as O & typeof providerDefaults
@@ -197,7 +215,8 @@ function fromEnv(env: Env, names: EnvNames): ProviderClientOptions {
   }
   const url = (name: string): string => {
     const value = required(name)
-    if (!isHttpUrl(value) || !isSafeUrl(new URL(value))) throw new ConfigError(`${name} must be an https: URL (http: only on a loopback host)`)
+    if (!isHttpUrl(value) || !isSafeUrl(new URL(value)))
+      throw new ConfigError(`${name} must be an https: URL (http: only on a loopback host)`)
     return value
   }
   const clientId = required(names.clientId)
@@ -205,8 +224,10 @@ function fromEnv(env: Env, names: EnvNames): ProviderClientOptions {
   const issuer = url(names.issuer)
   const privateJwk = read(names.jwk)
   const privateJwkSecretId = read(names.jwkSecretId)
-  if (privateJwk === undefined && privateJwkSecretId === undefined) throw new ConfigError(`${names.jwk} or ${names.jwkSecretId} must be set`)
-  if (privateJwk !== undefined && privateJwkSecretId !== undefined) throw new ConfigError(`set only one of ${names.jwk} and ${names.jwkSecretId}`)
+  if (privateJwk === undefined && privateJwkSecretId === undefined)
+    throw new ConfigError(`${names.jwk} or ${names.jwkSecretId} must be set`)
+  if (privateJwk !== undefined && privateJwkSecretId !== undefined)
+    throw new ConfigError(`set only one of ${names.jwk} and ${names.jwkSecretId}`)
   return { clientId, tokenEndpoint, issuer, ...(privateJwk === undefined ? { privateJwkSecretId } : { privateJwk }) }
 }
 

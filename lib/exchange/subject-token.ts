@@ -24,7 +24,7 @@ export function subjectTokenExpiry(token: unknown, now: number, maxLength: numbe
     exp = decodeJwt(token).exp
   } catch {
     // jose's message does not quote the token; dropping the cause altogether keeps it that way.
-    throw new BearerTokenError('the bearer token\'s payload is not a JWT claims set')
+    throw new BearerTokenError("the bearer token's payload is not a JWT claims set")
   }
   if (typeof exp !== 'number') throw new BearerTokenError('the bearer token has no exp claim')
   if (exp <= now) throw new BearerTokenError('the bearer token has expired')

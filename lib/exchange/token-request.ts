@@ -42,12 +42,7 @@ export function exchangeForm(request: ExchangeRequest): string {
 }
 
 /** Sends one exchange; every failure comes back as a `TokenExchangeError`. */
-export function requestExchange(
-  post: PostForm,
-  tokenEndpoint: URL,
-  request: ExchangeRequest,
-  signal: AbortSignal,
-): Promise<TokenResponse> {
+export function requestExchange(post: PostForm, tokenEndpoint: URL, request: ExchangeRequest, signal: AbortSignal): Promise<TokenResponse> {
   return requestToken(post, tokenEndpoint, exchangeForm(request), signal, 'TokenX', errorFromAnswer)
 }
 
@@ -158,7 +153,15 @@ function ourInvalidRequest(description: string | undefined): boolean {
 }
 
 /** RFC 6749 §5.2 / RFC 8693 §2.2.2 codes that say our client or its configuration is at fault. */
-const CLIENT_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'access_denied'])
+const CLIENT_ERRORS = new Set([
+  'invalid_client',
+  'unauthorized_client',
+  'invalid_grant',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'invalid_target',
+  'access_denied',
+])
 
 /**
  * Reads an error answer defensively: JSON per RFC 8693 §2.2.2, or plain text, or nothing. Of what
@@ -173,7 +176,8 @@ export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
     error_description: typeof body?.['error_description'] === 'string' ? keptDescription(body['error_description']) : undefined,
   }
   const init = { tokenEndpointStatus: status, upstream }
-  const said = upstream.error === undefined ? '' : `: ${upstream.error}${upstream.error_description ? ` (${upstream.error_description})` : ''}`
+  const said =
+    upstream.error === undefined ? '' : `: ${upstream.error}${upstream.error_description ? ` (${upstream.error_description})` : ''}`
   if (status >= 500 || status < 400) {
     return new TokenExchangeError('ERR_TOKEN_ENDPOINT', `TokenX answered ${status}${said}`, init)
   }
@@ -196,13 +200,25 @@ export function errorFromAnswer(answer: HttpAnswer): TokenExchangeError {
  * (an identity number is a valid NQSCHAR word) and is logged as `[unrecognised]`.
  */
 const KNOWN_ERROR_CODES: ReadonlySet<string> = new Set([
-  'invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope',
-  'access_denied', 'unsupported_response_type', 'server_error', 'temporarily_unavailable',
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'access_denied',
+  'unsupported_response_type',
+  'server_error',
+  'temporarily_unavailable',
   'invalid_target',
-  'invalid_token', 'insufficient_scope',
-  'authorization_pending', 'slow_down', 'expired_token',
+  'invalid_token',
+  'insufficient_scope',
+  'authorization_pending',
+  'slow_down',
+  'expired_token',
   'unsupported_token_type',
-  'invalid_dpop_proof', 'use_dpop_nonce',
+  'invalid_dpop_proof',
+  'use_dpop_nonce',
 ])
 export function knownErrorCode(text: string): string {
   return KNOWN_ERROR_CODES.has(text) ? text : '[unrecognised]'

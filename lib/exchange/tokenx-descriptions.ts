@@ -28,14 +28,25 @@ export const WITHHELD = '[withheld: not a known TokenX message]'
 const MAX_EXAMINED = 1200
 
 /** The request parameters the kit sends (RFC 8693 §2.1, RFC 7523 §2.2): named as they are. */
-const PARAMETERS = ['grant_type', 'client_assertion_type', 'client_assertion', 'subject_token_type', 'subject_token', 'audience', 'scope'] as const
+const PARAMETERS = [
+  'grant_type',
+  'client_assertion_type',
+  'client_assertion',
+  'subject_token_type',
+  'subject_token',
+  'audience',
+  'scope',
+] as const
 
 /** `[pattern, kept text]`: the first pattern that matches the whole description decides. */
 type Known = readonly [RegExp, string]
 
 /** Nimbus' messages about a JWT (the subject token, or our client assertion), decoded. */
 const NIMBUS: readonly Known[] = [
-  [/^Signed JWT rejected: Another algorithm expected, or no matching key\(s\) found$/, 'Signed JWT rejected: Another algorithm expected, or no matching key(s) found'],
+  [
+    /^Signed JWT rejected: Another algorithm expected, or no matching key\(s\) found$/,
+    'Signed JWT rejected: Another algorithm expected, or no matching key(s) found',
+  ],
   [/^Signed JWT rejected: Invalid signature$/, 'Signed JWT rejected: Invalid signature'],
   [/^Expired JWT$/, 'Expired JWT'],
   [/^JWT before use time$/, 'JWT before use time'],
@@ -59,10 +70,19 @@ const TOKENDINGS: readonly Known[] = [
   [/^token exchange audience .{0,300} is invalid$/, 'token exchange audience <audience> is invalid'],
   [/^audience .{0,300} is invalid$/, 'audience <audience> is invalid'],
   [/^client is not authenticated$/, 'client is not authenticated'],
-  [/^client '.{0,300}' is not authorized to get token with aud=/, 'client \'<client id>\' is not authorized to get token with aud=<audience>'],
+  [
+    /^client '.{0,300}' is not authorized to get token with aud=/,
+    "client '<client id>' is not authorized to get token with aud=<audience>",
+  ],
   [/^audience does not match client_id=/, 'audience does not match client_id=<client id>'],
-  [/^invalid client authentication for client_id=.{0,300}, client not registered\.$/, 'invalid client authentication for client_id=<client id>, client not registered.'],
-  [/^invalid client authentication for client_id=.{0,300}, client assertion exceeded max lifetime/, 'invalid client authentication for client_id=<client id>, client assertion exceeded max lifetime (<seconds>).'],
+  [
+    /^invalid client authentication for client_id=.{0,300}, client not registered\.$/,
+    'invalid client authentication for client_id=<client id>, client not registered.',
+  ],
+  [
+    /^invalid client authentication for client_id=.{0,300}, client assertion exceeded max lifetime/,
+    'invalid client authentication for client_id=<client id>, client assertion exceeded max lifetime (<seconds>).',
+  ],
   [/^could not find authorizer for grant_type=/, 'could not find authorizer for grant_type=<grant type>'],
   [/^grant_type=.{0,300} is not supported$/, 'grant_type=<grant type> is not supported'],
   [/^Client authentication failed: invalid client_assertion_type$/, 'Client authentication failed: invalid client_assertion_type'],

@@ -51,7 +51,8 @@ export const DEFAULT_TARGET_TIMEOUT = 10_000
 export function checkTarget(target: TargetOptions, allowResource: boolean): void {
   checkOptionsObject('target', target)
   checkKnownKeys(target, allowResource ? TARGET_KEYS : TARGET_KEYS.filter((key) => key !== 'resource'), 'target.')
-  if (typeof target.scope !== 'string' || target.scope.trim() === '') throw new InvalidOptionError('target.scope', 'must be a non-empty string')
+  if (typeof target.scope !== 'string' || target.scope.trim() === '')
+    throw new InvalidOptionError('target.scope', 'must be a non-empty string')
   if (typeof target.url !== 'string') throw new InvalidOptionError('target.url', 'must be an absolute URL')
   checkDownstreamUrls('target.url', [target.url])
   if (target.timeout !== undefined) checkInteger('target.timeout', target.timeout, 1, 900_000)

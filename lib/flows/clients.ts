@@ -11,7 +11,12 @@ import {
   type EntraTokenClient,
   type MaskinportenTokenClient,
 } from '../exchange/provider-client.ts'
-import { entraOptionsFromEnv, maskinportenOptionsFromEnv, type EntraOptions, type MaskinportenOptions } from '../exchange/provider-options.ts'
+import {
+  entraOptionsFromEnv,
+  maskinportenOptionsFromEnv,
+  type EntraOptions,
+  type MaskinportenOptions,
+} from '../exchange/provider-options.ts'
 import type { ExchangedToken } from '../types.ts'
 import { bindTarget, checkTarget, type BoundTarget, type TargetOptions } from './bound-fetch.ts'
 
@@ -49,7 +54,7 @@ export function createEntraClient(options: EntraOptions = entraOptionsFromEnv())
     evict: (token, callerToken) => tokens.evict(token, callerToken),
     target: (target) => bind(target, undefined),
     onBehalfOfTarget: (callerToken, target) => {
-      if (typeof callerToken !== 'string') throw new ConfigError('onBehalfOfTarget needs the caller\'s token')
+      if (typeof callerToken !== 'string') throw new ConfigError("onBehalfOfTarget needs the caller's token")
       return bind(target, callerToken)
     },
   }
@@ -69,9 +74,13 @@ export function createMaskinportenClient(options: MaskinportenOptions = maskinpo
     target(target) {
       checkTarget(target, true)
       const resource = target.resource
-      const scope = target.scope.split(/\s+/).filter((s) => s !== '').join(' ')
+      const scope = target.scope
+        .split(/\s+/)
+        .filter((s) => s !== '')
+        .join(' ')
       return bindTarget(target, scope, {
-        token: (signal): Promise<ExchangedToken> => tokens.token(scope, { resource, signal } satisfies ExchangeOptions & { resource?: string | undefined }),
+        token: (signal): Promise<ExchangedToken> =>
+          tokens.token(scope, { resource, signal } satisfies ExchangeOptions & { resource?: string | undefined }),
         evict: (token) => tokens.evict(token, resource),
       })
     },

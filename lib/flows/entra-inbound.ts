@@ -40,9 +40,24 @@ export interface EntraInboundOptions {
   clock?: () => number
 }
 
-export const entraInboundDefaults = Object.freeze({ clockTolerance: 5000, jwksTimeout: 3000, maxTokenLength: 16_384, clock: Date.now as () => number })
+export const entraInboundDefaults = Object.freeze({
+  clockTolerance: 5000,
+  jwksTimeout: 3000,
+  maxTokenLength: 16_384,
+  clock: Date.now as () => number,
+})
 
-const keys = optionKeys<EntraInboundOptions>()('issuer', 'jwksUri', 'audience', 'preAuthorizedApps', 'clockTolerance', 'jwksTimeout', 'maxTokenLength', 'fetch', 'clock')
+const keys = optionKeys<EntraInboundOptions>()(
+  'issuer',
+  'jwksUri',
+  'audience',
+  'preAuthorizedApps',
+  'clockTolerance',
+  'jwksTimeout',
+  'maxTokenLength',
+  'fetch',
+  'clock',
+)
 
 /** The verified claims of the caller's token (Entra ID's: `oid`, `NAVident`, `azp`, `azp_name`, `groups`, ...). */
 export type EntraClaims = Readonly<Record<string, unknown>>
@@ -56,16 +71,21 @@ export interface EntraValidator {
 export function createEntraValidator(options: EntraInboundOptions): EntraValidator {
   checkOptionsObject('inbound', options)
   checkKnownKeys(options, keys, 'inbound.')
-  const resolved = { ...entraInboundDefaults, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<EntraInboundOptions>
+  const resolved = {
+    ...entraInboundDefaults,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  } as Required<EntraInboundOptions>
   checkUrl('inbound.issuer', resolved.issuer)
   checkUrl('inbound.jwksUri', resolved.jwksUri)
-  if (typeof resolved.audience !== 'string' || resolved.audience === '') throw new InvalidOptionError('inbound.audience', 'must be our client id')
+  if (typeof resolved.audience !== 'string' || resolved.audience === '')
+    throw new InvalidOptionError('inbound.audience', 'must be our client id')
   checkInteger('inbound.clockTolerance', resolved.clockTolerance, 0, 300_000)
   checkInteger('inbound.jwksTimeout', resolved.jwksTimeout, 1, 60_000)
   checkInteger('inbound.maxTokenLength', resolved.maxTokenLength, 64, 1_048_576)
   checkFunction('inbound.clock', resolved.clock, false)
   checkFunction('inbound.fetch', resolved.fetch)
-  const allowed = options.preAuthorizedApps === undefined ? undefined : new Set(checkApps(options.preAuthorizedApps).map((app) => app.clientId))
+  const allowed =
+    options.preAuthorizedApps === undefined ? undefined : new Set(checkApps(options.preAuthorizedApps).map((app) => app.clientId))
   const issuerKeys: IssuerKeys = createIssuerKeys({
     issuer: resolved.issuer,
     jwksUri: resolved.jwksUri,
@@ -85,7 +105,12 @@ export function createEntraValidator(options: EntraInboundOptions): EntraValidat
         const key = issuerKeys.cached(jwt.kid) ?? (await issuerKeys.key({ kid: jwt.kid, alg: 'RS256' }, deadline))
         if (key === null) throw new TokenRefusal('unknown kid')
         if (!verifySignature(jwt, key)) throw new TokenRefusal('bad signature')
-        checkClaims(jwt.payload, { issuer: resolved.issuer, audience: resolved.audience, now: resolved.clock(), leeway: resolved.clockTolerance })
+        checkClaims(jwt.payload, {
+          issuer: resolved.issuer,
+          audience: resolved.audience,
+          now: resolved.clock(),
+          leeway: resolved.clockTolerance,
+        })
         claims = jwt.payload
       } catch (err) {
         if (err instanceof TokenRefusal) throw new BearerTokenError(`the Entra ID token was refused: ${err.message}`)
@@ -93,7 +118,8 @@ export function createEntraValidator(options: EntraInboundOptions): EntraValidat
       }
       if (allowed !== undefined) {
         const caller = claims['azp'] ?? claims['appid']
-        if (typeof caller !== 'string' || !allowed.has(caller)) throw new ForbiddenCallerError('the calling app is not pre-authorized (AZURE_APP_PRE_AUTHORIZED_APPS)')
+        if (typeof caller !== 'string' || !allowed.has(caller))
+          throw new ForbiddenCallerError('the calling app is not pre-authorized (AZURE_APP_PRE_AUTHORIZED_APPS)')
       }
       return claims
     },
@@ -101,7 +127,10 @@ export function createEntraValidator(options: EntraInboundOptions): EntraValidat
 }
 
 function checkApps(apps: unknown): readonly PreAuthorizedApp[] {
-  if (!Array.isArray(apps) || apps.some((app) => app === null || typeof app !== 'object' || typeof (app as PreAuthorizedApp).clientId !== 'string')) {
+  if (
+    !Array.isArray(apps) ||
+    apps.some((app) => app === null || typeof app !== 'object' || typeof (app as PreAuthorizedApp).clientId !== 'string')
+  ) {
     throw new InvalidOptionError('inbound.preAuthorizedApps', 'must be a list of { name, clientId }')
   }
   return apps as PreAuthorizedApp[]

@@ -64,8 +64,21 @@ export interface InboundOptions {
 
 /** Every key of `InboundOptions`, in one place (unknown keys are rejected against this list). */
 export const inboundOptionKeys = optionKeys<InboundOptions>()(
-  'idporten', 'tokenX', 'minimumAcr', 'allowedClients', 'clockTolerance', 'jwksTimeout', 'jwksCooldown',
-  'jwksFailureCooldown', 'jwksMaxAge', 'jwksRetries', 'verifiedCacheMaxEntries', 'verifiedCacheMaxAge', 'maxTokenLength', 'fetch', 'clock',
+  'idporten',
+  'tokenX',
+  'minimumAcr',
+  'allowedClients',
+  'clockTolerance',
+  'jwksTimeout',
+  'jwksCooldown',
+  'jwksFailureCooldown',
+  'jwksMaxAge',
+  'jwksRetries',
+  'verifiedCacheMaxEntries',
+  'verifiedCacheMaxAge',
+  'maxTokenLength',
+  'fetch',
+  'clock',
 )
 
 export const inboundDefaults = Object.freeze({
@@ -90,12 +103,16 @@ export type ResolvedInboundOptions = Readonly<
  * Merges `options` over `inboundDefaults` and checks every option; throws `TypeError` naming the bad
  * one. With `requireIssuer: false` the issuers may be missing (they come from the environment later).
  */
-export function resolveInboundOptions(options: InboundOptions, { requireIssuer = true }: { requireIssuer?: boolean } = {}): ResolvedInboundOptions {
+export function resolveInboundOptions(
+  options: InboundOptions,
+  { requireIssuer = true }: { requireIssuer?: boolean } = {},
+): ResolvedInboundOptions {
   checkOptionsObject('inbound', options, 'options must be an object')
   checkKnownKeys(options, inboundOptionKeys)
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as InboundOptions
   const resolved = { ...inboundDefaults, ...defined }
-  if (requireIssuer && resolved.idporten === undefined && resolved.tokenX === undefined) throw new InvalidOptionError('inbound', 'validation needs idporten or tokenX (or both)')
+  if (requireIssuer && resolved.idporten === undefined && resolved.tokenX === undefined)
+    throw new InvalidOptionError('inbound', 'validation needs idporten or tokenX (or both)')
   if (resolved.idporten !== undefined) checkIssuer('idporten', resolved.idporten, false)
   if (resolved.tokenX !== undefined) checkIssuer('tokenX', resolved.tokenX, true)
   if (resolved.idporten !== undefined && resolved.idporten.issuer === resolved.tokenX?.issuer) {
@@ -131,7 +148,10 @@ export function resolveInboundOptions(options: InboundOptions, { requireIssuer =
 export function checkAllowedClients(value: unknown, tokenXOnly: boolean): void {
   const isId = tokenXOnly ? isClientId : (id: unknown) => typeof id === 'string' && id.trim() !== ''
   if (!Array.isArray(value) || value.length === 0 || !value.every(isId)) {
-    throw new InvalidOptionError('allowedClients', tokenXOnly ? 'must be a non-empty array of client ids, "cluster:namespace:app"' : 'must be a non-empty array of client ids')
+    throw new InvalidOptionError(
+      'allowedClients',
+      tokenXOnly ? 'must be a non-empty array of client ids, "cluster:namespace:app"' : 'must be a non-empty array of client ids',
+    )
   }
 }
 
@@ -139,12 +159,15 @@ function checkIssuer(name: string, value: InboundIssuer, clientIdAudience: boole
   if (value === null || typeof value !== 'object') throw new InvalidOptionError(`${name}`, 'must be an object')
   checkKnownKeys(value, ['issuer', 'jwksUri', 'wellKnownUrl', 'audience'], `${name}.`)
   if (typeof value.issuer !== 'string' || value.issuer === '') throw new InvalidOptionError(`${name}.issuer`, 'must be a non-empty string')
-  if (value.jwksUri === undefined && value.wellKnownUrl === undefined) throw new InvalidOptionError(`${name}`, 'needs jwksUri or wellKnownUrl')
+  if (value.jwksUri === undefined && value.wellKnownUrl === undefined)
+    throw new InvalidOptionError(`${name}`, 'needs jwksUri or wellKnownUrl')
   // The keys that decide which tokens are genuine: never fetched in cleartext off loopback.
   if (value.jwksUri !== undefined) checkUrl(`${name}.jwksUri`, value.jwksUri)
   if (value.wellKnownUrl !== undefined) checkUrl(`${name}.wellKnownUrl`, value.wellKnownUrl)
-  if (typeof value.audience !== 'string' || value.audience === '') throw new InvalidOptionError(`${name}.audience`, 'must be a non-empty string')
-  if (clientIdAudience && !isClientId(value.audience)) throw new InvalidOptionError(`${name}.audience`, 'must be our client id, "cluster:namespace:app"')
+  if (typeof value.audience !== 'string' || value.audience === '')
+    throw new InvalidOptionError(`${name}.audience`, 'must be a non-empty string')
+  if (clientIdAudience && !isClientId(value.audience))
+    throw new InvalidOptionError(`${name}.audience`, 'must be our client id, "cluster:namespace:app"')
 }
 
 /** Which issuers `inboundIssuersFromEnv` may configure. */
@@ -183,7 +206,8 @@ export function inboundIssuersFromEnv(
     const audience = read('IDPORTEN_AUDIENCE')
     if (issuer !== undefined || jwksUri !== undefined || wellKnownUrl !== undefined) {
       if (issuer === undefined) throw new ConfigError('IDPORTEN_ISSUER must be set')
-      if (jwksUri === undefined && wellKnownUrl === undefined) throw new ConfigError('IDPORTEN_JWKS_URI or IDPORTEN_WELL_KNOWN_URL must be set')
+      if (jwksUri === undefined && wellKnownUrl === undefined)
+        throw new ConfigError('IDPORTEN_JWKS_URI or IDPORTEN_WELL_KNOWN_URL must be set')
       if (audience === undefined) throw new ConfigError('IDPORTEN_AUDIENCE must be set')
       result.idporten = { issuer, audience, ...(jwksUri === undefined ? { wellKnownUrl } : { jwksUri }) }
     }
@@ -200,7 +224,10 @@ export function inboundIssuersFromEnv(
     }
   }
   if (result.idporten === undefined && result.tokenX === undefined) {
-    const names = [select.idporten ? 'IDPORTEN_ISSUER (with IDPORTEN_JWKS_URI and IDPORTEN_AUDIENCE)' : '', select.tokenX ? 'TOKEN_X_JWKS_URI or TOKEN_X_WELL_KNOWN_URL' : '']
+    const names = [
+      select.idporten ? 'IDPORTEN_ISSUER (with IDPORTEN_JWKS_URI and IDPORTEN_AUDIENCE)' : '',
+      select.tokenX ? 'TOKEN_X_JWKS_URI or TOKEN_X_WELL_KNOWN_URL' : '',
+    ]
     throw new ConfigError(`inbound validation is on but no issuer is configured: set ${names.filter(Boolean).join(' or ')}`)
   }
   return result

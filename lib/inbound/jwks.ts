@@ -114,12 +114,13 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
   // signal aborts the read too.
   const observedFetch: FetchLike = async (input, init) => {
     const started = performance.now()
-    const report = (ok: boolean, err?: unknown): void => publish('jwks.fetch', () => ({
-      issuer,
-      durationMs: performance.now() - started,
-      ok,
-      ...(err === undefined ? {} : { errorName: safeErrorName(err) }),
-    }))
+    const report = (ok: boolean, err?: unknown): void =>
+      publish('jwks.fetch', () => ({
+        issuer,
+        durationMs: performance.now() - started,
+        ok,
+        ...(err === undefined ? {} : { errorName: safeErrorName(err) }),
+      }))
     let response: Response
     try {
       response = await fetchImpl(input, init)
@@ -196,7 +197,8 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
     if (document['issuer'] !== issuer) throw new JwksError('ERR_JWKS_INVALID', 'the discovery document names another issuer')
     const uri = document['jwks_uri']
     // A cleartext jwks_uri off loopback would let anyone on the path hand us the keys that decide which tokens are genuine.
-    if (typeof uri !== 'string' || !isHttpUrl(uri) || !isSafeUrl(new URL(uri))) throw new JwksError('ERR_JWKS_INVALID', 'the discovery document has no usable jwks_uri')
+    if (typeof uri !== 'string' || !isHttpUrl(uri) || !isSafeUrl(new URL(uri)))
+      throw new JwksError('ERR_JWKS_INVALID', 'the discovery document has no usable jwks_uri')
     return new URL(uri)
   }
 
@@ -223,8 +225,16 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
       return undefined
     }
     // The caller's own retry of the failure it saw (never of a fail-fast answer) may fetch once more.
-    if (retryOf !== undefined && !failedFast(retryOf) && (retryOf === failure.raw || (retryOf instanceof Error && rawOf.get(retryOf) === failure.raw))) return undefined
-    const err = new JwksError(failure.code, 'the issuer\'s keys could not be fetched a moment ago; not fetched again until the failure cooldown ends')
+    if (
+      retryOf !== undefined &&
+      !failedFast(retryOf) &&
+      (retryOf === failure.raw || (retryOf instanceof Error && rawOf.get(retryOf) === failure.raw))
+    )
+      return undefined
+    const err = new JwksError(
+      failure.code,
+      "the issuer's keys could not be fetched a moment ago; not fetched again until the failure cooldown ends",
+    )
     failedFastErrors.add(err)
     return err
   }
@@ -326,7 +336,11 @@ async function fetchDiscovery(fetchImpl: FetchLike, url: string, timeout: number
   } catch (err) {
     // (observedFetch reads a 200's body within the cap already: its AnswerTooLargeError comes from the fetch.)
     if (err instanceof AnswerTooLargeError) throw new JwksError('ERR_JWKS_INVALID', 'the discovery document is too large', { cause: err })
-    if (err instanceof DocumentError) throw new JwksError(err.problem === 'status' && err.status >= 500 ? 'ERR_JWKS_UNAVAILABLE' : 'ERR_JWKS_INVALID', `the discovery ${err.message}`)
+    if (err instanceof DocumentError)
+      throw new JwksError(
+        err.problem === 'status' && err.status >= 500 ? 'ERR_JWKS_UNAVAILABLE' : 'ERR_JWKS_INVALID',
+        `the discovery ${err.message}`,
+      )
     throw translateFetchError(err, 'the discovery document')
   }
 }
@@ -349,5 +363,9 @@ function translateFetchError(err: unknown, what: string): TokenXError {
 
 /** Settles with `promise`, or rejects with a timeout `JwksError` as soon as `signal` aborts. */
 function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return untilAborted(promise, signal, () => new JwksError('ERR_JWKS_TIMEOUT', 'the issuer\'s keys did not arrive before the deadline', { cause: signal.reason }))
+  return untilAborted(
+    promise,
+    signal,
+    () => new JwksError('ERR_JWKS_TIMEOUT', "the issuer's keys did not arrive before the deadline", { cause: signal.reason }),
+  )
 }

@@ -14,9 +14,25 @@
  */
 import { subjectDigest } from '../cache/memory.ts'
 import { acrValuesFor, satisfiesAcr } from './acr.ts'
-import { BearerTokenError, ConfigError, ForbiddenCallerError, InsufficientAcrError, InvalidOptionError, JwksError, safeErrorName, translate } from '../errors.ts'
+import {
+  BearerTokenError,
+  ConfigError,
+  ForbiddenCallerError,
+  InsufficientAcrError,
+  InvalidOptionError,
+  JwksError,
+  safeErrorName,
+  translate,
+} from '../errors.ts'
 import { publish } from '../events.ts'
-import { inboundIssuersFromEnv, resolveInboundOptions, type InboundIssuer, type IssuerSelection, type InboundOptions, type ResolvedInboundOptions } from './config.ts'
+import {
+  inboundIssuersFromEnv,
+  resolveInboundOptions,
+  type InboundIssuer,
+  type IssuerSelection,
+  type InboundOptions,
+  type ResolvedInboundOptions,
+} from './config.ts'
 import { createIssuerKeys, failedFast, type IssuerKeys } from './jwks.ts'
 import type { KeyObject } from 'node:crypto'
 import { checkClaims, decodeJwt, TokenRefusal, verifySignature, type DecodedJwt } from './verify.ts'
@@ -129,16 +145,14 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
       const known = issuer.keys.cached(jwt.kid)
       if (known !== undefined) return signed(jwt, known, issuer, exp, generation)
       const from = issuer
-      return keyWithRetry(from.keys, jwt.kid, deadline, resolved.jwksRetries).then(
-        (key) => {
-          try {
-            if (key === null) throw new TokenRefusal('unknown kid')
-            return signed(jwt, key, from, exp, generation)
-          } catch (err) {
-            throw refusal(err, from)
-          }
-        },
-      )
+      return keyWithRetry(from.keys, jwt.kid, deadline, resolved.jwksRetries).then((key) => {
+        try {
+          if (key === null) throw new TokenRefusal('unknown kid')
+          return signed(jwt, key, from, exp, generation)
+        } catch (err) {
+          throw refusal(err, from)
+        }
+      })
     } catch (err) {
       throw refusal(err, issuer)
     }
@@ -178,7 +192,11 @@ export function createInboundValidator(options: InboundOptions): InboundValidato
     return undefined
   }
 
-  const validate = async (token: string, digest: string | undefined, deadline: { readonly signal: AbortSignal | undefined } | undefined): Promise<VerifiedClaims> => {
+  const validate = async (
+    token: string,
+    digest: string | undefined,
+    deadline: { readonly signal: AbortSignal | undefined } | undefined,
+  ): Promise<VerifiedClaims> => {
     if (typeof token !== 'string' || token.length > maxTokenLength) throw refuse('too long')
     const key = digest ?? subjectDigest(token)
     const known = remembered(key)
@@ -247,7 +265,8 @@ async function keyWithRetry(
     try {
       return await keys.key({ alg: 'RS256', kid }, deadline, previous)
     } catch (err) {
-      if (!(err instanceof JwksError) || !err.retryable || err.code === 'ERR_JWKS_TIMEOUT' || attempt >= retries || failedFast(err)) throw err
+      if (!(err instanceof JwksError) || !err.retryable || err.code === 'ERR_JWKS_TIMEOUT' || attempt >= retries || failedFast(err))
+        throw err
       previous = err
       if (aborted(deadline)) throw err
       await sleep(100)
@@ -309,8 +328,14 @@ export function inboundFromEnv(
   try {
     return createInboundValidator({ ...given, ...inboundIssuersFromEnv(env, select) })
   } catch (err) {
-    throw translate(err, (foreign) =>
-      new ConfigError(`the inbound validation configuration is invalid: ${foreign instanceof InvalidOptionError ? foreign.message : safeErrorName(foreign)}`, { cause: foreign }))
+    throw translate(
+      err,
+      (foreign) =>
+        new ConfigError(
+          `the inbound validation configuration is invalid: ${foreign instanceof InvalidOptionError ? foreign.message : safeErrorName(foreign)}`,
+          { cause: foreign },
+        ),
+    )
   }
 }
 
@@ -335,12 +360,13 @@ export function inboundValidatorGetter(
   select?: IssuerSelection,
 ): (() => InboundValidator) | undefined {
   if (option === undefined || option === false) return undefined
-  if (option !== true && (option === null || typeof option !== 'object')) throw new InvalidOptionError('inbound', 'must be a boolean, inbound options or a validator')
+  if (option !== true && (option === null || typeof option !== 'object'))
+    throw new InvalidOptionError('inbound', 'must be a boolean, inbound options or a validator')
   if (option !== true && typeof (option as InboundValidator).validate === 'function') {
     const validator = option as InboundValidator
     return () => validator
   }
-  const given: InboundOptions = option === true ? {} : option as InboundOptions
+  const given: InboundOptions = option === true ? {} : (option as InboundOptions)
   if (given.idporten !== undefined || given.tokenX !== undefined) {
     const validator = createInboundValidator(given)
     return () => validator

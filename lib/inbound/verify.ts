@@ -128,7 +128,8 @@ export function checkClaims(payload: Readonly<Record<string, unknown>>, rules: C
   const nbf = payload['nbf']
   if (nbf !== undefined && (!isNumericDate(nbf) || nbf * 1000 > rules.now + rules.leeway)) throw new TokenRefusal('not yet valid (nbf)')
   const iat = payload['iat']
-  if (iat !== undefined && (!isNumericDate(iat) || iat * 1000 > rules.now + rules.leeway)) throw new TokenRefusal('issued in the future (iat)')
+  if (iat !== undefined && (!isNumericDate(iat) || iat * 1000 > rules.now + rules.leeway))
+    throw new TokenRefusal('issued in the future (iat)')
   return exp
 }
 
@@ -140,9 +141,10 @@ function parseObject(part: string, what: string): Record<string, unknown> {
   let value: unknown
   try {
     // base64url decodes to fewer bytes than it has characters, so `part` fits when it is no longer.
-    const text = part.length <= scratch.length
-      ? scratch.toString('utf8', 0, scratch.write(part, 0, 'base64url'))
-      : Buffer.from(part, 'base64url').toString('utf8')
+    const text =
+      part.length <= scratch.length
+        ? scratch.toString('utf8', 0, scratch.write(part, 0, 'base64url'))
+        : Buffer.from(part, 'base64url').toString('utf8')
     value = JSON.parse(text)
   } catch {
     throw new TokenRefusal(`${what} not JSON`)

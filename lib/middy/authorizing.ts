@@ -28,7 +28,11 @@ export interface AuthorizingMiddleware<N extends string, K extends string, V> {
 }
 
 /** A kit error is answered (unless a response is already set); any other error passes through. */
-export function authorizingMiddleware<N extends string, K extends string, V>(name: N, key: K, core: AuthorizingCore<V>): AuthorizingMiddleware<N, K, V> {
+export function authorizingMiddleware<N extends string, K extends string, V>(
+  name: N,
+  key: K,
+  core: AuthorizingCore<V>,
+): AuthorizingMiddleware<N, K, V> {
   return {
     name,
     before: async (request) => {

@@ -62,7 +62,8 @@ export function createLogger(options: LoggerOptions = {}): JsonLogger {
   checkOptionsObject('logger', options, 'options must be an object')
   checkKnownKeys(options, LOGGER_OPTION_KEYS)
   const env = options.env ?? process.env
-  if (options.level !== undefined && parseLevel(options.level) === undefined) throw new InvalidOptionError('level', `must be one of ${Object.keys(LEVELS).join(', ')}`)
+  if (options.level !== undefined && parseLevel(options.level) === undefined)
+    throw new InvalidOptionError('level', `must be one of ${Object.keys(LEVELS).join(', ')}`)
   checkFunction('write', options.write)
   checkOptionalName('serviceName', options.serviceName)
   // The parsed spelling: 'warning' and 'debug' are accepted above and must filter as WARN and DEBUG.
@@ -76,15 +77,17 @@ export function createLogger(options: LoggerOptions = {}): JsonLogger {
   const line = (name: Exclude<LogLevel, 'SILENT'>, message: string, attributes: LogAttributes): void => {
     if (LEVELS[name] < threshold) return
     const xray = xrayTraceId(env)
-    write(`${JSON.stringify({
-      level: name,
-      message,
-      timestamp: new Date().toISOString(),
-      service: serviceName,
-      ...(context === undefined ? {} : contextKeys(context, coldStart)),
-      ...(xray === undefined ? {} : { xray_trace_id: xray }),
-      ...attributes,
-    })}\n`)
+    write(
+      `${JSON.stringify({
+        level: name,
+        message,
+        timestamp: new Date().toISOString(),
+        service: serviceName,
+        ...(context === undefined ? {} : contextKeys(context, coldStart)),
+        ...(xray === undefined ? {} : { xray_trace_id: xray }),
+        ...attributes,
+      })}\n`,
+    )
   }
 
   const logger: JsonLogger = {
@@ -163,6 +166,10 @@ export function logsDebug(logger: KitLogger): boolean {
 export function isKitLogger(value: unknown): value is KitLogger {
   if (value === null || typeof value !== 'object') return false
   const candidate = value as Partial<Record<keyof KitLogger, unknown>>
-  return typeof candidate.debug === 'function' && typeof candidate.info === 'function' &&
-    typeof candidate.warn === 'function' && typeof candidate.error === 'function'
+  return (
+    typeof candidate.debug === 'function' &&
+    typeof candidate.info === 'function' &&
+    typeof candidate.warn === 'function' &&
+    typeof candidate.error === 'function'
+  )
 }

@@ -81,7 +81,8 @@ function slotOf(name: string): number {
   let slot = slotByName.get(name)
   if (slot === undefined) {
     const unit = (METRICS as Record<string, MetricUnit>)[name] ?? 'Count'
-    slot = names.push({ name, unit, definition: `{"Name":${JSON.stringify(name)},"Unit":"${unit}"}`, member: `,${JSON.stringify(name)}:` }) - 1
+    slot =
+      names.push({ name, unit, definition: `{"Name":${JSON.stringify(name)},"Unit":"${unit}"}`, member: `,${JSON.stringify(name)}:` }) - 1
     slotByName.set(name, slot)
   }
   return slot
@@ -169,7 +170,9 @@ export interface EmfContext {
 export function emfSerializer(context: EmfContext): (record: MetricRecord, timestamp: number) => string {
   const head = `{"_aws":{"Timestamp":`
   const directive = `,"CloudWatchMetrics":[{"Namespace":${JSON.stringify(context.namespace)},"Dimensions":${JSON.stringify(context.dimensionSets)},"Metrics":[`
-  const dimensions = Object.entries(context.dimensions).map(([name, value]) => `,${JSON.stringify(name)}:${JSON.stringify(value)}`).join('')
+  const dimensions = Object.entries(context.dimensions)
+    .map(([name, value]) => `,${JSON.stringify(name)}:${JSON.stringify(value)}`)
+    .join('')
   return (record, timestamp) => {
     const { counts, values } = record
     let definitions = ''

@@ -17,7 +17,16 @@ import { publicAnswer, safeErrorName, type TokenXErrorCode } from '../errors.ts'
 import { kitChannel, type KitEventName, type KitEvents } from '../events.ts'
 import { isJsonLogger, logsDebug, serviceNameFromEnv, type KitLogger } from './logger.ts'
 import { addTo, emfSerializer, isMetricsLike, MetricRecord, type MetricsLike } from './metrics.ts'
-import { activeSpan, globalTracer, isXRayTracerLike, recordSpan, recordSubsegment, SPAN_KIND_CLIENT, type TracerLike, type XRayTracerLike } from './tracing.ts'
+import {
+  activeSpan,
+  globalTracer,
+  isXRayTracerLike,
+  recordSpan,
+  recordSubsegment,
+  SPAN_KIND_CLIENT,
+  type TracerLike,
+  type XRayTracerLike,
+} from './tracing.ts'
 
 export interface ObserverOptions {
   /** Where lines go; `undefined` logs nothing. */
@@ -62,26 +71,28 @@ const subscribed = new Set<KitEventName>()
 function subscribeOnce(name: KitEventName): void {
   if (subscribed.has(name)) return
   subscribed.add(name)
-  kitChannel(name).subscribe(WARM_PATH_EVENTS.has(name)
-    ? (message) => {
-        for (const observer of open) {
-          if (!observer.wantsWarmPath) continue
-          try {
-            (observer.handlers[name] as (event: unknown) => void)(message)
-          } catch (err) {
-            failed(err)
+  kitChannel(name).subscribe(
+    WARM_PATH_EVENTS.has(name)
+      ? (message) => {
+          for (const observer of open) {
+            if (!observer.wantsWarmPath) continue
+            try {
+              ;(observer.handlers[name] as (event: unknown) => void)(message)
+            } catch (err) {
+              failed(err)
+            }
           }
         }
-      }
-    : (message) => {
-        for (const observer of open) {
-          try {
-            (observer.handlers[name] as (event: unknown) => void)(message)
-          } catch (err) {
-            failed(err)
+      : (message) => {
+          for (const observer of open) {
+            try {
+              ;(observer.handlers[name] as (event: unknown) => void)(message)
+            } catch (err) {
+              failed(err)
+            }
           }
-        }
-      })
+        },
+  )
 }
 
 /** Removes an observer from `open`, keeping the others' order (the usual case: the last and only one). */
@@ -112,9 +123,12 @@ function guard(run: () => void): void {
 function failed(err: unknown): void {
   if (warned) return
   warned = true
-  process.emitWarning(`tokenx-handler-kit: a logger, metrics or tracer call failed (${safeErrorName(err)}); further failures are not reported`, {
-    code: 'TOKENX_OBSERVABILITY',
-  })
+  process.emitWarning(
+    `tokenx-handler-kit: a logger, metrics or tracer call failed (${safeErrorName(err)}); further failures are not reported`,
+    {
+      code: 'TOKENX_OBSERVABILITY',
+    },
+  )
 }
 
 /** Set once the first invocation of this process began: Powertools' `cold_start`. */
@@ -143,9 +157,17 @@ export function createObserver(options: ObserverOptions): Observer {
   const xray = isXRayTracerLike(options.tracer) ? options.tracer : undefined
   let openCount = 0
 
-  const span = (name: string, kind: number, durationMs: number, attributes: Record<string, string | number | boolean>, error?: TokenXErrorCode | string, status?: number) => {
+  const span = (
+    name: string,
+    kind: number,
+    durationMs: number,
+    attributes: Record<string, string | number | boolean>,
+    error?: TokenXErrorCode | string,
+    status?: number,
+  ) => {
     if (tracer !== undefined) recordSpan(tracer, name, { kind, endTime: Date.now(), durationMs, attributes, error })
-    else if (xray !== undefined) recordSubsegment(xray, name, { endTime: Date.now(), durationMs, attributes, error, status: status ?? statusOf(error) })
+    else if (xray !== undefined)
+      recordSubsegment(xray, name, { endTime: Date.now(), durationMs, attributes, error, status: status ?? statusOf(error) })
   }
 
   const handlers = {} as Handlers
@@ -162,19 +184,30 @@ export function createObserver(options: ObserverOptions): Observer {
       record.value('ExchangeLatency', event.durationMs)
       if (event.code !== undefined) record.count('ExchangeFailures')
     }
-    const attributes = { audience: event.audience, attempts: event.attempts, durationMs: round(event.durationMs), tokenEndpointStatus: event.tokenEndpointStatus }
+    const attributes = {
+      audience: event.audience,
+      attempts: event.attempts,
+      durationMs: round(event.durationMs),
+      tokenEndpointStatus: event.tokenEndpointStatus,
+    }
     if (event.code === undefined) {
       if (debug) logger?.debug('token exchanged', attributes)
     } else {
       logger?.warn('token exchange failed', { ...attributes, code: event.code, upstreamError: event.upstreamError })
     }
-    span('tokenx.exchange', SPAN_KIND_CLIENT, event.durationMs, {
-      'tokenx.audience': event.audience,
-      'tokenx.cache_hit': false,
-      'tokenx.attempts': event.attempts,
-      'http.response.status_code': event.tokenEndpointStatus,
-      ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
-    }, event.code)
+    span(
+      'tokenx.exchange',
+      SPAN_KIND_CLIENT,
+      event.durationMs,
+      {
+        'tokenx.audience': event.audience,
+        'tokenx.cache_hit': false,
+        'tokenx.attempts': event.attempts,
+        'http.response.status_code': event.tokenEndpointStatus,
+        ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
+      },
+      event.code,
+    )
   }
   handlers['exchange.retry'] = (event) => {
     if (metrics !== undefined) record.count('ExchangeRetries')
@@ -194,19 +227,26 @@ export function createObserver(options: ObserverOptions): Observer {
     } else {
       logger?.error('signing key load failed', { ...attributes, code: event.code, errorName: event.errorName })
     }
-    span('tokenx.key.load', SPAN_KIND_CLIENT, event.durationMs, {
-      'tokenx.key.source': event.source,
-      'tokenx.key.reason': event.reason,
-      ...(event.kid === undefined ? {} : { 'tokenx.key.kid': event.kid }),
-      ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
-    }, event.code)
+    span(
+      'tokenx.key.load',
+      SPAN_KIND_CLIENT,
+      event.durationMs,
+      {
+        'tokenx.key.source': event.source,
+        'tokenx.key.reason': event.reason,
+        ...(event.kid === undefined ? {} : { 'tokenx.key.kid': event.kid }),
+        ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
+      },
+      event.code,
+    )
   }
   handlers['validation.refused'] = (event) => {
     // INFO: the answer's own line (`request refused`, WARN) follows; this one says why.
     logger?.info('inbound token refused', { code: event.code, reason: event.reason, issuer: event.issuer })
   }
   handlers['jwks.fetch'] = (event) => {
-    if (!event.ok) logger?.warn('JWKS fetch failed', { issuer: event.issuer, durationMs: round(event.durationMs), errorName: event.errorName })
+    if (!event.ok)
+      logger?.warn('JWKS fetch failed', { issuer: event.issuer, durationMs: round(event.durationMs), errorName: event.errorName })
     else if (debug) logger?.debug('JWKS fetched', { issuer: event.issuer, durationMs: round(event.durationMs) })
   }
   handlers['shared-cache'] = (event) => {
@@ -218,7 +258,14 @@ export function createObserver(options: ObserverOptions): Observer {
     // An item that fails authentication was altered or moved: worth a look, never served.
     if (metrics !== undefined && event.outcome === 'rejected') record.count('SharedCacheRejected')
     if (metrics !== undefined && event.outcome === 'skipped') record.count('SharedCacheSkipped')
-    const attributes = { audience: event.audience, operation: event.operation, outcome: event.outcome, durationMs: round(event.durationMs), errorName: event.errorName, breaker: event.breaker }
+    const attributes = {
+      audience: event.audience,
+      operation: event.operation,
+      outcome: event.outcome,
+      durationMs: round(event.durationMs),
+      errorName: event.errorName,
+      breaker: event.breaker,
+    }
     if (event.outcome === 'error') logger?.warn('shared cache failed', attributes)
     else if (event.outcome === 'rejected') logger?.warn('shared cache item refused', attributes)
     else if (event.breaker === 'closed') logger?.info('shared cache answering again', attributes)
@@ -230,15 +277,28 @@ export function createObserver(options: ObserverOptions): Observer {
       record.property('downstreamStatus', event.status)
     }
     // (A request that got no answer is logged from `downstream.failed`.)
-    if (debug && event.status !== 0) logger?.debug('downstream answered', { audience: event.audience, status: event.status, durationMs: round(event.durationMs) })
-    if (tracer !== undefined || xray !== undefined) span('tokenx.downstream', SPAN_KIND_CLIENT, event.durationMs, {
-      'tokenx.audience': event.audience,
-      'http.response.status_code': event.status,
-      ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
-    }, event.code ?? (event.status === 0 ? 'no answer' : undefined))
+    if (debug && event.status !== 0)
+      logger?.debug('downstream answered', { audience: event.audience, status: event.status, durationMs: round(event.durationMs) })
+    if (tracer !== undefined || xray !== undefined)
+      span(
+        'tokenx.downstream',
+        SPAN_KIND_CLIENT,
+        event.durationMs,
+        {
+          'tokenx.audience': event.audience,
+          'http.response.status_code': event.status,
+          ...(event.code === undefined ? {} : { 'tokenx.error_code': event.code }),
+        },
+        event.code ?? (event.status === 0 ? 'no answer' : undefined),
+      )
   }
   handlers['downstream.failed'] = (event) => {
-    logger?.warn('downstream request failed', { audience: event.audience, status: 0, durationMs: round(event.durationMs), code: event.code })
+    logger?.warn('downstream request failed', {
+      audience: event.audience,
+      status: 0,
+      durationMs: round(event.durationMs),
+      code: event.code,
+    })
   }
   handlers['downstream.refused'] = (event) => {
     const attributes = { audience: event.audience, status: 401, error: event.error, action: event.action }
@@ -269,11 +329,14 @@ export function createObserver(options: ObserverOptions): Observer {
 
   for (const name of Object.keys(handlers) as KitEventName[]) if (!WARM_PATH_EVENTS.has(name)) subscribeOnce(name)
   const self: OpenObserver = { handlers, wantsWarmPath: false }
-  const serialize = metrics === undefined || isMetricsLike(metrics) ? undefined : emfSerializer({
-    namespace: metrics.namespace,
-    dimensions: audience === undefined ? { service: serviceName } : { service: serviceName, audience },
-    dimensionSets: audience === undefined ? [['service']] : [['service'], ['service', 'audience']],
-  })
+  const serialize =
+    metrics === undefined || isMetricsLike(metrics)
+      ? undefined
+      : emfSerializer({
+          namespace: metrics.namespace,
+          dimensions: audience === undefined ? { service: serviceName } : { service: serviceName, audience },
+          dimensionSets: audience === undefined ? [['service']] : [['service'], ['service', 'audience']],
+        })
 
   const flush = (): void => {
     if (metrics === undefined || record.empty) return
@@ -295,7 +358,7 @@ export function createObserver(options: ObserverOptions): Observer {
     begin(context) {
       if (context !== undefined && ownLogger !== undefined) ownLogger.addContext(context, !warm)
       warm = true
-      tracer = options.tracer === 'global' ? globalTracer() : xray === undefined ? options.tracer as TracerLike | undefined : undefined
+      tracer = options.tracer === 'global' ? globalTracer() : xray === undefined ? (options.tracer as TracerLike | undefined) : undefined
       if (metrics !== undefined) {
         // Into a Powertools instance at once: while it holds this count, nobody has published it
         // since the invocation began (see handOver).

@@ -67,7 +67,11 @@ export function recordSpan(
   name: string,
   options: { kind: number; endTime: number; durationMs: number; attributes: SpanAttributes; error?: string | undefined },
 ): void {
-  const span = tracer.startSpan(name, { kind: options.kind, startTime: options.endTime - options.durationMs, attributes: options.attributes })
+  const span = tracer.startSpan(name, {
+    kind: options.kind,
+    startTime: options.endTime - options.durationMs,
+    attributes: options.attributes,
+  })
   if (options.error !== undefined) span.setStatus({ code: SPAN_STATUS_ERROR, message: options.error })
   span.end(options.endTime)
 }
@@ -132,7 +136,8 @@ export function recordSubsegment(
   if (parent === undefined) return
   const subsegment = parent.addNewSubsegment(name)
   subsegment.start_time = (options.endTime - options.durationMs) / 1000
-  for (const attribute in options.attributes) subsegment.addAnnotation(annotationKey(attribute), options.attributes[attribute] as string | number | boolean)
+  for (const attribute in options.attributes)
+    subsegment.addAnnotation(annotationKey(attribute), options.attributes[attribute] as string | number | boolean)
   if (options.error !== undefined) {
     if (options.status !== undefined && options.status >= 400 && options.status < 500) subsegment.addErrorFlag()
     else subsegment.addFaultFlag()

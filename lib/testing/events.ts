@@ -116,7 +116,11 @@ function headersOf(options: TestEventOptions, base: Record<string, string>, auth
 export function apiGatewayV1Event(options: TestEventOptions = {}): TestApiGatewayV1Event {
   const method = options.method ?? 'GET'
   const path = options.path ?? '/'
-  const headers = headersOf(options, { Accept: 'application/json', Host: 'abc123.execute-api.eu-north-1.amazonaws.com', 'User-Agent': USER_AGENT }, 'Authorization')
+  const headers = headersOf(
+    options,
+    { Accept: 'application/json', Host: 'abc123.execute-api.eu-north-1.amazonaws.com', 'User-Agent': USER_AGENT },
+    'Authorization',
+  )
   return {
     resource: path,
     path,
@@ -136,10 +140,21 @@ export function apiGatewayV1Event(options: TestEventOptions = {}): TestApiGatewa
       protocol: 'HTTP/1.1',
       httpMethod: method,
       identity: {
-        accessKey: null, accountId: null, apiKey: null, apiKeyId: null, caller: null, clientCert: null,
-        cognitoAuthenticationProvider: null, cognitoAuthenticationType: null, cognitoIdentityId: null,
-        cognitoIdentityPoolId: null, principalOrgId: null, sourceIp: SOURCE_IP, user: null,
-        userAgent: USER_AGENT, userArn: null,
+        accessKey: null,
+        accountId: null,
+        apiKey: null,
+        apiKeyId: null,
+        caller: null,
+        clientCert: null,
+        cognitoAuthenticationProvider: null,
+        cognitoAuthenticationType: null,
+        cognitoIdentityId: null,
+        cognitoIdentityPoolId: null,
+        principalOrgId: null,
+        sourceIp: SOURCE_IP,
+        user: null,
+        userAgent: USER_AGENT,
+        userArn: null,
       },
       path: `/test${path}`,
       stage: 'test',
@@ -155,13 +170,20 @@ export function apiGatewayV1Event(options: TestEventOptions = {}): TestApiGatewa
 export function apiGatewayV2Event(options: TestEventOptions = {}): TestApiGatewayV2Event {
   const method = options.method ?? 'GET'
   const path = options.path ?? '/'
-  const lowerCase = { ...options, headers: Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])) }
+  const lowerCase = {
+    ...options,
+    headers: Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])),
+  }
   return {
     version: '2.0',
     routeKey: `${method} ${path}`,
     rawPath: path,
     rawQueryString: '',
-    headers: headersOf(lowerCase, { accept: 'application/json', host: 'abc123.execute-api.eu-north-1.amazonaws.com', 'user-agent': USER_AGENT }, 'authorization'),
+    headers: headersOf(
+      lowerCase,
+      { accept: 'application/json', host: 'abc123.execute-api.eu-north-1.amazonaws.com', 'user-agent': USER_AGENT },
+      'authorization',
+    ),
     ...(options.body === undefined ? {} : { body: options.body }),
     isBase64Encoded: false,
     requestContext: {
@@ -181,7 +203,10 @@ export function apiGatewayV2Event(options: TestEventOptions = {}): TestApiGatewa
 
 /** An Application Load Balancer event; header names lower-case, as the load balancer passes them. */
 export function albEvent(options: TestEventOptions = {}): TestAlbEvent {
-  const lowerCase = { ...options, headers: Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])) }
+  const lowerCase = {
+    ...options,
+    headers: Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])),
+  }
   return {
     requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:eu-north-1:123456789012:targetgroup/test/abc123' } },
     httpMethod: options.method ?? 'GET',

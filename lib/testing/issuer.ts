@@ -85,41 +85,57 @@ export async function startTestTokenX(options: TestTokenXOptions = {}): Promise<
   const clientId = options.clientId ?? 'dev-gcp:team:app'
   const client = await newKey()
   let exchanges = 0
-  const started = await startIssuer(clientId, (url) => ({
-    sub: randomUUID(),
-    pid: '12345678910',
-    acr: 'idporten-loa-high',
-    client_id: 'dev-gcp:team:frontend',
-    idp: 'https://test.idporten.no',
-    iss: url,
-    aud: clientId,
-  }), async (request, form) => {
-    if (request.url !== '/token' || request.method !== 'POST') return undefined
-    const refuse = (status: number, error: string) => ({ status, body: { error } })
-    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:token-exchange') return refuse(400, 'unsupported_grant_type')
-    if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return refuse(401, 'invalid_client')
-    try {
-      await jwtVerify(form.get('client_assertion') ?? '', await importJWK(client.publicJwk, 'RS256'), {
-        issuer: clientId, subject: clientId, audience: [started.api.issuer, `${started.api.issuer}/token`], algorithms: ['RS256'],
-      })
-    } catch {
-      return refuse(401, 'invalid_client')
-    }
-    const audience = form.get('audience')
-    let subject: JWTPayload
-    try {
-      subject = decodeJwt(form.get('subject_token') ?? '')
-    } catch {
-      return refuse(400, 'invalid_request')
-    }
-    if (audience === null || audience === '') return refuse(400, 'invalid_request')
-    exchanges += 1
-    const accessToken = await started.mint({ aud: audience, sub: subject.sub, pid: subject['pid'], acr: subject['acr'], idp: subject.iss, client_id: clientId }, { expiresIn: 900 })
-    return {
-      status: 200,
-      body: { access_token: accessToken, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 900 },
-    }
-  })
+  const started = await startIssuer(
+    clientId,
+    (url) => ({
+      sub: randomUUID(),
+      pid: '12345678910',
+      acr: 'idporten-loa-high',
+      client_id: 'dev-gcp:team:frontend',
+      idp: 'https://test.idporten.no',
+      iss: url,
+      aud: clientId,
+    }),
+    async (request, form) => {
+      if (request.url !== '/token' || request.method !== 'POST') return undefined
+      const refuse = (status: number, error: string) => ({ status, body: { error } })
+      if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:token-exchange') return refuse(400, 'unsupported_grant_type')
+      if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
+        return refuse(401, 'invalid_client')
+      try {
+        await jwtVerify(form.get('client_assertion') ?? '', await importJWK(client.publicJwk, 'RS256'), {
+          issuer: clientId,
+          subject: clientId,
+          audience: [started.api.issuer, `${started.api.issuer}/token`],
+          algorithms: ['RS256'],
+        })
+      } catch {
+        return refuse(401, 'invalid_client')
+      }
+      const audience = form.get('audience')
+      let subject: JWTPayload
+      try {
+        subject = decodeJwt(form.get('subject_token') ?? '')
+      } catch {
+        return refuse(400, 'invalid_request')
+      }
+      if (audience === null || audience === '') return refuse(400, 'invalid_request')
+      exchanges += 1
+      const accessToken = await started.mint(
+        { aud: audience, sub: subject.sub, pid: subject['pid'], acr: subject['acr'], idp: subject.iss, client_id: clientId },
+        { expiresIn: 900 },
+      )
+      return {
+        status: 200,
+        body: {
+          access_token: accessToken,
+          issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          token_type: 'Bearer',
+          expires_in: 900,
+        },
+      }
+    },
+  )
   const api = started.api
   return Object.assign(api, {
     tokenEndpoint: `${api.issuer}/token`,
@@ -149,7 +165,11 @@ async function newKey(): Promise<TestKey> {
   }
 }
 
-async function startIssuer(audience: string, defaults: (url: string) => Record<string, unknown>, route?: Route): Promise<{ api: TestIssuer; mint: TestIssuer['mint'] }> {
+async function startIssuer(
+  audience: string,
+  defaults: (url: string) => Record<string, unknown>,
+  route?: Route,
+): Promise<{ api: TestIssuer; mint: TestIssuer['mint'] }> {
   const key = await newKey()
   const signingKey = await importJWK(key.privateJwk, 'RS256')
   let jwksFetches = 0
@@ -174,7 +194,8 @@ async function startIssuer(audience: string, defaults: (url: string) => Record<s
   }
   const server = createServer((request, response: ServerResponse) => {
     answer(request).then(
-      ({ status, body }) => response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body)),
+      ({ status, body }) =>
+        response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body)),
       () => response.writeHead(500).end(),
     )
   })
@@ -187,7 +208,14 @@ async function startIssuer(audience: string, defaults: (url: string) => Record<s
 
   const mint: TestIssuer['mint'] = async (claims = {}, options = {}) => {
     const now = Math.floor(Date.now() / 1000)
-    const payload: Record<string, unknown> = { ...defaults(url), iat: now, nbf: now, exp: now + (options.expiresIn ?? 3600), jti: randomUUID(), ...claims }
+    const payload: Record<string, unknown> = {
+      ...defaults(url),
+      iat: now,
+      nbf: now,
+      exp: now + (options.expiresIn ?? 3600),
+      jti: randomUUID(),
+      ...claims,
+    }
     for (const name of Object.keys(payload)) if (payload[name] === undefined) delete payload[name]
     return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: key.privateJwk.kid, typ: 'JWT' }).sign(signingKey)
   }
@@ -199,10 +227,11 @@ async function startIssuer(audience: string, defaults: (url: string) => Record<s
     inboundIssuer: { issuer: url, jwksUri: `${url}/jwks`, audience },
     mint,
     jwksFetches: () => jwksFetches,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections()
-      server.close(() => resolve())
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
   }
   return { api, mint }
 }

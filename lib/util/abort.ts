@@ -91,23 +91,30 @@ export async function within<T>(budget: Budget, run: (signal: AbortSignal) => Pr
   const { abortAfter, wait, outer, message, timers = globalTimers } = budget
   const controller = new AbortController()
   let stopWaiting: ((reason: unknown) => void) | undefined
-  const waited = wait === undefined ? undefined : new Promise<never>((_, reject) => {
-    stopWaiting = reject
-  })
+  const waited =
+    wait === undefined
+      ? undefined
+      : new Promise<never>((_, reject) => {
+          stopWaiting = reject
+        })
   const onAbort = () => {
     controller.abort(outer?.reason)
     stopWaiting?.(outer?.reason)
   }
   if (outer?.aborted === true) onAbort()
   else outer?.addEventListener('abort', onAbort, { once: true })
-  const waitTimer = wait === undefined ? undefined : timers.setTimeout(() => {
-    const reason = timeoutError(message)
-    // Aborted before the caller goes on, so the call is cancelled by the time the answer leaves.
-    if (abortAfter <= wait) controller.abort(reason)
-    stopWaiting?.(reason)
-  }, wait)
+  const waitTimer =
+    wait === undefined
+      ? undefined
+      : timers.setTimeout(() => {
+          const reason = timeoutError(message)
+          // Aborted before the caller goes on, so the call is cancelled by the time the answer leaves.
+          if (abortAfter <= wait) controller.abort(reason)
+          stopWaiting?.(reason)
+        }, wait)
   waitTimer?.unref?.()
-  const abortTimer = wait !== undefined && abortAfter <= wait ? undefined : timers.setTimeout(() => controller.abort(timeoutError(message)), abortAfter)
+  const abortTimer =
+    wait !== undefined && abortAfter <= wait ? undefined : timers.setTimeout(() => controller.abort(timeoutError(message)), abortAfter)
   abortTimer?.unref?.()
   let running: Promise<T>
   try {

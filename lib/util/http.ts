@@ -82,7 +82,11 @@ export const nodePost: PostForm = (url, form, signal) =>
 export function fetchPost(fetchImpl: FetchLike): PostForm {
   return async (url, form, signal) => {
     const response = await fetchImpl(url, { method: 'POST', headers: FORM_HEADERS, body: form, signal })
-    return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: await readLimited(response, MAX_ANSWER_BYTES) }
+    return {
+      status: response.status,
+      contentType: response.headers.get('content-type') ?? '',
+      body: await readLimited(response, MAX_ANSWER_BYTES),
+    }
   }
 }
 
@@ -133,7 +137,12 @@ export class DocumentError extends Error {
  * (`readLimited`), ended when `signal` aborts. A status other than 200, an answer too large, not
  * JSON or not an object is a `DocumentError`; the fetch's own failures pass as they are.
  */
-export async function getJsonObject(fetchImpl: FetchLike, url: string, signal: AbortSignal, limit: number): Promise<Record<string, unknown>> {
+export async function getJsonObject(
+  fetchImpl: FetchLike,
+  url: string,
+  signal: AbortSignal,
+  limit: number,
+): Promise<Record<string, unknown>> {
   const response = await fetchImpl(url, { method: 'GET', redirect: 'manual', headers: { accept: 'application/json' }, signal })
   if (response.status !== 200) {
     await response.body?.cancel().catch(() => undefined)
@@ -152,6 +161,7 @@ export async function getJsonObject(fetchImpl: FetchLike, url: string, signal: A
   } catch {
     throw new DocumentError('not-json', 200, 'document is not JSON')
   }
-  if (document === null || typeof document !== 'object' || Array.isArray(document)) throw new DocumentError('not-object', 200, 'document is not a JSON object')
+  if (document === null || typeof document !== 'object' || Array.isArray(document))
+    throw new DocumentError('not-object', 200, 'document is not a JSON object')
   return document as Record<string, unknown>
 }

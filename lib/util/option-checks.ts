@@ -13,7 +13,9 @@ export function optionKeys<T>() {
 }
 
 /** `unknown` when `Listed` covers every key of `T`; otherwise a shape no list has, naming the missing keys. */
-type MissingKeys<T, Listed> = [Exclude<keyof T, Listed>] extends [never] ? unknown : { readonly missingOptionKeys: Exclude<keyof T, Listed> }
+type MissingKeys<T, Listed> = [Exclude<keyof T, Listed>] extends [never]
+  ? unknown
+  : { readonly missingOptionKeys: Exclude<keyof T, Listed> }
 
 /** Throws `InvalidOptionError` naming the first key of `options` that is not in `known`. */
 export function checkKnownKeys(options: object, known: readonly string[], prefix = ''): void {
@@ -46,7 +48,8 @@ export function checkInteger(name: string, value: unknown, min: number, max: num
 
 /** Throws `InvalidOptionError` unless `value` is an integer of 0 or more. */
 export function checkNonNegativeInteger(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new InvalidOptionError(name, 'must be a non-negative integer')
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
+    throw new InvalidOptionError(name, 'must be a non-negative integer')
 }
 
 /** A TokenX client id, `cluster:namespace:app`, each part a DNS-label-ish name. */

@@ -45,7 +45,9 @@ function isLocalIpv6(text: string): boolean {
   const halves = text.split('::')
   const head = halves[0] === '' ? [] : (halves[0] as string).split(':')
   const tail = halves.length < 2 || halves[1] === '' ? [] : (halves[1] as string).split(':')
-  const groups = [...head, ...Array<string>(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail].map((group) => parseInt(group, 16))
+  const groups = [...head, ...Array<string>(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail].map((group) =>
+    parseInt(group, 16),
+  )
   if (groups.length !== 8 || groups.some((group) => Number.isNaN(group))) return false
   const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = groups
   if ((g0 & 0xffc0) === 0xfe80) return true

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { issueTable, scaleModel, tableCost } from '../../bench/scale-model.ts'
 
 describe('the scale model of issue #14 (bench/scale-model.ts)', () => {
-  it('reproduces the issue\'s table within a percentage point, and the closed form', () => {
+  it("reproduces the issue's table within a percentage point, and the closed form", () => {
     for (const issue of issueTable) {
       const row = scaleModel({ requestsPerSecond: issue.requestsPerSecond, sessions: 5000 })
       expect(row.environments).toBe(issue.environments)
@@ -13,7 +13,7 @@ describe('the scale model of issue #14 (bench/scale-model.ts)', () => {
     }
   })
 
-  it('is deterministic, and follows the tokens\' freshness when sessions outlast it', () => {
+  it("is deterministic, and follows the tokens' freshness when sessions outlast it", () => {
     expect(scaleModel({ requestsPerSecond: 833.3, sessions: 2000 })).toEqual(scaleModel({ requestsPerSecond: 833.3, sessions: 2000 }))
     // 60 requests 20 s apart (1180 s) with 780 s of freshness: two exchanges per session with one cache.
     const long = scaleModel({ requestsPerSecond: 10, sessionRequests: 60, sessions: 1000 })

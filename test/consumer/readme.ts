@@ -13,7 +13,8 @@ export const EXAMPLE_FILE = 'examples/middy.ts'
 /** Undefined when README.md quotes EXAMPLE_FILE exactly; otherwise what is wrong. */
 export function readmeExampleMismatch(root: string): Promise<string | undefined> {
   return readFile(join(root, 'README.md'), 'utf8').then(async (readme) => {
-    if (!codeBlocks(readme).some((block) => block.example === EXAMPLE_FILE)) return `README.md quotes no ${EXAMPLE_FILE} (<!-- example: ${EXAMPLE_FILE} --> before a \`\`\`ts block)`
+    if (!codeBlocks(readme).some((block) => block.example === EXAMPLE_FILE))
+      return `README.md quotes no ${EXAMPLE_FILE} (<!-- example: ${EXAMPLE_FILE} --> before a \`\`\`ts block)`
     const problems = await exampleProblems(root, 'README.md', readme)
     const ours = problems.filter((problem) => problem.includes(EXAMPLE_FILE))
     return ours.length === 0 ? undefined : ours.join('; ')

@@ -67,9 +67,7 @@ const MATRIX_SOURCE = join(root, 'test/middy-stack')
 const MATRIX_CONFIG = 'vitest.matrix.config.mjs'
 
 /** Handler modules in src/ (each exports `handler`); all are run with every build and key source. */
-const handlers: ReadonlyArray<{ readonly name: string; readonly entry: string }> = [
-  { name: 'README example', entry: 'handler' },
-]
+const handlers: ReadonlyArray<{ readonly name: string; readonly entry: string }> = [{ name: 'README example', entry: 'handler' }]
 
 /** A test of a handler with tokenx-handler-kit/testing and no test runner (docs/testing.md). */
 const TESTING_EXAMPLE = 'examples/testing-node.ts'
@@ -95,7 +93,11 @@ const builds: readonly Build[] = [
   { name: 'esbuild ESM, main fields module first', esbuild: [...PLAIN, '--main-fields=module,main'], secretsManager: 'works' },
   { name: 'esbuild ESM, plain', esbuild: PLAIN, secretsManager: 'names its cause' },
   // Code splitting (an output folder, not a file): the SDK bundled, in chunks loaded only when used.
-  { name: 'esbuild ESM --splitting, main fields module first', esbuild: [...PLAIN, '--splitting', '--main-fields=module,main'], secretsManager: 'works' },
+  {
+    name: 'esbuild ESM --splitting, main fields module first',
+    esbuild: [...PLAIN, '--splitting', '--main-fields=module,main'],
+    secretsManager: 'works',
+  },
 ]
 
 const keySources = ['inline key', 'Secrets Manager key'] as const
@@ -109,8 +111,32 @@ type KeySource = (typeof keySources)[number]
  */
 const TARBALL_MAX_BYTES = 384 * 1024
 const TARBALL_MAX_UNPACKED_BYTES = 1536 * 1024
-const FORBIDDEN_PREFIXES = ['test/', 'dev/', 'bench/', '.ci/', 'scripts/', 'functions/', 'deploy/', 'node_modules/', 'dist/', '.dev/', '.keys/', '.serverless/']
-const REQUIRED_FILES = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'build/tokenx-local/local-cli.js', ...['index', 'observe', 'config', 'testing', 'entra', 'maskinporten'].flatMap((entry) => [`build/${entry}.js`, `build/${entry}.d.ts`, `build/${entry}.d.ts.map`])]
+const FORBIDDEN_PREFIXES = [
+  'test/',
+  'dev/',
+  'bench/',
+  '.ci/',
+  'scripts/',
+  'functions/',
+  'deploy/',
+  'node_modules/',
+  'dist/',
+  '.dev/',
+  '.keys/',
+  '.serverless/',
+]
+const REQUIRED_FILES = [
+  'package.json',
+  'README.md',
+  'LICENSE',
+  'CHANGELOG.md',
+  'build/tokenx-local/local-cli.js',
+  ...['index', 'observe', 'config', 'testing', 'entra', 'maskinporten'].flatMap((entry) => [
+    `build/${entry}.js`,
+    `build/${entry}.d.ts`,
+    `build/${entry}.d.ts.map`,
+  ]),
+]
 
 // ---------------------------------------------------------------------------------------------
 
@@ -152,10 +178,15 @@ interface Ran {
 
 function run(file: string, argv: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(file, argv, { cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeout ?? 300_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
-      resolve({ code, stdout, stderr })
-    })
+    execFile(
+      file,
+      argv,
+      { cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeout ?? 300_000, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
+        resolve({ code, stdout, stderr })
+      },
+    )
   })
 }
 
@@ -166,7 +197,12 @@ async function mustRun(file: string, argv: readonly string[], options: { cwd: st
 }
 
 function tail(text: string, lines = 30): string {
-  return text.trim().split('\n').slice(-lines).map((l) => `      ${l}`).join('\n')
+  return text
+    .trim()
+    .split('\n')
+    .slice(-lines)
+    .map((l) => `      ${l}`)
+    .join('\n')
 }
 
 const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`
@@ -197,29 +233,43 @@ async function main(): Promise<void> {
   })
 
   let tarball = ''
-  const packed = await check('npm pack (prepack builds build/)', async () => {
-    const ran = await mustRun('npm', ['pack', '--json', '--pack-destination', work], { cwd: root })
-    const [info] = JSON.parse(ran.stdout.slice(ran.stdout.indexOf('['))) as Array<{ filename: string; size: number; unpackedSize: number; files: Array<{ path: string }> }>
-    assert(info !== undefined, 'npm pack printed no result')
-    tarball = join(work, info.filename)
-    const files = info.files.map((f) => f.path)
-    await check('tarball holds only what a consumer needs', async () => {
-      const forbidden = files.filter((f) => FORBIDDEN_PREFIXES.some((p) => f.startsWith(p)))
-      assert(forbidden.length === 0, `it ships ${forbidden.join(', ')}`)
-      const missing = REQUIRED_FILES.filter((f) => !files.includes(f))
-      assert(missing.length === 0, `it lacks ${missing.join(', ')}`)
-      const sources = (await readdir(join(root, 'lib'), { recursive: true })).filter((f) => f.endsWith('.ts'))
-      const unbuilt = sources.filter((f) => !files.includes(`build/${f.replace(/\.ts$/, '.js')}`) || !files.includes(`build/${f.replace(/\.ts$/, '.d.ts')}`))
-      assert(unbuilt.length === 0, `no build/ output for ${unbuilt.join(', ')}`)
-      return `${files.length} files`
-    })
-    await check('tarball size', async () => {
-      assert(info.size <= TARBALL_MAX_BYTES, `${kib(info.size)} packed, budget ${kib(TARBALL_MAX_BYTES)}`)
-      assert(info.unpackedSize <= TARBALL_MAX_UNPACKED_BYTES, `${kib(info.unpackedSize)} unpacked, budget ${kib(TARBALL_MAX_UNPACKED_BYTES)}`)
-      return `${kib(info.size)} packed, ${kib(info.unpackedSize)} unpacked`
-    })
-    return info.filename
-  }, true)
+  const packed = await check(
+    'npm pack (prepack builds build/)',
+    async () => {
+      const ran = await mustRun('npm', ['pack', '--json', '--pack-destination', work], { cwd: root })
+      const [info] = JSON.parse(ran.stdout.slice(ran.stdout.indexOf('['))) as Array<{
+        filename: string
+        size: number
+        unpackedSize: number
+        files: Array<{ path: string }>
+      }>
+      assert(info !== undefined, 'npm pack printed no result')
+      tarball = join(work, info.filename)
+      const files = info.files.map((f) => f.path)
+      await check('tarball holds only what a consumer needs', async () => {
+        const forbidden = files.filter((f) => FORBIDDEN_PREFIXES.some((p) => f.startsWith(p)))
+        assert(forbidden.length === 0, `it ships ${forbidden.join(', ')}`)
+        const missing = REQUIRED_FILES.filter((f) => !files.includes(f))
+        assert(missing.length === 0, `it lacks ${missing.join(', ')}`)
+        const sources = (await readdir(join(root, 'lib'), { recursive: true })).filter((f) => f.endsWith('.ts'))
+        const unbuilt = sources.filter(
+          (f) => !files.includes(`build/${f.replace(/\.ts$/, '.js')}`) || !files.includes(`build/${f.replace(/\.ts$/, '.d.ts')}`),
+        )
+        assert(unbuilt.length === 0, `no build/ output for ${unbuilt.join(', ')}`)
+        return `${files.length} files`
+      })
+      await check('tarball size', async () => {
+        assert(info.size <= TARBALL_MAX_BYTES, `${kib(info.size)} packed, budget ${kib(TARBALL_MAX_BYTES)}`)
+        assert(
+          info.unpackedSize <= TARBALL_MAX_UNPACKED_BYTES,
+          `${kib(info.unpackedSize)} unpacked, budget ${kib(TARBALL_MAX_UNPACKED_BYTES)}`,
+        )
+        return `${kib(info.size)} packed, ${kib(info.unpackedSize)} unpacked`
+      })
+      return info.filename
+    },
+    true,
+  )
   if (!packed) return
 
   await check("published declarations import only node:, their own files and the kit's dependencies", async () => {
@@ -243,21 +293,34 @@ async function main(): Promise<void> {
   for (const middy of middyVersions) {
     const dir = join(work, `middy-${middy.version}`)
     const label = `(middy ${middy.version})`
-    const installed = await check(`install the tarball into a fresh consumer ${label}`, async () => {
-      await mkdir(dir)
-      for (const entry of ['src', 'invoke.mjs', 'tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.declared.json']) await cp(join(fixture, entry), join(dir, entry), { recursive: true })
-      // The README's example itself, not a copy kept beside it.
-      await cp(join(root, EXAMPLE_FILE), join(dir, 'src/handler.ts'))
-      // docs/testing.md's example without a test runner: tokenx-handler-kit/testing, run under plain node below.
-      await cp(join(root, TESTING_EXAMPLE), join(dir, 'src/testing-check.ts'))
-      const manifest = (await readFile(join(fixture, 'package.json'), 'utf8')).replace('MIDDY_VERSION', middy.version).replace('KIT_TARBALL', `file:${tarball}`).replaceAll('AWS_SDK_VERSION', String(repoPackage.devDependencies['@aws-sdk/client-secrets-manager']))
-      await writeFile(join(dir, 'package.json'), manifest)
-      await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })
-      const installedKit = JSON.parse(await readFile(join(dir, 'node_modules/tokenx-handler-kit/package.json'), 'utf8')) as { version: string }
-      const hasDevToolchain = await stat(join(dir, 'node_modules/vitest')).then(() => true, () => false)
-      assert(!hasDevToolchain, "the kit's dev toolchain was installed")
-      return `tokenx-handler-kit ${installedKit.version}`
-    }, true)
+    const installed = await check(
+      `install the tarball into a fresh consumer ${label}`,
+      async () => {
+        await mkdir(dir)
+        for (const entry of ['src', 'invoke.mjs', 'tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.declared.json'])
+          await cp(join(fixture, entry), join(dir, entry), { recursive: true })
+        // The README's example itself, not a copy kept beside it.
+        await cp(join(root, EXAMPLE_FILE), join(dir, 'src/handler.ts'))
+        // docs/testing.md's example without a test runner: tokenx-handler-kit/testing, run under plain node below.
+        await cp(join(root, TESTING_EXAMPLE), join(dir, 'src/testing-check.ts'))
+        const manifest = (await readFile(join(fixture, 'package.json'), 'utf8'))
+          .replace('MIDDY_VERSION', middy.version)
+          .replace('KIT_TARBALL', `file:${tarball}`)
+          .replaceAll('AWS_SDK_VERSION', String(repoPackage.devDependencies['@aws-sdk/client-secrets-manager']))
+        await writeFile(join(dir, 'package.json'), manifest)
+        await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })
+        const installedKit = JSON.parse(await readFile(join(dir, 'node_modules/tokenx-handler-kit/package.json'), 'utf8')) as {
+          version: string
+        }
+        const hasDevToolchain = await stat(join(dir, 'node_modules/vitest')).then(
+          () => true,
+          () => false,
+        )
+        assert(!hasDevToolchain, "the kit's dev toolchain was installed")
+        return `tokenx-handler-kit ${installedKit.version}`
+      },
+      true,
+    )
     if (!installed) continue
 
     await check(`the subpath exports load under plain node ${label}`, async () => {
@@ -279,16 +342,23 @@ async function main(): Promise<void> {
       await check(`typecheck: strict, NodeNext, skipLibCheck off, emit ${label}`, () => typecheck(dir, 'tsconfig.json'), true)
       await check(`typecheck: strict, Bundler resolution, skipLibCheck off ${label}`, () => typecheck(dir, 'tsconfig.bundler.json'))
     } else {
-      await check(`emit the unbundled JavaScript (tsc --noCheck) ${label}`, async () => {
-        await mustRun(bin('tsc'), ['-p', 'tsconfig.json', '--noCheck'], { cwd: dir })
-      }, true)
+      await check(
+        `emit the unbundled JavaScript (tsc --noCheck) ${label}`,
+        async () => {
+          await mustRun(bin('tsc'), ['-p', 'tsconfig.json', '--noCheck'], { cwd: dir })
+        },
+        true,
+      )
     }
     await check(`typecheck: a declared context type, strict, skipLibCheck off ${label}`, () => typecheck(dir, 'tsconfig.declared.json'))
-    await check(`tokenx-handler-kit/testing: ${TESTING_EXAMPLE}, a handler wrapped with inbound validation against the stand-ins, answers 200 under plain node ${label}`, async () => {
-      const ran = await run(process.execPath, [join(dir, 'out/tsc/testing-check.js')], { cwd: dir, timeout: 60_000 })
-      assert(ran.code === 0, `node exited ${ran.code}\n${tail(`${ran.stdout}${ran.stderr}`)}`)
-      return ran.stdout.trim().split('\n').at(-1)
-    })
+    await check(
+      `tokenx-handler-kit/testing: ${TESTING_EXAMPLE}, a handler wrapped with inbound validation against the stand-ins, answers 200 under plain node ${label}`,
+      async () => {
+        const ran = await run(process.execPath, [join(dir, 'out/tsc/testing-check.js')], { cwd: dir, timeout: 60_000 })
+        assert(ran.code === 0, `node exited ${ran.code}\n${tail(`${ran.stdout}${ran.stderr}`)}`)
+        return ran.stdout.trim().split('\n').at(-1)
+      },
+    )
 
     const targets: Array<{ handler: (typeof handlers)[number]; build: Build; file: string }> = []
     for (const handler of handlers) {
@@ -300,14 +370,18 @@ async function main(): Promise<void> {
         const outfile = join(dir, 'out/esbuild', `${handler.entry}-${targets.length}.mjs`)
         // With --splitting esbuild writes a folder: the entry (named after the source) and its chunks.
         const splitting = build.esbuild.includes('--splitting')
-        const output = splitting
-          ? [`--outdir=${outfile.slice(0, -'.mjs'.length)}`, '--out-extension:.js=.mjs']
-          : [`--outfile=${outfile}`]
+        const output = splitting ? [`--outdir=${outfile.slice(0, -'.mjs'.length)}`, '--out-extension:.js=.mjs'] : [`--outfile=${outfile}`]
         const entryFile = splitting ? join(outfile.slice(0, -'.mjs'.length), `${handler.entry}.mjs`) : outfile
-        const ok = await check(`bundle ${handler.name}: ${build.name} ${label}`, async () => {
-          await mustRun(bin('esbuild'), [join('src', `${handler.entry}.ts`), ...build.esbuild!, ...output, '--log-level=error'], { cwd: dir })
-          return kib((await stat(entryFile)).size)
-        }, true)
+        const ok = await check(
+          `bundle ${handler.name}: ${build.name} ${label}`,
+          async () => {
+            await mustRun(bin('esbuild'), [join('src', `${handler.entry}.ts`), ...build.esbuild!, ...output, '--log-level=error'], {
+              cwd: dir,
+            })
+            return kib((await stat(entryFile)).size)
+          },
+          true,
+        )
         if (ok) targets.push({ handler, build, file: entryFile })
       }
     }
@@ -315,24 +389,37 @@ async function main(): Promise<void> {
     stack ??= await startStack({ root, functions: false, build: false })
     for (const target of targets) {
       for (const keySource of keySources) {
-        await check(`run ${target.handler.name}: ${target.build.name}, ${keySource} ${label}`, () => invoke(stack!, dir, target.file, keySource, target.build))
+        await check(`run ${target.handler.name}: ${target.build.name}, ${keySource} ${label}`, () =>
+          invoke(stack!, dir, target.file, keySource, target.build),
+        )
       }
     }
     const external = targets.find((target) => target.build.esbuild?.includes('--external:@aws-sdk/*') === true)
     if (external !== undefined && !oldestSdkChecked) {
       oldestSdkChecked = true
-      await check(`the oldest AWS SDK the peer range allows, as the Lambda runtime's: ${external.build.name}, Secrets Manager key and table ${label}`, () => oldestSdk(stack!, external.file, external.build))
+      await check(
+        `the oldest AWS SDK the peer range allows, as the Lambda runtime's: ${external.build.name}, Secrets Manager key and table ${label}`,
+        () => oldestSdk(stack!, external.file, external.build),
+      )
     }
     for (const target of targets) {
-      await check(`AWS SDK not loaded: ${target.handler.name}, ${target.build.name}, inline key, no table ${label}`, () => invokeWithoutSdk(stack!, dir, target.file, 'inline key'))
+      await check(`AWS SDK not loaded: ${target.handler.name}, ${target.build.name}, inline key, no table ${label}`, () =>
+        invokeWithoutSdk(stack!, dir, target.file, 'inline key'),
+      )
     }
     for (const target of targets.filter((t) => t.build.secretsManager === 'works')) {
-      await check(`AWS SDK: only the Secrets Manager client: ${target.handler.name}, ${target.build.name}, Secrets Manager key, no table ${label}`, () => invokeWithoutSdk(stack!, dir, target.file, 'Secrets Manager key'))
+      await check(
+        `AWS SDK: only the Secrets Manager client: ${target.handler.name}, ${target.build.name}, Secrets Manager key, no table ${label}`,
+        () => invokeWithoutSdk(stack!, dir, target.file, 'Secrets Manager key'),
+      )
     }
 
-    await check(`tokenx-local, the installed command: a handler with two downstreams and a chained re-exchange ${label}`, () => localStackRun(dir))
+    await check(`tokenx-local, the installed command: a handler with two downstreams and a chained re-exchange ${label}`, () =>
+      localStackRun(dir),
+    )
 
-    if (middy.matrix && (only === undefined || 'middleware matrix'.includes(only) || only.startsWith('middleware matrix'))) await middlewareMatrix(dir, middy.version, label)
+    if (middy.matrix && (only === undefined || 'middleware matrix'.includes(only) || only.startsWith('middleware matrix')))
+      await middlewareMatrix(dir, middy.version, label)
   }
 }
 
@@ -371,49 +458,65 @@ async function matrixDependencies(): Promise<{ files: string[]; packages: Map<st
 
 interface VitestReport {
   numTotalTests: number
-  testResults: Array<{ name: string; status: string; message?: string; assertionResults: Array<{ fullName: string; status: string; failureMessages: string[] }> }>
+  testResults: Array<{
+    name: string
+    status: string
+    message?: string
+    assertionResults: Array<{ fullName: string; status: string; failureMessages: string[] }>
+  }>
 }
 
 /** Step 4: the middleware matrix in the consumer at `dir`, against the tarball installed there. */
 async function middlewareMatrix(dir: string, middyVersion: string, label: string): Promise<void> {
   let testFiles: string[] = []
-  const ready = await check(`middleware matrix: copy test/middy-stack/, install what it imports at the repo's versions ${label}`, async () => {
-    const { files, packages } = await matrixDependencies()
-    // The consumer's own @middy/core is the one the middlewares run with: it must be theirs.
-    const core = packages.get('@middy/core')
-    assert(core === undefined || core === middyVersion, `the matrix needs @middy/core ${core}, this consumer has ${middyVersion}`)
-    packages.delete('@middy/core')
-    testFiles = files.filter((f) => f.endsWith('.test.ts'))
-    assert(testFiles.length > 0, 'no test files in test/middy-stack/')
-    await cp(MATRIX_SOURCE, join(dir, 'test/middy-stack'), { recursive: true })
-    await cp(join(fixture, MATRIX_CONFIG), join(dir, MATRIX_CONFIG))
-    // Added to this consumer's manifest (it keeps its node_modules: no third install from scratch).
-    const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
-    for (const [name, version] of packages) manifest.devDependencies[name] = version
-    await writeFile(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`)
-    await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })
-    return [...packages].map(([name, version]) => `${name}@${version}`).join(', ')
-  }, true)
+  const ready = await check(
+    `middleware matrix: copy test/middy-stack/, install what it imports at the repo's versions ${label}`,
+    async () => {
+      const { files, packages } = await matrixDependencies()
+      // The consumer's own @middy/core is the one the middlewares run with: it must be theirs.
+      const core = packages.get('@middy/core')
+      assert(core === undefined || core === middyVersion, `the matrix needs @middy/core ${core}, this consumer has ${middyVersion}`)
+      packages.delete('@middy/core')
+      testFiles = files.filter((f) => f.endsWith('.test.ts'))
+      assert(testFiles.length > 0, 'no test files in test/middy-stack/')
+      await cp(MATRIX_SOURCE, join(dir, 'test/middy-stack'), { recursive: true })
+      await cp(join(fixture, MATRIX_CONFIG), join(dir, MATRIX_CONFIG))
+      // Added to this consumer's manifest (it keeps its node_modules: no third install from scratch).
+      const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
+      for (const [name, version] of packages) manifest.devDependencies[name] = version
+      await writeFile(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`)
+      await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir })
+      return [...packages].map(([name, version]) => `${name}@${version}`).join(', ')
+    },
+    true,
+  )
   if (!ready) return
 
   const reportFile = join(dir, 'matrix-report.json')
   const resolutionsFile = join(dir, 'kit-resolutions.txt')
   let report: VitestReport | undefined
-  await check(`middleware matrix: vitest run (vitest.matrix.config.mjs, no alias) ${label}`, async () => {
-    const vitest = join(dir, 'node_modules/vitest/vitest.mjs')
-    const ran = await run(process.execPath, [vitest, 'run', '--config', MATRIX_CONFIG, '--reporter=json', `--outputFile=${reportFile}`], {
-      cwd: dir,
-      env: { ...process.env, KIT_RESOLUTIONS: resolutionsFile },
-      timeout: 900_000,
-    })
-    report = await readFile(reportFile, 'utf8').then((text) => JSON.parse(text) as VitestReport, () => undefined)
-    assert(report !== undefined, `vitest wrote no report (exit ${ran.code})\n${tail(ran.stdout + ran.stderr)}`)
-    assert(report.numTotalTests > 0, `vitest ran no tests (exit ${ran.code})\n${tail(ran.stdout + ran.stderr)}`)
-    // Failures are the rows below; a non-zero exit without any is vitest's own failure.
-    const failedTests = report.testResults.some((r) => r.status !== 'passed')
-    assert(ran.code === 0 || failedTests, `vitest exited ${ran.code}\n${tail(ran.stdout + ran.stderr)}`)
-    return `${report.numTotalTests} tests in ${report.testResults.length} files`
-  }, true)
+  await check(
+    `middleware matrix: vitest run (vitest.matrix.config.mjs, no alias) ${label}`,
+    async () => {
+      const vitest = join(dir, 'node_modules/vitest/vitest.mjs')
+      const ran = await run(process.execPath, [vitest, 'run', '--config', MATRIX_CONFIG, '--reporter=json', `--outputFile=${reportFile}`], {
+        cwd: dir,
+        env: { ...process.env, KIT_RESOLUTIONS: resolutionsFile },
+        timeout: 900_000,
+      })
+      report = await readFile(reportFile, 'utf8').then(
+        (text) => JSON.parse(text) as VitestReport,
+        () => undefined,
+      )
+      assert(report !== undefined, `vitest wrote no report (exit ${ran.code})\n${tail(ran.stdout + ran.stderr)}`)
+      assert(report.numTotalTests > 0, `vitest ran no tests (exit ${ran.code})\n${tail(ran.stdout + ran.stderr)}`)
+      // Failures are the rows below; a non-zero exit without any is vitest's own failure.
+      const failedTests = report.testResults.some((r) => r.status !== 'passed')
+      assert(ran.code === 0 || failedTests, `vitest exited ${ran.code}\n${tail(ran.stdout + ran.stderr)}`)
+      return `${report.numTotalTests} tests in ${report.testResults.length} files`
+    },
+    true,
+  )
   if (report === undefined) return
 
   await check(`middleware matrix: tokenx-handler-kit resolved to the installed tarball's build/ ${label}`, async () => {
@@ -434,7 +537,13 @@ async function middlewareMatrix(dir: string, middyVersion: string, label: string
       const failedTests = tests.filter((t) => t.status === 'failed')
       const counts = `${passedTests} passed, ${failedTests.length} failed${tests.length > passedTests + failedTests.length ? `, ${tests.length - passedTests - failedTests.length} skipped` : ''}`
       const firstFailure = failedTests[0]?.failureMessages[0] ?? result.message ?? ''
-      assert(failedTests.length === 0 && result.status === 'passed' && passedTests > 0, `${counts}: ${failedTests.slice(0, 5).map((t) => t.fullName).join('; ')}\n${tail(firstFailure, 15)}`)
+      assert(
+        failedTests.length === 0 && result.status === 'passed' && passedTests > 0,
+        `${counts}: ${failedTests
+          .slice(0, 5)
+          .map((t) => t.fullName)
+          .join('; ')}\n${tail(firstFailure, 15)}`,
+      )
       return counts
     })
   }
@@ -481,7 +590,8 @@ async function invoke(stack: Stack, cwd: string, file: string, keySource: KeySou
   const exchanges = stack.tokenx.stats.exchanges
   const ran = await run(process.execPath, [join(fixture, 'invoke.mjs'), file], { cwd, env, timeout: 30_000 })
   const output = `${ran.stdout}${ran.stderr}`
-  for (const secret of [citizenToken, String(stack.appKey().privateJwk.d)]) assert(!output.includes(secret), 'a token or key appears in the output')
+  for (const secret of [citizenToken, String(stack.appKey().privateJwk.d)])
+    assert(!output.includes(secret), 'a token or key appears in the output')
   assert(ran.code === 0, `node exited ${ran.code}\n${tail(output)}`)
   const result = JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? 'null') as { statusCode?: number; body?: string } | null
 
@@ -531,12 +641,20 @@ async function invokeWithoutSdk(stack: Stack, cwd: string, file: string, keySour
   env['NO_AWS_SDK_ALLOW'] = allowed.join(',')
   const exchanges = stack.tokenx.stats.exchanges
   const secretReads = stack.secretsManager.stats.getSecretValue
-  const ran = await run(process.execPath, ['--import', pathToFileURL(join(fixture, 'no-aws-sdk.mjs')).href, join(fixture, 'invoke.mjs'), file], { cwd, env, timeout: 30_000 })
+  const ran = await run(
+    process.execPath,
+    ['--import', pathToFileURL(join(fixture, 'no-aws-sdk.mjs')).href, join(fixture, 'invoke.mjs'), file],
+    { cwd, env, timeout: 30_000 },
+  )
   const output = `${ran.stdout}${ran.stderr}`
-  for (const secret of [citizenToken, String(stack.appKey().privateJwk.d)]) assert(!output.includes(secret), 'a token or key appears in the output')
+  for (const secret of [citizenToken, String(stack.appKey().privateJwk.d)])
+    assert(!output.includes(secret), 'a token or key appears in the output')
   const requested = [...new Set([...ran.stderr.matchAll(/^AWS SDK requested: (\S+)$/gm)].map(([, specifier]) => specifier!))]
   const unexpected = requested.filter((specifier) => !allowed.includes(specifier))
-  assert(unexpected.length === 0, `it asked for ${unexpected.join(', ')}${ran.code === 0 ? '' : ` and failed (exit ${ran.code})`}\n${tail(output)}`)
+  assert(
+    unexpected.length === 0,
+    `it asked for ${unexpected.join(', ')}${ran.code === 0 ? '' : ` and failed (exit ${ran.code})`}\n${tail(output)}`,
+  )
   assert(ran.code === 0, `node exited ${ran.code}\n${tail(output)}`)
   const result = JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? 'null') as { statusCode?: number; body?: string } | null
   assert(result?.statusCode === 200, `answered ${JSON.stringify(result)}\n${tail(output)}`)
@@ -555,22 +673,37 @@ async function invokeWithoutSdk(stack: Stack, cwd: string, file: string, keySour
  */
 async function oldestSdk(stack: Stack, bundle: string, build: Build): Promise<string> {
   const peers = repoPackage.peerDependencies
-  const floors = ['@aws-sdk/client-secrets-manager', '@aws-sdk/client-dynamodb'].map((name) => /^\^(3\.\d+\.\d+)$/.exec(String(peers[name]))?.[1])
+  const floors = ['@aws-sdk/client-secrets-manager', '@aws-sdk/client-dynamodb'].map(
+    (name) => /^\^(3\.\d+\.\d+)$/.exec(String(peers[name]))?.[1],
+  )
   assert(floors[0] !== undefined && floors[0] === floors[1], `the SDK peer ranges are not one ^3.x.y: ${JSON.stringify(peers)}`)
   const floor = floors[0]
   const runtime = join(work, 'runtime-sdk')
   await mkdir(runtime)
-  await writeFile(join(runtime, 'package.json'), JSON.stringify({ private: true, type: 'module', dependencies: { '@aws-sdk/client-secrets-manager': floor, '@aws-sdk/client-dynamodb': floor } }))
+  await writeFile(
+    join(runtime, 'package.json'),
+    JSON.stringify({
+      private: true,
+      type: 'module',
+      dependencies: { '@aws-sdk/client-secrets-manager': floor, '@aws-sdk/client-dynamodb': floor },
+    }),
+  )
   await mustRun('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: runtime })
   for (const name of ['client-secrets-manager', 'client-dynamodb']) {
-    const { version } = JSON.parse(await readFile(join(runtime, 'node_modules/@aws-sdk', name, 'package.json'), 'utf8')) as { version: string }
+    const { version } = JSON.parse(await readFile(join(runtime, 'node_modules/@aws-sdk', name, 'package.json'), 'utf8')) as {
+      version: string
+    }
     assert(version === floor, `@aws-sdk/${name} ${version} installed, expected ${floor}`)
   }
   const file = join(runtime, 'handler.mjs')
   await cp(bundle, file)
   const table = stack.functionEnv['TOKEN_X_CACHE_TABLE']
   assert(table !== undefined && table !== '' && stack.dynamodb !== undefined, 'the local stack has no shared cache table')
-  const dynamodb = new DynamoDBClient({ endpoint: stack.dynamodb.url, region: stack.functionEnv['AWS_REGION'], credentials: { accessKeyId: 'local', secretAccessKey: 'local' } })
+  const dynamodb = new DynamoDBClient({
+    endpoint: stack.dynamodb.url,
+    region: stack.functionEnv['AWS_REGION'],
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  })
   const items = async () => (await dynamodb.send(new ScanCommand({ TableName: table, Select: 'COUNT' }))).Count ?? 0
   try {
     const before = await items()
@@ -591,14 +724,22 @@ async function oldestSdk(stack: Stack, bundle: string, build: Build): Promise<st
  */
 async function localStackRun(dir: string): Promise<string> {
   const [frontend, orders, profile, ledger] = ['local:team:frontend', 'local:team:orders', 'local:team:profile', 'local:team:ledger']
-  await writeFile(join(dir, 'tokenx-local.json'), JSON.stringify({
-    tokenx: { port: 0 },
-    idporten: { port: 0 },
-    clients: { [frontend!]: { audiences: [profile, ledger, orders] }, [orders!]: { audiences: [ledger] } },
-    downstreams: { [profile!]: { port: 0 }, [ledger!]: { port: 0 } },
-  }))
+  await writeFile(
+    join(dir, 'tokenx-local.json'),
+    JSON.stringify({
+      tokenx: { port: 0 },
+      idporten: { port: 0 },
+      clients: { [frontend!]: { audiences: [profile, ledger, orders] }, [orders!]: { audiences: [ledger] } },
+      downstreams: { [profile!]: { port: 0 }, [ledger!]: { port: 0 } },
+    }),
+  )
   const command = join(dir, 'node_modules/.bin/tokenx-local')
-  const baseEnv: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: dir, AWS_CONFIG_FILE: join(dir, 'no-aws-config'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials') }
+  const baseEnv: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'],
+    HOME: dir,
+    AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials'),
+  }
   const started = spawn(command, ['start'], { cwd: dir, env: baseEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   let printed = ''
   // A command that cannot be run (no bin linked) is an 'error' event, never an 'exit'.
@@ -629,7 +770,11 @@ async function localStackRun(dir: string): Promise<string> {
     const secrets: string[] = []
     const invokeAs = async (env: Record<string, string>, file: string, token: string) => {
       secrets.push(token, String((JSON.parse(String(env['TOKEN_X_PRIVATE_JWK'])) as { d?: string }).d))
-      const ran = await run(process.execPath, [join(fixture, 'invoke.mjs'), join(dir, 'out/tsc', file)], { cwd: dir, env: { ...baseEnv, ...env, CITIZEN_TOKEN: token }, timeout: 30_000 })
+      const ran = await run(process.execPath, [join(fixture, 'invoke.mjs'), join(dir, 'out/tsc', file)], {
+        cwd: dir,
+        env: { ...baseEnv, ...env, CITIZEN_TOKEN: token },
+        timeout: 30_000,
+      })
       const output = `${ran.stdout}${ran.stderr}`
       assert(!secrets.some((secret) => output.includes(secret)), 'a token or key appears in the output')
       assert(ran.code === 0, `node exited ${ran.code}\n${tail(output)}`)
@@ -640,16 +785,31 @@ async function localStackRun(dir: string): Promise<string> {
 
     const two = await invokeAs(await envOf(frontend!), 'two-downstreams.js', await cli(['token', '--pid', pid]))
     const seenBy = (body: unknown) => body as { pid?: unknown; client_id?: unknown; aud?: unknown; path?: unknown; idp?: unknown }
-    assert(seenBy(two['profile']).aud === profile && seenBy(two['profile']).client_id === frontend && seenBy(two['profile']).pid === pid, `profile saw ${JSON.stringify(two['profile'])}`)
-    assert(seenBy(two['ledger']).aud === ledger && seenBy(two['ledger']).client_id === frontend && seenBy(two['ledger']).pid === pid, `ledger saw ${JSON.stringify(two['ledger'])}`)
+    assert(
+      seenBy(two['profile']).aud === profile && seenBy(two['profile']).client_id === frontend && seenBy(two['profile']).pid === pid,
+      `profile saw ${JSON.stringify(two['profile'])}`,
+    )
+    assert(
+      seenBy(two['ledger']).aud === ledger && seenBy(two['ledger']).client_id === frontend && seenBy(two['ledger']).pid === pid,
+      `ledger saw ${JSON.stringify(two['ledger'])}`,
+    )
 
     const forOrders = await cli(['token', '--pid', pid, '--client', frontend!, '--aud', orders!])
     const chained = seenBy(await invokeAs(await envOf(orders!), 'chained.js', forOrders))
-    assert(chained.aud === ledger && chained.client_id === orders && chained.pid === pid && chained.path === '/entries', `the ledger saw ${JSON.stringify(chained)}`)
+    assert(
+      chained.aud === ledger && chained.client_id === orders && chained.pid === pid && chained.path === '/entries',
+      `the ledger saw ${JSON.stringify(chained)}`,
+    )
     return `profile and ledger each got their own token; orders re-exchanged the frontend's token for the ledger (idp ${String(chained.idp)})`
   } finally {
     started.kill('SIGTERM')
     await exited
-    assert(!(await stat(join(dir, '.tokenx-local/running.json')).then(() => true, () => false)), 'tokenx-local left its running.json behind')
+    assert(
+      !(await stat(join(dir, '.tokenx-local/running.json')).then(
+        () => true,
+        () => false,
+      )),
+      'tokenx-local left its running.json behind',
+    )
   }
 }

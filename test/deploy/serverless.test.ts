@@ -22,7 +22,10 @@ const require = createRequire(import.meta.url)
 const yaml = require('js-yaml') as { load(text: string): any; dump(value: unknown, options?: object): string }
 
 interface Planned {
-  functions: Record<string, { use: string; environment: Record<string, string>; check: Record<string, string>; own: Record<string, string> }>
+  functions: Record<
+    string,
+    { use: string; environment: Record<string, string>; check: Record<string, string>; own: Record<string, string> }
+  >
   skipped: string[]
   sharedCache: string
   table: string | undefined
@@ -31,7 +34,15 @@ interface Planned {
 interface DeployConfig {
   functionFiles(root?: string): string[]
   secretResource(secretId: string): unknown
-  plan(input: { declared: Record<string, unknown>; files: string[]; read: (name: string) => string | undefined; stage: string; region?: string; service: string; custom?: Record<string, unknown> }): Planned
+  plan(input: {
+    declared: Record<string, unknown>
+    files: string[]
+    read: (name: string) => string | undefined
+    stage: string
+    region?: string
+    service: string
+    custom?: Record<string, unknown>
+  }): Planned
   checkPlan(planned: Planned): Promise<void>
   rolesFor(planned: Planned, service: string, stage: string): unknown
 }
@@ -113,7 +124,8 @@ const secretGrant = (name: string) => ({
   Action: ['secretsmanager:GetSecretValue'],
   Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${name}-??????` },
 })
-const secretStatements = (statements: any[]) => statements.filter((statement) => actionsOf([statement]).some((action) => action.startsWith('secretsmanager:')))
+const secretStatements = (statements: any[]) =>
+  statements.filter((statement) => actionsOf([statement]).some((action) => action.startsWith('secretsmanager:')))
 const FULL_ARN = 'arn:aws:secretsmanager:eu-north-1:123456789012:secret:team/tokenx-key-AbCdEf'
 const PARTIAL_ARN = 'arn:aws:secretsmanager:eu-north-1:123456789012:secret:team/tokenx-key'
 
@@ -123,7 +135,11 @@ let service: string
 function cleanEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined || /^(AWS_|TOKEN_X_|DOWNSTREAM_|IDPORTEN_|API_|SLS_|SERVERLESS_|AZURE_|MASKINPORTEN_|EMPLOYEE_|MACHINE_|EXTERNAL_)/.test(name)) continue
+    if (
+      value === undefined ||
+      /^(AWS_|TOKEN_X_|DOWNSTREAM_|IDPORTEN_|API_|SLS_|SERVERLESS_|AZURE_|MASKINPORTEN_|EMPLOYEE_|MACHINE_|EXTERNAL_)/.test(name)
+    )
+      continue
     env[name] = value
   }
   // No credentials anywhere: packaging must not need them.
@@ -159,8 +175,7 @@ async function packageWith(name: string, env: Record<string, string>, args: stri
   return { resources: template.Resources, conditions: template.Conditions ?? {}, dir, output }
 }
 
-const lambdas = (packaged: Packaged) =>
-  Object.values(packaged.resources).filter((resource) => resource.Type === 'AWS::Lambda::Function')
+const lambdas = (packaged: Packaged) => Object.values(packaged.resources).filter((resource) => resource.Type === 'AWS::Lambda::Function')
 const lambda = (packaged: Packaged, name: string) =>
   lambdas(packaged).find((fn) => fn.Properties.FunctionName === `tokenx-handler-kit-fixture-${name}`)
 
@@ -169,9 +184,14 @@ function statementsOf(packaged: Packaged, fn: { Properties: Record<string, any> 
   const roleName = fn.Properties.Role['Fn::GetAtt'][0] as string
   const role = packaged.resources[roleName]!
   const attached = Object.values(packaged.resources)
-    .filter((resource) => resource.Type === 'AWS::IAM::Policy' && JSON.stringify(resource.Properties.Roles) === JSON.stringify([{ Ref: roleName }]))
+    .filter(
+      (resource) =>
+        resource.Type === 'AWS::IAM::Policy' && JSON.stringify(resource.Properties.Roles) === JSON.stringify([{ Ref: roleName }]),
+    )
     .map((resource) => resource.Properties.PolicyDocument)
-  return [...(role.Properties.Policies ?? []).map((policy: any) => policy.PolicyDocument), ...attached].flatMap((document: any) => document.Statement)
+  return [...(role.Properties.Policies ?? []).map((policy: any) => policy.PolicyDocument), ...attached].flatMap(
+    (document: any) => document.Statement,
+  )
 }
 const actionsOf = (statements: any[]) => statements.flatMap((statement) => [statement.Action].flat() as string[])
 
@@ -182,7 +202,8 @@ beforeAll(async () => {
   for (const entry of ['package.json', 'deploy', 'lib', 'functions/shared']) {
     await cp(path.join(root, entry), path.join(service, entry), { recursive: true })
   }
-  for (const name of Object.keys(FUNCTIONS)) await cp(path.join(root, 'functions', `${name}.ts`), path.join(service, 'functions', `${name}.ts`))
+  for (const name of Object.keys(FUNCTIONS))
+    await cp(path.join(root, 'functions', `${name}.ts`), path.join(service, 'functions', `${name}.ts`))
   const template = yaml.load(await readFile(path.join(root, 'serverless.yml'), 'utf8'))
   template.params = { fixture: SETTINGS }
   template.custom = { ...template.custom, functions: FUNCTIONS }
@@ -196,7 +217,7 @@ afterAll(async () => {
   if (service !== undefined) await rm(service, { recursive: true, force: true })
 })
 
-describe('sls package with a stage\'s settings', () => {
+describe("sls package with a stage's settings", () => {
   let example: Packaged
   let both: Packaged
 
@@ -210,8 +231,11 @@ describe('sls package with a stage\'s settings', () => {
   it('leaves an optional function nobody configured out, saying so', () => {
     expect(lambdas(example).map((fn) => fn.Properties.FunctionName)).toEqual(['tokenx-handler-kit-fixture-resource'])
     expect(example.output).toContain('not packaged: api-resource (none of API_TOKEN_X_CLIENT_ID, API_ALLOWED_CALLERS is set)')
-    expect(lambdas(both).map((fn) => fn.Properties.FunctionName).sort()).toEqual(
-      ['tokenx-handler-kit-fixture-api-resource', 'tokenx-handler-kit-fixture-resource'])
+    expect(
+      lambdas(both)
+        .map((fn) => fn.Properties.FunctionName)
+        .sort(),
+    ).toEqual(['tokenx-handler-kit-fixture-api-resource', 'tokenx-handler-kit-fixture-resource'])
   })
 
   it('gives each function the settings it uses, its service name, the metrics namespace and source maps', () => {
@@ -232,13 +256,15 @@ describe('sls package with a stage\'s settings', () => {
     })
   })
 
-  it('lets only the exchanging function read the key\'s secret; the API side may only write logs', () => {
+  it("lets only the exchanging function read the key's secret; the API side may only write logs", () => {
     const exchange = statementsOf(both, lambda(both, 'resource')!)
-    expect(exchange.filter((statement) => actionsOf([statement]).some((action) => action.startsWith('secretsmanager:')))).toEqual([{
-      Effect: 'Allow',
-      Action: ['secretsmanager:GetSecretValue'],
-      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:team/tokenx-key-??????' },
-    }])
+    expect(exchange.filter((statement) => actionsOf([statement]).some((action) => action.startsWith('secretsmanager:')))).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['secretsmanager:GetSecretValue'],
+        Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:team/tokenx-key-??????' },
+      },
+    ])
     const api = statementsOf(both, lambda(both, 'api-resource')!)
     expect(actionsOf(api).every((action) => action.startsWith('logs:'))).toBe(true)
     expect(lambda(both, 'api-resource')!.Properties.Role).not.toEqual(lambda(both, 'resource')!.Properties.Role)
@@ -261,7 +287,13 @@ describe('sls package with a stage\'s settings', () => {
   })
 
   it('grants exactly a configured complete ARN', async () => {
-    const byArn = await packageWith('arn', {}, ['--stage', 'fixture', '--region', 'eu-north-1', ...params({ TOKEN_X_PRIVATE_JWK_SECRET_ID: FULL_ARN })])
+    const byArn = await packageWith('arn', {}, [
+      '--stage',
+      'fixture',
+      '--region',
+      'eu-north-1',
+      ...params({ TOKEN_X_PRIVATE_JWK_SECRET_ID: FULL_ARN }),
+    ])
     const statements = statementsOf(byArn, lambda(byArn, 'resource')!)
     expect(statements.filter((s) => actionsOf([s]).includes('secretsmanager:GetSecretValue')).map((s) => s.Resource)).toEqual([FULL_ARN])
   }, 120_000)
@@ -269,12 +301,31 @@ describe('sls package with a stage\'s settings', () => {
 
 describe('sls package refuses what the functions would refuse at run time', () => {
   it('names each function and setting, never a value', async () => {
-    const bad = { TOKEN_X_TOKEN_ENDPOINT: 'http://tokenx.example.test/token', DOWNSTREAM_URL: 'http://downstream.example.test/', API_ALLOWED_CALLERS: 'foo;bar', API_TOKEN_X_CLIENT_ID: 'downstream-api' }
-    const { code, output } = await sls(['package', '--stage', 'fixture', '--package', path.join(service, '.package-bad'), ...params({ ...bad, TOKEN_X_JWKS_URI: API_SETTINGS.TOKEN_X_JWKS_URI })], {})
+    const bad = {
+      TOKEN_X_TOKEN_ENDPOINT: 'http://tokenx.example.test/token',
+      DOWNSTREAM_URL: 'http://downstream.example.test/',
+      API_ALLOWED_CALLERS: 'foo;bar',
+      API_TOKEN_X_CLIENT_ID: 'downstream-api',
+    }
+    const { code, output } = await sls(
+      [
+        'package',
+        '--stage',
+        'fixture',
+        '--package',
+        path.join(service, '.package-bad'),
+        ...params({ ...bad, TOKEN_X_JWKS_URI: API_SETTINGS.TOKEN_X_JWKS_URI }),
+      ],
+      {},
+    )
     expect(code).not.toBe(0)
     expect(output).toContain('function resource: TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)')
-    expect(output).toContain('function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.url must be https: URLs (http: only on a loopback host)')
-    expect(output).toContain('function api-resource: ALLOWED_CALLERS (deploy setting API_ALLOWED_CALLERS): allowedClients must be a non-empty array of client ids')
+    expect(output).toContain(
+      'function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.url must be https: URLs (http: only on a loopback host)',
+    )
+    expect(output).toContain(
+      'function api-resource: ALLOWED_CALLERS (deploy setting API_ALLOWED_CALLERS): allowedClients must be a non-empty array of client ids',
+    )
     for (const value of Object.values(bad)) expect(output).not.toContain(value)
   }, 120_000)
 
@@ -287,13 +338,19 @@ describe('sls package refuses what the functions would refuse at run time', () =
   }, 120_000)
 
   it('sls deploy refuses the same, before it needs AWS credentials', async () => {
-    const { code, output } = await sls(['deploy', '--stage', 'fixture', ...params({ TOKEN_X_TOKEN_ENDPOINT: 'http://tokenx.example.test/token' })], {})
+    const { code, output } = await sls(
+      ['deploy', '--stage', 'fixture', ...params({ TOKEN_X_TOKEN_ENDPOINT: 'http://tokenx.example.test/token' })],
+      {},
+    )
     expect(code).not.toBe(0)
     expect(output).toContain('function resource: TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)')
   }, 120_000)
 
   it('takes nothing from the shell but deploy settings: a TOKEN_X_CACHE_TABLE there never reaches a function', async () => {
-    const packaged = await packageWith('shell', { TOKEN_X_CACHE_TABLE: 'x', TOKEN_X_CACHE_READ_TIMEOUT: '5', MY_VARIABLE: 'y' }, ['--stage', 'fixture'])
+    const packaged = await packageWith('shell', { TOKEN_X_CACHE_TABLE: 'x', TOKEN_X_CACHE_READ_TIMEOUT: '5', MY_VARIABLE: 'y' }, [
+      '--stage',
+      'fixture',
+    ])
     const variables = lambda(packaged, 'resource')!.Properties.Environment.Variables
     expect(variables).not.toHaveProperty('TOKEN_X_CACHE_TABLE')
     expect(variables).not.toHaveProperty('TOKEN_X_CACHE_READ_TIMEOUT')
@@ -301,7 +358,9 @@ describe('sls package refuses what the functions would refuse at run time', () =
   }, 120_000)
 
   it('refuses a TOKEN_X_SHARED_CACHE that is neither true nor false', async () => {
-    const { code, output } = await sls(['package', '--stage', 'fixture', '--package', path.join(service, '.package-yes')], { TOKEN_X_SHARED_CACHE: 'yes' })
+    const { code, output } = await sls(['package', '--stage', 'fixture', '--package', path.join(service, '.package-yes')], {
+      TOKEN_X_SHARED_CACHE: 'yes',
+    })
     expect(code).not.toBe(0)
     expect(output).toContain('TOKEN_X_SHARED_CACHE must be "true" or "false"')
   }, 120_000)
@@ -324,55 +383,136 @@ describe('deploy/config.cjs plan and check', () => {
 
   it.each([
     ['no client id', { TOKEN_X_CLIENT_ID: undefined }, 'function resource: TOKEN_X_CLIENT_ID is not set'],
-    ['a client id that is not cluster:namespace:app', { TOKEN_X_CLIENT_ID: 'my-app' }, 'function resource: TOKEN_X_CLIENT_ID must be "cluster:namespace:app"'],
-    ['an http: token endpoint off loopback', { TOKEN_X_TOKEN_ENDPOINT: 'http://tokenx.example.test/token' }, 'function resource: TOKEN_X_TOKEN_ENDPOINT must be an https: URL'],
-    ['a token endpoint that is no URL', { TOKEN_X_TOKEN_ENDPOINT: 'tokenx' }, 'function resource: TOKEN_X_TOKEN_ENDPOINT must be an https: URL'],
-    ['an http: issuer off loopback', { TOKEN_X_ISSUER: 'http://tokenx.example.test' }, 'function resource: TOKEN_X_ISSUER must be an https: URL'],
-    ['an unknown assertion audience', { TOKEN_X_ASSERTION_AUDIENCE: 'both' }, 'function resource: TOKEN_X_ASSERTION_AUDIENCE must be "token_endpoint" or "issuer"'],
-    ['no inbound issuer', { IDPORTEN_ISSUER: undefined, IDPORTEN_JWKS_URI: undefined, IDPORTEN_AUDIENCE: undefined, TOKEN_X_JWKS_URI: undefined, API_TOKEN_X_CLIENT_ID: undefined, API_ALLOWED_CALLERS: undefined }, 'function resource: inbound validation is on but no issuer is configured'],
+    [
+      'a client id that is not cluster:namespace:app',
+      { TOKEN_X_CLIENT_ID: 'my-app' },
+      'function resource: TOKEN_X_CLIENT_ID must be "cluster:namespace:app"',
+    ],
+    [
+      'an http: token endpoint off loopback',
+      { TOKEN_X_TOKEN_ENDPOINT: 'http://tokenx.example.test/token' },
+      'function resource: TOKEN_X_TOKEN_ENDPOINT must be an https: URL',
+    ],
+    [
+      'a token endpoint that is no URL',
+      { TOKEN_X_TOKEN_ENDPOINT: 'tokenx' },
+      'function resource: TOKEN_X_TOKEN_ENDPOINT must be an https: URL',
+    ],
+    [
+      'an http: issuer off loopback',
+      { TOKEN_X_ISSUER: 'http://tokenx.example.test' },
+      'function resource: TOKEN_X_ISSUER must be an https: URL',
+    ],
+    [
+      'an unknown assertion audience',
+      { TOKEN_X_ASSERTION_AUDIENCE: 'both' },
+      'function resource: TOKEN_X_ASSERTION_AUDIENCE must be "token_endpoint" or "issuer"',
+    ],
+    [
+      'no inbound issuer',
+      {
+        IDPORTEN_ISSUER: undefined,
+        IDPORTEN_JWKS_URI: undefined,
+        IDPORTEN_AUDIENCE: undefined,
+        TOKEN_X_JWKS_URI: undefined,
+        API_TOKEN_X_CLIENT_ID: undefined,
+        API_ALLOWED_CALLERS: undefined,
+      },
+      'function resource: inbound validation is on but no issuer is configured',
+    ],
     ['an ID-porten issuer without audience', { IDPORTEN_AUDIENCE: undefined }, 'function resource: IDPORTEN_AUDIENCE must be set'],
-    ['an http: JWKS off loopback', { IDPORTEN_JWKS_URI: 'http://idporten.example.test/jwks' }, 'function resource: IDPORTEN_JWKS_URI must be an https: URL'],
+    [
+      'an http: JWKS off loopback',
+      { IDPORTEN_JWKS_URI: 'http://idporten.example.test/jwks' },
+      'function resource: IDPORTEN_JWKS_URI must be an https: URL',
+    ],
     ['an unknown login level', { REQUIRED_ACR: 'loa9' }, 'function resource: REQUIRED_ACR must be'],
     ['an unknown INBOUND_VALIDATION', { INBOUND_VALIDATION: 'yes' }, 'function resource: INBOUND_VALIDATION must be "on" or "off"'],
-    ['an http: downstream off loopback', { DOWNSTREAM_URL: 'http://downstream.example.test/' }, 'function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.url must be https: URLs'],
-    ['a downstream URL with credentials', { DOWNSTREAM_URL: 'https://u:p@downstream.example.test/' }, 'function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.url must not carry credentials'],
-    ['a downstream audience that is no client id', { DOWNSTREAM_AUDIENCE: 'downstream' }, 'function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.audience must be "cluster:namespace:app"'],
+    [
+      'an http: downstream off loopback',
+      { DOWNSTREAM_URL: 'http://downstream.example.test/' },
+      'function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.url must be https: URLs',
+    ],
+    [
+      'a downstream URL with credentials',
+      { DOWNSTREAM_URL: 'https://u:p@downstream.example.test/' },
+      'function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.url must not carry credentials',
+    ],
+    [
+      'a downstream audience that is no client id',
+      { DOWNSTREAM_AUDIENCE: 'downstream' },
+      'function resource: DOWNSTREAM_URL / DOWNSTREAM_AUDIENCE: audience.audience must be "cluster:namespace:app"',
+    ],
     ['no downstream URL', { DOWNSTREAM_URL: undefined }, 'function resource: DOWNSTREAM_URL is not set'],
-    ['an API client id that is no client id', { API_TOKEN_X_CLIENT_ID: 'downstream-api' }, 'function api-resource: TOKEN_X_CLIENT_ID (deploy setting API_TOKEN_X_CLIENT_ID) must be "cluster:namespace:app"'],
-    ['an allow-list with semicolons', { API_ALLOWED_CALLERS: 'foo;bar' }, 'function api-resource: ALLOWED_CALLERS (deploy setting API_ALLOWED_CALLERS): allowedClients must be a non-empty array of client ids'],
-    ['an API side without TokenX keys', { TOKEN_X_JWKS_URI: undefined }, 'function api-resource: inbound validation is on but no issuer is configured: set TOKEN_X_JWKS_URI or TOKEN_X_WELL_KNOWN_URL'],
+    [
+      'an API client id that is no client id',
+      { API_TOKEN_X_CLIENT_ID: 'downstream-api' },
+      'function api-resource: TOKEN_X_CLIENT_ID (deploy setting API_TOKEN_X_CLIENT_ID) must be "cluster:namespace:app"',
+    ],
+    [
+      'an allow-list with semicolons',
+      { API_ALLOWED_CALLERS: 'foo;bar' },
+      'function api-resource: ALLOWED_CALLERS (deploy setting API_ALLOWED_CALLERS): allowedClients must be a non-empty array of client ids',
+    ],
+    [
+      'an API side without TokenX keys',
+      { TOKEN_X_JWKS_URI: undefined },
+      'function api-resource: inbound validation is on but no issuer is configured: set TOKEN_X_JWKS_URI or TOKEN_X_WELL_KNOWN_URL',
+    ],
   ])('refuses %s', async (_, override, message) => {
     const values = { ...full, ...override }
-    const error = await config.checkPlan(planOf(values)).then(() => undefined, (err: Error) => err)
+    const error = await config.checkPlan(planOf(values)).then(
+      () => undefined,
+      (err: Error) => err,
+    )
     expect(error?.message).toContain(message)
     for (const value of Object.values(override)) if (value !== undefined) expect(error?.message).not.toContain(value)
   })
 
   it('lets inbound validation be switched off, and then needs no issuer', async () => {
-    const values = { ...full, INBOUND_VALIDATION: 'off', IDPORTEN_ISSUER: undefined, IDPORTEN_JWKS_URI: undefined, IDPORTEN_AUDIENCE: undefined }
+    const values = {
+      ...full,
+      INBOUND_VALIDATION: 'off',
+      IDPORTEN_ISSUER: undefined,
+      IDPORTEN_JWKS_URI: undefined,
+      IDPORTEN_AUDIENCE: undefined,
+    }
     await expect(config.checkPlan(planOf(values))).resolves.toBeUndefined()
   })
 
   it('asks a function of your own only for the settings it uses', async () => {
     const declared = { mine: { tokenX: 'exchange' }, plain: {} }
-    const planned = config.plan({ declared, files: ['mine', 'plain'], read: (name) => (SETTINGS as Record<string, string>)[name], stage: 'dev', region: 'eu-north-1', service: 'svc' })
+    const planned = config.plan({
+      declared,
+      files: ['mine', 'plain'],
+      read: (name) => (SETTINGS as Record<string, string>)[name],
+      stage: 'dev',
+      region: 'eu-north-1',
+      service: 'svc',
+    })
     await expect(config.checkPlan(planned)).resolves.toBeUndefined()
     expect(planned.functions['mine']!.environment).not.toHaveProperty('DOWNSTREAM_URL')
     expect(planned.functions['plain']!.environment).toEqual({})
   })
 
   it('refuses a function environment in serverless.yml that sets a deploy setting', () => {
-    const declared = { ...FUNCTIONS, resource: { ...FUNCTIONS.resource, environment: { TOKEN_X_ISSUER: 'https://elsewhere.test', MY_FLAG: 'on' } } }
-    expect(() => config.plan({ declared, files, read: (name) => (full as Record<string, string>)[name], stage: 'dev', service: 'svc' }))
-      .toThrow('function resource: its environment in serverless.yml sets TOKEN_X_ISSUER, which are deploy settings')
+    const declared = {
+      ...FUNCTIONS,
+      resource: { ...FUNCTIONS.resource, environment: { TOKEN_X_ISSUER: 'https://elsewhere.test', MY_FLAG: 'on' } },
+    }
+    expect(() =>
+      config.plan({ declared, files, read: (name) => (full as Record<string, string>)[name], stage: 'dev', service: 'svc' }),
+    ).toThrow('function resource: its environment in serverless.yml sets TOKEN_X_ISSUER, which are deploy settings')
   })
 
   it('stops when a function file has no entry in serverless.yml, or an entry has no file', () => {
     const read = (name: string) => (full as Record<string, string>)[name]
     expect(() => config.plan({ declared: {}, files, read, stage: 'dev', service: 'svc' })).toThrow(
-      'functions/resource.ts has no entry under custom.functions in serverless.yml')
+      'functions/resource.ts has no entry under custom.functions in serverless.yml',
+    )
     expect(() => config.plan({ declared: { ...FUNCTIONS, gone: {} }, files, read, stage: 'dev', service: 'svc' })).toThrow(
-      'custom.functions.gone in serverless.yml has no functions/gone.ts')
+      'custom.functions.gone in serverless.yml has no functions/gone.ts',
+    )
   })
 
   it.each([
@@ -438,33 +578,47 @@ describe('the Entra ID and Maskinporten functions (kit: entra-obo, entra-machine
     expect(lambdas(plain).map((fn) => fn.Properties.FunctionName)).toEqual(['tokenx-handler-kit-fixture-resource'])
     expect(plain.output).toContain('not packaged: employee (none of EMPLOYEE_DOWNSTREAM_URL, EMPLOYEE_DOWNSTREAM_SCOPE is set)')
     expect(plain.output).toContain('not packaged: machine (none of MACHINE_DOWNSTREAM_URL, MACHINE_DOWNSTREAM_SCOPE is set)')
-    expect(plain.output).toContain('not packaged: maskinporten (none of MASKINPORTEN_SCOPES, MASKINPORTEN_RESOURCE, EXTERNAL_API_URL is set)')
+    expect(plain.output).toContain(
+      'not packaged: maskinporten (none of MASKINPORTEN_SCOPES, MASKINPORTEN_RESOURCE, EXTERNAL_API_URL is set)',
+    )
     expect(Object.keys(plain.resources).filter((name) => name.endsWith('KeyRole'))).toEqual([])
   }, 120_000)
 
-  it('are packaged with their settings only: NAIS\'s names, the key as a secret, their own', () => {
-    expect(lambdas(flows).map((fn) => fn.Properties.FunctionName).sort()).toEqual(
-      ['api-resource', 'employee', 'machine', 'maskinporten', 'resource'].map((name) => `tokenx-handler-kit-fixture-${name}`))
+  it("are packaged with their settings only: NAIS's names, the key as a secret, their own", () => {
+    expect(
+      lambdas(flows)
+        .map((fn) => fn.Properties.FunctionName)
+        .sort(),
+    ).toEqual(['api-resource', 'employee', 'machine', 'maskinporten', 'resource'].map((name) => `tokenx-handler-kit-fixture-${name}`))
     const common = { POWERTOOLS_METRICS_NAMESPACE: 'tokenx-handler-kit', NODE_OPTIONS: '--enable-source-maps' }
-    const { EMPLOYEE_DOWNSTREAM_URL, EMPLOYEE_DOWNSTREAM_SCOPE, MACHINE_DOWNSTREAM_URL, MACHINE_DOWNSTREAM_SCOPE, ...azure } = ENTRA_SETTINGS
+    const { EMPLOYEE_DOWNSTREAM_URL, EMPLOYEE_DOWNSTREAM_SCOPE, MACHINE_DOWNSTREAM_URL, MACHINE_DOWNSTREAM_SCOPE, ...azure } =
+      ENTRA_SETTINGS
     const { AZURE_OPENID_CONFIG_JWKS_URI, AZURE_APP_PRE_AUTHORIZED_APPS, ...azureClient } = azure
     expect(lambda(flows, 'employee')!.Properties.Environment.Variables).toEqual({
-      ...common, ...azure, DOWNSTREAM_URL: EMPLOYEE_DOWNSTREAM_URL, DOWNSTREAM_SCOPE: EMPLOYEE_DOWNSTREAM_SCOPE,
+      ...common,
+      ...azure,
+      DOWNSTREAM_URL: EMPLOYEE_DOWNSTREAM_URL,
+      DOWNSTREAM_SCOPE: EMPLOYEE_DOWNSTREAM_SCOPE,
       POWERTOOLS_SERVICE_NAME: 'tokenx-handler-kit-employee',
     })
     expect(lambda(flows, 'machine')!.Properties.Environment.Variables).toEqual({
-      ...common, ...azureClient, DOWNSTREAM_URL: MACHINE_DOWNSTREAM_URL, DOWNSTREAM_SCOPE: MACHINE_DOWNSTREAM_SCOPE,
+      ...common,
+      ...azureClient,
+      DOWNSTREAM_URL: MACHINE_DOWNSTREAM_URL,
+      DOWNSTREAM_SCOPE: MACHINE_DOWNSTREAM_SCOPE,
       POWERTOOLS_SERVICE_NAME: 'tokenx-handler-kit-machine',
     })
     expect(lambda(flows, 'maskinporten')!.Properties.Environment.Variables).toEqual({
-      ...common, ...MASKINPORTEN_SETTINGS, POWERTOOLS_SERVICE_NAME: 'tokenx-handler-kit-maskinporten',
+      ...common,
+      ...MASKINPORTEN_SETTINGS,
+      POWERTOOLS_SERVICE_NAME: 'tokenx-handler-kit-maskinporten',
     })
     // The TokenX functions are unchanged: none of these reaches them.
     expect(JSON.stringify(lambda(flows, 'resource')!.Properties.Environment.Variables)).not.toMatch(/AZURE_|MASKINPORTEN_|EXTERNAL_/)
     expect(JSON.stringify(lambda(flows, 'api-resource')!.Properties.Environment.Variables)).not.toMatch(/AZURE_|MASKINPORTEN_|EXTERNAL_/)
   })
 
-  it('gives each a role that may read its own key\'s secret and nothing of the others\'', () => {
+  it("gives each a role that may read its own key's secret and nothing of the others'", () => {
     const grants = (name: string) => secretStatements(statementsOf(flows, lambda(flows, name)!))
     expect(grants('employee')).toEqual([secretGrant('team/entra-key')])
     expect(grants('machine')).toEqual([secretGrant('team/entra-key')])
@@ -488,8 +642,11 @@ describe('the Entra ID and Maskinporten functions (kit: entra-obo, entra-machine
 
   it('refuses their bad settings at sls package, naming the function and the setting', async () => {
     const bad = { AZURE_APP_CLIENT_ID: 'my-app', EXTERNAL_API_URL: 'http://external.example.test/status' }
-    const { code, output } = await sls(['package', '--stage', 'fixture', '--package', path.join(service, '.package-bad-flows')],
-      { ...ENTRA_SETTINGS, ...MASKINPORTEN_SETTINGS, ...bad })
+    const { code, output } = await sls(['package', '--stage', 'fixture', '--package', path.join(service, '.package-bad-flows')], {
+      ...ENTRA_SETTINGS,
+      ...MASKINPORTEN_SETTINGS,
+      ...bad,
+    })
     expect(code).not.toBe(0)
     expect(output).toContain('function employee: AZURE_APP_CLIENT_ID must be the application (client) id, a UUID')
     expect(output).toContain('function machine: AZURE_APP_CLIENT_ID must be the application (client) id, a UUID')
@@ -502,28 +659,81 @@ describe('deploy/config.cjs plan and check: Entra ID and Maskinporten', () => {
   const files = Object.keys(FUNCTIONS).sort()
   const full = { ...SETTINGS, ...API_SETTINGS, ...ENTRA_SETTINGS, ...MASKINPORTEN_SETTINGS }
   const planOf = (values: Record<string, string | undefined>, declared: Record<string, unknown> = FUNCTIONS) =>
-    config.plan({ declared, files: Object.keys(declared).sort(), read: (name) => values[name], stage: 'dev', region: 'eu-north-1', service: 'svc' })
-  const failureOf = (values: Record<string, string | undefined>) => config.checkPlan(planOf(values)).then(() => 'passed', (err: Error) => err.message)
+    config.plan({
+      declared,
+      files: Object.keys(declared).sort(),
+      read: (name) => values[name],
+      stage: 'dev',
+      region: 'eu-north-1',
+      service: 'svc',
+    })
+  const failureOf = (values: Record<string, string | undefined>) =>
+    config.checkPlan(planOf(values)).then(
+      () => 'passed',
+      (err: Error) => err.message,
+    )
 
   it('passes a complete configuration, and one without the optional resource', async () => {
     expect(files).toContain('maskinporten')
     await expect(config.checkPlan(planOf(full))).resolves.toBeUndefined()
-    await expect(config.checkPlan(planOf({ ...full, MASKINPORTEN_RESOURCE: undefined, AZURE_APP_PRE_AUTHORIZED_APPS: undefined }))).resolves.toBeUndefined()
+    await expect(
+      config.checkPlan(planOf({ ...full, MASKINPORTEN_RESOURCE: undefined, AZURE_APP_PRE_AUTHORIZED_APPS: undefined })),
+    ).resolves.toBeUndefined()
   })
 
   it.each([
-    ['an Entra client id that is no UUID', { AZURE_APP_CLIENT_ID: 'my-app' }, 'function employee: AZURE_APP_CLIENT_ID must be the application (client) id, a UUID'],
-    ['no Entra key secret (the inline key is no deploy setting)', { AZURE_APP_JWK_SECRET_ID: undefined }, 'function machine: AZURE_APP_JWK_SECRET_ID is not set'],
-    ['an http: Entra token endpoint off loopback', { AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: 'http://login.example.test/token' }, 'function machine: AZURE_OPENID_CONFIG_TOKEN_ENDPOINT must be an https: URL'],
+    [
+      'an Entra client id that is no UUID',
+      { AZURE_APP_CLIENT_ID: 'my-app' },
+      'function employee: AZURE_APP_CLIENT_ID must be the application (client) id, a UUID',
+    ],
+    [
+      'no Entra key secret (the inline key is no deploy setting)',
+      { AZURE_APP_JWK_SECRET_ID: undefined },
+      'function machine: AZURE_APP_JWK_SECRET_ID is not set',
+    ],
+    [
+      'an http: Entra token endpoint off loopback',
+      { AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: 'http://login.example.test/token' },
+      'function machine: AZURE_OPENID_CONFIG_TOKEN_ENDPOINT must be an https: URL',
+    ],
     ['no Entra issuer', { AZURE_OPENID_CONFIG_ISSUER: undefined }, 'function employee: AZURE_OPENID_CONFIG_ISSUER is not set'],
-    ['no Entra JWKS (on-behalf-of checks the caller)', { AZURE_OPENID_CONFIG_JWKS_URI: undefined }, 'function employee: AZURE_OPENID_CONFIG_JWKS_URI is not set'],
-    ['pre-authorized apps that are no JSON list', { AZURE_APP_PRE_AUTHORIZED_APPS: 'frontend' }, 'function employee: AZURE_APP_PRE_AUTHORIZED_APPS must be a JSON array'],
-    ['an http: employee downstream off loopback', { EMPLOYEE_DOWNSTREAM_URL: 'http://employees.example.test/' }, 'function employee: DOWNSTREAM_SCOPE (deploy setting EMPLOYEE_DOWNSTREAM_SCOPE) / DOWNSTREAM_URL (deploy setting EMPLOYEE_DOWNSTREAM_URL): target.url must be https: URLs'],
-    ['a machine URL but no scope', { MACHINE_DOWNSTREAM_SCOPE: undefined }, 'function machine: DOWNSTREAM_SCOPE (deploy setting MACHINE_DOWNSTREAM_SCOPE) is not set'],
+    [
+      'no Entra JWKS (on-behalf-of checks the caller)',
+      { AZURE_OPENID_CONFIG_JWKS_URI: undefined },
+      'function employee: AZURE_OPENID_CONFIG_JWKS_URI is not set',
+    ],
+    [
+      'pre-authorized apps that are no JSON list',
+      { AZURE_APP_PRE_AUTHORIZED_APPS: 'frontend' },
+      'function employee: AZURE_APP_PRE_AUTHORIZED_APPS must be a JSON array',
+    ],
+    [
+      'an http: employee downstream off loopback',
+      { EMPLOYEE_DOWNSTREAM_URL: 'http://employees.example.test/' },
+      'function employee: DOWNSTREAM_SCOPE (deploy setting EMPLOYEE_DOWNSTREAM_SCOPE) / DOWNSTREAM_URL (deploy setting EMPLOYEE_DOWNSTREAM_URL): target.url must be https: URLs',
+    ],
+    [
+      'a machine URL but no scope',
+      { MACHINE_DOWNSTREAM_SCOPE: undefined },
+      'function machine: DOWNSTREAM_SCOPE (deploy setting MACHINE_DOWNSTREAM_SCOPE) is not set',
+    ],
     ['no Maskinporten issuer', { MASKINPORTEN_ISSUER: undefined }, 'function maskinporten: MASKINPORTEN_ISSUER is not set'],
-    ['no Maskinporten key secret', { MASKINPORTEN_CLIENT_JWK_SECRET_ID: undefined }, 'function maskinporten: MASKINPORTEN_CLIENT_JWK_SECRET_ID is not set'],
-    ['a resource that is no URI', { MASKINPORTEN_RESOURCE: 'external' }, 'function maskinporten: MASKINPORTEN_RESOURCE must be an absolute URI'],
-    ['an external API URL with credentials', { EXTERNAL_API_URL: 'https://u:p@external.example.test/' }, 'function maskinporten: MASKINPORTEN_SCOPES / EXTERNAL_API_URL: target.url must not carry credentials'],
+    [
+      'no Maskinporten key secret',
+      { MASKINPORTEN_CLIENT_JWK_SECRET_ID: undefined },
+      'function maskinporten: MASKINPORTEN_CLIENT_JWK_SECRET_ID is not set',
+    ],
+    [
+      'a resource that is no URI',
+      { MASKINPORTEN_RESOURCE: 'external' },
+      'function maskinporten: MASKINPORTEN_RESOURCE must be an absolute URI',
+    ],
+    [
+      'an external API URL with credentials',
+      { EXTERNAL_API_URL: 'https://u:p@external.example.test/' },
+      'function maskinporten: MASKINPORTEN_SCOPES / EXTERNAL_API_URL: target.url must not carry credentials',
+    ],
   ])('refuses %s', async (_, override, message) => {
     const failure = await failureOf({ ...full, ...override })
     expect(failure).toContain(message)
@@ -532,16 +742,21 @@ describe('deploy/config.cjs plan and check: Entra ID and Maskinporten', () => {
 
   it.each([
     ['AZURE_APP_JWK_SECRET_ID', 'my key', /AZURE_APP_JWK_SECRET_ID must be a Secrets Manager secret name/],
-    ['MASKINPORTEN_CLIENT_JWK_SECRET_ID', FULL_ARN.replace('eu-north-1', 'eu-west-1'), /MASKINPORTEN_CLIENT_JWK_SECRET_ID is a secret in eu-west-1, but the stage deploys to eu-north-1/],
+    [
+      'MASKINPORTEN_CLIENT_JWK_SECRET_ID',
+      FULL_ARN.replace('eu-north-1', 'eu-west-1'),
+      /MASKINPORTEN_CLIENT_JWK_SECRET_ID is a secret in eu-west-1, but the stage deploys to eu-north-1/,
+    ],
   ])('refuses a %s the IAM grant cannot name', (setting, secretId, message) => {
     expect(() => planOf({ ...full, [setting]: secretId })).toThrow(message)
   })
 
-  it('grants each key\'s secret only to the role of the functions of that key', () => {
+  it("grants each key's secret only to the role of the functions of that key", () => {
     const planned = planOf(full)
     const { Resources } = config.rolesFor(planned, 'svc', 'dev') as { Resources: Record<string, any> }
     expect(Object.keys(Resources).sort()).toEqual(['EntraKeyRole', 'MaskinportenKeyRole', 'TokenXCacheTablePolicy', 'TokenXExchangeRole'])
-    const grant = (role: string) => Resources[role].Properties.Policies[0].PolicyDocument.Statement.filter((s: any) => s.Action.includes('secretsmanager:GetSecretValue'))
+    const grant = (role: string) =>
+      Resources[role].Properties.Policies[0].PolicyDocument.Statement.filter((s: any) => s.Action.includes('secretsmanager:GetSecretValue'))
     expect(grant('EntraKeyRole')).toEqual([secretGrant('team/entra-key')])
     expect(grant('MaskinportenKeyRole')).toEqual([secretGrant('team/maskinporten-key')])
     expect(grant('TokenXExchangeRole')).toEqual([secretGrant('team/tokenx-key')])
@@ -553,16 +768,38 @@ describe('deploy/config.cjs plan and check: Entra ID and Maskinporten', () => {
 
   it('takes tokenX: as the older name of kit:, and refuses both, or an unknown kind, naming the key', () => {
     const read = (name: string) => (full as Record<string, string>)[name]
-    const older = config.plan({ declared: { machine: { ...FUNCTIONS.machine, kit: undefined, tokenX: 'entra-machine' } }, files: ['machine'], read, stage: 'dev', service: 'svc' })
+    const older = config.plan({
+      declared: { machine: { ...FUNCTIONS.machine, kit: undefined, tokenX: 'entra-machine' } },
+      files: ['machine'],
+      read,
+      stage: 'dev',
+      service: 'svc',
+    })
     expect(older.functions['machine']!.use).toBe('entra-machine')
-    expect(() => config.plan({ declared: { machine: { ...FUNCTIONS.machine, tokenX: 'exchange' } }, files: ['machine'], read, stage: 'dev', service: 'svc' }))
-      .toThrow('custom.functions.machine in serverless.yml sets both kit and tokenX')
-    expect(() => config.plan({ declared: { machine: { ...FUNCTIONS.machine, kit: 'azure' } }, files: ['machine'], read, stage: 'dev', service: 'svc' }))
-      .toThrow('custom.functions.machine.kit in serverless.yml must be one of exchange, api, none, entra-obo, entra-machine, maskinporten')
+    expect(() =>
+      config.plan({
+        declared: { machine: { ...FUNCTIONS.machine, tokenX: 'exchange' } },
+        files: ['machine'],
+        read,
+        stage: 'dev',
+        service: 'svc',
+      }),
+    ).toThrow('custom.functions.machine in serverless.yml sets both kit and tokenX')
+    expect(() =>
+      config.plan({
+        declared: { machine: { ...FUNCTIONS.machine, kit: 'azure' } },
+        files: ['machine'],
+        read,
+        stage: 'dev',
+        service: 'svc',
+      }),
+    ).toThrow('custom.functions.machine.kit in serverless.yml must be one of exchange, api, none, entra-obo, entra-machine, maskinporten')
   })
 
-  it('refuses an Entra ID setting in a function\'s own environment in serverless.yml', () => {
+  it("refuses an Entra ID setting in a function's own environment in serverless.yml", () => {
     const declared = { ...FUNCTIONS, machine: { ...FUNCTIONS.machine, environment: { AZURE_APP_CLIENT_ID: 'x' } } }
-    expect(() => planOf(full, declared)).toThrow('function machine: its environment in serverless.yml sets AZURE_APP_CLIENT_ID, which are deploy settings')
+    expect(() => planOf(full, declared)).toThrow(
+      'function machine: its environment in serverless.yml sets AZURE_APP_CLIENT_ID, which are deploy settings',
+    )
   })
 })

@@ -51,13 +51,27 @@ afterAll(async () => {
 })
 
 const context = () => ({
-  functionName: 'local', functionVersion: '$LATEST', invokedFunctionArn: 'arn:aws:lambda:eu-north-1:000000000000:function:local',
-  memoryLimitInMB: '256', awsRequestId: randomUUID(), logGroupName: '/aws/lambda/local', logStreamName: 'local',
-  callbackWaitsForEmptyEventLoop: true, getRemainingTimeInMillis: () => 10_000, done() {}, fail() {}, succeed() {},
+  functionName: 'local',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:eu-north-1:000000000000:function:local',
+  memoryLimitInMB: '256',
+  awsRequestId: randomUUID(),
+  logGroupName: '/aws/lambda/local',
+  logStreamName: 'local',
+  callbackWaitsForEmptyEventLoop: true,
+  getRemainingTimeInMillis: () => 10_000,
+  done() {},
+  fail() {},
+  succeed() {},
 })
 const event = (token: string) => ({
-  version: '2.0', routeKey: 'GET /x', rawPath: '/x', rawQueryString: '', headers: { authorization: `Bearer ${token}` },
-  requestContext: { http: { method: 'GET', path: '/x' }, requestId: randomUUID() }, isBase64Encoded: false,
+  version: '2.0',
+  routeKey: 'GET /x',
+  rawPath: '/x',
+  rawQueryString: '',
+  headers: { authorization: `Bearer ${token}` },
+  requestContext: { http: { method: 'GET', path: '/x' }, requestId: randomUUID() },
+  isBase64Encoded: false,
 })
 
 /** A handler module of test/consumer/src, loaded fresh with the environment of one client. */
@@ -66,9 +80,13 @@ const handlerModules = {
   'chained.ts': () => import('../consumer/src/chained.ts'),
 }
 
-async function handlerAs(clientId: string, file: keyof typeof handlerModules): Promise<(event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>> {
+async function handlerAs(
+  clientId: string,
+  file: keyof typeof handlerModules,
+): Promise<(event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>> {
   vi.resetModules()
-  for (const [name, value] of Object.entries(functionEnv(config, stack.state, clientId, keys.clients.get(clientId)!))) vi.stubEnv(name, value)
+  for (const [name, value] of Object.entries(functionEnv(config, stack.state, clientId, keys.clients.get(clientId)!)))
+    vi.stubEnv(name, value)
   vi.stubEnv('POWERTOOLS_METRICS_NAMESPACE', '')
   return (await handlerModules[file]()).handler as never
 }
@@ -82,7 +100,14 @@ describe('the kit against tokenx-local', () => {
     const result = await handler(event(await citizen('12345678910')), context())
     expect(result.statusCode).toBe(200)
     const body = JSON.parse(result.body) as Record<string, Record<string, unknown>>
-    expect(body.profile).toMatchObject({ method: 'GET', path: '/people/me', pid: '12345678910', client_id: FRONTEND, aud: PROFILE, idp: stack.idporten.issuer })
+    expect(body.profile).toMatchObject({
+      method: 'GET',
+      path: '/people/me',
+      pid: '12345678910',
+      client_id: FRONTEND,
+      aud: PROFILE,
+      idp: stack.idporten.issuer,
+    })
     expect(body.ledger).toMatchObject({ path: '/entries', pid: '12345678910', client_id: FRONTEND, aud: LEDGER })
     expect(stack.tokenx.stats.exchanges - before).toBe(2)
   })
@@ -93,7 +118,13 @@ describe('the kit against tokenx-local', () => {
     const incoming = await issueTokenXToken({ issuer: stack.tokenx.issuer, key: keys.tokenx }, subject, FRONTEND, ORDERS, 300)
     const result = await handler(event(incoming), context())
     expect(result.statusCode).toBe(200)
-    expect(JSON.parse(result.body)).toMatchObject({ path: '/entries', pid: '10987654321', client_id: ORDERS, aud: LEDGER, idp: stack.idporten.issuer })
+    expect(JSON.parse(result.body)).toMatchObject({
+      path: '/entries',
+      pid: '10987654321',
+      client_id: ORDERS,
+      aud: LEDGER,
+      idp: stack.idporten.issuer,
+    })
   })
 
   it('refuses a TokenX token for another app at the chained handler, before any exchange', async () => {
@@ -111,16 +142,31 @@ async function assertion(key: RsaJwkPair, clientId: string, claims: Record<strin
   const now = Math.floor(Date.now() / 1000)
   return new SignJWT({ jti: randomUUID(), ...claims })
     .setProtectedHeader({ alg: 'RS256', kid: key.kid })
-    .setIssuer(clientId).setSubject(clientId).setAudience(stack.tokenx.issuer)
-    .setIssuedAt(now).setNotBefore(now).setExpirationTime(now + lifetime)
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(stack.tokenx.issuer)
+    .setIssuedAt(now)
+    .setNotBefore(now)
+    .setExpirationTime(now + lifetime)
     .sign(await importJWK(key.privateJwk as JWK, 'RS256'))
 }
 
-async function exchange(clientAssertion: string, audience: string, subjectToken: string): Promise<{ status: number; body: Record<string, unknown> }> {
+async function exchange(
+  clientAssertion: string,
+  audience: string,
+  subjectToken: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(stack.tokenx.tokenEndpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE_GRANT, client_assertion_type: JWT_BEARER_ASSERTION, client_assertion: clientAssertion, subject_token_type: JWT_TOKEN_TYPE, subject_token: subjectToken, audience }),
+    body: new URLSearchParams({
+      grant_type: TOKEN_EXCHANGE_GRANT,
+      client_assertion_type: JWT_BEARER_ASSERTION,
+      client_assertion: clientAssertion,
+      subject_token_type: JWT_TOKEN_TYPE,
+      subject_token: subjectToken,
+      audience,
+    }),
   })
   return { status: response.status, body: (await response.json()) as Record<string, unknown> }
 }
@@ -130,9 +176,12 @@ describe("tokenx-local's TokenX keeps tokendings' rules", () => {
     const orders = keys.clients.get(ORDERS)!
     expect((await exchange(await assertion(orders, ORDERS), LEDGER, await citizen('12345678910'))).status).toBe(200)
     expect(await exchange(await assertion(orders, ORDERS), PROFILE, await citizen('12345678910'))).toEqual({
-      status: 400, body: { error: 'invalid_request', error_description: `client '${ORDERS}' is not authorized to get token with aud=${PROFILE}` },
+      status: 400,
+      body: { error: 'invalid_request', error_description: `client '${ORDERS}' is not authorized to get token with aud=${PROFILE}` },
     })
-    expect((await exchange(await assertion(orders, ORDERS), 'local:team:nobody', await citizen('12345678910'))).body.error_description).toBe('audience local:team:nobody is invalid')
+    expect(
+      (await exchange(await assertion(orders, ORDERS), 'local:team:nobody', await citizen('12345678910'))).body.error_description,
+    ).toBe('audience local:team:nobody is invalid')
   })
 
   it('refuses a replayed assertion, a lifetime over 120 s, an unknown client and a key not registered', async () => {
@@ -140,22 +189,36 @@ describe("tokenx-local's TokenX keeps tokendings' rules", () => {
     const once = await assertion(orders, ORDERS)
     expect((await exchange(once, LEDGER, await citizen('12345678910'))).status).toBe(200)
     expect(await exchange(once, LEDGER, await citizen('12345678910'))).toMatchObject({ status: 401, body: { error: 'invalid_client' } })
-    expect((await exchange(await assertion(orders, ORDERS, {}, 121), LEDGER, await citizen('12345678910'))).body.error_description)
-      .toBe(`invalid client authentication for client_id=${ORDERS}, client assertion exceeded max lifetime (120s).`)
-    expect((await exchange(await assertion(orders, 'local:team:stranger'), LEDGER, await citizen('12345678910'))).body.error_description)
-      .toBe('invalid client authentication for client_id=local:team:stranger, client not registered.')
+    expect((await exchange(await assertion(orders, ORDERS, {}, 121), LEDGER, await citizen('12345678910'))).body.error_description).toBe(
+      `invalid client authentication for client_id=${ORDERS}, client assertion exceeded max lifetime (120s).`,
+    )
+    expect(
+      (await exchange(await assertion(orders, 'local:team:stranger'), LEDGER, await citizen('12345678910'))).body.error_description,
+    ).toBe('invalid client authentication for client_id=local:team:stranger, client not registered.')
     const other = await generateRsaJwk()
     expect(await exchange(await assertion({ ...other, kid: orders.kid }, ORDERS), LEDGER, await citizen('12345678910'))).toEqual({
-      status: 400, body: { error: 'invalid_request', error_description: 'token verification failed: Signed+JWT+rejected%3A+Invalid+signature' },
+      status: 400,
+      body: { error: 'invalid_request', error_description: 'token verification failed: Signed+JWT+rejected%3A+Invalid+signature' },
     })
   })
 
   it('refuses a subject token of an unknown issuer, and an expired one', async () => {
     const orders = keys.clients.get(ORDERS)!
-    const stranger = await mintCitizenToken({ issuer: 'http://127.0.0.1:1', privateJwk: (await generateRsaJwk()).privateJwk }, { pid: '12345678910' })
-    expect((await exchange(await assertion(orders, ORDERS), LEDGER, stranger)).body.error_description).toBe('invalid subject_token: invalid request, cannot validate token from issuer=http://127.0.0.1:1')
-    const expired = await mintCitizenToken(stack.idporten.signer, { pid: '12345678910', issuedAt: Math.floor(Date.now() / 1000) - 600, expiresIn: 300 })
-    expect((await exchange(await assertion(orders, ORDERS), LEDGER, expired)).body.error_description).toBe('invalid subject_token: token verification failed: Expired+JWT')
+    const stranger = await mintCitizenToken(
+      { issuer: 'http://127.0.0.1:1', privateJwk: (await generateRsaJwk()).privateJwk },
+      { pid: '12345678910' },
+    )
+    expect((await exchange(await assertion(orders, ORDERS), LEDGER, stranger)).body.error_description).toBe(
+      'invalid subject_token: invalid request, cannot validate token from issuer=http://127.0.0.1:1',
+    )
+    const expired = await mintCitizenToken(stack.idporten.signer, {
+      pid: '12345678910',
+      issuedAt: Math.floor(Date.now() / 1000) - 600,
+      expiresIn: 300,
+    })
+    expect((await exchange(await assertion(orders, ORDERS), LEDGER, expired)).body.error_description).toBe(
+      'invalid subject_token: token verification failed: Expired+JWT',
+    )
   })
 })
 
@@ -167,7 +230,10 @@ describe('the configuration', () => {
     [{ ...raw, clients: { frontend: { audiences: [] } } }, 'cluster:namespace:app'],
     [{ ...raw, downstreams: { ...raw.downstreams, [ORDERS]: { port: 0 } } }, 'is also a client'],
     [{ ...raw, downstreams: { [PROFILE]: { port: 70000 }, [LEDGER]: { port: 0 } } }, 'port number from 0 to 65535'],
-    [{ ...raw, downstreams: { [PROFILE]: { port: 0 }, [LEDGER]: { port: 0 }, 'other:team:profile': { port: 0 } } }, 'would both be DOWNSTREAM_PROFILE_*: give one a "name"'],
+    [
+      { ...raw, downstreams: { [PROFILE]: { port: 0 }, [LEDGER]: { port: 0 }, 'other:team:profile': { port: 0 } } },
+      'would both be DOWNSTREAM_PROFILE_*: give one a "name"',
+    ],
   ])('refuses %j', (bad, message) => {
     expect(() => parseLocalConfig(bad)).toThrow(message)
   })
@@ -202,7 +268,17 @@ describe('the tokenx-local command', () => {
   const run = (args: string[]) => runScript(cli, [...args, '--config', configFile, '--state-dir', stateDir])
 
   it('prints a citizen token with --aud, --exp and --acr', async () => {
-    const { code, stdout } = await run(['token', '--pid', '12345678910', '--aud', ORDERS, '--exp', '60', '--acr', 'idporten-loa-substantial'])
+    const { code, stdout } = await run([
+      'token',
+      '--pid',
+      '12345678910',
+      '--aud',
+      ORDERS,
+      '--exp',
+      '60',
+      '--acr',
+      'idporten-loa-substantial',
+    ])
     expect(code).toBe(0)
     const claims = decodeJwt(stdout.trim())
     expect(claims).toMatchObject({ iss: stack.idporten.issuer, aud: ORDERS, pid: '12345678910', acr: 'idporten-loa-substantial' })
@@ -216,7 +292,13 @@ describe('the tokenx-local command', () => {
     const { code, stdout } = await run(['token', '--pid', '12345678910', '--client', FRONTEND, '--aud', PROFILE, '--exp', '120'])
     expect(code).toBe(0)
     const claims = decodeJwt(stdout.trim())
-    expect(claims).toMatchObject({ iss: stack.tokenx.issuer, aud: PROFILE, client_id: FRONTEND, idp: stack.idporten.issuer, pid: '12345678910' })
+    expect(claims).toMatchObject({
+      iss: stack.tokenx.issuer,
+      aud: PROFILE,
+      client_id: FRONTEND,
+      idp: stack.idporten.issuer,
+      pid: '12345678910',
+    })
     expect(claims.exp! - claims.iat!).toBe(120)
     const answer = await fetch(`${stack.downstreams.get(PROFILE)!.url}/anything`, { headers: { authorization: `Bearer ${stdout.trim()}` } })
     expect(answer.status).toBe(200)
@@ -226,7 +308,13 @@ describe('the tokenx-local command', () => {
     const refused = await run(['token', '--pid', '12345678910', '--client', ORDERS, '--aud', PROFILE])
     expect(refused).toMatchObject({ code: 1, stdout: '' })
     expect(refused.stderr).toContain(`${ORDERS} is not authorized to get a token with aud=${PROFILE}`)
-    for (const args of [['token', '--pid', '123'], ['token', '--pid', '12345678910', '--exp', 'soon'], ['token', '--pid', '12345678910', '--acr', 'high'], ['env'], ['nonsense']]) {
+    for (const args of [
+      ['token', '--pid', '123'],
+      ['token', '--pid', '12345678910', '--exp', 'soon'],
+      ['token', '--pid', '12345678910', '--acr', 'high'],
+      ['env'],
+      ['nonsense'],
+    ]) {
       const { code, stdout, stderr } = await run(args)
       expect(code, args.join(' ')).toBe(2)
       expect(stdout).toBe('')
@@ -257,7 +345,11 @@ describe('the tokenx-local command', () => {
         })
         void exited.then(() => reject(new Error(printed)))
       })
-      const running = JSON.parse(await readFile(path.join(dir, '.tokenx-local/running.json'), 'utf8')) as { pid: number; tokenxIssuer: string; downstreams: Record<string, string> }
+      const running = JSON.parse(await readFile(path.join(dir, '.tokenx-local/running.json'), 'utf8')) as {
+        pid: number
+        tokenxIssuer: string
+        downstreams: Record<string, string>
+      }
       expect(running.pid).toBe(child.pid)
       expect(printed).toContain(running.tokenxIssuer)
       expect(Object.keys(running.downstreams).sort()).toEqual([LEDGER, PROFILE])
@@ -267,7 +359,9 @@ describe('the tokenx-local command', () => {
       await expect(stat(path.join(dir, '.tokenx-local/running.json'))).rejects.toThrow()
 
       const taken = createServer()
-      const port = await new Promise<number>((resolve) => taken.listen(0, '127.0.0.1', () => resolve((taken.address() as { port: number }).port)))
+      const port = await new Promise<number>((resolve) =>
+        taken.listen(0, '127.0.0.1', () => resolve((taken.address() as { port: number }).port)),
+      )
       try {
         await writeFile(path.join(dir, 'tokenx-local.json'), JSON.stringify({ ...raw, tokenx: { port } }))
         const refused = await runScript(cli, ['start'], { cwd: dir })

@@ -52,7 +52,10 @@ async function until(condition: () => boolean, what: () => string, ms = 60_000):
 async function ready(stack: Started): Promise<void> {
   let gone = false
   void stack.exited.then(() => (gone = true))
-  await until(() => stack.output().includes('Try it:') || gone, () => stack.output())
+  await until(
+    () => stack.output().includes('Try it:') || gone,
+    () => stack.output(),
+  )
   if (!stack.output().includes('Try it:')) throw new Error(`npm start did not get ready:\n${stack.output()}`)
 }
 
@@ -80,7 +83,11 @@ async function expectStopped(stack: Started, base: number): Promise<void> {
   const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000))
   expect(await Promise.race([stack.exited, timeout]), stack.output()).not.toBe('timeout')
   // The stack's close is done once its process has gone; give the kernel a moment to drop the sockets.
-  await until(() => leftOver(stack.npm.pid!, base).length === 0, () => leftOver(stack.npm.pid!, base).join('\n'), 10_000)
+  await until(
+    () => leftOver(stack.npm.pid!, base).length === 0,
+    () => leftOver(stack.npm.pid!, base).join('\n'),
+    10_000,
+  )
   for (let port = base; port <= base + 6; port++) expect(await portOpen(port), `port ${port}`).toBe(false)
   expect(existsSync(path.join(stateDir, `stack-${base}.json`))).toBe(false)
   expect(stack.output()).toMatch(/^stopped$/m)

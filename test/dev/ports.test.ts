@@ -34,8 +34,12 @@ afterAll(async () => {
 
 async function freePorts(): Promise<StackPorts> {
   return {
-    http: await freePort(), lambda: await freePort(), tokenx: await freePort(),
-    idporten: await freePort(), downstream: await freePort(), secretsManager: await freePort(),
+    http: await freePort(),
+    lambda: await freePort(),
+    tokenx: await freePort(),
+    idporten: await freePort(),
+    downstream: await freePort(),
+    secretsManager: await freePort(),
   }
 }
 
@@ -53,23 +57,31 @@ describe('npm start with a taken port', () => {
     ['downstream', 'downstream API'],
     ['http', 'the example function, serverless-offline'],
     ['lambda', "serverless-offline's Lambda invoke API"],
-  ] as const)('names the port and the variable for %s, exits non-zero and leaves nothing running', async (piece, label) => {
-    const ports = { ...(await freePorts()), [piece]: busy }
-    const { code, stdout, stderr } = await npmStart(ports)
-    expect(code).toBe(1)
-    expect(stderr).toBe(
-      `npm start: port ${busy} on 127.0.0.1 (${label}) is already in use: ` +
-        `set ${PORT_VARIABLES[piece]} (or DEV_PORT_BASE for all six) to a free port, or stop what listens there\n`,
-    )
-    expect(stdout).not.toContain('Try it:')
-    for (const [name, port] of Object.entries(ports)) if (name !== piece) expect(await portIsOpen(port)).toBe(false)
-    expect(processesMentioning(`--httpPort ${ports.http}`)).toEqual([])
-  }, 60_000)
+  ] as const)(
+    'names the port and the variable for %s, exits non-zero and leaves nothing running',
+    async (piece, label) => {
+      const ports = { ...(await freePorts()), [piece]: busy }
+      const { code, stdout, stderr } = await npmStart(ports)
+      expect(code).toBe(1)
+      expect(stderr).toBe(
+        `npm start: port ${busy} on 127.0.0.1 (${label}) is already in use: ` +
+          `set ${PORT_VARIABLES[piece]} (or DEV_PORT_BASE for all six) to a free port, or stop what listens there\n`,
+      )
+      expect(stdout).not.toContain('Try it:')
+      for (const [name, port] of Object.entries(ports)) if (name !== piece) expect(await portIsOpen(port)).toBe(false)
+      expect(processesMentioning(`--httpPort ${ports.http}`)).toEqual([])
+    },
+    60_000,
+  )
 
   it('refuses a malformed port variable with one line naming it', async () => {
     const env = { ...process.env, DEV_STATE_DIR: stateDir, DEV_TOKENX_PORT: '44o2' }
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [path.join(root, 'scripts', 'dev-stack.ts')], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
+      const child = spawn(process.execPath, [path.join(root, 'scripts', 'dev-stack.ts')], {
+        cwd: root,
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
       let stderr = ''
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
       child.once('exit', (code) => resolve({ code, stderr }))
@@ -99,7 +111,12 @@ describe('startStack and startOffline', () => {
     expect(() => portsFromEnv({ DEV_HTTP_PORT: '70000' })).toThrow('DEV_HTTP_PORT must be a port number from 0 to 65535, not "70000"')
     expect(() => portsFromEnv({ DEV_PORT_BASE: '65531' })).toThrow(/DEV_PORT_BASE must leave room for six ports/)
     expect(portsFromEnv({ DEV_PORT_BASE: '5000', DEV_TOKENX_PORT: '6000' })).toEqual({
-      http: 5000, lambda: 5001, tokenx: 6000, idporten: 5003, downstream: 5004, secretsManager: 5005,
+      http: 5000,
+      lambda: 5001,
+      tokenx: 6000,
+      idporten: 5003,
+      downstream: 5004,
+      secretsManager: 5005,
     })
   })
 })
@@ -113,9 +130,13 @@ describe('port checks', () => {
   it.runIf(process.platform === 'linux')('listenerOwnedBy tells whose socket listens on a port', async () => {
     expect(await listenerOwnedBy(process.pid, busy)).toBe(true)
     // Another process listening: not ours.
-    const child = spawn(process.execPath, ['-e', 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => console.log(s.address().port))'], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
+    const child = spawn(
+      process.execPath,
+      ['-e', 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => console.log(s.address().port))'],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    )
     try {
       const port = await new Promise<number>((resolve) => child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString()))))
       expect(await listenerOwnedBy(process.pid, port)).toBe(false)

@@ -212,7 +212,11 @@ describe('a correct exchange', () => {
 describe('client assertion rules (401 invalid_client)', () => {
   // Overrides are functions: keys and endpoints exist only once beforeAll has run.
   const cases: Array<[string, () => AssertionOverrides, RegExp]> = [
-    ['signed by an unregistered key (with the registered kid)', () => ({ key: otherKey.privateJwk, kid: clientKey.kid }), /token verification failed/],
+    [
+      'signed by an unregistered key (with the registered kid)',
+      () => ({ key: otherKey.privateJwk, kid: clientKey.kid }),
+      /token verification failed/,
+    ],
     ['from an unknown client', () => ({ clientId: 'local:team:stranger' }), /client_id=local:team:stranger, client not registered\.$/],
     ['expired', () => ({ iat: Math.floor(Date.now() / 1000) - 60, lifetime: 30 }), /jwt expired/],
     ['with a lifetime over 120 s', () => ({ lifetime: 121 }), /client assertion exceeded max lifetime \(120s\)\.$/],
@@ -429,10 +433,14 @@ describe('the kit against the local TokenX: both assertion audiences tokendings 
     ['the token endpoint (no issuer configured)', { issuer: undefined }],
   ])('exchanges with aud = %s', async (_, overrides) => {
     const token = await kit(overrides).exchange(await idporten.mint({ pid: PID }), TARGET)
-    const { payload } = await jwtVerify(token.accessToken, createLocalJWKSet((await (await fetch(tokenx.jwksUri)).json()) as { keys: JWK[] }), {
-      issuer: tokenx.issuer,
-      audience: TARGET,
-    })
+    const { payload } = await jwtVerify(
+      token.accessToken,
+      createLocalJWKSet((await (await fetch(tokenx.jwksUri)).json()) as { keys: JWK[] }),
+      {
+        issuer: tokenx.issuer,
+        audience: TARGET,
+      },
+    )
     expect(payload.client_id).toBe(CLIENT)
     expect(tokenx.stats.exchanges).toBe(1)
   })

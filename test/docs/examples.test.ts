@@ -50,9 +50,13 @@ describe('the check itself', () => {
 
   it('refuses a missing file, a path outside examples/, and a marker on another language', async () => {
     expect(await check('<!-- example: examples/none.ts -->\n```ts\nx\n```\n')).toEqual([expect.stringContaining('does not exist')])
-    expect(await check('<!-- example: lib/index.ts -->\n```ts\nx\n```\n')).toEqual([expect.stringContaining('not a .ts file under examples/')])
+    expect(await check('<!-- example: lib/index.ts -->\n```ts\nx\n```\n')).toEqual([
+      expect.stringContaining('not a .ts file under examples/'),
+    ])
     expect(await check('<!-- example: examples/../lib/index.ts -->\n```ts\nx\n```\n')).toHaveLength(1)
-    expect(await check('<!-- example: examples/a.ts -->\n```js\nconst a = 1\nexport { a }\n```\n')).toEqual([expect.stringContaining('marker on a ```js block')])
+    expect(await check('<!-- example: examples/a.ts -->\n```js\nconst a = 1\nexport { a }\n```\n')).toEqual([
+      expect.stringContaining('marker on a ```js block'),
+    ])
   })
 
   it('finds blocks by CommonMark fences: longer fences, tildes, code fences inside a block', () => {

@@ -53,12 +53,14 @@ export function processesMentioning(needle: string): string[] {
 /** Pids of running processes in process group `pgid` (a detached child's pid is its group id). */
 export function processGroupMembers(pgid: number): number[] {
   const out = execFileSync('ps', ['-eo', 'pid=,pgid=,stat='], { encoding: 'utf8' })
-  return out
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    // Zombies (stat Z) have exited; they only wait for their parent to read their status.
-    .filter(([pid, group, stat]) => pid !== undefined && Number(group) === pgid && !stat?.startsWith('Z'))
-    .map(([pid]) => Number(pid))
+  return (
+    out
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      // Zombies (stat Z) have exited; they only wait for their parent to read their status.
+      .filter(([pid, group, stat]) => pid !== undefined && Number(group) === pgid && !stat?.startsWith('Z'))
+      .map(([pid]) => Number(pid))
+  )
 }
 
 export function isAlive(pid: number): boolean {

@@ -22,16 +22,7 @@ import { APP_CLIENT_ID, DOWNSTREAM_AUDIENCE, freePort, startStack, type Stack } 
 import { tokenCacheKey } from '../../lib/cache/memory.ts'
 import { appBinding, itemKey } from '../../lib/cache/seal.ts'
 import { importPrivateJwk } from '../../lib/exchange/key.ts'
-import {
-  bearerClaims,
-  callResource,
-  isAlive,
-  newPid,
-  portIsOpen,
-  portOf,
-  processesMentioning,
-  processGroupMembers,
-} from './helpers.ts'
+import { bearerClaims, callResource, isAlive, newPid, portIsOpen, portOf, processesMentioning, processGroupMembers } from './helpers.ts'
 
 describe('the example function behind serverless-offline', () => {
   let stack: Stack
@@ -48,7 +39,15 @@ describe('the example function behind serverless-offline', () => {
   afterAll(async () => {
     const offlinePid = stack?.offline?.pid
     const ports = stack
-      ? [apiUrl, stack.offline?.lambdaUrl ?? '', stack.tokenx.url, stack.idporten.url, stack.downstream.url, stack.secretsManager.url, stack.dynamodb?.url ?? '']
+      ? [
+          apiUrl,
+          stack.offline?.lambdaUrl ?? '',
+          stack.tokenx.url,
+          stack.idporten.url,
+          stack.downstream.url,
+          stack.secretsManager.url,
+          stack.dynamodb?.url ?? '',
+        ]
           .filter(Boolean)
           .map(portOf)
       : []
@@ -255,7 +254,12 @@ describe('the example function behind serverless-offline', () => {
       expect(answer.status).toBe(200)
       expect(answer.json.pid).toBe(pid)
       const { exchanges, invalidClient, secretReads, downstream } = delta(before)
-      expect({ exchanges, invalidClient, secretReads, downstream }).toEqual({ exchanges: 1, invalidClient: 1, secretReads: 1, downstream: 1 })
+      expect({ exchanges, invalidClient, secretReads, downstream }).toEqual({
+        exchanges: 1,
+        invalidClient: 1,
+        secretReads: 1,
+        downstream: 1,
+      })
 
       // And the new key keeps working without further reloads.
       const after = snapshot()

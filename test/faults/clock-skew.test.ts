@@ -42,9 +42,11 @@ const MAX_LIFETIME = 120
 function accepts(check: Check, claims: { iat: number; nbf: number; exp: number }, serverNow: number): boolean {
   if (Math.floor(claims.exp - serverNow) > MAX_LIFETIME) return false // Duration.between(...).seconds <= 120
   if (check === 'strict') return claims.exp > serverNow
-  return claims.exp > serverNow - NIMBUS_MAX_CLOCK_SKEW &&
+  return (
+    claims.exp > serverNow - NIMBUS_MAX_CLOCK_SKEW &&
     claims.nbf - NIMBUS_MAX_CLOCK_SKEW < serverNow &&
     claims.iat - NIMBUS_MAX_CLOCK_SKEW < serverNow
+  )
 }
 
 let key: TestKey
@@ -71,7 +73,12 @@ afterEach(() => {
 afterAll(() => tokenx.close())
 
 /** Exchanges once with the function's clock at `functionNow` and TokenX's at `functionNow + skew`. */
-async function exchangeWithSkew(check: Check, functionNow: number, skewSeconds: number, /** ms */ assertionLifetime?: number): Promise<boolean> {
+async function exchangeWithSkew(
+  check: Check,
+  functionNow: number,
+  skewSeconds: number,
+  /** ms */ assertionLifetime?: number,
+): Promise<boolean> {
   endpoint = { check, now: functionNow + skewSeconds * 1000 }
   const kit = createTokenXClient({
     clientId: CLIENT_ID,
@@ -81,7 +88,10 @@ async function exchangeWithSkew(check: Check, functionNow: number, skewSeconds: 
     clock: () => functionNow,
     ...(assertionLifetime !== undefined ? { assertionLifetime } : {}),
   })
-  return kit.exchange(await subjectAt(functionNow), AUDIENCE).then(() => true, () => false)
+  return kit.exchange(await subjectAt(functionNow), AUDIENCE).then(
+    () => true,
+    () => false,
+  )
 }
 
 const subjects = new Map<number, Promise<string>>()
@@ -100,7 +110,10 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 
 // A function clock on a whole second, and one just before the next: flooring `iat` matters at the edges.
 const WHOLE = Date.UTC(2026, 10, 25, 12, 0, 0)
-const CLOCKS = [['on a whole second', WHOLE], ['999 ms past a second', WHOLE + 999]] as const
+const CLOCKS = [
+  ['on a whole second', WHOLE],
+  ['999 ms past a second', WHOLE + 999],
+] as const
 
 describe.each(CLOCKS)('with the function clock %s', (_name, functionNow) => {
   it('tokendings accepts the default 30 s assertion for skews within ±60 s (except exactly −60 s)', async () => {
@@ -128,7 +141,8 @@ describe.each(CLOCKS)('with the function clock %s', (_name, functionNow) => {
 
   it('there, a 60 s lifetime centres the window at −60 s <= skew < +60 s', async () => {
     const accepted: number[] = []
-    for (const skew of [...range(-63, -56), ...range(56, 63)]) if (await exchangeWithSkew('strict', functionNow, skew, 60_000)) accepted.push(skew)
+    for (const skew of [...range(-63, -56), ...range(56, 63)])
+      if (await exchangeWithSkew('strict', functionNow, skew, 60_000)) accepted.push(skew)
     expect(accepted).toEqual(expect.arrayContaining([...range(-60, -56), ...range(56, 59)]))
     expect(accepted.every((skew) => skew >= -61 && skew < 60)).toBe(true)
   })

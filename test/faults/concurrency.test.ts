@@ -49,7 +49,14 @@ afterEach(async () => {
 afterAll(() => tokenx.close())
 
 function options(overrides: Partial<TokenXOptions> = {}): TokenXOptions {
-  return { clientId: CLIENT_ID, tokenEndpoint: `${tokenx.url}/token`, privateJwk: key.privateJwk, retryBackoff: 1, retries: 2, ...overrides }
+  return {
+    clientId: CLIENT_ID,
+    tokenEndpoint: `${tokenx.url}/token`,
+    privateJwk: key.privateJwk,
+    retryBackoff: 1,
+    retries: 2,
+    ...overrides,
+  }
 }
 
 const RESET: Answer = { status: 0, body: '', reset: true }
@@ -62,7 +69,12 @@ describe.each([
   ['resets every connection', () => RESET, 503, 3],
   ['answers 200 without expires_in', () => ({ status: 200, body: { access_token: 'at.x', token_type: 'Bearer' } }), 502, 1],
   ['answers invalid_client', () => ({ status: 401, body: { error: 'invalid_client' } }), 500, 1],
-  ['rejects the subject token', () => ({ status: 400, body: { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed' } }), 401, 1],
+  [
+    'rejects the subject token',
+    () => ({ status: 400, body: { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed' } }),
+    401,
+    1,
+  ],
 ] as const)('a burst of invocations while TokenX %s', (_name, respond, status, requests) => {
   it(`shares one exchange (${requests} request(s)) and every invocation answers ${status}`, async () => {
     script = respond
@@ -106,7 +118,9 @@ describe('waiters that give up', () => {
   it('through the middleware: invocations near their deadline answer 504, the rest 200, with one exchange', async () => {
     script = (request) => ({ ...issue(request), delay: 300 })
     const { handler } = lambdaHandler({ client: options() })
-    const invocations = Array.from({ length: 10 }, (_, i) => handler(v2Event(`Bearer ${subject}`), lambdaContext(i % 2 === 0 ? 600 : 10_000)))
+    const invocations = Array.from({ length: 10 }, (_, i) =>
+      handler(v2Event(`Bearer ${subject}`), lambdaContext(i % 2 === 0 ? 600 : 10_000)),
+    )
     const statuses = (await Promise.all(invocations)).map((result) => result.statusCode)
     expect(statuses).toEqual([504, 200, 504, 200, 504, 200, 504, 200, 504, 200])
     expect(tokenx.requests).toHaveLength(1)
@@ -133,12 +147,15 @@ describe('waiters that give up', () => {
     expect(tokenx.requests).toHaveLength(2)
   })
 
-  it('distinct citizens in one burst never wait on each other\'s failures', async () => {
+  it("distinct citizens in one burst never wait on each other's failures", async () => {
     const citizens = await Promise.all(['1', '2', '3', '4'].map((pid) => citizenToken(pid)))
     const failing = citizens[0]
-    script = (request) => (new URLSearchParams(request.body).get('subject_token') === failing ? { status: 500, body: 'down for this one' } : issue(request))
+    script = (request) =>
+      new URLSearchParams(request.body).get('subject_token') === failing ? { status: 500, body: 'down for this one' } : issue(request)
     const kit = createTokenXClient(options({ retries: 0 }))
-    const outcomes = await Promise.allSettled(citizens.flatMap((citizen) => Array.from({ length: 5 }, () => kit.exchange(citizen, AUDIENCE))))
+    const outcomes = await Promise.allSettled(
+      citizens.flatMap((citizen) => Array.from({ length: 5 }, () => kit.exchange(citizen, AUDIENCE))),
+    )
     expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toHaveLength(5)
     expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(15)
     expect(tokenx.requests).toHaveLength(4)

@@ -80,7 +80,7 @@ describe('the downstream API refusing a cached token', () => {
     expect(tokenx.requests).toHaveLength(2)
   })
 
-  it('retries only once: a 401 to the new token too is the handler\'s answer', async () => {
+  it("retries only once: a 401 to the new token too is the handler's answer", async () => {
     const { handler } = lambdaHandler({ client: options(), downstreamUrl: downstream.url })
     await invoke(handler)
     // The downstream API refuses everything from now on.
@@ -101,7 +101,7 @@ describe('the downstream API refusing a cached token', () => {
     expect(tokenx.requests).toHaveLength(2)
   })
 
-  it('when TokenX is down for the new exchange, the invocation answers TokenX\'s error (503)', async () => {
+  it("when TokenX is down for the new exchange, the invocation answers TokenX's error (503)", async () => {
     const { handler } = lambdaHandler({ client: options({ retries: 1 }), downstreamUrl: downstream.url })
     await invoke(handler)
     revoked.add(sentTokens()[0]!)
@@ -130,7 +130,7 @@ describe('the downstream API refusing a cached token', () => {
     expect(new Set(tokens).size).toBe(2)
   })
 
-  it('another citizen\'s cached token is untouched by one citizen\'s 401', async () => {
+  it("another citizen's cached token is untouched by one citizen's 401", async () => {
     const other = await citizenToken('10987654321')
     const { handler } = lambdaHandler({ client: options(), downstreamUrl: downstream.url })
     await invoke(handler)
@@ -148,7 +148,11 @@ describe('the downstream API refusing a cached token', () => {
 // Issue 18: answers a fresh token cannot change.
 describe('the downstream API refusing the citizen, not the token', () => {
   it('403: answered as it is, the token kept (no new exchange, now or on the next invocation)', async () => {
-    downstream.respond = () => ({ status: 403, body: { error: 'insufficient_scope' }, headers: { 'www-authenticate': 'Bearer error="insufficient_scope"' } })
+    downstream.respond = () => ({
+      status: 403,
+      body: { error: 'insufficient_scope' },
+      headers: { 'www-authenticate': 'Bearer error="insufficient_scope"' },
+    })
     const { handler } = lambdaHandler({ client: options(), downstreamUrl: downstream.url })
     expect((await invoke(handler)).statusCode).toBe(403)
     expect((await invoke(handler)).statusCode).toBe(403)
@@ -157,7 +161,11 @@ describe('the downstream API refusing the citizen, not the token', () => {
   })
 
   it('401 insufficient_user_authentication (RFC 9470): answered as it is, the token kept for calls that need no more', async () => {
-    downstream.respond = () => ({ status: 401, body: '', headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="idporten-loa-high"' } })
+    downstream.respond = () => ({
+      status: 401,
+      body: '',
+      headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="idporten-loa-high"' },
+    })
     const { handler } = lambdaHandler({ client: options(), downstreamUrl: downstream.url })
     expect((await invoke(handler)).statusCode).toBe(401)
     downstream.respond = accepting
@@ -201,8 +209,12 @@ describe('where the token may go', () => {
     expect(downstream.requests).toHaveLength(0)
   })
 
-  it('an unreachable downstream answers 502 with the kit\'s fixed text', async () => {
-    const { handler } = lambdaHandler({ client: options(), downstreamUrl: 'http://127.0.0.1:1', downstreamOrigins: ['http://127.0.0.1:1/'] })
+  it("an unreachable downstream answers 502 with the kit's fixed text", async () => {
+    const { handler } = lambdaHandler({
+      client: options(),
+      downstreamUrl: 'http://127.0.0.1:1',
+      downstreamOrigins: ['http://127.0.0.1:1/'],
+    })
     const result = await invoke(handler)
     expect(result.statusCode).toBe(502)
     expect(JSON.parse(result.body)).toEqual({ error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' })

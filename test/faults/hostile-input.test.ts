@@ -31,11 +31,18 @@ beforeAll(async () => {
   send = vi.fn<SecretsManagerLike['send']>(async () => ({ SecretString: JSON.stringify(key.privateJwk) }))
   handle = vi.fn(async () => ({ statusCode: 200, body: 'handled' }))
   const wrapped = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
-    .use(tokenX({
-      audience: AUDIENCE,
-      client: { clientId: CLIENT_ID, tokenEndpoint: `${tokenx.url}/token`, privateJwkSecretId: 'tokenx/private-jwk', secretsManager: { send } },
-      logger: false,
-    }))
+    .use(
+      tokenX({
+        audience: AUDIENCE,
+        client: {
+          clientId: CLIENT_ID,
+          tokenEndpoint: `${tokenx.url}/token`,
+          privateJwkSecretId: 'tokenx/private-jwk',
+          secretsManager: { send },
+        },
+        logger: false,
+      }),
+    )
     .handler(handle)
   handler = (event) => wrapped(event, lambdaContext(10_000))
 })
@@ -58,10 +65,16 @@ type Refusal = 'missing' | 'invalid' | 'repeated'
 
 const CHALLENGE: Record<Refusal, [number, string, object]> = {
   missing: [401, 'Bearer', { error_description: 'A bearer token is required' }],
-  invalid: [401, 'Bearer error="invalid_token", error_description="The bearer token is malformed, expired or not accepted"',
-    { error: 'invalid_token', error_description: 'The bearer token is malformed, expired or not accepted' }],
-  repeated: [400, 'Bearer error="invalid_request", error_description="The request must carry exactly one bearer token"',
-    { error: 'invalid_request', error_description: 'The request must carry exactly one bearer token' }],
+  invalid: [
+    401,
+    'Bearer error="invalid_token", error_description="The bearer token is malformed, expired or not accepted"',
+    { error: 'invalid_token', error_description: 'The bearer token is malformed, expired or not accepted' },
+  ],
+  repeated: [
+    400,
+    'Bearer error="invalid_request", error_description="The request must carry exactly one bearer token"',
+    { error: 'invalid_request', error_description: 'The request must carry exactly one bearer token' },
+  ],
 }
 
 async function expectRefusal(event: unknown, refusal: Refusal) {
@@ -92,16 +105,28 @@ describe('the Authorization header', () => {
     ['Digest', () => v1Event('Digest username="a", realm="b", nonce="c", uri="/", response="d"')],
     ['DPoP with a JWT', () => v2Event(`DPoP ${valid}`)],
     ['Negotiate', () => albEvent('Negotiate YIIabc')],
-    ['only a Bearer token under another header name', () => ({ headers: { 'x-authorization': `Bearer ${valid}`, 'proxy-authorization': `Bearer ${valid}` } })],
+    [
+      'only a Bearer token under another header name',
+      () => ({ headers: { 'x-authorization': `Bearer ${valid}`, 'proxy-authorization': `Bearer ${valid}` } }),
+    ],
   ])('%s → 401 with a bare Bearer challenge', async (_name, event) => {
     await expectRefusal(event(), 'missing')
   })
 
   it.each([
-    ['two values in multiValueHeaders (v1)', () => ({ ...v1Event(`Bearer ${valid}`), multiValueHeaders: { Authorization: [`Bearer ${valid}`, 'Bearer other.token.here'] } })],
+    [
+      'two values in multiValueHeaders (v1)',
+      () => ({ ...v1Event(`Bearer ${valid}`), multiValueHeaders: { Authorization: [`Bearer ${valid}`, 'Bearer other.token.here'] } }),
+    ],
     ['a Bearer and a Basic value', () => ({ multiValueHeaders: { authorization: [`Bearer ${valid}`, 'Basic dXNlcjpwYXNz'] } })],
-    ['two header names differing in case', () => ({ headers: { Authorization: `Bearer ${valid}`, authorization: 'Bearer another.jwt.value' } })],
-    ['headers and multiValueHeaders disagreeing', () => ({ headers: { authorization: `Bearer ${valid}` }, multiValueHeaders: { authorization: ['Bearer x.y.z'] } })],
+    [
+      'two header names differing in case',
+      () => ({ headers: { Authorization: `Bearer ${valid}`, authorization: 'Bearer another.jwt.value' } }),
+    ],
+    [
+      'headers and multiValueHeaders disagreeing',
+      () => ({ headers: { authorization: `Bearer ${valid}` }, multiValueHeaders: { authorization: ['Bearer x.y.z'] } }),
+    ],
   ])('repeated: %s → 400 invalid_request', async (_name, event) => {
     await expectRefusal(event(), 'repeated')
   })
@@ -137,7 +162,11 @@ describe('the Authorization header', () => {
     const hugePayload = Buffer.from(JSON.stringify({ exp: 4_102_444_800, pad: 'x'.repeat(400_000) })).toString('base64url')
     const exec = vi.spyOn(RegExp.prototype, 'exec')
     const test = vi.spyOn(RegExp.prototype, 'test')
-    for (const event of [v1Event(`Bearer ${header}.${hugePayload}.${signature}`), v2Event(`Bearer ${'a'.repeat(500_000)}`), albEvent(`Bearer ${'A.'.repeat(200_000)}`)]) {
+    for (const event of [
+      v1Event(`Bearer ${header}.${hugePayload}.${signature}`),
+      v2Event(`Bearer ${'a'.repeat(500_000)}`),
+      albEvent(`Bearer ${'A.'.repeat(200_000)}`),
+    ]) {
       await expectRefusal(event, 'invalid')
     }
     const scanned = [...exec.mock.calls, ...test.mock.calls].some(([input]) => String(input).length > 100_000)
@@ -149,7 +178,9 @@ describe('the Authorization header', () => {
     const now = Math.floor(Date.now() / 1000)
     const expired = await citizenToken('1', { now: now - 7200, expiresIn: 60 })
     const noExp = await new SignJWT({ pid: '1' }).setProtectedHeader({ alg: 'RS256' }).setIssuedAt().sign(signer)
-    const stringExp = await new SignJWT({ pid: '1', exp: String(now + 3600) } as Record<string, unknown>).setProtectedHeader({ alg: 'RS256' }).sign(signer)
+    const stringExp = await new SignJWT({ pid: '1', exp: String(now + 3600) } as Record<string, unknown>)
+      .setProtectedHeader({ alg: 'RS256' })
+      .sign(signer)
     for (const token of [expired, noExp, stringExp]) await expectRefusal(v2Event(`Bearer ${token}`), 'invalid')
   })
 })
@@ -199,14 +230,21 @@ describe('properties (fast-check)', () => {
   const eventFor = fc.constantFrom(v1Event, v2Event, albEvent)
   // Any code point, ASCII and control characters more often. (fast-check's binary string unit
   // builds a table of every code point first, which alone takes over a second.)
-  const anyChar = fc.oneof(fc.integer({ min: 0, max: 0x7f }), fc.integer({ min: 0, max: 0x10ffff })).map((code) => String.fromCodePoint(code))
+  const anyChar = fc
+    .oneof(fc.integer({ min: 0, max: 0x7f }), fc.integer({ min: 0, max: 0x10ffff }))
+    .map((code) => String.fromCodePoint(code))
   const anyString = (maxLength: number) => fc.array(anyChar, { maxLength }).map((chars) => chars.join(''))
 
   it('any header value that is not "Bearer <unexpired signed JWT>" is refused with 400 or 401 and no I/O', async () => {
     const value = fc.oneof(
       anyString(200),
       fc.string({ unit: 'grapheme-ascii', maxLength: 200 }),
-      fc.tuple(fc.mixedCase(fc.constant('bearer')), fc.string({ maxLength: 5 }).map((s) => s.replace(/[^ \t]/g, ' ')), anyString(200))
+      fc
+        .tuple(
+          fc.mixedCase(fc.constant('bearer')),
+          fc.string({ maxLength: 5 }).map((s) => s.replace(/[^ \t]/g, ' ')),
+          anyString(200),
+        )
         .map(([scheme, gap, rest]) => `${scheme}${gap}${rest}`),
     )
     await fc.assert(
@@ -222,10 +260,10 @@ describe('properties (fast-check)', () => {
   })
 
   it('a valid token with any one character spliced in is refused, unless the character is harmless', async () => {
-    const spliced = fc.tuple(fc.nat({ max: valid.length }), fc.oneof(
-      fc.constantFrom(' ', '\t', '\r', '\n', '\u0000', '\u007f', ',', ';', '"', '\\', 'ø', '€', '\u2028', '=', '%'),
-      anyChar,
-    ))
+    const spliced = fc.tuple(
+      fc.nat({ max: valid.length }),
+      fc.oneof(fc.constantFrom(' ', '\t', '\r', '\n', '\u0000', '\u007f', ',', ';', '"', '\\', 'ø', '€', '\u2028', '=', '%'), anyChar),
+    )
     await fc.assert(
       fc.asyncProperty(spliced, async ([at, char]) => {
         resetCounts()
@@ -248,9 +286,15 @@ describe('properties (fast-check)', () => {
 
   it('any value at all as the event, or as its headers, never crashes the middleware', async () => {
     const headerName = fc.oneof(fc.mixedCase(fc.constant('authorization')), fc.string({ maxLength: 20 }))
-    const headerValue = fc.oneof(fc.anything(), anyString(100).map((s) => `Bearer ${s}`))
+    const headerValue = fc.oneof(
+      fc.anything(),
+      anyString(100).map((s) => `Bearer ${s}`),
+    )
     const headers = fc.oneof(fc.anything(), fc.dictionary(headerName, headerValue, { maxKeys: 4 }))
-    const multiValueHeaders = fc.oneof(fc.anything(), fc.dictionary(headerName, fc.oneof(fc.array(headerValue, { maxLength: 3 }), headerValue), { maxKeys: 4 }))
+    const multiValueHeaders = fc.oneof(
+      fc.anything(),
+      fc.dictionary(headerName, fc.oneof(fc.array(headerValue, { maxLength: 3 }), headerValue), { maxKeys: 4 }),
+    )
     const event = fc.oneof(fc.anything(), fc.record({ headers, multiValueHeaders }, { requiredKeys: [] }))
     await fc.assert(
       fc.asyncProperty(event, async (candidate) => {
@@ -267,8 +311,15 @@ describe('properties (fast-check)', () => {
 
 describe('before configuration is even read', () => {
   it('a function with no TOKEN_X_* environment still answers a hostile caller 401, not 500', async () => {
-    const wrapped = middy().use(tokenX({ audience: AUDIENCE, env: {}, logger: false })).handler(async () => ({ statusCode: 200 }))
-    for (const event of [null, v2Event(), v2Event('Bearer not-a-jwt here'), { multiValueHeaders: { authorization: ['Bearer a', 'Bearer b'] } }]) {
+    const wrapped = middy()
+      .use(tokenX({ audience: AUDIENCE, env: {}, logger: false }))
+      .handler(async () => ({ statusCode: 200 }))
+    for (const event of [
+      null,
+      v2Event(),
+      v2Event('Bearer not-a-jwt here'),
+      { multiValueHeaders: { authorization: ['Bearer a', 'Bearer b'] } },
+    ]) {
       const result = (await wrapped(event, lambdaContext(10_000))) as APIGatewayProxyResult
       expect([400, 401]).toContain(result.statusCode)
     }

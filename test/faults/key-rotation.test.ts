@@ -178,7 +178,7 @@ describe('forged bearers that TokenX refuses in the words of a refused assertion
   beforeEach(async () => {
     genuine = await citizenToken('1')
     const verify = verifyingEndpoint(() => registered)
-    tokenx.respond = async (request) => formOf(request).subject_token === genuine ? verify(request) : TOKENDINGS_NO_MATCHING_KEY
+    tokenx.respond = async (request) => (formOf(request).subject_token === genuine ? verify(request) : TOKENDINGS_NO_MATCHING_KEY)
   })
   afterEach(() => {
     const verify = verifyingEndpoint(() => registered)
@@ -206,7 +206,8 @@ describe('forged bearers that TokenX refuses in the words of a refused assertion
     expect(sm.stats.getSecretValue).toBe(loads + 2)
     // The genuine citizen is served throughout, with the key in use.
     const genuineAgain = await citizenToken('2')
-    tokenx.respond = async (request) => formOf(request).subject_token === genuineAgain ? verifyingEndpoint(() => registered)(request) : TOKENDINGS_NO_MATCHING_KEY
+    tokenx.respond = async (request) =>
+      formOf(request).subject_token === genuineAgain ? verifyingEndpoint(() => registered)(request) : TOKENDINGS_NO_MATCHING_KEY
     expect((await kit.exchange(genuineAgain, AUDIENCE)).accessToken).toMatch(/^at\./)
   })
 })
@@ -269,7 +270,12 @@ describe('through the middleware', () => {
     const refused = await call('3')
     expect(refused.statusCode).toBe(500)
     expect(JSON.parse(refused.body)).toEqual({ error: 'server_error', error_description: 'The server could not complete the request' })
-    expect(logger.lines.at(-1)).toMatchObject({ message: 'request failed', code: 'ERR_CLIENT_REJECTED', tokenEndpointStatus: 401, upstreamError: 'invalid_client' })
+    expect(logger.lines.at(-1)).toMatchObject({
+      message: 'request failed',
+      code: 'ERR_CLIENT_REJECTED',
+      tokenEndpointStatus: 401,
+      upstreamError: 'invalid_client',
+    })
     // The rotation and the refused key were logged as reloads, naming the kid only.
     expect(logger.lines.filter((line) => line.message === 'signing key reloaded').length).toBeGreaterThanOrEqual(1)
 

@@ -41,7 +41,10 @@ const given = new Set<object>()
 beforeAll(async () => {
   key = await newTestKey('walk-key')
   tokenx = await startServer(issue)
-  refusing = await startServer(() => ({ status: 401, body: { error: 'invalid_client', error_description: 'invalid client authentication' } }))
+  refusing = await startServer(() => ({
+    status: 401,
+    body: { error: 'invalid_client', error_description: 'invalid client authentication' },
+  }))
   sm = await startSecretsManager()
   sm.putSecret(SECRET, JSON.stringify(key.privateJwk))
   idporten = await startIssuer()
@@ -108,7 +111,11 @@ function inline(privateJwk: TokenXOptions['privateJwk'], tokenEndpoint = `${toke
 }
 
 function fromSecret(): TokenXOptions {
-  const secretsManager = new SecretsManagerClient({ endpoint: sm.url, region: sm.region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } })
+  const secretsManager = new SecretsManagerClient({
+    endpoint: sm.url,
+    region: sm.region,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  })
   given.add(secretsManager)
   return { clientId: CLIENT_ID, tokenEndpoint: `${tokenx.url}/token`, privateJwkSecretId: SECRET, secretsManager }
 }
@@ -129,7 +136,9 @@ async function caught(run: () => unknown): Promise<unknown> {
 describe('nothing the kit returns holds the private key', () => {
   it('the walk finds key material where there is some (the walk can fail)', () => {
     expect(() => expectNoKeyMaterial({ options: inline(key.privateJwk) })).toThrow(/key material/)
-    expect(() => expectNoKeyMaterial({ hidden: Object.defineProperty({}, 'k', { value: JSON.stringify(key.privateJwk) }) })).toThrow(/key material/)
+    expect(() => expectNoKeyMaterial({ hidden: Object.defineProperty({}, 'k', { value: JSON.stringify(key.privateJwk) }) })).toThrow(
+      /key material/,
+    )
   })
 
   it.each([
@@ -152,7 +161,12 @@ describe('nothing the kit returns holds the private key', () => {
   it('middlewares, cores, the authorized request and the validator', async () => {
     const inbound = { idporten: { issuer: idporten.issuer, jwksUri: idporten.jwksUri, audience: 'test-frontend' } }
     const middleware = tokenX({ audience: AUDIENCE, client: inline(key.privateJwk), inbound, logger: false })
-    const core = createTokenXHandlerCore({ audience: { downstream: AUDIENCE }, client: inline(JSON.stringify(key.privateJwk)), inbound, logger: false })
+    const core = createTokenXHandlerCore({
+      audience: { downstream: AUDIENCE },
+      client: inline(JSON.stringify(key.privateJwk)),
+      inbound,
+      logger: false,
+    })
     const authorized = await core.authorizeRequest(v2Event(`Bearer ${citizen()}`), lambdaContext(10_000))
     core.release(authorized.tokenX)
     const apiTokenX = { issuer: idporten.issuer, jwksUri: idporten.jwksUri, audience: CLIENT_ID }
@@ -180,16 +194,18 @@ describe('nothing the kit returns holds the private key', () => {
         return caught(() => createTokenXClient({ ...fromSecret(), privateJwkSecretId: 'tokenx/broken' }).exchange(citizen(), AUDIENCE))
       })(),
       // The environment: both key variables set.
-      fromEnv: await caught(() => createTokenXHandlerCore({
-        audience: AUDIENCE,
-        logger: false,
-        env: {
-          TOKEN_X_CLIENT_ID: CLIENT_ID,
-          TOKEN_X_TOKEN_ENDPOINT: `${tokenx.url}/token`,
-          TOKEN_X_PRIVATE_JWK: JSON.stringify(key.privateJwk),
-          TOKEN_X_PRIVATE_JWK_SECRET_ID: SECRET,
-        },
-      }).authorize(v2Event(`Bearer ${citizen()}`), lambdaContext(10_000))),
+      fromEnv: await caught(() =>
+        createTokenXHandlerCore({
+          audience: AUDIENCE,
+          logger: false,
+          env: {
+            TOKEN_X_CLIENT_ID: CLIENT_ID,
+            TOKEN_X_TOKEN_ENDPOINT: `${tokenx.url}/token`,
+            TOKEN_X_PRIVATE_JWK: JSON.stringify(key.privateJwk),
+            TOKEN_X_PRIVATE_JWK_SECRET_ID: SECRET,
+          },
+        }).authorize(v2Event(`Bearer ${citizen()}`), lambdaContext(10_000)),
+      ),
     }
     for (const [name, err] of Object.entries(errors)) {
       expect(err, name).toBeInstanceOf(Error)

@@ -79,7 +79,10 @@ function collectError(where: string, err: unknown): void {
       seen.push({ where: `${where} cause`, text: show(current) })
       break
     }
-    seen.push({ where, text: [String(current), current.stack ?? '', JSON.stringify({ ...current }), show(Object.entries(current))].join('\n') })
+    seen.push({
+      where,
+      text: [String(current), current.stack ?? '', JSON.stringify({ ...current }), show(Object.entries(current))].join('\n'),
+    })
     current = current.cause
   }
 }
@@ -108,7 +111,19 @@ const spans = new InMemorySpanExporter()
 const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }).getTracer('no-leak')
 
 /** Every event the kit publishes, as any subscriber would see it. */
-const EVENT_NAMES: KitEventName[] = ['cache', 'exchange', 'exchange.retry', 'key.load', 'validation.refused', 'jwks.fetch', 'shared-cache', 'downstream', 'downstream.failed', 'downstream.refused', 'error']
+const EVENT_NAMES: KitEventName[] = [
+  'cache',
+  'exchange',
+  'exchange.retry',
+  'key.load',
+  'validation.refused',
+  'jwks.fetch',
+  'shared-cache',
+  'downstream',
+  'downstream.failed',
+  'downstream.refused',
+  'error',
+]
 let events = 0
 for (const name of EVENT_NAMES) {
   subscribe(channelName(name), (event) => {
@@ -162,33 +177,63 @@ const echoForm = (request: Recorded) => {
 
 /** TokenX misbehaving in every way that could carry a token back to us. */
 const TOKENX_FAULTS: Array<[string, (request: Recorded) => Answer]> = [
-  ['500 echoing both tokens in error_description', (r) => ({ status: 500, body: { error: 'server_error', error_description: echoForm(r) } })],
+  [
+    '500 echoing both tokens in error_description',
+    (r) => ({ status: 500, body: { error: 'server_error', error_description: echoForm(r) } }),
+  ],
   ['500 echoing the subject token as the error code', (r) => ({ status: 500, body: { error: formOf(r).subject_token ?? '' } })],
   ['502 with the form echoed as plain text', (r) => ({ status: 502, body: r.body })],
-  ['400 invalid_request quoting the subject token', (r) => ({ status: 400, body: { error: 'invalid_request', error_description: `invalid subject_token: ${formOf(r).subject_token} has expired` } })],
-  ['400 quoting the subject token without its signature', (r) => {
-    const [header, payload] = (formOf(r).subject_token ?? '').split('.')
-    return { status: 400, body: { error: 'invalid_request', error_description: `invalid subject_token: ${header}.${payload}` } }
-  }],
-  ['401 invalid_client quoting the assertion', (r) => ({ status: 401, body: { error: 'invalid_client', error_description: `client_assertion ${formOf(r).client_assertion} rejected` } })],
-  ['403 quoting the assertion without its signature', (r) => {
-    const [header, payload] = (formOf(r).client_assertion ?? '').split('.')
-    return { status: 403, body: { error: 'access_denied', error_description: `${header}.${payload}` } }
-  }],
-  ['400 with a huge description full of tokens', (r) => ({ status: 400, body: { error: 'invalid_request', error_description: echoForm(r).repeat(50) } })],
+  [
+    '400 invalid_request quoting the subject token',
+    (r) => ({
+      status: 400,
+      body: { error: 'invalid_request', error_description: `invalid subject_token: ${formOf(r).subject_token} has expired` },
+    }),
+  ],
+  [
+    '400 quoting the subject token without its signature',
+    (r) => {
+      const [header, payload] = (formOf(r).subject_token ?? '').split('.')
+      return { status: 400, body: { error: 'invalid_request', error_description: `invalid subject_token: ${header}.${payload}` } }
+    },
+  ],
+  [
+    '401 invalid_client quoting the assertion',
+    (r) => ({
+      status: 401,
+      body: { error: 'invalid_client', error_description: `client_assertion ${formOf(r).client_assertion} rejected` },
+    }),
+  ],
+  [
+    '403 quoting the assertion without its signature',
+    (r) => {
+      const [header, payload] = (formOf(r).client_assertion ?? '').split('.')
+      return { status: 403, body: { error: 'access_denied', error_description: `${header}.${payload}` } }
+    },
+  ],
+  [
+    '400 with a huge description full of tokens',
+    (r) => ({ status: 400, body: { error: 'invalid_request', error_description: echoForm(r).repeat(50) } }),
+  ],
   ['200 with expires_in 0', () => handOut(`at-${crypto.randomUUID()}`, { expires_in: 0 })],
   ['200 without token_type', () => handOut(`at-${crypto.randomUUID()}`, { token_type: undefined })],
   ['200 with an access token containing a space', () => handOut(`at ${crypto.randomUUID()}`)],
-  ['200 that is not JSON', () => {
-    const accessToken = `at-${crypto.randomUUID()}`
-    secrets.set(accessToken, 'an access token')
-    return { status: 200, body: `access_token=${accessToken}&expires_in=900` }
-  }],
-  ['200 too large', () => {
-    const accessToken = `at-${crypto.randomUUID()}`
-    secrets.set(accessToken, 'an access token')
-    return { status: 200, body: { access_token: accessToken, padding: accessToken.repeat(10_000) } }
-  }],
+  [
+    '200 that is not JSON',
+    () => {
+      const accessToken = `at-${crypto.randomUUID()}`
+      secrets.set(accessToken, 'an access token')
+      return { status: 200, body: `access_token=${accessToken}&expires_in=900` }
+    },
+  ],
+  [
+    '200 too large',
+    () => {
+      const accessToken = `at-${crypto.randomUUID()}`
+      secrets.set(accessToken, 'an access token')
+      return { status: 200, body: { access_token: accessToken, padding: accessToken.repeat(10_000) } }
+    },
+  ],
   ['a reset connection', () => ({ status: 0, body: '', reset: true })],
   ['an answer too slow', (r) => ({ ...tokenAnswer('late'), delay: 300, body: { error_description: echoForm(r) } })],
 ]
@@ -203,7 +248,11 @@ beforeAll(async () => {
   // A hostile downstream: its challenge echoes the token it refuses.
   downstream = await startServer((request) => {
     const token = String(request.headers.authorization).replace(/^Bearer /, '')
-    return { status: 401, body: { error: 'invalid_token', token }, headers: { 'www-authenticate': `Bearer error="${token}", error_description="${token}"` } }
+    return {
+      status: 401,
+      body: { error: 'invalid_token', token },
+      headers: { 'www-authenticate': `Bearer error="${token}", error_description="${token}"` },
+    }
   })
   citizens = await Promise.all(['11111111111', '22222222222', '33333333333'].map((pid) => citizenToken(pid)))
   citizens.forEach((citizen, i) => secretToken(`citizen ${i}'s subject token`, citizen))
@@ -250,26 +299,31 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
    * console.errors it; its default logger is console.error as it was when loaded, so it is given one
    * that reads the spied console), and an onError that collects request.error with its whole cause chain.
    */
-  async function invoke(options: TokenXOptions, event: unknown, useConsole: boolean, fetch?: typeof globalThis.fetch): Promise<APIGatewayProxyResult> {
-    let stack = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
-      .use(tokenX({
+  async function invoke(
+    options: TokenXOptions,
+    event: unknown,
+    useConsole: boolean,
+    fetch?: typeof globalThis.fetch,
+  ): Promise<APIGatewayProxyResult> {
+    let stack = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>().use(
+      tokenX({
         audience: { audience: AUDIENCE, url: downstream.url },
         client: options,
         ...(fetch === undefined ? {} : { fetch }),
         ...(useConsole
           ? { env: { POWERTOOLS_LOG_LEVEL: 'DEBUG', POWERTOOLS_METRICS_NAMESPACE: 'NoLeak', POWERTOOLS_SERVICE_NAME: 'no-leak' } }
           : { logger, metrics, tracer }),
-      }))
+      }),
+    )
     if (!useConsole) {
       stack = stack
         .use(httpErrorHandler({ logger: (error: unknown) => console.error(error) }))
         .use({ onError: (request) => collectError('request.error in a middy stack', request.error) })
     }
-    const handler = stack
-      .handler(async (_event, context) => {
-        const response = await context.tokenX.fetch(`${downstream.url}/resource`)
-        return { statusCode: response.status, body: 'downstream answered' }
-      })
+    const handler = stack.handler(async (_event, context) => {
+      const response = await context.tokenX.fetch(`${downstream.url}/resource`)
+      return { statusCode: response.status, body: 'downstream answered' }
+    })
     const result = await handler(event, lambdaContext(10_000))
     collectResponse('middleware answer', result)
     return result
@@ -316,7 +370,8 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
 
   it('the downstream API refusing the token, and TokenX failing the new exchange while echoing', async () => {
     let calls = 0
-    respond = (request) => (++calls === 1 ? handOut(accessTokenFor(formOf(request).subject_token ?? '', AUDIENCE, calls)) : TOKENX_FAULTS[0]![1](request))
+    respond = (request) =>
+      ++calls === 1 ? handOut(accessTokenFor(formOf(request).subject_token ?? '', AUDIENCE, calls)) : TOKENX_FAULTS[0]![1](request)
     const result = await invoke(baseOptions({ timeout: 5_000 }), v2Event(`Bearer ${citizens[2]}`), false)
     expect(result.statusCode).toBe(502)
   })
@@ -353,7 +408,9 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
       for (const [, value] of SECRET_VALUES) {
         for (const clientId of [CLIENT_ID, 'not a client id']) {
           const env = { TOKEN_X_CLIENT_ID: clientId, TOKEN_X_TOKEN_ENDPOINT: `${tokenx.url}/token`, TOKEN_X_PRIVATE_JWK: value() }
-          const handler = middy<unknown, APIGatewayProxyResult>().use(tokenX({ audience: AUDIENCE, env, logger })).handler(async () => ({ statusCode: 200, body: '' }))
+          const handler = middy<unknown, APIGatewayProxyResult>()
+            .use(tokenX({ audience: AUDIENCE, env, logger }))
+            .handler(async () => ({ statusCode: 200, body: '' }))
           collectResponse('env-configured answer', await handler(v2Event(`Bearer ${citizens[0]}`), lambdaContext(10_000)))
         }
       }
@@ -383,7 +440,7 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
    * encodings, may reach an error (message, detail, cause chain, JSON, util.inspect), a log line or an
    * event.
    */
-  describe('the citizen\'s claims, in any encoding, in what TokenX or a fetch says', () => {
+  describe("the citizen's claims, in any encoding, in what TokenX or a fetch says", () => {
     const PID = '27118912345'
     const b64 = (text: string) => Buffer.from(text).toString('base64')
     const b64url = (text: string) => Buffer.from(text).toString('base64url')
@@ -394,7 +451,7 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
 
     beforeAll(async () => {
       subject = await citizenToken(PID)
-      secretToken('the claims tests\' subject token', subject)
+      secretToken("the claims tests' subject token", subject)
       json = Buffer.from(subject.split('.')[1] ?? '', 'base64url').toString()
       const claims = JSON.parse(json) as Record<string, unknown>
       // The pid, the pairwise `sub` and the token's own id are what identifies the citizen or the token.
@@ -408,20 +465,40 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
     /** Where, among what was seen since `from`, a claim value or a fragment of an encoding of the claims or the token showed up. */
     function claimLeaks(from: number): string[] {
       const recent = seen.slice(from)
-      const decoded = recent.flatMap(({ where, text }) => claimValues.filter((value) => text.includes(value)).map((value) => `${value} in ${where}`))
+      const decoded = recent.flatMap(({ where, text }) =>
+        claimValues.filter((value) => text.includes(value)).map((value) => `${value} in ${where}`),
+      )
       return [...new Set(decoded), ...findLeaks(recent, encodings), ...findLeaks(recent, secrets)]
     }
 
     const DESCRIPTIONS: Array<[string, (claims: string) => Record<string, string>]> = [
-      ['the claims decoded', (claims) => ({ error: 'invalid_request', error_description: `invalid subject_token: token verification failed: ${claims}` })],
-      ['"sub" and the pid decoded, in Nimbus\' wording', () => ({
-        error: 'invalid_request',
-        error_description: `invalid subject_token: token verification failed: JWT+sub+claim+has+value+sub-${PID}%2C+must+be+${PID}`,
-      })],
-      ['the claims in standard base64', (claims) => ({ error: 'invalid_request', error_description: `invalid subject_token: ${b64(claims)}` })],
-      ['the claims inside a text, in standard base64', (claims) => ({ error: 'invalid_request', error_description: b64(`subject_token claims: ${claims}`) })],
-      ['the claims as base64url after a space', (claims) => ({ error: 'invalid_request', error_description: `invalid subject_token: ${b64url(` ${claims}`)}` })],
-      ['the claims URL-encoded', (claims) => ({ error: 'invalid_request', error_description: `token verification failed: ${encodeURIComponent(claims)}` })],
+      [
+        'the claims decoded',
+        (claims) => ({ error: 'invalid_request', error_description: `invalid subject_token: token verification failed: ${claims}` }),
+      ],
+      [
+        '"sub" and the pid decoded, in Nimbus\' wording',
+        () => ({
+          error: 'invalid_request',
+          error_description: `invalid subject_token: token verification failed: JWT+sub+claim+has+value+sub-${PID}%2C+must+be+${PID}`,
+        }),
+      ],
+      [
+        'the claims in standard base64',
+        (claims) => ({ error: 'invalid_request', error_description: `invalid subject_token: ${b64(claims)}` }),
+      ],
+      [
+        'the claims inside a text, in standard base64',
+        (claims) => ({ error: 'invalid_request', error_description: b64(`subject_token claims: ${claims}`) }),
+      ],
+      [
+        'the claims as base64url after a space',
+        (claims) => ({ error: 'invalid_request', error_description: `invalid subject_token: ${b64url(` ${claims}`)}` }),
+      ],
+      [
+        'the claims URL-encoded',
+        (claims) => ({ error: 'invalid_request', error_description: `token verification failed: ${encodeURIComponent(claims)}` }),
+      ],
       ['the pid as the error code', () => ({ error: PID, error_description: 'invalid subject_token' })],
     ]
 
@@ -443,10 +520,16 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
     const HOSTILE_ERRORS: Array<[string, (token: string) => unknown]> = [
       ['the token in its message', (token) => Object.assign(new TypeError(`fetch failed for ${token}`), { code: 'ECONNRESET' })],
       ['the token as its code', (token) => Object.assign(new Error('failed'), { code: token })],
-      ['a fragment of the token as its name', (token) => Object.assign(new Error('failed'), { name: `P${(token.split('.')[1] ?? '').slice(3, 60)}` })],
+      [
+        'a fragment of the token as its name',
+        (token) => Object.assign(new Error('failed'), { name: `P${(token.split('.')[1] ?? '').slice(3, 60)}` }),
+      ],
       ['the pid in its name', () => Object.assign(new Error('failed'), { name: `Citizen${PID}Error` })],
       ['the pid in its code', () => Object.assign(new Error('failed'), { code: `ERR_PID_${PID}` })],
-      ['the token in its cause\'s code and message', (token) => new TypeError('fetch failed', { cause: Object.assign(new Error(token), { code: token.slice(0, 60) }) })],
+      [
+        "the token in its cause's code and message",
+        (token) => new TypeError('fetch failed', { cause: Object.assign(new Error(token), { code: token.slice(0, 60) }) }),
+      ],
       ['a non-error carrying the token and the pid', (token) => ({ name: `Pid${PID}`, message: token, code: PID })],
     ]
 
@@ -509,15 +592,19 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
 
     it('puts nothing token-like in the table items or the events: hits, tampering, SDK errors quoting tokens', async () => {
       const db = await startDynamoDB()
-      const dynamodb = () => ({ endpoint: db.url, region: 'eu-north-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 })
+      const dynamodb = () => ({
+        endpoint: db.url,
+        region: 'eu-north-1',
+        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+        maxAttempts: 1,
+      })
       const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb')
       const clients = [new DynamoDBClient(dynamodb()), new DynamoDBClient(dynamodb())]
       try {
         const subjects = await Promise.all(['41111111111', '42222222222', '43333333333', '44444444444'].map((pid) => citizenToken(pid)))
         subjects.forEach((subject, i) => secretToken(`shared-cache citizen ${i}'s subject token`, subject))
         respond = (request) => handOut(accessTokenFor(formOf(request).subject_token ?? '', AUDIENCE, tokenx.requests.length))
-        const sharedCache = (client: DynamoDBLike) =>
-          ({ table: db.table, client, readTimeout: 2000, writeTimeout: 2000 })
+        const sharedCache = (client: DynamoDBLike) => ({ table: db.table, client, readTimeout: 2000, writeTimeout: 2000 })
         // Two environments: one exchanges and writes, the other reads.
         const writer = baseOptions({ sharedCache: sharedCache(clients[0]!) })
         const reader = baseOptions({ sharedCache: sharedCache(clients[1]!) })
@@ -532,9 +619,17 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
         for (const subject of subjects) await throwing(baseOptions({ sharedCache: sharedCache(new DynamoDBClient(dynamodb())) }), subject)
         // SDK errors that quote the subject token in their message, and in their name.
         const quoting = (subject: string) => ({
-          send: () => Promise.reject(Object.assign(new Error(`not authorized for key derived from ${subject}`), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } })),
+          send: () =>
+            Promise.reject(
+              Object.assign(new Error(`not authorized for key derived from ${subject}`), {
+                name: 'AccessDeniedException',
+                $metadata: { httpStatusCode: 400 },
+              }),
+            ),
         })
-        const named = (subject: string) => ({ send: () => Promise.reject(Object.assign(new Error('odd'), { name: subject.split('.')[1] })) })
+        const named = (subject: string) => ({
+          send: () => Promise.reject(Object.assign(new Error('odd'), { name: subject.split('.')[1] })),
+        })
         for (const subject of subjects) {
           await invoke(baseOptions({ sharedCache: sharedCache(quoting(subject)) }), v2Event(`Bearer ${subject}`), true)
           await throwing(baseOptions({ sharedCache: sharedCache(named(subject)) }), subject)
@@ -542,10 +637,17 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
         // Everything in the table, bytes as text in two spellings.
         for (const item of (await db.client.send(new ScanCommand({ TableName: db.table }))).Items ?? []) {
           for (const encoding of ['latin1', 'base64url', 'utf8'] as const) {
-            seen.push({ where: `table item (${encoding})`, text: JSON.stringify(item, (_, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString(encoding) : value)) })
+            seen.push({
+              where: `table item (${encoding})`,
+              text: JSON.stringify(item, (_, value: unknown) =>
+                value instanceof Uint8Array ? Buffer.from(value).toString(encoding) : value,
+              ),
+            })
           }
         }
-        const events = seen.filter(({ where }) => where === 'shared-cache event').map(({ text }) => JSON.parse(text) as { outcome: string; errorName?: string })
+        const events = seen
+          .filter(({ where }) => where === 'shared-cache event')
+          .map(({ text }) => JSON.parse(text) as { outcome: string; errorName?: string })
         expect(events.filter((event) => event.outcome === 'hit').length).toBeGreaterThanOrEqual(subjects.length)
         expect(events.some((event) => event.outcome === 'rejected')).toBe(true)
         expect(events.some((event) => event.errorName === 'AccessDeniedException')).toBe(true)
@@ -568,7 +670,8 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
       try {
         // The calling app: a TokenX client id, as the API side's allow-list requires.
         const CALLER = 'dev-gcp:team:frontend'
-        const claims = (extra: Record<string, unknown> = {}) => citizenClaims(issuer.issuer, CLIENT_ID, { pid: PID, client_id: CALLER, ...extra })
+        const claims = (extra: Record<string, unknown> = {}) =>
+          citizenClaims(issuer.issuer, CLIENT_ID, { pid: PID, client_id: CALLER, ...extra })
         const hostile = [
           mint({ sign: 'none', header: { alg: 'none' }, claims: claims() }),
           mint({ sign: 'HS256', header: { alg: 'HS256' }, secret: JSON.stringify(issuer.key.publicJwk), claims: claims() }),
@@ -580,9 +683,18 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
           mint({ key: issuer.key.privateJwk, claims: claims({ client_id: 'dev-gcp:team:intruder' }) }),
         ]
         hostile.forEach((token, i) => secretToken(`inbound hostile token ${i}`, token))
-        const inbound = { idporten: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: CLIENT_ID }, minimumAcr: 'idporten-loa-high' as const, allowedClients: [CALLER] }
+        const inbound = {
+          idporten: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: CLIENT_ID },
+          minimumAcr: 'idporten-loa-high' as const,
+          allowedClients: [CALLER],
+        }
         const down = { ...inbound, idporten: { ...inbound.idporten, jwksUri: 'http://127.0.0.1:1/jwks' } }
-        const api = createTokenXApiCore({ tokenX: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: CLIENT_ID }, minimumAcr: 'idporten-loa-high', allowedClients: [CALLER], logger })
+        const api = createTokenXApiCore({
+          tokenX: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: CLIENT_ID },
+          minimumAcr: 'idporten-loa-high',
+          allowedClients: [CALLER],
+          logger,
+        })
         for (const [i, token] of hostile.entries()) {
           for (const options of [inbound, down]) {
             const core = createTokenXHandlerCore({ audience: AUDIENCE, client: baseOptions(), inbound: options, logger })
@@ -638,12 +750,18 @@ describe('nothing the kit logs, answers or throws contains a token or key materi
     const finished = spans.getFinishedSpans()
     expect(finished.length).toBeGreaterThan(20)
     for (const span of finished) {
-      seen.push({ where: `span ${span.name}`, text: show({ name: span.name, attributes: span.attributes, status: span.status, events: span.events }) })
+      seen.push({
+        where: `span ${span.name}`,
+        text: show({ name: span.name, attributes: span.attributes, status: span.status, events: span.events }),
+      })
     }
     expect(seen.filter(({ where }) => where.endsWith('error')).length).toBeGreaterThan(40)
     expect([...secrets.values()].filter((label) => label.startsWith('a client assertion')).length).toBeGreaterThan(50)
     for (const name of ['cache', 'exchange', 'exchange.retry', 'key.load', 'downstream']) {
-      expect(seen.some(({ where }) => where === `event ${name}`), name).toBe(true)
+      expect(
+        seen.some(({ where }) => where === `event ${name}`),
+        name,
+      ).toBe(true)
     }
     expect(findLeaks(seen, secrets)).toEqual([])
   })
@@ -655,7 +773,15 @@ describe('the leak finder itself', () => {
     const what = new Map([[D, 'd']])
     expect(findLeaks([{ where: 'whole', text: `x ${D} y` }], what)).toHaveLength(1)
     expect(findLeaks([{ where: 'cut', text: `…${D.slice(7, 7 + FRAGMENT)}…` }], what)).toHaveLength(1)
-    expect(findLeaks([{ where: 'short', text: D.slice(0, FRAGMENT - 1) }, { where: 'none', text: 'nothing here' }], what)).toEqual([])
+    expect(
+      findLeaks(
+        [
+          { where: 'short', text: D.slice(0, FRAGMENT - 1) },
+          { where: 'none', text: 'nothing here' },
+        ],
+        what,
+      ),
+    ).toEqual([])
   })
 
   it('sees a cause chain and own properties', () => {
@@ -667,7 +793,7 @@ describe('the leak finder itself', () => {
   })
 })
 
-describe('no request ever receives another citizen\'s token (fast-check)', () => {
+describe("no request ever receives another citizen's token (fast-check)", () => {
   const AUDIENCES = ['dev-gcp:team:one', 'dev-gcp:team:two', 'prod-gcp:other:three', 'dev-gcp:team:one-x']
   let subjects: string[]
   let total = 0
@@ -688,16 +814,24 @@ describe('no request ever receives another citizen\'s token (fast-check)', () =>
     if (roll < 0.3) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(resolve, Math.floor(roll * 10))
-        signal?.addEventListener('abort', () => {
-          clearTimeout(timer)
-          reject(signal.reason)
-        }, { once: true })
+        signal?.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer)
+            reject(signal.reason)
+          },
+          { once: true },
+        )
       })
     }
     signal?.throwIfAborted()
     if (roll < 0.05) return new Response('busy', { status: 503 })
     exchanges += 1
-    const body = { access_token: accessTokenFor(form.get('subject_token') ?? '', form.get('audience') ?? '', exchanges), token_type: 'Bearer', expires_in: 900 }
+    const body = {
+      access_token: accessTokenFor(form.get('subject_token') ?? '', form.get('audience') ?? '', exchanges),
+      token_type: 'Bearer',
+      expires_in: 900,
+    }
     return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } })
   }
 
@@ -743,22 +877,24 @@ describe('no request ever receives another citizen\'s token (fast-check)', () =>
           })
           for (const batch of batches) {
             now += batch.advance
-            await Promise.all(batch.operations.map(async (op) => {
-              total += 1
-              const subject = subjects[op.citizen]!
-              const audience = AUDIENCES[op.audience]!
-              const signal = op.abortAfter === null ? undefined : AbortSignal.timeout(op.abortAfter)
-              let token
-              try {
-                token = await kit.exchange(subject, audience, { signal })
-              } catch (err) {
-                expect(err).toBeInstanceOf(TokenXError)
-                return
-              }
-              expect(token.audience).toBe(audience)
-              expect(describeAccessToken(token.accessToken)).toEqual({ subjectHash: sha256(subject), audience })
-              if (op.evict) kit.evict(subject, audience, token)
-            }))
+            await Promise.all(
+              batch.operations.map(async (op) => {
+                total += 1
+                const subject = subjects[op.citizen]!
+                const audience = AUDIENCES[op.audience]!
+                const signal = op.abortAfter === null ? undefined : AbortSignal.timeout(op.abortAfter)
+                let token
+                try {
+                  token = await kit.exchange(subject, audience, { signal })
+                } catch (err) {
+                  expect(err).toBeInstanceOf(TokenXError)
+                  return
+                }
+                expect(token.audience).toBe(audience)
+                expect(describeAccessToken(token.accessToken)).toEqual({ subjectHash: sha256(subject), audience })
+                if (op.evict) kit.evict(subject, audience, token)
+              }),
+            )
           }
         }),
         { numRuns: 12 },
@@ -797,7 +933,9 @@ describe('deploy tooling: npm run keygen shows no private key material unless as
       const script = new URL('../../scripts/keygen.ts', import.meta.url).pathname
       const output = await new Promise<string>((resolve, reject) =>
         execFile(process.execPath, [script, '--out', path.join(dir, 'k.json')], (error, stdout, stderr) =>
-          error ? reject(error) : resolve(stdout + stderr)))
+          error ? reject(error) : resolve(stdout + stderr),
+        ),
+      )
       const jwk = JSON.parse(await readFile(path.join(dir, 'k.json'), 'utf8')) as Record<string, string>
       const what = new Map(PRIVATE_MEMBERS.map((member) => [jwk[member]!, `the generated key's ${member}`] as const))
       expect(findLeaks([{ where: 'keygen output', text: output }], what)).toEqual([])

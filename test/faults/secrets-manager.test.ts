@@ -120,15 +120,27 @@ describe('a secret that is not a usable private RSA JWK', () => {
       ['JSON but not an object', async () => JSON.stringify([key.privateJwk]), /not a JWK object/],
       ['a JWK without kid', async () => JSON.stringify(withoutKid), /no "kid"/],
       ['a public JWK', async () => JSON.stringify(key.publicJwk), /"d" is missing/],
-      ['an EC private JWK', async () => {
-        const { privateKey } = await generateKeyPair('ES256', { extractable: true })
-        return JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'ec' })
-      }, /kty must be "RSA"/],
-      ['a 1024-bit RSA key', async () => {
-        const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 })
-        return JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: 'short' })
-      }, /at least 2048 bits/],
-      ['an RSA JWK with a corrupt d', async () => JSON.stringify({ ...key.privateJwk, d: `${key.privateJwk.d}AAAA` }), /could not be imported|private key/],
+      [
+        'an EC private JWK',
+        async () => {
+          const { privateKey } = await generateKeyPair('ES256', { extractable: true })
+          return JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'ec' })
+        },
+        /kty must be "RSA"/,
+      ],
+      [
+        'a 1024-bit RSA key',
+        async () => {
+          const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 })
+          return JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: 'short' })
+        },
+        /at least 2048 bits/,
+      ],
+      [
+        'an RSA JWK with a corrupt d',
+        async () => JSON.stringify({ ...key.privateJwk, d: `${key.privateJwk.d}AAAA` }),
+        /could not be imported|private key/,
+      ],
       ['an empty string', async () => '', /no SecretString|not valid JSON/],
     ]
   })
@@ -179,7 +191,8 @@ describe('a Secrets Manager request that never settles', () => {
     const real = secretsManager()
     let sends = 0
     const deaf: SecretsManagerLike = {
-      send: (command, sendOptions) => (++sends === 1 ? new Promise<never>(() => {}) : real.send(command as never, sendOptions) as Promise<{ SecretString?: string }>),
+      send: (command, sendOptions) =>
+        ++sends === 1 ? new Promise<never>(() => {}) : (real.send(command as never, sendOptions) as Promise<{ SecretString?: string }>),
     }
     const { handler } = lambdaHandler({ client: options({ secretsManager: deaf, keyTimeout: 200 }) })
     const first = await handler(v2Event(`Bearer ${subject}`), lambdaContext(1_500))
@@ -190,7 +203,7 @@ describe('a Secrets Manager request that never settles', () => {
   })
 })
 
-describe('the SDK\'s own retries', () => {
+describe("the SDK's own retries", () => {
   it('ride out a single throttled request with the default, environment-configured client', async () => {
     vi.stubEnv('AWS_ENDPOINT_URL_SECRETS_MANAGER', sm.url)
     vi.stubEnv('AWS_REGION', sm.region)
@@ -217,7 +230,9 @@ describe('a burst of invocations during a Secrets Manager fault', () => {
 
       const failed = await burst()
       expect(failed.map((result) => result.statusCode)).toEqual(Array(10).fill(500))
-      expect(new Set(failed.map((result) => result.body))).toEqual(new Set([JSON.stringify({ error: 'server_error', error_description: 'The server could not complete the request' })]))
+      expect(new Set(failed.map((result) => result.body))).toEqual(
+        new Set([JSON.stringify({ error: 'server_error', error_description: 'The server could not complete the request' })]),
+      )
       expect(sm.stats.getSecretValue).toBe(loads + 1)
       expect(tokenx.requests).toHaveLength(0)
       expect(handlerCalls()).toBe(0)

@@ -89,12 +89,14 @@ export function lambdaHandler(options: {
   let calls = 0
   const origins = options.downstreamOrigins ?? (options.downstreamUrl === undefined ? undefined : [options.downstreamUrl])
   const handler = middy<unknown, APIGatewayProxyResult, Error, TokenXLambdaContext>()
-    .use(tokenX({
-      audience: origins === undefined ? AUDIENCE : { audience: AUDIENCE, url: origins },
-      client: options.client,
-      logger: options.logger ?? false,
-      ...(options.deadlineMargin !== undefined ? { deadlineMargin: options.deadlineMargin } : {}),
-    }))
+    .use(
+      tokenX({
+        audience: origins === undefined ? AUDIENCE : { audience: AUDIENCE, url: origins },
+        client: options.client,
+        logger: options.logger ?? false,
+        ...(options.deadlineMargin !== undefined ? { deadlineMargin: options.deadlineMargin } : {}),
+      }),
+    )
     .handler(async (_event, context) => {
       calls += 1
       if (options.downstreamUrl === undefined) return { statusCode: 200, body: context.tokenX.token.accessToken }

@@ -84,7 +84,9 @@ describe('retries what may succeed on another try', () => {
     for (const retries of [0, 1, 3]) {
       tokenx.requests.length = 0
       tokenx.respond = () => fault
-      const err = await client({ retries }).exchange(subject, AUDIENCE).catch((e: unknown) => e)
+      const err = await client({ retries })
+        .exchange(subject, AUDIENCE)
+        .catch((e: unknown) => e)
       expect(err).toBeInstanceOf(TokenExchangeError)
       expect(err).toMatchObject({ code, status })
       expect(tokenx.requests).toHaveLength(retries + 1)
@@ -96,7 +98,9 @@ describe('retries what may succeed on another try', () => {
     const down = await startServer(issue)
     await down.close()
     const attempts = vi.spyOn(http, 'request')
-    const err = await client({ tokenEndpoint: `${down.url}/token`, retries: 2 }).exchange(subject, AUDIENCE).catch((e: unknown) => e)
+    const err = await client({ tokenEndpoint: `${down.url}/token`, retries: 2 })
+      .exchange(subject, AUDIENCE)
+      .catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', status: 503, tokenEndpointStatus: 0 })
     expect((err as { detail: string }).detail).toMatch(/ECONNREFUSED/)
     expect(attempts).toHaveBeenCalledTimes(3)
@@ -113,8 +117,10 @@ describe('retries what may succeed on another try', () => {
 
   it('answers 504 when every attempt is too slow', async () => {
     tokenx.respond = () => ({ ...tokenAnswer('too-late'), delay: 1_000 })
-    await expect(client({ timeout: 50, retries: 1 }).exchange(subject, AUDIENCE))
-      .rejects.toMatchObject({ code: 'ERR_TIMEOUT', status: 504 })
+    await expect(client({ timeout: 50, retries: 1 }).exchange(subject, AUDIENCE)).rejects.toMatchObject({
+      code: 'ERR_TIMEOUT',
+      status: 504,
+    })
     expect(tokenx.requests).toHaveLength(2)
   })
 
@@ -131,8 +137,9 @@ describe('retries what may succeed on another try', () => {
     await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve))
     try {
       const { port } = stalling.address() as AddressInfo
-      await expect(client({ tokenEndpoint: `http://127.0.0.1:${port}/token`, timeout: 100, retries: 1 }).exchange(subject, AUDIENCE))
-        .rejects.toMatchObject({ code: 'ERR_TIMEOUT', status: 504 })
+      await expect(
+        client({ tokenEndpoint: `http://127.0.0.1:${port}/token`, timeout: 100, retries: 1 }).exchange(subject, AUDIENCE),
+      ).rejects.toMatchObject({ code: 'ERR_TIMEOUT', status: 504 })
       expect(requests).toBe(2)
     } finally {
       for (const socket of sockets) socket.destroy()
@@ -145,7 +152,9 @@ describe('retries what may succeed on another try', () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.5)
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     tokenx.respond = () => UNAVAILABLE
-    const outcome = client({ retries: 2, retryBackoff: 1_000 }).exchange(subject, AUDIENCE).catch((e: unknown) => e)
+    const outcome = client({ retries: 2, retryBackoff: 1_000 })
+      .exchange(subject, AUDIENCE)
+      .catch((e: unknown) => e)
 
     await until(() => vi.getTimerCount() === 1)
     expect(tokenx.requests).toHaveLength(1)
@@ -173,7 +182,7 @@ describe('stays inside the deadline', () => {
   // when the deadline passes can be mistaken for one sent after it.
   const deadlinePassed = () => new DOMException('The deadline passed', 'TimeoutError')
 
-  it('stops retrying when the caller\'s signal aborts, and sends nothing afterwards', async () => {
+  it("stops retrying when the caller's signal aborts, and sends nothing afterwards", async () => {
     const deadline = new AbortController()
     // The deadline passes while the second attempt is at TokenX: between retries, mid-attempt.
     tokenx.respond = (_request, index) => {
@@ -181,7 +190,9 @@ describe('stays inside the deadline', () => {
       return UNAVAILABLE
     }
     const attempts = vi.spyOn(http, 'request')
-    const err = await client({ retries: 10, retryBackoff: 100 }).exchange(subject, AUDIENCE, { signal: deadline.signal }).catch((e: unknown) => e)
+    const err = await client({ retries: 10, retryBackoff: 100 })
+      .exchange(subject, AUDIENCE, { signal: deadline.signal })
+      .catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'ERR_TIMEOUT', status: 504 })
     expect(attempts).toHaveBeenCalledTimes(2)
     // Longer than the next backoff could be (full jitter: under 100 * 2^1 ms).
@@ -213,7 +224,10 @@ describe('stays inside the deadline', () => {
     // 700 ms left and the default deadlineMargin of 500 ms: the kit has 200 ms for TokenX.
     const result = await handler(v2Event(`Bearer ${subject}`), lambdaContext(700))
     expect(result.statusCode).toBe(504)
-    expect(JSON.parse(result.body)).toEqual({ error: 'temporarily_unavailable', error_description: 'An upstream service did not answer in time' })
+    expect(JSON.parse(result.body)).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'An upstream service did not answer in time',
+    })
     expect(handlerCalls()).toBe(0)
     // Counted where the kit starts them: an attempt still in transit at the deadline is not one sent after it.
     const sent = attempts.mock.calls.length
@@ -242,8 +256,19 @@ describe('stays inside the deadline', () => {
 
 describe('never retries a 4xx', () => {
   it.each([
-    [{ status: 400, body: { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed: Expired+JWT' } }, 'ERR_SUBJECT_TOKEN_REJECTED', 401],
-    [{ status: 400, body: { error: 'invalid_request', error_description: 'audience dev-gcp:team:downstream is invalid' } }, 'ERR_CLIENT_REJECTED', 500],
+    [
+      {
+        status: 400,
+        body: { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed: Expired+JWT' },
+      },
+      'ERR_SUBJECT_TOKEN_REJECTED',
+      401,
+    ],
+    [
+      { status: 400, body: { error: 'invalid_request', error_description: 'audience dev-gcp:team:downstream is invalid' } },
+      'ERR_CLIENT_REJECTED',
+      500,
+    ],
     [{ status: 400, body: 'Bad Request' }, 'ERR_TOKEN_ENDPOINT', 502],
     [{ status: 401, body: { error: 'invalid_client' } }, 'ERR_CLIENT_REJECTED', 500],
     [{ status: 403, body: { error: 'access_denied' } }, 'ERR_CLIENT_REJECTED', 500],
@@ -252,13 +277,22 @@ describe('never retries a 4xx', () => {
     [{ status: 429, body: { error: 'slow_down' }, headers: { 'retry-after': '1' } }, 'ERR_TOKEN_ENDPOINT', 502],
   ] as const)('%j: one request, %s (%i)', async (answer, code, status) => {
     tokenx.respond = () => answer
-    await expect(client({ retries: 3 }).exchange(subject, AUDIENCE)).rejects.toMatchObject({ code, status, tokenEndpointStatus: answer.status })
+    await expect(client({ retries: 3 }).exchange(subject, AUDIENCE)).rejects.toMatchObject({
+      code,
+      status,
+      tokenEndpointStatus: answer.status,
+    })
     expect(tokenx.requests).toHaveLength(1)
   })
 })
 
 describe('a 200 that is not a usable token', () => {
-  const good = { access_token: 'at.good', token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', expires_in: 900 }
+  const good = {
+    access_token: 'at.good',
+    token_type: 'Bearer',
+    issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    expires_in: 900,
+  }
   it.each([
     ['a body that is not JSON', 'this is not json'],
     ['an HTML page', '<html><body>Login</body></html>'],
@@ -279,12 +313,17 @@ describe('a 200 that is not a usable token', () => {
     ['no token_type', { ...good, token_type: undefined }],
     ['token_type DPoP', { ...good, token_type: 'DPoP' }],
   ])('%s: 502 ERR_TOKEN_ENDPOINT, no retry, nothing cached', async (_name, body) => {
-    const answer: Answer = typeof body === 'string'
-      ? { status: 200, body, headers: { 'content-type': 'application/json' } }
-      : { status: 200, body: body as object }
+    const answer: Answer =
+      typeof body === 'string'
+        ? { status: 200, body, headers: { 'content-type': 'application/json' } }
+        : { status: 200, body: body as object }
     tokenx.respond = (request, index) => (index === 0 ? answer : issue(request))
     const kit = client({ retries: 3 })
-    await expect(kit.exchange(subject, AUDIENCE)).rejects.toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 502, tokenEndpointStatus: 200 })
+    await expect(kit.exchange(subject, AUDIENCE)).rejects.toMatchObject({
+      code: 'ERR_TOKEN_ENDPOINT',
+      status: 502,
+      tokenEndpointStatus: 200,
+    })
     expect(tokenx.requests).toHaveLength(1)
     // Nothing was cached: the next call asks again, and gets a real token.
     expect((await kit.exchange(subject, AUDIENCE)).accessToken).toMatch(/^at\./)
@@ -313,7 +352,9 @@ describe('a hostile error description', () => {
   it('a 256 KiB description on every retried 5xx costs nothing noticeable, and is not quoted', { timeout: 10_000 }, async () => {
     const description = 'a'.repeat(256 * 1024 - 64)
     tokenx.respond = () => ({ status: 500, body: { error: 'server_error', error_description: description } })
-    const err = await client({ retries: 2 }).exchange(subject, AUDIENCE).catch((e: unknown) => e)
+    const err = await client({ retries: 2 })
+      .exchange(subject, AUDIENCE)
+      .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(TokenExchangeError)
     expect(tokenx.requests).toHaveLength(3)
     const upstream = (err as TokenExchangeError).upstream
@@ -323,7 +364,9 @@ describe('a hostile error description', () => {
 
   it('a forged error code is classified, not quoted', async () => {
     tokenx.respond = () => ({ status: 500, body: { error: 'x\n{"level":"info","message":"forged"}' } })
-    const err = (await client({ retries: 0 }).exchange(subject, AUDIENCE).catch((e: unknown) => e)) as TokenExchangeError
+    const err = (await client({ retries: 0 })
+      .exchange(subject, AUDIENCE)
+      .catch((e: unknown) => e)) as TokenExchangeError
     expect(err.upstream.error).toBe('[unrecognised]')
     expect(err.detail).not.toContain('forged')
     expect(err.message).not.toContain('forged')

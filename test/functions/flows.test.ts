@@ -13,7 +13,14 @@ import { pathToFileURL } from 'node:url'
 import type { APIGatewayProxyResult, Context } from 'aws-lambda'
 import { decodeJwt } from 'jose'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { FLOW_APP, FLOW_CALLER, FLOW_DOWNSTREAM, MASKINPORTEN_SCOPE, startFlowStandIns, type FlowStandIns } from '../../dev/flows-stand-ins.ts'
+import {
+  FLOW_APP,
+  FLOW_CALLER,
+  FLOW_DOWNSTREAM,
+  MASKINPORTEN_SCOPE,
+  startFlowStandIns,
+  type FlowStandIns,
+} from '../../dev/flows-stand-ins.ts'
 import { startSecretsManager, type LocalSecretsManager } from '../../dev/secrets-manager.ts'
 // @ts-expect-error: the build script is plain JavaScript without type declarations.
 import { buildFunction } from '../../esbuild.config.mjs'
@@ -40,11 +47,16 @@ beforeAll(async () => {
   out = await mkdtemp(path.join(tmpdir(), 'tokenx-kit-flows-'))
   for (const name of ['employee', 'machine', 'maskinporten']) built[name] = (await buildFunction(name, { into: out })).outdir
   stands = await startFlowStandIns()
-  secrets = await startSecretsManager({ secrets: { 'team/entra-key': stands.env['AZURE_APP_JWK']!, 'team/maskinporten-key': stands.env['MASKINPORTEN_CLIENT_JWK']! } })
+  secrets = await startSecretsManager({
+    secrets: { 'team/entra-key': stands.env['AZURE_APP_JWK']!, 'team/maskinporten-key': stands.env['MASKINPORTEN_CLIENT_JWK']! },
+  })
   api = await startServer((request) => {
     const token = (request.headers.authorization ?? '').replace(/^Bearer /, '')
     const claims = token === '' ? {} : decodeJwt(token)
-    return { status: statusOf.get(new URL(request.url, 'http://x').pathname) ?? 200, body: { path: request.url, aud: claims.aud, scope: claims['scope'] } }
+    return {
+      status: statusOf.get(new URL(request.url, 'http://x').pathname) ?? 200,
+      body: { path: request.url, aud: claims.aud, scope: claims['scope'] },
+    }
   })
 }, 60_000)
 
@@ -86,7 +98,12 @@ function deployedEnv(extra: Record<string, string | undefined>): Record<string, 
 
 /** The AWS SDK reads its endpoint and credentials when the key is first loaded, not at module load. */
 function awsEnv(): Record<string, string> {
-  return { AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url, AWS_REGION: secrets.region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' }
+  return {
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+    AWS_REGION: secrets.region,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  }
 }
 
 /** Imports a fresh copy of a bundle under `env` (its module load is the Lambda init phase). */
@@ -112,7 +129,7 @@ describe('functions/employee (GET /employee, Entra ID on-behalf-of)', () => {
     expect(secrets.stats.getSecretValue).toBe(before)
   })
 
-  it('answers the downstream\'s answer to a pre-authorized caller, exchanged on its behalf once for warm calls', async () => {
+  it("answers the downstream's answer to a pre-authorized caller, exchanged on its behalf once for warm calls", async () => {
     const user = await stands.entra.mintUserToken({ aud: FLOW_APP.clientId, azp: FLOW_CALLER.clientId, sub: 'employee-1' })
     const exchanges = obo().length
     const first = await handler(v2Event(`Bearer ${user}`, '/employee'), lambdaContext())
@@ -159,7 +176,10 @@ describe('functions/employee (GET /employee, Entra ID on-behalf-of)', () => {
 
 describe('functions/machine (scheduled, Entra ID client credentials)', () => {
   it('calls DOWNSTREAM_URL with its own token for DOWNSTREAM_SCOPE and returns the status; one token for warm runs', async () => {
-    const handler = await load<ScheduledHandler>('machine', deployedEnv({ DOWNSTREAM_URL: `${api.url}/jobs/run`, DOWNSTREAM_SCOPE: FLOW_DOWNSTREAM.name }))
+    const handler = await load<ScheduledHandler>(
+      'machine',
+      deployedEnv({ DOWNSTREAM_URL: `${api.url}/jobs/run`, DOWNSTREAM_SCOPE: FLOW_DOWNSTREAM.name }),
+    )
     const tokens = stands.entra.requests.length
     expect(await handler({ source: 'aws.events' }, lambdaContext())).toEqual({ status: 200 })
     statusOf.set('/jobs/run', 503)
@@ -173,22 +193,31 @@ describe('functions/machine (scheduled, Entra ID client credentials)', () => {
     expect(lines.join('')).toContain('"status":503')
   })
 
-  it('fails the run with the kit\'s error when Entra ID refuses it, logging its code only', async () => {
+  it("fails the run with the kit's error when Entra ID refuses it, logging its code only", async () => {
     const handler = await load<ScheduledHandler>('machine', deployedEnv({ DOWNSTREAM_URL: api.url, DOWNSTREAM_SCOPE: 'local:team:nobody' }))
     await expect(handler({}, lambdaContext())).rejects.toMatchObject({ code: 'ERR_CLIENT_REJECTED' })
     expect(lines.join('')).toContain('"code":"ERR_CLIENT_REJECTED"')
   })
 
   it('fails every run naming the setting when one is missing', async () => {
-    const handler = await load<ScheduledHandler>('machine', deployedEnv({ DOWNSTREAM_URL: api.url, AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: undefined, DOWNSTREAM_SCOPE: FLOW_DOWNSTREAM.name }))
+    const handler = await load<ScheduledHandler>(
+      'machine',
+      deployedEnv({ DOWNSTREAM_URL: api.url, AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: undefined, DOWNSTREAM_SCOPE: FLOW_DOWNSTREAM.name }),
+    )
     const requests = stands.entra.requests.length
-    await expect(handler({}, lambdaContext())).rejects.toMatchObject({ code: 'ERR_CONFIG', detail: 'AZURE_OPENID_CONFIG_TOKEN_ENDPOINT is not set' })
+    await expect(handler({}, lambdaContext())).rejects.toMatchObject({
+      code: 'ERR_CONFIG',
+      detail: 'AZURE_OPENID_CONFIG_TOKEN_ENDPOINT is not set',
+    })
     expect(lines.join('')).toContain('AZURE_OPENID_CONFIG_TOKEN_ENDPOINT is not set')
     expect(stands.entra.requests.length).toBe(requests)
   })
 
-  it('ends a run that would outlast the invocation before the invocation\'s deadline', async () => {
-    const handler = await load<ScheduledHandler>('machine', deployedEnv({ DOWNSTREAM_URL: api.url, DOWNSTREAM_SCOPE: FLOW_DOWNSTREAM.name }))
+  it("ends a run that would outlast the invocation before the invocation's deadline", async () => {
+    const handler = await load<ScheduledHandler>(
+      'machine',
+      deployedEnv({ DOWNSTREAM_URL: api.url, DOWNSTREAM_SCOPE: FLOW_DOWNSTREAM.name }),
+    )
     stands.entra.delay(2000)
     try {
       const started = Date.now()
@@ -202,22 +231,30 @@ describe('functions/machine (scheduled, Entra ID client credentials)', () => {
 
 describe('functions/maskinporten (scheduled, Maskinporten)', () => {
   it('calls EXTERNAL_API_URL with a token for MASKINPORTEN_SCOPES and MASKINPORTEN_RESOURCE, and returns the status', async () => {
-    const handler = await load<ScheduledHandler>('maskinporten', deployedEnv({
-      MASKINPORTEN_SCOPES: ` ${MASKINPORTEN_SCOPE} `,
-      MASKINPORTEN_RESOURCE: RESOURCE,
-      EXTERNAL_API_URL: `${api.url}/api/v1/status`,
-    }))
+    const handler = await load<ScheduledHandler>(
+      'maskinporten',
+      deployedEnv({
+        MASKINPORTEN_SCOPES: ` ${MASKINPORTEN_SCOPE} `,
+        MASKINPORTEN_RESOURCE: RESOURCE,
+        EXTERNAL_API_URL: `${api.url}/api/v1/status`,
+      }),
+    )
     const grants = stands.maskinporten.requests.length
     expect(await handler({}, lambdaContext())).toEqual({ status: 200 })
     expect(await handler({}, lambdaContext())).toEqual({ status: 200 })
     expect(stands.maskinporten.requests.length - grants).toBe(1)
     expect(stands.maskinporten.requests.at(-1)).toMatchObject({ iss: FLOW_APP.clientId, scope: MASKINPORTEN_SCOPE, resource: RESOURCE })
     expect(api.requests.at(-1)!.url).toBe('/api/v1/status')
-    expect(JSON.parse(JSON.stringify(decodeJwt(api.requests.at(-1)!.headers.authorization!.replace('Bearer ', ''))))).toMatchObject({ scope: MASKINPORTEN_SCOPE })
+    expect(JSON.parse(JSON.stringify(decodeJwt(api.requests.at(-1)!.headers.authorization!.replace('Bearer ', ''))))).toMatchObject({
+      scope: MASKINPORTEN_SCOPE,
+    })
   })
 
   it('works without a resource, and fails naming a missing EXTERNAL_API_URL', async () => {
-    const handler = await load<ScheduledHandler>('maskinporten', deployedEnv({ MASKINPORTEN_SCOPES: MASKINPORTEN_SCOPE, EXTERNAL_API_URL: api.url }))
+    const handler = await load<ScheduledHandler>(
+      'maskinporten',
+      deployedEnv({ MASKINPORTEN_SCOPES: MASKINPORTEN_SCOPE, EXTERNAL_API_URL: api.url }),
+    )
     statusOf.set('/', 204)
     expect(await handler({}, lambdaContext())).toEqual({ status: 204 })
     const broken = await load<ScheduledHandler>('maskinporten', deployedEnv({ MASKINPORTEN_SCOPES: MASKINPORTEN_SCOPE }))

@@ -29,7 +29,8 @@ const realNow = Date.now
 const CLIENT_ID = 'dev-gcp:team:tokenx-kit-example'
 const AUDIENCE = 'dev-gcp:team:downstream-api'
 const INVALID = 'Bearer error="invalid_token", error_description="The bearer token is malformed, expired or not accepted"'
-const STEP_UP = 'Bearer error="insufficient_user_authentication", error_description="A higher authentication level is required", acr_values="idporten-loa-high"'
+const STEP_UP =
+  'Bearer error="insufficient_user_authentication", error_description="A higher authentication level is required", acr_values="idporten-loa-high"'
 
 let out: string
 let bundles: { resource: string; api: string }
@@ -112,7 +113,8 @@ async function call(handler: Handler, token: string, options: { path?: string; r
 }
 
 const claims = (extra: Record<string, unknown> = {}) => citizenClaims(idporten.issuer, CLIENT_ID, extra)
-const signed = (extra: Record<string, unknown> = {}, header: Record<string, unknown> = {}) => mint({ key: idporten.key.privateJwk, header, claims: claims(extra) })
+const signed = (extra: Record<string, unknown> = {}, header: Record<string, unknown> = {}) =>
+  mint({ key: idporten.key.privateJwk, header, claims: claims(extra) })
 
 describe('functions/resource: hostile tokens are refused before any key load or exchange', () => {
   let handler: Handler
@@ -124,21 +126,33 @@ describe('functions/resource: hostile tokens are refused before any key load or 
   const refusedCases: Array<[string, () => string]> = [
     ['alg none, no signature', () => mint({ sign: 'none', header: { alg: 'none' }, claims: claims() })],
     ['alg none, with a signature part', () => `${mint({ sign: 'none', header: { alg: 'none' }, claims: claims() })}c2ln`],
-    ['HS256 signed with the issuer\'s public key as the secret', () =>
-      mint({
-        sign: 'HS256',
-        header: { alg: 'HS256', kid: idporten.key.publicJwk.kid },
-        secret: createPublicKey({ key: idporten.key.publicJwk as never, format: 'jwk' }).export({ format: 'pem', type: 'spki' }) as string,
-        claims: claims(),
-      })],
-    ['a valid signature by a key not in the JWKS (with the real kid)', () => mint({ key: { ...attackerKey.privateJwk, kid: idporten.key.publicJwk.kid }, claims: claims() })],
+    [
+      "HS256 signed with the issuer's public key as the secret",
+      () =>
+        mint({
+          sign: 'HS256',
+          header: { alg: 'HS256', kid: idporten.key.publicJwk.kid },
+          secret: createPublicKey({ key: idporten.key.publicJwk as never, format: 'jwk' }).export({
+            format: 'pem',
+            type: 'spki',
+          }) as string,
+          claims: claims(),
+        }),
+    ],
+    [
+      'a valid signature by a key not in the JWKS (with the real kid)',
+      () => mint({ key: { ...attackerKey.privateJwk, kid: idporten.key.publicJwk.kid }, claims: claims() }),
+    ],
     ['a kid that points nowhere', () => mint({ key: { ...idporten.key.privateJwk, kid: 'nowhere' }, claims: claims() })],
-    ['jku, x5u and jwk headers pointing at an attacker\'s keys', () =>
-      mint({
-        key: attackerKey.privateJwk,
-        header: { jku: `${attacker.url}/jwks`, x5u: `${attacker.url}/cert.pem`, jwk: attackerKey.publicJwk },
-        claims: claims(),
-      })],
+    [
+      "jku, x5u and jwk headers pointing at an attacker's keys",
+      () =>
+        mint({
+          key: attackerKey.privateJwk,
+          header: { jku: `${attacker.url}/jwks`, x5u: `${attacker.url}/cert.pem`, jwk: attackerKey.publicJwk },
+          claims: claims(),
+        }),
+    ],
     ['expired', () => signed({ exp: Math.floor(Date.now() / 1000) - 60 })],
     ['nbf in the future', () => signed({ nbf: Math.floor(Date.now() / 1000) + 600 })],
     ['wrong iss', () => signed({ iss: `${idporten.issuer}/other` })],
@@ -153,7 +167,7 @@ describe('functions/resource: hostile tokens are refused before any key load or 
     expect(result.body).toEqual({ error: 'invalid_token', error_description: 'The bearer token is malformed, expired or not accepted' })
   })
 
-  it('never fetched the attacker\'s jku/x5u', () => {
+  it("never fetched the attacker's jku/x5u", () => {
     expect(attacker.requests).toEqual([])
   })
 
@@ -161,7 +175,10 @@ describe('functions/resource: hostile tokens are refused before any key load or 
     for (const acr of ['idporten-loa-substantial', 'Level3', undefined]) {
       const result = await call(handler, signed({ acr }))
       expect(result).toMatchObject({ status: 401, challenge: STEP_UP, keyLoads: 0, exchanges: 0, downstream: 0 })
-      expect(result.body).toEqual({ error: 'insufficient_user_authentication', error_description: 'A higher authentication level is required' })
+      expect(result.body).toEqual({
+        error: 'insufficient_user_authentication',
+        error_description: 'A higher authentication level is required',
+      })
     }
   })
 
@@ -179,7 +196,13 @@ describe('functions/resource: hostile tokens are refused before any key load or 
     const high = await call(handler, signed())
     expect(high).toMatchObject({ status: 200, keyLoads: 1, exchanges: 1, downstream: 1 })
     // tokendings may map acr to Level4: a TokenX token another app exchanged for us.
-    const level4 = await call(handler, mint({ key: tokenxIssuer.key.privateJwk, claims: citizenClaims(tokenxIssuer.issuer, CLIENT_ID, { acr: 'Level4', client_id: 'dev-gcp:team:frontend' }) }))
+    const level4 = await call(
+      handler,
+      mint({
+        key: tokenxIssuer.key.privateJwk,
+        claims: citizenClaims(tokenxIssuer.issuer, CLIENT_ID, { acr: 'Level4', client_id: 'dev-gcp:team:frontend' }),
+      }),
+    )
     expect(level4).toMatchObject({ status: 200, exchanges: 1, downstream: 1 })
     const level4Idporten = await call(handler, signed({ acr: 'Level4' }))
     expect(level4Idporten).toMatchObject({ status: 200, exchanges: 1 })
@@ -249,7 +272,10 @@ describe('functions/api-resource: the API side accepts only TokenX tokens for it
   const API_ID = AUDIENCE
   let handler: Handler
   const apiToken = (extra: Record<string, unknown> = {}) =>
-    mint({ key: tokenxIssuer.key.privateJwk, claims: citizenClaims(tokenxIssuer.issuer, API_ID, { client_id: CLIENT_ID, idp: idporten.issuer, ...extra }) })
+    mint({
+      key: tokenxIssuer.key.privateJwk,
+      claims: citizenClaims(tokenxIssuer.issuer, API_ID, { client_id: CLIENT_ID, idp: idporten.issuer, ...extra }),
+    })
 
   beforeAll(async () => {
     handler = await load(bundles.api, { TOKEN_X_CLIENT_ID: API_ID, ALLOWED_CALLERS: `${CLIENT_ID},dev-gcp:team:other` })
@@ -258,7 +284,14 @@ describe('functions/api-resource: the API side accepts only TokenX tokens for it
   it('answers who called for a TokenX token for our client id from an allowed app', async () => {
     const result = await call(handler, apiToken(), { path: '/api/resource' })
     expect(result.status).toBe(200)
-    expect(result.body).toEqual({ pid: '12345678910', acr: 'idporten-loa-high', client_id: CLIENT_ID, aud: API_ID, idp: idporten.issuer, sub: 'pairwise-sub' })
+    expect(result.body).toEqual({
+      pid: '12345678910',
+      acr: 'idporten-loa-high',
+      client_id: CLIENT_ID,
+      aud: API_ID,
+      idp: idporten.issuer,
+      sub: 'pairwise-sub',
+    })
   })
 
   it('refuses a TokenX token for another audience (401)', async () => {
@@ -275,7 +308,7 @@ describe('functions/api-resource: the API side accepts only TokenX tokens for it
     expect(result.body).toEqual({ error: 'insufficient_scope', error_description: 'The calling application is not allowed' })
   })
 
-  it('refuses a citizen\'s ID-porten token sent straight to the API (401), even for our client id', async () => {
+  it("refuses a citizen's ID-porten token sent straight to the API (401), even for our client id", async () => {
     const straight = mint({ key: idporten.key.privateJwk, claims: citizenClaims(idporten.issuer, API_ID, { client_id: CLIENT_ID }) })
     expect(await call(handler, straight, { path: '/api/resource' })).toMatchObject({ status: 401, challenge: INVALID })
   })

@@ -124,7 +124,7 @@ describe('functions/resource (built bundle)', () => {
     ['401 (our token refused, twice)', 401, { 'www-authenticate': 'Bearer error="invalid_token"' }],
     ['403', 403, { 'www-authenticate': 'Bearer error="insufficient_scope"' }],
     ['500', 500, {}],
-  ])('answers a downstream %s with 502 and a fixed body: no challenge, none of the downstream\'s text', async (_label, status, headers) => {
+  ])("answers a downstream %s with 502 and a fixed body: no challenge, none of the downstream's text", async (_label, status, headers) => {
     const dave = await citizenToken('44444444444')
     downstream.respond = () => ({ status, body: 'at com.example.internal.Orders: token refused', headers })
     try {
@@ -137,9 +137,13 @@ describe('functions/resource (built bundle)', () => {
     }
   })
 
-  it('answers a downstream step-up (RFC 9470) with the kit\'s step-up challenge for that level', async () => {
+  it("answers a downstream step-up (RFC 9470) with the kit's step-up challenge for that level", async () => {
     const erin = await citizenToken('55555555555')
-    downstream.respond = () => ({ status: 401, body: '', headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="idporten-loa-high"' } })
+    downstream.respond = () => ({
+      status: 401,
+      body: '',
+      headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="idporten-loa-high"' },
+    })
     try {
       const result = await handler(v2Event(`Bearer ${erin}`), lambdaContext())
       expect(result.statusCode).toBe(401)
@@ -158,6 +162,9 @@ describe('functions/resource (built bundle)', () => {
     await downstream.close()
     const unreachable = await handler(v2Event(`Bearer ${carol}`), lambdaContext())
     expect(unreachable.statusCode).toBe(502)
-    expect(JSON.parse(unreachable.body)).toEqual({ error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' })
+    expect(JSON.parse(unreachable.body)).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'An upstream service is unavailable',
+    })
   })
 })

@@ -14,10 +14,7 @@ export async function citizenJwks(): Promise<{ keys: object[] }> {
   return { keys: [(await issuerKey).publicJwk] }
 }
 
-export async function citizenToken(
-  pid: string,
-  options: { expiresIn?: number; now?: number; acr?: string } = {},
-): Promise<string> {
+export async function citizenToken(pid: string, options: { expiresIn?: number; now?: number; acr?: string } = {}): Promise<string> {
   issuerKey ??= newTestKey('idporten-test')
   const { privateJwk } = await issuerKey
   const now = options.now ?? Math.floor(Date.now() / 1000)

@@ -6,10 +6,33 @@
 
 /** The units the specification allows. */
 export const EMF_UNITS = new Set([
-  'Seconds', 'Microseconds', 'Milliseconds', 'Bytes', 'Kilobytes', 'Megabytes', 'Gigabytes', 'Terabytes',
-  'Bits', 'Kilobits', 'Megabits', 'Gigabits', 'Terabits', 'Percent', 'Count', 'Bytes/Second',
-  'Kilobytes/Second', 'Megabytes/Second', 'Gigabytes/Second', 'Terabytes/Second', 'Bits/Second',
-  'Kilobits/Second', 'Megabits/Second', 'Gigabits/Second', 'Terabits/Second', 'Count/Second', 'None',
+  'Seconds',
+  'Microseconds',
+  'Milliseconds',
+  'Bytes',
+  'Kilobytes',
+  'Megabytes',
+  'Gigabytes',
+  'Terabytes',
+  'Bits',
+  'Kilobits',
+  'Megabits',
+  'Gigabits',
+  'Terabits',
+  'Percent',
+  'Count',
+  'Bytes/Second',
+  'Kilobytes/Second',
+  'Megabytes/Second',
+  'Gigabytes/Second',
+  'Terabytes/Second',
+  'Bits/Second',
+  'Kilobits/Second',
+  'Megabits/Second',
+  'Gigabits/Second',
+  'Terabits/Second',
+  'Count/Second',
+  'None',
 ])
 
 export interface ParsedEmf {
@@ -34,7 +57,8 @@ export function parseEmf(line: string): ParsedEmf {
   if (aws === undefined || typeof aws !== 'object') fail('_aws is required')
   const timestamp = aws['Timestamp']
   // Milliseconds since the epoch: within a day of now (seconds would be ~1000 times smaller).
-  if (typeof timestamp !== 'number' || !Number.isInteger(timestamp) || Math.abs(timestamp - Date.now()) > 86_400_000) fail('Timestamp is epoch milliseconds')
+  if (typeof timestamp !== 'number' || !Number.isInteger(timestamp) || Math.abs(timestamp - Date.now()) > 86_400_000)
+    fail('Timestamp is epoch milliseconds')
   const directives = aws['CloudWatchMetrics']
   if (!Array.isArray(directives) || directives.length !== 1) fail('CloudWatchMetrics holds the directive (exactly one here)')
   const directive = directives[0] as Record<string, unknown>

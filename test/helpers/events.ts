@@ -5,7 +5,11 @@
 import type { ALBEvent, APIGatewayProxyEvent, APIGatewayProxyEventV2, Context } from 'aws-lambda'
 
 export function v1Event(authorization?: string, path = '/resource'): APIGatewayProxyEvent {
-  const headers: Record<string, string> = { Accept: 'application/json', Host: 'abc123.execute-api.eu-north-1.amazonaws.com', 'User-Agent': 'curl/8.5.0' }
+  const headers: Record<string, string> = {
+    Accept: 'application/json',
+    Host: 'abc123.execute-api.eu-north-1.amazonaws.com',
+    'User-Agent': 'curl/8.5.0',
+  }
   if (authorization !== undefined) headers.Authorization = authorization
   return {
     resource: path,
@@ -26,10 +30,21 @@ export function v1Event(authorization?: string, path = '/resource'): APIGatewayP
       protocol: 'HTTP/1.1',
       httpMethod: 'GET',
       identity: {
-        accessKey: null, accountId: null, apiKey: null, apiKeyId: null, caller: null, clientCert: null,
-        cognitoAuthenticationProvider: null, cognitoAuthenticationType: null, cognitoIdentityId: null,
-        cognitoIdentityPoolId: null, principalOrgId: null, sourceIp: '203.0.113.10', user: null,
-        userAgent: 'curl/8.5.0', userArn: null,
+        accessKey: null,
+        accountId: null,
+        apiKey: null,
+        apiKeyId: null,
+        caller: null,
+        clientCert: null,
+        cognitoAuthenticationProvider: null,
+        cognitoAuthenticationType: null,
+        cognitoIdentityId: null,
+        cognitoIdentityPoolId: null,
+        principalOrgId: null,
+        sourceIp: '203.0.113.10',
+        user: null,
+        userAgent: 'curl/8.5.0',
+        userArn: null,
       },
       path: `/dev${path}`,
       stage: 'dev',
@@ -42,7 +57,11 @@ export function v1Event(authorization?: string, path = '/resource'): APIGatewayP
 }
 
 export function v2Event(authorization?: string, path = '/resource'): APIGatewayProxyEventV2 {
-  const headers: Record<string, string> = { accept: 'application/json', host: 'abc123.execute-api.eu-north-1.amazonaws.com', 'user-agent': 'curl/8.5.0' }
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    host: 'abc123.execute-api.eu-north-1.amazonaws.com',
+    'user-agent': 'curl/8.5.0',
+  }
   if (authorization !== undefined) headers.authorization = authorization
   return {
     version: '2.0',

@@ -80,7 +80,10 @@ export function mint(input: MintInput): string {
   const header = { alg: method, typ: 'JWT', ...(input.key?.kid === undefined ? {} : { kid: input.key.kid }), ...input.header }
   const signingInput = `${b64(header)}.${b64(input.claims)}`
   if (method === 'none') return `${signingInput}.`
-  if (method === 'HS256') return `${signingInput}.${createHmac('sha256', input.secret ?? '').update(signingInput).digest('base64url')}`
+  if (method === 'HS256')
+    return `${signingInput}.${createHmac('sha256', input.secret ?? '')
+      .update(signingInput)
+      .digest('base64url')}`
   const privateKey = createPrivateKey({ key: input.key as JWK & { kty: string }, format: 'jwk' })
   return `${signingInput}.${sign('sha256', Buffer.from(signingInput), privateKey).toString('base64url')}`
 }

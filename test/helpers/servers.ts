@@ -50,7 +50,12 @@ export async function startServer(respond: Responder): Promise<TestServer> {
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const chunks: Buffer[] = []
     for await (const chunk of request) chunks.push(chunk as Buffer)
-    const recorded = { method: request.method ?? '', url: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString() }
+    const recorded = {
+      method: request.method ?? '',
+      url: request.url ?? '',
+      headers: request.headers,
+      body: Buffer.concat(chunks).toString(),
+    }
     requests.push(recorded)
     const answer = await state.respond(recorded, requests.length - 1)
     if (answer.delay) await new Promise((resolve) => setTimeout(resolve, answer.delay))

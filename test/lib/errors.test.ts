@@ -25,15 +25,78 @@ describe('caller view of each error', () => {
   it.each([
     ['ConfigError', new ConfigError('x'), 'ERR_CONFIG', 500, 'server_error', 'The server could not complete the request'],
     ['KeyError', new KeyError('x'), 'ERR_KEY', 500, 'server_error', 'The server could not complete the request'],
-    ['BearerTokenError missing', new BearerTokenError('x', { problem: 'missing' }), 'ERR_BEARER_TOKEN', 401, '', 'A bearer token is required'],
-    ['BearerTokenError invalid', new BearerTokenError('x', { problem: 'invalid' }), 'ERR_BEARER_TOKEN', 401, 'invalid_token', 'The bearer token is malformed, expired or not accepted'],
-    ['BearerTokenError default', new BearerTokenError('x'), 'ERR_BEARER_TOKEN', 401, 'invalid_token', 'The bearer token is malformed, expired or not accepted'],
-    ['BearerTokenError malformed_request', new BearerTokenError('x', { problem: 'malformed_request' }), 'ERR_BEARER_TOKEN', 400, 'invalid_request', 'The request must carry exactly one bearer token'],
-    ['subject token rejected', new TokenExchangeError('ERR_SUBJECT_TOKEN_REJECTED', 'x'), 'ERR_SUBJECT_TOKEN_REJECTED', 401, 'invalid_token', 'The bearer token is malformed, expired or not accepted'],
-    ['client rejected', new TokenExchangeError('ERR_CLIENT_REJECTED', 'x'), 'ERR_CLIENT_REJECTED', 500, 'server_error', 'The server could not complete the request'],
-    ['token endpoint', new TokenExchangeError('ERR_TOKEN_ENDPOINT', 'x'), 'ERR_TOKEN_ENDPOINT', 502, 'temporarily_unavailable', 'An upstream service answered unexpectedly'],
-    ['unavailable', new TokenExchangeError('ERR_TOKEN_ENDPOINT_UNAVAILABLE', 'x'), 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', 503, 'temporarily_unavailable', 'An upstream service is unavailable'],
-    ['timeout', new TokenExchangeError('ERR_TIMEOUT', 'x'), 'ERR_TIMEOUT', 504, 'temporarily_unavailable', 'An upstream service did not answer in time'],
+    [
+      'BearerTokenError missing',
+      new BearerTokenError('x', { problem: 'missing' }),
+      'ERR_BEARER_TOKEN',
+      401,
+      '',
+      'A bearer token is required',
+    ],
+    [
+      'BearerTokenError invalid',
+      new BearerTokenError('x', { problem: 'invalid' }),
+      'ERR_BEARER_TOKEN',
+      401,
+      'invalid_token',
+      'The bearer token is malformed, expired or not accepted',
+    ],
+    [
+      'BearerTokenError default',
+      new BearerTokenError('x'),
+      'ERR_BEARER_TOKEN',
+      401,
+      'invalid_token',
+      'The bearer token is malformed, expired or not accepted',
+    ],
+    [
+      'BearerTokenError malformed_request',
+      new BearerTokenError('x', { problem: 'malformed_request' }),
+      'ERR_BEARER_TOKEN',
+      400,
+      'invalid_request',
+      'The request must carry exactly one bearer token',
+    ],
+    [
+      'subject token rejected',
+      new TokenExchangeError('ERR_SUBJECT_TOKEN_REJECTED', 'x'),
+      'ERR_SUBJECT_TOKEN_REJECTED',
+      401,
+      'invalid_token',
+      'The bearer token is malformed, expired or not accepted',
+    ],
+    [
+      'client rejected',
+      new TokenExchangeError('ERR_CLIENT_REJECTED', 'x'),
+      'ERR_CLIENT_REJECTED',
+      500,
+      'server_error',
+      'The server could not complete the request',
+    ],
+    [
+      'token endpoint',
+      new TokenExchangeError('ERR_TOKEN_ENDPOINT', 'x'),
+      'ERR_TOKEN_ENDPOINT',
+      502,
+      'temporarily_unavailable',
+      'An upstream service answered unexpectedly',
+    ],
+    [
+      'unavailable',
+      new TokenExchangeError('ERR_TOKEN_ENDPOINT_UNAVAILABLE', 'x'),
+      'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+      503,
+      'temporarily_unavailable',
+      'An upstream service is unavailable',
+    ],
+    [
+      'timeout',
+      new TokenExchangeError('ERR_TIMEOUT', 'x'),
+      'ERR_TIMEOUT',
+      504,
+      'temporarily_unavailable',
+      'An upstream service did not answer in time',
+    ],
   ] as const)('%s', (_label, err, code, status, error, description) => {
     expect(err).toBeInstanceOf(TokenXError)
     expect(err).toBeInstanceOf(Error)
@@ -45,7 +108,9 @@ describe('caller view of each error', () => {
     expect(err.error_description).toBe(description)
     expect(err.detail).toBe('x')
     // The public answer body, as @middy/http-error-handler sends `message`.
-    expect(JSON.parse(err.message)).toStrictEqual(error === '' ? { error_description: description } : { error, error_description: description })
+    expect(JSON.parse(err.message)).toStrictEqual(
+      error === '' ? { error_description: description } : { error, error_description: description },
+    )
     expect(err.headers['Content-Type']).toBe('application/json')
     expect(err.headers['Cache-Control']).toBe('no-store')
     const challenge = error === '' ? 'Bearer' : `Bearer error="${error}", error_description="${description}"`
@@ -55,18 +120,33 @@ describe('caller view of each error', () => {
 
   it('every error answers what the one table says for its code; the table, pinned', () => {
     const errors: TokenXError[] = [
-      new ConfigError('x'), new KeyError('x'), new BearerTokenError('x'),
-      ...(['ERR_SUBJECT_TOKEN_REJECTED', 'ERR_CLIENT_REJECTED', 'ERR_TOKEN_ENDPOINT', 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', 'ERR_TIMEOUT'] as const)
-        .map((code) => new TokenExchangeError(code, 'x')),
-      ...(['ERR_DOWNSTREAM_UNAVAILABLE', 'ERR_DOWNSTREAM_TIMEOUT', 'ERR_DOWNSTREAM_URL', 'ERR_DOWNSTREAM_STATUS'] as const)
-        .map((code) => new DownstreamError(code, 'x', { audience: 'dev-gcp:team:api' })),
-      new InsufficientAcrError('x', { acrValues: 'idporten-loa-high' }), new ForbiddenCallerError('x'),
+      new ConfigError('x'),
+      new KeyError('x'),
+      new BearerTokenError('x'),
+      ...(
+        [
+          'ERR_SUBJECT_TOKEN_REJECTED',
+          'ERR_CLIENT_REJECTED',
+          'ERR_TOKEN_ENDPOINT',
+          'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+          'ERR_TIMEOUT',
+        ] as const
+      ).map((code) => new TokenExchangeError(code, 'x')),
+      ...(['ERR_DOWNSTREAM_UNAVAILABLE', 'ERR_DOWNSTREAM_TIMEOUT', 'ERR_DOWNSTREAM_URL', 'ERR_DOWNSTREAM_STATUS'] as const).map(
+        (code) => new DownstreamError(code, 'x', { audience: 'dev-gcp:team:api' }),
+      ),
+      new InsufficientAcrError('x', { acrValues: 'idporten-loa-high' }),
+      new ForbiddenCallerError('x'),
       ...(['ERR_JWKS_UNAVAILABLE', 'ERR_JWKS_INVALID', 'ERR_JWKS_TIMEOUT'] as const).map((code) => new JwksError(code, 'x')),
     ]
-    const answers = Object.fromEntries(errors.map((err) => {
-      expect({ statusCode: err.statusCode, error: err.error, error_description: err.error_description }).toStrictEqual(publicAnswer(err.code))
-      return [err.code, `${err.statusCode} ${err.error}: ${err.error_description}`]
-    }))
+    const answers = Object.fromEntries(
+      errors.map((err) => {
+        expect({ statusCode: err.statusCode, error: err.error, error_description: err.error_description }).toStrictEqual(
+          publicAnswer(err.code),
+        )
+        return [err.code, `${err.statusCode} ${err.error}: ${err.error_description}`]
+      }),
+    )
     const unavailable = 'temporarily_unavailable: An upstream service is unavailable'
     const unexpected = 'An upstream service answered unexpectedly'
     const slow = 'temporarily_unavailable: An upstream service did not answer in time'
@@ -94,7 +174,13 @@ describe('caller view of each error', () => {
 
   it('a plain TokenXError defaults to 500 server_error', () => {
     const err = new TokenXError('ERR_CONFIG', 'x')
-    expect(err).toMatchObject({ statusCode: 500, expose: true, error: 'server_error', error_description: 'The server could not complete the request', detail: 'x' })
+    expect(err).toMatchObject({
+      statusCode: 500,
+      expose: true,
+      error: 'server_error',
+      error_description: 'The server could not complete the request',
+      detail: 'x',
+    })
     expect(err.headers).toStrictEqual({ 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
   })
 
@@ -117,7 +203,9 @@ describe('caller view of each error', () => {
       'WWW-Authenticate': 'Bearer error="insufficient_scope", error_description="A higher level of assurance is required"',
       'X-Reason': 'acr',
     })
-    expect(new TokenXError('ERR_BEARER_TOKEN', 'x', { statusCode: 401, challenge: 'Bearer realm="api"' }).headers['WWW-Authenticate']).toBe('Bearer realm="api"')
+    expect(new TokenXError('ERR_BEARER_TOKEN', 'x', { statusCode: 401, challenge: 'Bearer realm="api"' }).headers['WWW-Authenticate']).toBe(
+      'Bearer realm="api"',
+    )
     expect(new TokenXError('ERR_BEARER_TOKEN', 'x', { statusCode: 401, challenge: false }).headers['WWW-Authenticate']).toBeUndefined()
     expect(new TokenXError('ERR_CONFIG', 'x', { status: 502 }).statusCode).toBe(502)
   })
@@ -145,11 +233,22 @@ describe('caller view of each error', () => {
       token: 'secret-property',
       $metadata: { httpStatusCode: 403 },
     })
-    for (const err of [new ConfigError('x', { cause: foreign }), new KeyError('x', { cause: foreign }), new BearerTokenError('x', { cause: foreign }),
-      new TokenExchangeError('ERR_TIMEOUT', 'x', { cause: foreign }), new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', 'x', { cause: foreign, audience: 'a:b:c' })]) {
+    for (const err of [
+      new ConfigError('x', { cause: foreign }),
+      new KeyError('x', { cause: foreign }),
+      new BearerTokenError('x', { cause: foreign }),
+      new TokenExchangeError('ERR_TIMEOUT', 'x', { cause: foreign }),
+      new DownstreamError('ERR_DOWNSTREAM_UNAVAILABLE', 'x', { cause: foreign, audience: 'a:b:c' }),
+    ]) {
       expect(err.cause).toBeInstanceOf(ForeignError)
       expect(err.cause).toMatchObject({ name: 'TypeError', code: 'ECONNRESET', httpStatusCode: 403 })
-      for (const text of [String(err.cause), inspect(err, { depth: 10 }), JSON.stringify(err.cause), JSON.stringify(Object.entries(err.cause as object)), String((err.cause as Error).stack)]) {
+      for (const text of [
+        String(err.cause),
+        inspect(err, { depth: 10 }),
+        JSON.stringify(err.cause),
+        JSON.stringify(Object.entries(err.cause as object)),
+        String((err.cause as Error).stack),
+      ]) {
         expect(text).not.toContain('eyJ')
         expect(text).not.toContain('secret-property')
       }
@@ -222,18 +321,36 @@ describe('translate', () => {
 
 describe('safeErrorName, the one sanitiser of foreign names and codes', () => {
   it('passes names and codes as runtimes and SDKs spell them', () => {
-    for (const name of ['ThrottlingException', 'TypeError', 'Error', 'AbortError', 'JWKSTimeout', 'DOMException', 'ProvisionedThroughputExceededException', 'RequestLimitExceeded']) {
+    for (const name of [
+      'ThrottlingException',
+      'TypeError',
+      'Error',
+      'AbortError',
+      'JWKSTimeout',
+      'DOMException',
+      'ProvisionedThroughputExceededException',
+      'RequestLimitExceeded',
+    ]) {
       expect(safeErrorName(Object.assign(new Error('x'), { name }))).toBe(name)
     }
     expect(safeErrorName(new DOMException('x', 'TimeoutError'))).toBe('TimeoutError')
-    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'ERR_OSSL_EVP_BAD_DECRYPT', 'UND_ERR_CONNECT_TIMEOUT', 'ABORT_ERR', 'ERR_HTTP2_STREAM_ERROR']) {
+    for (const code of [
+      'ECONNREFUSED',
+      'ENOTFOUND',
+      'ERR_OSSL_EVP_BAD_DECRYPT',
+      'UND_ERR_CONNECT_TIMEOUT',
+      'ABORT_ERR',
+      'ERR_HTTP2_STREAM_ERROR',
+    ]) {
       expect(safeErrorName(Object.assign(new Error('x'), { code }))).toBe(code)
     }
   })
 
-  it('prefers a code, its own or its cause\'s (undici\'s fetch failed), to the name', () => {
+  it("prefers a code, its own or its cause's (undici's fetch failed), to the name", () => {
     expect(safeErrorName(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe('ECONNREFUSED')
-    expect(safeErrorName(new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) }))).toBe('ECONNREFUSED')
+    expect(safeErrorName(new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) }))).toBe(
+      'ECONNREFUSED',
+    )
     expect(safeErrorName(new TypeError('fetch failed'))).toBe('TypeError')
   })
 
@@ -242,7 +359,10 @@ describe('safeErrorName, the one sanitiser of foreign names and codes', () => {
   it.each([
     ['a JWT', `${JWT}`],
     ['a JWT payload', payload],
-    ['a fragment of a payload starting with a letter', `P${Buffer.from(`{"pid":"${PID}","sub":"pairwise"}`).toString('base64url').slice(3, 40)}`],
+    [
+      'a fragment of a payload starting with a letter',
+      `P${Buffer.from(`{"pid":"${PID}","sub":"pairwise"}`).toString('base64url').slice(3, 40)}`,
+    ],
     ['standard base64', Buffer.from(`{"pid":"${PID}"}`).toString('base64')],
     ['500 characters', `${'A'.repeat(495)}Error`],
     ['a message', `not authorized for ${PID}`],
@@ -274,7 +394,9 @@ describe('safeErrorName, the one sanitiser of foreign names and codes', () => {
   })
 
   it('loadFailureText: the sanitised name and the message, one line, bounded', () => {
-    expect(loadFailureText(new Error('Dynamic require of "node:https"\n  is not supported'))).toBe('Error: Dynamic require of "node:https" is not supported')
+    expect(loadFailureText(new Error('Dynamic require of "node:https"\n  is not supported'))).toBe(
+      'Error: Dynamic require of "node:https" is not supported',
+    )
     const hostile = Object.assign(new Error('x'), { name: 'eyJhbGciOiJSUzI1NiJ9.e30.c2ln' })
     expect(loadFailureText(hostile)).toBe('UnknownError: x')
     expect(loadFailureText(new TypeError('y'.repeat(1000)))).toHaveLength(300)
@@ -288,7 +410,9 @@ describe('safeErrorName, the one sanitiser of foreign names and codes', () => {
   })
 
   it('ForeignError keeps nothing but the sanitised name, code and status', () => {
-    const standIn = new ForeignError(Object.assign(new Error(`for ${JWT}`), { name: `Pid${PID}`, code: JWT, $metadata: { httpStatusCode: '403' }, cause: new Error(JWT) }))
+    const standIn = new ForeignError(
+      Object.assign(new Error(`for ${JWT}`), { name: `Pid${PID}`, code: JWT, $metadata: { httpStatusCode: '403' }, cause: new Error(JWT) }),
+    )
     expect(standIn).toMatchObject({ name: 'UnknownError', code: undefined, httpStatusCode: undefined })
     expect(standIn.cause).toBeUndefined()
     expect(inspect(standIn)).not.toContain(PID)

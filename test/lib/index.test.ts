@@ -9,10 +9,24 @@ import * as testing from '../../lib/testing.ts'
 describe('the public API', () => {
   it('exports exactly the settled list: no internals', () => {
     expect(Object.keys(kit).sort()).toEqual([
-      'BearerTokenError', 'ConfigError', 'DownstreamError', 'ForbiddenCallerError', 'InsufficientAcrError', 'InvalidOptionError', 'JwksError',
-      'KeyError', 'TokenExchangeError', 'TokenXError',
-      'createInboundValidator', 'createTokenXApiCore', 'createTokenXClient', 'createTokenXHandlerCore',
-      'downstreamAnswer', 'errorResponse', 'tokenX', 'tokenXApi',
+      'BearerTokenError',
+      'ConfigError',
+      'DownstreamError',
+      'ForbiddenCallerError',
+      'InsufficientAcrError',
+      'InvalidOptionError',
+      'JwksError',
+      'KeyError',
+      'TokenExchangeError',
+      'TokenXError',
+      'createInboundValidator',
+      'createTokenXApiCore',
+      'createTokenXClient',
+      'createTokenXHandlerCore',
+      'downstreamAnswer',
+      'errorResponse',
+      'tokenX',
+      'tokenXApi',
     ])
   })
 
@@ -22,29 +36,59 @@ describe('the public API', () => {
 
   it('tokenx-handler-kit/config exports the defaults, the environment readers and the value checks', () => {
     expect(Object.keys(config).sort()).toEqual([
-      'acrLevels', 'inboundDefaults', 'inboundFromEnv', 'isAcrLevel', 'isClientId', 'middlewareDefaults', 'optionsFromEnv', 'satisfiesAcr', 'sharedCacheDefaults',
+      'acrLevels',
+      'inboundDefaults',
+      'inboundFromEnv',
+      'isAcrLevel',
+      'isClientId',
+      'middlewareDefaults',
+      'optionsFromEnv',
+      'satisfiesAcr',
+      'sharedCacheDefaults',
     ])
   })
 
   it('tokenx-handler-kit/testing exports the event and context builders and the issuer stand-ins, none of them in the root', () => {
-    expect(Object.keys(testing).sort()).toEqual(['albEvent', 'apiGatewayV1Event', 'apiGatewayV2Event', 'lambdaContext', 'startTestIdporten', 'startTestTokenX'])
+    expect(Object.keys(testing).sort()).toEqual([
+      'albEvent',
+      'apiGatewayV1Event',
+      'apiGatewayV2Event',
+      'lambdaContext',
+      'startTestIdporten',
+      'startTestTokenX',
+    ])
     expect(Object.keys(kit).filter((name) => name in testing)).toEqual([])
   })
 
   it('package.json exports each entry file under its subpath, with types, import and the source condition', async () => {
     const { default: manifest } = await import('../../package.json', { with: { type: 'json' } })
     const entry = (name: string) => ({
-      'tokenx-kit-source': `./lib/${name}.ts`, types: `./build/${name}.d.ts`, import: `./build/${name}.js`, default: `./build/${name}.js`,
+      'tokenx-kit-source': `./lib/${name}.ts`,
+      types: `./build/${name}.d.ts`,
+      import: `./build/${name}.js`,
+      default: `./build/${name}.js`,
     })
     expect(manifest.exports).toEqual({
-      '.': entry('index'), './observe': entry('observe'), './config': entry('config'), './entra': entry('entra'), './maskinporten': entry('maskinporten'), './testing': entry('testing'),
+      '.': entry('index'),
+      './observe': entry('observe'),
+      './config': entry('config'),
+      './entra': entry('entra'),
+      './maskinporten': entry('maskinporten'),
+      './testing': entry('testing'),
       './package.json': './package.json',
     })
   })
 
-  it('tokenx-handler-kit/entra and /maskinporten export the flows\' clients, readers and the on-behalf-of middleware', () => {
+  it("tokenx-handler-kit/entra and /maskinporten export the flows' clients, readers and the on-behalf-of middleware", () => {
     expect(Object.keys(entra).sort()).toEqual([
-      'createEntraClient', 'createEntraOnBehalfOfCore', 'createEntraValidator', 'entraDefaults', 'entraInboundFromEnv', 'entraOnBehalfOf', 'entraOptionsFromEnv', 'entraScope',
+      'createEntraClient',
+      'createEntraOnBehalfOfCore',
+      'createEntraValidator',
+      'entraDefaults',
+      'entraInboundFromEnv',
+      'entraOnBehalfOf',
+      'entraOptionsFromEnv',
+      'entraScope',
     ])
     expect(Object.keys(maskinporten).sort()).toEqual(['createMaskinportenClient', 'maskinportenDefaults', 'maskinportenOptionsFromEnv'])
   })

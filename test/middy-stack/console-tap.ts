@@ -6,7 +6,10 @@
 const METHODS = ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const
 type Sink = (method: (typeof METHODS)[number], args: unknown[]) => void
 
-const originals = Object.fromEntries(METHODS.map((method) => [method, console[method].bind(console)])) as Record<(typeof METHODS)[number], (...args: unknown[]) => void>
+const originals = Object.fromEntries(METHODS.map((method) => [method, console[method].bind(console)])) as Record<
+  (typeof METHODS)[number],
+  (...args: unknown[]) => void
+>
 let sink: Sink | undefined
 
 for (const method of METHODS) {

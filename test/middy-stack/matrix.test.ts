@@ -63,11 +63,44 @@ const subjects = { valid: '', expired: '', forged: '' }
 // Ordered: the successful invocation first, so the kit has seen what the stack adds to answers.
 const SCENARIOS: readonly Scenario[] = [
   { name: 'a valid token', handler: 'ok', authorization: () => `Bearer ${subjects.valid}`, status: 200 },
-  { name: 'no token', handler: 'ok', authorization: () => undefined, status: 401, body: { error_description: 'A bearer token is required' }, challenge: 'Bearer' },
-  { name: 'an expired token', handler: 'ok', authorization: () => `Bearer ${subjects.expired}`, status: 401, body: INVALID_TOKEN, challenge: INVALID_TOKEN_CHALLENGE },
-  { name: 'a forged token (TokenX rejects it)', handler: 'ok', authorization: () => `Bearer ${subjects.forged}`, status: 401, body: INVALID_TOKEN, challenge: INVALID_TOKEN_CHALLENGE },
-  { name: 'TokenX down', handler: 'down', authorization: () => `Bearer ${subjects.valid}`, status: 503, body: { error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' } },
-  { name: 'a misconfigured function', handler: 'misconfigured', authorization: () => `Bearer ${subjects.valid}`, status: 500, body: { error: 'server_error', error_description: 'The server could not complete the request' } },
+  {
+    name: 'no token',
+    handler: 'ok',
+    authorization: () => undefined,
+    status: 401,
+    body: { error_description: 'A bearer token is required' },
+    challenge: 'Bearer',
+  },
+  {
+    name: 'an expired token',
+    handler: 'ok',
+    authorization: () => `Bearer ${subjects.expired}`,
+    status: 401,
+    body: INVALID_TOKEN,
+    challenge: INVALID_TOKEN_CHALLENGE,
+  },
+  {
+    name: 'a forged token (TokenX rejects it)',
+    handler: 'ok',
+    authorization: () => `Bearer ${subjects.forged}`,
+    status: 401,
+    body: INVALID_TOKEN,
+    challenge: INVALID_TOKEN_CHALLENGE,
+  },
+  {
+    name: 'TokenX down',
+    handler: 'down',
+    authorization: () => `Bearer ${subjects.valid}`,
+    status: 503,
+    body: { error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' },
+  },
+  {
+    name: 'a misconfigured function',
+    handler: 'misconfigured',
+    authorization: () => `Bearer ${subjects.valid}`,
+    status: 500,
+    body: { error: 'server_error', error_description: 'The server could not complete the request' },
+  },
 ]
 
 /**
@@ -105,17 +138,26 @@ function permutations<T>(items: readonly T[]): T[][] {
 
 /** The whole set of neighbours (one header normalizer: two in one stack would be odd), in random orders. */
 const FULL = NEIGHBOURS.filter((name) => name !== 'httpHeaderNormalizerCanonical')
-const RANDOM = fc.sample(
-  fc.tuple(fc.shuffledSubarray([...FULL, 'tokenX' as const], { minLength: FULL.length + 1 }), fc.boolean()),
-  { numRuns: 16, seed: 13 },
-).map(([order, canonical]) => order.map((piece): Piece => (canonical && piece === 'httpHeaderNormalizer' ? 'httpHeaderNormalizerCanonical' : piece)))
+const RANDOM = fc
+  .sample(fc.tuple(fc.shuffledSubarray([...FULL, 'tokenX' as const], { minLength: FULL.length + 1 }), fc.boolean()), {
+    numRuns: 16,
+    seed: 13,
+  })
+  .map(([order, canonical]) =>
+    order.map((piece): Piece => (canonical && piece === 'httpHeaderNormalizer' ? 'httpHeaderNormalizerCanonical' : piece)),
+  )
 
 const STACKS: Array<[string, Piece[]]> = [
-  ...NEIGHBOURS.flatMap((name): Array<[string, Piece[]]> => [
-    [`${name} before tokenX`, pieces(name, 'tokenX')],
-    [`${name} after tokenX`, pieces('tokenX', name)],
+  ...NEIGHBOURS.flatMap(
+    (name): Array<[string, Piece[]]> => [
+      [`${name} before tokenX`, pieces(name, 'tokenX')],
+      [`${name} after tokenX`, pieces('tokenX', name)],
+    ],
+  ),
+  ...permutations(pieces('tokenX', 'httpErrorHandler', 'httpCors', 'httpSecurityHeaders')).map((order): [string, Piece[]] => [
+    order.join(' > '),
+    order,
   ]),
-  ...permutations(pieces('tokenX', 'httpErrorHandler', 'httpCors', 'httpSecurityHeaders')).map((order): [string, Piece[]] => [order.join(' > '), order]),
   ['the recommended stack', RECOMMENDED],
   ['everything before tokenX', pieces(...FULL, 'tokenX')],
   ['everything after tokenX', pieces('tokenX', ...FULL)],
@@ -154,7 +196,12 @@ function secrets(): Map<string, string> {
 
 describe('tokenX() among other middlewares', () => {
   it.each(STACKS)('%s', async (_label, order) => {
-    const client = (tokenEndpointUrl: string) => ({ clientId: CLIENT_ID, tokenEndpoint: tokenEndpointUrl, privateJwk: clientKey.privateJwk, retries: 0 })
+    const client = (tokenEndpointUrl: string) => ({
+      clientId: CLIENT_ID,
+      tokenEndpoint: tokenEndpointUrl,
+      privateJwk: clientKey.privateJwk,
+      retries: 0,
+    })
     const options: Record<Scenario['handler'], TokenXCoreOptions<string>> = {
       ok: { audience: AUDIENCE, client: client(tokenEndpoint.url) },
       down: { audience: AUDIENCE, client: client(downUrl) },
@@ -187,7 +234,10 @@ describe('tokenX() among other middlewares', () => {
       expect(header(result, 'Content-Type'), where).toBe('application/json')
       if (scenario.status === 200) {
         expect(JSON.parse(result.body), where).toMatchObject({ ok: true })
-        expect(handed.accessTokens.every((token) => tokenEndpoint.accessTokens.includes(token)), where).toBe(true)
+        expect(
+          handed.accessTokens.every((token) => tokenEndpoint.accessTokens.includes(token)),
+          where,
+        ).toBe(true)
       } else {
         expect(JSON.parse(result.body), where).toStrictEqual(scenario.body)
         expect(header(result, 'Cache-Control'), where).toBe('no-store')
@@ -207,7 +257,11 @@ describe('tokenX() among other middlewares', () => {
       ...(order.includes('httpSecurityHeaders') && !securityOnErrors ? ['security headers'] : []),
     ]
     expect(warnings).toHaveLength(expected.length)
-    for (const what of expected) expect(warnings.some((warning) => warning.includes(what)), what).toBe(true)
+    for (const what of expected)
+      expect(
+        warnings.some((warning) => warning.includes(what)),
+        what,
+      ).toBe(true)
 
     // Those who log errors whole did log them, and nothing anyone logged or answered holds a secret.
     if (renderer(order) === 'httpErrorHandler') expect(logs.texts.join('\n')).toMatch(/ERR_BEARER_TOKEN/)
@@ -228,12 +282,20 @@ describe('CORS preflights', () => {
     return event
   }
   const cors = () => httpCors({ origins: [ORIGIN], disableBeforePreflightResponse: false, headers: 'Authorization', methods: 'GET' })
-  const kit = () => tokenX({ audience: AUDIENCE, client: { clientId: CLIENT_ID, tokenEndpoint: tokenEndpoint.url, privateJwk: clientKey.privateJwk }, logger: false })
+  const kit = () =>
+    tokenX({
+      audience: AUDIENCE,
+      client: { clientId: CLIENT_ID, tokenEndpoint: tokenEndpoint.url, privateJwk: clientKey.privateJwk },
+      logger: false,
+    })
 
   it.each(['v1', 'v2'] as const)('are answered by http-cors used before tokenX(), without an exchange (%s)', async (version) => {
     const exchanges = tokenEndpoint.subjectTokens.length
     const logs = capture()
-    const handler = middy<unknown, APIGatewayProxyResult>().use(cors()).use(kit()).handler(async () => ({ statusCode: 200, body: '' }))
+    const handler = middy<unknown, APIGatewayProxyResult>()
+      .use(cors())
+      .use(kit())
+      .handler(async () => ({ statusCode: 200, body: '' }))
     try {
       const result = await handler(preflight(version), lambdaContext())
       await new Promise((resolve) => setImmediate(resolve))
@@ -249,7 +311,10 @@ describe('CORS preflights', () => {
 
   it('are refused by tokenX() used before http-cors, which warns once', async () => {
     const logs = capture()
-    const handler = middy<unknown, APIGatewayProxyResult>().use(kit()).use(cors()).handler(async () => ({ statusCode: 200, body: '' }))
+    const handler = middy<unknown, APIGatewayProxyResult>()
+      .use(kit())
+      .use(cors())
+      .handler(async () => ({ statusCode: 200, body: '' }))
     const results: APIGatewayProxyResult[] = []
     try {
       for (const version of ['v1', 'v2', 'v1'] as const) results.push(await handler(preflight(version), lambdaContext()))

@@ -46,7 +46,13 @@ type AnyMiddleware = MiddlewareObj<any, any, any, any> // eslint-disable-line @t
 
 /** A stack with logMetrics before (as recommended) or after tokenX(), the app adding a metric of its own. */
 function handlerWith(where: 'before' | 'after', metrics: Metrics, url = tokenEndpoint.url) {
-  const kit = tokenX({ audience: AUDIENCE, client: { clientId: CLIENT_ID, tokenEndpoint: url, privateJwk: clientKey.privateJwk, retries: 0 }, metrics, logger: false, tracer: false })
+  const kit = tokenX({
+    audience: AUDIENCE,
+    client: { clientId: CLIENT_ID, tokenEndpoint: url, privateJwk: clientKey.privateJwk, retries: 0 },
+    metrics,
+    logger: false,
+    tracer: false,
+  })
   // throwOnEmptyMetrics: Powertools throws when it finds nothing to publish (e.g. someone published first).
   const publisher = logMetrics(metrics, { throwOnEmptyMetrics: true }) as AnyMiddleware
   let handler = middy<unknown, APIGatewayProxyResult, Error, StackContext>().use(httpErrorHandler())
@@ -86,7 +92,7 @@ async function invoke(handler: ReturnType<typeof handlerWith>, authorization: st
 }
 
 describe('logMetrics(metrics) used before tokenX({ metrics })', () => {
-  it('writes one EMF record per invocation, the app\'s metrics and the kit\'s in it, whatever the outcome', async () => {
+  it("writes one EMF record per invocation, the app's metrics and the kit's in it, whatever the outcome", async () => {
     const metrics = new Metrics()
     const handler = handlerWith('before', metrics)
     const valid = `Bearer ${await citizenToken(issuer, '12345678910')}`
@@ -94,7 +100,14 @@ describe('logMetrics(metrics) used before tokenX({ metrics })', () => {
     const exchanged = await invoke(handler, valid)
     expect(exchanged.result.statusCode).toBe(200)
     expect(exchanged.records).toHaveLength(1)
-    expect(metricNames(exchanged.records[0]!)).toStrictEqual(['CacheMisses', 'ExchangeLatency', 'Exchanges', 'KeyLoads', 'Requests', 'served'])
+    expect(metricNames(exchanged.records[0]!)).toStrictEqual([
+      'CacheMisses',
+      'ExchangeLatency',
+      'Exchanges',
+      'KeyLoads',
+      'Requests',
+      'served',
+    ])
     expect(exchanged.records[0]).toMatchObject({ Requests: 1, Exchanges: 1, KeyLoads: 1, served: 1 })
 
     const hit = await invoke(handler, valid)

@@ -96,19 +96,21 @@ function documents(from: readonly string[]): XRaySegment[] {
 }
 
 describe('tokenX({ tracer }) with a Powertools Tracer, tracing on', () => {
-  it('sends the key load, the exchange and the downstream call as annotated subsegments of the handler\'s, with no secret in any segment', async () => {
+  it("sends the key load, the exchange and the downstream call as annotated subsegments of the handler's, with no secret in any segment", async () => {
     const tracer = new Tracer()
     tracer.provider.setDaemonAddress(`127.0.0.1:${(daemon.address() as AddressInfo).port}`)
     expect(tracer.isTracingEnabled()).toBe(true)
     const handler = middy<unknown, APIGatewayProxyResult, Error, Ctx>()
       .use(captureLambdaHandler(tracer) as AnyMiddleware)
       .use(httpErrorHandler())
-      .use(tokenX({
-        audience: { audience: AUDIENCE, url: downstreamUrl },
-        client: { clientId: CLIENT_ID, tokenEndpoint: tokenEndpoint.url, privateJwk: clientKey.privateJwk, retries: 0 },
-        tracer,
-        logger: false,
-      }) as AnyMiddleware)
+      .use(
+        tokenX({
+          audience: { audience: AUDIENCE, url: downstreamUrl },
+          client: { clientId: CLIENT_ID, tokenEndpoint: tokenEndpoint.url, privateJwk: clientKey.privateJwk, retries: 0 },
+          tracer,
+          logger: false,
+        }) as AnyMiddleware,
+      )
       .handler(async (_event, context) => {
         const response = await context.tokenX.fetch(`${downstreamUrl}/resource`)
         return { statusCode: response.status, body: await response.text() }
@@ -141,13 +143,22 @@ describe('tokenX({ tracer }) with a Powertools Tracer, tracing on', () => {
     const [exchanged, refused] = named('tokenx.exchange')
     expect(named('tokenx.exchange')).toHaveLength(2)
     expect(exchanged?.parent_id).toBe(handlers[0]?.id)
-    expect(exchanged?.annotations).toStrictEqual({ tokenx_audience: AUDIENCE, tokenx_cache_hit: false, tokenx_attempts: 1, http_response_status_code: 200 })
+    expect(exchanged?.annotations).toStrictEqual({
+      tokenx_audience: AUDIENCE,
+      tokenx_cache_hit: false,
+      tokenx_attempts: 1,
+      http_response_status_code: 200,
+    })
     expect(exchanged?.end_time).toBeGreaterThanOrEqual(exchanged!.start_time)
     expect(exchanged?.error ?? false).toBe(false)
     expect(exchanged?.fault ?? false).toBe(false)
     // TokenX refused the citizen's token: the caller's fault (401), an X-Ray error, not a fault.
     expect(refused?.parent_id).toBe(handlers[1]?.id)
-    expect(refused?.annotations).toMatchObject({ tokenx_audience: AUDIENCE, tokenx_error_code: 'ERR_SUBJECT_TOKEN_REJECTED', http_response_status_code: 400 })
+    expect(refused?.annotations).toMatchObject({
+      tokenx_audience: AUDIENCE,
+      tokenx_error_code: 'ERR_SUBJECT_TOKEN_REJECTED',
+      http_response_status_code: 400,
+    })
     expect(refused?.error).toBe(true)
     expect(refused?.fault ?? false).toBe(false)
 
@@ -163,7 +174,10 @@ describe('tokenX({ tracer }) with a Powertools Tracer, tracing on', () => {
       [forged, 'the forged subject token'],
       ...tokenEndpoint.assertions.map((assertion): [string, string] => [assertion, 'a client assertion']),
       ...tokenEndpoint.accessTokens.map((token): [string, string] => [token, 'an access token']),
-      ...(['d', 'p', 'q', 'dp', 'dq', 'qi'] as const).map((member): [string, string] => [String(clientKey.privateJwk[member]), `the private key's ${member}`]),
+      ...(['d', 'p', 'q', 'dp', 'dq', 'qi'] as const).map((member): [string, string] => [
+        String(clientKey.privateJwk[member]),
+        `the private key's ${member}`,
+      ]),
     ])
     expect(tokenEndpoint.accessTokens).toHaveLength(1)
     expect(downstreamAuthorizations).toStrictEqual([`Bearer ${tokenEndpoint.accessTokens[0]}`])

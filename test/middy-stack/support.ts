@@ -98,7 +98,12 @@ export async function startTokenEndpoint(issuer: KeyPair): Promise<TokenEndpoint
           state.accessTokens.push(accessToken)
           answer = {
             status: 200,
-            body: { access_token: accessToken, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 900 },
+            body: {
+              access_token: accessToken,
+              issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+              token_type: 'Bearer',
+              expires_in: 900,
+            },
           }
         } catch {
           answer = { status: 400, body: { error: 'invalid_request', error_description: 'token verification failed: signature invalid' } }
@@ -133,21 +138,46 @@ export async function closedEndpoint(): Promise<string> {
 /** An API Gateway event from a browser at ORIGIN: REST (v1, canonical header names) or HTTP API (v2, lower case). */
 export function httpEvent(version: 'v1' | 'v2', authorization?: string): Record<string, unknown> {
   if (version === 'v1') {
-    const headers: Record<string, string> = { Accept: 'application/json', Origin: ORIGIN, Host: 'abc123.execute-api.eu-north-1.amazonaws.com' }
+    const headers: Record<string, string> = {
+      Accept: 'application/json',
+      Origin: ORIGIN,
+      Host: 'abc123.execute-api.eu-north-1.amazonaws.com',
+    }
     if (authorization !== undefined) headers['Authorization'] = authorization
     return {
-      resource: '/resource', path: '/resource', httpMethod: 'GET', headers,
+      resource: '/resource',
+      path: '/resource',
+      httpMethod: 'GET',
+      headers,
       multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, [value]])),
-      queryStringParameters: null, multiValueQueryStringParameters: null, pathParameters: null, stageVariables: null,
-      body: null, isBase64Encoded: false,
+      queryStringParameters: null,
+      multiValueQueryStringParameters: null,
+      pathParameters: null,
+      stageVariables: null,
+      body: null,
+      isBase64Encoded: false,
       requestContext: { httpMethod: 'GET', path: '/dev/resource', stage: 'dev', requestId: randomUUID(), requestTimeEpoch: Date.now() },
     }
   }
-  const headers: Record<string, string> = { accept: 'application/json', origin: ORIGIN, host: 'abc123.execute-api.eu-north-1.amazonaws.com' }
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    origin: ORIGIN,
+    host: 'abc123.execute-api.eu-north-1.amazonaws.com',
+  }
   if (authorization !== undefined) headers['authorization'] = authorization
   return {
-    version: '2.0', routeKey: 'GET /resource', rawPath: '/resource', rawQueryString: '', headers, isBase64Encoded: false,
-    requestContext: { http: { method: 'GET', path: '/resource', protocol: 'HTTP/1.1', sourceIp: '203.0.113.10', userAgent: 'test' }, requestId: randomUUID(), stage: '$default', timeEpoch: Date.now() },
+    version: '2.0',
+    routeKey: 'GET /resource',
+    rawPath: '/resource',
+    rawQueryString: '',
+    headers,
+    isBase64Encoded: false,
+    requestContext: {
+      http: { method: 'GET', path: '/resource', protocol: 'HTTP/1.1', sourceIp: '203.0.113.10', userAgent: 'test' },
+      requestId: randomUUID(),
+      stage: '$default',
+      timeEpoch: Date.now(),
+    },
   }
 }
 
@@ -210,16 +240,25 @@ type AnyMiddleware = MiddlewareObj<any, any, any, any> // eslint-disable-line @t
 
 function neighbour(name: Neighbour, tools: Powertools): AnyMiddleware {
   switch (name) {
-    case 'httpErrorHandler': return httpErrorHandler()
-    case 'httpHeaderNormalizer': return httpHeaderNormalizer()
-    case 'httpHeaderNormalizerCanonical': return httpHeaderNormalizer({ canonical: true })
-    case 'httpCors': return httpCors({ origins: [ORIGIN], credentials: true, exposeHeaders: 'WWW-Authenticate', disableBeforePreflightResponse: false })
-    case 'httpSecurityHeaders': return httpSecurityHeaders()
-    case 'injectLambdaContext': return injectLambdaContext(tools.logger, { clearState: true }) as AnyMiddleware
-    case 'logMetrics': return logMetrics(tools.metrics) as AnyMiddleware
-    case 'captureLambdaHandler': return captureLambdaHandler(tools.tracer) as AnyMiddleware
+    case 'httpErrorHandler':
+      return httpErrorHandler()
+    case 'httpHeaderNormalizer':
+      return httpHeaderNormalizer()
+    case 'httpHeaderNormalizerCanonical':
+      return httpHeaderNormalizer({ canonical: true })
+    case 'httpCors':
+      return httpCors({ origins: [ORIGIN], credentials: true, exposeHeaders: 'WWW-Authenticate', disableBeforePreflightResponse: false })
+    case 'httpSecurityHeaders':
+      return httpSecurityHeaders()
+    case 'injectLambdaContext':
+      return injectLambdaContext(tools.logger, { clearState: true }) as AnyMiddleware
+    case 'logMetrics':
+      return logMetrics(tools.metrics) as AnyMiddleware
+    case 'captureLambdaHandler':
+      return captureLambdaHandler(tools.tracer) as AnyMiddleware
     // What many functions add: log every error whole, with Powertools' logger.
-    case 'errorLogger': return { onError: (request) => void tools.logger.error('request failed', request.error as Error) }
+    case 'errorLogger':
+      return { onError: (request) => void tools.logger.error('request failed', request.error as Error) }
   }
 }
 

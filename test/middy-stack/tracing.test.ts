@@ -76,7 +76,15 @@ describe('captureLambdaHandler with tracing on', () => {
     // The SDK read AWS_XRAY_DAEMON_ADDRESS when it loaded, before this test had a free port.
     tools.tracer.provider.setDaemonAddress(`127.0.0.1:${(daemon.address() as AddressInfo).port}`)
     expect(tools.tracer.isTracingEnabled()).toBe(true)
-    const handler = stack(order, { audience: AUDIENCE, client: { clientId: CLIENT_ID, tokenEndpoint: tokenEndpoint.url, privateJwk: clientKey.privateJwk, retries: 0 } }, tools, { accessTokens: [] })
+    const handler = stack(
+      order,
+      {
+        audience: AUDIENCE,
+        client: { clientId: CLIENT_ID, tokenEndpoint: tokenEndpoint.url, privateJwk: clientKey.privateJwk, retries: 0 },
+      },
+      tools,
+      { accessTokens: [] },
+    )
     const forger = await newKey('idporten-key')
     const valid = await citizenToken(issuer, '12345678910')
     const forged = await citizenToken(forger, '12345678912')
@@ -109,7 +117,10 @@ describe('captureLambdaHandler with tracing on', () => {
       [forged, 'the forged subject token'],
       ...tokenEndpoint.assertions.map((assertion): [string, string] => [assertion, 'a client assertion']),
       ...tokenEndpoint.accessTokens.map((token): [string, string] => [token, 'an access token']),
-      ...(['d', 'p', 'q', 'dp', 'dq', 'qi'] as const).map((member): [string, string] => [String(clientKey.privateJwk[member]), `the private key's ${member}`]),
+      ...(['d', 'p', 'q', 'dp', 'dq', 'qi'] as const).map((member): [string, string] => [
+        String(clientKey.privateJwk[member]),
+        `the private key's ${member}`,
+      ]),
     ])
     expect(findLeaks([...sent, ...logs.texts], secrets)).toStrictEqual([])
   })

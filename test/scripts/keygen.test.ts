@@ -56,12 +56,18 @@ describe('npm run keygen', () => {
     expect(stdout).not.toMatch(/"d"/)
     const shown = path.relative(dir, file)
     expect(stdout).toContain(
-      `aws secretsmanager create-secret --region eu-west-1 --name team/tokenx-key --description 'TokenX private JWK (tokenx-handler-kit)' --secret-string file://${shown}`)
-    expect(stdout).toContain(`aws secretsmanager put-secret-value --region eu-west-1 --secret-id team/tokenx-key --secret-string file://${shown}`)
+      `aws secretsmanager create-secret --region eu-west-1 --name team/tokenx-key --description 'TokenX private JWK (tokenx-handler-kit)' --secret-string file://${shown}`,
+    )
+    expect(stdout).toContain(
+      `aws secretsmanager put-secret-value --region eu-west-1 --secret-id team/tokenx-key --secret-string file://${shown}`,
+    )
 
     // The kit signs with the file's key; the printed JWKS verifies what it signs, as TokenX would.
     const assertion = signAssertion(importPrivateJwk(await readFile(file, 'utf8')), {
-      clientId: 'prod-gcp:team:app', audience: 'https://tokenx.example', lifetime: 30, clock: Date.now,
+      clientId: 'prod-gcp:team:app',
+      audience: 'https://tokenx.example',
+      lifetime: 30,
+      clock: Date.now,
     })
     const { protectedHeader, payload } = await jwtVerify(assertion, createLocalJWKSet(jwks), { audience: 'https://tokenx.example' })
     expect(protectedHeader).toMatchObject({ alg: 'RS256', kid: publicJwk.kid })
@@ -70,7 +76,8 @@ describe('npm run keygen', () => {
 
   it('takes the secret and region from TOKEN_X_PRIVATE_JWK_SECRET_ID and AWS_REGION, and honours --out and --kid', async () => {
     const { code, stdout } = await keygen(['--out', 'my key.json', '--kid', 'key-2026-11', '--bits', '3072'], {
-      TOKEN_X_PRIVATE_JWK_SECRET_ID: 'from/env', AWS_REGION: 'eu-central-1',
+      TOKEN_X_PRIVATE_JWK_SECRET_ID: 'from/env',
+      AWS_REGION: 'eu-central-1',
     })
     expect(code).toBe(0)
     const privateJwk = JSON.parse(await readFile(path.join(dir, 'my key.json'), 'utf8')) as JWK
@@ -154,7 +161,8 @@ describe('keygen helpers', () => {
   it('creates a secret by its name, also when given its ARN', () => {
     const arn = 'arn:aws:secretsmanager:eu-north-1:123456789012:secret:team/key-AbCdEf'
     expect(secretCommands(arn, 'eu-north-1', 'k.json')).toEqual({
-      create: "aws secretsmanager create-secret --region eu-north-1 --name team/key-AbCdEf --description 'TokenX private JWK (tokenx-handler-kit)' --secret-string file://k.json",
+      create:
+        "aws secretsmanager create-secret --region eu-north-1 --name team/key-AbCdEf --description 'TokenX private JWK (tokenx-handler-kit)' --secret-string file://k.json",
       put: `aws secretsmanager put-secret-value --region eu-north-1 --secret-id ${arn} --secret-string file://k.json`,
     })
   })

@@ -48,7 +48,9 @@ function cleanEnv(extra: Record<string, string>): Record<string, string> {
 
 /** preflight as a user runs it, with the stack's Secrets Manager as the AWS endpoint. */
 function preflight(dir: string) {
-  const aws = Object.fromEntries(Object.entries(stack.functionEnv).filter(([name]) => name.startsWith('AWS_') && !name.includes('DYNAMODB')))
+  const aws = Object.fromEntries(
+    Object.entries(stack.functionEnv).filter(([name]) => name.startsWith('AWS_') && !name.includes('DYNAMODB')),
+  )
   return runScript(script, ['--stage', 'local', '--package', dir], { cwd: root, env: cleanEnv(aws) })
 }
 
@@ -68,7 +70,11 @@ beforeAll(async () => {
   await symlink(path.join(root, 'node_modules'), path.join(service, 'node_modules'), 'dir')
   await mkdir(path.join(service, 'dist'))
   for (const name of ['resource', 'api-resource']) await buildFunction(name, { into: path.join(service, 'dist') })
-  const settings = Object.fromEntries(Object.entries(stack.functionEnv).filter(([name]) => !name.startsWith('AWS_') && !name.startsWith('POWERTOOLS_') && name !== 'TOKEN_X_CACHE_TABLE'))
+  const settings = Object.fromEntries(
+    Object.entries(stack.functionEnv).filter(
+      ([name]) => !name.startsWith('AWS_') && !name.startsWith('POWERTOOLS_') && name !== 'TOKEN_X_CACHE_TABLE',
+    ),
+  )
   packageDir = await packageFor('ready', settings)
 }, 240_000)
 
@@ -80,8 +86,12 @@ afterAll(async () => {
 describe('npm run preflight', () => {
   it('reports each function ready: valid configuration, it starts and answers 401 without a token, its key is readable', async () => {
     const { code, stdout } = await preflight(packageDir)
-    expect(stdout).toContain('ready  tokenx-handler-kit-local-resource\n  configuration: valid (exchange)\n  start: ok, answers 401 to a call without a token\n  key: readable and a usable RS256 private JWK')
-    expect(stdout).toContain('ready  tokenx-handler-kit-local-api-resource\n  configuration: valid (api)\n  start: ok, answers 401 to a call without a token')
+    expect(stdout).toContain(
+      'ready  tokenx-handler-kit-local-resource\n  configuration: valid (exchange)\n  start: ok, answers 401 to a call without a token\n  key: readable and a usable RS256 private JWK',
+    )
+    expect(stdout).toContain(
+      'ready  tokenx-handler-kit-local-api-resource\n  configuration: valid (api)\n  start: ok, answers 401 to a call without a token',
+    )
     expect(code).toBe(0)
     // No token went anywhere.
     expect(stack.downstream.stats.requests).toBe(0)
@@ -89,7 +99,11 @@ describe('npm run preflight', () => {
   }, 60_000)
 
   it('says when the key is not there', async () => {
-    const settings = Object.fromEntries(Object.entries(stack.functionEnv).filter(([name]) => !name.startsWith('AWS_') && !name.startsWith('POWERTOOLS_') && name !== 'TOKEN_X_CACHE_TABLE'))
+    const settings = Object.fromEntries(
+      Object.entries(stack.functionEnv).filter(
+        ([name]) => !name.startsWith('AWS_') && !name.startsWith('POWERTOOLS_') && name !== 'TOKEN_X_CACHE_TABLE',
+      ),
+    )
     const dir = await packageFor('no-key', { ...settings, TOKEN_X_PRIVATE_JWK_SECRET_ID: 'no/such/secret' })
     const { code, stdout } = await preflight(dir)
     expect(stdout).toContain('NOT READY  tokenx-handler-kit-local-resource')

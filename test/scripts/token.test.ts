@@ -16,7 +16,9 @@ const script = fileURLToPath(new URL('../../scripts/token.ts', import.meta.url))
 let stateDir: string
 
 function token(args: string[]): Promise<Finished> {
-  return runScript(script, args, { env: { ...process.env, DEV_STATE_DIR: stateDir, DEV_PORT_BASE: undefined, DEV_IDPORTEN_PORT: undefined } })
+  return runScript(script, args, {
+    env: { ...process.env, DEV_STATE_DIR: stateDir, DEV_PORT_BASE: undefined, DEV_IDPORTEN_PORT: undefined },
+  })
 }
 
 beforeAll(async () => {

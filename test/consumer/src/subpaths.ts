@@ -16,7 +16,12 @@ export const onExchange = (message: KitEvents['exchange']): number => message.du
 export const metric: MetricName = 'ExchangeLatency' satisfies keyof typeof METRICS
 
 const level: AcrLevel | undefined = acrLevels[0]
-export const configured = { level, high: isAcrLevel('idporten-loa-high'), client: isClientId('prod-gcp:team:app'), timeout: middlewareDefaults.downstreamTimeout }
+export const configured = {
+  level,
+  high: isAcrLevel('idporten-loa-high'),
+  client: isClientId('prod-gcp:team:app'),
+  timeout: middlewareDefaults.downstreamTimeout,
+}
 export const fromEnv = (): unknown => optionsFromEnv({})
 
 // @ts-expect-error the observability pieces are not in the root export any more

@@ -11,13 +11,15 @@ const env = (name: string): string => {
 }
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
-  .use(tokenX({
-    inbound: true,
-    audience: {
-      profile: { audience: env('DOWNSTREAM_PROFILE_AUDIENCE'), url: env('DOWNSTREAM_PROFILE_URL') },
-      ledger: { audience: env('DOWNSTREAM_LEDGER_AUDIENCE'), url: env('DOWNSTREAM_LEDGER_URL') },
-    },
-  }))
+  .use(
+    tokenX({
+      inbound: true,
+      audience: {
+        profile: { audience: env('DOWNSTREAM_PROFILE_AUDIENCE'), url: env('DOWNSTREAM_PROFILE_URL') },
+        ledger: { audience: env('DOWNSTREAM_LEDGER_AUDIENCE'), url: env('DOWNSTREAM_LEDGER_URL') },
+      },
+    }),
+  )
   .handler(async (_event, context, { signal }) => {
     const [profile, ledger] = await Promise.all([
       context.tokenX.profile.fetch('people/me', { signal }),

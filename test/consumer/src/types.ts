@@ -61,7 +61,8 @@ const withInbound = { audience: 'prod-gcp:team:orders-api', inbound: true } sati
 export const validated = middy<APIGatewayProxyEventV2>()
   .use(tokenX(withInbound))
   .handler(async (_event, context) => context.citizen.pid)
-export const apart = async (_event: unknown, context: TokenXHandlerContext<typeof withInbound>): Promise<string | undefined> => context.citizen.acr
+export const apart = async (_event: unknown, context: TokenXHandlerContext<typeof withInbound>): Promise<string | undefined> =>
+  context.citizen.acr
 export const wrapped = createTokenXHandlerCore(withInbound).wrap(apart)
 export const unvalidated = createTokenXHandlerCore({ audience: 'prod-gcp:team:orders-api' }).wrap(async (_event: unknown, context) => {
   // @ts-expect-error no inbound validation: no citizen

@@ -16,7 +16,10 @@ describe('downstreamFromEnv', () => {
     [{ DOWNSTREAM_URL: 'https://api.example' }, 'DOWNSTREAM_AUDIENCE is not set'],
     [{ DOWNSTREAM_URL: 'not a url', DOWNSTREAM_AUDIENCE: 'a:b:c' }, 'DOWNSTREAM_URL must be an http(s) URL'],
     [{ DOWNSTREAM_URL: 'ftp://api.example', DOWNSTREAM_AUDIENCE: 'a:b:c' }, 'DOWNSTREAM_URL must be an http(s) URL'],
-    [{ DOWNSTREAM_URL: 'https://api.example', DOWNSTREAM_AUDIENCE: 'https://api.example' }, 'DOWNSTREAM_AUDIENCE must be "cluster:namespace:app"'],
+    [
+      { DOWNSTREAM_URL: 'https://api.example', DOWNSTREAM_AUDIENCE: 'https://api.example' },
+      'DOWNSTREAM_AUDIENCE must be "cluster:namespace:app"',
+    ],
   ])('names the bad variable: %j', (env, message) => {
     const result = downstreamFromEnv(env)
     expect(result).toBeInstanceOf(ConfigError)
@@ -33,10 +36,19 @@ describe('functions/resource without its DOWNSTREAM_* configuration', () => {
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true))
     const { handler } = await import('../../../functions/resource.ts')
     const result = await handler(v2Event('Bearer x.y.z'), lambdaContext(), { signal: new AbortController().signal })
-    expect(result).toMatchObject({ statusCode: 500, body: JSON.stringify({ error: 'server_error', error_description: 'The server could not complete the request' }) })
+    expect(result).toMatchObject({
+      statusCode: 500,
+      body: JSON.stringify({ error: 'server_error', error_description: 'The server could not complete the request' }),
+    })
     // One JSON line from the kit's logger, naming the variable (never a value).
     expect(lines.map((line) => JSON.parse(line))).toEqual([
-      expect.objectContaining({ level: 'ERROR', message: 'request failed', code: 'ERR_CONFIG', status: 500, detail: expect.stringContaining('DOWNSTREAM_URL is not set') }),
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'request failed',
+        code: 'ERR_CONFIG',
+        status: 500,
+        detail: expect.stringContaining('DOWNSTREAM_URL is not set'),
+      }),
     ])
   })
 })

@@ -151,7 +151,7 @@ describe('PromiseCache', () => {
     expect(cache.size).toBe(0)
   })
 
-  it("rejects only the waiter whose own signal aborted; the others get the value", async () => {
+  it('rejects only the waiter whose own signal aborted; the others get the value', async () => {
     const { cache } = setup()
     const { load, gate, signals } = controlledLoad()
     const a = new AbortController()

@@ -69,7 +69,8 @@ describe('seal / open', () => {
   it('contains nothing of the token or the subject token in the clear', () => {
     const sealed = seal(token, binding, SUBJECT, PK)
     const text = sealed.toString('latin1')
-    for (const part of [...token.accessToken.split('.'), ...SUBJECT.split('.'), 'Bearer', AUDIENCE, CLIENT_ID]) expect(text).not.toContain(part)
+    for (const part of [...token.accessToken.split('.'), ...SUBJECT.split('.'), 'Bearer', AUDIENCE, CLIENT_ID])
+      expect(text).not.toContain(part)
     // salt 16 + IV 12 + tag 16 around the ciphertext: nothing else is stored.
     expect(sealed.length).toBeGreaterThan(44 + token.accessToken.length)
   })
@@ -88,7 +89,7 @@ describe('seal / open', () => {
     expect(open(sealed, appBinding(otherKey, CLIENT_ID), SUBJECT, AUDIENCE, PK)).toEqual({ ok: false, reason: 'unauthentic' })
   })
 
-  it('refuses another citizen\'s subject token, even under the right key', () => {
+  it("refuses another citizen's subject token, even under the right key", () => {
     expect(open(seal(token, binding, SUBJECT, PK), binding, OTHER_SUBJECT, AUDIENCE, PK)).toEqual({ ok: false, reason: 'unauthentic' })
   })
 
@@ -141,6 +142,9 @@ describe('seal / open', () => {
   it('opens a seal from a subarray of a larger buffer (as the SDK may hand it back)', () => {
     const sealed = seal(token, binding, SUBJECT, PK)
     const larger = Buffer.concat([Buffer.alloc(7), sealed, Buffer.alloc(5)])
-    expect(open(new Uint8Array(larger.buffer, larger.byteOffset + 7, sealed.length), binding, SUBJECT, AUDIENCE, PK)).toEqual({ ok: true, token })
+    expect(open(new Uint8Array(larger.buffer, larger.byteOffset + 7, sealed.length), binding, SUBJECT, AUDIENCE, PK)).toEqual({
+      ok: true,
+      token,
+    })
   })
 })

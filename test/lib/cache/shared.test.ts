@@ -132,7 +132,7 @@ describe('shared cache across environments', () => {
     expect(events.every((event) => event.audience === AUDIENCE && event.durationMs >= 0)).toBe(true)
   })
 
-  it('stores only the key, the expiry and ciphertext; ttl is never after the renewal point nor the subject token\'s exp', async () => {
+  it("stores only the key, the expiry and ciphertext; ttl is never after the renewal point nor the subject token's exp", async () => {
     const now = Math.floor(Date.now() / 1000)
     const a = (await environment()).createTokenXClient(options())
     const longLived = await citizenToken('10000000001', { expiresIn: 3600 })
@@ -179,7 +179,7 @@ describe('shared cache across environments', () => {
     expect(tokenx.requests).toHaveLength(2)
   })
 
-  it('ignores an item moved to another citizen\'s key: never serves one citizen\'s token to another', async () => {
+  it("ignores an item moved to another citizen's key: never serves one citizen's token to another", async () => {
     const a = (await environment()).createTokenXClient(options())
     const b = (await environment()).createTokenXClient(options())
     const alice = await citizenToken('11111111111')
@@ -198,7 +198,7 @@ describe('shared cache across environments', () => {
     expect(events[0]).toMatchObject({ operation: 'get', outcome: 'rejected', errorName: 'UnauthenticItem' })
   })
 
-  it('ignores an item left for another audience under this audience\'s key', async () => {
+  it("ignores an item left for another audience under this audience's key", async () => {
     const a = (await environment()).createTokenXClient(options())
     const subject = await citizenToken('12345678910')
     const other = 'dev-gcp:team:other'
@@ -216,7 +216,12 @@ describe('shared cache across environments', () => {
   it('ignores items that are not in the sealed format (wrong types, missing data)', async () => {
     const subject = await citizenToken('12345678910')
     const pk = pkOf(subject)
-    await db.client.send(new PutItemCommand({ TableName: db.table, Item: { pk: { S: pk }, ttl: { N: '9999999999' }, v: { N: '2' }, data: { S: 'plain text' } } }))
+    await db.client.send(
+      new PutItemCommand({
+        TableName: db.table,
+        Item: { pk: { S: pk }, ttl: { N: '9999999999' }, v: { N: '2' }, data: { S: 'plain text' } },
+      }),
+    )
     const b = (await environment()).createTokenXClient(options())
     await b.exchange(subject, AUDIENCE)
     expect(tokenx.requests).toHaveLength(1)
@@ -262,7 +267,7 @@ describe('expiry (fake time)', () => {
     expect(tokenx.requests).toHaveLength(2)
   })
 
-  it('never serves an item past the subject token\'s exp, even while the item itself is fresh', async () => {
+  it("never serves an item past the subject token's exp, even while the item itself is fresh", async () => {
     let now = Date.now()
     const clock = () => now
     const start = now
@@ -294,10 +299,11 @@ async function blackhole(): Promise<{ url: string; connections: () => number; cl
   return {
     url: `http://127.0.0.1:${port}`,
     connections: () => count,
-    close: () => new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy()
-      server.close(() => resolve())
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      }),
   }
 }
 
@@ -309,10 +315,20 @@ describe('never worse than no cache', () => {
     const dynamodb = new DynamoDBClient({ endpoint: hole.url, region: 'eu-north-1', credentials: { ...LOCAL_CREDENTIALS }, maxAttempts: 1 })
     try {
       const kit = await environment()
-      const a = kit.createTokenXClient(options({
-        clock,
-        sharedCache: { table: db.table, client: dynamodb, readTimeout: 40, writeTimeout: 40, coldTimeout: 40, failureThreshold: 3, breakerCooldown: 30_000 },
-      }))
+      const a = kit.createTokenXClient(
+        options({
+          clock,
+          sharedCache: {
+            table: db.table,
+            client: dynamodb,
+            readTimeout: 40,
+            writeTimeout: 40,
+            coldTimeout: 40,
+            failureThreshold: 3,
+            breakerCooldown: 30_000,
+          },
+        }),
+      )
       const started = performance.now()
       await a.exchange(await citizenToken('10000000001'), AUDIENCE)
       // One read and one write budget, plus the exchange on 127.0.0.1: far from the SDK's own timeouts.
@@ -346,10 +362,15 @@ describe('never worse than no cache', () => {
     }
   })
 
-  it('exchanges when nothing listens at the table\'s endpoint, naming the system error', async () => {
+  it("exchanges when nothing listens at the table's endpoint, naming the system error", async () => {
     const closed = await blackhole()
     await closed.close()
-    const dynamodb = new DynamoDBClient({ endpoint: closed.url, region: 'eu-north-1', credentials: { ...LOCAL_CREDENTIALS }, maxAttempts: 1 })
+    const dynamodb = new DynamoDBClient({
+      endpoint: closed.url,
+      region: 'eu-north-1',
+      credentials: { ...LOCAL_CREDENTIALS },
+      maxAttempts: 1,
+    })
     try {
       const a = (await environment()).createTokenXClient(options({ sharedCache: { table: db.table, client: dynamodb } }))
       expect((await a.exchange(await citizenToken('12345678910'), AUDIENCE)).accessToken).toMatch(/^access-/)
@@ -370,11 +391,29 @@ describe('never worse than no cache', () => {
     const flaky = {
       send: (command: object, sendOptions?: { abortSignal?: AbortSignal }) =>
         failing
-          ? Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $fault: 'client', $metadata: { httpStatusCode: 400 } }))
+          ? Promise.reject(
+              Object.assign(new Error('Rate exceeded'), {
+                name: 'ThrottlingException',
+                $fault: 'client',
+                $metadata: { httpStatusCode: 400 },
+              }),
+            )
           : real.send(command as GetItemCommand, sendOptions),
     }
     try {
-      const a = (await environment()).createTokenXClient(options({ clock, sharedCache: { table: db.table, client: flaky, readTimeout: 2000, writeTimeout: 2000, failureThreshold: 2, breakerCooldown: 1000 } }))
+      const a = (await environment()).createTokenXClient(
+        options({
+          clock,
+          sharedCache: {
+            table: db.table,
+            client: flaky,
+            readTimeout: 2000,
+            writeTimeout: 2000,
+            failureThreshold: 2,
+            breakerCooldown: 1000,
+          },
+        }),
+      )
       await a.exchange(await citizenToken('10000000001'), AUDIENCE)
       expect(events.map((event) => [event.outcome, event.errorName, event.breaker])).toEqual([
         ['error', 'ThrottlingException', undefined],
@@ -397,11 +436,14 @@ describe('never worse than no cache', () => {
   })
 
   it('exchanges when the table refuses access (AccessDeniedException), naming only the error', async () => {
-    const denied = Object.assign(new Error('User: arn:aws:sts::123456789012:assumed-role/fn/x is not authorized to perform: dynamodb:GetItem'), {
-      name: 'AccessDeniedException',
-      $fault: 'client',
-      $metadata: { httpStatusCode: 400, requestId: 'R1' },
-    })
+    const denied = Object.assign(
+      new Error('User: arn:aws:sts::123456789012:assumed-role/fn/x is not authorized to perform: dynamodb:GetItem'),
+      {
+        name: 'AccessDeniedException',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400, requestId: 'R1' },
+      },
+    )
     const client = { send: vi.fn(() => Promise.reject(denied)) }
     const a = (await environment()).createTokenXClient(options({ sharedCache: { table: db.table, client } }))
     const token = await a.exchange(await citizenToken('12345678910'), AUDIENCE)
@@ -417,7 +459,7 @@ describe('never worse than no cache', () => {
   it.each([
     ['a JWT', 'eyJhbGciOiJSUzI1NiJ9.eyJwaWQiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'],
     ['500 characters', `${'A'.repeat(495)}Error`],
-  ])('never lets an SDK error\'s name shaped as %s into the event', async (_label, name) => {
+  ])("never lets an SDK error's name shaped as %s into the event", async (_label, name) => {
     const client = { send: vi.fn(() => Promise.reject(Object.assign(new Error('odd'), { name }))) }
     const a = (await environment()).createTokenXClient(options({ sharedCache: { table: db.table, client } }))
     await a.exchange(await citizenToken('12345678910'), AUDIENCE)
@@ -434,7 +476,9 @@ describe('never worse than no cache', () => {
         command instanceof PutItemCommand ? new Promise<never>(() => undefined) : real.send(command as GetItemCommand, sendOptions),
     }
     try {
-      const a = (await environment()).createTokenXClient(options({ sharedCache: { table: db.table, client: stuckWrites, readTimeout: 2000, writeTimeout: 30, coldTimeout: 30 } }))
+      const a = (await environment()).createTokenXClient(
+        options({ sharedCache: { table: db.table, client: stuckWrites, readTimeout: 2000, writeTimeout: 30, coldTimeout: 30 } }),
+      )
       const started = performance.now()
       await a.exchange(await citizenToken('12345678910'), AUDIENCE)
       expect(performance.now() - started).toBeLessThan(1000)
@@ -447,9 +491,15 @@ describe('never worse than no cache', () => {
     }
   })
 
-  it('gives an environment\'s requests coldTimeout until one succeeds, then readTimeout', async () => {
-    const slow = { send: vi.fn((_command: object, _options?: { abortSignal?: AbortSignal }) => new Promise((resolve) => setTimeout(() => resolve({}), 120))) }
-    const a = (await environment()).createTokenXClient(options({ sharedCache: { table: db.table, client: slow, readTimeout: 30, writeTimeout: 30, coldTimeout: 1000 } }))
+  it("gives an environment's requests coldTimeout until one succeeds, then readTimeout", async () => {
+    const slow = {
+      send: vi.fn(
+        (_command: object, _options?: { abortSignal?: AbortSignal }) => new Promise((resolve) => setTimeout(() => resolve({}), 120)),
+      ),
+    }
+    const a = (await environment()).createTokenXClient(
+      options({ sharedCache: { table: db.table, client: slow, readTimeout: 30, writeTimeout: 30, coldTimeout: 1000 } }),
+    )
     await a.exchange(await citizenToken('10000000001'), AUDIENCE)
     expect(events.map((event) => [event.operation, event.outcome, event.errorName])).toEqual([
       ['get', 'miss', undefined],
@@ -460,8 +510,14 @@ describe('never worse than no cache', () => {
   })
 
   it('lets a cold request it stopped waiting for finish (to warm the client), aborting it only later', async () => {
-    const slow = { send: vi.fn((_command: object, _options?: { abortSignal?: AbortSignal }) => new Promise((resolve) => setTimeout(() => resolve({}), 100))) }
-    const a = (await environment()).createTokenXClient(options({ sharedCache: { table: db.table, client: slow, readTimeout: 20, writeTimeout: 1000, coldTimeout: 50 } }))
+    const slow = {
+      send: vi.fn(
+        (_command: object, _options?: { abortSignal?: AbortSignal }) => new Promise((resolve) => setTimeout(() => resolve({}), 100)),
+      ),
+    }
+    const a = (await environment()).createTokenXClient(
+      options({ sharedCache: { table: db.table, client: slow, readTimeout: 20, writeTimeout: 1000, coldTimeout: 50 } }),
+    )
     await a.exchange(await citizenToken('10000000001'), AUDIENCE)
     expect(events[0]).toMatchObject({ operation: 'get', outcome: 'error', errorName: 'TimeoutError' })
     const coldSignal = slow.send.mock.calls[0]?.[1]?.abortSignal
@@ -482,7 +538,10 @@ describe('never worse than no cache', () => {
     await a.exchange(await citizenToken('12345678910'), AUDIENCE)
     expect(events).toEqual([])
     expect(client.send).not.toHaveBeenCalled()
-    expect(kit.optionsFromEnv({ TOKEN_X_CLIENT_ID: 'a:b:c', TOKEN_X_TOKEN_ENDPOINT: 'https://tokenx/token', TOKEN_X_PRIVATE_JWK: '{}' }).sharedCache).toBeUndefined()
+    expect(
+      kit.optionsFromEnv({ TOKEN_X_CLIENT_ID: 'a:b:c', TOKEN_X_TOKEN_ENDPOINT: 'https://tokenx/token', TOKEN_X_PRIVATE_JWK: '{}' })
+        .sharedCache,
+    ).toBeUndefined()
   })
 })
 
@@ -491,17 +550,21 @@ describe('configuration', () => {
     const kit = await environment()
     const env = { TOKEN_X_CLIENT_ID: 'a:b:c', TOKEN_X_TOKEN_ENDPOINT: 'https://tokenx/token', TOKEN_X_PRIVATE_JWK: '{}' }
     expect(kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: 'app-token-cache' }).sharedCache).toEqual({ table: 'app-token-cache' })
-    expect(kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: 'arn:aws:dynamodb:eu-north-1:123456789012:table/app-token-cache' }).sharedCache)
-      .toEqual({ table: 'arn:aws:dynamodb:eu-north-1:123456789012:table/app-token-cache' })
+    expect(
+      kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: 'arn:aws:dynamodb:eu-north-1:123456789012:table/app-token-cache' }).sharedCache,
+    ).toEqual({ table: 'arn:aws:dynamodb:eu-north-1:123456789012:table/app-token-cache' })
     expect(kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: '  ' }).sharedCache).toBeUndefined()
     expect(() => kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: 'no spaces allowed' })).toThrow(kit.ConfigError)
-    expect(kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: 'tokens', TOKEN_X_CACHE_READ_TIMEOUT: '80', TOKEN_X_CACHE_WRITE_TIMEOUT: '120' }).sharedCache)
-      .toEqual({ table: 'tokens', readTimeout: 80, writeTimeout: 120 })
+    expect(
+      kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: 'tokens', TOKEN_X_CACHE_READ_TIMEOUT: '80', TOKEN_X_CACHE_WRITE_TIMEOUT: '120' })
+        .sharedCache,
+    ).toEqual({ table: 'tokens', readTimeout: 80, writeTimeout: 120 })
     // Without a table the budgets mean nothing, and are not checked.
     expect(kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_READ_TIMEOUT: '80' }).sharedCache).toBeUndefined()
     for (const bad of ['0', '1.5', '50ms', '6000']) {
-      expect(() => kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: 'tokens', TOKEN_X_CACHE_WRITE_TIMEOUT: bad }))
-        .toThrow(expect.objectContaining({ code: 'ERR_CONFIG', detail: expect.stringMatching(/TOKEN_X_CACHE_WRITE_TIMEOUT/) }))
+      expect(() => kit.optionsFromEnv({ ...env, TOKEN_X_CACHE_TABLE: 'tokens', TOKEN_X_CACHE_WRITE_TIMEOUT: bad })).toThrow(
+        expect.objectContaining({ code: 'ERR_CONFIG', detail: expect.stringMatching(/TOKEN_X_CACHE_WRITE_TIMEOUT/) }),
+      )
     }
   })
 
@@ -519,7 +582,9 @@ describe('configuration', () => {
       ['tokens', /object/],
     ]
     for (const [sharedCache, message] of bad) {
-      expect(() => kit.createTokenXClient(options({ sharedCache: sharedCache as Kit.SharedCacheOptions })), String(message)).toThrow(TypeError)
+      expect(() => kit.createTokenXClient(options({ sharedCache: sharedCache as Kit.SharedCacheOptions })), String(message)).toThrow(
+        TypeError,
+      )
       expect(() => kit.createTokenXClient(options({ sharedCache: sharedCache as Kit.SharedCacheOptions }))).toThrow(message)
     }
     // The offending key itself is named, as for every other options object.
@@ -529,12 +594,15 @@ describe('configuration', () => {
     expect(() => kit.createTokenXClient(options({ sharedCache: { table: 'tokens', readTimeout: 5001 } }))).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'sharedCache.readTimeout' }),
     )
-    expect(kit.createTokenXClient(options({ sharedCache: { table: 'tokens' } })).options.sharedCache).toEqual({ table: 'tokens', ...kit.sharedCacheDefaults })
+    expect(kit.createTokenXClient(options({ sharedCache: { table: 'tokens' } })).options.sharedCache).toEqual({
+      table: 'tokens',
+      ...kit.sharedCacheDefaults,
+    })
   })
 })
 
 describe('the table as a whole', () => {
-  it('holds nothing token-like: a copy of it without the citizens\' tokens yields nothing', async () => {
+  it("holds nothing token-like: a copy of it without the citizens' tokens yields nothing", async () => {
     const a = (await environment()).createTokenXClient(options())
     const subjects = await Promise.all(['31111111111', '32222222222', '33333333333'].map((pid) => citizenToken(pid)))
     const tokens = []
@@ -552,14 +620,25 @@ describe('the table as a whole', () => {
 describe('issue 18: the table is bound to the app that wrote it', () => {
   /** The client id a client assertion names (`sub`, RFC 7523 §3). */
   const clientOf = (request: { body: string }) =>
-    (JSON.parse(Buffer.from(new URLSearchParams(request.body).get('client_assertion')!.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub
+    (
+      JSON.parse(Buffer.from(new URLSearchParams(request.body).get('client_assertion')!.split('.')[1]!, 'base64url').toString()) as {
+        sub: string
+      }
+    ).sub
   const subjectOf = (request: { body: string }) => new URLSearchParams(request.body).get('subject_token')
 
-  it('never serves app A\'s token to app B on one table, whether TokenX refuses B (access policy) or not', async () => {
+  it("never serves app A's token to app B on one table, whether TokenX refuses B (access policy) or not", async () => {
     const keyB = await newTestKey('app-b-key')
-    tokenx.respond = (request) => clientOf(request) === 'dev-gcp:team:app-b'
-      ? { status: 400, body: { error: 'invalid_request', error_description: 'client \'dev-gcp:team:app-b\' is not authorized to get token with aud=dev-gcp:team:downstream' } }
-      : tokenAnswer(`${clientOf(request)}-${++issued}`)
+    tokenx.respond = (request) =>
+      clientOf(request) === 'dev-gcp:team:app-b'
+        ? {
+            status: 400,
+            body: {
+              error: 'invalid_request',
+              error_description: "client 'dev-gcp:team:app-b' is not authorized to get token with aud=dev-gcp:team:downstream",
+            },
+          }
+        : tokenAnswer(`${clientOf(request)}-${++issued}`)
     const appA = (await environment()).createTokenXClient(options({ clientId: 'dev-gcp:team:app-a' }))
     const appB = (await environment()).createTokenXClient(options({ clientId: 'dev-gcp:team:app-b', privateJwk: keyB.privateJwk }))
     const subject = await citizenToken('12345678910')
@@ -585,59 +664,99 @@ describe('issue 18: the table is bound to the app that wrote it', () => {
 
   it.each([
     // Everything public: the kit's v1 recipe, keyed on the audience and the token alone.
-    ['the v1 recipe (keyed on the audience and the subject token alone)', (forged: string, now: number) => writeV1Forgery(forged, 'attacker-chosen-token', now)],
+    [
+      'the v1 recipe (keyed on the audience and the subject token alone)',
+      (forged: string, now: number) => writeV1Forgery(forged, 'attacker-chosen-token', now),
+    ],
     // The kit's own code and a private key of the writer's own, e.g. another function's on the same table.
-    ['the kit\'s own recipe with another private key (another function\'s)', async (forged: string, now: number) => {
-      const binding = bindingOf((await attackerKey).privateJwk)
-      const pk = itemKey(binding, tokenCacheKey(forged, AUDIENCE))
-      const token = { accessToken: 'attacker-chosen-token', audience: AUDIENCE, expiresAt: (now + 900) * 1000, freshUntil: (now + 780) * 1000, tokenType: 'Bearer' as const, issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token' }
-      await db.client.send(new PutItemCommand({ TableName: db.table, Item: { pk: { S: pk }, ttl: { N: String(now + 780) }, v: { N: String(SEAL_VERSION) }, data: { B: seal(token, binding, forged, pk) } } }))
-    }],
-  ])('serves no item a table writer without the private key forged for an unsigned token (%s): 401, TokenX decides', async (_label, forge) => {
-    const kit = await environment()
-    const downstream = await startServer((request) => ({ status: 200, body: { authorization: request.headers.authorization } }))
-    try {
-      const now = Math.floor(Date.now() / 1000)
-      const forged = unsignedToken({ pid: '66666666666', exp: now + 3600, jti: crypto.randomUUID() })
-      tokenx.respond = (request) => subjectOf(request) === forged
-        ? { status: 400, body: { error: 'invalid_request', error_description: 'invalid subject_token: signature verification failed' } }
-        : tokenAnswer(`access-${++issued}`)
-      await forge(forged, now)
-      const result = await functionWith(kit, downstream)(v2Event(`Bearer ${forged}`), lambdaContext())
-      expect(result.statusCode).toBe(401)
-      expect(downstream.requests).toHaveLength(0)
-      expect(tokenx.requests.map(subjectOf)).toEqual([forged])
-    } finally {
-      await downstream.close()
-    }
-  })
+    [
+      "the kit's own recipe with another private key (another function's)",
+      async (forged: string, now: number) => {
+        const binding = bindingOf((await attackerKey).privateJwk)
+        const pk = itemKey(binding, tokenCacheKey(forged, AUDIENCE))
+        const token = {
+          accessToken: 'attacker-chosen-token',
+          audience: AUDIENCE,
+          expiresAt: (now + 900) * 1000,
+          freshUntil: (now + 780) * 1000,
+          tokenType: 'Bearer' as const,
+          issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+        }
+        await db.client.send(
+          new PutItemCommand({
+            TableName: db.table,
+            Item: {
+              pk: { S: pk },
+              ttl: { N: String(now + 780) },
+              v: { N: String(SEAL_VERSION) },
+              data: { B: seal(token, binding, forged, pk) },
+            },
+          }),
+        )
+      },
+    ],
+  ])(
+    'serves no item a table writer without the private key forged for an unsigned token (%s): 401, TokenX decides',
+    async (_label, forge) => {
+      const kit = await environment()
+      const downstream = await startServer((request) => ({ status: 200, body: { authorization: request.headers.authorization } }))
+      try {
+        const now = Math.floor(Date.now() / 1000)
+        const forged = unsignedToken({ pid: '66666666666', exp: now + 3600, jti: crypto.randomUUID() })
+        tokenx.respond = (request) =>
+          subjectOf(request) === forged
+            ? { status: 400, body: { error: 'invalid_request', error_description: 'invalid subject_token: signature verification failed' } }
+            : tokenAnswer(`access-${++issued}`)
+        await forge(forged, now)
+        const result = await functionWith(kit, downstream)(v2Event(`Bearer ${forged}`), lambdaContext())
+        expect(result.statusCode).toBe(401)
+        expect(downstream.requests).toHaveLength(0)
+        expect(tokenx.requests.map(subjectOf)).toEqual([forged])
+      } finally {
+        await downstream.close()
+      }
+    },
+  )
 
   it('refuses an authentic item whose token would fail the checks of a TokenX answer (expiry beyond any TokenX lifetime)', async () => {
     const subject = await citizenToken('77777777777', { expiresIn: 7200 })
     const now = Date.now()
     // Sealed as the kit seals (so it authenticates), but with a token no TokenX answer could give:
     // it expires in two days.
-    await writeOwnItem(subject, { accessToken: 'too-long-lived', audience: AUDIENCE, expiresAt: now + 2 * 86_400_000, freshUntil: now + 3_600_000, tokenType: 'Bearer', issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token' })
+    await writeOwnItem(subject, {
+      accessToken: 'too-long-lived',
+      audience: AUDIENCE,
+      expiresAt: now + 2 * 86_400_000,
+      freshUntil: now + 3_600_000,
+      tokenType: 'Bearer',
+      issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+    })
     const b = (await environment()).createTokenXClient(options())
     expect((await b.exchange(subject, AUDIENCE)).accessToken).toMatch(/^access-/)
     expect(tokenx.requests).toHaveLength(1)
     expect(events[0]).toMatchObject({ operation: 'get', outcome: 'rejected' })
   })
 
-  it('overwrites the table\'s copy before the function answers, when the downstream refuses a token it cannot retry with', async () => {
+  it("overwrites the table's copy before the function answers, when the downstream refuses a token it cannot retry with", async () => {
     const kit = await environment()
     const downstream = await startServer(() => ({ status: 401, body: 'no' }))
     try {
       const subject = await citizenToken('99999999999')
       // A stream body cannot be sent twice: the 401 goes back to the caller, with no new exchange.
-      const stream = () => ({ method: 'POST', duplex: 'half', body: new ReadableStream({ start: (controller) => controller.close() }) }) as RequestInit
+      const stream = () =>
+        ({ method: 'POST', duplex: 'half', body: new ReadableStream({ start: (controller) => controller.close() }) }) as RequestInit
       const result = await functionWith(kit, downstream, stream)(v2Event(`Bearer ${subject}`), lambdaContext())
       expect(result.statusCode).toBe(401)
       expect(tokenx.requests).toHaveLength(1)
       const refused = downstream.requests[0]?.headers.authorization
       // Already a tombstone when the answer left: nothing is left running into the frozen environment.
       const stored = await item(pkOf(subject))
-      expect(stored).toEqual({ pk: { S: pkOf(subject) }, ttl: { N: expect.stringMatching(/^\d+$/) }, v: { N: '2' }, refused: { BOOL: true } })
+      expect(stored).toEqual({
+        pk: { S: pkOf(subject) },
+        ttl: { N: expect.stringMatching(/^\d+$/) },
+        v: { N: '2' },
+        refused: { BOOL: true },
+      })
       expect(Number(stored?.ttl?.N)).toBeGreaterThan(Date.now() / 1000 + 800)
       const b = (await environment()).createTokenXClient(options())
       expect(`Bearer ${(await b.exchange(subject, AUDIENCE)).accessToken}`).not.toBe(refused)
@@ -663,7 +782,12 @@ describe('issue 18: the table is bound to the app that wrote it', () => {
 describe('the signing key and the table', () => {
   it('loads the key once for the table and the exchange; a failed load fails the exchange as it would without a table', async () => {
     const sm = await startSecretsManager({ secrets: { 'tokenx/private-jwk': JSON.stringify(key.privateJwk) } })
-    const secretsManager = new SecretsManagerClient({ endpoint: sm.url, region: sm.region, credentials: { ...LOCAL_CREDENTIALS }, maxAttempts: 1 })
+    const secretsManager = new SecretsManagerClient({
+      endpoint: sm.url,
+      region: sm.region,
+      credentials: { ...LOCAL_CREDENTIALS },
+      maxAttempts: 1,
+    })
     try {
       const kit = await environment()
       const fromSecret = { privateJwk: undefined, privateJwkSecretId: 'tokenx/private-jwk', secretsManager }
@@ -714,20 +838,39 @@ function unsignedToken(claims: object): string {
  * which the writer made up.
  */
 async function writeV1Forgery(subjectToken: string, accessToken: string, now: number): Promise<void> {
-  const pk = createHash('sha256').update(`${AUDIENCE} ${createHash('sha256').update(subjectToken).digest('base64url')}`).digest('base64url')
+  const pk = createHash('sha256')
+    .update(`${AUDIENCE} ${createHash('sha256').update(subjectToken).digest('base64url')}`)
+    .digest('base64url')
   const salt = randomBytes(16)
   const iv = randomBytes(12)
   const key = Buffer.from(hkdfSync('sha256', subjectToken, salt, `tokenx-handler-kit shared-cache v${SEAL_VERSION}\0${AUDIENCE}`, 32))
   const cipher = createCipheriv('aes-256-gcm', key, iv)
   cipher.setAAD(Buffer.from(pk))
-  const plaintext = JSON.stringify({ a: accessToken, u: AUDIENCE, e: (now + 900) * 1000, f: (now + 780) * 1000, t: 'Bearer', i: 'urn:ietf:params:oauth:token-type:access_token' })
+  const plaintext = JSON.stringify({
+    a: accessToken,
+    u: AUDIENCE,
+    e: (now + 900) * 1000,
+    f: (now + 780) * 1000,
+    t: 'Bearer',
+    i: 'urn:ietf:params:oauth:token-type:access_token',
+  })
   const data = Buffer.concat([salt, iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()])
-  await db.client.send(new PutItemCommand({ TableName: db.table, Item: { pk: { S: pk }, ttl: { N: String(now + 780) }, v: { N: String(SEAL_VERSION) }, data: { B: data } } }))
+  await db.client.send(
+    new PutItemCommand({
+      TableName: db.table,
+      Item: { pk: { S: pk }, ttl: { N: String(now + 780) }, v: { N: String(SEAL_VERSION) }, data: { B: data } },
+    }),
+  )
 }
 
 /** An item sealed with the kit's own code and the app's own key (a writer who holds the key, or a bug). */
 async function writeOwnItem(subjectToken: string, token: SealedToken): Promise<void> {
   const pk = pkOf(subjectToken)
   const data = seal(token, bindingOf(), subjectToken, pk)
-  await db.client.send(new PutItemCommand({ TableName: db.table, Item: { pk: { S: pk }, ttl: { N: String(Math.floor(token.freshUntil / 1000)) }, v: { N: String(SEAL_VERSION) }, data: { B: data } } }))
+  await db.client.send(
+    new PutItemCommand({
+      TableName: db.table,
+      Item: { pk: { S: pk }, ttl: { N: String(Math.floor(token.freshUntil / 1000)) }, v: { N: String(SEAL_VERSION) }, data: { B: data } },
+    }),
+  )
 }

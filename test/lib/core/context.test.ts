@@ -17,39 +17,55 @@ import {
 } from '../../../lib/index.ts'
 
 const audience = 'dev-gcp:team:api'
-const validator = createInboundValidator({ idporten: { issuer: 'https://idporten.example', jwksUri: 'https://idporten.example/jwks', audience: 'web' } })
+const validator = createInboundValidator({
+  idporten: { issuer: 'https://idporten.example', jwksUri: 'https://idporten.example/jwks', audience: 'web' },
+})
 const maybe: boolean = process.env['NEVER_SET_TOKENX_TYPES'] === undefined
 
 describe('context types follow the options', () => {
   it('middy: inbound on (true, options, a validator) makes context.citizen VerifiedClaims', () => {
     for (const inbound of [true, { minimumAcr: 'Level4' as const }, validator] as const) {
-      void middy().use(tokenX({ audience, inbound })).handler(async (_event, context) => {
-        expectTypeOf(context.citizen).toEqualTypeOf<VerifiedClaims>()
-        expectTypeOf(context.tokenX).toEqualTypeOf<Downstream>()
-        return context.citizen.pid
-      })
+      void middy()
+        .use(tokenX({ audience, inbound }))
+        .handler(async (_event, context) => {
+          expectTypeOf(context.citizen).toEqualTypeOf<VerifiedClaims>()
+          expectTypeOf(context.tokenX).toEqualTypeOf<Downstream>()
+          return context.citizen.pid
+        })
     }
-    void middy().use(tokenX({ audience, inbound: true })).handler(async (_event, context) => context.citizen.pid)
-    void middy().use(tokenX({ audience, inbound: { allowedClients: ['dev-gcp:team:web'] } })).handler(async (_event, context) => context.citizen.acr)
-    void middy().use(tokenX({ audience, inbound: validator })).handler(async (_event, context) => context.citizen.sub)
+    void middy()
+      .use(tokenX({ audience, inbound: true }))
+      .handler(async (_event, context) => context.citizen.pid)
+    void middy()
+      .use(tokenX({ audience, inbound: { allowedClients: ['dev-gcp:team:web'] } }))
+      .handler(async (_event, context) => context.citizen.acr)
+    void middy()
+      .use(tokenX({ audience, inbound: validator }))
+      .handler(async (_event, context) => context.citizen.sub)
   })
 
   it('middy: inbound off or absent leaves no citizen', () => {
-    void middy().use(tokenX({ audience })).handler(async (_event, context) => {
-      // @ts-expect-error no inbound validation: no citizen
-      void context.citizen
-      return context.tokenX.token.accessToken
-    })
-    void middy().use(tokenX({ audience, inbound: false })).handler(async (_event, context) => {
-      // @ts-expect-error inbound: false: no citizen
-      void context.citizen
-    })
+    void middy()
+      .use(tokenX({ audience }))
+      .handler(async (_event, context) => {
+        // @ts-expect-error no inbound validation: no citizen
+        void context.citizen
+        return context.tokenX.token.accessToken
+      })
+    void middy()
+      .use(tokenX({ audience, inbound: false }))
+      .handler(async (_event, context) => {
+        // @ts-expect-error inbound: false: no citizen
+        void context.citizen
+      })
   })
 
   it('middy: an inbound the types cannot tell (boolean) leaves citizen optional', () => {
-    void middy().use(tokenX({ audience, inbound: maybe })).handler(async (_event, context) => {
-      expectTypeOf(context.citizen).toEqualTypeOf<VerifiedClaims | undefined>()
-    })
+    void middy()
+      .use(tokenX({ audience, inbound: maybe }))
+      .handler(async (_event, context) => {
+        expectTypeOf(context.citizen).toEqualTypeOf<VerifiedClaims | undefined>()
+      })
   })
 
   it('the core: authorizeRequest and wrap follow inbound', () => {

@@ -5,7 +5,14 @@
 import middy from '@middy/core'
 import type { APIGatewayProxyResult } from 'aws-lambda'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { createTokenXHandlerCore, downstreamAnswer, tokenX, type MetricsLike, type TokenXCoreOptions, type TokenXHandlerContext } from '../../../lib/index.ts'
+import {
+  createTokenXHandlerCore,
+  downstreamAnswer,
+  tokenX,
+  type MetricsLike,
+  type TokenXCoreOptions,
+  type TokenXHandlerContext,
+} from '../../../lib/index.ts'
 import { lambdaContext, v2Event } from '../../helpers/events.ts'
 import { citizenClaims, mint, startIssuer, type TestIssuer } from '../../helpers/issuer.ts'
 import { newTestKey, type TestKey } from '../../helpers/keys.ts'
@@ -34,7 +41,8 @@ afterAll(async () => {
 })
 downstreamAnswers = () => ({ status: 200, body: { ok: true } })
 
-const token = (extra: Record<string, unknown> = {}) => mint({ key: idporten.key.privateJwk, claims: citizenClaims(idporten.issuer, CLIENT_ID, extra) })
+const token = (extra: Record<string, unknown> = {}) =>
+  mint({ key: idporten.key.privateJwk, claims: citizenClaims(idporten.issuer, CLIENT_ID, extra) })
 
 /**
  * Counts the invocations ended. The kit never publishes a `Metrics` it was given, unless the instance
@@ -42,12 +50,23 @@ const token = (extra: Record<string, unknown> = {}) => mint({ key: idporten.key.
  * always says so, so every `end` shows as one publish.
  */
 function countingMetrics(): MetricsLike & { published: number } {
-  const metrics = { published: 0, addMetric() {}, addDimension() {}, hasStoredMetrics: () => false, publishStoredMetrics() { metrics.published += 1 } }
+  const metrics = {
+    published: 0,
+    addMetric() {},
+    addDimension() {},
+    hasStoredMetrics: () => false,
+    publishStoredMetrics() {
+      metrics.published += 1
+    },
+  }
   return metrics as unknown as MetricsLike & { published: number }
 }
 
 /** The same options and handler body, as a middy middleware and as `wrap`. */
-function both(overrides: Partial<TokenXCoreOptions<{ audience: string; url: string }>> = {}, body?: (context: TokenXHandlerContext<{ audience: { audience: string; url: string } }>) => Promise<APIGatewayProxyResult>) {
+function both(
+  overrides: Partial<TokenXCoreOptions<{ audience: string; url: string }>> = {},
+  body?: (context: TokenXHandlerContext<{ audience: { audience: string; url: string } }>) => Promise<APIGatewayProxyResult>,
+) {
   const metrics = { middy: countingMetrics(), wrap: countingMetrics() }
   const options = (which: 'middy' | 'wrap') => ({
     audience: { audience: AUDIENCE, url: downstream.url },
@@ -57,8 +76,11 @@ function both(overrides: Partial<TokenXCoreOptions<{ audience: string; url: stri
     env: {},
     ...overrides,
   })
-  const handle = body ?? (async (context) => downstreamAnswer(await context.tokenX.fetch('/resource'), context.tokenX) as Promise<APIGatewayProxyResult>)
-  const viaMiddy = middy<unknown, APIGatewayProxyResult>().use(tokenX(options('middy'))).handler((_event, context) => handle(context))
+  const handle =
+    body ?? (async (context) => downstreamAnswer(await context.tokenX.fetch('/resource'), context.tokenX) as Promise<APIGatewayProxyResult>)
+  const viaMiddy = middy<unknown, APIGatewayProxyResult>()
+    .use(tokenX(options('middy')))
+    .handler((_event, context) => handle(context))
   const viaWrap = createTokenXHandlerCore(options('wrap')).wrap((_event: unknown, context) => handle(context))
   return { viaMiddy, viaWrap, metrics }
 }
@@ -74,21 +96,46 @@ describe('createTokenXHandlerCore().wrap', () => {
 
   it('puts the verified claims on context.citizen when inbound validation is on', async () => {
     const inbound = { idporten: { issuer: idporten.issuer, jwksUri: idporten.jwksUri, audience: CLIENT_ID } }
-    const core = createTokenXHandlerCore({ audience: AUDIENCE, inbound, client: { clientId: CLIENT_ID, tokenEndpoint: `${tokenx.url}/token`, privateJwk: key.privateJwk }, logger: false })
-    const handler = core.wrap(async (_event: unknown, context) => ({ statusCode: 200, body: `${context.citizen.pid} ${context.tokenX.audience}` }))
+    const core = createTokenXHandlerCore({
+      audience: AUDIENCE,
+      inbound,
+      client: { clientId: CLIENT_ID, tokenEndpoint: `${tokenx.url}/token`, privateJwk: key.privateJwk },
+      logger: false,
+    })
+    const handler = core.wrap(async (_event: unknown, context) => ({
+      statusCode: 200,
+      body: `${context.citizen.pid} ${context.tokenX.audience}`,
+    }))
     expect(await handler(v2Event(`Bearer ${token()}`), lambdaContext())).toEqual({ statusCode: 200, body: `12345678910 ${AUDIENCE}` })
   })
 
   it.each<[string, number, () => Promise<Parameters<typeof both>>, () => Promise<string | undefined>]>([
     ['no bearer token', 401, async () => [{}], async () => undefined],
-    ['a calling app not allowed', 403, async () => [{ inbound: { idporten: { issuer: idporten.issuer, jwksUri: idporten.jwksUri, audience: CLIENT_ID }, allowedClients: ['dev-gcp:team:other'] } }], async () => `Bearer ${token()}`],
+    [
+      'a calling app not allowed',
+      403,
+      async () => [
+        {
+          inbound: {
+            idporten: { issuer: idporten.issuer, jwksUri: idporten.jwksUri, audience: CLIENT_ID },
+            allowedClients: ['dev-gcp:team:other'],
+          },
+        },
+      ],
+      async () => `Bearer ${token()}`,
+    ],
     ['a misconfigured function', 500, async () => [{ client: undefined }], async () => `Bearer ${token()}`],
-    ['a downstream status the citizen must not see (thrown by the handler)', 502, async () => {
-      downstreamAnswers = () => ({ status: 500, body: 'boom' })
-      return [{}]
-    }, async () => `Bearer ${token()}`],
+    [
+      'a downstream status the citizen must not see (thrown by the handler)',
+      502,
+      async () => {
+        downstreamAnswers = () => ({ status: 500, body: 'boom' })
+        return [{}]
+      },
+      async () => `Bearer ${token()}`,
+    ],
   ])('answers %s with %i, the same answer as the middleware', async (_name, status, setup, authorization) => {
-    const { viaMiddy, viaWrap, metrics } = both(...await setup())
+    const { viaMiddy, viaWrap, metrics } = both(...(await setup()))
     const event = v2Event(await authorization())
     const fromMiddy = await viaMiddy(event, lambdaContext())
     const fromWrap = await viaWrap(event, lambdaContext())
@@ -100,7 +147,9 @@ describe('createTokenXHandlerCore().wrap', () => {
 
   it('answers 504 when the exchange runs into the Lambda deadline, as the middleware does', async () => {
     tokenx.respond = () => ({ ...tokenAnswer('late'), delay: 5_000 })
-    const { viaMiddy, viaWrap } = both({ client: { clientId: CLIENT_ID, tokenEndpoint: `${tokenx.url}/token`, privateJwk: key.privateJwk, retries: 0, timeout: 10_000 } })
+    const { viaMiddy, viaWrap } = both({
+      client: { clientId: CLIENT_ID, tokenEndpoint: `${tokenx.url}/token`, privateJwk: key.privateJwk, retries: 0, timeout: 10_000 },
+    })
     const event = v2Event(`Bearer ${token()}`)
     const started = Date.now()
     const fromWrap = await viaWrap(event, lambdaContext(1_500))
@@ -117,7 +166,13 @@ describe('createTokenXHandlerCore().wrap', () => {
       const metrics = countingMetrics()
       const core = createTokenXHandlerCore({
         audience: { audience: AUDIENCE, url: 'https://downstream.example' },
-        client: { clientId: CLIENT_ID, tokenEndpoint: 'https://tokenx.example/token', privateJwk: key.privateJwk, retries: 0, fetch: async () => Response.json(tokenAnswer('downstream-token').body) },
+        client: {
+          clientId: CLIENT_ID,
+          tokenEndpoint: 'https://tokenx.example/token',
+          privateJwk: key.privateJwk,
+          retries: 0,
+          fetch: async () => Response.json(tokenAnswer('downstream-token').body),
+        },
         fetch: async () => new Response('{}', { status: 200 }),
         logger: false,
         metrics,

@@ -1,5 +1,13 @@
-import { describe, expect, it, } from 'vitest'
-import { BearerTokenError, ConfigError, DownstreamError, InsufficientAcrError, KeyError, TokenExchangeError, type TokenXError } from '../../../lib/errors.ts'
+import { describe, expect, it } from 'vitest'
+import {
+  BearerTokenError,
+  ConfigError,
+  DownstreamError,
+  InsufficientAcrError,
+  KeyError,
+  TokenExchangeError,
+  type TokenXError,
+} from '../../../lib/errors.ts'
 import { downstreamAnswer, errorResponse } from '../../../lib/core/response.ts'
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
@@ -46,7 +54,10 @@ describe('errorResponse', () => {
     expect(response.headers['WWW-Authenticate']).toBe(
       'Bearer error="invalid_request", error_description="The request must carry exactly one bearer token"',
     )
-    expect(JSON.parse(response.body)).toStrictEqual({ error: 'invalid_request', error_description: 'The request must carry exactly one bearer token' })
+    expect(JSON.parse(response.body)).toStrictEqual({
+      error: 'invalid_request',
+      error_description: 'The request must carry exactly one bearer token',
+    })
   })
 
   it('answers a subject token TokenX rejected like an invalid token', () => {
@@ -79,7 +90,15 @@ describe('errorResponse', () => {
       new BearerTokenError(`bad ${JWT}`, { problem: 'malformed_request' }),
       new KeyError(`key {"d":"SECRET-EXPONENT"}`, { cause: new Error('SECRET-EXPONENT') }),
       new ConfigError('TOKEN_X_PRIVATE_JWK SECRET-EXPONENT'),
-      ...(['ERR_SUBJECT_TOKEN_REJECTED', 'ERR_CLIENT_REJECTED', 'ERR_TOKEN_ENDPOINT', 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', 'ERR_TIMEOUT'] as const).map(
+      ...(
+        [
+          'ERR_SUBJECT_TOKEN_REJECTED',
+          'ERR_CLIENT_REJECTED',
+          'ERR_TOKEN_ENDPOINT',
+          'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+          'ERR_TIMEOUT',
+        ] as const
+      ).map(
         (code) =>
           new TokenExchangeError(code, `TokenX said ${JWT}`, {
             tokenEndpointStatus: 400,
@@ -122,15 +141,24 @@ describe('errorResponse for inbound validation', () => {
     expect(answer.headers['WWW-Authenticate']).toBe(
       'Bearer error="insufficient_user_authentication", error_description="A higher authentication level is required", acr_values="idporten-loa-high"',
     )
-    expect(JSON.parse(answer.body)).toEqual({ error: 'insufficient_user_authentication', error_description: 'A higher authentication level is required' })
+    expect(JSON.parse(answer.body)).toEqual({
+      error: 'insufficient_user_authentication',
+      error_description: 'A higher authentication level is required',
+    })
   })
 
   it('renders 403 insufficient_scope with its challenge, and JWKS failures as 5xx without one', async () => {
     const { ForbiddenCallerError, JwksError } = await import('../../../lib/errors.ts')
     const forbidden = errorResponse(new ForbiddenCallerError('not allowed'))
     expect(forbidden.statusCode).toBe(403)
-    expect(forbidden.headers['WWW-Authenticate']).toBe('Bearer error="insufficient_scope", error_description="The calling application is not allowed"')
-    for (const [code, status] of [['ERR_JWKS_UNAVAILABLE', 503], ['ERR_JWKS_INVALID', 502], ['ERR_JWKS_TIMEOUT', 504]] as const) {
+    expect(forbidden.headers['WWW-Authenticate']).toBe(
+      'Bearer error="insufficient_scope", error_description="The calling application is not allowed"',
+    )
+    for (const [code, status] of [
+      ['ERR_JWKS_UNAVAILABLE', 503],
+      ['ERR_JWKS_INVALID', 502],
+      ['ERR_JWKS_TIMEOUT', 504],
+    ] as const) {
       const answer = errorResponse(new JwksError(code, 'internal detail'))
       expect(answer.statusCode).toBe(status)
       expect(answer.headers['WWW-Authenticate']).toBeUndefined()
@@ -146,7 +174,10 @@ describe('downstreamAnswer', () => {
   const INTERNAL = 'stack trace at com.example.internal.OrderService (token at.secret)'
 
   it('passes a 2xx on: status, body, Content-Type, and Cache-Control: no-store; no other header', async () => {
-    const response = new Response('{"orders":[]}', { status: 201, headers: { 'content-type': 'application/json; charset=utf-8', 'set-cookie': 'session=internal', 'x-internal-host': 'pod-7' } })
+    const response = new Response('{"orders":[]}', {
+      status: 201,
+      headers: { 'content-type': 'application/json; charset=utf-8', 'set-cookie': 'session=internal', 'x-internal-host': 'pod-7' },
+    })
     expect(await downstreamAnswer(response, FROM)).toStrictEqual({
       statusCode: 201,
       headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' },
@@ -154,11 +185,14 @@ describe('downstreamAnswer', () => {
       isBase64Encoded: false,
     })
     expect(await downstreamAnswer(new Response(null, { status: 204 }), FROM)).toStrictEqual({
-      statusCode: 204, headers: { 'Cache-Control': 'no-store' }, body: '', isBase64Encoded: false,
+      statusCode: 204,
+      headers: { 'Cache-Control': 'no-store' },
+      body: '',
+      isBase64Encoded: false,
     })
   })
 
-  it('passes a 404 on with a fixed body, not the downstream\'s', async () => {
+  it("passes a 404 on with a fixed body, not the downstream's", async () => {
     const answer = await downstreamAnswer(new Response(INTERNAL, { status: 404 }), FROM)
     expect(answer).toStrictEqual({
       statusCode: 404,
@@ -169,9 +203,13 @@ describe('downstreamAnswer', () => {
   })
 
   it.each([
-    ['401 invalid_token (our token, not the citizen\'s)', 401, { 'www-authenticate': 'Bearer error="invalid_token"' }],
+    ["401 invalid_token (our token, not the citizen's)", 401, { 'www-authenticate': 'Bearer error="invalid_token"' }],
     ['401 without a challenge', 401, {}],
-    ['401 insufficient_user_authentication naming no known level', 401, { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="urn:x:loa:9"' }],
+    [
+      '401 insufficient_user_authentication naming no known level',
+      401,
+      { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="urn:x:loa:9"' },
+    ],
     ['403', 403, { 'www-authenticate': 'Bearer error="insufficient_scope"' }],
     ['a redirect the kit did not follow', 302, { location: 'https://internal.example/x' }],
     ['400', 400, {}],
@@ -181,7 +219,12 @@ describe('downstreamAnswer', () => {
     const response = new Response(INTERNAL, { status, headers })
     const err = await downstreamAnswer(response, FROM).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(DownstreamError)
-    expect(err).toMatchObject({ code: 'ERR_DOWNSTREAM_STATUS', statusCode: 502, audience: FROM.audience, detail: `the dev-gcp:team:api API answered ${status}` })
+    expect(err).toMatchObject({
+      code: 'ERR_DOWNSTREAM_STATUS',
+      statusCode: 502,
+      audience: FROM.audience,
+      detail: `the dev-gcp:team:api API answered ${status}`,
+    })
     const answer = errorResponse(err as DownstreamError)
     expect(answer).toStrictEqual({
       statusCode: 502,
@@ -197,7 +240,10 @@ describe('downstreamAnswer', () => {
   it('401 insufficient_user_authentication with an ID-porten level: the RFC 9470 step-up for the citizen', async () => {
     const response = new Response('', {
       status: 401,
-      headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", error_description="internal words", acr_values="Level3 idporten-loa-high"' },
+      headers: {
+        'www-authenticate':
+          'Bearer error="insufficient_user_authentication", error_description="internal words", acr_values="Level3 idporten-loa-high"',
+      },
     })
     const err = await downstreamAnswer(response, FROM).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(InsufficientAcrError)
@@ -205,7 +251,10 @@ describe('downstreamAnswer', () => {
     expect(errorResponse(err as InsufficientAcrError).headers['WWW-Authenticate']).toBe(
       'Bearer error="insufficient_user_authentication", error_description="A higher authentication level is required", acr_values="idporten-loa-high"',
     )
-    const substantial = new Response('', { status: 401, headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="Level3"' } })
+    const substantial = new Response('', {
+      status: 401,
+      headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="Level3"' },
+    })
     await expect(downstreamAnswer(substantial, FROM)).rejects.toMatchObject({ acrValues: 'idporten-loa-substantial' })
   })
 })

@@ -67,11 +67,15 @@ describe('a cached exchange and its citizen token', () => {
     expect(tokenx.requests).toHaveLength(2)
   })
 
-  it('reads the caller\'s signal on a miss, and not on a hit', async () => {
+  it("reads the caller's signal on a miss, and not on a hit", async () => {
     const kit = client()
     const subject = await citizenToken('3')
     const read = vi.fn(() => undefined)
-    const options = { get signal() { return read() } }
+    const options = {
+      get signal() {
+        return read()
+      },
+    }
     await kit.exchange(subject, AUDIENCE, options)
     expect(read).toHaveBeenCalled()
     read.mockClear()
@@ -106,7 +110,7 @@ describe('PromiseCache.hit', () => {
   })
 })
 
-describe('the middleware\'s deadline signal', () => {
+describe("the middleware's deadline signal", () => {
   // Issue #9, warm path: no AbortSignal.timeout/any (their timers cannot be cleared), and nothing of an
   // invocation stays alive once it has returned.
   it('leaves no timer alive after an invocation, and uses no uncancellable signal', async () => {
@@ -141,7 +145,13 @@ describe('the middleware\'s deadline signal', () => {
 
   it('leaves no timer alive with named audiences either, nor after a failed invocation', async () => {
     const handler = middy<unknown, APIGatewayProxyResult, Error, Context & { tokenX: { a: Downstream; b: Downstream } }>()
-      .use(tokenX({ audience: { a: AUDIENCE, b: { audience: 'dev-gcp:team:other', url: 'http://127.0.0.1:1/' } }, client: client(), logger: false }))
+      .use(
+        tokenX({
+          audience: { a: AUDIENCE, b: { audience: 'dev-gcp:team:other', url: 'http://127.0.0.1:1/' } },
+          client: client(),
+          logger: false,
+        }),
+      )
       .handler(async () => ({ statusCode: 200, body: '' }))
     const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length
     const before = timers()
@@ -162,7 +172,7 @@ describe('a warm invocation in the middleware', () => {
 
   // Issue #9, whole warm path: middy awaits only what a middleware returns; a cached caller costs no
   // promise and no microtask.
-  it('returns no promise from before once the caller\'s token is cached, and one on a miss', async () => {
+  it("returns no promise from before once the caller's token is cached, and one on a miss", async () => {
     const middleware = tokenX({ audience: AUDIENCE, client: client(), logger: false })
     const subject = await citizenToken('6')
     const first = request(`Bearer ${subject}`)
@@ -179,7 +189,7 @@ describe('a warm invocation in the middleware', () => {
     await other
   })
 
-  it('never serves one caller\'s token to another, however the callers alternate', async () => {
+  it("never serves one caller's token to another, however the callers alternate", async () => {
     const middleware = tokenX({ audience: AUDIENCE, client: client(), logger: false })
     const alice = await citizenToken('8')
     const bob = await citizenToken('9')
@@ -215,10 +225,16 @@ describe('a warm invocation in the middleware', () => {
     try {
       const r = request(`Bearer ${subject}`)
       await middleware.before(r)
-      expect(hits).toEqual([{ audience: AUDIENCE, hit: true }, { audience: 'dev-gcp:team:other', hit: false }])
+      expect(hits).toEqual([
+        { audience: AUDIENCE, hit: true },
+        { audience: 'dev-gcp:team:other', hit: false },
+      ])
       hits.length = 0
       expect(middleware.before(request(`Bearer ${subject}`))).toBeUndefined()
-      expect(hits).toEqual([{ audience: AUDIENCE, hit: true }, { audience: 'dev-gcp:team:other', hit: true }])
+      expect(hits).toEqual([
+        { audience: AUDIENCE, hit: true },
+        { audience: 'dev-gcp:team:other', hit: true },
+      ])
     } finally {
       unsubscribe(channelName('cache'), listener)
     }
@@ -226,7 +242,11 @@ describe('a warm invocation in the middleware', () => {
 
   it('asks a client of your own on every invocation (its cache is its own business)', async () => {
     const exchange = vi.fn(async (_subject: string, audience: string) => ({
-      accessToken: 'own', audience, expiresAt: Date.now() + 60_000, tokenType: 'Bearer' as const, issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+      accessToken: 'own',
+      audience,
+      expiresAt: Date.now() + 60_000,
+      tokenType: 'Bearer' as const,
+      issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
     }))
     const own = { exchange, evict: vi.fn(), options: client().options }
     const middleware = tokenX({ audience: AUDIENCE, client: own, logger: false })

@@ -127,7 +127,8 @@ describe('the configured origin', () => {
 
 describe('redirects', () => {
   it('follows a redirect within the origin, with the token', async () => {
-    api.respond = (request) => (request.url === '/old' ? { status: 307, body: '', headers: { location: '/new' } } : { status: 200, body: { ok: true } })
+    api.respond = (request) =>
+      request.url === '/old' ? { status: 307, body: '', headers: { location: '/new' } } : { status: 200, body: { ok: true } }
     const { made } = downstream()
     const response = await made.fetch(`${api.url}/old`, { method: 'PUT', body: 'x' })
     expect(response.status).toBe(200)
@@ -138,10 +139,14 @@ describe('redirects', () => {
   })
 
   it('turns a 303 into a GET without a body', async () => {
-    api.respond = (request) => (request.url === '/form' ? { status: 303, body: '', headers: { location: '/done' } } : { status: 200, body: {} })
+    api.respond = (request) =>
+      request.url === '/form' ? { status: 303, body: '', headers: { location: '/done' } } : { status: 200, body: {} }
     const { made } = downstream()
     await made.fetch(`${api.url}/form`, { method: 'POST', body: 'x' })
-    expect(api.requests.map((r) => [r.method, r.url, r.body])).toEqual([['POST', '/form', 'x'], ['GET', '/done', '']])
+    expect(api.requests.map((r) => [r.method, r.url, r.body])).toEqual([
+      ['POST', '/form', 'x'],
+      ['GET', '/done', ''],
+    ])
   })
 
   it('does not follow a redirect to another origin: the handler gets it, the token is not sent on', async () => {
@@ -166,7 +171,12 @@ describe('failures are typed kit errors', () => {
     const { made } = downstream({ origins: ['http://127.0.0.1:1'] })
     const err = await made.fetch('http://127.0.0.1:1/x').catch((e: unknown) => e)
     expect(err).toBeInstanceOf(DownstreamError)
-    expect(err).toMatchObject({ code: 'ERR_DOWNSTREAM_UNAVAILABLE', status: 502, error: 'temporarily_unavailable', error_description: 'An upstream service is unavailable' })
+    expect(err).toMatchObject({
+      code: 'ERR_DOWNSTREAM_UNAVAILABLE',
+      status: 502,
+      error: 'temporarily_unavailable',
+      error_description: 'An upstream service is unavailable',
+    })
     expect((err as DownstreamError).detail).toMatch(/^the dev-gcp:team:api request failed \((ECONNREFUSED|\w+)\)$/)
   })
 
@@ -174,15 +184,26 @@ describe('failures are typed kit errors', () => {
   it.each([
     ['the token in its message and code', (bearer: string) => Object.assign(new Error(`refused ${bearer}`), { code: bearer })],
     ['an identity number in its name', () => Object.assign(new Error('x'), { name: 'Citizen12345678910Error' })],
-    ['the token in its cause', (bearer: string) => new TypeError('fetch failed', { cause: Object.assign(new Error(bearer), { code: bearer }) })],
+    [
+      'the token in its cause',
+      (bearer: string) => new TypeError('fetch failed', { cause: Object.assign(new Error(bearer), { code: bearer }) }),
+    ],
   ])('a fetch that throws with %s: the error names it by a sanitised name and keeps a stand-in', async (_label, hostile) => {
-    const fetch = async (_url: string | URL | Request, init?: RequestInit) => Promise.reject(hostile(new Headers(init?.headers).get('authorization') ?? ''))
+    const fetch = async (_url: string | URL | Request, init?: RequestInit) =>
+      Promise.reject(hostile(new Headers(init?.headers).get('authorization') ?? ''))
     const { made } = downstream({ fetch })
-    const err = await made.fetch(`${api.url}/x`).catch((e: unknown) => e) as DownstreamError
+    const err = (await made.fetch(`${api.url}/x`).catch((e: unknown) => e)) as DownstreamError
     expect(err).toBeInstanceOf(DownstreamError)
     expect(err.detail).toMatch(/^the dev-gcp:team:api request failed \((Error|TypeError|UnknownError)\)$/)
     expect((err.cause as Error).constructor.name).toBe('ForeignError')
-    for (const text of [err.detail, err.message, JSON.stringify(err), inspect(err, { depth: 10 }), String(err.cause), JSON.stringify(err.cause)]) {
+    for (const text of [
+      err.detail,
+      err.message,
+      JSON.stringify(err),
+      inspect(err, { depth: 10 }),
+      String(err.cause),
+      JSON.stringify(err.cause),
+    ]) {
       expect(text).not.toContain('access-1')
       expect(text).not.toContain('12345678910')
     }
@@ -258,11 +279,15 @@ describe('a bare audience (no url)', () => {
     expect(other.requests).toHaveLength(0)
   })
 
-  it('follows a redirect within the first request\'s origin, with the token', async () => {
-    api.respond = (request) => (request.url === '/old' ? { status: 301, body: '', headers: { location: 'https://a.test/new' } } : { status: 200, body: { ok: true } })
+  it("follows a redirect within the first request's origin, with the token", async () => {
+    api.respond = (request) =>
+      request.url === '/old' ? { status: 301, body: '', headers: { location: 'https://a.test/new' } } : { status: 200, body: { ok: true } }
     const { made } = downstream({ origins: undefined, fetch: named })
     expect((await made.fetch('https://a.test/old')).status).toBe(200)
-    expect(api.requests.map((r) => [r.url, bearerOf(r)])).toEqual([['/old', 'Bearer access-1'], ['/new', 'Bearer access-1']])
+    expect(api.requests.map((r) => [r.url, bearerOf(r)])).toEqual([
+      ['/old', 'Bearer access-1'],
+      ['/new', 'Bearer access-1'],
+    ])
   })
 
   it('refuses a loopback URL: a real server on 127.0.0.1 never sees the token', async () => {
@@ -308,7 +333,7 @@ describe('a bare audience (no url)', () => {
     },
   )
 
-  it('a loopback or link-local URL the audience\'s configured url names is allowed', async () => {
+  it("a loopback or link-local URL the audience's configured url names is allowed", async () => {
     const { fetch, seen } = recordingFetch()
     const { made } = downstream({ origins: ['https://169.254.10.10/api/'], fetch })
     expect((await made.fetch('x')).status).toBe(200)
@@ -319,18 +344,23 @@ describe('a bare audience (no url)', () => {
 // Issue 18, item 6: the retry after a 401 went to the handler's URL object as it was by then.
 describe('the URL is read once', () => {
   it('a handler changing its URL object during the request does not move the 401 retry', async () => {
-    api.respond = (request) => (bearerOf(request) === 'Bearer access-1' ? { status: 401, body: 'no', delay: 50 } : { status: 200, body: { ok: true } })
+    api.respond = (request) =>
+      bearerOf(request) === 'Bearer access-1' ? { status: 401, body: 'no', delay: 50 } : { status: 200, body: { ok: true } }
     const { made } = downstream({ origins: [api.url, other.url] })
     const target = new URL('/resource', api.url)
     const pending = made.fetch(target)
     target.href = `${other.url}/steal`
     expect((await pending).status).toBe(200)
-    expect(api.requests.map((r) => [r.url, bearerOf(r)])).toEqual([['/resource', 'Bearer access-1'], ['/resource', 'Bearer access-2']])
+    expect(api.requests.map((r) => [r.url, bearerOf(r)])).toEqual([
+      ['/resource', 'Bearer access-1'],
+      ['/resource', 'Bearer access-2'],
+    ])
     expect(other.requests).toHaveLength(0)
   })
 
   it('nor, for a bare audience, to another origin', async () => {
-    api.respond = (request) => (bearerOf(request) === 'Bearer access-1' ? { status: 401, body: 'no', delay: 50 } : { status: 200, body: { ok: true } })
+    api.respond = (request) =>
+      bearerOf(request) === 'Bearer access-1' ? { status: 401, body: 'no', delay: 50 } : { status: 200, body: { ok: true } }
     const { made } = downstream({ origins: undefined, fetch: named })
     const target = new URL('https://a.test/resource')
     const pending = made.fetch(target)
@@ -341,7 +371,8 @@ describe('the URL is read once', () => {
   })
 
   it('a redirect is resolved against the URL as it was read', async () => {
-    api.respond = (request) => (request.url === '/old' ? { status: 302, body: '', headers: { location: 'new' }, delay: 50 } : { status: 200, body: { ok: true } })
+    api.respond = (request) =>
+      request.url === '/old' ? { status: 302, body: '', headers: { location: 'new' }, delay: 50 } : { status: 200, body: { ok: true } }
     const { made } = downstream({ origins: [api.url, other.url] })
     const target = new URL('/old', api.url)
     const pending = made.fetch(target)
@@ -397,7 +428,10 @@ describe('a 401 or 403 that a fresh token cannot help', () => {
     api.respond = () => ({
       status: 401,
       body: '',
-      headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="idporten-loa-high"' },
+      headers: {
+        'www-authenticate':
+          'Bearer error="insufficient_user_authentication", error_description="A different authentication level is required", acr_values="idporten-loa-high"',
+      },
     })
     const { made, evicted, exchanges } = countingDownstream()
     const response = await made.fetch(`${api.url}/resource`)
@@ -411,12 +445,19 @@ describe('a 401 or 403 that a fresh token cannot help', () => {
   it.each([
     ['an invalid_token challenge', 'Bearer error="invalid_token"'],
     ['no challenge', undefined],
-    ['insufficient_user_authentication only inside a quoted description', 'Bearer error_description="not error=\\"insufficient_user_authentication\\"", error="invalid_token"'],
-    ['insufficient_user_authentication under another scheme', 'Basic error="insufficient_user_authentication", Bearer error="invalid_token"'],
+    [
+      'insufficient_user_authentication only inside a quoted description',
+      'Bearer error_description="not error=\\"insufficient_user_authentication\\"", error="invalid_token"',
+    ],
+    [
+      'insufficient_user_authentication under another scheme',
+      'Basic error="insufficient_user_authentication", Bearer error="invalid_token"',
+    ],
   ])('%s: the token is dropped and the request repeated with a fresh one', async (_label, challenge) => {
-    api.respond = (request) => (bearerOf(request) === 'Bearer access-1'
-      ? { status: 401, body: '', headers: challenge === undefined ? {} : { 'www-authenticate': challenge } as Record<string, string> }
-      : { status: 200, body: { ok: true } })
+    api.respond = (request) =>
+      bearerOf(request) === 'Bearer access-1'
+        ? { status: 401, body: '', headers: challenge === undefined ? {} : ({ 'www-authenticate': challenge } as Record<string, string>) }
+        : { status: 200, body: { ok: true } }
     const { made, evicted, exchanges } = countingDownstream()
     expect((await made.fetch(`${api.url}/resource`)).status).toBe(200)
     expect(evicted).toEqual(['access-1'])
@@ -439,24 +480,40 @@ function countingDownstream() {
   const { client, evicted } = scriptedClient()
   const exchange = client.exchange
   const counted = { ...client, exchange: async () => (exchanges++, exchange()) }
-  const made = createDownstream({ client: counted, subjectToken: 'subject', token: token('access-1'), timeout: 2_000, fetch: globalThis.fetch, origins: [api.url] })
+  const made = createDownstream({
+    client: counted,
+    subjectToken: 'subject',
+    token: token('access-1'),
+    timeout: 2_000,
+    fetch: globalThis.fetch,
+    origins: [api.url],
+  })
   return { made, evicted, exchanges: () => exchanges }
 }
 
 describe('the token refused event (downstream.refused)', () => {
-  it('says what the kit did, with the challenge\'s error code and no token', async () => {
+  it("says what the kit did, with the challenge's error code and no token", async () => {
     const events: unknown[] = []
     const listener = (event: unknown) => void events.push(event)
     subscribe(channelName('downstream.refused'), listener)
     try {
-      api.respond = (request) => (bearerOf(request) === 'Bearer access-1'
-        ? { status: 401, body: 'access-1 refused', headers: { 'www-authenticate': 'Bearer error="invalid_token", error_description="access-1 expired"' } }
-        : { status: 200, body: {} })
+      api.respond = (request) =>
+        bearerOf(request) === 'Bearer access-1'
+          ? {
+              status: 401,
+              body: 'access-1 refused',
+              headers: { 'www-authenticate': 'Bearer error="invalid_token", error_description="access-1 expired"' },
+            }
+          : { status: 200, body: {} }
       await downstream().made.fetch(`${api.url}/a`)
       api.respond = () => ({ status: 401, body: '', headers: { 'www-authenticate': 'Bearer error="something_else_access-1"' } })
       const body = new ReadableStream({ start: (c) => c.close() })
       await downstream().made.fetch(`${api.url}/b`, { method: 'POST', body, duplex: 'half' } as RequestInit)
-      api.respond = () => ({ status: 401, body: '', headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="idporten-loa-high"' } })
+      api.respond = () => ({
+        status: 401,
+        body: '',
+        headers: { 'www-authenticate': 'Bearer error="insufficient_user_authentication", acr_values="idporten-loa-high"' },
+      })
       await downstream().made.fetch(`${api.url}/c`)
     } finally {
       unsubscribe(channelName('downstream.refused'), listener)

@@ -63,9 +63,14 @@ describe('createTokenXClient', () => {
     expect(request.url).toBe('/token')
     expect(request.headers['content-type']).toBe('application/x-www-form-urlencoded')
     const form = Object.fromEntries(new URLSearchParams(request.body))
-    expect(Object.keys(form).sort()).toEqual(
-      ['audience', 'client_assertion', 'client_assertion_type', 'grant_type', 'subject_token', 'subject_token_type'],
-    )
+    expect(Object.keys(form).sort()).toEqual([
+      'audience',
+      'client_assertion',
+      'client_assertion_type',
+      'grant_type',
+      'subject_token',
+      'subject_token_type',
+    ])
     expect(form).toMatchObject({
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
@@ -156,10 +161,29 @@ describe('createTokenXClient', () => {
   })
 
   it.each([
-    [{ status: 400, body: { error: 'invalid_request', error_description: 'token verification failed: expired' } }, 'ERR_SUBJECT_TOKEN_REJECTED', 401],
-    [{ status: 400, body: { error: 'invalid_request', error_description: 'invalid request, validator for issuer=x not found' } }, 'ERR_SUBJECT_TOKEN_REJECTED', 401],
-    [{ status: 400, body: { error: 'invalid_request', error_description: 'audience dev-gcp:team:downstream is invalid' } }, 'ERR_CLIENT_REJECTED', 500],
-    [{ status: 400, body: { error: 'invalid_request', error_description: "client 'dev-gcp:team:app' is not authorized to get token with aud=x" } }, 'ERR_CLIENT_REJECTED', 500],
+    [
+      { status: 400, body: { error: 'invalid_request', error_description: 'token verification failed: expired' } },
+      'ERR_SUBJECT_TOKEN_REJECTED',
+      401,
+    ],
+    [
+      { status: 400, body: { error: 'invalid_request', error_description: 'invalid request, validator for issuer=x not found' } },
+      'ERR_SUBJECT_TOKEN_REJECTED',
+      401,
+    ],
+    [
+      { status: 400, body: { error: 'invalid_request', error_description: 'audience dev-gcp:team:downstream is invalid' } },
+      'ERR_CLIENT_REJECTED',
+      500,
+    ],
+    [
+      {
+        status: 400,
+        body: { error: 'invalid_request', error_description: "client 'dev-gcp:team:app' is not authorized to get token with aud=x" },
+      },
+      'ERR_CLIENT_REJECTED',
+      500,
+    ],
     [{ status: 401, body: { error: 'invalid_client', error_description: 'invalid client authentication' } }, 'ERR_CLIENT_REJECTED', 500],
     [{ status: 403, body: { error: 'access_denied' } }, 'ERR_CLIENT_REJECTED', 500],
     [{ status: 400, body: 'Bad Request' }, 'ERR_TOKEN_ENDPOINT', 502],
@@ -168,7 +192,9 @@ describe('createTokenXClient', () => {
   ] as const)('maps TokenX answer %j to %s (%i)', async (answer, code, status) => {
     tokenx.respond = () => answer
     const subject = await citizenToken('7')
-    const err = await client({ retries: 0 }).exchange(subject, AUDIENCE).catch((e: unknown) => e)
+    const err = await client({ retries: 0 })
+      .exchange(subject, AUDIENCE)
+      .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(TokenExchangeError)
     expect(err).toMatchObject({ code, status, tokenEndpointStatus: answer.status })
     expect(String((err as { detail: string }).detail)).not.toContain(subject)
@@ -178,11 +204,15 @@ describe('createTokenXClient', () => {
     const closed = await startServer(() => tokenAnswer('x'))
     await closed.close()
     const subject = await citizenToken('8')
-    await expect(client({ tokenEndpoint: `${closed.url}/token`, retries: 0 }).exchange(subject, AUDIENCE))
-      .rejects.toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', status: 503 })
+    await expect(client({ tokenEndpoint: `${closed.url}/token`, retries: 0 }).exchange(subject, AUDIENCE)).rejects.toMatchObject({
+      code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+      status: 503,
+    })
     tokenx.respond = () => ({ ...tokenAnswer('late'), delay: 500 })
-    await expect(client({ timeout: 50, retries: 0 }).exchange(subject, AUDIENCE))
-      .rejects.toMatchObject({ code: 'ERR_TIMEOUT', status: 504 })
+    await expect(client({ timeout: 50, retries: 0 }).exchange(subject, AUDIENCE)).rejects.toMatchObject({
+      code: 'ERR_TIMEOUT',
+      status: 504,
+    })
   })
 
   it('throws TypeError for bad options at construction', () => {

@@ -30,8 +30,9 @@ describe('resolveOptions', () => {
   it('addresses assertions to the issuer by default when the issuer is known, to the token endpoint otherwise', () => {
     expect(resolveOptions({ ...good, issuer: 'https://tokenx.example' }).assertionAudience).toBe('issuer')
     expect(resolveOptions({ ...good, issuer: undefined }).assertionAudience).toBe('token_endpoint')
-    expect(resolveOptions({ ...good, issuer: 'https://tokenx.example', assertionAudience: 'token_endpoint' }).assertionAudience)
-      .toBe('token_endpoint')
+    expect(resolveOptions({ ...good, issuer: 'https://tokenx.example', assertionAudience: 'token_endpoint' }).assertionAudience).toBe(
+      'token_endpoint',
+    )
     expect(resolveOptions({ ...good, issuer: 'https://tokenx.example', assertionAudience: undefined }).assertionAudience).toBe('issuer')
   })
 
@@ -60,8 +61,16 @@ describe('resolveOptions', () => {
       secretsManager,
     })
     expect(resolved).toMatchObject({
-      assertionAudience: 'issuer', assertionLifetime: 120_000, timeout: 1, retries: 0, retryBackoff: 0, renewBefore: 120_000,
-      cacheMaxEntries: 1, keyMaxAge: 1000, keyTimeout: 60_000, maxSubjectTokenLength: 64,
+      assertionAudience: 'issuer',
+      assertionLifetime: 120_000,
+      timeout: 1,
+      retries: 0,
+      retryBackoff: 0,
+      renewBefore: 120_000,
+      cacheMaxEntries: 1,
+      keyMaxAge: 1000,
+      keyTimeout: 60_000,
+      maxSubjectTokenLength: 64,
     })
     expect(resolved.clock).toBe(clock)
     expect(resolved.fetch).toBe(fetch)
@@ -104,7 +113,11 @@ describe('resolveOptions', () => {
     ['tokenEndpoint not http', { tokenEndpoint: 'ftp://tokenx/token' }, /^tokenEndpoint/],
     ['tokenEndpoint an object', { tokenEndpoint: new URL('https://tokenx/token') }, /^tokenEndpoint/],
     // Issue #9 defect 7: a client assertion and a citizen's token never travel in cleartext.
-    ['tokenEndpoint http: off loopback', { tokenEndpoint: 'http://tokenx.example/token' }, /^tokenEndpoint must be an https: URL \(http: only on a loopback host\)$/],
+    [
+      'tokenEndpoint http: off loopback',
+      { tokenEndpoint: 'http://tokenx.example/token' },
+      /^tokenEndpoint must be an https: URL \(http: only on a loopback host\)$/,
+    ],
     ['issuer http: off loopback', { issuer: 'http://10.0.0.1' }, /^issuer must be an https: URL/],
     ['assertionLifetime not whole seconds', { assertionLifetime: 30_500 }, /^assertionLifetime must be whole seconds/],
     ['an unknown key', { retry: 5 }, /^retry is not a known option$/],
@@ -119,7 +132,11 @@ describe('resolveOptions', () => {
     ['privateJwkSecretId not a string', { privateJwk: undefined, privateJwkSecretId: 42 }, /^privateJwkSecretId/],
     ['privateJwk a number', { privateJwk: 42 }, /^privateJwk must be JWK JSON text, a JWK object or a function that loads it$/],
     ['privateJwk a boolean', { privateJwk: true }, /^privateJwk must be/],
-    ['privateJwk the placeholder of client.options', { privateJwk: '[redacted]' }, /^privateJwk is the "\[redacted\]" placeholder of client\.options; pass the key itself$/],
+    [
+      'privateJwk the placeholder of client.options',
+      { privateJwk: '[redacted]' },
+      /^privateJwk is the "\[redacted\]" placeholder of client\.options; pass the key itself$/,
+    ],
     ['clock not a function', { clock: 1 }, /^clock must be a function$/],
     ['clock null', { clock: null }, /^clock must be a function$/],
     ['fetch not a function', { fetch: 'fetch' }, /^fetch must be a function$/],
@@ -204,7 +221,12 @@ describe('optionsFromEnv', () => {
   })
 
   it('trims values, treats blank ones as unset, and leaves assertionAudience out when unset', () => {
-    const options = optionsFromEnv({ ...env, TOKEN_X_CLIENT_ID: '  dev-gcp:team:app\n', TOKEN_X_ISSUER: '   ', TOKEN_X_ASSERTION_AUDIENCE: '' })
+    const options = optionsFromEnv({
+      ...env,
+      TOKEN_X_CLIENT_ID: '  dev-gcp:team:app\n',
+      TOKEN_X_ISSUER: '   ',
+      TOKEN_X_ASSERTION_AUDIENCE: '',
+    })
     expect(options.clientId).toBe('dev-gcp:team:app')
     expect(options.issuer).toBeUndefined()
     expect('assertionAudience' in options).toBe(false)
@@ -228,16 +250,52 @@ describe('optionsFromEnv', () => {
     ['TOKEN_X_CLIENT_ID missing', { TOKEN_X_CLIENT_ID: undefined }, 'TOKEN_X_CLIENT_ID is not set'],
     ['TOKEN_X_CLIENT_ID blank', { TOKEN_X_CLIENT_ID: ' ' }, 'TOKEN_X_CLIENT_ID is not set'],
     ['TOKEN_X_CLIENT_ID malformed', { TOKEN_X_CLIENT_ID: 'SECRET-LOOKING-client' }, 'TOKEN_X_CLIENT_ID must be "cluster:namespace:app"'],
-    ['TOKEN_X_TOKEN_ENDPOINT missing (and no TOKEN_X_WELL_KNOWN_URL)', { TOKEN_X_TOKEN_ENDPOINT: undefined }, 'TOKEN_X_TOKEN_ENDPOINT or TOKEN_X_WELL_KNOWN_URL must be set'],
-    ['TOKEN_X_TOKEN_ENDPOINT not a URL', { TOKEN_X_TOKEN_ENDPOINT: 'SECRET-LOOKING-endpoint' }, 'TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)'],
-    ['TOKEN_X_TOKEN_ENDPOINT not http', { TOKEN_X_TOKEN_ENDPOINT: 'file:///SECRET-LOOKING' }, 'TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)'],
-    ['TOKEN_X_TOKEN_ENDPOINT cleartext off loopback', { TOKEN_X_TOKEN_ENDPOINT: 'http://SECRET-LOOKING.example/token' }, 'TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)'],
-    ['TOKEN_X_ISSUER not a URL', { TOKEN_X_ISSUER: 'SECRET-LOOKING-issuer' }, 'TOKEN_X_ISSUER must be an https: URL (http: only on a loopback host)'],
-    ['TOKEN_X_ASSERTION_AUDIENCE unknown', { TOKEN_X_ASSERTION_AUDIENCE: 'SECRET-LOOKING' }, 'TOKEN_X_ASSERTION_AUDIENCE must be "token_endpoint" or "issuer"'],
-    ['TOKEN_X_ASSERTION_AUDIENCE=issuer without TOKEN_X_ISSUER', { TOKEN_X_ASSERTION_AUDIENCE: 'issuer' }, 'TOKEN_X_ASSERTION_AUDIENCE=issuer needs TOKEN_X_ISSUER'],
+    [
+      'TOKEN_X_TOKEN_ENDPOINT missing (and no TOKEN_X_WELL_KNOWN_URL)',
+      { TOKEN_X_TOKEN_ENDPOINT: undefined },
+      'TOKEN_X_TOKEN_ENDPOINT or TOKEN_X_WELL_KNOWN_URL must be set',
+    ],
+    [
+      'TOKEN_X_TOKEN_ENDPOINT not a URL',
+      { TOKEN_X_TOKEN_ENDPOINT: 'SECRET-LOOKING-endpoint' },
+      'TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)',
+    ],
+    [
+      'TOKEN_X_TOKEN_ENDPOINT not http',
+      { TOKEN_X_TOKEN_ENDPOINT: 'file:///SECRET-LOOKING' },
+      'TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)',
+    ],
+    [
+      'TOKEN_X_TOKEN_ENDPOINT cleartext off loopback',
+      { TOKEN_X_TOKEN_ENDPOINT: 'http://SECRET-LOOKING.example/token' },
+      'TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)',
+    ],
+    [
+      'TOKEN_X_ISSUER not a URL',
+      { TOKEN_X_ISSUER: 'SECRET-LOOKING-issuer' },
+      'TOKEN_X_ISSUER must be an https: URL (http: only on a loopback host)',
+    ],
+    [
+      'TOKEN_X_ASSERTION_AUDIENCE unknown',
+      { TOKEN_X_ASSERTION_AUDIENCE: 'SECRET-LOOKING' },
+      'TOKEN_X_ASSERTION_AUDIENCE must be "token_endpoint" or "issuer"',
+    ],
+    [
+      'TOKEN_X_ASSERTION_AUDIENCE=issuer without TOKEN_X_ISSUER',
+      { TOKEN_X_ASSERTION_AUDIENCE: 'issuer' },
+      'TOKEN_X_ASSERTION_AUDIENCE=issuer needs TOKEN_X_ISSUER',
+    ],
     ['no key source', { TOKEN_X_PRIVATE_JWK: undefined }, 'TOKEN_X_PRIVATE_JWK or TOKEN_X_PRIVATE_JWK_SECRET_ID must be set'],
-    ['blank key sources', { TOKEN_X_PRIVATE_JWK: '  ', TOKEN_X_PRIVATE_JWK_SECRET_ID: '' }, 'TOKEN_X_PRIVATE_JWK or TOKEN_X_PRIVATE_JWK_SECRET_ID must be set'],
-    ['both key sources', { TOKEN_X_PRIVATE_JWK_SECRET_ID: 'SECRET-LOOKING-id' }, 'set only one of TOKEN_X_PRIVATE_JWK and TOKEN_X_PRIVATE_JWK_SECRET_ID'],
+    [
+      'blank key sources',
+      { TOKEN_X_PRIVATE_JWK: '  ', TOKEN_X_PRIVATE_JWK_SECRET_ID: '' },
+      'TOKEN_X_PRIVATE_JWK or TOKEN_X_PRIVATE_JWK_SECRET_ID must be set',
+    ],
+    [
+      'both key sources',
+      { TOKEN_X_PRIVATE_JWK_SECRET_ID: 'SECRET-LOOKING-id' },
+      'set only one of TOKEN_X_PRIVATE_JWK and TOKEN_X_PRIVATE_JWK_SECRET_ID',
+    ],
   ])('%s: ConfigError naming the variable, without its value', (_label, change, message) => {
     const err = configError(change)
     expect(err.detail).toBe(message)
@@ -269,18 +327,42 @@ describe('optionsFromEnv', () => {
 describe('isLocalHost (a URL hostname that names this machine or its link)', () => {
   const hostOf = (url: string) => new URL(url).hostname
   it.each([
-    'https://127.0.0.1/', 'https://127.255.255.254/', 'https://0.0.0.0/', 'https://0.1.2.3/', 'https://169.254.169.254/',
-    'https://localhost/', 'https://localhost./', 'https://x.localhost/', 'https://[::1]/', 'https://[::]/', 'https://[0:0:0:0:0:0:0:1]/',
-    'https://[fe80::1]/', 'https://[febf::1]/', 'https://[::ffff:127.0.0.1]/', 'https://[::ffff:a9fe:a9fe]/',
-    'https://[::127.0.0.1]/', 'https://[64:ff9b::127.0.0.1]/', 'https://2130706433/', 'https://0177.0.0.1/',
+    'https://127.0.0.1/',
+    'https://127.255.255.254/',
+    'https://0.0.0.0/',
+    'https://0.1.2.3/',
+    'https://169.254.169.254/',
+    'https://localhost/',
+    'https://localhost./',
+    'https://x.localhost/',
+    'https://[::1]/',
+    'https://[::]/',
+    'https://[0:0:0:0:0:0:0:1]/',
+    'https://[fe80::1]/',
+    'https://[febf::1]/',
+    'https://[::ffff:127.0.0.1]/',
+    'https://[::ffff:a9fe:a9fe]/',
+    'https://[::127.0.0.1]/',
+    'https://[64:ff9b::127.0.0.1]/',
+    'https://2130706433/',
+    'https://0177.0.0.1/',
   ])('%s is local', (url) => {
     expect(isLocalHost(hostOf(url))).toBe(true)
   })
 
   it.each([
-    'https://api.example/', 'https://126.255.255.255/', 'https://128.0.0.1/', 'https://169.253.0.1/', 'https://169.255.0.1/',
-    'https://localhost.example/', 'https://[fec0::1]/', 'https://[fe7f::1]/', 'https://[2001:db8::1]/', 'https://[::ffff:8.8.8.8]/',
-    'https://[64:ff9b::8.8.8.8]/', 'https://[::2:0:0:1]/',
+    'https://api.example/',
+    'https://126.255.255.255/',
+    'https://128.0.0.1/',
+    'https://169.253.0.1/',
+    'https://169.255.0.1/',
+    'https://localhost.example/',
+    'https://[fec0::1]/',
+    'https://[fe7f::1]/',
+    'https://[2001:db8::1]/',
+    'https://[::ffff:8.8.8.8]/',
+    'https://[64:ff9b::8.8.8.8]/',
+    'https://[::2:0:0:1]/',
   ])('%s is not', (url) => {
     expect(isLocalHost(hostOf(url))).toBe(false)
   })

@@ -30,13 +30,20 @@ describe('issuerOfWellKnownUrl', () => {
     expect(issuerOfWellKnownUrl(url)).toBe(issuer)
   })
 
-  it.each(['https://tokenx.example/metadata', 'https://tokenx.example/.well-known/oauth-authorization-server?x=1', 'not a url'])('%s: no issuer', (url) => {
-    expect(issuerOfWellKnownUrl(url)).toBeUndefined()
-  })
+  it.each(['https://tokenx.example/metadata', 'https://tokenx.example/.well-known/oauth-authorization-server?x=1', 'not a url'])(
+    '%s: no issuer',
+    (url) => {
+      expect(issuerOfWellKnownUrl(url)).toBeUndefined()
+    },
+  )
 })
 
 const WELL_KNOWN = 'https://tokenx.example/.well-known/oauth-authorization-server'
-const DOCUMENT = { issuer: 'https://tokenx.example', token_endpoint: 'https://tokenx.example/token', jwks_uri: 'https://tokenx.example/jwks' }
+const DOCUMENT = {
+  issuer: 'https://tokenx.example',
+  token_endpoint: 'https://tokenx.example/token',
+  jwks_uri: 'https://tokenx.example/jwks',
+}
 
 function json(body: unknown, status = 200): Response {
   return new Response(typeof body === 'string' ? body : JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
@@ -80,10 +87,16 @@ describe('exchangeTargets with a discovery document (injected fetch)', () => {
   })
 
   it('explicit options win: with tokenEndpoint nothing is fetched', async () => {
-    const source = targets(async () => {
-      throw new Error('fetched')
-    }, { tokenEndpoint: 'https://other.example/token', issuer: 'https://other.example', wellKnownUrl: undefined })
-    expect(await source.get(never)).toStrictEqual({ tokenEndpoint: new URL('https://other.example/token'), assertionAudience: 'https://other.example' })
+    const source = targets(
+      async () => {
+        throw new Error('fetched')
+      },
+      { tokenEndpoint: 'https://other.example/token', issuer: 'https://other.example', wellKnownUrl: undefined },
+    )
+    expect(await source.get(never)).toStrictEqual({
+      tokenEndpoint: new URL('https://other.example/token'),
+      assertionAudience: 'https://other.example',
+    })
   })
 
   it.each<[string, unknown, Partial<TargetOptions>?]>([
@@ -100,18 +113,21 @@ describe('exchangeTargets with a discovery document (injected fetch)', () => {
     expect(err).toMatchObject({ code: 'ERR_CONFIG', statusCode: 500 })
   })
 
-  it('answers by what went wrong: 404 is ours (500), 5xx TokenX\'s (502), unreachable 503, too slow 504', async () => {
+  it("answers by what went wrong: 404 is ours (500), 5xx TokenX's (502), unreachable 503, too slow 504", async () => {
     expect(await failure(targets(async () => json({}, 404)).get(never))).toMatchObject({ code: 'ERR_CONFIG', statusCode: 500 })
     expect(await failure(targets(async () => json({}, 503)).get(never))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', statusCode: 502 })
     const refused = Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } })
-    const unreachable = await failure(targets(async () => {
-      throw refused
-    }).get(never))
+    const unreachable = await failure(
+      targets(async () => {
+        throw refused
+      }).get(never),
+    )
     expect(unreachable).toBeInstanceOf(TokenExchangeError)
     expect(unreachable).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', statusCode: 503 })
     expect((unreachable as Error).message).not.toContain('fetch failed')
     // A fetch that honours its signal: the client's timeout ends it.
-    const hanging: FetchLike = (_input, init) => new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)))
+    const hanging: FetchLike = (_input, init) =>
+      new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)))
     const started = Date.now()
     expect(await failure(targets(hanging, { timeout: 100 }).get(never))).toMatchObject({ code: 'ERR_TIMEOUT', statusCode: 504 })
     expect(Date.now() - started).toBeLessThan(1000)
@@ -119,14 +135,24 @@ describe('exchangeTargets with a discovery document (injected fetch)', () => {
 
   it('reads at most 256 KiB, declared or not', async () => {
     const big = JSON.stringify({ ...DOCUMENT, padding: 'x'.repeat(300 * 1024) })
-    const chunked = () => new Response(new ReadableStream({
-      start(controller) {
-        controller.enqueue(new TextEncoder().encode(big))
-        controller.close()
-      },
-    }), { status: 200 })
-    expect(await failure(targets(async () => json(big)).get(never))).toMatchObject({ code: 'ERR_CONFIG', detail: expect.stringMatching(/too large/) })
-    expect(await failure(targets(async () => chunked()).get(never))).toMatchObject({ code: 'ERR_CONFIG', detail: expect.stringMatching(/too large/) })
+    const chunked = () =>
+      new Response(
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(big))
+            controller.close()
+          },
+        }),
+        { status: 200 },
+      )
+    expect(await failure(targets(async () => json(big)).get(never))).toMatchObject({
+      code: 'ERR_CONFIG',
+      detail: expect.stringMatching(/too large/),
+    })
+    expect(await failure(targets(async () => chunked()).get(never))).toMatchObject({
+      code: 'ERR_CONFIG',
+      detail: expect.stringMatching(/too large/),
+    })
   })
 
   it('keeps no failure: within the cooldown exchanges fail at once with the same code, after it the document is fetched again', async () => {
@@ -141,21 +167,27 @@ describe('exchangeTargets with a discovery document (injected fetch)', () => {
     expect(calls).toBe(1)
     down = false
     now.value += DISCOVERY_FAILURE_COOLDOWN - 1
-    expect(await failure(source.get(never))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', detail: expect.stringMatching(/cooldown/) })
+    expect(await failure(source.get(never))).toMatchObject({
+      code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+      detail: expect.stringMatching(/cooldown/),
+    })
     expect(calls).toBe(1)
     now.value += 1
     expect((await source.get(never)).tokenEndpoint.href).toBe(DOCUMENT.token_endpoint)
     expect(calls).toBe(2)
   })
 
-  it('honours the caller\'s signal: stops waiting at once, aborts the fetch once nobody waits, and starts no cooldown', async () => {
+  it("honours the caller's signal: stops waiting at once, aborts the fetch once nobody waits, and starts no cooldown", async () => {
     const signals: AbortSignal[] = []
     let answer = false
-    const source = targets((_input, init) => {
-      signals.push(init?.signal as AbortSignal)
-      if (answer) return Promise.resolve(json(DOCUMENT))
-      return new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)))
-    }, { timeout: 60_000 })
+    const source = targets(
+      (_input, init) => {
+        signals.push(init?.signal as AbortSignal)
+        if (answer) return Promise.resolve(json(DOCUMENT))
+        return new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)))
+      },
+      { timeout: 60_000 },
+    )
     const caller = new AbortController()
     const waiting = source.get(caller.signal)
     await new Promise((resolve) => setTimeout(resolve, 5))
@@ -172,7 +204,11 @@ describe('optionsFromEnv with TOKEN_X_WELL_KNOWN_URL', () => {
   const base = { TOKEN_X_CLIENT_ID: CLIENT, TOKEN_X_PRIVATE_JWK: '{"kty":"RSA"}' }
 
   it('is enough without TOKEN_X_TOKEN_ENDPOINT and TOKEN_X_ISSUER', () => {
-    expect(optionsFromEnv({ ...base, TOKEN_X_WELL_KNOWN_URL: WELL_KNOWN })).toMatchObject({ wellKnownUrl: WELL_KNOWN, tokenEndpoint: undefined, issuer: undefined })
+    expect(optionsFromEnv({ ...base, TOKEN_X_WELL_KNOWN_URL: WELL_KNOWN })).toMatchObject({
+      wellKnownUrl: WELL_KNOWN,
+      tokenEndpoint: undefined,
+      issuer: undefined,
+    })
   })
 
   it('is not read when TOKEN_X_TOKEN_ENDPOINT is set: explicit variables win', () => {
@@ -195,14 +231,16 @@ describe('the wellKnownUrl option', () => {
   it('is checked at construction (TypeError), and stands in for tokenEndpoint', () => {
     const key = { kty: 'RSA', kid: 'k' }
     expect(() => createTokenXClient({ clientId: CLIENT, privateJwk: key })).toThrow(/tokenEndpoint or wellKnownUrl is required/)
-    expect(() => createTokenXClient({ clientId: CLIENT, privateJwk: key, wellKnownUrl: 'http://tokenx.example/.well-known/openid-configuration' })).toThrow(TypeError)
+    expect(() =>
+      createTokenXClient({ clientId: CLIENT, privateJwk: key, wellKnownUrl: 'http://tokenx.example/.well-known/openid-configuration' }),
+    ).toThrow(TypeError)
     expect(() => createTokenXClient({ clientId: CLIENT, privateJwk: key, wellKnownUrl: 'https://tokenx.example/other' })).toThrow(TypeError)
     const client = createTokenXClient({ clientId: CLIENT, privateJwk: key, wellKnownUrl: WELL_KNOWN })
     expect(client.options).toMatchObject({ wellKnownUrl: WELL_KNOWN, assertionAudience: 'issuer' })
   })
 })
 
-describe('against the dev stack\'s TokenX on 127.0.0.1', () => {
+describe("against the dev stack's TokenX on 127.0.0.1", () => {
   let idporten: IdPorten
   let tokenx: TokenX
   let clientKey: RsaJwkPair
@@ -221,13 +259,17 @@ describe('against the dev stack\'s TokenX on 127.0.0.1', () => {
     await idporten?.close()
   })
 
-  it('exchanges with TOKEN_X_WELL_KNOWN_URL alone: the token endpoint and the assertion\'s aud (the issuer) from the document', async () => {
+  it("exchanges with TOKEN_X_WELL_KNOWN_URL alone: the token endpoint and the assertion's aud (the issuer) from the document", async () => {
     const documents: string[] = []
     const observed: FetchLike = async (input, init) => {
       if (String(input) === tokenx.metadataUrl) documents.push(String(input))
       return fetch(input, init)
     }
-    const env = { TOKEN_X_CLIENT_ID: CLIENT, TOKEN_X_PRIVATE_JWK: JSON.stringify(clientKey.privateJwk), TOKEN_X_WELL_KNOWN_URL: tokenx.metadataUrl }
+    const env = {
+      TOKEN_X_CLIENT_ID: CLIENT,
+      TOKEN_X_PRIVATE_JWK: JSON.stringify(clientKey.privateJwk),
+      TOKEN_X_WELL_KNOWN_URL: tokenx.metadataUrl,
+    }
     const assertions: string[] = []
     const client = createTokenXClient({
       ...optionsFromEnv(env),
@@ -238,7 +280,11 @@ describe('against the dev stack\'s TokenX on 127.0.0.1', () => {
     })
     const first = await client.exchange(await idporten.mint({ pid: '12345678910' }), TARGET)
     await client.exchange(await idporten.mint({ pid: '12345678911' }), TARGET)
-    const { payload } = await jwtVerify(first.accessToken, createLocalJWKSet((await (await fetch(tokenx.jwksUri)).json()) as { keys: JWK[] }), { issuer: tokenx.issuer, audience: TARGET })
+    const { payload } = await jwtVerify(
+      first.accessToken,
+      createLocalJWKSet((await (await fetch(tokenx.jwksUri)).json()) as { keys: JWK[] }),
+      { issuer: tokenx.issuer, audience: TARGET },
+    )
     expect(payload.client_id).toBe(CLIENT)
     expect(tokenx.stats.exchanges).toBe(2)
     expect(documents).toStrictEqual([tokenx.metadataUrl])

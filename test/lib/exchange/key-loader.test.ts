@@ -96,13 +96,17 @@ describe('createKeyLoader with a loader function', () => {
       const err = await keys.get().catch((e: unknown) => e)
       expect(err).toBeInstanceOf(KeyError)
       expect((err as KeyError).detail).toBe('the private key loader failed (RangeError)')
-      for (const text of [String(err), JSON.stringify(err), String((err as Error).stack), String((err as Error).cause)]) expect(text).not.toContain(secret)
+      for (const text of [String(err), JSON.stringify(err), String((err as Error).stack), String((err as Error).cause)])
+        expect(text).not.toContain(secret)
       fail = false
       expect((await keys.get()).kid).toBe('key-1')
     } finally {
       unsubscribe(channelName('key.load'), onEvent)
     }
-    expect(events.map((e) => [e.source, e.errorName ?? e.kid])).toEqual([['loader', 'RangeError'], ['loader', 'key-1']])
+    expect(events.map((e) => [e.source, e.errorName ?? e.kid])).toEqual([
+      ['loader', 'RangeError'],
+      ['loader', 'key-1'],
+    ])
   })
 
   it('gives up at keyTimeout on a loader that never settles, aborting its signal, and calls it anew next time', async () => {

@@ -48,13 +48,16 @@ function keyError(run: () => unknown): KeyError {
 /** A JWK object that counts reads of its members, to see when (and how often) it is imported. */
 function countingJwk(jwk: JWK, broken: { kty?: string } = {}): { jwk: JWK; reads: () => number } {
   let reads = 0
-  const proxy = new Proxy({ ...jwk }, {
-    get(target, property, receiver) {
-      reads += 1
-      if (property === 'kty' && broken.kty !== undefined) return broken.kty
-      return Reflect.get(target, property, receiver)
+  const proxy = new Proxy(
+    { ...jwk },
+    {
+      get(target, property, receiver) {
+        reads += 1
+        if (property === 'kty' && broken.kty !== undefined) return broken.kty
+        return Reflect.get(target, property, receiver)
+      },
     },
-  })
+  )
   return { jwk: proxy, reads: () => reads }
 }
 
@@ -105,7 +108,11 @@ describe('importPrivateJwk', () => {
     // Issue #9 defect 3: key_ops is honoured (RFC 7517 §4.3), and a key whose members do not belong
     // together fails its sign/verify self-test instead of signing assertions nobody can verify.
     ['key_ops without sign', () => ({ ...key1.privateJwk, key_ops: ['verify'] }), /"key_ops" must include "sign"/],
-    ['key_ops that is not an array', () => ({ ...key1.privateJwk, key_ops: 'sign' as unknown as string[] }), /"key_ops" must include "sign"/],
+    [
+      'key_ops that is not an array',
+      () => ({ ...key1.privateJwk, key_ops: 'sign' as unknown as string[] }),
+      /"key_ops" must include "sign"/,
+    ],
     ['a corrupted e', () => ({ ...key1.privateJwk, e: 'AQAD' }), /^the private key failed its sign\/verify self-test$/],
   ])('rejects %s with a KeyError that quotes no key material', (_label, source, message) => {
     const input = source()
@@ -119,7 +126,9 @@ describe('importPrivateJwk', () => {
 
   it('rejects a non-object source', () => {
     for (const source of [42, true, null]) {
-      expect(() => importPrivateJwk(source as unknown as JWK)).toThrow(expect.objectContaining({ detail: expect.stringMatching(/not a JWK object/) }))
+      expect(() => importPrivateJwk(source as unknown as JWK)).toThrow(
+        expect.objectContaining({ detail: expect.stringMatching(/not a JWK object/) }),
+      )
     }
   })
 })
@@ -235,7 +244,9 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
 
   it('does not cache a missing secret or an unusable value, and quotes neither', async () => {
     const keys = loader({ privateJwkSecretId: 'tokenx/not-yet' })
-    await expect(keys.get()).rejects.toMatchObject({ detail: 'the private key could not be loaded from Secrets Manager (ResourceNotFoundException)' })
+    await expect(keys.get()).rejects.toMatchObject({
+      detail: 'the private key could not be loaded from Secrets Manager (ResourceNotFoundException)',
+    })
     sm.putSecret('tokenx/not-yet', JSON.stringify(key1.publicJwk))
     const err = await keys.get().catch((e: unknown) => e)
     expect((err as KeyError).detail).toMatch(/member "d" is missing/)
@@ -454,7 +465,10 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
       }
       const keys = loader({ secretsManager: deaf, keyTimeout: 3000 })
       let outcome: unknown
-      const first = keys.get().then((key) => (outcome = key), (err: unknown) => (outcome = err))
+      const first = keys.get().then(
+        (key) => (outcome = key),
+        (err: unknown) => (outcome = err),
+      )
       await vi.advanceTimersByTimeAsync(2_999)
       expect(outcome).toBeUndefined()
       await vi.advanceTimersByTimeAsync(1)
@@ -490,7 +504,9 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
     subscribe(channelName('key.load'), listener)
     try {
       const foreign = Object.assign(new Error('odd'), { name, code: name, $metadata: { httpStatusCode: name } })
-      const err = await loader({ secretsManager: { send: () => Promise.reject(foreign) } }).get().catch((e: unknown) => e)
+      const err = await loader({ secretsManager: { send: () => Promise.reject(foreign) } })
+        .get()
+        .catch((e: unknown) => e)
       expect(err).toBeInstanceOf(KeyError)
       for (const text of [...textsOf(err), (err as KeyError).detail]) expect(text).not.toContain(name.slice(0, 20))
     } finally {
@@ -505,7 +521,9 @@ describe('createKeyLoader with a Secrets Manager secret', () => {
     subscribe(channelName('key.load'), listener)
     try {
       sm.fail({ type: 'AccessDeniedException' })
-      await loader().get().catch(() => undefined)
+      await loader()
+        .get()
+        .catch(() => undefined)
     } finally {
       unsubscribe(channelName('key.load'), listener)
     }

@@ -14,7 +14,12 @@ import { startSecretsManager } from '../../../dev/secrets-manager.ts'
 import { channelName, type KitEventName } from '../../../lib/events.ts'
 import { TokenExchangeError, TokenXError } from '../../../lib/errors.ts'
 import { createEntraTokenClient, createMaskinportenTokenClient } from '../../../lib/exchange/provider-client.ts'
-import { entraOptionsFromEnv, maskinportenOptionsFromEnv, type EntraOptions, type MaskinportenOptions } from '../../../lib/exchange/provider-options.ts'
+import {
+  entraOptionsFromEnv,
+  maskinportenOptionsFromEnv,
+  type EntraOptions,
+  type MaskinportenOptions,
+} from '../../../lib/exchange/provider-options.ts'
 import { newTestKey, type TestKey } from '../../helpers/keys.ts'
 
 const CLIENT_ID = '11111111-2222-4333-8444-555555555555'
@@ -87,7 +92,10 @@ const maskinportenOptions = (more: Partial<MaskinportenOptions> = {}): Maskinpor
 })
 
 async function rejection(promise: Promise<unknown>): Promise<TokenExchangeError> {
-  const err = await promise.then(() => undefined, (e: unknown) => e)
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   expect(err).toBeInstanceOf(TokenExchangeError)
   return err as TokenExchangeError
 }
@@ -142,8 +150,13 @@ describe('Entra ID client credentials', () => {
     const before = entra.requests.length
     const err = await rejection(client.token('api://dev-gcp.team.unknown/.default'))
     expect(err).toMatchObject({ code: 'ERR_CLIENT_REJECTED', statusCode: 500, tokenEndpointStatus: 400 })
-    expect(err.upstream).toEqual({ error: 'invalid_scope', error_description: 'AADSTS70011: The provided value for the input parameter scope is not valid' })
-    expect(err.detail).toBe('Entra ID refused our client: invalid_scope (AADSTS70011: The provided value for the input parameter scope is not valid)')
+    expect(err.upstream).toEqual({
+      error: 'invalid_scope',
+      error_description: 'AADSTS70011: The provided value for the input parameter scope is not valid',
+    })
+    expect(err.detail).toBe(
+      'Entra ID refused our client: invalid_scope (AADSTS70011: The provided value for the input parameter scope is not valid)',
+    )
     expect(entra.requests.length).toBe(before + 1)
     await rejection(client.token('api://dev-gcp.team.unknown/.default'))
     expect(entra.requests.length).toBe(before + 2)
@@ -173,7 +186,11 @@ describe('Entra ID client credentials', () => {
         AZURE_OPENID_CONFIG_ISSUER: entra.issuer,
         AZURE_APP_JWK_SECRET_ID: 'entra/jwk',
       })
-      const secretsManager = new SecretsManagerClient({ endpoint: sm.url, region: sm.region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } })
+      const secretsManager = new SecretsManagerClient({
+        endpoint: sm.url,
+        region: sm.region,
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      })
       const client = createEntraTokenClient({ ...fromEnv, secretsManager, clock: () => now * 1000, retryBackoff: 0 })
       // The secret holds a key Entra ID does not know: refused (one reload finds the same key).
       expect(await rejection(client.token(API_SCOPE))).toMatchObject({ code: 'ERR_CLIENT_REJECTED', upstream: { error: 'invalid_client' } })
@@ -219,7 +236,15 @@ describe('Entra ID on-behalf-of', () => {
     const before = entra.requests.length
     const token = await client.onBehalfOf(alice, API_SCOPE)
     const form = entra.requests[before]!.form
-    expect([...form.keys()].sort()).toEqual(['assertion', 'client_assertion', 'client_assertion_type', 'client_id', 'grant_type', 'requested_token_use', 'scope'])
+    expect([...form.keys()].sort()).toEqual([
+      'assertion',
+      'client_assertion',
+      'client_assertion_type',
+      'client_id',
+      'grant_type',
+      'requested_token_use',
+      'scope',
+    ])
     expect(form.get('grant_type')).toBe('urn:ietf:params:oauth:grant-type:jwt-bearer')
     expect(form.get('requested_token_use')).toBe('on_behalf_of')
     expect(form.get('assertion')).toBe(alice)
@@ -260,7 +285,9 @@ describe('Entra ID on-behalf-of', () => {
     expect(err).toMatchObject({ code: 'ERR_CLAIMS_CHALLENGE', statusCode: 401, error: 'insufficient_claims' })
     const challenge = err.headers['WWW-Authenticate']!
     const claims = /^Bearer error="insufficient_claims", claims="([A-Za-z0-9+/=]+)"$/.exec(challenge)?.[1]
-    expect(JSON.parse(Buffer.from(claims!, 'base64').toString('utf8'))).toEqual({ access_token: { capolids: { essential: true, values: ['c1'] } } })
+    expect(JSON.parse(Buffer.from(claims!, 'base64').toString('utf8'))).toEqual({
+      access_token: { capolids: { essential: true, values: ['c1'] } },
+    })
     expect(err.upstream.error_description).toBe('AADSTS50076: Multi-factor authentication is required')
     // With MFA the same user gets the token.
     const mfa = await entra.mintUserToken({ aud: CLIENT_ID, azp: OTHER_ID, amr: ['pwd', 'mfa'] })
@@ -300,7 +327,9 @@ describe('Maskinporten', () => {
     expect(maskinporten.requests.at(-1)).toMatchObject({ authorization_details: details })
     expect(await client.token('nav:test/api', { authorizationDetails: details })).toBe(detailed)
     expect(maskinporten.requests.length).toBe(before + 2)
-    await expect(client.token('nav:test/api', { authorizationDetails: { type: 'x' } as never })).rejects.toMatchObject({ code: 'ERR_CONFIG' })
+    await expect(client.token('nav:test/api', { authorizationDetails: { type: 'x' } as never })).rejects.toMatchObject({
+      code: 'ERR_CONFIG',
+    })
   })
 
   it('a 120 s token is renewed at half its life', async () => {
@@ -321,24 +350,46 @@ describe('Maskinporten', () => {
     const client = createMaskinportenTokenClient(maskinportenOptions({ retries: 2 }))
     const before = maskinporten.requests.length
     const err = await rejection(client.token('nav:test/forbidden'))
-    expect(err).toMatchObject({ code: 'ERR_CLIENT_REJECTED', statusCode: 500, upstream: { error: 'invalid_scope', error_description: '[withheld: Maskinporten descriptions are not kept]' } })
+    expect(err).toMatchObject({
+      code: 'ERR_CLIENT_REJECTED',
+      statusCode: 500,
+      upstream: { error: 'invalid_scope', error_description: '[withheld: Maskinporten descriptions are not kept]' },
+    })
     expect(maskinporten.requests.length).toBe(before + 1)
     maskinporten.failNext(3, 502, { error: 'server_error' })
-    expect(await rejection(client.token('nav:test/api'))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', statusCode: 502, tokenEndpointStatus: 502 })
+    expect(await rejection(client.token('nav:test/api'))).toMatchObject({
+      code: 'ERR_TOKEN_ENDPOINT',
+      statusCode: 502,
+      tokenEndpointStatus: 502,
+    })
     expect(maskinporten.requests.length).toBe(before + 4)
   })
 })
 
 describe('options', () => {
   it('reads NAIS variable names and refuses bad options at construction', () => {
-    expect(entraOptionsFromEnv({
-      AZURE_APP_CLIENT_ID: CLIENT_ID,
-      AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: 'https://login.microsoftonline.com/t/oauth2/v2.0/token',
-      AZURE_OPENID_CONFIG_ISSUER: 'https://login.microsoftonline.com/t/v2.0',
-      AZURE_APP_JWK_SECRET_ID: 'entra/jwk',
-    })).toEqual({ clientId: CLIENT_ID, tokenEndpoint: 'https://login.microsoftonline.com/t/oauth2/v2.0/token', issuer: 'https://login.microsoftonline.com/t/v2.0', privateJwkSecretId: 'entra/jwk' })
-    expect(() => maskinportenOptionsFromEnv({ MASKINPORTEN_CLIENT_ID: 'x', MASKINPORTEN_TOKEN_ENDPOINT: 'https://m.example/token', MASKINPORTEN_ISSUER: 'https://m.example/' }))
-      .toThrow(expect.objectContaining({ code: 'ERR_CONFIG', detail: 'MASKINPORTEN_CLIENT_JWK or MASKINPORTEN_CLIENT_JWK_SECRET_ID must be set' }))
+    expect(
+      entraOptionsFromEnv({
+        AZURE_APP_CLIENT_ID: CLIENT_ID,
+        AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: 'https://login.microsoftonline.com/t/oauth2/v2.0/token',
+        AZURE_OPENID_CONFIG_ISSUER: 'https://login.microsoftonline.com/t/v2.0',
+        AZURE_APP_JWK_SECRET_ID: 'entra/jwk',
+      }),
+    ).toEqual({
+      clientId: CLIENT_ID,
+      tokenEndpoint: 'https://login.microsoftonline.com/t/oauth2/v2.0/token',
+      issuer: 'https://login.microsoftonline.com/t/v2.0',
+      privateJwkSecretId: 'entra/jwk',
+    })
+    expect(() =>
+      maskinportenOptionsFromEnv({
+        MASKINPORTEN_CLIENT_ID: 'x',
+        MASKINPORTEN_TOKEN_ENDPOINT: 'https://m.example/token',
+        MASKINPORTEN_ISSUER: 'https://m.example/',
+      }),
+    ).toThrow(
+      expect.objectContaining({ code: 'ERR_CONFIG', detail: 'MASKINPORTEN_CLIENT_JWK or MASKINPORTEN_CLIENT_JWK_SECRET_ID must be set' }),
+    )
     expect(() => createEntraTokenClient({ ...entraOptions(), clientId: 'dev-gcp:team:app' })).toThrow(TypeError)
     expect(() => createEntraTokenClient({ ...entraOptions(), audience: 'x' } as EntraOptions)).toThrow('audience is not a known option')
     expect(JSON.stringify(createMaskinportenTokenClient(maskinportenOptions()).options)).not.toContain(String(key.privateJwk.d))
@@ -389,7 +440,9 @@ describe('bad scopes', () => {
     ]
     for (const call of calls) {
       let promise: Promise<unknown> | undefined
-      expect(() => { promise = call() }).not.toThrow()
+      expect(() => {
+        promise = call()
+      }).not.toThrow()
       await expect(promise).rejects.toMatchObject({ code: 'ERR_CONFIG' })
     }
     expect(entra.requests.length + maskinporten.requests.length).toBe(before)

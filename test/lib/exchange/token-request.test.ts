@@ -25,9 +25,14 @@ const valid = { access_token: 'downstream.token.value', issued_token_type: ACCES
 describe('exchangeForm', () => {
   it('has exactly the six parameters, each once', () => {
     const form = new URLSearchParams(exchangeForm({ clientAssertion: 'a.b.c', subjectToken: JWT, audience: 'dev-gcp:team:api' }))
-    expect([...form.keys()].sort()).toEqual(
-      ['audience', 'client_assertion', 'client_assertion_type', 'grant_type', 'subject_token', 'subject_token_type'],
-    )
+    expect([...form.keys()].sort()).toEqual([
+      'audience',
+      'client_assertion',
+      'client_assertion_type',
+      'grant_type',
+      'subject_token',
+      'subject_token_type',
+    ])
     expect(Object.fromEntries(form)).toEqual({
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
@@ -153,38 +158,153 @@ describe('parseTokenResponse', () => {
 
 describe('errorFromAnswer', () => {
   it.each<[string, HttpAnswer, string, number, { error?: string; error_description?: string }]>([
-    ['400 invalid_request about the subject token', answer(400, { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed: Expired+JWT' }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed: Expired JWT' }],
-    ['400 invalid_request with an unknown description', answer(400, { error: 'invalid_request', error_description: 'token verification failed: expired' }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request', error_description: `token verification failed: ${WITHHELD}` }],
-    ['400 invalid_request without a description', answer(400, { error: 'invalid_request' }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request' }],
-    ['400 invalid_request with a non-string description', answer(400, { error: 'invalid_request', error_description: { text: 'x' } }), 'ERR_SUBJECT_TOKEN_REJECTED', 401, { error: 'invalid_request' }],
-    ['400 invalid_request: unknown audience', answer(400, { error: 'invalid_request', error_description: 'token exchange audience dev-gcp:team:nope is invalid' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'token exchange audience <audience> is invalid' }],
-    ['400 invalid_request: unknown audience (local TokenX)', answer(400, { error: 'invalid_request', error_description: 'audience dev-gcp:team:nope is invalid' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'audience <audience> is invalid' }],
-    ['400 invalid_request: access policy', answer(400, { error: 'invalid_request', error_description: "client 'dev-gcp:team:app' is not authorized to get token with aud=dev-gcp:team:api" }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: "client '<client id>' is not authorized to get token with aud=<audience>" }],
-    ['400 invalid_request: our assertion\'s key unknown', answer(400, { error: 'invalid_request', error_description: 'token verification failed: Signed+JWT+rejected%3A+Another+algorithm+expected%2C+or+no+matching+key%28s%29+found' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'token verification failed: Signed JWT rejected: Another algorithm expected, or no matching key(s) found' }],
-    ['400 invalid_request: client not authenticated', answer(400, { error: 'invalid_request', error_description: 'client is not authenticated' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: 'client is not authenticated' }],
-    ['401 invalid_client', answer(401, { error: 'invalid_client', error_description: 'invalid client authentication for client_id=dev-gcp:team:app, client not registered.' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_client', error_description: 'invalid client authentication for client_id=<client id>, client not registered.' }],
+    [
+      '400 invalid_request about the subject token',
+      answer(400, { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed: Expired+JWT' }),
+      'ERR_SUBJECT_TOKEN_REJECTED',
+      401,
+      { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed: Expired JWT' },
+    ],
+    [
+      '400 invalid_request with an unknown description',
+      answer(400, { error: 'invalid_request', error_description: 'token verification failed: expired' }),
+      'ERR_SUBJECT_TOKEN_REJECTED',
+      401,
+      { error: 'invalid_request', error_description: `token verification failed: ${WITHHELD}` },
+    ],
+    [
+      '400 invalid_request without a description',
+      answer(400, { error: 'invalid_request' }),
+      'ERR_SUBJECT_TOKEN_REJECTED',
+      401,
+      { error: 'invalid_request' },
+    ],
+    [
+      '400 invalid_request with a non-string description',
+      answer(400, { error: 'invalid_request', error_description: { text: 'x' } }),
+      'ERR_SUBJECT_TOKEN_REJECTED',
+      401,
+      { error: 'invalid_request' },
+    ],
+    [
+      '400 invalid_request: unknown audience',
+      answer(400, { error: 'invalid_request', error_description: 'token exchange audience dev-gcp:team:nope is invalid' }),
+      'ERR_CLIENT_REJECTED',
+      500,
+      { error: 'invalid_request', error_description: 'token exchange audience <audience> is invalid' },
+    ],
+    [
+      '400 invalid_request: unknown audience (local TokenX)',
+      answer(400, { error: 'invalid_request', error_description: 'audience dev-gcp:team:nope is invalid' }),
+      'ERR_CLIENT_REJECTED',
+      500,
+      { error: 'invalid_request', error_description: 'audience <audience> is invalid' },
+    ],
+    [
+      '400 invalid_request: access policy',
+      answer(400, {
+        error: 'invalid_request',
+        error_description: "client 'dev-gcp:team:app' is not authorized to get token with aud=dev-gcp:team:api",
+      }),
+      'ERR_CLIENT_REJECTED',
+      500,
+      { error: 'invalid_request', error_description: "client '<client id>' is not authorized to get token with aud=<audience>" },
+    ],
+    [
+      "400 invalid_request: our assertion's key unknown",
+      answer(400, {
+        error: 'invalid_request',
+        error_description:
+          'token verification failed: Signed+JWT+rejected%3A+Another+algorithm+expected%2C+or+no+matching+key%28s%29+found',
+      }),
+      'ERR_CLIENT_REJECTED',
+      500,
+      {
+        error: 'invalid_request',
+        error_description: 'token verification failed: Signed JWT rejected: Another algorithm expected, or no matching key(s) found',
+      },
+    ],
+    [
+      '400 invalid_request: client not authenticated',
+      answer(400, { error: 'invalid_request', error_description: 'client is not authenticated' }),
+      'ERR_CLIENT_REJECTED',
+      500,
+      { error: 'invalid_request', error_description: 'client is not authenticated' },
+    ],
+    [
+      '401 invalid_client',
+      answer(401, {
+        error: 'invalid_client',
+        error_description: 'invalid client authentication for client_id=dev-gcp:team:app, client not registered.',
+      }),
+      'ERR_CLIENT_REJECTED',
+      500,
+      { error: 'invalid_client', error_description: 'invalid client authentication for client_id=<client id>, client not registered.' },
+    ],
     ['400 invalid_client', answer(400, { error: 'invalid_client' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_client' }],
-    ['400 unauthorized_client', answer(400, { error: 'unauthorized_client' }), 'ERR_CLIENT_REJECTED', 500, { error: 'unauthorized_client' }],
+    [
+      '400 unauthorized_client',
+      answer(400, { error: 'unauthorized_client' }),
+      'ERR_CLIENT_REJECTED',
+      500,
+      { error: 'unauthorized_client' },
+    ],
     ['400 invalid_grant', answer(400, { error: 'invalid_grant' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_grant' }],
-    ['400 unsupported_grant_type', answer(400, { error: 'unsupported_grant_type' }), 'ERR_CLIENT_REJECTED', 500, { error: 'unsupported_grant_type' }],
+    [
+      '400 unsupported_grant_type',
+      answer(400, { error: 'unsupported_grant_type' }),
+      'ERR_CLIENT_REJECTED',
+      500,
+      { error: 'unsupported_grant_type' },
+    ],
     ['400 invalid_target', answer(400, { error: 'invalid_target' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_target' }],
     ['400 invalid_scope', answer(400, { error: 'invalid_scope' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_scope' }],
     ['403 access_denied', answer(403, { error: 'access_denied' }), 'ERR_CLIENT_REJECTED', 500, { error: 'access_denied' }],
-    ['401 invalid_request (status decides)', answer(401, { error: 'invalid_request', error_description: 'token verification failed' }), 'ERR_CLIENT_REJECTED', 500, { error: 'invalid_request', error_description: WITHHELD }],
+    [
+      '401 invalid_request (status decides)',
+      answer(401, { error: 'invalid_request', error_description: 'token verification failed' }),
+      'ERR_CLIENT_REJECTED',
+      500,
+      { error: 'invalid_request', error_description: WITHHELD },
+    ],
     ['401 plain text', answer(401, 'Unauthorized', 'text/plain'), 'ERR_CLIENT_REJECTED', 500, {}],
     ['403 HTML', answer(403, '<html><body><h1>403 Forbidden</h1></body></html>', 'text/html'), 'ERR_CLIENT_REJECTED', 500, {}],
     ['400 plain text', answer(400, 'Bad Request', 'text/plain'), 'ERR_TOKEN_ENDPOINT', 502, {}],
     ['400 with an empty body', answer(400, ''), 'ERR_TOKEN_ENDPOINT', 502, {}],
-    ['400 JSON with a non-string error', answer(400, { error: 42, error_description: 'x' }), 'ERR_TOKEN_ENDPOINT', 502, { error_description: WITHHELD }],
+    [
+      '400 JSON with a non-string error',
+      answer(400, { error: 42, error_description: 'x' }),
+      'ERR_TOKEN_ENDPOINT',
+      502,
+      { error_description: WITHHELD },
+    ],
     ['400 JSON array', answer(400, [{ error: 'invalid_request' }]), 'ERR_TOKEN_ENDPOINT', 502, {}],
     ['400 unknown error code', answer(400, { error: 'slow_down' }), 'ERR_TOKEN_ENDPOINT', 502, { error: 'slow_down' }],
     ['404 HTML', answer(404, '<!doctype html><title>Not Found</title>', 'text/html'), 'ERR_TOKEN_ENDPOINT', 502, {}],
-    ['429 JSON with an unregistered error code', answer(429, { error: 'rate_limited' }), 'ERR_TOKEN_ENDPOINT', 502, { error: '[unrecognised]' }],
+    [
+      '429 JSON with an unregistered error code',
+      answer(429, { error: 'rate_limited' }),
+      'ERR_TOKEN_ENDPOINT',
+      502,
+      { error: '[unrecognised]' },
+    ],
     ['500 plain text', answer(500, 'Internal Server Error', 'text/plain'), 'ERR_TOKEN_ENDPOINT', 502, {}],
-    ['500 JSON invalid_client (5xx decides)', answer(500, { error: 'invalid_client' }), 'ERR_TOKEN_ENDPOINT', 502, { error: 'invalid_client' }],
+    [
+      '500 JSON invalid_client (5xx decides)',
+      answer(500, { error: 'invalid_client' }),
+      'ERR_TOKEN_ENDPOINT',
+      502,
+      { error: 'invalid_client' },
+    ],
     ['502 HTML', answer(502, '<html>Bad Gateway</html>', 'text/html'), 'ERR_TOKEN_ENDPOINT', 502, {}],
     ['503 empty body', answer(503, ''), 'ERR_TOKEN_ENDPOINT', 502, {}],
-    ['503 temporarily_unavailable', answer(503, { error: 'temporarily_unavailable' }), 'ERR_TOKEN_ENDPOINT', 502, { error: 'temporarily_unavailable' }],
+    [
+      '503 temporarily_unavailable',
+      answer(503, { error: 'temporarily_unavailable' }),
+      'ERR_TOKEN_ENDPOINT',
+      502,
+      { error: 'temporarily_unavailable' },
+    ],
     ['302 redirect', answer(302, ''), 'ERR_TOKEN_ENDPOINT', 502, {}],
   ])('%s → %s (%i)', (_label, given, code, status, upstream) => {
     const err = errorFromAnswer(given)
@@ -201,9 +321,11 @@ describe('errorFromAnswer', () => {
       'TokenX refused our client: invalid_client (Client authentication failed)',
     )
     expect(errorFromAnswer(answer(503, 'down')).detail).toBe('TokenX answered 503')
-    expect(errorFromAnswer(answer(400, { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed: Expired+JWT' })).detail).toBe(
-      'TokenX rejected the subject token: invalid_request (invalid subject_token: token verification failed: Expired JWT)',
-    )
+    expect(
+      errorFromAnswer(
+        answer(400, { error: 'invalid_request', error_description: 'invalid subject_token: token verification failed: Expired+JWT' }),
+      ).detail,
+    ).toBe('TokenX rejected the subject token: invalid_request (invalid subject_token: token verification failed: Expired JWT)')
     expect(errorFromAnswer(answer(400, { error: 'invalid_request', error_description: 'expired' })).detail).toBe(
       `TokenX rejected the subject token: invalid_request (${WITHHELD})`,
     )
@@ -258,12 +380,15 @@ describe('errorFromAnswer, tokendings wordings matched whole', () => {
   it.each([
     ['the subject token, prefixed', `invalid subject_token: ${NO_MATCHING_KEY}`],
     ['the subject token, prefixed (signature)', `invalid subject_token: ${INVALID_SIGNATURE}`],
-    ['an echoed issuer that names an audience', 'invalid subject_token: invalid request, cannot validate token from issuer=audience dev-gcp:team:x is invalid'],
+    [
+      'an echoed issuer that names an audience',
+      'invalid subject_token: invalid request, cannot validate token from issuer=audience dev-gcp:team:x is invalid',
+    ],
     ['an older wording with an echoed issuer', 'invalid request, validator for issuer=client is not authenticated not found'],
     ['a claim quoting the key refusal', 'token verification failed: JWT+iss+claim+has+value+no+matching+key%28s%29+found%2C+must+be+x'],
     ['the key refusal with more after it', `${INVALID_SIGNATURE}+and+more`],
     ['an access policy refusal inside another text', "x client 'a:b:c' is not authorized to get token with aud=a:b:d"],
-  ])('%s is the subject token\'s (ERR_SUBJECT_TOKEN_REJECTED)', (_label, description) => {
+  ])("%s is the subject token's (ERR_SUBJECT_TOKEN_REJECTED)", (_label, description) => {
     const err = errorFromAnswer(invalidRequest(description))
     expect(err.code).toBe('ERR_SUBJECT_TOKEN_REJECTED')
     expect(isInvalidClient(err)).toBe(false)
@@ -271,9 +396,11 @@ describe('errorFromAnswer, tokendings wordings matched whole', () => {
 })
 
 describe('isInvalidClient', () => {
-  it('is true for a 4xx invalid_client and tokendings\' refusal of our assertion\'s key only', () => {
+  it("is true for a 4xx invalid_client and tokendings' refusal of our assertion's key only", () => {
     expect(isInvalidClient(errorFromAnswer(answer(400, { error: 'invalid_client' })))).toBe(true)
-    expect(isInvalidClient(errorFromAnswer(answer(401, { error: 'invalid_client', error_description: 'invalid client authentication' })))).toBe(true)
+    expect(
+      isInvalidClient(errorFromAnswer(answer(401, { error: 'invalid_client', error_description: 'invalid client authentication' }))),
+    ).toBe(true)
     expect(isInvalidClient(errorFromAnswer(invalidRequest(NO_MATCHING_KEY)))).toBe(true)
     expect(isInvalidClient(errorFromAnswer(invalidRequest(INVALID_SIGNATURE)))).toBe(true)
     expect(isInvalidClient(errorFromAnswer(answer(403, { error: 'access_denied' })))).toBe(false)
@@ -324,7 +451,10 @@ describe('requestExchange', () => {
       detail: 'TokenX could not be reached (ECONNREFUSED)',
       cause: expect.objectContaining({ name: 'Error', code: 'ECONNREFUSED' }),
     })
-    await expect(run(async () => Promise.reject(new AnswerTooLargeError('big')))).rejects.toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 502 })
+    await expect(run(async () => Promise.reject(new AnswerTooLargeError('big')))).rejects.toMatchObject({
+      code: 'ERR_TOKEN_ENDPOINT',
+      status: 502,
+    })
     const timeout = new DOMException('timed out', 'TimeoutError')
     await expect(run(async () => Promise.reject(timeout))).rejects.toMatchObject({ code: 'ERR_TIMEOUT', status: 504 })
     const controller = new AbortController()

@@ -95,7 +95,12 @@ describe('bearerToken', () => {
   })
 
   it('treats the same value in headers and multiValueHeaders as one header', () => {
-    expect(bearerToken({ headers: { Authorization: `Bearer ${TOKEN}` }, multiValueHeaders: { authorization: [`Bearer ${TOKEN}`, `Bearer ${TOKEN}`] } }, MAX)).toBe(TOKEN)
+    expect(
+      bearerToken(
+        { headers: { Authorization: `Bearer ${TOKEN}` }, multiValueHeaders: { authorization: [`Bearer ${TOKEN}`, `Bearer ${TOKEN}`] } },
+        MAX,
+      ),
+    ).toBe(TOKEN)
   })
 
   describe('missing', () => {
@@ -125,7 +130,10 @@ describe('bearerToken', () => {
     it.each([
       ['two multi values', albMulti([`Bearer ${TOKEN}`, 'Bearer other'])],
       ['two multi values, one of another scheme', albMulti([`Bearer ${TOKEN}`, 'Basic dXNlcjpwYXNz'])],
-      ['headers and multiValueHeaders disagreeing', { headers: { Authorization: `Bearer ${TOKEN}` }, multiValueHeaders: { Authorization: ['Bearer other'] } }],
+      [
+        'headers and multiValueHeaders disagreeing',
+        { headers: { Authorization: `Bearer ${TOKEN}` }, multiValueHeaders: { Authorization: ['Bearer other'] } },
+      ],
       ['two header names in different case', { headers: { Authorization: `Bearer ${TOKEN}`, authorization: 'Bearer other' } }],
     ])('%s → 400', (_label, event) => {
       const err = expectProblem(event, 'malformed_request')

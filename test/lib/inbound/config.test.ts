@@ -6,7 +6,14 @@ const idporten = { issuer: 'https://idporten', jwksUri: 'https://idporten/jwks',
 describe('resolveInboundOptions', () => {
   it('merges over documented defaults (milliseconds)', () => {
     expect(resolveInboundOptions({ idporten })).toMatchObject({ ...inboundDefaults, idporten })
-    expect(inboundDefaults).toMatchObject({ clockTolerance: 5000, jwksTimeout: 3000, jwksCooldown: 30_000, jwksFailureCooldown: 5000, jwksMaxAge: 600_000, verifiedCacheMaxAge: 300_000 })
+    expect(inboundDefaults).toMatchObject({
+      clockTolerance: 5000,
+      jwksTimeout: 3000,
+      jwksCooldown: 30_000,
+      jwksFailureCooldown: 5000,
+      jwksMaxAge: 600_000,
+      verifiedCacheMaxAge: 300_000,
+    })
     expect(resolveInboundOptions({ idporten, verifiedCacheMaxAge: 1000 }).verifiedCacheMaxAge).toBe(1000)
   })
 
@@ -28,7 +35,10 @@ describe('resolveInboundOptions', () => {
       [{ idporten: { ...idporten, jwksUri: undefined } }, /jwksUri or wellKnownUrl/],
       [{ idporten: { ...idporten, jwksUri: 'file:///etc/passwd' } }, /jwksUri/],
       [{ idporten: { ...idporten, jwksUri: 'http://idporten.example/jwks' } }, /jwksUri must be an https: URL/],
-      [{ idporten: { ...idporten, jwksUri: undefined, wellKnownUrl: 'http://idporten.example/.well-known/openid-configuration' } }, /wellKnownUrl must be an https: URL/],
+      [
+        { idporten: { ...idporten, jwksUri: undefined, wellKnownUrl: 'http://idporten.example/.well-known/openid-configuration' } },
+        /wellKnownUrl must be an https: URL/,
+      ],
       [{ idporten: { ...idporten, jku: 'x' } }, /idporten.jku is not a known option/],
       [{ tokenX: { ...idporten, audience: 'not-a-client-id' } }, /our client id/],
       [{ idporten, tokenX: { ...idporten, audience: 'a:b:c' } }, /must differ/],
@@ -44,8 +54,9 @@ describe('resolveInboundOptions', () => {
         expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'allowedClients' }),
       )
     }
-    expect(resolveInboundOptions({ tokenX, allowedClients: ['dev-gcp:team:frontend', 'prod-gcp:other-team:app.v2'] }).allowedClients)
-      .toEqual(['dev-gcp:team:frontend', 'prod-gcp:other-team:app.v2'])
+    expect(
+      resolveInboundOptions({ tokenX, allowedClients: ['dev-gcp:team:frontend', 'prod-gcp:other-team:app.v2'] }).allowedClients,
+    ).toEqual(['dev-gcp:team:frontend', 'prod-gcp:other-team:app.v2'])
     // An ID-porten token's client_id is its login client's id at ID-porten, of any form.
     expect(resolveInboundOptions({ idporten, allowedClients: ['test-frontend'] }).allowedClients).toEqual(['test-frontend'])
     expect(resolveInboundOptions({ idporten, tokenX, allowedClients: ['test-frontend'] }).allowedClients).toEqual(['test-frontend'])

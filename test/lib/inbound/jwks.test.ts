@@ -21,7 +21,16 @@ afterEach(async () => {
 // Fake time for the failure cooldown: tests move `now` by hand.
 let now = 1_700_000_000_000
 const clock = () => now
-const options = (extra: object = {}) => ({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, timeout: 1000, cooldown: 60_000, maxAge: 600_000, failureCooldown: 0, clock, ...extra })
+const options = (extra: object = {}) => ({
+  issuer: issuer.issuer,
+  jwksUri: issuer.jwksUri,
+  timeout: 1000,
+  cooldown: 60_000,
+  maxAge: 600_000,
+  failureCooldown: 0,
+  clock,
+  ...extra,
+})
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -37,7 +46,10 @@ describe('createIssuerKeys', () => {
   it('fetches nothing until asked, then once for many lookups', async () => {
     const keys = createIssuerKeys(options())
     expect(issuer.server.requests).toHaveLength(0)
-    const [a, b] = await Promise.all([keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid }), keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })])
+    const [a, b] = await Promise.all([
+      keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid }),
+      keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid }),
+    ])
     const c = await keys.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })
     expect(a?.asymmetricKeyType).toBe('rsa')
     expect(b).toBe(a)
@@ -66,7 +78,9 @@ describe('createIssuerKeys', () => {
       },
     })
     const fetch = async () => new Response(endless, { status: 200, headers: { 'content-type': 'application/json' } })
-    const keys = createIssuerKeys(options({ jwksUri: undefined, wellKnownUrl: 'https://idporten.example/.well-known/openid-configuration', fetch }))
+    const keys = createIssuerKeys(
+      options({ jwksUri: undefined, wellKnownUrl: 'https://idporten.example/.well-known/openid-configuration', fetch }),
+    )
     expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_INVALID')
     expect(cancelled).toBe(true)
     expect(pulled).toBeLessThanOrEqual(256 * 1024 + 2 * 16 * 1024)
@@ -84,7 +98,10 @@ describe('createIssuerKeys', () => {
         closed.push(once(response, 'close'))
         const head = `{"keys":[${JSON.stringify(issuer.key.publicJwk)}],"padding":"`
         const tail = '"}'
-        response.writeHead(200, { 'content-type': 'application/json', ...(declareLength ? { 'content-length': String(head.length + HUGE + tail.length) } : {}) })
+        response.writeHead(200, {
+          'content-type': 'application/json',
+          ...(declareLength ? { 'content-length': String(head.length + HUGE + tail.length) } : {}),
+        })
         response.write(head)
         const pump = () => {
           while (sent < HUGE && !response.destroyed) {
@@ -109,7 +126,10 @@ describe('createIssuerKeys', () => {
       }
     }
 
-    it.each([['chunked, declaring no length', false], ['declaring its length', true]])('is refused (%s) as an invalid key set, not read whole', async (_label, declareLength) => {
+    it.each([
+      ['chunked, declaring no length', false],
+      ['declaring its length', true],
+    ])('is refused (%s) as an invalid key set, not read whole', async (_label, declareLength) => {
       const huge = await hugeJwks(declareLength)
       const events: unknown[] = []
       const listener = (event: unknown) => events.push(event)
@@ -211,8 +231,12 @@ describe('createIssuerKeys', () => {
     const started = Date.now()
     expect(await codeOf(createIssuerKeys(options({ timeout: 200 })).key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_TIMEOUT')
     expect(Date.now() - started).toBeLessThan(1500)
-    expect(await codeOf(createIssuerKeys(options({ jwksUri: 'http://127.0.0.1:1/jwks' })).key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_UNAVAILABLE')
-    const noDiscovery = createIssuerKeys(options({ jwksUri: undefined, wellKnownUrl: 'http://127.0.0.1:1/.well-known/openid-configuration' }))
+    expect(await codeOf(createIssuerKeys(options({ jwksUri: 'http://127.0.0.1:1/jwks' })).key({ alg: 'RS256', kid: 'k' }))).toBe(
+      'ERR_JWKS_UNAVAILABLE',
+    )
+    const noDiscovery = createIssuerKeys(
+      options({ jwksUri: undefined, wellKnownUrl: 'http://127.0.0.1:1/.well-known/openid-configuration' }),
+    )
     expect(await codeOf(noDiscovery.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_UNAVAILABLE')
   })
 
@@ -235,7 +259,12 @@ describe('createIssuerKeys', () => {
     const warm = createIssuerKeys(options())
     await warm.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid })
     let reads = 0
-    const deadline = { get signal() { reads++; return undefined } }
+    const deadline = {
+      get signal() {
+        reads++
+        return undefined
+      },
+    }
     await warm.key({ alg: 'RS256', kid: issuer.key.publicJwk.kid }, deadline)
     expect(reads).toBe(0)
   })
@@ -259,14 +288,16 @@ describe('createIssuerKeys', () => {
   it.each([
     ['a JWT', 'eyJhbGciOiJSUzI1NiJ9.eyJwaWQiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'],
     ['500 characters', `${'A'.repeat(495)}Error`],
-  ])('never lets a fetch error\'s name shaped as %s into the jwks.fetch event or the JwksError\'s text', async (_label, name) => {
+  ])("never lets a fetch error's name shaped as %s into the jwks.fetch event or the JwksError's text", async (_label, name) => {
     const events: Array<{ errorName?: string }> = []
     const listener = (message: unknown) => events.push(message as { errorName?: string })
     subscribe(channelName('jwks.fetch'), listener)
     let err: unknown
     try {
       const fetch = () => Promise.reject(Object.assign(new Error('odd'), { name }))
-      err = await createIssuerKeys(options({ fetch })).key({ alg: 'RS256', kid: 'k' }).catch((e: unknown) => e)
+      err = await createIssuerKeys(options({ fetch }))
+        .key({ alg: 'RS256', kid: 'k' })
+        .catch((e: unknown) => e)
     } finally {
       unsubscribe(channelName('jwks.fetch'), listener)
     }
@@ -310,7 +341,7 @@ describe('createIssuerKeys', () => {
       expect(issuer.jwksFetches()).toBe(2)
     })
 
-    it('answers a hanging endpoint\'s timeout at once, without another request, within the cooldown', async () => {
+    it("answers a hanging endpoint's timeout at once, without another request, within the cooldown", async () => {
       const keys = createIssuerKeys(options({ failureCooldown: 5000, timeout: 200 }))
       issuer.jwksAnswer = () => ({ status: 200, body: { keys: [] }, delay: 2000 })
       expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_TIMEOUT')
@@ -331,7 +362,9 @@ describe('createIssuerKeys', () => {
         fetches++
         return globalThis.fetch(input, init)
       }
-      const keys = createIssuerKeys(options({ failureCooldown: 5000, jwksUri: undefined, wellKnownUrl: 'http://127.0.0.1:1/.well-known/openid-configuration', fetch }))
+      const keys = createIssuerKeys(
+        options({ failureCooldown: 5000, jwksUri: undefined, wellKnownUrl: 'http://127.0.0.1:1/.well-known/openid-configuration', fetch }),
+      )
       expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_UNAVAILABLE')
       expect(await codeOf(keys.key({ alg: 'RS256', kid: 'k' }))).toBe('ERR_JWKS_UNAVAILABLE')
       expect(fetches).toBe(1)
@@ -351,7 +384,12 @@ describe('createIssuerKeys', () => {
       expect(failedFast(await failure(keys.key({ alg: 'RS256', kid: 'rotated' })))).toBe(true)
       // The known key: no fetch, no fail-fast, the same key.
       let reads = 0
-      const deadline = { get signal() { reads++; return undefined } }
+      const deadline = {
+        get signal() {
+          reads++
+          return undefined
+        },
+      }
       expect(await keys.key({ alg: 'RS256', kid: kid() }, deadline)).toBe(key)
       expect(keys.cached(kid())).toBe(key)
       expect(reads).toBe(0)

@@ -12,7 +12,10 @@ import { newTestKey, type TestKey } from '../../helpers/keys.ts'
 const verifications = vi.hoisted(() => ({ count: 0 }))
 vi.mock('../../../lib/inbound/verify.ts', async (original) => {
   const actual = await original<typeof import('../../../lib/inbound/verify.ts')>()
-  return { ...actual, verifySignature: (...args: Parameters<typeof actual.verifySignature>) => (verifications.count++, actual.verifySignature(...args)) }
+  return {
+    ...actual,
+    verifySignature: (...args: Parameters<typeof actual.verifySignature>) => (verifications.count++, actual.verifySignature(...args)),
+  }
 })
 
 const ME = 'dev-gcp:team:me'
@@ -34,9 +37,13 @@ function validator(extra: Partial<InboundOptions> = {}) {
   })
 }
 
-const idportenToken = (extra: Record<string, unknown> = {}) => mint({ key: idporten.key.privateJwk, claims: citizenClaims(idporten.issuer, 'frontend', extra) })
+const idportenToken = (extra: Record<string, unknown> = {}) =>
+  mint({ key: idporten.key.privateJwk, claims: citizenClaims(idporten.issuer, 'frontend', extra) })
 const tokenxToken = (extra: Record<string, unknown> = {}) =>
-  mint({ key: tokenx.key.privateJwk, claims: citizenClaims(tokenx.issuer, ME, { client_id: 'dev-gcp:team:caller', idp: idporten.issuer, ...extra }) })
+  mint({
+    key: tokenx.key.privateJwk,
+    claims: citizenClaims(tokenx.issuer, ME, { client_id: 'dev-gcp:team:caller', idp: idporten.issuer, ...extra }),
+  })
 
 async function failure(promise: Promise<unknown>): Promise<TokenXError> {
   try {
@@ -52,9 +59,22 @@ describe('createInboundValidator', () => {
   it('accepts a token of either issuer and returns its verified, typed claims', async () => {
     const v = validator()
     const fromIdporten = await v.validate(idportenToken())
-    expect(fromIdporten).toMatchObject({ source: 'idporten', iss: idporten.issuer, pid: '12345678910', acr: 'idporten-loa-high', client_id: 'test-frontend', aud: 'frontend' })
+    expect(fromIdporten).toMatchObject({
+      source: 'idporten',
+      iss: idporten.issuer,
+      pid: '12345678910',
+      acr: 'idporten-loa-high',
+      client_id: 'test-frontend',
+      aud: 'frontend',
+    })
     const fromTokenx = await v.validate(tokenxToken({ acr: 'Level4' }))
-    expect(fromTokenx).toMatchObject({ source: 'tokenx', iss: tokenx.issuer, idp: idporten.issuer, client_id: 'dev-gcp:team:caller', acr: 'Level4' })
+    expect(fromTokenx).toMatchObject({
+      source: 'tokenx',
+      iss: tokenx.issuer,
+      idp: idporten.issuer,
+      client_id: 'dev-gcp:team:caller',
+      acr: 'Level4',
+    })
     expect(Object.isFrozen(fromTokenx)).toBe(true)
   })
 
@@ -96,7 +116,9 @@ describe('createInboundValidator', () => {
   it('checks the token against its own issuer only (no cross-issuer keys or audiences)', async () => {
     const v = validator()
     // Claims tokenx as issuer but signed by ID-porten's key.
-    expect(await failure(v.validate(mint({ key: idporten.key.privateJwk, claims: citizenClaims(tokenx.issuer, ME) })))).toBeInstanceOf(BearerTokenError)
+    expect(await failure(v.validate(mint({ key: idporten.key.privateJwk, claims: citizenClaims(tokenx.issuer, ME) })))).toBeInstanceOf(
+      BearerTokenError,
+    )
     // ID-porten's audience in a TokenX token.
     expect(await failure(v.validate(tokenxToken({ aud: 'frontend' })))).toBeInstanceOf(BearerTokenError)
   })
@@ -187,7 +209,7 @@ describe('createInboundValidator', () => {
 
 // Issue 18 item 4: a verified token used to stay accepted until its own `exp` (ten years, if it says
 // so), even after its issuer had removed the key that signed it and the kit had fetched the new set.
-describe('a remembered token and its issuer\'s keys', () => {
+describe("a remembered token and its issuer's keys", () => {
   let issuer: TestIssuer
   const TEN_YEARS = 10 * 365 * 86_400
   beforeEach(async () => {
@@ -199,9 +221,16 @@ describe('a remembered token and its issuer\'s keys', () => {
   })
 
   const validatorFor = (extra: Partial<InboundOptions> = {}) =>
-    createInboundValidator({ idporten: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: 'frontend' }, jwksCooldown: 0, ...extra })
+    createInboundValidator({
+      idporten: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: 'frontend' },
+      jwksCooldown: 0,
+      ...extra,
+    })
   const signedBy = (key: TestKey, extra: Record<string, unknown> = {}) =>
-    mint({ key: key.privateJwk, claims: citizenClaims(issuer.issuer, 'frontend', { exp: Math.floor(Date.now() / 1000) + TEN_YEARS, ...extra }) })
+    mint({
+      key: key.privateJwk,
+      claims: citizenClaims(issuer.issuer, 'frontend', { exp: Math.floor(Date.now() / 1000) + TEN_YEARS, ...extra }),
+    })
 
   it('is verified again, and refused, once a fetched JWKS no longer has the key that verified it', async () => {
     const v = validatorFor()
@@ -283,14 +312,17 @@ describe('a remembered token and its issuer\'s keys', () => {
 
 describe('inboundFromEnv', () => {
   it('reads the NAIS variables and turns bad ones into ConfigError', async () => {
-    const v = inboundFromEnv({}, {
-      IDPORTEN_ISSUER: idporten.issuer,
-      IDPORTEN_JWKS_URI: idporten.jwksUri,
-      IDPORTEN_AUDIENCE: 'frontend',
-      TOKEN_X_ISSUER: tokenx.issuer,
-      TOKEN_X_WELL_KNOWN_URL: tokenx.wellKnownUrl,
-      TOKEN_X_CLIENT_ID: ME,
-    })
+    const v = inboundFromEnv(
+      {},
+      {
+        IDPORTEN_ISSUER: idporten.issuer,
+        IDPORTEN_JWKS_URI: idporten.jwksUri,
+        IDPORTEN_AUDIENCE: 'frontend',
+        TOKEN_X_ISSUER: tokenx.issuer,
+        TOKEN_X_WELL_KNOWN_URL: tokenx.wellKnownUrl,
+        TOKEN_X_CLIENT_ID: ME,
+      },
+    )
     expect((await v.validate(idportenToken())).source).toBe('idporten')
     expect((await v.validate(tokenxToken())).source).toBe('tokenx')
     const detailOf = (run: () => unknown): string => {
@@ -304,10 +336,20 @@ describe('inboundFromEnv', () => {
     }
     expect(detailOf(() => inboundFromEnv({}, {}))).toMatch(/no issuer is configured/)
     expect(detailOf(() => inboundFromEnv({}, { IDPORTEN_ISSUER: 'x', IDPORTEN_JWKS_URI: idporten.jwksUri }))).toMatch(/IDPORTEN_AUDIENCE/)
-    expect(detailOf(() => inboundFromEnv({}, { TOKEN_X_JWKS_URI: 'ftp://x', TOKEN_X_ISSUER: 'x', TOKEN_X_CLIENT_ID: ME }))).toMatch(/TOKEN_X_JWKS_URI/)
+    expect(detailOf(() => inboundFromEnv({}, { TOKEN_X_JWKS_URI: 'ftp://x', TOKEN_X_ISSUER: 'x', TOKEN_X_CLIENT_ID: ME }))).toMatch(
+      /TOKEN_X_JWKS_URI/,
+    )
     // TOKEN_X_ISSUER alone only configures the client assertion; it accepts no tokens.
     expect(detailOf(() => inboundFromEnv({}, { TOKEN_X_ISSUER: tokenx.issuer, TOKEN_X_CLIENT_ID: ME }))).toMatch(/no issuer/)
     // The API side selects TokenX only.
-    expect(detailOf(() => inboundFromEnv({}, { IDPORTEN_ISSUER: 'x', IDPORTEN_JWKS_URI: idporten.jwksUri, IDPORTEN_AUDIENCE: 'a' }, { idporten: false, tokenX: true }))).toMatch(/TOKEN_X_JWKS_URI/)
+    expect(
+      detailOf(() =>
+        inboundFromEnv(
+          {},
+          { IDPORTEN_ISSUER: 'x', IDPORTEN_JWKS_URI: idporten.jwksUri, IDPORTEN_AUDIENCE: 'a' },
+          { idporten: false, tokenX: true },
+        ),
+      ),
+    ).toMatch(/TOKEN_X_JWKS_URI/)
   })
 })

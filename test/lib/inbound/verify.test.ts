@@ -49,7 +49,9 @@ describe('decodeJwt', () => {
 
   it('never looks at jku, x5u, jwk or x5c headers', () => {
     const attacker = createPublicKey({ key: other as never, format: 'jwk' }).export({ format: 'jwk' })
-    const jwt = decodeJwt(mint({ key: other, header: { jku: 'http://127.0.0.1:1/jwks', x5u: 'http://127.0.0.1:1/x5u', jwk: attacker }, claims }))
+    const jwt = decodeJwt(
+      mint({ key: other, header: { jku: 'http://127.0.0.1:1/jwks', x5u: 'http://127.0.0.1:1/x5u', jwk: attacker }, claims }),
+    )
     expect(verifySignature(jwt, publicKey)).toBe(false)
   })
 

@@ -47,7 +47,9 @@ beforeAll(async () => {
     const auth = req.headers.authorization ?? ''
     seenByApi.push(auth)
     const status = req.url === '/unauthorized' ? 401 : 200
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ path: req.url, aud: decodeJwt(auth.replace('Bearer ', '')).aud }))
+    res
+      .writeHead(status, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ path: req.url, aud: decodeJwt(auth.replace('Bearer ', '')).aud }))
   })
   apiUrl = `http://127.0.0.1:${await listen(api, 0)}`
 })
@@ -98,7 +100,9 @@ describe('entraOnBehalfOf', () => {
     const stranger = await entra.mintUserToken({ aud: ME, azp: STRANGER })
     const forbidden = await handler(v2Event(`Bearer ${stranger}`), lambdaContext())
     expect(forbidden.statusCode).toBe(403)
-    expect(forbidden.headers?.['WWW-Authenticate']).toBe('Bearer error="insufficient_scope", error_description="The calling application is not allowed"')
+    expect(forbidden.headers?.['WWW-Authenticate']).toBe(
+      'Bearer error="insufficient_scope", error_description="The calling application is not allowed"',
+    )
     expect(entra.requests.length).toBe(before)
   })
 
@@ -114,10 +118,17 @@ describe('entraOnBehalfOf', () => {
 
   it('invalid_client answers 500; Entra ID down answers 502', async () => {
     const handler = handlerFor(API_SCOPE)
-    entra.failNext(1, 401, { error: 'invalid_client', error_description: 'AADSTS700027: Client assertion failed signature validation. Trace ID: x' })
-    expect(await handler(v2Event(`Bearer ${await entra.mintUserToken({ aud: ME, azp: CALLER })}`), lambdaContext())).toMatchObject({ statusCode: 500 })
+    entra.failNext(1, 401, {
+      error: 'invalid_client',
+      error_description: 'AADSTS700027: Client assertion failed signature validation. Trace ID: x',
+    })
+    expect(await handler(v2Event(`Bearer ${await entra.mintUserToken({ aud: ME, azp: CALLER })}`), lambdaContext())).toMatchObject({
+      statusCode: 500,
+    })
     entra.failNext(3, 503)
-    expect(await handler(v2Event(`Bearer ${await entra.mintUserToken({ aud: ME, azp: CALLER })}`), lambdaContext())).toMatchObject({ statusCode: 502 })
+    expect(await handler(v2Event(`Bearer ${await entra.mintUserToken({ aud: ME, azp: CALLER })}`), lambdaContext())).toMatchObject({
+      statusCode: 502,
+    })
   })
 })
 
@@ -136,7 +147,12 @@ describe('bound fetch of the machine clients', () => {
   })
 
   it('Maskinporten: the external API gets the Maskinporten token', async () => {
-    const client = createMaskinportenClient({ clientId: 'mp-client', tokenEndpoint: maskinporten.tokenEndpoint, issuer: maskinporten.issuer, privateJwk: key.privateJwk })
+    const client = createMaskinportenClient({
+      clientId: 'mp-client',
+      tokenEndpoint: maskinporten.tokenEndpoint,
+      issuer: maskinporten.issuer,
+      privateJwk: key.privateJwk,
+    })
     const target = client.target({ scope: 'nav:test/api', url: apiUrl, resource: 'https://api.example/' })
     const answer = await target.fetch('/external')
     expect(await answer.json()).toEqual({ path: '/external', aud: 'https://api.example/' })
@@ -145,10 +161,11 @@ describe('bound fetch of the machine clients', () => {
 })
 
 describe('leak scan', () => {
-  it('no log line carries a token, an assertion, a name or Entra ID\'s free text', () => {
+  it("no log line carries a token, an assertion, a name or Entra ID's free text", () => {
     expect(logger.lines.length).toBeGreaterThan(0)
     const text = JSON.stringify(logger.lines)
-    for (const secret of ['eyJ', String(key.privateJwk.d), 'Ola Nordmann', 'Z990000', 'Trace ID', 'client_assertion']) expect(text).not.toContain(secret)
+    for (const secret of ['eyJ', String(key.privateJwk.d), 'Ola Nordmann', 'Z990000', 'Trace ID', 'client_assertion'])
+      expect(text).not.toContain(secret)
     expect(text).toContain('ERR_CLAIMS_CHALLENGE')
   })
 })

@@ -17,7 +17,8 @@ afterAll(async () => {
   await Promise.all([tokenx.close(), idporten.close()])
 })
 
-const tokenxToken = (extra: Record<string, unknown> = {}) => mint({ key: tokenx.key.privateJwk, claims: citizenClaims(tokenx.issuer, ME, { client_id: CALLER, ...extra }) })
+const tokenxToken = (extra: Record<string, unknown> = {}) =>
+  mint({ key: tokenx.key.privateJwk, claims: citizenClaims(tokenx.issuer, ME, { client_id: CALLER, ...extra }) })
 const env = () => ({
   TOKEN_X_CLIENT_ID: ME,
   TOKEN_X_ISSUER: tokenx.issuer,
@@ -32,19 +33,27 @@ describe('tokenXApi', () => {
   it('puts the verified claims of a TokenX token for us on context.citizen', async () => {
     const handler = middy<unknown, APIGatewayProxyResult, Error, Context & { citizen: VerifiedClaims }>()
       .use(tokenXApi({ env: env(), allowedClients: [CALLER], minimumAcr: 'idporten-loa-substantial', logger: false }))
-      .handler(async (_event, context) => ({ statusCode: 200, body: JSON.stringify({ caller: context.citizen.client_id, source: context.citizen.source }) }))
+      .handler(async (_event, context) => ({
+        statusCode: 200,
+        body: JSON.stringify({ caller: context.citizen.client_id, source: context.citizen.source }),
+      }))
     const answer = await handler(v1Event(`Bearer ${tokenxToken()}`), lambdaContext())
     expect(answer).toMatchObject({ statusCode: 200, body: JSON.stringify({ caller: CALLER, source: 'tokenx' }) })
     const intruder = await handler(v1Event(`Bearer ${tokenxToken({ client_id: 'dev-gcp:team:intruder' })}`), lambdaContext())
     expect(intruder.statusCode).toBe(403)
-    expect(intruder.headers?.['WWW-Authenticate']).toBe('Bearer error="insufficient_scope", error_description="The calling application is not allowed"')
+    expect(intruder.headers?.['WWW-Authenticate']).toBe(
+      'Bearer error="insufficient_scope", error_description="The calling application is not allowed"',
+    )
   })
 
   it('refuses an ID-porten token even when IDPORTEN_* is set, and a TokenX token for another app', async () => {
     const core = createTokenXApiCore({ env: env(), logger: false })
     const idportenToken = mint({ key: idporten.key.privateJwk, claims: citizenClaims(idporten.issuer, ME) })
     for (const token of [idportenToken, tokenxToken({ aud: 'dev-gcp:team:other' })]) {
-      const answer = await core.authorize(v1Event(`Bearer ${token}`), lambdaContext()).then(() => undefined, (err: unknown) => core.respond(err))
+      const answer = await core.authorize(v1Event(`Bearer ${token}`), lambdaContext()).then(
+        () => undefined,
+        (err: unknown) => core.respond(err),
+      )
       expect(answer).toMatchObject({ statusCode: 401 })
     }
   })
@@ -53,7 +62,10 @@ describe('tokenXApi', () => {
     const core = createTokenXApiCore({ tokenX: { issuer: tokenx.issuer, jwksUri: tokenx.jwksUri, audience: ME } })
     expect((await core.authorize(v1Event(`Bearer ${tokenxToken()}`))).client_id).toBe(CALLER)
     const unconfigured = createTokenXApiCore({ env: { TOKEN_X_CLIENT_ID: ME }, logger: false })
-    const answer = await unconfigured.authorize(v1Event(`Bearer ${tokenxToken()}`)).then(() => undefined, (err: unknown) => unconfigured.respond(err))
+    const answer = await unconfigured.authorize(v1Event(`Bearer ${tokenxToken()}`)).then(
+      () => undefined,
+      (err: unknown) => unconfigured.respond(err),
+    )
     expect(answer).toMatchObject({ statusCode: 500 })
   })
 
@@ -92,10 +104,18 @@ describe('tokenXApi', () => {
     vi.useFakeTimers({ toFake: ['Date'] })
     const issuer = await startIssuer()
     try {
-      const core = createTokenXApiCore({ tokenX: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: ME }, clock: () => Date.now(), logger: false })
+      const core = createTokenXApiCore({
+        tokenX: { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: ME },
+        clock: () => Date.now(),
+        logger: false,
+      })
       const exp = Math.floor(Date.now() / 1000) + 10 * 365 * 86_400
       const token = mint({ key: issuer.key.privateJwk, claims: citizenClaims(issuer.issuer, ME, { client_id: CALLER, exp }) })
-      const authorize = () => core.authorize(v1Event(`Bearer ${token}`)).then((claims) => claims.client_id, (err: unknown) => core.respond(err)?.statusCode)
+      const authorize = () =>
+        core.authorize(v1Event(`Bearer ${token}`)).then(
+          (claims) => claims.client_id,
+          (err: unknown) => core.respond(err)?.statusCode,
+        )
       expect(await authorize()).toBe(CALLER)
       await issuer.rotate()
       // Remembered for verifiedCacheMaxAge (5 min), then verified again with the JWKS at hand (fresh
@@ -115,9 +135,13 @@ describe('tokenXApi', () => {
     expect(() => createTokenXApiCore({ allowedClient: [CALLER] } as never)).toThrow(/allowedClient is not a known option/)
     expect(() => createTokenXApiCore({ deadlineMargin: -1 })).toThrow(/deadlineMargin/)
     // Only TokenX tokens here: a client_id is always `cluster:namespace:app`, checked before any issuer is known.
-    expect(() => createTokenXApiCore({ allowedClients: ['frontend'] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'allowedClients' }))
+    expect(() => createTokenXApiCore({ allowedClients: ['frontend'] })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'allowedClients' }),
+    )
     expect(() => createTokenXApiCore({ allowedClients: [CALLER] })).not.toThrow()
     expect(() => createTokenXApiCore({ minimumAcr: 'high' as never })).toThrow(/minimumAcr/)
-    expect(() => createTokenXApiCore({ tokenX: { issuer: tokenx.issuer, jwksUri: tokenx.jwksUri, audience: 'not a client id' } })).toThrow(/client id/)
+    expect(() => createTokenXApiCore({ tokenX: { issuer: tokenx.issuer, jwksUri: tokenx.jwksUri, audience: 'not a client id' } })).toThrow(
+      /client id/,
+    )
   })
 })

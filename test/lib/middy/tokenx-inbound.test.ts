@@ -2,7 +2,14 @@
 import middy from '@middy/core'
 import type { APIGatewayProxyResult, Context } from 'aws-lambda'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createInboundValidator, createTokenXHandlerCore, tokenX, type Downstream, type SecretsManagerLike, type VerifiedClaims } from '../../../lib/index.ts'
+import {
+  createInboundValidator,
+  createTokenXHandlerCore,
+  tokenX,
+  type Downstream,
+  type SecretsManagerLike,
+  type VerifiedClaims,
+} from '../../../lib/index.ts'
 import { lambdaContext, v2Event } from '../../helpers/events.ts'
 import { citizenClaims, mint, startIssuer, type TestIssuer } from '../../helpers/issuer.ts'
 import { newTestKey, type TestKey } from '../../helpers/keys.ts'
@@ -32,7 +39,8 @@ const secretsManager: SecretsManagerLike = {
 }
 const client = () => ({ clientId: CLIENT_ID, tokenEndpoint: `${tokenx.url}/token`, privateJwkSecretId: 'key', secretsManager, retries: 0 })
 const env = () => ({ IDPORTEN_ISSUER: idporten.issuer, IDPORTEN_JWKS_URI: idporten.jwksUri, IDPORTEN_AUDIENCE: CLIENT_ID })
-const token = (extra: Record<string, unknown> = {}) => mint({ key: idporten.key.privateJwk, claims: citizenClaims(idporten.issuer, CLIENT_ID, extra) })
+const token = (extra: Record<string, unknown> = {}) =>
+  mint({ key: idporten.key.privateJwk, claims: citizenClaims(idporten.issuer, CLIENT_ID, extra) })
 
 type Ctx = Context & { tokenX: Downstream; citizen: VerifiedClaims | undefined }
 
@@ -61,7 +69,10 @@ describe('tokenX middleware with inbound validation', () => {
     const { handler, seen } = handlerWith({ minimumAcr: 'idporten-loa-high' })
     const reads = secretReads
     const exchanges = tokenx.requests.length
-    const forged = await handler(v2Event(`Bearer ${mint({ key: key.privateJwk, claims: citizenClaims(idporten.issuer, CLIENT_ID) })}`), lambdaContext())
+    const forged = await handler(
+      v2Event(`Bearer ${mint({ key: key.privateJwk, claims: citizenClaims(idporten.issuer, CLIENT_ID) })}`),
+      lambdaContext(),
+    )
     expect(forged.statusCode).toBe(401)
     const low = await handler(v2Event(`Bearer ${token({ acr: 'idporten-loa-substantial' })}`), lambdaContext())
     expect(low.statusCode).toBe(401)
@@ -89,7 +100,9 @@ describe('tokenX middleware with inbound validation', () => {
   it('throws TypeError for bad inbound options at construction', () => {
     expect(() => tokenX({ audience: AUDIENCE, client: client(), inbound: { minimumAcr: 'Level2' as never } })).toThrow(TypeError)
     expect(() => tokenX({ audience: AUDIENCE, client: client(), inbound: { jwksTimeout: -1 } })).toThrow(/jwksTimeout/)
-    expect(() => tokenX({ audience: AUDIENCE, client: client(), inbound: { idporten: { issuer: 'x', audience: 'y' } } })).toThrow(/jwksUri or wellKnownUrl/)
+    expect(() => tokenX({ audience: AUDIENCE, client: client(), inbound: { idporten: { issuer: 'x', audience: 'y' } } })).toThrow(
+      /jwksUri or wellKnownUrl/,
+    )
     expect(() => tokenX({ audience: AUDIENCE, client: client(), inbound: 'yes' as never })).toThrow(TypeError)
   })
 

@@ -51,7 +51,13 @@ function handlerFor(options: { client?: TokenXOptions; logger?: KitLogger } = {}
     return { statusCode: response.status, body: await response.text() }
   })
   const handler = middy<unknown, APIGatewayProxyResult, Error, Ctx>()
-    .use(tokenX({ audience: { audience: AUDIENCE, url: downstream.url }, client: options.client ?? clientOptions(), logger: options.logger ?? false }))
+    .use(
+      tokenX({
+        audience: { audience: AUDIENCE, url: downstream.url },
+        client: options.client ?? clientOptions(),
+        logger: options.logger ?? false,
+      }),
+    )
     .handler(handle)
   return { handler, handle }
 }
@@ -119,13 +125,22 @@ describe('tokenX middleware', () => {
     const expired = await citizenToken('4', { now: Math.floor(Date.now() / 1000) - 3600, expiresIn: 60 })
     const result = await handler(v1Event(`Bearer ${expired}`), lambdaContext())
     expect(result.statusCode).toBe(401)
-    expect(JSON.parse(result.body)).toEqual({ error: 'invalid_token', error_description: 'The bearer token is malformed, expired or not accepted' })
+    expect(JSON.parse(result.body)).toEqual({
+      error: 'invalid_token',
+      error_description: 'The bearer token is malformed, expired or not accepted',
+    })
     expect(tokenx.requests).toHaveLength(0)
   })
 
   it.each([
     [{ status: 400, body: { error: 'invalid_request', error_description: 'token verification failed' } }, 401],
-    [{ status: 400, body: { error: 'invalid_request', error_description: "client 'dev-gcp:team:app' is not authorized to get token with aud=x" } }, 500],
+    [
+      {
+        status: 400,
+        body: { error: 'invalid_request', error_description: "client 'dev-gcp:team:app' is not authorized to get token with aud=x" },
+      },
+      500,
+    ],
     [{ status: 401, body: { error: 'invalid_client', error_description: 'invalid client' } }, 500],
     [{ status: 500, body: 'oops' }, 502],
     [{ status: 200, body: { access_token: 'x' } }, 502],
@@ -143,7 +158,9 @@ describe('tokenX middleware', () => {
     const answered = logger.lines.filter((line) => line.detail !== undefined)
     expect(answered).toHaveLength(1)
     expect(answered[0]).toMatchObject({ status, tokenEndpointStatus: answer.status })
-    expect(logger.lines).toContainEqual(expect.objectContaining({ message: 'token exchange failed', level: 'warn', tokenEndpointStatus: answer.status }))
+    expect(logger.lines).toContainEqual(
+      expect.objectContaining({ message: 'token exchange failed', level: 'warn', tokenEndpointStatus: answer.status }),
+    )
     expect(JSON.stringify(logger.lines)).not.toContain(subject)
   })
 
@@ -155,7 +172,15 @@ describe('tokenX middleware', () => {
     const result = (await handler(v2Event(`Bearer ${await citizenToken('6')}`), lambdaContext())) as APIGatewayProxyResult
     expect(result.statusCode).toBe(500)
     expect(JSON.parse(result.body)).toEqual({ error: 'server_error', error_description: 'The server could not complete the request' })
-    expect(logger.lines).toEqual([expect.objectContaining({ level: 'error', message: 'request failed', code: 'ERR_CONFIG', status: 500, detail: 'TOKEN_X_TOKEN_ENDPOINT or TOKEN_X_WELL_KNOWN_URL must be set' })])
+    expect(logger.lines).toEqual([
+      expect.objectContaining({
+        level: 'error',
+        message: 'request failed',
+        code: 'ERR_CONFIG',
+        status: 500,
+        detail: 'TOKEN_X_TOKEN_ENDPOINT or TOKEN_X_WELL_KNOWN_URL must be set',
+      }),
+    ])
   })
 
   it('stops the exchange before the Lambda deadline', async () => {
@@ -189,7 +214,10 @@ describe('tokenX middleware', () => {
     const core = createTokenXHandlerCore({ audience: AUDIENCE, client: clientOptions(), logger: false })
     const tokens = await core.authorize(v2Event(`Bearer ${await citizenToken('9')}`))
     expect(tokens.token.accessToken).toBe('at.9.dev-gcp_team_downstream')
-    const denied = await core.authorize(v2Event()).then(() => undefined, (err: unknown) => core.respond(err))
+    const denied = await core.authorize(v2Event()).then(
+      () => undefined,
+      (err: unknown) => core.respond(err),
+    )
     expect(denied?.statusCode).toBe(401)
     expect(core.respond(new Error('not ours'))).toBeUndefined()
   })
@@ -246,7 +274,9 @@ describe('tokenX middleware among other middlewares', () => {
       expect((await handler(v2Event(), lambdaContext())).headers).not.toHaveProperty('Access-Control-Allow-Origin')
       await tick()
       expect(watch.seen).toStrictEqual([])
-      expect((await handler(v2Event(`Bearer ${await citizenToken('41')}`), lambdaContext())).headers).toHaveProperty('Access-Control-Allow-Origin')
+      expect((await handler(v2Event(`Bearer ${await citizenToken('41')}`), lambdaContext())).headers).toHaveProperty(
+        'Access-Control-Allow-Origin',
+      )
       for (let i = 0; i < 3; i++) await handler(v2Event(), lambdaContext())
       await tick()
       expect(watch.seen).toHaveLength(1)

@@ -12,8 +12,13 @@ function capture(options: { env?: Record<string, string>; level?: LogLevel; serv
 }
 
 describe('createLogger', () => {
-  it('writes one JSON line per call in Powertools\' shape, attributes at the top level', () => {
-    const { logger, lines, parsed } = capture({ env: { POWERTOOLS_SERVICE_NAME: 'orders', _X_AMZN_TRACE_ID: 'Root=1-5e1b4151-5ac6c58f5b5dbd6a1b8f3c2a;Parent=53995c3f42cd8ad8;Sampled=1' } })
+  it("writes one JSON line per call in Powertools' shape, attributes at the top level", () => {
+    const { logger, lines, parsed } = capture({
+      env: {
+        POWERTOOLS_SERVICE_NAME: 'orders',
+        _X_AMZN_TRACE_ID: 'Root=1-5e1b4151-5ac6c58f5b5dbd6a1b8f3c2a;Parent=53995c3f42cd8ad8;Sampled=1',
+      },
+    })
     logger.info('signing key loaded', { kid: 'k1', durationMs: 12.5, absent: undefined })
     expect(lines).toHaveLength(1)
     expect(lines[0]?.endsWith('}\n')).toBe(true)
@@ -63,11 +68,17 @@ describe('createLogger', () => {
     expect(logger.level).toBe(level)
     for (const method of ['debug', 'info', 'warn', 'error'] as const) logger[method](method, {})
     const order = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT']
-    expect(parsed().map((line) => line['level'])).toEqual(['DEBUG', 'INFO', 'WARN', 'ERROR'].filter((name) => order.indexOf(name) >= order.indexOf(level)))
+    expect(parsed().map((line) => line['level'])).toEqual(
+      ['DEBUG', 'INFO', 'WARN', 'ERROR'].filter((name) => order.indexOf(name) >= order.indexOf(level)),
+    )
   })
 
   it('an explicit level and service name win over the environment', () => {
-    const { logger, parsed } = capture({ env: { POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_SERVICE_NAME: 'env' }, level: 'DEBUG', serviceName: 'mine' })
+    const { logger, parsed } = capture({
+      env: { POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_SERVICE_NAME: 'env' },
+      level: 'DEBUG',
+      serviceName: 'mine',
+    })
     logger.debug('d', {})
     expect(parsed()[0]).toMatchObject({ level: 'DEBUG', service: 'mine' })
   })
@@ -90,7 +101,7 @@ describe('createLogger', () => {
 })
 
 describe('logsDebug', () => {
-  it('knows the kit\'s logger and a Powertools Logger, and assumes no for others', () => {
+  it("knows the kit's logger and a Powertools Logger, and assumes no for others", () => {
     expect(logsDebug(createLogger({ env: { POWERTOOLS_LOG_LEVEL: 'DEBUG' } }))).toBe(true)
     expect(logsDebug(createLogger({ env: {} }))).toBe(false)
     expect(logsDebug(new Logger({ logLevel: 'DEBUG' }))).toBe(true)

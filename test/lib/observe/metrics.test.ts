@@ -4,7 +4,11 @@ import { EMF_UNITS, parseEmf, total } from '../../helpers/emf.ts'
 
 describe('emfSerializer', () => {
   it('writes a record the specification accepts, names and values escaped, values capped at 100', () => {
-    const serialize = emfSerializer({ namespace: 'Team "A"/TokenX', dimensions: { service: 'svc\\1', audience: 'a:b:c' }, dimensionSets: [['service'], ['service', 'audience']] })
+    const serialize = emfSerializer({
+      namespace: 'Team "A"/TokenX',
+      dimensions: { service: 'svc\\1', audience: 'a:b:c' },
+      dimensionSets: [['service'], ['service', 'audience']],
+    })
     const record = new MetricRecord()
     record.count('Requests')
     record.count('Errors_ERR_TIMEOUT', 2)
@@ -43,7 +47,9 @@ describe('emfSerializer', () => {
     const fresh = new MetricRecord()
     fill(fresh, 'second')
     expect(serialize(reused, 1)).toBe(serialize(fresh, 1))
-    expect(serialize(fresh, 1)).toBe('{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[["service"]],"Metrics":[{"Name":"CacheMisses","Unit":"Count"},{"Name":"Requests","Unit":"Count"},{"Name":"Errors_ERR_TIMEOUT","Unit":"Count"},{"Name":"DownstreamLatency","Unit":"Milliseconds"}]}]},"downstreamStatus":200,"function_request_id":"second","service":"s","CacheMisses":1,"Requests":1,"Errors_ERR_TIMEOUT":1,"DownstreamLatency":2}\n')
+    expect(serialize(fresh, 1)).toBe(
+      '{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[["service"]],"Metrics":[{"Name":"CacheMisses","Unit":"Count"},{"Name":"Requests","Unit":"Count"},{"Name":"Errors_ERR_TIMEOUT","Unit":"Count"},{"Name":"DownstreamLatency","Unit":"Milliseconds"}]}]},"downstreamStatus":200,"function_request_id":"second","service":"s","CacheMisses":1,"Requests":1,"Errors_ERR_TIMEOUT":1,"DownstreamLatency":2}\n',
+    )
   })
 
   it('uses only units the specification allows', () => {
@@ -51,15 +57,37 @@ describe('emfSerializer', () => {
   })
 
   it('the spec checker itself refuses what the specification does', () => {
-    const good = { _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: 'N', Dimensions: [['service']], Metrics: [{ Name: 'M', Unit: 'Count' }] }] }, service: 's', M: 1 }
+    const good = {
+      _aws: {
+        Timestamp: Date.now(),
+        CloudWatchMetrics: [{ Namespace: 'N', Dimensions: [['service']], Metrics: [{ Name: 'M', Unit: 'Count' }] }],
+      },
+      service: 's',
+      M: 1,
+    }
     const line = (value: object) => `${JSON.stringify(value)}\n`
     expect(() => parseEmf(line(good))).not.toThrow()
     expect(() => parseEmf(line({ ...good, M: 'one' }))).toThrow(/value is a number/)
     expect(() => parseEmf(line({ ...good, service: undefined }))).toThrow(/dimension service/)
     expect(() => parseEmf(line({ ...good, _aws: { ...good._aws, Timestamp: Math.floor(Date.now() / 1000) } }))).toThrow(/milliseconds/)
-    expect(() => parseEmf(line({ ...good, _aws: { ...good._aws, CloudWatchMetrics: [{ ...good._aws.CloudWatchMetrics[0], Metrics: [{ Name: 'M', Unit: 'Requests' }] }] } }))).toThrow(/allowed units/)
+    expect(() =>
+      parseEmf(
+        line({
+          ...good,
+          _aws: { ...good._aws, CloudWatchMetrics: [{ ...good._aws.CloudWatchMetrics[0], Metrics: [{ Name: 'M', Unit: 'Requests' }] }] },
+        }),
+      ),
+    ).toThrow(/allowed units/)
     const wide = Array.from({ length: 31 }, (_, i) => `d${i}`)
-    expect(() => parseEmf(line({ ...good, ...Object.fromEntries(wide.map((d) => [d, 'v'])), _aws: { ...good._aws, CloudWatchMetrics: [{ ...good._aws.CloudWatchMetrics[0], Dimensions: [wide] }] } }))).toThrow(/at most 30/)
+    expect(() =>
+      parseEmf(
+        line({
+          ...good,
+          ...Object.fromEntries(wide.map((d) => [d, 'v'])),
+          _aws: { ...good._aws, CloudWatchMetrics: [{ ...good._aws.CloudWatchMetrics[0], Dimensions: [wide] }] },
+        }),
+      ),
+    ).toThrow(/at most 30/)
   })
 })
 
@@ -71,6 +99,10 @@ describe('addTo', () => {
     record.value('DownstreamLatency', 5)
     record.value('DownstreamLatency', 7)
     addTo({ addMetric: (...args) => void calls.push(args), publishStoredMetrics: () => void calls.push('publish') }, record)
-    expect(calls).toEqual([['CacheHits', 'Count', 1], ['DownstreamLatency', 'Milliseconds', 5], ['DownstreamLatency', 'Milliseconds', 7]])
+    expect(calls).toEqual([
+      ['CacheHits', 'Count', 1],
+      ['DownstreamLatency', 'Milliseconds', 5],
+      ['DownstreamLatency', 'Milliseconds', 7],
+    ])
   })
 })

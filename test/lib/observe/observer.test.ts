@@ -84,7 +84,12 @@ const clientOptions = (overrides: Partial<TokenXOptions> = {}): TokenXOptions =>
 })
 
 type Ctx = Context & { tokenX: Downstream }
-type Observability = { logger?: KitLogger | false; metrics?: MetricsLike | false; tracer?: TracerLike | false; env?: Record<string, string> }
+type Observability = {
+  logger?: KitLogger | false
+  metrics?: MetricsLike | false
+  tracer?: TracerLike | false
+  env?: Record<string, string>
+}
 
 function handlerFor(observability: Observability) {
   return middy<unknown, APIGatewayProxyResult, Error, Ctx>()
@@ -131,7 +136,11 @@ const emfLines = (): string[] => out.filter((line) => line.includes('"_aws"'))
 
 describe('EMF metrics (POWERTOOLS_METRICS_NAMESPACE)', () => {
   it('writes one valid record per invocation with the counts of the scripted sequence', async () => {
-    const handler = handlerFor({ logger: false, tracer: false, env: { POWERTOOLS_METRICS_NAMESPACE: 'TokenXKit', POWERTOOLS_SERVICE_NAME: 'orders' } })
+    const handler = handlerFor({
+      logger: false,
+      tracer: false,
+      env: { POWERTOOLS_METRICS_NAMESPACE: 'TokenXKit', POWERTOOLS_SERVICE_NAME: 'orders' },
+    })
     const contexts: Context[] = []
     expect(await runSequence(handler, contexts)).toEqual([200, 200, 200, 200, 401, 401])
 
@@ -147,9 +156,12 @@ describe('EMF metrics (POWERTOOLS_METRICS_NAMESPACE)', () => {
       expect(total(record, 'Requests')).toBe(1)
     }
     const [miss, hit, retry, reload, refused, noToken] = records as [ParsedEmf, ParsedEmf, ParsedEmf, ParsedEmf, ParsedEmf, ParsedEmf]
-    const counts = (record: ParsedEmf) => Object.fromEntries(Object.entries(record.metrics)
-      .filter(([, metric]) => metric.unit === 'Count')
-      .map(([name]) => [name, total(record, name)]))
+    const counts = (record: ParsedEmf) =>
+      Object.fromEntries(
+        Object.entries(record.metrics)
+          .filter(([, metric]) => metric.unit === 'Count')
+          .map(([name]) => [name, total(record, name)]),
+      )
 
     expect(counts(miss)).toEqual({ Requests: 1, CacheMisses: 1, Exchanges: 1, KeyLoads: 1 })
     expect(miss.metrics['ExchangeLatency']).toEqual({ unit: 'Milliseconds', values: [expect.any(Number)] })
@@ -163,7 +175,14 @@ describe('EMF metrics (POWERTOOLS_METRICS_NAMESPACE)', () => {
 
     expect(counts(retry)).toEqual({ Requests: 1, CacheMisses: 1, Exchanges: 1, ExchangeRetries: 1 })
     expect(counts(reload)).toEqual({ Requests: 1, CacheMisses: 1, Exchanges: 1, ExchangeRetries: 1, KeyLoads: 1 })
-    expect(counts(refused)).toEqual({ Requests: 1, CacheMisses: 1, Exchanges: 1, ExchangeFailures: 1, Errors: 1, Errors_ERR_SUBJECT_TOKEN_REJECTED: 1 })
+    expect(counts(refused)).toEqual({
+      Requests: 1,
+      CacheMisses: 1,
+      Exchanges: 1,
+      ExchangeFailures: 1,
+      Errors: 1,
+      Errors_ERR_SUBJECT_TOKEN_REJECTED: 1,
+    })
     expect(refused.metrics['DownstreamLatency']).toBeUndefined()
     expect(counts(noToken)).toEqual({ Requests: 1, Errors: 1, Errors_ERR_BEARER_TOKEN: 1 })
   })
@@ -171,11 +190,14 @@ describe('EMF metrics (POWERTOOLS_METRICS_NAMESPACE)', () => {
   it('writes nothing when neither the namespace nor an instance is given, or metrics is false', async () => {
     const citizen = await citizenToken('5')
     await handlerFor({ logger: false, tracer: false, env: {} })(v2Event(`Bearer ${citizen}`), lambdaContext())
-    await handlerFor({ logger: false, tracer: false, metrics: false, env: { POWERTOOLS_METRICS_NAMESPACE: 'X' } })(v2Event(`Bearer ${citizen}`), lambdaContext())
+    await handlerFor({ logger: false, tracer: false, metrics: false, env: { POWERTOOLS_METRICS_NAMESPACE: 'X' } })(
+      v2Event(`Bearer ${citizen}`),
+      lambdaContext(),
+    )
     expect(out).toEqual([])
   })
 
-  it('flushes on error too, including errors that are not the kit\'s', async () => {
+  it("flushes on error too, including errors that are not the kit's", async () => {
     const handler = middy<unknown, APIGatewayProxyResult, Error, Ctx>()
       .use(tokenX({ audience: AUDIENCE, client: clientOptions(), logger: false, env: { POWERTOOLS_METRICS_NAMESPACE: 'N' } }))
       .handler(async () => {
@@ -209,7 +231,7 @@ describe('EMF metrics (POWERTOOLS_METRICS_NAMESPACE)', () => {
 
 describe('a Powertools Metrics instance', () => {
   let published = 0
-  it('receives the kit\'s metrics, published by its owner: one valid record per invocation', async () => {
+  it("receives the kit's metrics, published by its owner: one valid record per invocation", async () => {
     const metrics = new Metrics({ namespace: 'PowertoolsNs', serviceName: 'orders' })
     const handler = handlerFor({ logger: false, tracer: false, metrics })
     await runSequence(handler, [], async (invoke) => {
@@ -251,13 +273,19 @@ describe('the publishing of a metrics instance the kit was given', () => {
   it('is left to its owner: the kit adds Requests when the invocation begins, its other figures when it ends', () => {
     const { metrics, calls } = sink()
     observe(metrics)
-    expect(calls).toStrictEqual([['Requests', 'Count', 1], ['CacheHits', 'Count', 1]])
+    expect(calls).toStrictEqual([
+      ['Requests', 'Count', 1],
+      ['CacheHits', 'Count', 1],
+    ])
     const stored = sink(() => true)
     observe(stored.metrics)
-    expect(stored.calls).toStrictEqual([['Requests', 'Count', 1], ['CacheHits', 'Count', 1]])
+    expect(stored.calls).toStrictEqual([
+      ['Requests', 'Count', 1],
+      ['CacheHits', 'Count', 1],
+    ])
   })
 
-  it('is the kit\'s for its own figures when the instance was published before the invocation ended, with one warning', async () => {
+  it("is the kit's for its own figures when the instance was published before the invocation ended, with one warning", async () => {
     const warnings: Array<Error & { code?: string }> = []
     const listener = (warning: Error & { code?: string }) => void warnings.push(warning)
     process.on('warning', listener)
@@ -276,7 +304,7 @@ describe('the publishing of a metrics instance the kit was given', () => {
 })
 
 describe('logs', () => {
-  it('the kit\'s JSON logger: key loads, retries, refusals and errors in Powertools\' shape, with the invocation\'s context', async () => {
+  it("the kit's JSON logger: key loads, retries, refusals and errors in Powertools' shape, with the invocation's context", async () => {
     const handler = handlerFor({ tracer: false, env: { POWERTOOLS_SERVICE_NAME: 'orders' } })
     const contexts: Context[] = []
     await runSequence(handler, contexts)
@@ -302,11 +330,23 @@ describe('logs', () => {
       function_memory_size: 512,
     })
     expect(new Date(String(lines[0]?.['timestamp'])).toISOString()).toBe(lines[0]?.['timestamp'])
-    expect(lines[1]).toMatchObject({ audience: AUDIENCE, attempt: 1, code: 'ERR_TOKEN_ENDPOINT', tokenEndpointStatus: 503, function_request_id: contexts[2]?.awsRequestId })
+    expect(lines[1]).toMatchObject({
+      audience: AUDIENCE,
+      attempt: 1,
+      code: 'ERR_TOKEN_ENDPOINT',
+      tokenEndpointStatus: 503,
+      function_request_id: contexts[2]?.awsRequestId,
+    })
     expect(lines[2]).toMatchObject({ code: 'ERR_CLIENT_REJECTED', tokenEndpointStatus: 401, upstreamError: 'invalid_client' })
     expect(lines[3]).toMatchObject({ reason: 'refused', kid: 'kid-observe' })
     expect(lines[4]).toMatchObject({ code: 'ERR_SUBJECT_TOKEN_REJECTED', attempts: 1, tokenEndpointStatus: 400 })
-    expect(lines[5]).toMatchObject({ code: 'ERR_SUBJECT_TOKEN_REJECTED', status: 401, tokenEndpointStatus: 400, upstreamError: 'invalid_request', detail: expect.any(String) })
+    expect(lines[5]).toMatchObject({
+      code: 'ERR_SUBJECT_TOKEN_REJECTED',
+      status: 401,
+      tokenEndpointStatus: 400,
+      upstreamError: 'invalid_request',
+      detail: expect.any(String),
+    })
     expect(lines[6]).toMatchObject({ code: 'ERR_BEARER_TOKEN', status: 401, function_request_id: contexts[5]?.awsRequestId })
   })
 
@@ -319,7 +359,11 @@ describe('logs', () => {
     expect(messages.filter((m) => m === 'token cache hit')).toHaveLength(1)
     expect(messages.filter((m) => m === 'token exchanged')).toHaveLength(3)
     expect(messages.filter((m) => m === 'downstream answered')).toHaveLength(4)
-    expect(logger.lines.find((line) => line.message === 'downstream answered')).toMatchObject({ level: 'debug', status: 200, audience: AUDIENCE })
+    expect(logger.lines.find((line) => line.message === 'downstream answered')).toMatchObject({
+      level: 'debug',
+      status: 200,
+      audience: AUDIENCE,
+    })
   })
 
   it('logs a downstream request that got no answer once, at WARN, whether or not the handler catches it', async () => {
@@ -328,14 +372,23 @@ describe('logs', () => {
       .use(tokenX({ audience: { audience: AUDIENCE, url: 'http://127.0.0.1:9/' }, client: clientOptions(), logger, tracer: false }))
       .handler(async (_event, context) => {
         // Port 9 (discard) refuses on 127.0.0.1: ERR_DOWNSTREAM_UNAVAILABLE, caught here.
-        const failure = await context.tokenX.fetch('resource').then(() => undefined, (err: unknown) => err)
+        const failure = await context.tokenX.fetch('resource').then(
+          () => undefined,
+          (err: unknown) => err,
+        )
         return { statusCode: 200, body: (failure as { code?: string } | undefined)?.code ?? 'answered' }
       })
     const answer = await handler(v2Event(`Bearer ${await citizenToken('30')}`), lambdaContext())
     expect(answer.body).toBe('ERR_DOWNSTREAM_UNAVAILABLE')
     const failed = logger.lines.filter((line) => line.message === 'downstream request failed')
     expect(failed).toHaveLength(1)
-    expect(failed[0]).toMatchObject({ level: 'warn', audience: AUDIENCE, status: 0, code: 'ERR_DOWNSTREAM_UNAVAILABLE', durationMs: expect.any(Number) })
+    expect(failed[0]).toMatchObject({
+      level: 'warn',
+      audience: AUDIENCE,
+      status: 0,
+      code: 'ERR_DOWNSTREAM_UNAVAILABLE',
+      durationMs: expect.any(Number),
+    })
   })
 
   it('a logger that does not say its level gets no debug lines', async () => {
@@ -351,7 +404,11 @@ describe('logs', () => {
     const logger = new Logger({ serviceName: 'orders', logLevel: 'DEBUG' })
     await runSequence(handlerFor({ tracer: false, logger }), [])
     const lines = [...out, ...errors].map((line) => JSON.parse(line) as Record<string, unknown>)
-    expect(lines.find((line) => line['message'] === 'signing key loaded')).toMatchObject({ level: 'INFO', service: 'orders', kid: 'kid-observe' })
+    expect(lines.find((line) => line['message'] === 'signing key loaded')).toMatchObject({
+      level: 'INFO',
+      service: 'orders',
+      kid: 'kid-observe',
+    })
     expect(lines.find((line) => line['message'] === 'token cache hit')).toMatchObject({ level: 'DEBUG', audience: AUDIENCE })
     expect(lines.filter((line) => line['message'] === 'request refused')).toHaveLength(2)
   })
@@ -381,7 +438,12 @@ describe('logs', () => {
     const context = lambdaContext<Ctx>()
     await handlerFor({ tracer: false, logger })(v2Event(), context)
     expect(lines).toHaveLength(1)
-    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'WARN', message: 'request refused', function_request_id: context.awsRequestId, service: 'service_undefined' })
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      level: 'WARN',
+      message: 'request refused',
+      function_request_id: context.awsRequestId,
+      service: 'service_undefined',
+    })
   })
 })
 
@@ -406,13 +468,26 @@ describe('a downstream 401 to the token', () => {
       // The first token is refused, whichever it is; its challenge echoes it, as a hostile API might.
       if (refused.size === 0) refused.add(bearer)
       return refused.has(bearer)
-        ? { status: 401, body: bearer, headers: { 'www-authenticate': `Bearer error="invalid_token", error_description="${bearer} expired"` } }
+        ? {
+            status: 401,
+            body: bearer,
+            headers: { 'www-authenticate': `Bearer error="invalid_token", error_description="${bearer} expired"` },
+          }
         : { status: 200, body: { ok: true } }
     }
     const { result, lines, record } = await invokeOnce()
     expect(result.statusCode).toBe(200)
     const warn = lines.filter((line) => line['message'] === 'downstream refused the token')
-    expect(warn).toEqual([expect.objectContaining({ level: 'WARN', service: 'orders', audience: AUDIENCE, status: 401, error: 'invalid_token', action: 'retry' })])
+    expect(warn).toEqual([
+      expect.objectContaining({
+        level: 'WARN',
+        service: 'orders',
+        audience: AUDIENCE,
+        status: 401,
+        error: 'invalid_token',
+        action: 'retry',
+      }),
+    ])
     expect(total(record, 'DownstreamTokenRefused')).toBe(1)
     expect(total(record, 'Exchanges')).toBe(2)
     expect(METRICS.DownstreamTokenRefused).toBe('Count')
@@ -428,7 +503,13 @@ describe('a downstream 401 to the token', () => {
     const { result, lines, record } = await invokeOnce()
     expect(result.statusCode).toBe(401)
     expect(lines.filter((line) => String(line['message']).startsWith('downstream'))).toEqual([
-      expect.objectContaining({ level: 'INFO', message: 'downstream asked for a higher login level', audience: AUDIENCE, error: 'insufficient_user_authentication', action: 'keep' }),
+      expect.objectContaining({
+        level: 'INFO',
+        message: 'downstream asked for a higher login level',
+        audience: AUDIENCE,
+        error: 'insufficient_user_authentication',
+        action: 'keep',
+      }),
     ])
     expect(total(record, 'DownstreamTokenRefused')).toBe(0)
     expect(total(record, 'Exchanges')).toBe(1)
@@ -438,7 +519,13 @@ describe('a downstream 401 to the token', () => {
 describe('events of the other modules (validation, JWKS, shared cache), published here as they will be', () => {
   it('become lines and counts of the open invocation only', async () => {
     const logger = memoryLogger()
-    const core = createTokenXHandlerCore({ audience: AUDIENCE, client: clientOptions(), logger, tracer: false, env: { POWERTOOLS_METRICS_NAMESPACE: 'N' } })
+    const core = createTokenXHandlerCore({
+      audience: AUDIENCE,
+      client: clientOptions(),
+      logger,
+      tracer: false,
+      env: { POWERTOOLS_METRICS_NAMESPACE: 'N' },
+    })
     // Outside an invocation: not this core's.
     publish('validation.refused', () => ({ code: 'ERR_BEARER_TOKEN', reason: 'expired' }))
     await core.authorize(v2Event(`Bearer ${await citizenToken('8')}`), lambdaContext())
@@ -446,18 +533,60 @@ describe('events of the other modules (validation, JWKS, shared cache), publishe
     publish('jwks.fetch', () => ({ issuer: 'https://idporten.example', durationMs: 12.34, ok: false, errorName: 'TimeoutError' }))
     publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'hit', durationMs: 3 }))
     publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'miss', durationMs: 3 }))
-    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'put', outcome: 'error', durationMs: 3, errorName: 'ThrottlingException' }))
-    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'rejected', durationMs: 3, errorName: 'UnauthenticItem' }))
+    publish('shared-cache', () => ({
+      audience: AUDIENCE,
+      operation: 'put',
+      outcome: 'error',
+      durationMs: 3,
+      errorName: 'ThrottlingException',
+    }))
+    publish('shared-cache', () => ({
+      audience: AUDIENCE,
+      operation: 'get',
+      outcome: 'rejected',
+      durationMs: 3,
+      errorName: 'UnauthenticItem',
+    }))
     publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'put', outcome: 'skipped', durationMs: 0 }))
     publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'miss', durationMs: 3, breaker: 'closed' }))
     core.end()
     publish('jwks.fetch', () => ({ issuer: 'https://late.example', durationMs: 1, ok: false }))
     expect(logger.lines.filter((line) => line.message !== 'signing key loaded')).toEqual([
-      { level: 'info', message: 'inbound token refused', code: 'ERR_BEARER_TOKEN', reason: 'acr too low', issuer: 'https://idporten.example' },
+      {
+        level: 'info',
+        message: 'inbound token refused',
+        code: 'ERR_BEARER_TOKEN',
+        reason: 'acr too low',
+        issuer: 'https://idporten.example',
+      },
       { level: 'warn', message: 'JWKS fetch failed', issuer: 'https://idporten.example', durationMs: 12.3, errorName: 'TimeoutError' },
-      { level: 'warn', message: 'shared cache failed', audience: AUDIENCE, operation: 'put', outcome: 'error', durationMs: 3, errorName: 'ThrottlingException' },
-      { level: 'warn', message: 'shared cache item refused', audience: AUDIENCE, operation: 'get', outcome: 'rejected', durationMs: 3, errorName: 'UnauthenticItem' },
-      { level: 'info', message: 'shared cache answering again', audience: AUDIENCE, operation: 'get', outcome: 'miss', durationMs: 3, breaker: 'closed' },
+      {
+        level: 'warn',
+        message: 'shared cache failed',
+        audience: AUDIENCE,
+        operation: 'put',
+        outcome: 'error',
+        durationMs: 3,
+        errorName: 'ThrottlingException',
+      },
+      {
+        level: 'warn',
+        message: 'shared cache item refused',
+        audience: AUDIENCE,
+        operation: 'get',
+        outcome: 'rejected',
+        durationMs: 3,
+        errorName: 'UnauthenticItem',
+      },
+      {
+        level: 'info',
+        message: 'shared cache answering again',
+        audience: AUDIENCE,
+        operation: 'get',
+        outcome: 'miss',
+        durationMs: 3,
+        breaker: 'closed',
+      },
     ])
     const [record] = emfLines().map(parseEmf)
     expect([total(record!, 'SharedCacheHits'), total(record!, 'SharedCacheMisses'), total(record!, 'SharedCacheErrors')]).toEqual([1, 2, 1])
@@ -514,7 +643,10 @@ describe('traces', () => {
     const exchanges = byName('tokenx.exchange')
     // Misses only: a hit is marked on the invocation's span instead (a span of its own would cost more than the hit).
     expect(exchanges.map((span) => [span.attributes['tokenx.cache_hit'], span.attributes['tokenx.attempts']])).toEqual([
-      [false, 1], [false, 2], [false, 2], [false, 1],
+      [false, 1],
+      [false, 2],
+      [false, 2],
+      [false, 1],
     ])
     for (const span of exchanges) {
       expect(span.duration[0] * 1000 + span.duration[1] / 1e6).toBeGreaterThan(0)
@@ -559,14 +691,15 @@ describe('EMF records, byte for byte', () => {
   // Pins the exact bytes written for scripted events (member order, units, dimension sets, the
   // 100-values cap, escaping), so that a faster recorder or serializer cannot change the output.
   const NOW = 1_790_000_000_123
-  const observer = (audience: string | undefined, lines: string[]) => createObserver({
-    logger: undefined,
-    metrics: { namespace: 'Team "A"/TokenX' },
-    tracer: undefined,
-    serviceName: 'orders\\1',
-    audience,
-    write: (line) => void lines.push(line),
-  })
+  const observer = (audience: string | undefined, lines: string[]) =>
+    createObserver({
+      logger: undefined,
+      metrics: { namespace: 'Team "A"/TokenX' },
+      tracer: undefined,
+      serviceName: 'orders\\1',
+      audience,
+      write: (line) => void lines.push(line),
+    })
 
   it('for a miss with retry, key load and error, a hit, downstream calls, shared cache and overlapping invocations', () => {
     vi.spyOn(Date, 'now').mockReturnValue(NOW)
@@ -577,7 +710,13 @@ describe('EMF records, byte for byte', () => {
     publish('key.load', () => ({ source: 'secrets-manager', reason: 'initial', durationMs: 40.5, kid: 'k1' }))
     publish('exchange.retry', () => ({ audience: AUDIENCE, attempt: 1, code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', tokenEndpointStatus: 503 }))
     publish('key.load', () => ({ source: 'secrets-manager', reason: 'refused', durationMs: 3, code: 'ERR_KEY' }))
-    publish('exchange', () => ({ audience: AUDIENCE, durationMs: 123.45678, attempts: 2, code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', tokenEndpointStatus: 503 }))
+    publish('exchange', () => ({
+      audience: AUDIENCE,
+      durationMs: 123.45678,
+      attempts: 2,
+      code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
+      tokenEndpointStatus: 503,
+    }))
     publish('error', () => ({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', statusCode: 502, detail: 'd' }))
     one.end()
 
@@ -596,9 +735,21 @@ describe('EMF records, byte for byte', () => {
 
     one.begin(undefined)
     publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'miss', durationMs: 3 }))
-    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'put', outcome: 'error', durationMs: 3, errorName: 'ThrottlingException' }))
+    publish('shared-cache', () => ({
+      audience: AUDIENCE,
+      operation: 'put',
+      outcome: 'error',
+      durationMs: 3,
+      errorName: 'ThrottlingException',
+    }))
     publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'hit', durationMs: 3 }))
-    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'rejected', durationMs: 3, errorName: 'UnauthenticItem' }))
+    publish('shared-cache', () => ({
+      audience: AUDIENCE,
+      operation: 'get',
+      outcome: 'rejected',
+      durationMs: 3,
+      errorName: 'UnauthenticItem',
+    }))
     publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'put', outcome: 'skipped', durationMs: 0 }))
     publish('error', () => ({ code: 'ERR_BEARER_TOKEN', statusCode: 401, detail: 'd' }))
     publish('error', () => ({ code: 'ERR_KEY', statusCode: 500, detail: 'd' }))

@@ -2,23 +2,31 @@ import { describe, expect, it } from 'vitest'
 import { annotationKey, isTracerLike, isXRayTracerLike, recordSubsegment, type XRaySubsegmentLike } from '../../../lib/observe/tracing.ts'
 
 function fakeTracer(enabled: boolean, active = true) {
-  const subsegments: Array<{ name: string; start_time: number; annotations: Record<string, unknown>; flags: string[]; closed: boolean }> = []
+  const subsegments: Array<{ name: string; start_time: number; annotations: Record<string, unknown>; flags: string[]; closed: boolean }> =
+    []
   const tracer = {
     isTracingEnabled: () => enabled,
-    getSegment: () => active ? {
-      addNewSubsegment(name: string): XRaySubsegmentLike {
-        const made = { name, start_time: 0, annotations: {} as Record<string, unknown>, flags: [] as string[], closed: false }
-        subsegments.push(made)
-        return {
-          set start_time(value: number) { made.start_time = value },
-          get start_time() { return made.start_time },
-          addAnnotation: (key, value) => void (made.annotations[key] = value),
-          addErrorFlag: () => void made.flags.push('error'),
-          addFaultFlag: () => void made.flags.push('fault'),
-          close: () => void (made.closed = true),
-        }
-      },
-    } : undefined,
+    getSegment: () =>
+      active
+        ? {
+            addNewSubsegment(name: string): XRaySubsegmentLike {
+              const made = { name, start_time: 0, annotations: {} as Record<string, unknown>, flags: [] as string[], closed: false }
+              subsegments.push(made)
+              return {
+                set start_time(value: number) {
+                  made.start_time = value
+                },
+                get start_time() {
+                  return made.start_time
+                },
+                addAnnotation: (key, value) => void (made.annotations[key] = value),
+                addErrorFlag: () => void made.flags.push('error'),
+                addFaultFlag: () => void made.flags.push('fault'),
+                close: () => void (made.closed = true),
+              }
+            },
+          }
+        : undefined,
   }
   return { tracer, subsegments }
 }
@@ -26,14 +34,20 @@ function fakeTracer(enabled: boolean, active = true) {
 describe('recordSubsegment', () => {
   it('adds a closed subsegment that started durationMs before the end, attributes as X-Ray annotation keys', () => {
     const { tracer, subsegments } = fakeTracer(true)
-    recordSubsegment(tracer, 'tokenx.exchange', { endTime: 10_000, durationMs: 250, attributes: { 'tokenx.audience': 'a:b:c', 'http.response.status_code': 200, 'tokenx.cache_hit': false } })
-    expect(subsegments).toStrictEqual([{
-      name: 'tokenx.exchange',
-      start_time: 9.75,
-      annotations: { tokenx_audience: 'a:b:c', http_response_status_code: 200, tokenx_cache_hit: false },
-      flags: [],
-      closed: true,
-    }])
+    recordSubsegment(tracer, 'tokenx.exchange', {
+      endTime: 10_000,
+      durationMs: 250,
+      attributes: { 'tokenx.audience': 'a:b:c', 'http.response.status_code': 200, 'tokenx.cache_hit': false },
+    })
+    expect(subsegments).toStrictEqual([
+      {
+        name: 'tokenx.exchange',
+        start_time: 9.75,
+        annotations: { tokenx_audience: 'a:b:c', http_response_status_code: 200, tokenx_cache_hit: false },
+        flags: [],
+        closed: true,
+      },
+    ])
   })
 
   it('flags a failure answered 4xx as an error, any other as a fault', () => {
@@ -45,7 +59,10 @@ describe('recordSubsegment', () => {
   })
 
   it('records nothing when tracing is off or there is no active segment', () => {
-    for (const [enabled, active] of [[false, true], [true, false]] as const) {
+    for (const [enabled, active] of [
+      [false, true],
+      [true, false],
+    ] as const) {
       const { tracer, subsegments } = fakeTracer(enabled, active)
       recordSubsegment(tracer, 'x', { endTime: 1, durationMs: 0, attributes: { a: 1 } })
       expect(subsegments).toStrictEqual([])

@@ -17,10 +17,21 @@ describe('tokenx-handler-kit/testing events', () => {
 
   it('takes method, path, headers and body', () => {
     const v2 = apiGatewayV2Event({ method: 'POST', path: '/orders', headers: { 'X-Trace': '1' }, body: '{}' })
-    expect(v2).toMatchObject({ routeKey: 'POST /orders', rawPath: '/orders', body: '{}', headers: { 'x-trace': '1' }, requestContext: { http: { method: 'POST', path: '/orders' } } })
+    expect(v2).toMatchObject({
+      routeKey: 'POST /orders',
+      rawPath: '/orders',
+      body: '{}',
+      headers: { 'x-trace': '1' },
+      requestContext: { http: { method: 'POST', path: '/orders' } },
+    })
     expect(apiGatewayV2Event()).not.toHaveProperty('body')
     const v1 = apiGatewayV1Event({ method: 'PUT', path: '/a', headers: { 'X-Trace': '1' }, token: 't' })
-    expect(v1).toMatchObject({ httpMethod: 'PUT', path: '/a', headers: { 'X-Trace': '1', Authorization: 'Bearer t' }, multiValueHeaders: { Authorization: ['Bearer t'] } })
+    expect(v1).toMatchObject({
+      httpMethod: 'PUT',
+      path: '/a',
+      headers: { 'X-Trace': '1', Authorization: 'Bearer t' },
+      multiValueHeaders: { Authorization: ['Bearer t'] },
+    })
     expect(albEvent({ method: 'DELETE', path: '/b' })).toMatchObject({ httpMethod: 'DELETE', path: '/b' })
   })
 

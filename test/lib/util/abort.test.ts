@@ -29,7 +29,7 @@ describe('timeoutError', () => {
 })
 
 describe('within, without a wait', () => {
-  it('aborts the call\'s signal after abortAfter and settles as the call does; no timer or listener is left', async () => {
+  it("aborts the call's signal after abortAfter and settles as the call does; no timer or listener is left", async () => {
     vi.useFakeTimers()
     const outer = new AbortController()
     let seen: AbortSignal | undefined
@@ -60,34 +60,42 @@ describe('within, without a wait', () => {
     await expect(result).resolves.toBe('late')
   })
 
-  it('forwards the caller\'s abort with its reason, and clears its timer once the call settles', async () => {
+  it("forwards the caller's abort with its reason, and clears its timer once the call settles", async () => {
     vi.useFakeTimers()
     const outer = new AbortController()
-    const result = within({ abortAfter: 10_000, outer: outer.signal, message: 'too slow' }, (signal) =>
-      new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))))
+    const result = within(
+      { abortAfter: 10_000, outer: outer.signal, message: 'too slow' },
+      (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    )
     outer.abort(new Error('caller gave up'))
     await expect(result).rejects.toThrow('caller gave up')
     expect(vi.getTimerCount()).toBe(0)
   })
 
-  it('hands an already aborted caller\'s signal on at once', async () => {
+  it("hands an already aborted caller's signal on at once", async () => {
     const outer = new AbortController()
     outer.abort(new Error('before'))
-    await expect(within({ abortAfter: 100, outer: outer.signal, message: 'x' }, (signal) => Promise.resolve(signal.aborted))).resolves.toBe(true)
+    await expect(within({ abortAfter: 100, outer: outer.signal, message: 'x' }, (signal) => Promise.resolve(signal.aborted))).resolves.toBe(
+      true,
+    )
   })
 
   it('turns a call that throws at once into a rejection, leaving no timer', async () => {
     vi.useFakeTimers()
-    await expect(within({ abortAfter: 100, message: 'x' }, () => {
-      throw new Error('sync')
-    })).rejects.toThrow('sync')
+    await expect(
+      within({ abortAfter: 100, message: 'x' }, () => {
+        throw new Error('sync')
+      }),
+    ).rejects.toThrow('sync')
     expect(vi.getTimerCount()).toBe(0)
   })
 
   it('runs on real time with loadTimeTimers, while the global timers are faked', async () => {
     vi.useFakeTimers()
-    const result = within({ abortAfter: 20, message: 'real time', timers: loadTimeTimers }, (signal) =>
-      new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))))
+    const result = within(
+      { abortAfter: 20, message: 'real time', timers: loadTimeTimers },
+      (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    )
     expect(vi.getTimerCount()).toBe(0)
     await expect(result).rejects.toMatchObject({ name: 'TimeoutError', message: 'real time' })
   })
@@ -133,7 +141,7 @@ describe('within, with a wait', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 
-  it('stops waiting at once when the caller aborts, with the caller\'s reason', async () => {
+  it("stops waiting at once when the caller aborts, with the caller's reason", async () => {
     vi.useFakeTimers()
     const outer = new AbortController()
     const result = within({ abortAfter: 1000, wait: 1000, outer: outer.signal, message: 'budget' }, () => new Promise(() => undefined))

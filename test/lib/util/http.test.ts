@@ -122,12 +122,18 @@ describe.each<[string, PostForm]>([
   })
 
   it.each<[string, () => Answer]>([
-    ['with a declared length', () => {
-      const body = 'x'.repeat(MAX_ANSWER_BYTES + 1)
-      return { status: 200, body, headers: { 'content-length': String(MAX_ANSWER_BYTES + 1) } }
-    }],
+    [
+      'with a declared length',
+      () => {
+        const body = 'x'.repeat(MAX_ANSWER_BYTES + 1)
+        return { status: 200, body, headers: { 'content-length': String(MAX_ANSWER_BYTES + 1) } }
+      },
+    ],
     ['chunked', () => ({ status: 200, body: 'x'.repeat(MAX_ANSWER_BYTES + 1), headers: { 'transfer-encoding': 'chunked' } })],
-    ['in multi-byte characters', () => ({ status: 200, body: 'ø'.repeat(MAX_ANSWER_BYTES / 2 + 1), headers: { 'transfer-encoding': 'chunked' } })],
+    [
+      'in multi-byte characters',
+      () => ({ status: 200, body: 'ø'.repeat(MAX_ANSWER_BYTES / 2 + 1), headers: { 'transfer-encoding': 'chunked' } }),
+    ],
     ['much larger, on an error status', () => ({ status: 500, body: 'x'.repeat(4 * MAX_ANSWER_BYTES) })],
   ])('rejects an answer larger than MAX_ANSWER_BYTES, %s', async (_label, answer) => {
     server.respond = answer
@@ -167,7 +173,11 @@ describe('fetchPost', () => {
     }
     const controller = new AbortController()
     const target = new URL('http://127.0.0.1:1/token')
-    expect(await fetchPost(fake)(target, FORM, controller.signal)).toStrictEqual({ status: 201, contentType: 'application/json', body: '{"ok":true}' })
+    expect(await fetchPost(fake)(target, FORM, controller.signal)).toStrictEqual({
+      status: 201,
+      contentType: 'application/json',
+      body: '{"ok":true}',
+    })
     expect(calls).toHaveLength(1)
     const [input, init] = calls[0]!
     expect(input).toBe(target)
@@ -224,7 +234,11 @@ describe('fetchPost', () => {
         controller.close()
       },
     })
-    const answer = await fetchPost(async () => new Response(stream, { status: 400 }))(new URL('http://127.0.0.1:1/token'), FORM, new AbortController().signal)
+    const answer = await fetchPost(async () => new Response(stream, { status: 400 }))(
+      new URL('http://127.0.0.1:1/token'),
+      FORM,
+      new AbortController().signal,
+    )
     expect(answer.body).toBe('{"error_description":"æøå"}')
   })
 })

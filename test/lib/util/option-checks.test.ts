@@ -30,7 +30,8 @@ describe('optionKeys', () => {
 })
 
 describe('the shared value checks', () => {
-  const refused = (name: string, run: () => void) => expect(run).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_OPTION', option: name }))
+  const refused = (name: string, run: () => void) =>
+    expect(run).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_OPTION', option: name }))
 
   it('checkOptionsObject refuses what is not an object, arrays only when told', () => {
     for (const value of [null, undefined, 'x', 1]) refused('options', () => checkOptionsObject('options', value))
