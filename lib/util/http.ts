@@ -119,7 +119,7 @@ export async function readLimited(response: Response, limit: number): Promise<st
   return text + decoder.decode()
 }
 
-/** Why `getJsonObject` got no document; the caller turns it into its own error (`detail` reads on from "the discovery "). */
+/** Why `getJsonObject` got no document; the caller turns it into its own error, whose `detail` continues this message. */
 export class DocumentError extends Error {
   override name = 'DocumentError'
   readonly problem: 'status' | 'too-large' | 'not-json' | 'not-object'
