@@ -3,7 +3,7 @@
  *
  *   npm run bench                      all sections; exits 0 whatever the budgets say
  *   npm run bench -- --strict          exits 1 when a budget fails
- *   npm run bench -- --only=warm,miss  some sections (warm, function, blackbox, miss, concurrency, cold, recipes, memory, obs, shared, validation)
+ *   npm run bench -- --only=warm,miss  some sections (warm, function, blackbox, miss, flows, concurrency, cold, recipes, memory, obs, shared, validation)
  *
  * Every section runs in a process of its own (bench/<section>.ts), and the token endpoint in another
  * (bench/endpoint.ts), so no section's garbage, timers or JIT state leak into another's figures and
@@ -15,6 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import type { BlackboxResult } from './blackbox.ts'
 import type { ColdResult } from './cold.ts'
 import type { ConcurrencyResult } from './concurrency.ts'
+import type { Flow, FlowWorkerResult } from './flows.ts'
 import type { FunctionResult } from './function.ts'
 import type { MemoryResult } from './memory.ts'
 import type { ObsResult } from './obs.ts'
@@ -30,6 +31,7 @@ const SECTIONS = [
   'function',
   'blackbox',
   'miss',
+  'flows',
   'concurrency',
   'cold',
   'recipes',
@@ -72,11 +74,28 @@ interface MissResult {
   readonly uncancellableTimersPerExchange: number
 }
 
+interface FlowSummary {
+  readonly flow: Flow
+  readonly cpu: Spread
+  readonly wall: Spread
+  /** Per round, the flow's CPU per request over the signature CPU measured right after it in the same process. */
+  readonly overSignature: Spread
+  /** Median of `overSignature` over TokenX's: each process's own signatures cancel the machine's drift. */
+  readonly overTokenX: number
+}
+
+interface FlowsResult {
+  readonly workers: FlowWorkerResult[]
+  readonly signatureCpu: Spread
+  readonly flows: FlowSummary[]
+}
+
 interface Results {
   warm?: WarmResult
   function?: FunctionResult
   blackbox?: BlackboxResult
   miss?: MissResult
+  flows?: FlowsResult
   concurrency?: ConcurrencyResult
   cold?: ColdResult
   recipes?: RecipesResult
@@ -124,6 +143,16 @@ async function runOne(section: Section): Promise<void> {
         workers.push(await runSection<MissWorkerResult>('./miss.ts', { env: { ...env, BENCH_MISS_METHOD: method } }))
       }
       results.miss = summarizeMiss(workers)
+      break
+    }
+    case 'flows': {
+      // One flow per process, in one order and then the reverse: drift on the machine touches all alike.
+      const order: Flow[] = ['tokenx', 'entra-cc', 'entra-obo', 'maskinporten']
+      const workers: FlowWorkerResult[] = []
+      for (const flow of [...order, ...order.toReversed()]) {
+        workers.push(await runSection<FlowWorkerResult>('./flows.ts', { env: { ...env, BENCH_FLOW: flow } }))
+      }
+      results.flows = summarizeFlows(order, workers)
       break
     }
     case 'concurrency':
@@ -178,13 +207,52 @@ function summarizeMiss(workers: MissWorkerResult[]): MissResult {
   }
 }
 
+function summarizeFlows(order: readonly Flow[], workers: FlowWorkerResult[]): FlowsResult {
+  for (const worker of workers) {
+    if (worker.endpointRequests !== worker.expectedRequests) {
+      throw new Error(`${worker.flow} made ${worker.expectedRequests} token requests but the endpoint saw ${worker.endpointRequests}`)
+    }
+  }
+  const ofFlow = (flow: Flow) => workers.filter((worker) => worker.flow === flow)
+  const overSignature = (flow: Flow) =>
+    spread(ofFlow(flow).flatMap((worker) => worker.requestCpu.map((cpu, i) => cpu / (worker.signatureCpu[i] as number))))
+  const tokenX = overSignature('tokenx').median
+  return {
+    workers,
+    signatureCpu: spread(workers.flatMap((worker) => worker.signatureCpu)),
+    flows: order.map((flow) => {
+      const ratio = overSignature(flow)
+      return {
+        flow,
+        cpu: spread(ofFlow(flow).flatMap((worker) => worker.requestCpu)),
+        wall: spread(ofFlow(flow).flatMap((worker) => worker.requestWall)),
+        overSignature: ratio,
+        overTokenX: ratio.median / tokenX,
+      }
+    }),
+  }
+}
+
+const FLOW_NAMES: Record<Flow, string> = {
+  tokenx: 'TokenX exchange',
+  'entra-cc': 'Entra ID client credentials',
+  'entra-obo': 'Entra ID on-behalf-of',
+  maskinporten: 'Maskinporten',
+}
+const FLOW_LABELS: Record<Flow, string> = {
+  tokenx: 'TokenX: createTokenXClient().exchange()',
+  'entra-cc': 'Entra ID client credentials: createEntraClient().token()',
+  'entra-obo': 'Entra ID on-behalf-of: createEntraClient().onBehalfOf()',
+  maskinporten: 'Maskinporten: createMaskinportenClient().token()',
+}
+
 // ---------------------------------------------------------------------------------------------
 // Budgets
 
 const budgets: Budget[] = []
 const budget = (name: string, value: number, limit: number, unit: string) =>
   budgets.push({ name, value, limit, unit, pass: value <= limit })
-const { warm, blackbox, miss, concurrency, cold, recipes, memory, obs, shared, validation } = results
+const { warm, blackbox, miss, flows, concurrency, cold, recipes, memory, obs, shared, validation } = results
 const wholeWarm = results.function
 if (warm !== undefined) {
   budget('warm hit, one citizen: middleware CPU per invocation', warm.oneCitizen.overheadCpu.median, 10, 'µs')
@@ -213,6 +281,13 @@ if (blackbox !== undefined) {
 if (miss !== undefined) {
   budget('cache miss: kit CPU per exchange ÷ one RSA-2048 signature', miss.kitOverSignature.median, 2.5, '×')
   budget('cache miss: kit CPU per exchange ÷ openid-client', miss.kitOverOpenidClient.ofMedians, 0.6, '×')
+}
+if (flows !== undefined) {
+  // The flows share the engine (assertion, request, answer, cache): none may cost much more than TokenX's.
+  for (const flow of flows.flows) {
+    if (flow.flow !== 'tokenx')
+      budget(`flows: ${FLOW_NAMES[flow.flow]}, CPU per request ÷ the TokenX exchange's (each ÷ signature)`, flow.overTokenX, 1.25, '×')
+  }
 }
 if (concurrency !== undefined) {
   // Exact counts: the "limit" is the expected count, and anything else fails.
@@ -364,6 +439,20 @@ if (miss !== undefined) {
   )
   row('wall per sequential exchange: kit / openid-client', `${n(miss.kitWall.median, 0)} / ${n(miss.openidClientWall.median, 0)} µs`)
   row('timers left behind per kit exchange', n(miss.uncancellableTimersPerExchange, 0))
+}
+if (flows !== undefined) {
+  heading(
+    `flows (client CPU per token request, every one a cache miss; endpoint in another process; ${flows.flows[0]?.cpu.runs ?? 0} rounds × ${flows.workers[0]?.perRound ?? 0} per flow)`,
+  )
+  row('one RSA-2048 signature (node:crypto)', `${n(flows.signatureCpu.median, 0)} µs`, range(flows.signatureCpu, 0))
+  for (const flow of flows.flows) {
+    row(FLOW_LABELS[flow.flow], `${n(flow.cpu.median, 0)} µs`, range(flow.cpu, 0))
+    row(
+      '  ÷ signature (per round); ÷ TokenX',
+      `${n(flow.overSignature.median, 2)}×`,
+      `${range(flow.overSignature, 2)}; ${n(flow.overTokenX, 2)}× TokenX; wall ${n(flow.wall.median, 0)} µs`,
+    )
+  }
 }
 if (concurrency !== undefined) {
   heading('concurrency (cold cache, counted at the endpoint)')
