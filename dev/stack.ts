@@ -167,6 +167,11 @@ export interface StackOptions {
 export interface FlowsStack {
   readonly standIns: FlowStandIns
   readonly downstream: FlowsDownstream
+  /**
+   * NAIS's Entra ID and Maskinporten variables (no keys: those are in Secrets Manager) and the three
+   * functions' deploy settings, given to serverless-offline besides `functionEnv`.
+   */
+  readonly env: Readonly<Record<string, string>>
   /** An Entra ID user token for GET /employee, from the pre-authorized caller app; `ttl` in seconds, default 3600. */
   userToken(ttl?: number): Promise<string>
 }
@@ -292,6 +297,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }
       flows = {
         standIns,
+        env: flowSettings,
         downstream: flowsDownstream,
         userToken: (ttl = 3600) =>
           standIns.entra.mintUserToken({
@@ -341,7 +347,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       // The API side (GET /api/resource) is the downstream app, and only the example may call it.
       API_TOKEN_X_CLIENT_ID: DOWNSTREAM_AUDIENCE,
       API_ALLOWED_CALLERS: APP_CLIENT_ID,
-      ...flowSettings,
       ...options.functionEnv,
     }
 
@@ -357,7 +362,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         cwd: root,
         httpPort,
         lambdaPort,
-        env: { ...inheritedEnv(), ...functionEnv },
+        env: { ...inheritedEnv(), ...flowSettings, ...functionEnv },
         log: (line) => log(`[offline] ${line}`),
       })
       closers.push(() => offline?.close() ?? Promise.resolve())
