@@ -10,6 +10,11 @@
  *                                              GET /api/resource: the kit's API side, which accepts
  *                                              TokenX tokens for its audience from the example only)
  *
+ *   caller ──► serverless-offline (GET /employee; machine and maskinporten through the invoke API)
+ *                 ├─► local Entra ID / Maskinporten (dev/flows-stand-ins.ts: tokens, JWKS)
+ *                 ├─► local Secrets Manager         (their private JWK, as deployed)
+ *                 └─► flows downstream              (dev/flows-downstream.ts: checks their tokens)
+ *
  * `startStack` is used by `npm start` (scripts/dev-stack.ts, keys kept in `.dev/`) and by the e2e
  * tests (fresh keys, free ports). Nothing here logs a token, an assertion or a key.
  */
@@ -21,6 +26,8 @@ import type { JWK } from 'jose'
 import { LOOPBACK } from './http.ts'
 import { startDownstream, type Downstream } from './downstream.ts'
 import { startDynamoDB, type LocalDynamoDB } from './dynamodb.ts'
+import { startFlowsDownstream, type FlowsDownstream } from './flows-downstream.ts'
+import { FLOW_APP, FLOW_CALLER, FLOW_DOWNSTREAM, MASKINPORTEN_SCOPE, startFlowStandIns, type FlowStandIns } from './flows-stand-ins.ts'
 import { startIdPorten, type IdPorten } from './idporten.ts'
 import { generateRsaJwk, loadOrCreateRsaJwk, type RsaJwkPair } from './keys.ts'
 import { startOffline, type Offline } from './offline.ts'
@@ -32,6 +39,10 @@ export const APP_CLIENT_ID = 'local:team:tokenx-kit-example'
 export const DOWNSTREAM_AUDIENCE = 'local:team:downstream-api'
 export const APP_KEY_SECRET_ID = 'tokenx-kit-example/private-jwk'
 export const REGION = 'eu-north-1'
+export const ENTRA_KEY_SECRET_ID = 'tokenx-kit-example/entra-jwk'
+export const MASKINPORTEN_KEY_SECRET_ID = 'tokenx-kit-example/maskinporten-jwk'
+/** serverless.yml's service; offline names each function `<service>-local-<name>`. */
+const SERVICE = 'tokenx-handler-kit'
 
 /** Where each piece listens. 0 = any free port. */
 export interface StackPorts {
@@ -143,6 +154,26 @@ export interface StackOptions {
    * Default on, on a free port (`DEV_DYNAMODB_PORT` for `npm start`); `false` leaves it off.
    */
   readonly sharedCache?: boolean | { readonly port?: number }
+  /**
+   * The Entra ID and Maskinporten stand-ins, their downstream, and the settings that make
+   * serverless.yml serve functions/employee.ts, machine.ts and maskinporten.ts. Default on, on free
+   * ports (`DEV_ENTRA_PORT`, `DEV_MASKINPORTEN_PORT`, `DEV_FLOWS_DOWNSTREAM_PORT` for `npm start`);
+   * `false` leaves them off (those functions are then not packaged).
+   */
+  readonly flows?: boolean | { readonly entraPort?: number; readonly maskinportenPort?: number; readonly downstreamPort?: number }
+}
+
+/** The Entra ID and Maskinporten side of the stack. */
+export interface FlowsStack {
+  readonly standIns: FlowStandIns
+  readonly downstream: FlowsDownstream
+  /**
+   * NAIS's Entra ID and Maskinporten variables (no keys: those are in Secrets Manager) and the three
+   * functions' deploy settings, given to serverless-offline besides `functionEnv`.
+   */
+  readonly env: Readonly<Record<string, string>>
+  /** An Entra ID user token for GET /employee, from the pre-authorized caller app; `ttl` in seconds, default 3600. */
+  userToken(ttl?: number): Promise<string>
 }
 
 export interface Stack {
@@ -154,6 +185,13 @@ export interface Stack {
   readonly dynamodb: LocalDynamoDB | undefined
   /** Undefined when started with `functions: false`. */
   readonly offline: Offline | undefined
+  /** Undefined when started with `flows: false`. */
+  readonly flows: FlowsStack | undefined
+  /**
+   * serverless-offline's invoke URL of a function (`machine`, `maskinporten`; AWS Lambda's Invoke
+   * API, POST an event); undefined without functions.
+   */
+  invokeUrl(name: string): string | undefined
   /** The example function: `${apiUrl}/resource`. */
   readonly apiUrl: string | undefined
   readonly clientId: string
@@ -228,6 +266,50 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       closers.push(() => dynamodb?.close() ?? Promise.resolve())
     }
 
+    let flows: FlowsStack | undefined
+    let flowSettings: Record<string, string> = {}
+    if (options.flows !== false) {
+      const flowPorts = typeof options.flows === 'object' ? options.flows : {}
+      const standIns = await startFlowStandIns({ entraPort: flowPorts.entraPort ?? 0, maskinportenPort: flowPorts.maskinportenPort ?? 0 })
+      closers.push(() => standIns.close())
+      const flowsDownstream = await startFlowsDownstream({
+        port: flowPorts.downstreamPort ?? 0,
+        entra: { issuer: standIns.entra.issuer, jwksUri: standIns.entra.jwksUri, audience: FLOW_DOWNSTREAM.clientId },
+        maskinporten: { issuer: standIns.maskinporten.issuer, jwksUri: standIns.maskinporten.jwksUri, scope: MASKINPORTEN_SCOPE },
+      })
+      closers.push(() => flowsDownstream.close())
+      // The keys go where they do when deployed (Secrets Manager, by secret id), never inline.
+      const { AZURE_APP_JWK, MASKINPORTEN_CLIENT_JWK, AZURE_APP_WELL_KNOWN_URL, MASKINPORTEN_WELL_KNOWN_URL, DOWNSTREAM_SCOPE, ...nais } =
+        standIns.env
+      secretsManager.putSecret(ENTRA_KEY_SECRET_ID, AZURE_APP_JWK as string)
+      secretsManager.putSecret(MASKINPORTEN_KEY_SECRET_ID, MASKINPORTEN_CLIENT_JWK as string)
+      // Deploy settings (serverless.yml, custom.functions.<name>.settings): setting one packages the
+      // optional function; deploy/config.cjs maps each to the function's DOWNSTREAM_URL/_SCOPE.
+      flowSettings = {
+        ...nais,
+        AZURE_APP_JWK_SECRET_ID: ENTRA_KEY_SECRET_ID,
+        MASKINPORTEN_CLIENT_JWK_SECRET_ID: MASKINPORTEN_KEY_SECRET_ID,
+        EMPLOYEE_DOWNSTREAM_URL: flowsDownstream.url,
+        EMPLOYEE_DOWNSTREAM_SCOPE: FLOW_DOWNSTREAM.name,
+        MACHINE_DOWNSTREAM_URL: `${flowsDownstream.url}/machine`,
+        MACHINE_DOWNSTREAM_SCOPE: FLOW_DOWNSTREAM.name,
+        EXTERNAL_API_URL: `${flowsDownstream.url}/external`,
+      }
+      flows = {
+        standIns,
+        env: flowSettings,
+        downstream: flowsDownstream,
+        userToken: (ttl = 3600) =>
+          standIns.entra.mintUserToken({
+            aud: FLOW_APP.clientId,
+            azp: FLOW_CALLER.clientId,
+            sub: 'local-employee',
+            name: 'Local Employee',
+            exp: Math.floor(Date.now() / 1000) + ttl,
+          }),
+      }
+    }
+
     const functionEnv: Record<string, string> = {
       TOKEN_X_CLIENT_ID: APP_CLIENT_ID,
       TOKEN_X_TOKEN_ENDPOINT: tokenx.tokenEndpoint,
@@ -280,7 +362,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         cwd: root,
         httpPort,
         lambdaPort,
-        env: { ...inheritedEnv(), ...functionEnv },
+        env: { ...inheritedEnv(), ...flowSettings, ...functionEnv },
         log: (line) => log(`[offline] ${line}`),
       })
       closers.push(() => offline?.close() ?? Promise.resolve())
@@ -294,6 +376,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       downstream,
       dynamodb,
       offline,
+      flows,
+      invokeUrl: (name) =>
+        offline === undefined ? undefined : `${offline.lambdaUrl}/2015-03-31/functions/${SERVICE}-local-${name}/invocations`,
       apiUrl: offline?.url,
       clientId: APP_CLIENT_ID,
       secretId: APP_KEY_SECRET_ID,
@@ -314,6 +399,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const stateFile = join(options.stateDir, stateFileName(ports.http))
       await writeFile(stateFile, `${JSON.stringify(stackState(stack), null, 2)}\n`, { mode: 0o600 })
       closers.unshift(() => rm(stateFile, { force: true }))
+      if (flows !== undefined) {
+        // For the printed curl: a file rather than the terminal, so the token stays out of logs.
+        const tokenFile = join(options.stateDir, entraTokenFileName(ports.http))
+        await writeFile(tokenFile, `${await flows.userToken(ENTRA_TOKEN_TTL)}\n`, { mode: 0o600 })
+        closers.unshift(() => rm(tokenFile, { force: true }))
+      }
     }
     return stack
   } catch (error) {
@@ -328,6 +419,14 @@ function portError(error: unknown, ports: Readonly<Record<keyof StackPorts, numb
   const port = (error as { port?: unknown }).port
   const piece = (Object.keys(ports) as Array<keyof StackPorts>).find((name) => ports[name] === port && port !== 0)
   return piece === undefined ? undefined : new StackPortError(piece, port as number, { cause: error })
+}
+
+/** Seconds the Entra ID user token in the state folder lasts: a working day. */
+export const ENTRA_TOKEN_TTL = 8 * 3600
+
+/** An Entra ID user token for GET /employee of the stack on `httpPort` (removed when it stops). */
+export function entraTokenFileName(httpPort: number): string {
+  return `entra-user-token-${httpPort}.jwt`
 }
 
 export const APP_KEY_FILE = 'app-private-jwk.json'

@@ -2,7 +2,8 @@
  * `npm start`: the local dev stack (see dev/stack.ts) on 127.0.0.1, ports 4400–4405 by default
  * (DEV_PORT_BASE, or DEV_HTTP_PORT, DEV_LAMBDA_PORT, DEV_TOKENX_PORT, DEV_IDPORTEN_PORT,
  * DEV_DOWNSTREAM_PORT, DEV_SECRETS_MANAGER_PORT). Keys live in `.dev/` (gitignored; DEV_STATE_DIR
- * names another folder, e.g. for tests).
+ * names another folder, e.g. for tests). The Entra ID and Maskinporten stand-ins and their downstream
+ * take free ports (DEV_ENTRA_PORT, DEV_MASKINPORTEN_PORT, DEV_FLOWS_DOWNSTREAM_PORT to fix them).
  *
  *   npm start                 build the functions, start everything, serve until Ctrl-C
  *   npm start -- --no-build   serve the existing dist/ bundles
@@ -15,11 +16,12 @@
  */
 import { readFileSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { PortInUseError } from '../dev/ports.ts'
 import {
   APP_KEY_SECRET_ID,
   DOWNSTREAM_AUDIENCE,
+  entraTokenFileName,
   portsFromEnv,
   startStack,
   stateFileName,
@@ -83,6 +85,11 @@ const starting = startStack({
   build: !args.has('--no-build'),
   log,
   sharedCache: { port: Number(process.env.DEV_DYNAMODB_PORT || 0) },
+  flows: {
+    entraPort: Number(process.env.DEV_ENTRA_PORT || 0),
+    maskinportenPort: Number(process.env.DEV_MASKINPORTEN_PORT || 0),
+    downstreamPort: Number(process.env.DEV_FLOWS_DOWNSTREAM_PORT || 0),
+  },
 })
 let stopping = false
 let stoppingSince = 0
@@ -155,7 +162,16 @@ const rows: Array<[string, string]> = [
   ['Secrets Manager', `${stack.secretsManager.url}  (secret ${APP_KEY_SECRET_ID})`],
   ['DynamoDB (local)', `${stack.dynamodb?.url}  (shared token cache table ${stack.dynamodb?.table})`],
   ['app client', `${stack.clientId}  (keys in ${stateDir})`],
+  ['employee function', `GET ${stack.apiUrl}/employee  (Entra ID on-behalf-of)`],
+  ['scheduled', 'machine (Entra ID), maskinporten: invoke them with the curls below'],
+  ['Entra ID (local)', `${stack.flows?.standIns.entra.issuer}`],
+  ['Maskinporten', `${stack.flows?.standIns.maskinporten.issuer}`],
+  ['flows downstream', `${stack.flows?.downstream.url}  (GET /employee, /machine, /external)`],
 ]
+// Relative to where the developer typed `npm start` (npm's INIT_CWD), as the curl will run there.
+const entraTokenPath = join(stateDirectory, entraTokenFileName(ports.http))
+const entraTokenRelative = relative(process.env.INIT_CWD || process.cwd(), entraTokenPath)
+const entraToken = entraTokenRelative.startsWith('..') ? entraTokenPath : entraTokenRelative
 log(`
 Local TokenX dev stack, 127.0.0.1 only. Ctrl-C stops everything.
 
@@ -164,4 +180,11 @@ ${rows.map(([name, value]) => `  ${name.padEnd(20)}${value}`).join('\n')}
 Try it:
 
   curl -s -H "Authorization: Bearer $(npm run -s token -- --pid 12345678910)" ${stack.apiUrl}/resource
+
+  # an NAV employee (an Entra ID user token from the pre-authorized caller, valid 8 hours)
+  curl -s -H "Authorization: Bearer $(cat ${entraToken})" ${stack.apiUrl}/employee
+
+  # the scheduled functions, once each (AWS Lambda's Invoke API)
+  curl -s -X POST -d '{}' ${stack.invokeUrl('machine')}
+  curl -s -X POST -d '{}' ${stack.invokeUrl('maskinporten')}
 `)

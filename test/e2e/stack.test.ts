@@ -17,6 +17,7 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeJwt } from 'jose'
 import { startIdPorten, type IdPorten } from '../../dev/idporten.ts'
+import { FLOW_APP } from '../../dev/flows-stand-ins.ts'
 import { generateRsaJwk } from '../../dev/keys.ts'
 import { APP_CLIENT_ID, DOWNSTREAM_AUDIENCE, freePort, startStack, type Stack } from '../../dev/stack.ts'
 import { tokenCacheKey } from '../../lib/cache/memory.ts'
@@ -47,6 +48,9 @@ describe('the example function behind serverless-offline', () => {
           stack.downstream.url,
           stack.secretsManager.url,
           stack.dynamodb?.url ?? '',
+          stack.flows?.standIns.entra.url ?? '',
+          stack.flows?.standIns.maskinporten.url ?? '',
+          stack.flows?.downstream.url ?? '',
         ]
           .filter(Boolean)
           .map(portOf)
@@ -281,6 +285,40 @@ describe('the example function behind serverless-offline', () => {
     expect(Buffer.from(item?.data?.B ?? new Uint8Array()).toString('latin1')).not.toContain('eyJ')
   })
 
+  describe('the Entra ID and Maskinporten functions', () => {
+    it('GET /employee exchanges an Entra ID user token on-behalf-of and calls the downstream with it', async () => {
+      const flows = stack.flows
+      if (flows === undefined) throw new Error('the stack started without its Entra ID and Maskinporten side')
+      const before = flows.downstream.authorized['/employee'] ?? 0
+      const response = await fetch(`${apiUrl}/employee`, { headers: { authorization: `Bearer ${await flows.userToken()}` } })
+      expect(response.status).toBe(200)
+      // The downstream saw a user token (on-behalf-of), issued for it by the Entra ID stand-in.
+      expect(await response.json()).toMatchObject({ path: '/employee', sub: 'local-employee', azp_name: FLOW_APP.name })
+      expect(flows.downstream.authorized['/employee']).toBe(before + 1)
+      expect(flows.standIns.entra.requests.at(-1)?.form.get('requested_token_use')).toBe('on_behalf_of')
+    })
+
+    it('GET /employee refuses a caller without an Entra ID token', async () => {
+      const response = await fetch(`${apiUrl}/employee`)
+      expect(response.status).toBe(401)
+    })
+
+    it('invokes the scheduled functions through the Lambda invoke API: machine (Entra ID) and maskinporten', async () => {
+      const flows = stack.flows
+      if (flows === undefined) throw new Error('the stack started without its Entra ID and Maskinporten side')
+      for (const [name, path] of [
+        ['machine', '/machine'],
+        ['maskinporten', '/external'],
+      ] as const) {
+        const before = flows.downstream.authorized[path] ?? 0
+        const response = await fetch(String(stack.invokeUrl(name)), { method: 'POST', body: '{}' })
+        expect(response.status).toBe(200)
+        expect(await response.json()).toEqual({ status: 200 })
+        expect(flows.downstream.authorized[path]).toBe(before + 1)
+      }
+    })
+  })
+
   describe("with TokenX wording errors as tokendings' main branch does", () => {
     // tokendings answers a failed assertion verification with 400 invalid_request "token
     // verification failed: ..." and prefixes subject token failures with "invalid subject_token: ".
@@ -376,6 +414,22 @@ describe('npm start and npm run token', () => {
     expect(output).not.toContain(token)
     expect(output).not.toMatch(/eyJ[\w-]+\.[\w-]+/)
     expect(output).not.toMatch(/"d"\s*:/)
+  })
+
+  it('prints curls for GET /employee (an Entra ID user token) and the scheduled functions, which work as printed', async () => {
+    const curls = output.split('\n').filter((line) => /^\s*curl /.test(line) && !line.includes('/resource'))
+    expect(curls).toHaveLength(3)
+    const employee = curls.find((line) => line.endsWith(`http://127.0.0.1:${ports.HTTP}/employee`))
+    expect(employee).toBeDefined()
+    const run = async (line: string) => (await promisify(execFile)('bash', ['-c', `set -o pipefail; ${line.trim()}`])).stdout
+    expect(JSON.parse(await run(String(employee)))).toMatchObject({ path: '/employee', sub: 'local-employee' })
+    for (const [name, line] of [
+      ['machine', curls[1]],
+      ['maskinporten', curls[2]],
+    ]) {
+      expect(line).toContain(`http://127.0.0.1:${ports.LAMBDA}/2015-03-31/functions/tokenx-handler-kit-local-${name}/invocations`)
+      expect(JSON.parse(await run(String(line)))).toEqual({ status: 200 })
+    }
   })
 
   it('stops everything on Ctrl-C (SIGINT to the process group), leaving no process behind', async () => {
