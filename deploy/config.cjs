@@ -32,7 +32,13 @@ const { pathToFileURL } = require('node:url')
  *   (client credentials), maskinporten: `createMaskinportenClient()`: NAIS's variable names. Their
  *   private key is deployed only as a Secrets Manager secret (never inline in the environment).
  */
-const ENTRA_CLIENT = ['AZURE_APP_CLIENT_ID', 'AZURE_APP_JWK_SECRET_ID', 'AZURE_OPENID_CONFIG_ISSUER', 'AZURE_OPENID_CONFIG_TOKEN_ENDPOINT']
+const ENTRA_CLIENT = [
+  'AZURE_APP_CLIENT_ID',
+  'AZURE_APP_JWK_SECRET_ID',
+  'AZURE_OPENID_CONFIG_ISSUER',
+  'AZURE_OPENID_CONFIG_TOKEN_ENDPOINT',
+  'AZURE_APP_WELL_KNOWN_URL',
+]
 const KINDS = {
   exchange: {
     settings: [
@@ -65,7 +71,13 @@ const KINDS = {
   },
   'entra-machine': { settings: ENTRA_CLIENT, secret: 'AZURE_APP_JWK_SECRET_ID', role: 'EntraKeyRole', policy: 'entra-key' },
   maskinporten: {
-    settings: ['MASKINPORTEN_CLIENT_ID', 'MASKINPORTEN_CLIENT_JWK_SECRET_ID', 'MASKINPORTEN_ISSUER', 'MASKINPORTEN_TOKEN_ENDPOINT'],
+    settings: [
+      'MASKINPORTEN_CLIENT_ID',
+      'MASKINPORTEN_CLIENT_JWK_SECRET_ID',
+      'MASKINPORTEN_ISSUER',
+      'MASKINPORTEN_TOKEN_ENDPOINT',
+      'MASKINPORTEN_WELL_KNOWN_URL',
+    ],
     secret: 'MASKINPORTEN_CLIENT_JWK_SECRET_ID',
     role: 'MaskinportenKeyRole',
     policy: 'maskinporten-key',

@@ -1,7 +1,8 @@
 /**
- * Where the exchange goes: TokenX's token endpoint and issuer (the client assertion's `aud`), given
- * explicitly or read from TokenX's discovery document (`wellKnownUrl`, NAIS's
- * `TOKEN_X_WELL_KNOWN_URL`): RFC 8414 authorization server metadata, or OpenID Connect Discovery 1.0.
+ * Where a token request goes: the provider's token endpoint and issuer (the client assertion's `aud`),
+ * given explicitly or read from its discovery document (`wellKnownUrl`; NAIS's `TOKEN_X_WELL_KNOWN_URL`,
+ * `AZURE_APP_WELL_KNOWN_URL`, `MASKINPORTEN_WELL_KNOWN_URL`): RFC 8414 authorization server metadata,
+ * or OpenID Connect Discovery 1.0. One module for TokenX, Entra ID and Maskinporten.
  *
  * The document is fetched once per client (one per execution environment), lazily on the first
  * exchange, and kept; concurrent first exchanges share one fetch, which stops once no exchange waits
@@ -38,6 +39,10 @@ export interface TargetOptions {
   readonly timeout: number
   readonly fetch?: FetchLike | undefined
   readonly clock: () => number
+  /** The provider, as error details name it. Default `'TokenX'`. */
+  readonly provider?: string | undefined
+  /** How the explicit issuer is named in errors. Default `'TOKEN_X_ISSUER (issuer)'`. */
+  readonly issuerName?: string | undefined
 }
 
 /** A discovery document is a few KB; anything much larger is not one. */
@@ -70,20 +75,42 @@ export function issuerOfWellKnownUrl(wellKnownUrl: string): string | undefined {
 }
 
 /**
- * The target from explicit options (`tokenEndpoint` given: nothing is fetched, `wellKnownUrl` is not
- * read), or from the discovery document, an explicit `issuer` winning over (and checked against) the
- * document's.
+ * Whether a document's `issuer` is the one its URL was made from. Both specifications remove a
+ * terminating "/" of the issuer before adding the well-known path (RFC 8414 §3.1, OpenID Connect
+ * Discovery §4), so the URL cannot tell `https://maskinporten.no/` (Maskinporten's issuer) from
+ * `https://maskinporten.no`: either is the one.
+ */
+export function isIssuerOf(issuer: unknown, wellKnownUrl: string): issuer is string {
+  const made = issuerOfWellKnownUrl(wellKnownUrl)
+  return made !== undefined && (issuer === made || issuer === `${made}/`)
+}
+
+/** What is wrong with a discovery URL, or `undefined`: https: (http: on loopback), of a well-known form whose issuer can be told. */
+export function wellKnownUrlProblem(value: string): string | undefined {
+  if (!isHttpUrl(value) || !isSafeUrl(new URL(value))) return 'must be an https: URL (http: only on a loopback host)'
+  if (issuerOfWellKnownUrl(value) === undefined)
+    return 'must end in /.well-known/oauth-authorization-server or /.well-known/openid-configuration (RFC 8414, OpenID Connect Discovery)'
+  return undefined
+}
+
+/**
+ * The target from explicit options (`tokenEndpoint` given, and `issuer` too when the assertion is
+ * addressed to it: nothing is fetched, `wellKnownUrl` is not read), or from the discovery document,
+ * explicit values winning over it (an explicit `issuer` must be the document's).
  */
 export function exchangeTargets(options: TargetOptions): ExchangeTargetSource {
-  if (options.tokenEndpoint !== undefined) {
+  const explicit =
+    options.tokenEndpoint !== undefined &&
+    (options.wellKnownUrl === undefined || options.assertionAudience === 'token_endpoint' || options.issuer !== undefined)
+  if (explicit) {
     const target: ExchangeTarget = {
-      tokenEndpoint: new URL(options.tokenEndpoint),
-      assertionAudience: options.assertionAudience === 'issuer' ? (options.issuer as string) : options.tokenEndpoint,
+      tokenEndpoint: new URL(options.tokenEndpoint as string),
+      assertionAudience: options.assertionAudience === 'issuer' ? (options.issuer as string) : (options.tokenEndpoint as string),
     }
     return { get: () => target }
   }
   const wellKnownUrl = options.wellKnownUrl as string
-  const expectedIssuer = issuerOfWellKnownUrl(wellKnownUrl) as string
+  const provider = options.provider ?? 'TokenX'
   const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   // A cache of one entry: one fetch shared by concurrent exchanges, aborted once none waits, a failure never kept.
   const cache = new PromiseCache<ExchangeTarget>(1, options.clock)
@@ -93,14 +120,14 @@ export function exchangeTargets(options: TargetOptions): ExchangeTargetSource {
   const load = async (signal: AbortSignal): Promise<Loaded<ExchangeTarget>> => {
     try {
       const document = await within(
-        { abortAfter: options.timeout, outer: signal, message: 'the TokenX discovery document did not arrive in time' },
-        (fetchSignal) => fetchDocument(fetchImpl, wellKnownUrl, fetchSignal),
+        { abortAfter: options.timeout, outer: signal, message: `the ${provider} discovery document did not arrive in time` },
+        (fetchSignal) => fetchDocument(fetchImpl, wellKnownUrl, fetchSignal, provider),
       )
-      known = targetOf(document, expectedIssuer, options)
+      known = targetOf(document, wellKnownUrl, options, provider)
       failure = undefined
       return { value: known, freshUntil: Number.POSITIVE_INFINITY }
     } catch (err) {
-      const translated = translate(err)
+      const translated = translate(err, provider)
       // Given up by every exchange that waited: not the endpoint's failure.
       if (!signal.aborted) failure = { err: translated, until: options.clock() + DISCOVERY_FAILURE_COOLDOWN }
       throw translated
@@ -117,7 +144,7 @@ export function exchangeTargets(options: TargetOptions): ExchangeTargetSource {
       return cache.get('discovery', load, signal).catch((err: unknown) => {
         // The cache rejects a waiter whose own signal aborted with the signal's reason.
         if (err instanceof TokenXError) throw err
-        throw new TokenExchangeError('ERR_TIMEOUT', 'the TokenX discovery document did not arrive before the exchange was given up', {
+        throw new TokenExchangeError('ERR_TIMEOUT', `the ${provider} discovery document did not arrive before the request was given up`, {
           cause: err,
         })
       })
@@ -125,41 +152,45 @@ export function exchangeTargets(options: TargetOptions): ExchangeTargetSource {
   }
 }
 
-/** The document's issuer (RFC 8414 §3.3) and a token endpoint credentials may go to (RFC 8414 §2: `token_endpoint`). */
-function targetOf(document: Record<string, unknown>, expectedIssuer: string, options: TargetOptions): ExchangeTarget {
-  if (document['issuer'] !== expectedIssuer)
-    throw new ConfigError('the TokenX discovery document names another issuer than its URL was made from (RFC 8414 §3.3)')
-  if (options.issuer !== undefined && options.issuer !== expectedIssuer)
-    throw new ConfigError('TOKEN_X_ISSUER (issuer) is not the issuer of the TokenX discovery document')
-  const endpoint = document['token_endpoint']
+/**
+ * The document's issuer (RFC 8414 §3.3; OpenID Connect Discovery §4.3) and a token endpoint
+ * credentials may go to (RFC 8414 §2: `token_endpoint`); an explicit `tokenEndpoint` wins.
+ */
+function targetOf(document: Record<string, unknown>, wellKnownUrl: string, options: TargetOptions, provider: string): ExchangeTarget {
+  const issuer = document['issuer']
+  if (!isIssuerOf(issuer, wellKnownUrl))
+    throw new ConfigError(`the ${provider} discovery document names another issuer than its URL was made from (RFC 8414 §3.3)`)
+  if (options.issuer !== undefined && options.issuer !== issuer)
+    throw new ConfigError(`${options.issuerName ?? 'TOKEN_X_ISSUER (issuer)'} is not the issuer of the ${provider} discovery document`)
+  const endpoint = options.tokenEndpoint ?? document['token_endpoint']
   // A cleartext token endpoint off loopback would hand citizens' tokens and our assertions to anyone on the path.
   if (typeof endpoint !== 'string' || !isHttpUrl(endpoint) || !isSafeUrl(new URL(endpoint))) {
-    throw new ConfigError('the TokenX discovery document has no usable token_endpoint (an https: URL)')
+    throw new ConfigError(`the ${provider} discovery document has no usable token_endpoint (an https: URL)`)
   }
-  return { tokenEndpoint: new URL(endpoint), assertionAudience: options.assertionAudience === 'issuer' ? expectedIssuer : endpoint }
+  return { tokenEndpoint: new URL(endpoint), assertionAudience: options.assertionAudience === 'issuer' ? issuer : endpoint }
 }
 
-/** The document, or why not: 5xx is TokenX failing (502); any other status or a document that is none means the URL is not TokenX's (500). */
-async function fetchDocument(fetchImpl: FetchLike, url: string, signal: AbortSignal): Promise<Record<string, unknown>> {
+/** The document, or why not: 5xx is the provider failing (502); any other status or a document that is none means the URL is not the provider's (500). */
+async function fetchDocument(fetchImpl: FetchLike, url: string, signal: AbortSignal, provider: string): Promise<Record<string, unknown>> {
   try {
     return await getJsonObject(fetchImpl, url, signal, MAX_DOCUMENT_BYTES)
   } catch (err) {
     if (!(err instanceof DocumentError)) throw err
     if (err.problem === 'status' && err.status >= 500)
-      throw new TokenExchangeError('ERR_TOKEN_ENDPOINT', `the TokenX discovery ${err.message}`)
-    throw new ConfigError(`the TokenX discovery ${err.message}`)
+      throw new TokenExchangeError('ERR_TOKEN_ENDPOINT', `the ${provider} discovery ${err.message}`)
+    throw new ConfigError(`the ${provider} discovery ${err.message}`)
   }
 }
 
-/** The kit's own errors pass; a timeout is ERR_TIMEOUT (504), anything else TokenX unreachable (503). */
-function translate(err: unknown): TokenXError {
+/** The kit's own errors pass; a timeout is ERR_TIMEOUT (504), anything else the provider unreachable (503). */
+function translate(err: unknown, provider: string): TokenXError {
   if (err instanceof TokenXError) return err
   if ((err as { name?: unknown } | null)?.name === 'TimeoutError') {
-    return new TokenExchangeError('ERR_TIMEOUT', 'the TokenX discovery document did not arrive in time', { cause: err })
+    return new TokenExchangeError('ERR_TIMEOUT', `the ${provider} discovery document did not arrive in time`, { cause: err })
   }
   return new TokenExchangeError(
     'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
-    `the TokenX discovery document could not be fetched (${safeErrorName(err)})`,
+    `the ${provider} discovery document could not be fetched (${safeErrorName(err)})`,
     { cause: err },
   )
 }

@@ -1,7 +1,9 @@
 /**
  * The token clients of the Entra ID and Maskinporten flows: the engine's loop (engine.ts) behind the
  * same promise cache as TokenX's (single flight, no cached failures, bounded, renewed early), keyed
- * per scope (and per caller for on-behalf-of, by the SHA-256 of the caller's token).
+ * per scope (and per caller for on-behalf-of, by the SHA-256 of the caller's token). The token
+ * endpoint and issuer are configured or come from the provider's discovery document (discovery.ts),
+ * fetched on the first token request that is not a cache hit.
  */
 import { PromiseCache, tokenCacheKey } from '../cache/memory.ts'
 import { ConfigError, TokenXError } from '../errors.ts'
@@ -10,7 +12,8 @@ import type { ExchangedToken, Loaded } from '../types.ts'
 import { fetchPost, nodePost } from '../util/http.ts'
 import { ACCESS_TOKEN_TYPE } from '../util/access-token.ts'
 import type { ExchangeOptions } from './client.ts'
-import { createTokenRunner, requestTimeout, type TokenRunner } from './engine.ts'
+import { exchangeTargets, type ExchangeTarget, type ExchangeTargetSource } from './discovery.ts'
+import { createTokenRunner, requestTimeout, type EngineSettings, type Grant, type TokenRunner } from './engine.ts'
 import {
   clientCredentialsGrant,
   ENTRA,
@@ -70,15 +73,15 @@ export interface MaskinportenTokenClient {
 /** Builds an Entra ID token client; throws `TypeError` for a bad option, before any request. */
 export function createEntraTokenClient(options: EntraOptions): EntraTokenClient {
   const resolved = resolveEntraOptions(options)
-  const base = basics(resolved)
-  const settings = {
+  const base = basics(resolved, ENTRA, 'AZURE_OPENID_CONFIG_ISSUER (issuer)')
+  const settings = (target: ExchangeTarget) => ({
     clientId: resolved.clientId,
-    assertionAudience: resolved.assertionAudience === 'issuer' ? resolved.issuer : resolved.tokenEndpoint,
+    assertionAudience: target.assertionAudience,
     assertionLifetime: resolved.assertionLifetime / 1000,
     clock: resolved.clock,
-  }
-  const credentials = createTokenRunner<ClientCredentialsRequest>(clientCredentialsGrant(settings), base.engine)
-  const obo = createTokenRunner<OnBehalfOfRequest>(onBehalfOfGrant(settings), base.engine)
+  })
+  const credentials = base.runner<ClientCredentialsRequest>((target) => clientCredentialsGrant(settings(target)))
+  const obo = base.runner<OnBehalfOfRequest>((target) => onBehalfOfGrant(settings(target)))
   const cache = new PromiseCache<ExchangedToken>(resolved.cacheMaxEntries, resolved.clock)
   // Client-credentials keys start with a character no digest or scope key of on-behalf-of does.
   const ownKey = (scope: string) => `\u0000${scope}`
@@ -120,15 +123,15 @@ export function createEntraTokenClient(options: EntraOptions): EntraTokenClient 
 /** Builds a Maskinporten token client; throws `TypeError` for a bad option, before any request. */
 export function createMaskinportenTokenClient(options: MaskinportenOptions): MaskinportenTokenClient {
   const resolved = resolveMaskinportenOptions(options)
-  const base = basics(resolved)
-  const run: TokenRunner<MaskinportenRequest> = createTokenRunner(
+  const base = basics(resolved, MASKINPORTEN, 'MASKINPORTEN_ISSUER (issuer)')
+  // Maskinporten's grant assertion is addressed to its issuer (the assertion audience of the target).
+  const run = base.runner<MaskinportenRequest>((target) =>
     maskinportenGrant({
       clientId: resolved.clientId,
-      issuer: resolved.issuer,
+      issuer: target.assertionAudience,
       assertionLifetime: resolved.assertionLifetime / 1000,
       clock: resolved.clock,
     }),
-    base.engine,
   )
   const cache = new PromiseCache<ExchangedToken>(resolved.cacheMaxEntries, resolved.clock)
   // texas caches by target, resource and authorization details alike.
@@ -161,19 +164,47 @@ export function createMaskinportenTokenClient(options: MaskinportenOptions): Mas
   }
 }
 
-function basics(resolved: ResolvedProviderWithKey<ProviderClientOptions>) {
+/**
+ * What both clients share: the key loader, and runners of a grant that is made for the target (the
+ * token endpoint and the assertion's `aud`) once it is known, configured or discovered. The target
+ * never changes once known, so each runner is built once.
+ */
+function basics(
+  resolved: ResolvedProviderWithKey<ProviderClientOptions> & { readonly assertionAudience?: 'issuer' | 'token_endpoint' },
+  provider: string,
+  issuerName: string,
+) {
   const keys: KeyLoader = createKeyLoader(resolved)
-  const tokenEndpoint = new URL(resolved.tokenEndpoint)
-  return {
-    engine: {
-      post: resolved.fetch === undefined ? nodePost : fetchPost(resolved.fetch),
-      tokenEndpoint: () => tokenEndpoint,
-      keys,
-      timeout: resolved.timeout,
-      retries: resolved.retries,
-      retryBackoff: resolved.retryBackoff,
-    },
+  const targets: ExchangeTargetSource = exchangeTargets({
+    tokenEndpoint: resolved.tokenEndpoint,
+    issuer: resolved.issuer,
+    wellKnownUrl: resolved.wellKnownUrl,
+    assertionAudience: resolved.assertionAudience ?? 'issuer',
+    timeout: resolved.timeout,
+    fetch: resolved.fetch,
+    clock: resolved.clock,
+    provider,
+    issuerName,
+  })
+  const runner = <R>(grantFor: (target: ExchangeTarget) => Grant<R>): TokenRunner<R> => {
+    let built: { readonly target: ExchangeTarget; readonly run: TokenRunner<R> } | undefined
+    return async (request, signal, firstKey) => {
+      const target = await targets.get(signal)
+      if (built?.target !== target) {
+        const engine: EngineSettings<R> = {
+          post: resolved.fetch === undefined ? nodePost : fetchPost(resolved.fetch),
+          tokenEndpoint: () => target.tokenEndpoint,
+          keys,
+          timeout: resolved.timeout,
+          retries: resolved.retries,
+          retryBackoff: resolved.retryBackoff,
+        }
+        built = { target, run: createTokenRunner(grantFor(target), engine) }
+      }
+      return built.run(request, signal, firstKey)
+    }
   }
+  return { runner }
 }
 
 /** `authorization_details` as its cache key part (JSON); `ConfigError` unless a list of objects. */

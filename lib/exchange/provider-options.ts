@@ -1,7 +1,8 @@
 /**
  * Options of the Entra ID and Maskinporten clients: one shape, the same documented defaults as the
  * TokenX client (config.ts), validation at construction, and NAIS's own environment variable names
- * (`AZURE_APP_*`, `AZURE_OPENID_CONFIG_*`, `MASKINPORTEN_*`).
+ * (`AZURE_APP_*`, `AZURE_OPENID_CONFIG_*`, `MASKINPORTEN_*`). The token endpoint and issuer are
+ * given, or read from the provider's discovery document (lib/exchange/discovery.ts), as TokenX's.
  */
 import type { JWK } from 'jose'
 import { ConfigError, InvalidOptionError } from '../errors.ts'
@@ -9,15 +10,28 @@ import type { FetchLike, SecretsManagerLike } from '../types.ts'
 import { checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys } from '../util/option-checks.ts'
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 import { checkKeyAndRequestOptions, defaults as tokenXDefaults, REDACTED_KEY } from './config.ts'
+import { wellKnownUrlProblem } from './discovery.ts'
 
 /** What every provider client takes (Entra ID, Maskinporten); each option says its unit and default. */
 export interface ProviderClientOptions {
   /** Our client id at the provider (`AZURE_APP_CLIENT_ID`, `MASKINPORTEN_CLIENT_ID`). Required. */
   clientId: string
-  /** The provider's token endpoint (`AZURE_OPENID_CONFIG_TOKEN_ENDPOINT`, `MASKINPORTEN_TOKEN_ENDPOINT`). Required. */
-  tokenEndpoint: string
-  /** The provider's issuer (`AZURE_OPENID_CONFIG_ISSUER`, `MASKINPORTEN_ISSUER`): the assertion's `aud`. Required. */
-  issuer: string
+  /**
+   * The provider's token endpoint (`AZURE_OPENID_CONFIG_TOKEN_ENDPOINT`, `MASKINPORTEN_TOKEN_ENDPOINT`).
+   * Required unless `wellKnownUrl` is given; wins over the document's.
+   */
+  tokenEndpoint?: string | undefined
+  /**
+   * The provider's issuer (`AZURE_OPENID_CONFIG_ISSUER`, `MASKINPORTEN_ISSUER`): the assertion's `aud`.
+   * Required unless `wellKnownUrl` is given; must then be the document's.
+   */
+  issuer?: string | undefined
+  /**
+   * The provider's discovery document (`AZURE_APP_WELL_KNOWN_URL`, `MASKINPORTEN_WELL_KNOWN_URL`;
+   * OpenID Connect Discovery or RFC 8414): what of `tokenEndpoint` and `issuer` is not given is read
+   * from it on the first token request (fetched once, within `timeout`). Not read when both are given.
+   */
+  wellKnownUrl?: string | undefined
   /** The private RSA JWK, inline, as JSON text or object (`AZURE_APP_JWK`, `MASKINPORTEN_CLIENT_JWK`). */
   privateJwk?: string | JWK | undefined
   /** Name or ARN of a Secrets Manager secret holding the JWK JSON (`AZURE_APP_JWK_SECRET_ID`, `MASKINPORTEN_CLIENT_JWK_SECRET_ID`). */
@@ -63,8 +77,10 @@ export type MaskinportenOptions = ProviderClientOptions
 
 /** The options in force, defaults applied; an inline key shows as `'[redacted]'`. */
 export type ResolvedProviderOptions<O extends ProviderClientOptions> = Readonly<
-  Required<Omit<O, 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager'>> &
-    Pick<O, 'privateJwkSecretId' | 'fetch' | 'secretsManager'> & { privateJwk?: typeof REDACTED_KEY | undefined }
+  Required<Omit<O, 'tokenEndpoint' | 'issuer' | 'wellKnownUrl' | 'privateJwk' | 'privateJwkSecretId' | 'fetch' | 'secretsManager'>> &
+    Pick<O, 'tokenEndpoint' | 'issuer' | 'wellKnownUrl' | 'privateJwkSecretId' | 'fetch' | 'secretsManager'> & {
+      privateJwk?: typeof REDACTED_KEY | undefined
+    }
 >
 
 /** The options in force with the inline key itself: for the key loader only. */
@@ -98,6 +114,7 @@ const commonKeys = [
   'clientId',
   'tokenEndpoint',
   'issuer',
+  'wellKnownUrl',
   'privateJwk',
   'privateJwkSecretId',
   'assertionLifetime',
@@ -145,8 +162,13 @@ function resolveCommon<O extends ProviderClientOptions>(
   checkOptionsObject('options', options)
   checkKnownKeys(options, keys)
   const resolved = { ...defaultsOf, ...withoutUndefined(options) } as O & typeof providerDefaults
-  checkUrl('tokenEndpoint', resolved.tokenEndpoint)
-  checkUrl('issuer', resolved.issuer)
+  if (resolved.wellKnownUrl !== undefined) {
+    checkUrl('wellKnownUrl', resolved.wellKnownUrl)
+    const problem = wellKnownUrlProblem(resolved.wellKnownUrl)
+    if (problem !== undefined) throw new InvalidOptionError('wellKnownUrl', problem)
+  }
+  if (resolved.tokenEndpoint !== undefined || resolved.wellKnownUrl === undefined) checkUrl('tokenEndpoint', resolved.tokenEndpoint)
+  if (resolved.issuer !== undefined || resolved.wellKnownUrl === undefined) checkUrl('issuer', resolved.issuer)
   checkKeyAndRequestOptions(resolved, false)
   return resolved
 }
@@ -164,6 +186,7 @@ interface EnvNames {
   readonly clientId: string
   readonly tokenEndpoint: string
   readonly issuer: string
+  readonly wellKnownUrl: string
   readonly jwk: string
   readonly jwkSecretId: string
 }
@@ -172,6 +195,7 @@ const ENTRA_ENV: EnvNames = {
   clientId: 'AZURE_APP_CLIENT_ID',
   tokenEndpoint: 'AZURE_OPENID_CONFIG_TOKEN_ENDPOINT',
   issuer: 'AZURE_OPENID_CONFIG_ISSUER',
+  wellKnownUrl: 'AZURE_APP_WELL_KNOWN_URL',
   jwk: 'AZURE_APP_JWK',
   jwkSecretId: 'AZURE_APP_JWK_SECRET_ID',
 }
@@ -180,13 +204,15 @@ const MASKINPORTEN_ENV: EnvNames = {
   clientId: 'MASKINPORTEN_CLIENT_ID',
   tokenEndpoint: 'MASKINPORTEN_TOKEN_ENDPOINT',
   issuer: 'MASKINPORTEN_ISSUER',
+  wellKnownUrl: 'MASKINPORTEN_WELL_KNOWN_URL',
   jwk: 'MASKINPORTEN_CLIENT_JWK',
   jwkSecretId: 'MASKINPORTEN_CLIENT_JWK_SECRET_ID',
 }
 
 /**
- * Reads `AZURE_APP_CLIENT_ID`, `AZURE_OPENID_CONFIG_TOKEN_ENDPOINT`, `AZURE_OPENID_CONFIG_ISSUER` and
- * `AZURE_APP_JWK` or `AZURE_APP_JWK_SECRET_ID`. Throws `ConfigError` naming the variable; values are
+ * Reads `AZURE_APP_CLIENT_ID`, `AZURE_OPENID_CONFIG_TOKEN_ENDPOINT` and `AZURE_OPENID_CONFIG_ISSUER`
+ * (or, for what of them is unset, `AZURE_APP_WELL_KNOWN_URL`), and `AZURE_APP_JWK` or
+ * `AZURE_APP_JWK_SECRET_ID`. Throws `ConfigError` naming the variable; values are
  * never echoed (one of them is a private key).
  */
 export function entraOptionsFromEnv(env: Env = process.env): EntraOptions {
@@ -196,8 +222,8 @@ export function entraOptionsFromEnv(env: Env = process.env): EntraOptions {
 }
 
 /**
- * Reads `MASKINPORTEN_CLIENT_ID`, `MASKINPORTEN_TOKEN_ENDPOINT`, `MASKINPORTEN_ISSUER` and
- * `MASKINPORTEN_CLIENT_JWK` or `MASKINPORTEN_CLIENT_JWK_SECRET_ID`; as `entraOptionsFromEnv`.
+ * Reads `MASKINPORTEN_CLIENT_ID`, `MASKINPORTEN_TOKEN_ENDPOINT` and `MASKINPORTEN_ISSUER` (or, for
+ * what of them is unset, `MASKINPORTEN_WELL_KNOWN_URL`), and `MASKINPORTEN_CLIENT_JWK` or `MASKINPORTEN_CLIENT_JWK_SECRET_ID`; as `entraOptionsFromEnv`.
  */
 export function maskinportenOptionsFromEnv(env: Env = process.env): MaskinportenOptions {
   return fromEnv(env, MASKINPORTEN_ENV)
@@ -213,22 +239,37 @@ function fromEnv(env: Env, names: EnvNames): ProviderClientOptions {
     if (value === undefined) throw new ConfigError(`${name} is not set`)
     return value
   }
-  const url = (name: string): string => {
-    const value = required(name)
-    if (!isHttpUrl(value) || !isSafeUrl(new URL(value)))
+  const url = (name: string): string | undefined => {
+    const value = read(name)
+    if (value !== undefined && (!isHttpUrl(value) || !isSafeUrl(new URL(value))))
       throw new ConfigError(`${name} must be an https: URL (http: only on a loopback host)`)
     return value
   }
   const clientId = required(names.clientId)
   const tokenEndpoint = url(names.tokenEndpoint)
   const issuer = url(names.issuer)
+  // Read only when something is left to discover: explicit variables win.
+  const wellKnownUrl = tokenEndpoint === undefined || issuer === undefined ? read(names.wellKnownUrl) : undefined
+  if (wellKnownUrl === undefined) {
+    if (tokenEndpoint === undefined) throw new ConfigError(`${names.tokenEndpoint} or ${names.wellKnownUrl} must be set`)
+    if (issuer === undefined) throw new ConfigError(`${names.issuer} or ${names.wellKnownUrl} must be set`)
+  } else {
+    const problem = wellKnownUrlProblem(wellKnownUrl)
+    if (problem !== undefined) throw new ConfigError(`${names.wellKnownUrl} ${problem}`)
+  }
   const privateJwk = read(names.jwk)
   const privateJwkSecretId = read(names.jwkSecretId)
   if (privateJwk === undefined && privateJwkSecretId === undefined)
     throw new ConfigError(`${names.jwk} or ${names.jwkSecretId} must be set`)
   if (privateJwk !== undefined && privateJwkSecretId !== undefined)
     throw new ConfigError(`set only one of ${names.jwk} and ${names.jwkSecretId}`)
-  return { clientId, tokenEndpoint, issuer, ...(privateJwk === undefined ? { privateJwkSecretId } : { privateJwk }) }
+  return {
+    clientId,
+    ...(tokenEndpoint === undefined ? {} : { tokenEndpoint }),
+    ...(issuer === undefined ? {} : { issuer }),
+    ...(wellKnownUrl === undefined ? {} : { wellKnownUrl }),
+    ...(privateJwk === undefined ? { privateJwkSecretId } : { privateJwk }),
+  }
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

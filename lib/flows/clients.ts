@@ -34,8 +34,8 @@ export interface MaskinportenClient extends MaskinportenTokenClient {
 
 /**
  * An Entra ID client; without options, from NAIS's variables (`AZURE_APP_CLIENT_ID`,
- * `AZURE_OPENID_CONFIG_TOKEN_ENDPOINT`, `AZURE_OPENID_CONFIG_ISSUER`, `AZURE_APP_JWK` or
- * `AZURE_APP_JWK_SECRET_ID`). Throws `TypeError` for a bad option, `ConfigError` for a bad variable.
+ * `AZURE_OPENID_CONFIG_TOKEN_ENDPOINT` and `AZURE_OPENID_CONFIG_ISSUER` or `AZURE_APP_WELL_KNOWN_URL`,
+ * `AZURE_APP_JWK` or `AZURE_APP_JWK_SECRET_ID`). Throws `TypeError` for a bad option, `ConfigError` for a bad variable.
  */
 export function createEntraClient(options: EntraOptions = entraOptionsFromEnv()): EntraClient {
   const tokens = createEntraTokenClient(options)
@@ -62,8 +62,8 @@ export function createEntraClient(options: EntraOptions = entraOptionsFromEnv())
 
 /**
  * A Maskinporten client; without options, from NAIS's variables (`MASKINPORTEN_CLIENT_ID`,
- * `MASKINPORTEN_TOKEN_ENDPOINT`, `MASKINPORTEN_ISSUER`, `MASKINPORTEN_CLIENT_JWK` or
- * `MASKINPORTEN_CLIENT_JWK_SECRET_ID`).
+ * `MASKINPORTEN_TOKEN_ENDPOINT` and `MASKINPORTEN_ISSUER` or `MASKINPORTEN_WELL_KNOWN_URL`,
+ * `MASKINPORTEN_CLIENT_JWK` or `MASKINPORTEN_CLIENT_JWK_SECRET_ID`).
  */
 export function createMaskinportenClient(options: MaskinportenOptions = maskinportenOptionsFromEnv()): MaskinportenClient {
   const tokens = createMaskinportenTokenClient(options)

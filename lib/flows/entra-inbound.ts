@@ -1,11 +1,13 @@
 /**
  * Validation of a caller's Entra ID access token, for an API that exchanges it on-behalf-of: RS256
- * signature with a key from `AZURE_OPENID_CONFIG_JWKS_URI` (the kit's JWKS cache, lib/inbound/jwks.ts),
- * `iss` = `AZURE_OPENID_CONFIG_ISSUER`, `aud` = our client id, `exp`/`nbf`/`iat`, and — when
+ * signature with a key from `AZURE_OPENID_CONFIG_JWKS_URI`, or from the `jwks_uri` of the discovery
+ * document `AZURE_APP_WELL_KNOWN_URL` (the kit's JWKS cache, lib/inbound/jwks.ts, which checks the
+ * document's issuer), `iss` = `AZURE_OPENID_CONFIG_ISSUER` (or the issuer the well-known URL names), `aud` = our client id, `exp`/`nbf`/`iat`, and — when
  * `AZURE_APP_PRE_AUTHORIZED_APPS` is given — `azp` (v2.0 tokens; `appid` in v1.0) one of the
  * pre-authorized apps' client ids, 403 otherwise (as NAIS's inbound access policy).
  */
 import { BearerTokenError, ConfigError, ForbiddenCallerError, InvalidOptionError } from '../errors.ts'
+import { issuerOfWellKnownUrl, wellKnownUrlProblem } from '../exchange/discovery.ts'
 import { createIssuerKeys, type IssuerKeys } from '../inbound/jwks.ts'
 import { checkClaims, decodeJwt, TokenRefusal, verifySignature } from '../inbound/verify.ts'
 import type { FetchLike } from '../types.ts'
@@ -20,10 +22,15 @@ export interface PreAuthorizedApp {
 }
 
 export interface EntraInboundOptions {
-  /** `AZURE_OPENID_CONFIG_ISSUER`. Required. */
-  issuer: string
-  /** `AZURE_OPENID_CONFIG_JWKS_URI`. Required. */
-  jwksUri: string
+  /** `AZURE_OPENID_CONFIG_ISSUER`. Required unless `wellKnownUrl` is given (then: the issuer its URL names, `…/{tenant}/v2.0`). */
+  issuer?: string | undefined
+  /** `AZURE_OPENID_CONFIG_JWKS_URI`. Required unless `wellKnownUrl` is given; wins over it. */
+  jwksUri?: string | undefined
+  /**
+   * `AZURE_APP_WELL_KNOWN_URL` (OpenID Connect Discovery): without `jwksUri`, the keys are found through
+   * its `jwks_uri`, fetched with the JWKS; its `issuer` must be `issuer`.
+   */
+  wellKnownUrl?: string | undefined
   /** Our client id, the `aud` of accepted tokens (`AZURE_APP_CLIENT_ID`). Required. */
   audience: string
   /** The apps that may call (`AZURE_APP_PRE_AUTHORIZED_APPS`); unset: any app Entra ID issued a token to for us. */
@@ -50,6 +57,7 @@ export const entraInboundDefaults = Object.freeze({
 const keys = optionKeys<EntraInboundOptions>()(
   'issuer',
   'jwksUri',
+  'wellKnownUrl',
   'audience',
   'preAuthorizedApps',
   'clockTolerance',
@@ -74,9 +82,17 @@ export function createEntraValidator(options: EntraInboundOptions): EntraValidat
   const resolved = {
     ...entraInboundDefaults,
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-  } as Required<EntraInboundOptions>
-  checkUrl('inbound.issuer', resolved.issuer)
-  checkUrl('inbound.jwksUri', resolved.jwksUri)
+  } as Required<Omit<EntraInboundOptions, 'wellKnownUrl' | 'jwksUri' | 'issuer'>> &
+    Pick<EntraInboundOptions, 'wellKnownUrl' | 'jwksUri' | 'issuer'>
+  if (resolved.wellKnownUrl !== undefined) {
+    checkUrl('inbound.wellKnownUrl', resolved.wellKnownUrl)
+    const problem = wellKnownUrlProblem(resolved.wellKnownUrl)
+    if (problem !== undefined) throw new InvalidOptionError('inbound.wellKnownUrl', problem)
+  }
+  // Entra ID's v2.0 issuer ends in no "/", so it is the one its URL names (jwks.ts then checks the document's).
+  const issuer = resolved.issuer ?? (resolved.wellKnownUrl === undefined ? undefined : issuerOfWellKnownUrl(resolved.wellKnownUrl))
+  checkUrl('inbound.issuer', issuer)
+  if (resolved.jwksUri !== undefined || resolved.wellKnownUrl === undefined) checkUrl('inbound.jwksUri', resolved.jwksUri)
   if (typeof resolved.audience !== 'string' || resolved.audience === '')
     throw new InvalidOptionError('inbound.audience', 'must be our client id')
   checkInteger('inbound.clockTolerance', resolved.clockTolerance, 0, 300_000)
@@ -87,8 +103,8 @@ export function createEntraValidator(options: EntraInboundOptions): EntraValidat
   const allowed =
     options.preAuthorizedApps === undefined ? undefined : new Set(checkApps(options.preAuthorizedApps).map((app) => app.clientId))
   const issuerKeys: IssuerKeys = createIssuerKeys({
-    issuer: resolved.issuer,
-    jwksUri: resolved.jwksUri,
+    issuer: issuer as string,
+    ...(resolved.jwksUri === undefined ? { wellKnownUrl: resolved.wellKnownUrl } : { jwksUri: resolved.jwksUri }),
     timeout: resolved.jwksTimeout,
     cooldown: 30_000,
     maxAge: 600_000,
@@ -106,7 +122,7 @@ export function createEntraValidator(options: EntraInboundOptions): EntraValidat
         if (key === null) throw new TokenRefusal('unknown kid')
         if (!verifySignature(jwt, key)) throw new TokenRefusal('bad signature')
         checkClaims(jwt.payload, {
-          issuer: resolved.issuer,
+          issuer: issuer as string,
           audience: resolved.audience,
           now: resolved.clock(),
           leeway: resolved.clockTolerance,
@@ -137,17 +153,31 @@ function checkApps(apps: unknown): readonly PreAuthorizedApp[] {
 }
 
 /**
- * Reads `AZURE_OPENID_CONFIG_ISSUER`, `AZURE_OPENID_CONFIG_JWKS_URI`, `AZURE_APP_CLIENT_ID` and the
- * optional `AZURE_APP_PRE_AUTHORIZED_APPS` (JSON). Throws `ConfigError` naming the variable.
+ * Reads `AZURE_OPENID_CONFIG_ISSUER` and `AZURE_OPENID_CONFIG_JWKS_URI` (or, for what of them is unset,
+ * `AZURE_APP_WELL_KNOWN_URL`), `AZURE_APP_CLIENT_ID` and the optional `AZURE_APP_PRE_AUTHORIZED_APPS`
+ * (JSON). Throws `ConfigError` naming the variable.
  */
 export function entraInboundFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): EntraInboundOptions {
-  const required = (name: string): string => {
+  const read = (name: string): string | undefined => {
     const value = env[name]?.trim()
-    if (value === undefined || value === '') throw new ConfigError(`${name} is not set`)
+    return value === undefined || value === '' ? undefined : value
+  }
+  const required = (name: string): string => {
+    const value = read(name)
+    if (value === undefined) throw new ConfigError(`${name} is not set`)
     return value
   }
-  const issuer = required('AZURE_OPENID_CONFIG_ISSUER')
-  const jwksUri = required('AZURE_OPENID_CONFIG_JWKS_URI')
+  const issuer = read('AZURE_OPENID_CONFIG_ISSUER')
+  const jwksUri = read('AZURE_OPENID_CONFIG_JWKS_URI')
+  // Read only when something is left to discover: explicit variables win.
+  const wellKnownUrl = issuer === undefined || jwksUri === undefined ? read('AZURE_APP_WELL_KNOWN_URL') : undefined
+  if (wellKnownUrl === undefined) {
+    if (issuer === undefined) throw new ConfigError('AZURE_OPENID_CONFIG_ISSUER or AZURE_APP_WELL_KNOWN_URL must be set')
+    if (jwksUri === undefined) throw new ConfigError('AZURE_OPENID_CONFIG_JWKS_URI or AZURE_APP_WELL_KNOWN_URL must be set')
+  } else {
+    const problem = wellKnownUrlProblem(wellKnownUrl)
+    if (problem !== undefined) throw new ConfigError(`AZURE_APP_WELL_KNOWN_URL ${problem}`)
+  }
   const audience = required('AZURE_APP_CLIENT_ID')
   const apps = env['AZURE_APP_PRE_AUTHORIZED_APPS']?.trim()
   let preAuthorizedApps: PreAuthorizedApp[] | undefined
@@ -158,5 +188,11 @@ export function entraInboundFromEnv(env: Readonly<Record<string, string | undefi
       throw new ConfigError('AZURE_APP_PRE_AUTHORIZED_APPS must be a JSON array of {"name":"cluster:namespace:app","clientId":"<uuid>"}')
     }
   }
-  return { issuer, jwksUri, audience, preAuthorizedApps }
+  return {
+    ...(issuer === undefined ? {} : { issuer }),
+    ...(jwksUri === undefined ? {} : { jwksUri }),
+    ...(wellKnownUrl === undefined ? {} : { wellKnownUrl }),
+    audience,
+    preAuthorizedApps,
+  }
 }

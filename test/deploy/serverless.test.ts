@@ -681,6 +681,23 @@ describe('deploy/config.cjs plan and check: Entra ID and Maskinporten', () => {
     ).resolves.toBeUndefined()
   })
 
+  it("passes NAIS's well-known URLs in place of the issuers, token endpoints and JWKS URI, and hands them on", async () => {
+    const discovered = {
+      ...full,
+      AZURE_OPENID_CONFIG_ISSUER: undefined,
+      AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: undefined,
+      AZURE_OPENID_CONFIG_JWKS_URI: undefined,
+      AZURE_APP_WELL_KNOWN_URL: 'https://login.example.test/tenant/v2.0/.well-known/openid-configuration',
+      MASKINPORTEN_ISSUER: undefined,
+      MASKINPORTEN_TOKEN_ENDPOINT: undefined,
+      MASKINPORTEN_WELL_KNOWN_URL: 'https://maskinporten.example.test/.well-known/oauth-authorization-server',
+    }
+    await expect(config.checkPlan(planOf(discovered))).resolves.toBeUndefined()
+    const text = JSON.stringify(planOf(discovered))
+    expect(text).toContain(discovered.AZURE_APP_WELL_KNOWN_URL)
+    expect(text).toContain(discovered.MASKINPORTEN_WELL_KNOWN_URL)
+  })
+
   it.each([
     [
       'an Entra client id that is no UUID',
@@ -697,11 +714,20 @@ describe('deploy/config.cjs plan and check: Entra ID and Maskinporten', () => {
       { AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: 'http://login.example.test/token' },
       'function machine: AZURE_OPENID_CONFIG_TOKEN_ENDPOINT must be an https: URL',
     ],
-    ['no Entra issuer', { AZURE_OPENID_CONFIG_ISSUER: undefined }, 'function employee: AZURE_OPENID_CONFIG_ISSUER is not set'],
+    [
+      'no Entra issuer',
+      { AZURE_OPENID_CONFIG_ISSUER: undefined },
+      'function employee: AZURE_OPENID_CONFIG_ISSUER or AZURE_APP_WELL_KNOWN_URL must be set',
+    ],
+    [
+      'an Entra well-known URL of no well-known form',
+      { AZURE_OPENID_CONFIG_ISSUER: undefined, AZURE_APP_WELL_KNOWN_URL: 'https://login.example.test/tenant/v2.0/metadata' },
+      'function employee: AZURE_APP_WELL_KNOWN_URL must end in /.well-known/',
+    ],
     [
       'no Entra JWKS (on-behalf-of checks the caller)',
       { AZURE_OPENID_CONFIG_JWKS_URI: undefined },
-      'function employee: AZURE_OPENID_CONFIG_JWKS_URI is not set',
+      'function employee: AZURE_OPENID_CONFIG_JWKS_URI or AZURE_APP_WELL_KNOWN_URL must be set',
     ],
     [
       'pre-authorized apps that are no JSON list',
@@ -718,7 +744,11 @@ describe('deploy/config.cjs plan and check: Entra ID and Maskinporten', () => {
       { MACHINE_DOWNSTREAM_SCOPE: undefined },
       'function machine: DOWNSTREAM_SCOPE (deploy setting MACHINE_DOWNSTREAM_SCOPE) is not set',
     ],
-    ['no Maskinporten issuer', { MASKINPORTEN_ISSUER: undefined }, 'function maskinporten: MASKINPORTEN_ISSUER is not set'],
+    [
+      'no Maskinporten issuer',
+      { MASKINPORTEN_ISSUER: undefined },
+      'function maskinporten: MASKINPORTEN_ISSUER or MASKINPORTEN_WELL_KNOWN_URL must be set',
+    ],
     [
       'no Maskinporten key secret',
       { MASKINPORTEN_CLIENT_JWK_SECRET_ID: undefined },

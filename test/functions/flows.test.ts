@@ -202,14 +202,20 @@ describe('functions/machine (scheduled, Entra ID client credentials)', () => {
   it('fails every run naming the setting when one is missing', async () => {
     const handler = await load<ScheduledHandler>(
       'machine',
-      deployedEnv({ DOWNSTREAM_URL: api.url, AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: undefined, DOWNSTREAM_SCOPE: FLOW_DOWNSTREAM.name }),
+      // Neither the token endpoint nor the discovery document it could be read from.
+      deployedEnv({
+        DOWNSTREAM_URL: api.url,
+        AZURE_OPENID_CONFIG_TOKEN_ENDPOINT: undefined,
+        AZURE_APP_WELL_KNOWN_URL: undefined,
+        DOWNSTREAM_SCOPE: FLOW_DOWNSTREAM.name,
+      }),
     )
     const requests = stands.entra.requests.length
     await expect(handler({}, lambdaContext())).rejects.toMatchObject({
       code: 'ERR_CONFIG',
-      detail: 'AZURE_OPENID_CONFIG_TOKEN_ENDPOINT is not set',
+      detail: 'AZURE_OPENID_CONFIG_TOKEN_ENDPOINT or AZURE_APP_WELL_KNOWN_URL must be set',
     })
-    expect(lines.join('')).toContain('AZURE_OPENID_CONFIG_TOKEN_ENDPOINT is not set')
+    expect(lines.join('')).toContain('AZURE_OPENID_CONFIG_TOKEN_ENDPOINT or AZURE_APP_WELL_KNOWN_URL must be set')
     expect(stands.entra.requests.length).toBe(requests)
   })
 

@@ -99,9 +99,44 @@ describe('exchangeTargets with a discovery document (injected fetch)', () => {
     })
   })
 
+  it('takes the issuer with a trailing slash the URL was made from (RFC 8414 §3.1), as the document gives it', async () => {
+    // Maskinporten's issuer is https://maskinporten.no/, its document at https://maskinporten.no/.well-known/oauth-authorization-server.
+    const source = targets(async () => json({ ...DOCUMENT, issuer: 'https://tokenx.example/' }))
+    expect((await source.get(never)).assertionAudience).toBe('https://tokenx.example/')
+  })
+
+  it('with tokenEndpoint but no issuer to address the assertion to, reads the issuer from the document and keeps the endpoint', async () => {
+    const calls: string[] = []
+    const source = targets(
+      async (input) => {
+        calls.push(String(input))
+        return json(DOCUMENT)
+      },
+      { tokenEndpoint: 'https://tokenx.example/other-token' },
+    )
+    expect(await source.get(never)).toStrictEqual({
+      tokenEndpoint: new URL('https://tokenx.example/other-token'),
+      assertionAudience: DOCUMENT.issuer,
+    })
+    expect(calls).toStrictEqual([WELL_KNOWN])
+  })
+
+  it('names the provider and its issuer variable in errors', async () => {
+    const err = await failure(
+      targets(async () => json(DOCUMENT), { provider: 'Maskinporten', issuerName: 'MASKINPORTEN_ISSUER', issuer: 'https://x.example' }).get(
+        never,
+      ),
+    )
+    expect(err).toMatchObject({
+      code: 'ERR_CONFIG',
+      detail: 'MASKINPORTEN_ISSUER is not the issuer of the Maskinporten discovery document',
+    })
+  })
+
   it.each<[string, unknown, Partial<TargetOptions>?]>([
     ['an issuer other than the URL was made from (RFC 8414 §3.3)', { ...DOCUMENT, issuer: 'https://evil.example' }],
-    ['the issuer with a trailing slash (identical means identical)', { ...DOCUMENT, issuer: 'https://tokenx.example/' }],
+    ['an issuer with another path', { ...DOCUMENT, issuer: 'https://tokenx.example/x' }],
+    ['an issuer with two trailing slashes', { ...DOCUMENT, issuer: 'https://tokenx.example//' }],
     ['an issuer other than the configured TOKEN_X_ISSUER', DOCUMENT, { issuer: 'https://tokenx.other.example' }],
     ['no token_endpoint', { issuer: DOCUMENT.issuer }],
     ['a cleartext token_endpoint off loopback', { ...DOCUMENT, token_endpoint: 'http://tokenx.example/token' }],
