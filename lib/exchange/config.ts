@@ -9,7 +9,7 @@ import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkU
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
 import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from '../cache/shared.ts'
 import type { PrivateJwkLoader } from './key.ts'
-import { issuerOfWellKnownUrl } from './discovery.ts'
+import { wellKnownUrlProblem } from './discovery.ts'
 
 /** Where the assertion's `aud` points. tokendings accepts both and says it will later accept only the issuer. */
 export type AssertionAudience = 'token_endpoint' | 'issuer'
@@ -303,14 +303,6 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
     ...(assertionAudience ? { assertionAudience } : {}),
     ...sharedCache,
   }
-}
-
-/** What is wrong with a discovery URL, or `undefined`: https: (http: on loopback), of a well-known form whose issuer can be told. */
-function wellKnownUrlProblem(value: string): string | undefined {
-  if (!isHttpUrl(value) || !isSafeUrl(new URL(value))) return 'must be an https: URL (http: only on a loopback host)'
-  if (issuerOfWellKnownUrl(value) === undefined)
-    return 'must end in /.well-known/oauth-authorization-server or /.well-known/openid-configuration (RFC 8414, OpenID Connect Discovery)'
-  return undefined
 }
 
 function checkWellKnownUrl(name: string, value: unknown): void {
