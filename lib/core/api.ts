@@ -11,42 +11,24 @@ import { bearerToken } from '../inbound/bearer.ts'
 import { inboundValidatorGetter, type VerifiedClaims } from '../inbound/validator.ts'
 import { checkAllowedClients, inboundDefaults, inboundOptionKeys, type InboundIssuer, type InboundOptions } from '../inbound/config.ts'
 import { lazyDeadline, releaseDeadline } from './deadline.ts'
-import { middlewareDefaults, observerFor, type TokenXCoreOptions } from './options.ts'
+import { coreRuntimeOptionKeys, middlewareDefaults, observerFor, type CoreRuntimeOptions } from './options.ts'
 import { checkKnownKeys, checkNonNegativeInteger, checkOptionsObject, optionKeys } from '../util/option-checks.ts'
 import { respondTo } from './respond.ts'
 import type { ErrorResponse } from './response.ts'
 
-export interface TokenXApiOptions extends Omit<InboundOptions, 'idporten' | 'tokenX'> {
+export interface TokenXApiOptions extends Omit<InboundOptions, 'idporten' | 'tokenX'>, CoreRuntimeOptions {
   /**
    * TokenX as the issuer, with our client id as `audience`. Default: from the environment on the first
    * invocation (`TOKEN_X_ISSUER`, `TOKEN_X_JWKS_URI` or `TOKEN_X_WELL_KNOWN_URL`, `TOKEN_X_CLIENT_ID`).
    */
   tokenX?: InboundIssuer | undefined
-  /** Where the default configuration is read. Default `process.env`. */
-  env?: Readonly<Record<string, string | undefined>> | undefined
-  /** Milliseconds kept free before the Lambda's deadline: a JWKS fetch stops waiting by then. Default 500. */
-  deadlineMargin?: number
-  /** As `tokenX()`'s: where refused tokens and errors are logged; `false` logs nothing. */
-  logger?: TokenXCoreOptions<string>['logger']
-  /** As `tokenX()`'s: a Powertools `Metrics` instance, or `false`. */
-  metrics?: TokenXCoreOptions<string>['metrics']
-  /** As `tokenX()`'s: an OpenTelemetry `Tracer`, or `false`. */
-  tracer?: TokenXCoreOptions<string>['tracer']
-  /** As `tokenX()`'s: the `service` of log lines and the metrics dimension. */
-  serviceName?: string | undefined
 }
 
 /** Every key of `TokenXApiOptions`, in one place: the inbound options but `idporten`, and the observability ones. */
 export const apiOptionKeys = optionKeys<TokenXApiOptions>()(
-  'env',
-  'deadlineMargin',
-  'logger',
-  'metrics',
-  'tracer',
-  'serviceName',
+  ...coreRuntimeOptionKeys,
   ...inboundOptionKeys.filter((key): key is Exclude<typeof key, 'idporten'> => key !== 'idporten'),
 )
-
 export interface TokenXApiCore {
   /** The verified claims of the event's TokenX token; rejects with a `TokenXError` (401, 403, 5xx). */
   authorize(event: unknown, context?: Partial<LambdaContextLike>): Promise<VerifiedClaims>

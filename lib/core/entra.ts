@@ -20,40 +20,21 @@ import { bearerToken } from '../inbound/bearer.ts'
 import type { LambdaContextLike } from '../types.ts'
 import { checkKnownKeys, checkNonNegativeInteger, checkOptionsObject, optionKeys } from '../util/option-checks.ts'
 import { lazyDeadline, releaseDeadline } from './deadline.ts'
-import { middlewareDefaults, observerFor, type TokenXCoreOptions } from './options.ts'
+import { coreRuntimeOptionKeys, middlewareDefaults, observerFor, type CoreRuntimeOptions } from './options.ts'
 import { respondTo } from './respond.ts'
 import type { ErrorResponse } from './response.ts'
 import { checkTarget } from '../flows/bound-fetch.ts'
 
-export interface EntraOnBehalfOfOptions {
+export interface EntraOnBehalfOfOptions extends CoreRuntimeOptions {
   /** The downstream API: `scope` (`api://cluster.namespace.app/.default` or `cluster:namespace:app`) and `url`. Required. */
   target: TargetOptions
   /** The Entra ID client's options. Default: from the environment on the first invocation (`AZURE_APP_*`, `AZURE_OPENID_CONFIG_*`). */
   client?: EntraOptions | undefined
   /** The caller token's checks. Default: from the environment on the first invocation (with `AZURE_APP_PRE_AUTHORIZED_APPS`). */
   inbound?: EntraInboundOptions | undefined
-  /** Where the defaults are read. Default `process.env`. */
-  env?: Readonly<Record<string, string | undefined>> | undefined
-  /** Milliseconds kept free before the Lambda's deadline. Default 500. */
-  deadlineMargin?: number
-  /** As `tokenX()`'s. */
-  logger?: TokenXCoreOptions<string>['logger']
-  metrics?: TokenXCoreOptions<string>['metrics']
-  tracer?: TokenXCoreOptions<string>['tracer']
-  serviceName?: string | undefined
 }
 
-export const entraOnBehalfOfOptionKeys = optionKeys<EntraOnBehalfOfOptions>()(
-  'target',
-  'client',
-  'inbound',
-  'env',
-  'deadlineMargin',
-  'logger',
-  'metrics',
-  'tracer',
-  'serviceName',
-)
+export const entraOnBehalfOfOptionKeys = optionKeys<EntraOnBehalfOfOptions>()('target', 'client', 'inbound', ...coreRuntimeOptionKeys)
 
 /** What `authorize` gives the handler. */
 export interface EntraAuthorized {

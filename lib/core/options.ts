@@ -26,13 +26,13 @@ export interface TokenXCoreOptions<A extends AudienceOption = AudienceOption, I 
    * `TOKEN_X_*` environment variables (a `ConfigError` names the bad one and is answered as 500).
    */
   client?: TokenXClient | TokenXOptions | undefined
-  /** Where the default client's configuration is read. Default `process.env`. */
+  /** Where the default configuration (client, issuers) is read. Default `process.env`. */
   env?: Readonly<Record<string, string | undefined>> | undefined
   /** The `fetch` the downstream calls go through. Default `globalThis.fetch`. */
   fetch?: FetchLike | undefined
   /** Milliseconds a downstream request may take. Default 10000. */
   downstreamTimeout?: number
-  /** Milliseconds kept free before the Lambda's deadline: exchanges abort by then. Default 500. */
+  /** Milliseconds kept free before the Lambda's deadline: token requests and key fetches stop by then. Default 500. */
   deadlineMargin?: number
   /**
    * Where the kit logs (key loads, exchange failures and retries, refused tokens, one line per kit
@@ -68,6 +68,15 @@ export interface TokenXCoreOptions<A extends AudienceOption = AudienceOption, I 
 }
 
 /** Every key of `TokenXCoreOptions`, in one list: any other key is refused. */
+/**
+ * The options every core takes beside its own (the TokenX handler core, the API side, Entra ID
+ * on-behalf-of): where the default configuration is read, the deadline margin, logs, metrics, traces.
+ */
+export type CoreRuntimeOptions = Pick<TokenXCoreOptions<string>, 'env' | 'deadlineMargin' | 'logger' | 'metrics' | 'tracer' | 'serviceName'>
+
+/** Every key of `CoreRuntimeOptions`. */
+export const coreRuntimeOptionKeys = optionKeys<CoreRuntimeOptions>()('env', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName')
+
 export const coreOptionKeys = optionKeys<TokenXCoreOptions<string>>()(
   'audience',
   'client',
