@@ -14,6 +14,7 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
 import { startSecretsManager } from '../dev/secrets-manager.ts'
+import { issuedToken } from './floor.ts'
 import { AUDIENCE, CLIENT_ID, clientKey, progress, report, sectionEndpoint, spread, type Spread } from './support.ts'
 
 export interface BundleSize {
@@ -40,14 +41,35 @@ export interface ImportTime {
 export interface FirstInvocation {
   readonly runs: number
   readonly importMs: Spread
-  /** The whole first invocation: SDK chunk, secret, JWK, exchange, and the handler's downstream call. */
+  /** CPU of the import. */
+  readonly importCpuMs: Spread
+  /** The whole first invocation, wall: key, exchange, and the handler's downstream call. */
   readonly coldMs: Spread
+  /** The same, CPU of the function's process (the waits for Secrets Manager, TokenX and the downstream cost none). */
+  readonly coldCpuMs: Spread
   /** The same citizen again: a cache hit, plus the downstream call. */
   readonly warmHitMs: Spread
   /** Another citizen: an exchange with the key and connection in place, plus the downstream call. */
   readonly warmMissMs: Spread
-  /** The first invocation cut at the SDK's and the kit's HTTP requests (ms, medians and spread). */
+  /** The first invocation cut at the kit's `key.load` and `exchange` events and the SDK's request (ms, wall). */
   readonly phases: Record<string, Spread>
+}
+
+/** The first invocation of the function with an inline key, with its key in Secrets Manager, and of the floor. */
+export interface FirstInvocations {
+  readonly inline: FirstInvocation
+  readonly secretsManager: FirstInvocation
+  readonly floor: FirstInvocation
+  /**
+   * The kit's own part of a cold start, CPU ms: the inline-key function's import and first
+   * invocation minus the floor's (per run, same moment). Import and first invocation together, as
+   * the floor loads on its first `fetch` what the function's import loads (undici). What is left
+   * when the SDK (not used with an inline key) and the network waits (no CPU) are out: the kit's
+   * code, the JWK import, the assertion, the token request's client side, the answer's checks.
+   */
+  readonly kitOwnCpuMs: Spread
+  /** The Secrets Manager key's extra CPU (import and first invocation) over the inline key's, per run: the SDK's part, mostly. */
+  readonly secretsManagerExtraCpuMs: Spread
 }
 
 export interface FirstInvocationParts {
@@ -62,7 +84,7 @@ export interface FirstInvocationParts {
 export interface ColdResult {
   readonly sizes: BundleSize[]
   readonly imports: ImportTime[]
-  readonly firstInvocation: FirstInvocation
+  readonly firstInvocation: FirstInvocations
   readonly parts: FirstInvocationParts
 }
 
@@ -113,6 +135,21 @@ const REFERENCES = {
   ].join('\n'),
 }
 
+/**
+ * The first invocation's floor: a middy handler making the function's downstream call with plain
+ * `fetch` and a token at hand (the token the bench endpoint issues), answering as the function does.
+ */
+const FIRST_INVOCATION_FLOOR = [
+  "import middy from '@middy/core'",
+  "const url = new URL('resource', process.env.DOWNSTREAM_URL + '/')",
+  'const authorization = `Bearer ${process.env.BENCH_FLOOR_TOKEN}`',
+  'export const handler = middy().handler(async (_event, _context, { signal }) => {',
+  "  const response = await fetch(url, { signal, headers: { accept: 'application/json', authorization } })",
+  "  return { statusCode: response.status, headers: { 'content-type': response.headers.get('content-type') ?? '', 'cache-control': 'no-store' }, body: await response.text() }",
+  '})',
+  '',
+].join('\n')
+
 async function referenceBundle(dir: string, name: string, code: string): Promise<string> {
   const slug = name.replace(/[^a-z]+/g, '-')
   const source = path.join(dir, `${slug}.ts`)
@@ -126,6 +163,8 @@ async function referenceBundle(dir: string, name: string, code: string): Promise
     platform: 'node',
     target: 'node22',
     outExtension: { '.js': '.mjs' },
+    // The source is in a temporary folder: packages (middy) resolve from the project's node_modules.
+    nodePaths: [path.join(root, 'node_modules')],
     minify: true,
     legalComments: 'none',
     logLevel: 'warning',
@@ -234,28 +273,64 @@ try {
   })
 
   const fn = names.includes('resource') ? 'resource' : (names[0] as string)
-  progress(`cold start: first invocations of dist/${fn}, ${INVOCATION_RUNS} fresh processes, whole and in parts`)
-  const invocations: Array<{ importMs: number; coldMs: number; warmHitMs: number; warmMissMs: number; phases: Record<string, number> }> = []
+  const floorBundle = await referenceBundle(temp, 'first invocation floor', FIRST_INVOCATION_FLOOR)
+  const floorToken = await issuedToken(endpoint.url)
+  progress(
+    `cold start: first invocations of dist/${fn} (inline key, key in Secrets Manager) and of the floor, ${INVOCATION_RUNS} fresh processes each, whole and in parts`,
+  )
+  type Invocation = {
+    importMs: number
+    importCpuMs: number
+    coldMs: number
+    coldCpuMs: number
+    warmHitMs: number
+    warmMissMs: number
+    phases: Record<string, number>
+  }
+  const kinds = ['inline', 'secrets-manager', 'floor'] as const
+  const invocations: Record<(typeof kinds)[number], Invocation[]> = { inline: [], 'secrets-manager': [], floor: [] }
   const parts: Array<Record<string, number>> = []
   const chunk = await sdkChunk(fn)
+  const probe = fileURLToPath(new URL('./probes/first-invocation.ts', import.meta.url))
+  const { TOKEN_X_PRIVATE_JWK_SECRET_ID: _secretId, ...withoutSecretId } = env
   for (let i = 0; i < INVOCATION_RUNS; i++) {
-    const whole = await run([fileURLToPath(new URL('./probes/first-invocation.ts', import.meta.url))], {
-      ...env,
-      BENCH_BUNDLE: path.join(dist, fn, 'index.mjs'),
-    })
-    invocations.push(resultLine(whole.stdout) as (typeof invocations)[number])
+    // Interleaved, the order rotating, so a busy moment touches each kind alike.
+    for (let k = 0; k < kinds.length; k++) {
+      const kind = kinds[(i + k) % kinds.length] as (typeof kinds)[number]
+      const kindEnv: NodeJS.ProcessEnv =
+        kind === 'floor'
+          ? { ...env, BENCH_BUNDLE: floorBundle, BENCH_FLOOR_TOKEN: floorToken }
+          : kind === 'inline'
+            ? { ...withoutSecretId, BENCH_BUNDLE: path.join(dist, fn, 'index.mjs'), TOKEN_X_PRIVATE_JWK: JSON.stringify(jwk) }
+            : { ...env, BENCH_BUNDLE: path.join(dist, fn, 'index.mjs') }
+      const whole = await run([probe], { ...kindEnv, BENCH_PROBE_KIND: kind })
+      invocations[kind].push(resultLine(whole.stdout) as Invocation)
+    }
     const split = await run([fileURLToPath(new URL('./probes/parts.ts', import.meta.url))], { ...env, BENCH_SDK_CHUNK: chunk })
     parts.push(resultLine(split.stdout) as Record<string, number>)
   }
   const pick = <T extends object>(rows: T[], key: keyof T): Spread => spread(rows.map((row) => row[key] as number))
-  const phaseNames = Object.keys(invocations[0]?.phases ?? {})
-  const firstInvocation: FirstInvocation = {
-    runs: invocations.length,
-    importMs: pick(invocations, 'importMs'),
-    coldMs: pick(invocations, 'coldMs'),
-    warmHitMs: pick(invocations, 'warmHitMs'),
-    warmMissMs: pick(invocations, 'warmMissMs'),
-    phases: Object.fromEntries(phaseNames.map((phase) => [phase, spread(invocations.map((row) => row.phases[phase] as number))])),
+  const summary = (rows: Invocation[]): FirstInvocation => {
+    const phaseNames = Object.keys(rows[0]?.phases ?? {})
+    return {
+      runs: rows.length,
+      importMs: pick(rows, 'importMs'),
+      importCpuMs: pick(rows, 'importCpuMs'),
+      coldMs: pick(rows, 'coldMs'),
+      coldCpuMs: pick(rows, 'coldCpuMs'),
+      warmHitMs: pick(rows, 'warmHitMs'),
+      warmMissMs: pick(rows, 'warmMissMs'),
+      phases: Object.fromEntries(phaseNames.map((phase) => [phase, spread(rows.map((row) => row.phases[phase] as number))])),
+    }
+  }
+  const cpuOf = (row: Invocation): number => row.importCpuMs + row.coldCpuMs
+  const perRun = (a: Invocation[], b: Invocation[]): Spread => spread(a.map((row, i) => cpuOf(row) - cpuOf(b[i] as Invocation)))
+  const firstInvocation: FirstInvocations = {
+    inline: summary(invocations.inline),
+    secretsManager: summary(invocations['secrets-manager']),
+    floor: summary(invocations.floor),
+    kitOwnCpuMs: perRun(invocations.inline, invocations.floor),
+    secretsManagerExtraCpuMs: perRun(invocations['secrets-manager'], invocations.inline),
   }
   const result: ColdResult = {
     sizes,
