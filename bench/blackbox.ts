@@ -10,11 +10,13 @@
  * method alike, while no method's code, garbage or connections land in another's figures. A method's
  * exchange is its miss minus its own process's floor in the same round. Budgets (bench/run.ts): the
  * function's exchange ≤ 0.7× openid-client's (median of the per-round ratios); the function's warm
- * hit ≤ 1.10× the floor.
+ * hit ≤ 1.10× the floor. Then bench/blackbox-parts.ts weighs each part of the exchange the kit writes
+ * itself against the library it replaces.
  */
 import { type ChildProcess, fork } from 'node:child_process'
+import type { BlackboxPartsResult } from './blackbox-parts.ts'
 import type { BlackboxMethod, BlackboxRound, BlackboxRoundResult } from './blackbox-worker.ts'
-import { progress, report, spread, type Spread } from './support.ts'
+import { progress, report, runSection, spread, type Spread } from './support.ts'
 
 export interface BlackboxResult {
   readonly rounds: number
@@ -41,6 +43,8 @@ export interface BlackboxResult {
   readonly hitOverFloor: number
   /** The floor's CPU in the hit rounds (same rounds as kitHitCpu). */
   readonly hitFloorCpu: Spread
+  /** The parts the kit writes itself, each against the library it replaces (bench/blackbox-parts.ts). */
+  readonly parts: BlackboxPartsResult
 }
 
 const ROUNDS = Number(process.env['BENCH_BLACKBOX_ROUNDS'] ?? 11)
@@ -123,6 +127,8 @@ for (let r = 0; r < ROUNDS; r++) {
   exchange.openidClient.push(openidMiss.method - openidMiss.floor)
 }
 for (const worker of [fn, jose, openidClient]) worker.close()
+progress("black box: the assertion and the token request, the kit's own against jose's SignJWT and fetch")
+const parts = await runSection<BlackboxPartsResult>('./blackbox-parts.ts')
 
 const kitExchangeCpu = spread(exchange.kit)
 const joseExchangeCpu = spread(exchange.jose)
@@ -146,5 +152,6 @@ const result: BlackboxResult = {
   kitOverJose: kitExchangeCpu.median / joseExchangeCpu.median,
   hitOverFloor: kitHitCpu.median / hitFloorCpu.median,
   hitFloorCpu,
+  parts,
 }
 report(result)

@@ -8,7 +8,10 @@
  *   new token  a token never seen before on each call (JWKS cached): parse, claims, key look-up and
  *              one RSA verification;
  *   raw        `crypto.verify('sha256', signingInput, publicKey, signature)` over the same tokens,
- *              inputs prepared beforehand: the floor any validator pays.
+ *              inputs prepared beforehand: the floor any validator pays;
+ *   jose       jose's `jwtVerify` with the same key (`createLocalJWKSet`), issuer, audience and
+ *              algorithm, over the same tokens: the library the kit's own verifier
+ *              (lib/inbound/verify.ts) stands in for, measured to show what that buys.
  *
  * CPU time (`process.cpuUsage`) per call; ~1 KB ID-porten-shaped tokens. The JWKS is served over HTTP
  * on 127.0.0.1 and fetched once, before anything is measured.
@@ -16,6 +19,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto'
+import { createLocalJWKSet, jwtVerify } from 'jose'
 import { createInboundValidator } from '../lib/index.ts'
 import { citizenTokenInput, progress, report, spread, type Spread } from './support.ts'
 
@@ -27,6 +31,8 @@ export interface ValidationResult {
   readonly repeatCpu: Spread
   readonly newTokenCpu: Spread
   readonly rawVerifyCpu: Spread
+  /** jose `jwtVerify` per new token, same rounds. */
+  readonly joseCpu: Spread
   /** Per round: new-token CPU ÷ raw verification CPU. */
   readonly newOverRaw: Spread
   /** JWKS requests the issuer saw (1: fetched once, then cached). */
@@ -86,12 +92,16 @@ async function cpuPerCall(count: number, run: () => Promise<void> | void): Promi
 const repeatRuns: number[] = []
 const newRuns: number[] = []
 const rawRuns: number[] = []
+const joseRuns: number[] = []
+const joseJwks = createLocalJWKSet({ keys: [publicJwk] })
+const joseVerify = (t: string) => jwtVerify(t, joseJwks, { issuer, audience: AUDIENCE, algorithms: ['RS256'] })
 const ratios: number[] = []
 
 // Warm-up round (batch 0), not recorded.
 for (const t of batches[0] as string[]) await validator.validate(t)
 for (let i = 0; i < REPEAT_BATCH; i++) await validator.validate(repeat)
 for (const { input, signature } of rawInputs[0]!) verify('sha256', input, verifyKey, signature)
+for (const t of batches[0] as string[]) await joseVerify(t)
 
 /** Sub-batches of new tokens and raw verifications alternate, so both see the same machine load. */
 const SLICE = 50
@@ -101,6 +111,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   const raws = rawInputs[round]!
   let fresh = 0
   let raw = 0
+  let jose = 0
   for (let from = 0; from < tokens.length; from += SLICE) {
     const rawSlice = raws.slice(from, from + SLICE)
     const tokenSlice = tokens.slice(from, from + SLICE)
@@ -114,24 +125,28 @@ for (let round = 1; round <= ROUNDS; round++) {
         for (const t of tokenSlice) await validator.validate(t)
       })
     }
-    if ((from / SLICE + round) % 2 === 0) {
-      await measureRaw()
-      await measureNew()
-    } else {
-      await measureNew()
-      await measureRaw()
+    const measureJose = async () => {
+      jose += await cpuPerCall(1, async () => {
+        for (const t of tokenSlice) await joseVerify(t)
+      })
     }
+    const order = [measureRaw, measureNew, measureJose]
+    for (let k = 0; k < order.length; k++) await (order[(from / SLICE + round + k) % order.length] as () => Promise<void>)()
   }
   fresh /= tokens.length
   raw /= raws.length
+  jose /= tokens.length
   const again = await cpuPerCall(REPEAT_BATCH, async () => {
     for (let i = 0; i < REPEAT_BATCH; i++) await validator.validate(repeat)
   })
   newRuns.push(fresh)
   rawRuns.push(raw)
+  joseRuns.push(jose)
   ratios.push(fresh / raw)
   repeatRuns.push(again)
-  progress(`validation round ${round}/${ROUNDS}: repeat ${again.toFixed(2)} µs, new ${fresh.toFixed(1)} µs, raw ${raw.toFixed(1)} µs`)
+  progress(
+    `validation round ${round}/${ROUNDS}: repeat ${again.toFixed(2)} µs, new ${fresh.toFixed(1)} µs, raw ${raw.toFixed(1)} µs, jose ${jose.toFixed(1)} µs`,
+  )
 }
 
 server.close()
@@ -142,6 +157,7 @@ const result: ValidationResult = {
   repeatCpu: spread(repeatRuns),
   newTokenCpu: spread(newRuns),
   rawVerifyCpu: spread(rawRuns),
+  joseCpu: spread(joseRuns),
   newOverRaw: spread(ratios),
   jwksFetches,
 }
