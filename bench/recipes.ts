@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { build, transform, type BuildOptions } from 'esbuild'
+import { buildLib } from '../scripts/build-lib.ts'
 import { progress, report, spread, type Spread } from './support.ts'
 
 export interface RecipeImport {
@@ -67,7 +68,7 @@ const COMMON: BuildOptions = {
 interface Recipe {
   readonly name: string
   readonly budgeted: boolean
-  /** esbuild options over COMMON; undefined: no bundler (tsc output with node_modules). */
+  /** esbuild options over COMMON; undefined: no bundler (the package's build/ with node_modules). */
   readonly options: BuildOptions | undefined
 }
 
@@ -78,7 +79,7 @@ const RECIPES: readonly Recipe[] = [
     budgeted: true,
     options: { splitting: true, mainFields: ['module', 'main'] },
   },
-  { name: 'no bundler (tsc output, node_modules)', budgeted: true, options: undefined },
+  { name: 'no bundler (build/ and node_modules)', budgeted: true, options: undefined },
   {
     name: 'esbuild, SDK bundled, no splitting, main fields module first (no budget)',
     budgeted: false,
@@ -113,30 +114,10 @@ try {
   const floorSource = path.join(temp, 'floor.ts')
   await writeFile(floorSource, FLOOR)
 
-  // No bundler: the kit as the package ships it (lib/ through tsc, as `npm run build:lib` does), the
-  // example as JavaScript importing it, the floor as JavaScript.
-  progress('recipes: compiling lib/ with tsc for the unbundled recipe')
-  await new Promise<void>((resolve, reject) => {
-    const tsc = spawn(
-      process.execPath,
-      [
-        path.join(root, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        path.join(root, 'tsconfig.build.json'),
-        '--outDir',
-        path.join(temp, 'kit'),
-        '--declaration',
-        'false',
-        '--declarationMap',
-        'false',
-        '--sourceMap',
-        'false',
-      ],
-      { stdio: 'inherit' },
-    )
-    tsc.once('error', reject)
-    tsc.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`tsc exited with ${code}`))))
-  })
+  // No bundler: the kit as the package ships it (lib/ bundled per export entry, as `npm run build:lib`
+  // does), the example as JavaScript importing it, the floor as JavaScript.
+  progress('recipes: building lib/ as the package ships it, for the unbundled recipe')
+  await buildLib(path.join(temp, 'kit'))
   const example = await readFile(path.join(root, 'examples/middy.ts'), 'utf8')
   const unbundled = path.join(temp, 'unbundled')
   await build({

@@ -48,6 +48,7 @@ const repoPackage = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'
   dependencies: Record<string, string>
   devDependencies: Record<string, string>
   peerDependencies: Record<string, string>
+  exports: Record<string, { import: string } | string>
 }
 
 /**
@@ -105,9 +106,12 @@ type KeySource = (typeof keySources)[number]
 
 /**
  * The tarball holds only what a consumer needs: build/ (JavaScript, declarations, and their maps) and
- * the TypeScript sources under lib/ the maps point at, about half of it maps and sources. 0.3.0-dev, with the
- * testing, entra and maskinporten subpaths and the `tokenx-local` command (build/tokenx-local/, no maps),
- * packs to about 320 KiB (1310 KiB unpacked); the budgets leave room for growth, not for a stray folder.
+ * the TypeScript sources under lib/ the maps point at, about half of it maps and sources. The
+ * JavaScript is one module per export entry (build/<entry>.js) and the chunks they share
+ * (build/chunks/), bundled by scripts/build-lib.ts; the declarations follow lib/'s layout.
+ * 0.3.0-dev, with the testing, entra and maskinporten subpaths and the `tokenx-local` command
+ * (build/tokenx-local/, no maps), packs to about 275 KiB (1110 KiB unpacked); the
+ * budgets leave room for growth, not for a stray folder.
  */
 const TARBALL_MAX_BYTES = 384 * 1024
 const TARBALL_MAX_UNPACKED_BYTES = 1536 * 1024
@@ -125,18 +129,26 @@ const FORBIDDEN_PREFIXES = [
   '.keys/',
   '.serverless/',
 ]
+/** The export entries' modules (`./build/<entry>.js`), as package.json names them. */
+const ENTRIES = Object.values(repoPackage.exports).flatMap((target) =>
+  typeof target === 'string' ? [] : [target.import.replace(/^\.\/build\/(.+)\.js$/, '$1')],
+)
 const REQUIRED_FILES = [
   'package.json',
   'README.md',
   'LICENSE',
   'CHANGELOG.md',
   'build/tokenx-local/local-cli.js',
-  ...['index', 'observe', 'config', 'testing', 'entra', 'maskinporten'].flatMap((entry) => [
-    `build/${entry}.js`,
-    `build/${entry}.d.ts`,
-    `build/${entry}.d.ts.map`,
-  ]),
+  ...ENTRIES.flatMap((entry) => [`build/${entry}.js`, `build/${entry}.js.map`, `build/${entry}.d.ts`, `build/${entry}.d.ts.map`]),
 ]
+/** The shared chunks of the bundled JavaScript (scripts/build-lib.ts). */
+const CHUNK = /^build\/chunks\/chunk-\w+\.js$/
+/**
+ * The kit's own modules an unbundled function loads (the root entry and its chunks), with an inline
+ * key and no table, import and one invocation: each is a resolve, a read and a link at every cold
+ * start. (Compiled file by file, it was 44.)
+ */
+const KIT_MODULES_MAX = 10
 
 // ---------------------------------------------------------------------------------------------
 
@@ -252,11 +264,30 @@ async function main(): Promise<void> {
         const missing = REQUIRED_FILES.filter((f) => !files.includes(f))
         assert(missing.length === 0, `it lacks ${missing.join(', ')}`)
         const sources = (await readdir(join(root, 'lib'), { recursive: true })).filter((f) => f.endsWith('.ts'))
-        const unbuilt = sources.filter(
-          (f) => !files.includes(`build/${f.replace(/\.ts$/, '.js')}`) || !files.includes(`build/${f.replace(/\.ts$/, '.d.ts')}`),
+        const undeclared = sources.filter((f) => !files.includes(`build/${f.replace(/\.ts$/, '.d.ts')}`))
+        assert(undeclared.length === 0, `no declarations in build/ for ${undeclared.join(', ')}`)
+        // The JavaScript: the entries and their chunks (the command's own folder aside), each with its map.
+        const scripts = files.filter((f) => f.endsWith('.js') && !f.startsWith('build/tokenx-local/'))
+        const stray = scripts.filter((f) => !ENTRIES.some((entry) => f === `build/${entry}.js`) && !CHUNK.test(f))
+        assert(stray.length === 0, `build/ has JavaScript that is neither an entry nor a chunk: ${stray.join(', ')}`)
+        assert(
+          scripts.some((f) => CHUNK.test(f)),
+          'build/ has no chunks/: are the entries bundled each on its own (a class or cache per entry)?',
         )
-        assert(unbuilt.length === 0, `no build/ output for ${unbuilt.join(', ')}`)
-        return `${files.length} files`
+        const unmapped = scripts.filter((f) => !files.includes(`${f}.map`))
+        assert(unmapped.length === 0, `no source map for ${unmapped.join(', ')}`)
+        // Each map's sources are TypeScript files the tarball ships.
+        const missingSources: string[] = []
+        for (const script of scripts) {
+          const map = JSON.parse(await readFile(join(root, `${script}.map`), 'utf8')) as { sources: string[] }
+          for (const source of map.sources) {
+            const shipped = join(dirname(script), source)
+            if (!shipped.startsWith(`lib${sep}`) || !files.includes(shipped.split(sep).join('/')))
+              missingSources.push(`${script} → ${source}`)
+          }
+        }
+        assert(missingSources.length === 0, `source maps name files the tarball lacks: ${missingSources.join(', ')}`)
+        return `${files.length} files, ${scripts.length} JavaScript modules (${scripts.filter((f) => CHUNK.test(f)).length} chunks)`
       })
       await check('tarball size', async () => {
         assert(info.size <= TARBALL_MAX_BYTES, `${kib(info.size)} packed, budget ${kib(TARBALL_MAX_BYTES)}`)
@@ -403,8 +434,10 @@ async function main(): Promise<void> {
       )
     }
     for (const target of targets) {
-      await check(`AWS SDK not loaded: ${target.handler.name}, ${target.build.name}, inline key, no table ${label}`, () =>
-        invokeWithoutSdk(stack!, dir, target.file, 'inline key'),
+      const unbundled = target.build.esbuild === undefined
+      await check(
+        `AWS SDK not loaded${unbundled ? `, at most ${KIT_MODULES_MAX} kit modules` : ''}: ${target.handler.name}, ${target.build.name}, inline key, no table ${label}`,
+        () => invokeWithoutSdk(stack!, dir, target.file, 'inline key', unbundled),
       )
     }
     for (const target of targets.filter((t) => t.build.secretsManager === 'works')) {
@@ -614,12 +647,13 @@ async function invoke(stack: Stack, cwd: string, file: string, keySource: KeySou
 /**
  * A function that needs no AWS SDK client (inline key, no shared cache table) under every build:
  * with `@aws-sdk/*` made unreachable (no-aws-sdk.mjs, an import and require hook), it loads,
- * exchanges and answers, and never asks for the SDK. With the SDK external, an import of it hoisted
+ * exchanges and answers, and never asks for the SDK. Unbundled (`countKitModules`), the kit's own
+ * modules it loaded (the hook counts them) stay within KIT_MODULES_MAX. With the SDK external, an import of it hoisted
  * to the bundle's top would fail the load here (and cost every cold start the SDK's import on Lambda).
  * With the key in Secrets Manager and no table, it asks for the Secrets Manager client only (where
  * the SDK is resolved at run time: unbundled, or external; a bundle carries its own).
  */
-async function invokeWithoutSdk(stack: Stack, cwd: string, file: string, keySource: KeySource): Promise<string> {
+async function invokeWithoutSdk(stack: Stack, cwd: string, file: string, keySource: KeySource, countKitModules = false): Promise<string> {
   const pid = String(10_000_000_000 + Math.floor(Math.random() * 89_999_999_999))
   const citizenToken = await stack.idporten.mint({ pid })
   const env: NodeJS.ProcessEnv = {
@@ -662,7 +696,12 @@ async function invokeWithoutSdk(stack: Stack, cwd: string, file: string, keySour
   assert(stack.tokenx.stats.exchanges - exchanges === 1, `${stack.tokenx.stats.exchanges - exchanges} exchanges at TokenX, expected 1`)
   const readSecret = stack.secretsManager.stats.getSecretValue - secretReads
   assert(readSecret === (keySource === 'Secrets Manager key' ? 1 : 0), `${readSecret} Secrets Manager reads`)
-  return `200 from the downstream, ${requested.length === 0 ? 'no @aws-sdk/* import' : `imported ${requested.join(', ')}`}`
+  const sdk = requested.length === 0 ? 'no @aws-sdk/* import' : `imported ${requested.join(', ')}`
+  if (!countKitModules) return `200 from the downstream, ${sdk}`
+  const kitModules = Number(/^kit modules loaded: (\d+)$/m.exec(ran.stderr)?.[1])
+  assert(kitModules > 0, `no count of the kit's modules from no-aws-sdk.mjs\n${tail(output)}`)
+  assert(kitModules <= KIT_MODULES_MAX, `it loaded ${kitModules} of the kit's own modules, at most ${KIT_MODULES_MAX} expected`)
+  return `200 from the downstream, ${sdk}, ${kitModules} kit modules loaded`
 }
 
 /**
