@@ -106,8 +106,8 @@ export function createHttp1Post(options: Http1PostOptions = {}): PostForm {
     const connection: Connection = { socket, pool, answer: undefined }
     pool.open += 1
     socket.on('data', (chunk: Buffer) => {
-      if (connection.answer === undefined)
-        socket.destroy() // bytes nobody asked for: the connection is no longer in step
+      // Bytes while idle answer nothing we asked: the connection is out of step, and is closed.
+      if (connection.answer === undefined) socket.destroy()
       else connection.answer.data(chunk)
     })
     socket.on('end', () => connection.answer?.ended())

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import net, { type AddressInfo } from 'node:net'
-import type { TLSSocket } from 'node:tls'
+import tls, { type TLSSocket } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AnswerTooLargeError, MAX_ANSWER_BYTES } from '../../../lib/util/http.ts'
@@ -165,6 +165,22 @@ describe('http1Post: the request', () => {
 function urlParts(url: URL) {
   return { protocol: url.protocol, host: url.host, hostname: url.hostname, port: url.port, pathname: url.pathname, search: url.search }
 }
+
+describe('http1Post: IPv6 literals', () => {
+  // Tests use 127.0.0.1 only: the connection is made there, and what the client asked for is recorded.
+  it('connects to the bare address and sends the bracketed host', async () => {
+    const raw = await startRaw((socket) => socket.write(json200('{}')))
+    const connect = net.connect
+    const asked: unknown[] = []
+    vi.spyOn(net, 'connect').mockImplementation(((options: net.NetConnectOpts) => {
+      asked.push(options)
+      return connect({ ...options, host: '127.0.0.1' } as net.NetConnectOpts)
+    }) as typeof net.connect)
+    await createHttp1Post()(new URL(`http://[::1]:${raw.port}/token`), FORM, never())
+    expect(asked).toEqual([{ host: '::1', port: raw.port }])
+    expect(raw.requests[0]?.head).toContain(`\r\nhost: [::1]:${raw.port}\r\n`)
+  })
+})
 
 describe('http1Post: reading the answer', () => {
   it('reads a chunked body with extensions and trailers', async () => {
@@ -644,5 +660,20 @@ describe('http1Post over TLS', () => {
       (e: unknown) => e,
     )
     expect(err).toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' })
+  })
+
+  it('sends no server name for an IPv6 literal, and connects to the bare address', async () => {
+    const https = await startHttps()
+    const connect = tls.connect
+    const asked: tls.ConnectionOptions[] = []
+    vi.spyOn(tls, 'connect').mockImplementation(((options: tls.ConnectionOptions) => {
+      asked.push(options)
+      return connect({ ...options, host: '127.0.0.1' })
+    }) as typeof tls.connect)
+    const answer = await createHttp1Post({ ca: CERT })(new URL(`https://[::1]:${https.port}/token`), FORM, never())
+    expect(answer.body).toBe('{"path":"/token"}')
+    expect(asked).toHaveLength(1)
+    expect(asked[0]).toMatchObject({ host: '::1', port: https.port, ALPNProtocols: ['http/1.1'] })
+    expect(asked[0]).not.toHaveProperty('servername')
   })
 })
