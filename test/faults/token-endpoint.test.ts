@@ -102,6 +102,21 @@ describe('retries what may succeed on another try', () => {
     }
   })
 
+  it('sends a request once more on a new connection when TokenX drops the kept-alive one it went out on, without a retry', async () => {
+    // The first exchange leaves a kept-alive connection; TokenX drops it as the second request arrives
+    // on it (as after a Lambda freeze, when TokenX closed it while idle). The client sends the same
+    // request again on a new connection: `retries: 0` still succeeds.
+    tokenx.respond = (request, index) => (index === 1 ? RESET : issue(request))
+    const kit = client({ retries: 0 })
+    await kit.exchange(subject, AUDIENCE)
+    const token = await kit.exchange(subject, 'dev-gcp:team:other-app')
+    expect(token.accessToken).toMatch(/^at\./)
+    expect(tokenx.requests).toHaveLength(3)
+    // The same form, assertion included: one attempt sent twice, not a new attempt.
+    const [, dropped, resent] = jtis(tokenx.requests)
+    expect(resent).toBe(dropped)
+  })
+
   it('retries a TokenX that is down (connection refused) and answers 503', async () => {
     const down = await startServer(issue)
     await down.close()
