@@ -17,7 +17,7 @@ import { AnswerTooLargeError, type HttpAnswer, MAX_ANSWER_BYTES, type PostForm }
 export const MAX_SOCKETS_PER_ORIGIN = 64
 /** Idle keep-alive sockets kept per origin; one more coming free is closed. */
 export const MAX_IDLE_PER_ORIGIN = 16
-/** Bytes of an answer's head (status line and header fields, interim 1xx heads included). */
+/** Bytes of an answer's head (status line and header fields), its interim 1xx heads and its chunked trailer fields together. */
 export const MAX_HEAD_BYTES = 16 * 1024
 /** Bytes of one chunk-size line (RFC 9112 §7.1, extensions included) or trailer line. */
 const MAX_CHUNK_LINE_BYTES = 4 * 1024
@@ -429,6 +429,8 @@ class AnswerReader {
     const options = new Set(connection.map((token) => token.trim().toLowerCase()))
     // RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with `keep-alive`.
     this.keepAlive = !options.has('close') && (minor === '1' || options.has('keep-alive'))
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+    if (minor === '0' && codings.length > 0) throw new MalformedAnswerError('transfer-encoding in an HTTP/1.0 answer')
     this.frame(code, lengths, codings)
   }
 

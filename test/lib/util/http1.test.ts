@@ -514,6 +514,7 @@ describe('http1Post: refused answers', () => {
       `${head(['HTTP/1.1 200 OK', 'transfer-encoding: chunked', 'content-length: 7'])}2\r\n{}\r\n0\r\n\r\n`,
     ],
     ['a transfer-encoding other than chunked', `${head(['HTTP/1.1 200 OK', 'transfer-encoding: gzip, chunked'])}2\r\n{}\r\n0\r\n\r\n`],
+    ['transfer-encoding in an HTTP/1.0 answer', `${head(['HTTP/1.0 200 OK', 'transfer-encoding: chunked'])}2\r\n{}\r\n0\r\n\r\n`],
     ['chunked twice', `${head(['HTTP/1.1 200 OK', 'transfer-encoding: chunked', 'transfer-encoding: chunked'])}2\r\n{}\r\n0\r\n\r\n`],
     ['a chunk size that is not hexadecimal', `${head(['HTTP/1.1 200 OK', 'transfer-encoding: chunked'])}${SECRET}\r\n{}\r\n0\r\n\r\n`],
     ['a chunk not followed by CRLF', `${head(['HTTP/1.1 200 OK', 'transfer-encoding: chunked'])}2\r\n{}${SECRET}\r\n0\r\n\r\n`],
