@@ -2,7 +2,7 @@
  * The token endpoint's form POST over HTTP/1.1 (RFC 9112), written by hand on `node:net` / `node:tls`
  * keep-alive sockets. Why not `node:http(s)` or `fetch`: a token request is one small POST whose answer
  * is a few KB of JSON, and those clients' general machinery (streams, header objects, agents' events)
- * costs more CPU than the exchange's own work; bench/README.md keeps this module only where it pays.
+ * is CPU a request this simple need not pay; bench/README.md keeps this module only where that shows.
  * So it does one thing: one request in one socket write, one answer read into a bounded buffer, no
  * pipelining, no redirects, no compression, no upgrades. It is strict where lenience could hide a
  * smuggled or split answer (RFC 9112 §6.3, §11): a framing it does not understand is an error, never a
