@@ -4,7 +4,7 @@
  */
 import { safeErrorName, TokenExchangeError, translate, type OAuthErrorBody, type TokenXError } from '../errors.ts'
 import { ACCESS_TOKEN_TYPE, isUsableAccessToken, MAX_EXPIRES_IN } from '../util/access-token.ts'
-import { AnswerTooLargeError, type HttpAnswer, type PostForm } from '../util/http.ts'
+import { AnswerTooLargeError, type FormBody, type HttpAnswer, type PostForm } from '../util/http.ts'
 import { MalformedAnswerError } from '../util/http1.ts'
 import { keptDescription } from './tokenx-descriptions.ts'
 
@@ -55,7 +55,7 @@ export function requestExchange(post: PostForm, tokenEndpoint: URL, request: Exc
 export async function requestToken(
   post: PostForm,
   tokenEndpoint: URL,
-  form: string,
+  form: FormBody,
   signal: AbortSignal,
   provider: string,
   errorFrom: (answer: HttpAnswer) => TokenExchangeError,

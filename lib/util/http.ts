@@ -11,7 +11,19 @@ export interface HttpAnswer {
   readonly body: string
 }
 
-export type PostForm = (url: URL, form: string, signal: AbortSignal) => Promise<HttpAnswer>
+/**
+ * The form body, or what builds it. A builder is called for each time the body goes on the wire, so
+ * a request the client sends again (a kept-alive connection the server had closed) carries a fresh
+ * client assertion: each assertion is used once (RFC 7523 §3 item 7).
+ */
+export type FormBody = string | (() => string)
+
+export type PostForm = (url: URL, form: FormBody, signal: AbortSignal) => Promise<HttpAnswer>
+
+/** The body to send now. */
+export function formText(form: FormBody): string {
+  return typeof form === 'string' ? form : form()
+}
 
 /** A token response is a few KB; anything much larger is not one, and is not read into memory. */
 export const MAX_ANSWER_BYTES = 256 * 1024
@@ -25,7 +37,7 @@ const FORM_HEADERS = { 'content-type': 'application/x-www-form-urlencoded', acce
 /** The form POST over an injected `fetch` (the kit's own client is `http1Post`, http1.ts). */
 export function fetchPost(fetchImpl: FetchLike): PostForm {
   return async (url, form, signal) => {
-    const response = await fetchImpl(url, { method: 'POST', headers: FORM_HEADERS, body: form, signal })
+    const response = await fetchImpl(url, { method: 'POST', headers: FORM_HEADERS, body: formText(form), signal })
     return {
       status: response.status,
       contentType: response.headers.get('content-type') ?? '',

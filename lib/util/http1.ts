@@ -11,7 +11,7 @@
  */
 import net from 'node:net'
 import tls from 'node:tls'
-import { AnswerTooLargeError, type HttpAnswer, MAX_ANSWER_BYTES, type PostForm } from './http.ts'
+import { AnswerTooLargeError, formText, type HttpAnswer, MAX_ANSWER_BYTES, type PostForm } from './http.ts'
 
 /** Sockets per origin, busy and idle together; a request past it waits for one to come free. */
 export const MAX_SOCKETS_PER_ORIGIN = 64
@@ -162,7 +162,7 @@ export function createHttp1Post(options: Http1PostOptions = {}): PostForm {
       ) {
         return reject(new TypeError('the token endpoint URL cannot be sent as an HTTP/1.1 request'))
       }
-      const request = `POST ${target} HTTP/1.1\r\nhost: ${url.host}\r\ncontent-type: application/x-www-form-urlencoded\r\naccept: application/json\r\ncontent-length: ${Buffer.byteLength(form)}\r\n\r\n${form}`
+      const head = `POST ${target} HTTP/1.1\r\nhost: ${url.host}\r\ncontent-type: application/x-www-form-urlencoded\r\naccept: application/json\r\ncontent-length: `
       const pool = poolFor(`${url.protocol}//${url.host}`)
       let current: Connection | undefined
       let waiter: (() => void) | undefined
@@ -235,8 +235,15 @@ export function createHttp1Post(options: Http1PostOptions = {}): PostForm {
           release(connection, reader.reusable())
           resolve(answer)
         }
+        // Built now, for each send: a resent request carries a fresh assertion (`FormBody`).
+        let body: string
+        try {
+          body = formText(form)
+        } catch (err) {
+          return fail(err)
+        }
         connection.socket.ref()
-        connection.socket.write(request)
+        connection.socket.write(`${head}${Buffer.byteLength(body)}\r\n\r\n${body}`)
       }
       send(false)
     })

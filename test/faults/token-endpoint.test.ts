@@ -104,17 +104,21 @@ describe('retries what may succeed on another try', () => {
 
   it('sends a request once more on a new connection when TokenX drops the kept-alive one it went out on, without a retry', async () => {
     // The first exchange leaves a kept-alive connection; TokenX drops it as the second request arrives
-    // on it (as after a Lambda freeze, when TokenX closed it while idle). The client sends the same
-    // request again on a new connection: `retries: 0` still succeeds.
+    // on it (as after a Lambda freeze, when TokenX closed it while idle). The client sends the
+    // request again on a new connection, with a fresh assertion: `retries: 0` still succeeds.
     tokenx.respond = (request, index) => (index === 1 ? RESET : issue(request))
     const kit = client({ retries: 0 })
     await kit.exchange(subject, AUDIENCE)
     const token = await kit.exchange(subject, 'dev-gcp:team:other-app')
     expect(token.accessToken).toMatch(/^at\./)
     expect(tokenx.requests).toHaveLength(3)
-    // The same form, assertion included: one attempt sent twice, not a new attempt.
+    // One attempt sent twice, each time with its own assertion (RFC 7523 §3: each is used once).
     const [, dropped, resent] = jtis(tokenx.requests)
-    expect(resent).toBe(dropped)
+    expect(resent).not.toBe(dropped)
+    const resentForm = new URLSearchParams(tokenx.requests[2]?.body)
+    const droppedForm = new URLSearchParams(tokenx.requests[1]?.body)
+    expect(resentForm.get('subject_token')).toBe(droppedForm.get('subject_token'))
+    expect(resentForm.get('audience')).toBe(droppedForm.get('audience'))
   })
 
   it('retries a TokenX that is down (connection refused) and answers 503', async () => {

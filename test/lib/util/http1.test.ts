@@ -391,6 +391,18 @@ describe('http1Post: connections', () => {
     },
   )
 
+  it('builds the body again for the request it sends again (a fresh client assertion each time)', async () => {
+    const raw = await startRaw((socket, request, index) => {
+      if (index === 1 && request.connection === 0) socket.end()
+      else socket.write(json200('{}'))
+    })
+    await http1Post(new URL(raw.url), FORM, never())
+    let built = 0
+    await http1Post(new URL(raw.url), () => `n=${++built}`, never())
+    expect(built).toBe(2)
+    expect(raw.requests.slice(1).map((r) => r.body)).toEqual(['n=1', 'n=2'])
+  })
+
   it('does not send a request again once part of its answer arrived', async () => {
     const raw = await startRaw((socket, _request, index) => {
       if (index === 0) socket.write(json200('{}'))
