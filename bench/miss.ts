@@ -5,7 +5,7 @@
  *
  * One method per process (BENCH_MISS_METHOD), so that no method's garbage or pending timers are
  * collected or fired during another's measurement:
- * - `kit`: `createTokenXClient(...).exchange()` (node:http keep-alive agent, node:crypto JWS);
+ * - `kit`: `createTokenXClient(...).exchange()` (its own HTTP/1.1 keep-alive client, node:crypto JWS);
  * - `openid-client`: openid-client v6 `genericGrantRequest` with `PrivateKeyJwt` client
  *   authentication (global fetch, WebCrypto) — the way a user would otherwise do it.
  * Each round is followed by a round of raw RSA-2048 PKCS#1 v1.5 signatures,

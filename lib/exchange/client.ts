@@ -9,7 +9,8 @@ import { ConfigError, TokenXError } from '../errors.ts'
 import { kitEvents, publish } from '../events.ts'
 import { errorFromAnswer, exchangeForm, isInvalidClient, type TokenResponse } from './token-request.ts'
 import { createTokenRunner, requestTimeout, type Grant } from './engine.ts'
-import { fetchPost, nodePost, type PostForm } from '../util/http.ts'
+import { fetchPost, type PostForm } from '../util/http.ts'
+import { http1Post } from '../util/http1.ts'
 import { isClientId } from '../util/option-checks.ts'
 import { createKeyLoader, type KeyLoader } from './key.ts'
 import { exchangeTargets, type ExchangeTarget } from './discovery.ts'
@@ -47,7 +48,7 @@ export interface TokenXClient {
 export function createTokenXClient(options: TokenXOptions): TokenXClient {
   const resolved = resolveOptions(options)
   const targets = exchangeTargets(resolved)
-  const post: PostForm = resolved.fetch === undefined ? nodePost : fetchPost(resolved.fetch)
+  const post: PostForm = resolved.fetch === undefined ? http1Post : fetchPost(resolved.fetch)
   const keys: KeyLoader = createKeyLoader(resolved)
   const cache = new PromiseCache<ExchangedToken>(resolved.cacheMaxEntries, resolved.clock)
   // The shared second level (DynamoDB), when configured: read before an exchange, written after one.

@@ -47,7 +47,14 @@ export function createTokenRunner<R>(grant: Grant<R>, settings: EngineSettings<R
   const { keys } = settings
 
   const attempt = async (key: SigningKey, request: R, signal: AbortSignal): Promise<TokenResponse> => {
-    const form = grant.form(request, key)
+    // Signed here (a key that cannot sign fails now, as itself), and again if the HTTP client has
+    // to send the request again: each assertion is used once (FormBody).
+    let first: string | undefined = grant.form(request, key)
+    const form = (): string => {
+      const body = first ?? grant.form(request, key)
+      first = undefined
+      return body
+    }
     // Each attempt has its own timeout, and all attempts together stop when `signal` aborts. The
     // timeout runs on real time even while a test fakes the global timers (which `backoff` does use).
     return within(

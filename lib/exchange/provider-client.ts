@@ -9,7 +9,8 @@ import { PromiseCache, tokenCacheKey } from '../cache/memory.ts'
 import { ConfigError, TokenXError } from '../errors.ts'
 import { publish } from '../events.ts'
 import type { ExchangedToken, Loaded } from '../types.ts'
-import { fetchPost, nodePost } from '../util/http.ts'
+import { fetchPost } from '../util/http.ts'
+import { http1Post } from '../util/http1.ts'
 import { ACCESS_TOKEN_TYPE } from '../util/access-token.ts'
 import type { ExchangeOptions } from './client.ts'
 import { exchangeTargets, type ExchangeTarget, type ExchangeTargetSource } from './discovery.ts'
@@ -192,7 +193,7 @@ function basics(
       const target = await targets.get(signal)
       if (built?.target !== target) {
         const engine: EngineSettings<R> = {
-          post: resolved.fetch === undefined ? nodePost : fetchPost(resolved.fetch),
+          post: resolved.fetch === undefined ? http1Post : fetchPost(resolved.fetch),
           tokenEndpoint: () => target.tokenEndpoint,
           keys,
           timeout: resolved.timeout,

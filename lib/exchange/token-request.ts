@@ -4,7 +4,8 @@
  */
 import { safeErrorName, TokenExchangeError, translate, type OAuthErrorBody, type TokenXError } from '../errors.ts'
 import { ACCESS_TOKEN_TYPE, isUsableAccessToken, MAX_EXPIRES_IN } from '../util/access-token.ts'
-import { AnswerTooLargeError, type HttpAnswer, type PostForm } from '../util/http.ts'
+import { AnswerTooLargeError, type FormBody, type HttpAnswer, type PostForm } from '../util/http.ts'
+import { MalformedAnswerError } from '../util/http1.ts'
 import { keptDescription } from './tokenx-descriptions.ts'
 
 /** RFC 8693 §2.1. */
@@ -54,7 +55,7 @@ export function requestExchange(post: PostForm, tokenEndpoint: URL, request: Exc
 export async function requestToken(
   post: PostForm,
   tokenEndpoint: URL,
-  form: string,
+  form: FormBody,
   signal: AbortSignal,
   provider: string,
   errorFrom: (answer: HttpAnswer) => TokenExchangeError,
@@ -73,6 +74,10 @@ export async function requestToken(
 function transportError(cause: unknown, signal: AbortSignal, provider: string): TokenXError {
   if (cause instanceof AnswerTooLargeError) {
     return new TokenExchangeError('ERR_TOKEN_ENDPOINT', `${provider} answered with an oversized body`, { cause })
+  }
+  // The server answered, but not in HTTP/1.1 we can read: its fault, as an oversized body is.
+  if (cause instanceof MalformedAnswerError) {
+    return new TokenExchangeError('ERR_TOKEN_ENDPOINT', `${provider} answered with a malformed HTTP answer`, { cause })
   }
   const name = cause instanceof Error ? cause.name : ''
   if (signal.aborted || name === 'AbortError' || name === 'TimeoutError') {

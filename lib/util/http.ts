@@ -1,11 +1,8 @@
 /**
- * The form POST to the token endpoint: over `node:http(s)` with keep-alive agents by default, or over
- * an injected `fetch`. Our own client, not global `fetch`: it needs less CPU per request (figures
- * in bench/README.md).
- * Either way the request honours an `AbortSignal` and the answer's size is capped.
+ * The form POST to the token endpoint's shape (`PostForm`, `HttpAnswer`) and its `fetch` flavour, and
+ * bounded reads of a `fetch` answer. The kit's own HTTP/1.1 client is http1.ts. Either way the request
+ * honours an `AbortSignal` and the answer's size is capped.
  */
-import http from 'node:http'
-import https from 'node:https'
 import type { FetchLike } from '../types.ts'
 
 export interface HttpAnswer {
@@ -14,7 +11,19 @@ export interface HttpAnswer {
   readonly body: string
 }
 
-export type PostForm = (url: URL, form: string, signal: AbortSignal) => Promise<HttpAnswer>
+/**
+ * The form body, or what builds it. A builder is called for each time the body goes on the wire, so
+ * a request the client sends again (a kept-alive connection the server had closed) carries a fresh
+ * client assertion: each assertion is used once (RFC 7523 §3 item 7).
+ */
+export type FormBody = string | (() => string)
+
+export type PostForm = (url: URL, form: FormBody, signal: AbortSignal) => Promise<HttpAnswer>
+
+/** The body to send now. */
+export function formText(form: FormBody): string {
+  return typeof form === 'string' ? form : form()
+}
 
 /** A token response is a few KB; anything much larger is not one, and is not read into memory. */
 export const MAX_ANSWER_BYTES = 256 * 1024
@@ -23,65 +32,12 @@ export class AnswerTooLargeError extends Error {
   override name = 'AnswerTooLargeError'
 }
 
-// One agent per protocol in module scope: warm invocations reuse the TLS connection to TokenX.
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
-}
-
 const FORM_HEADERS = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }
 
-export const nodePost: PostForm = (url, form, signal) =>
-  new Promise<HttpAnswer>((settleResolve, settleReject) => {
-    if (signal.aborted) return settleReject(signal.reason)
-    const transport = url.protocol === 'https:' ? https : http
-    const agent = url.protocol === 'https:' ? agents['https:'] : agents['http:']
-    const body = Buffer.from(form)
-    const request = transport.request(url, {
-      method: 'POST',
-      agent,
-      headers: { ...FORM_HEADERS, 'content-length': body.length },
-    })
-    // One abort listener, removed as soon as the request settles (lighter than http.request's `signal`
-    // option, which tracks the stream's end).
-    const onAbort = () => request.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'))
-    signal.addEventListener('abort', onAbort, { once: true })
-    const resolve = (answer: HttpAnswer) => {
-      signal.removeEventListener('abort', onAbort)
-      settleResolve(answer)
-    }
-    const reject = (err: unknown) => {
-      signal.removeEventListener('abort', onAbort)
-      settleReject(err)
-    }
-    request.once('error', (err) => reject(signal.aborted ? signal.reason : err))
-    request.once('response', (response) => {
-      const chunks: Buffer[] = []
-      let size = 0
-      response.on('data', (chunk: Buffer) => {
-        size += chunk.length
-        if (size > MAX_ANSWER_BYTES) {
-          response.destroy()
-          reject(new AnswerTooLargeError(`answer larger than ${MAX_ANSWER_BYTES} bytes`))
-          return
-        }
-        chunks.push(chunk)
-      })
-      response.once('error', (err) => reject(signal.aborted ? signal.reason : err))
-      response.once('end', () =>
-        resolve({
-          status: response.statusCode ?? 0,
-          contentType: response.headers['content-type'] ?? '',
-          body: Buffer.concat(chunks).toString('utf8'),
-        }),
-      )
-    })
-    request.end(body)
-  })
-
+/** The form POST over an injected `fetch` (the kit's own client is `http1Post`, http1.ts). */
 export function fetchPost(fetchImpl: FetchLike): PostForm {
   return async (url, form, signal) => {
-    const response = await fetchImpl(url, { method: 'POST', headers: FORM_HEADERS, body: form, signal })
+    const response = await fetchImpl(url, { method: 'POST', headers: FORM_HEADERS, body: formText(form), signal })
     return {
       status: response.status,
       contentType: response.headers.get('content-type') ?? '',

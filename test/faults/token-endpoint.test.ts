@@ -4,10 +4,9 @@
  * bounded number of times, with exponential backoff and a fresh client assertion per attempt, all
  * inside the caller's deadline; it never retries a 4xx, and never caches a failure.
  */
-import http from 'node:http'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import net, { type AddressInfo } from 'node:net'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createTokenXClient, TokenExchangeError, type TokenXOptions } from '../../lib/index.ts'
 import { citizenToken } from '../helpers/citizen.ts'
 import { lambdaContext, v2Event } from '../helpers/events.ts'
@@ -24,6 +23,9 @@ beforeAll(async () => {
   tokenx = await startServer(issue)
   subject = await citizenToken('12345678910')
 })
+// Each test starts with no kept-alive connection, so that a reset is one on a new connection (not
+// one the client sends again as a connection the server closed while idle).
+beforeEach(() => tokenx.closeIdle())
 afterEach(() => {
   vi.useRealTimers()
   tokenx.requests.length = 0
@@ -42,6 +44,12 @@ function options(overrides: Partial<TokenXOptions> = {}): TokenXOptions {
 }
 
 const client = (overrides: Partial<TokenXOptions> = {}) => createTokenXClient(options(overrides))
+
+/** Counts the token requests the kit starts, where it starts them: its HTTP/1.1 client writes each in one `write`. */
+function countAttempts(): () => number {
+  const write = vi.spyOn(net.Socket.prototype, 'write')
+  return () => write.mock.calls.filter(([data]) => typeof data === 'string' && data.startsWith('POST ')).length
+}
 
 /** The first `failures` requests get `fault`, later ones a token. */
 function failFirst(failures: number, fault: Answer) {
@@ -94,16 +102,35 @@ describe('retries what may succeed on another try', () => {
     }
   })
 
+  it('sends a request once more on a new connection when TokenX drops the kept-alive one it went out on, without a retry', async () => {
+    // The first exchange leaves a kept-alive connection; TokenX drops it as the second request arrives
+    // on it (as after a Lambda freeze, when TokenX closed it while idle). The client sends the
+    // request again on a new connection, with a fresh assertion: `retries: 0` still succeeds.
+    tokenx.respond = (request, index) => (index === 1 ? RESET : issue(request))
+    const kit = client({ retries: 0 })
+    await kit.exchange(subject, AUDIENCE)
+    const token = await kit.exchange(subject, 'dev-gcp:team:other-app')
+    expect(token.accessToken).toMatch(/^at\./)
+    expect(tokenx.requests).toHaveLength(3)
+    // One attempt sent twice, each time with its own assertion (RFC 7523 §3: each is used once).
+    const [, dropped, resent] = jtis(tokenx.requests)
+    expect(resent).not.toBe(dropped)
+    const resentForm = new URLSearchParams(tokenx.requests[2]?.body)
+    const droppedForm = new URLSearchParams(tokenx.requests[1]?.body)
+    expect(resentForm.get('subject_token')).toBe(droppedForm.get('subject_token'))
+    expect(resentForm.get('audience')).toBe(droppedForm.get('audience'))
+  })
+
   it('retries a TokenX that is down (connection refused) and answers 503', async () => {
     const down = await startServer(issue)
     await down.close()
-    const attempts = vi.spyOn(http, 'request')
+    const attempts = countAttempts()
     const err = await client({ tokenEndpoint: `${down.url}/token`, retries: 2 })
       .exchange(subject, AUDIENCE)
       .catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', status: 503, tokenEndpointStatus: 0 })
     expect((err as { detail: string }).detail).toMatch(/ECONNREFUSED/)
-    expect(attempts).toHaveBeenCalledTimes(3)
+    expect(attempts()).toBe(3)
   })
 
   it('retries an attempt that exceeds `timeout` and recovers when TokenX speeds up', async () => {
@@ -178,7 +205,7 @@ describe('retries what may succeed on another try', () => {
 describe('stays inside the deadline', () => {
   // The deadlines below pass at a chosen moment (the server aborts the caller's signal) rather than
   // on a real timer of a few hundred ms, which a loaded machine can let pass before the first attempt
-  // is even sent. Attempts are counted where the kit starts them (http.request), so none in transit
+  // is even sent. Attempts are counted where the kit starts them (`countAttempts`), so none in transit
   // when the deadline passes can be mistaken for one sent after it.
   const deadlinePassed = () => new DOMException('The deadline passed', 'TimeoutError')
 
@@ -189,15 +216,15 @@ describe('stays inside the deadline', () => {
       if (index === 1) deadline.abort(deadlinePassed())
       return UNAVAILABLE
     }
-    const attempts = vi.spyOn(http, 'request')
+    const attempts = countAttempts()
     const err = await client({ retries: 10, retryBackoff: 100 })
       .exchange(subject, AUDIENCE, { signal: deadline.signal })
       .catch((e: unknown) => e)
     expect(err).toMatchObject({ code: 'ERR_TIMEOUT', status: 504 })
-    expect(attempts).toHaveBeenCalledTimes(2)
+    expect(attempts()).toBe(2)
     // Longer than the next backoff could be (full jitter: under 100 * 2^1 ms).
     await settle(300)
-    expect(attempts).toHaveBeenCalledTimes(2)
+    expect(attempts()).toBe(2)
     expect(tokenx.requests).toHaveLength(2)
   })
 
@@ -220,7 +247,7 @@ describe('stays inside the deadline', () => {
   ] as const)('through the middleware: TokenX %s near the Lambda timeout gives 504 and the handler never runs', async (_name, fault) => {
     tokenx.respond = () => fault
     const { handler, handlerCalls } = lambdaHandler({ client: options({ retries: 10, retryBackoff: 100, timeout: 10_000 }) })
-    const attempts = vi.spyOn(http, 'request')
+    const attempts = countAttempts()
     // 700 ms left and the default deadlineMargin of 500 ms: the kit has 200 ms for TokenX.
     const result = await handler(v2Event(`Bearer ${subject}`), lambdaContext(700))
     expect(result.statusCode).toBe(504)
@@ -230,10 +257,10 @@ describe('stays inside the deadline', () => {
     })
     expect(handlerCalls()).toBe(0)
     // Counted where the kit starts them: an attempt still in transit at the deadline is not one sent after it.
-    const sent = attempts.mock.calls.length
+    const sent = attempts()
     expect(sent).toBeLessThan(11)
     await settle(200)
-    expect(attempts).toHaveBeenCalledTimes(sent)
+    expect(attempts()).toBe(sent)
   })
 
   it('through the middleware: a Lambda already past its margin answers 504 at once', async () => {

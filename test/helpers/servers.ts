@@ -29,6 +29,12 @@ export interface TestServer {
   readonly url: string
   readonly requests: Recorded[]
   respond: Responder
+  /**
+   * Closes the kept-alive connections no request is using, and gives the client a moment to see it:
+   * the next request then opens a new connection (a request on a connection the server then resets
+   * would otherwise be sent again by the kit's client, as one the server closed while idle).
+   */
+  closeIdle(): Promise<void>
   close(): Promise<void>
 }
 
@@ -38,6 +44,10 @@ export async function startServer(respond: Responder): Promise<TestServer> {
     url: '',
     requests,
     respond,
+    closeIdle: async () => {
+      server.closeIdleConnections()
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

@@ -2,8 +2,8 @@
  * Powertools' captureLambdaHandler with tracing ON, as in Lambda: the X-Ray SDK in Lambda mode (a
  * facade segment from _X_AMZN_TRACE_ID) sends each closed subsegment over UDP to the daemon address,
  * here a socket on 127.0.0.1 this test reads. The tracer records the handler's answer and, on
- * errors, the error (name, message, stack) as metadata, and traces the outbound call to TokenX:
- * every segment sent must be free of tokens, assertions and keys, and the answers must be the kit's.
+ * errors, the error (name, message, stack) as metadata: every segment sent must be free of tokens,
+ * assertions and keys, and the answers must be the kit's.
  */
 import { vi } from 'vitest'
 
@@ -105,11 +105,13 @@ describe('captureLambdaHandler with tracing on', () => {
     expect(header(results[1]!, 'WWW-Authenticate')).toBe('Bearer')
     expect(JSON.parse(results[2]!.body)).toMatchObject({ error: 'invalid_token' })
 
-    // The tracer did record: the handler's subsegments, the call to TokenX, and (used before tokenX())
-    // the kit's errors, name, message (the public answer) and stack, as the handler's fault.
+    // The tracer did record: the handler's subsegments and (used before tokenX()) the kit's errors,
+    // name, message (the public answer) and stack, as the handler's fault. Not the call to TokenX: the
+    // kit's HTTP/1.1 client (lib/util/http1.ts) is not node:http, which the X-Ray SDK patches; given the
+    // app's tracer, the kit traces it as its own `tokenx.exchange` subsegment (powertools-tracer.test.ts).
     const sent = segments.slice(before)
     expect(sent.some((segment) => segment.includes('## index.handler'))).toBe(true)
-    expect(sent.some((segment) => segment.includes('"url":"http://127.0.0.1/token"'))).toBe(true)
+    expect(sent.some((segment) => segment.includes('"url":"http://127.0.0.1/token"'))).toBe(false)
     expect(sent.some((segment) => segment.includes('"type":"BearerTokenError"'))).toBe(recordsKitErrors)
     expect(sent.some((segment) => segment.includes('"type":"TokenExchangeError"'))).toBe(recordsKitErrors)
     const secrets = new Map<string, string>([

@@ -13,6 +13,7 @@ import {
 import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from '../../../lib/util/access-token.ts'
 import { WITHHELD } from '../../../lib/exchange/tokenx-descriptions.ts'
 import { AnswerTooLargeError, type HttpAnswer, type PostForm } from '../../../lib/util/http.ts'
+import { MalformedAnswerError } from '../../../lib/util/http1.ts'
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
 const answer = (status: number, body: string | object, contentType = 'application/json'): HttpAnswer => ({
@@ -455,6 +456,20 @@ describe('requestExchange', () => {
       code: 'ERR_TOKEN_ENDPOINT',
       status: 502,
     })
+    // The built-in client's own failures: an answer it cannot read is the endpoint's fault and not
+    // retried; a connection that ended before the answer did is a transport failure and retried.
+    const malformed = await run(async () => Promise.reject(new MalformedAnswerError('malformed status line'))).catch((e: unknown) => e)
+    expect(malformed).toMatchObject({
+      code: 'ERR_TOKEN_ENDPOINT',
+      status: 502,
+      detail: 'TokenX answered with a malformed HTTP answer',
+      cause: expect.objectContaining({ name: 'MalformedAnswerError' }),
+    })
+    expect((malformed as TokenExchangeError).retryable).toBe(false)
+    const cut = Object.assign(new Error('the connection closed before the answer was complete'), { code: 'ECONNRESET' })
+    const unavailable = await run(async () => Promise.reject(cut)).catch((e: unknown) => e)
+    expect(unavailable).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', detail: 'TokenX could not be reached (ECONNRESET)' })
+    expect((unavailable as TokenExchangeError).retryable).toBe(true)
     const timeout = new DOMException('timed out', 'TimeoutError')
     await expect(run(async () => Promise.reject(timeout))).rejects.toMatchObject({ code: 'ERR_TIMEOUT', status: 504 })
     const controller = new AbortController()

@@ -1,7 +1,8 @@
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { AnswerTooLargeError, fetchPost, MAX_ANSWER_BYTES, nodePost, type PostForm } from '../../../lib/util/http.ts'
+import { AnswerTooLargeError, fetchPost, MAX_ANSWER_BYTES, type PostForm } from '../../../lib/util/http.ts'
+import { http1Post } from '../../../lib/util/http1.ts'
 import { startServer, type Answer, type Recorded, type TestServer } from '../../helpers/servers.ts'
 
 const FORM = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'a.b+c/d=' }).toString()
@@ -51,7 +52,7 @@ async function startStallingServer() {
 }
 
 describe.each<[string, PostForm]>([
-  ['nodePost', nodePost],
+  ['http1Post', http1Post],
   ['fetchPost with global fetch', fetchPost(globalThis.fetch)],
 ])('%s', (_name, post) => {
   const url = () => new URL(`${server.url}/token`)
@@ -151,16 +152,6 @@ describe.each<[string, PostForm]>([
     const err = await post(new URL(`${closed.url}/token`), FORM, signal()).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(Error)
     expect(err).not.toBeInstanceOf(AnswerTooLargeError)
-  })
-})
-
-describe('nodePost', () => {
-  it('reports a refused connection with its code', async () => {
-    const closed = await startServer(ok)
-    await closed.close()
-    await expect(nodePost(new URL(`${closed.url}/token`), FORM, new AbortController().signal)).rejects.toMatchObject({
-      code: 'ECONNREFUSED',
-    })
   })
 })
 
