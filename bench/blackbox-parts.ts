@@ -5,7 +5,7 @@
  * function):
  * - the client assertion: the kit's JWS over `node:crypto` (lib/exchange/assertion.ts) against
  *   jose's `SignJWT` (RS256), the same claims;
- * - the token request: the kit's HTTP client (lib/util/http.ts) against global `fetch` (the kit's
+ * - the token request: the kit's HTTP/1.1 client (lib/util/http1.ts) against global `fetch` (the kit's
  *   `fetchPost`, what an injected `fetch` uses), the same form to the bench endpoint, answer read.
  * Interleaved one call at a time, in rounds; per round and side a 10%-trimmed mean of CPU µs (this
  * process; the endpoint is another). A part is worth its code only when the library costs more.
@@ -15,7 +15,8 @@ import { importJWK, SignJWT } from 'jose'
 import { signAssertion } from '../lib/exchange/assertion.ts'
 import { exchangeForm } from '../lib/exchange/token-request.ts'
 import { importPrivateJwk } from '../lib/exchange/key.ts'
-import { fetchPost, nodePost, type PostForm } from '../lib/util/http.ts'
+import { fetchPost, type PostForm } from '../lib/util/http.ts'
+import { http1Post } from '../lib/util/http1.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, report, sectionEndpoint, spread, type Spread } from './support.ts'
 
 export interface BlackboxPartsResult {
@@ -57,7 +58,7 @@ const sides = {
     },
   },
   tokenRequest: {
-    kit: request(nodePost),
+    kit: request(http1Post),
     fetch: request(fetchPost((input, init) => fetch(input, init))),
   },
 }
