@@ -12,7 +12,7 @@ import {
 } from '../../../lib/exchange/token-request.ts'
 import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from '../../../lib/util/access-token.ts'
 import { WITHHELD } from '../../../lib/exchange/tokenx-descriptions.ts'
-import { AnswerTooLargeError, type HttpAnswer, type PostForm } from '../../../lib/util/http.ts'
+import { AnswerTooLargeError, formText, type HttpAnswer, type PostForm } from '../../../lib/util/http.ts'
 import { MalformedAnswerError } from '../../../lib/util/http1.ts'
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
@@ -432,7 +432,7 @@ describe('requestExchange', () => {
   it('posts the form to the endpoint and parses a 200', async () => {
     const calls: Array<[URL, string]> = []
     const result = await run(async (url, form) => {
-      calls.push([url, form])
+      calls.push([url, formText(form)])
       return answer(200, valid)
     })
     expect(result.access_token).toBe('downstream.token.value')
