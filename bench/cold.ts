@@ -121,16 +121,15 @@ async function sdkChunk(name: string): Promise<string> {
 
 /**
  * Reference handlers, bundled as esbuild.config.mjs bundles the functions (same format and target;
- * no `createRequire` banner, as they name no `require` and the build gives it only to files that do): an empty one, and one that only imports the Node built-ins the kit imports at init
- * (importing node:http as an ES module evaluates its lazy WebSocket getters, which load undici).
+ * no `createRequire` banner, as they name no `require` and the build gives it only to files that do): an empty one, and one that only imports the Node built-ins the kit imports at init.
  */
 const REFERENCES = {
   'empty handler': 'export const handler = async () => ({ statusCode: 200, body: "" })\n',
-  'empty handler + node:http, node:https, node:crypto': [
-    "import http from 'node:http'",
-    "import https from 'node:https'",
+  'empty handler + node:net, node:tls, node:crypto': [
+    "import net from 'node:net'",
+    "import tls from 'node:tls'",
     "import crypto from 'node:crypto'",
-    'export const handler = async () => ({ statusCode: 200, body: [http, https, crypto].map((m) => typeof m).join() })',
+    'export const handler = async () => ({ statusCode: 200, body: [net, tls, crypto].map((m) => typeof m).join() })',
     '',
   ].join('\n'),
 }

@@ -48,10 +48,10 @@ const FLOOR = [
   "import { createRemoteJWKSet, customFetch, decodeJwt, errors, jwksCache } from 'jose'",
   "import crypto from 'node:crypto'",
   "import diagnostics from 'node:diagnostics_channel'",
-  "import http from 'node:http'",
-  "import https from 'node:https'",
+  "import net from 'node:net'",
+  "import tls from 'node:tls'",
   '',
-  'const used = [createRemoteJWKSet, customFetch, decodeJwt, errors, jwksCache, crypto, diagnostics, http, https]',
+  'const used = [createRemoteJWKSet, customFetch, decodeJwt, errors, jwksCache, crypto, diagnostics, net, tls]',
   'export const handler = middy().handler(async () => ({ statusCode: 200, body: used.map((m) => typeof m).join() }))',
   '',
 ].join('\n')

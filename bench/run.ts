@@ -311,7 +311,7 @@ if (cold !== undefined) {
   budget(
     "cold start (import + first invocation), inline key: the kit's own CPU (function − floor)",
     cold.firstInvocation.kitOwnCpuMs.median,
-    20,
+    25,
     'ms',
   )
 }
