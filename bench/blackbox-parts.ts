@@ -10,14 +10,14 @@
  * Interleaved one call at a time, in rounds; per round and side a 10%-trimmed mean of CPU µs (this
  * process; the endpoint is another). A part is worth its code only when the library costs more.
  */
-import { randomUUID } from 'node:crypto'
-import { importJWK, SignJWT } from 'jose'
+import { importJWK } from 'jose'
 import { signAssertion } from '../lib/exchange/assertion.ts'
 import { exchangeForm } from '../lib/exchange/token-request.ts'
 import { importPrivateJwk } from '../lib/exchange/key.ts'
 import { fetchPost, type PostForm } from '../lib/util/http.ts'
 import { http1Post } from '../lib/util/http1.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, report, sectionEndpoint, spread, type Spread } from './support.ts'
+import { joseAssertion } from './libraries.ts'
+import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, report, sectionEndpoint, spread, trimmedMean, type Spread } from './support.ts'
 
 export interface BlackboxPartsResult {
   readonly rounds: number
@@ -29,7 +29,6 @@ export interface BlackboxPartsResult {
 
 const ROUNDS = Number(process.env['BENCH_BLACKBOX_ROUNDS'] ?? 11)
 const BATCH = Number(process.env['BENCH_BLACKBOX_PARTS_BATCH'] ?? 200)
-const TRIM = 0.1
 
 const endpoint = sectionEndpoint()
 const tokenEndpoint = `${endpoint.url}/token`
@@ -40,22 +39,11 @@ const kitKey = importPrivateJwk(jwk)
 const joseKey = await importJWK(jwk, 'RS256')
 
 const assertionOptions = { clientId: CLIENT_ID, audience: tokenEndpoint, lifetime: 30, clock: Date.now }
+const joseOptions = { kid: jwk.kid, clientId: CLIENT_ID, audience: tokenEndpoint }
 const sides = {
   assertion: {
     kit: async () => void signAssertion(kitKey, assertionOptions),
-    jose: async () => {
-      const now = Math.floor(Date.now() / 1000)
-      await new SignJWT({})
-        .setProtectedHeader({ alg: 'RS256', kid: jwk.kid, typ: 'JWT' })
-        .setIssuer(CLIENT_ID)
-        .setSubject(CLIENT_ID)
-        .setAudience(tokenEndpoint)
-        .setIssuedAt(now)
-        .setNotBefore(now)
-        .setExpirationTime(now + 30)
-        .setJti(randomUUID())
-        .sign(joseKey)
-    },
+    jose: async () => void (await joseAssertion(joseKey, joseOptions)),
   },
   tokenRequest: {
     kit: request(http1Post),
@@ -79,14 +67,6 @@ const refill = (count: number) => {
       exchangeForm({ clientAssertion: signAssertion(kitKey, assertionOptions), subjectToken: citizenToken(++minted), audience: AUDIENCE }),
     )
   }
-}
-
-function trimmedMean(samples: Float64Array): number {
-  const sorted = samples.slice().sort()
-  const drop = Math.floor(sorted.length * TRIM)
-  let sum = 0
-  for (let i = drop; i < sorted.length - drop; i++) sum += sorted[i] as number
-  return sum / (sorted.length - 2 * drop)
 }
 
 async function round<S extends string>(pair: Record<S, () => Promise<void>>): Promise<Record<S, number>> {

@@ -13,16 +13,16 @@
  * The parent sends `{ kind: 'miss' | 'hit', batch }`; this process answers with the CPU µs per
  * invocation of each side (this process only), a 10%-trimmed mean over the batch.
  */
-import { randomUUID, webcrypto } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import middy from '@middy/core'
 import type { Context } from 'aws-lambda'
-import { importJWK, SignJWT } from 'jose'
+import { importJWK } from 'jose'
 import * as oidc from 'openid-client'
 import { answer, floorHandler, issuedToken, type Invoke } from './floor.ts'
 import { httpApiEvent, lambdaContext } from './lambda.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, exampleFunctionEnv, sectionEndpoint } from './support.ts'
+import { joseAssertion, openidClientConfig } from './libraries.ts'
+import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, exampleFunctionEnv, sectionEndpoint, trimmedMean } from './support.ts'
 
 export type BlackboxMethod = 'function' | 'jose' | 'openid-client'
 
@@ -38,7 +38,6 @@ export interface BlackboxRoundResult {
 }
 
 const METHOD = (process.env['BENCH_BLACKBOX_METHOD'] ?? 'function') as BlackboxMethod
-const TRIM = 0.1
 
 const endpoint = sectionEndpoint()
 const tokenEndpoint = `${endpoint.url}/token`
@@ -63,18 +62,9 @@ async function builtFunction(): Promise<Invoke> {
 // jose + fetch, as a team would hand-roll it: one key import, a fresh assertion per exchange.
 async function joseHandler(): Promise<Invoke> {
   const joseKey = await importJWK(jwk, 'RS256')
+  const assertionOptions = { kid: jwk.kid, clientId: CLIENT_ID, audience: tokenEndpoint }
   return middy(async (event: unknown, _context: Context, { signal }: { signal: AbortSignal }) => {
-    const now = Math.floor(Date.now() / 1000)
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'RS256', kid: jwk.kid, typ: 'JWT' })
-      .setIssuer(CLIENT_ID)
-      .setSubject(CLIENT_ID)
-      .setAudience(tokenEndpoint)
-      .setIssuedAt(now)
-      .setNotBefore(now)
-      .setExpirationTime(now + 30)
-      .setJti(randomUUID())
-      .sign(joseKey)
+    const assertion = await joseAssertion(joseKey, assertionOptions)
     const exchanged = await fetch(tokenEndpoint, {
       method: 'POST',
       signal,
@@ -94,14 +84,7 @@ async function joseHandler(): Promise<Invoke> {
 
 // openid-client 6, global fetch and WebCrypto, as bench/miss.ts uses it.
 async function openidClientHandler(): Promise<Invoke> {
-  const cryptoKey = await webcrypto.subtle.importKey('jwk', jwk, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign'])
-  const config = new oidc.Configuration(
-    { issuer: endpoint.url, token_endpoint: tokenEndpoint },
-    CLIENT_ID,
-    {},
-    oidc.PrivateKeyJwt({ key: cryptoKey, kid: jwk.kid }),
-  )
-  oidc.allowInsecureRequests(config) // the bench endpoint is plain http on 127.0.0.1
+  const config = await openidClientConfig(jwk, endpoint.url)
   return middy(async (event: unknown, _context: Context, { signal }: { signal: AbortSignal }) => {
     const { audience, subject_token_type } = EXCHANGE
     const response = await oidc.genericGrantRequest(config, EXCHANGE.grant_type, {
@@ -116,14 +99,6 @@ async function openidClientHandler(): Promise<Invoke> {
 }
 
 const method = METHOD === 'function' ? await builtFunction() : METHOD === 'jose' ? await joseHandler() : await openidClientHandler()
-
-function trimmedMean(samples: Float64Array): number {
-  const sorted = samples.slice().sort()
-  const drop = Math.floor(sorted.length * TRIM)
-  let sum = 0
-  for (let i = drop; i < sorted.length - drop; i++) sum += sorted[i] as number
-  return sum / (sorted.length - 2 * drop)
-}
 
 let minted = 0
 // Hits: the same event every time, as the issue's shape has it; the first invocation exchanged it.

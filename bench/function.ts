@@ -25,7 +25,17 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { floorHandler, issuedToken, type Invoke } from './floor.ts'
 import { httpApiEvent, lambdaContext } from './lambda.ts'
-import { citizenToken, clientKey, progress, report, sectionEndpoint, spread, type Spread, exampleFunctionEnv } from './support.ts'
+import {
+  citizenToken,
+  clientKey,
+  progress,
+  report,
+  sectionEndpoint,
+  spread,
+  trimmedMean,
+  type Spread,
+  exampleFunctionEnv,
+} from './support.ts'
 
 export interface FunctionResult {
   readonly batchSize: number
@@ -75,15 +85,6 @@ const floor = floorHandler(`${endpoint.url}/resource`, await issuedToken(endpoin
 const event = httpApiEvent(citizenToken(1))
 const citizens = [httpApiEvent(citizenToken(2)), httpApiEvent(citizenToken(3))]
 
-/** Mean of `samples` without the highest and lowest `TRIM` share. */
-function trimmedMean(samples: Float64Array): number {
-  const sorted = samples.slice().sort()
-  const drop = Math.floor(sorted.length * TRIM)
-  let sum = 0
-  for (let i = drop; i < sorted.length - drop; i++) sum += sorted[i] as number
-  return sum / (sorted.length - 2 * drop)
-}
-
 const mean = (samples: Float64Array): number => samples.reduce((sum, value) => sum + value, 0) / samples.length
 
 interface Side {
@@ -121,9 +122,9 @@ async function round(): Promise<{ floor: Side; fn: Side; alternating: Side }> {
     for (const side of orders[i % 3] as (typeof orders)[number]) await one(side, i)
   }
   const per = (side: { cpu: Float64Array; wall: Float64Array }): Side => ({
-    cpu: trimmedMean(side.cpu),
+    cpu: trimmedMean(side.cpu, TRIM),
     cpuUntrimmed: mean(side.cpu),
-    wall: trimmedMean(side.wall),
+    wall: trimmedMean(side.wall, TRIM),
   })
   return { floor: per(samples.floor), fn: per(samples.fn), alternating: per(samples.alternating) }
 }

@@ -11,9 +11,10 @@
  * Each round is followed by a round of raw RSA-2048 PKCS#1 v1.5 signatures,
  * `crypto.sign('sha256', data, keyObject)`, the floor every exchange pays once.
  */
-import { sign, webcrypto } from 'node:crypto'
+import { sign } from 'node:crypto'
 import * as oidc from 'openid-client'
 import { createTokenXClient } from '../lib/index.ts'
+import { openidClientConfig } from './libraries.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, cpuMicros, progress, report, sectionEndpoint } from './support.ts'
 
 export type MissMethod = 'kit' | 'openid-client'
@@ -53,14 +54,7 @@ async function exchanger(method: MissMethod): Promise<(subjectToken: string) => 
     const kit = createTokenXClient({ clientId: CLIENT_ID, tokenEndpoint, privateJwk: jwk, cacheMaxEntries: 100_000 })
     return async (subjectToken) => (await kit.exchange(subjectToken, AUDIENCE)).accessToken
   }
-  const cryptoKey = await webcrypto.subtle.importKey('jwk', jwk, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign'])
-  const config = new oidc.Configuration(
-    { issuer: endpoint.url, token_endpoint: tokenEndpoint },
-    CLIENT_ID,
-    {},
-    oidc.PrivateKeyJwt({ key: cryptoKey, kid: jwk.kid }),
-  )
-  oidc.allowInsecureRequests(config) // the bench endpoint is plain http on 127.0.0.1
+  const config = await openidClientConfig(jwk, endpoint.url)
   return async (subjectToken) => {
     const response = await oidc.genericGrantRequest(config, 'urn:ietf:params:oauth:grant-type:token-exchange', {
       subject_token: subjectToken,

@@ -35,6 +35,18 @@ export function spread(samples: readonly number[]): Spread {
   }
 }
 
+/**
+ * Mean of `samples` without the highest and lowest `trim` share of them. A Float64Array, whose `sort()`
+ * is numeric (an Array's would sort the numbers as strings).
+ */
+export function trimmedMean(samples: Float64Array, trim = 0.1): number {
+  const sorted = samples.slice().sort()
+  const drop = Math.floor(sorted.length * trim)
+  let sum = 0
+  for (let i = drop; i < sorted.length - drop; i++) sum += sorted[i] as number
+  return sum / (sorted.length - 2 * drop)
+}
+
 export const AUDIENCE = 'dev-gcp:team:downstream'
 export const CLIENT_ID = 'dev-gcp:team:app'
 
