@@ -32,6 +32,30 @@ function deferred<T = void>() {
 
 const tick = (ms = 1) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Once `ready` resolves, aborts `controller` with a reason, which `pending` must reject with (the very object). */
+async function expectAbortRejects(pending: Promise<unknown>, controller: AbortController, ready: Promise<void>): Promise<void> {
+  await ready
+  const reason = new Error('aborted')
+  controller.abort(reason)
+  await expect(pending).rejects.toBe(reason)
+}
+
+/**
+ * Listens on 127.0.0.1 (a free port) and, after the test, drops the server's connections with
+ * `dropConnections` and closes it; resolves to the port.
+ */
+async function listen(server: net.Server, dropConnections: () => void): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        dropConnections()
+        server.close(() => resolve())
+      }),
+  )
+  return (server.address() as AddressInfo).port
+}
+
 interface RawRequest {
   /** Which connection (0, 1, …) carried it. */
   readonly connection: number
@@ -81,15 +105,9 @@ async function startRaw(answer: (socket: net.Socket, request: RawRequest, index:
       }
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resolve())
-      }),
-  )
+  const port = await listen(server, () => {
+    for (const socket of sockets) socket.destroy()
+  })
   return { url: `http://127.0.0.1:${port}/token`, port, sockets, requests, closed }
 }
 
@@ -98,15 +116,7 @@ async function startHttp(handle: (request: IncomingMessage, response: ServerResp
   const connections: net.Socket[] = []
   const server = createServer(handle)
   server.on('connection', (socket) => connections.push(socket))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
+  const port = await listen(server, () => server.closeAllConnections())
   return { url: `http://127.0.0.1:${port}/token`, connections }
 }
 
@@ -560,11 +570,7 @@ describe('http1Post: abort', () => {
     const arrived = deferred()
     const raw = await startRaw(() => arrived.resolve())
     const controller = new AbortController()
-    const pending = http1Post(new URL(raw.url), FORM, controller.signal)
-    await arrived.promise
-    const reason = new Error('deadline')
-    controller.abort(reason)
-    await expect(pending).rejects.toBe(reason)
+    await expectAbortRejects(http1Post(new URL(raw.url), FORM, controller.signal), controller, arrived.promise)
     await raw.closed[0]
   })
 
@@ -582,11 +588,7 @@ describe('http1Post: abort', () => {
       post(new URL(server.url), FORM, controller.signal).catch((e: unknown) => e),
     )
     const waiting = new AbortController()
-    const queued = post(new URL(server.url), FORM, waiting.signal)
-    await arrived.promise
-    const reason = new Error('gave up waiting')
-    waiting.abort(reason)
-    await expect(queued).rejects.toBe(reason)
+    await expectAbortRejects(post(new URL(server.url), FORM, waiting.signal), waiting, arrived.promise)
     controller.abort(new Error('end'))
     await Promise.all(busy)
     expect(server.connections).toHaveLength(MAX_SOCKETS_PER_ORIGIN)
@@ -618,15 +620,7 @@ describe('http1Post over TLS', () => {
       sockets.push(socket)
       resumed.push(socket.isSessionReused())
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const { port } = server.address() as AddressInfo
-    closers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections()
-          server.close(() => resolve())
-        }),
-    )
+    const port = await listen(server, () => server.closeAllConnections())
     return { port, sockets, resumed, server }
   }
 
