@@ -29,6 +29,21 @@ export const budgets = {
 }
 export const totalBudgets = { default: 512 * 1024 }
 
+/**
+ * The esbuild options every bundle of this repository shares, the functions here and the package's
+ * lib/ (scripts/build-lib.ts): ES modules for Node, bundled and split. Splitting puts dynamic imports
+ * (the Secrets Manager client) in their own chunk, so code that never takes that path never parses
+ * it, and gives modules that several entries import one file, so one instance. Target node22: the
+ * oldest Lambda runtime the kit runs on (package.json engines: node >= 22).
+ */
+export const nodeEsmBundle = {
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node22',
+}
+
 // ESM bundles have no `require`; some CommonJS dependencies inside the AWS SDK call it for node
 // built-ins. This banner gives them one, bound to the bundle's own URL. It goes on only the files
 // that name `require` (esbuild's require shim, or a dependency's own use; a mention in a string
@@ -144,13 +159,7 @@ export async function buildFunction(name, { minify = true, into = outRoot } = {}
     entryPoints: { index: path.join(functionsDir, `${name}.ts`) },
     outdir,
     absWorkingDir: root,
-    bundle: true,
-    // Splitting puts dynamic imports (the Secrets Manager client) in their own chunk, so a function
-    // configured with an inline key never parses the SDK.
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node22',
+    ...nodeEsmBundle,
     // ES module builds first: the AWS SDK's dist-es tree-shakes to about half of its dist-cjs.
     mainFields: ['module', 'main'],
     // functions/ import the kit by its package name; in this repo that resolves (package.json's

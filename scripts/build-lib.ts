@@ -22,9 +22,13 @@ import { readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { build, type Metafile } from 'esbuild'
+import { build, type BuildOptions, type Metafile } from 'esbuild'
+// @ts-expect-error: the build script is plain JavaScript without type declarations.
+import { nodeEsmBundle as sharedOptions } from '../esbuild.config.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
+/** What the functions' bundles and this one share (bundled, split, ES modules for Node 22). */
+const nodeEsmBundle: BuildOptions = sharedOptions
 
 /** Where the shared chunks go, relative to the output folder. */
 export const CHUNK_DIR = 'chunks'
@@ -58,12 +62,7 @@ export async function buildLib(outdir: string = path.join(root, 'build')): Promi
     entryPoints: await libEntryPoints(),
     outdir,
     absWorkingDir: root,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    // package.json engines: node >= 22.
-    target: 'node22',
+    ...nodeEsmBundle,
     packages: 'external',
     // The sources sit beside build/ in the package; the maps name them and need not carry them.
     sourcemap: 'linked',
