@@ -45,7 +45,7 @@ import { budgetErrorName, InvalidOptionError } from '../errors.ts'
 import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from '../util/access-token.ts'
 import { loadTimeTimers, within, type Budget } from '../util/abort.ts'
 import { lazy } from '../util/lazy.ts'
-import { checkInteger, checkKnownKeys, checkOptionsObject, optionKeys } from '../util/option-checks.ts'
+import { checkInteger, checkKnownKeys, checkOptionsObject, optionKeys, withoutUndefined } from '../util/option-checks.ts'
 
 /** Options of the shared cache (`sharedCache` in the client options; `TOKEN_X_CACHE_TABLE` sets `table`). */
 export interface SharedCacheOptions {
@@ -106,7 +106,7 @@ export function isTableName(value: unknown): value is string {
 export function resolveSharedCacheOptions(options: SharedCacheOptions): ResolvedSharedCacheOptions {
   checkOptionsObject('sharedCache', options, 'must be an object', false)
   checkKnownKeys(options, sharedCacheOptionKeys, 'sharedCache.')
-  const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as SharedCacheOptions
+  const defined = withoutUndefined(options) as SharedCacheOptions
   const resolved = { ...sharedCacheDefaults, ...defined }
   if (!isTableName(resolved.table)) throw new InvalidOptionError('sharedCache.table', 'must be a DynamoDB table name or ARN')
   if (resolved.client !== undefined && typeof resolved.client?.send !== 'function')

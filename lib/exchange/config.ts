@@ -5,8 +5,17 @@
 import type { JWK } from 'jose'
 import { ConfigError, InvalidOptionError } from '../errors.ts'
 import type { FetchLike, SecretsManagerLike } from '../types.ts'
-import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, isClientId, optionKeys } from '../util/option-checks.ts'
-import { isHttpUrl, isSafeUrl } from '../util/url.ts'
+import {
+  checkFunction,
+  checkInteger,
+  checkKnownKeys,
+  checkOptionsObject,
+  checkUrl,
+  isClientId,
+  optionKeys,
+  withoutUndefined,
+} from '../util/option-checks.ts'
+import { envReader } from '../util/env.ts'
 import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from '../cache/shared.ts'
 import type { PrivateJwkLoader } from './key.ts'
 import { wellKnownUrlProblem } from './discovery.ts'
@@ -241,31 +250,17 @@ export function withoutKey(resolved: ResolvedWithKey): ResolvedTokenXOptions {
  * malformed; values are never echoed (one of them is a private key).
  */
 export function optionsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): TokenXOptions {
-  const read = (name: string): string | undefined => {
-    const value = env[name]?.trim()
-    return value === undefined || value === '' ? undefined : value
-  }
-  const required = (name: string): string => {
-    const value = read(name)
-    if (value === undefined) throw new ConfigError(`${name} is not set`)
-    return value
-  }
+  const { read, required, url } = envReader(env)
   const clientId = required('TOKEN_X_CLIENT_ID')
   if (!isClientId(clientId)) throw new ConfigError('TOKEN_X_CLIENT_ID must be "cluster:namespace:app"')
-  const tokenEndpoint = read('TOKEN_X_TOKEN_ENDPOINT')
+  const tokenEndpoint = url('TOKEN_X_TOKEN_ENDPOINT')
   // Explicit variables win: with TOKEN_X_TOKEN_ENDPOINT set, the discovery document is not read.
   const wellKnownUrl = tokenEndpoint === undefined ? read('TOKEN_X_WELL_KNOWN_URL') : undefined
   if (tokenEndpoint === undefined && wellKnownUrl === undefined)
     throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT or TOKEN_X_WELL_KNOWN_URL must be set')
-  if (tokenEndpoint !== undefined && (!isHttpUrl(tokenEndpoint) || !isSafeUrl(new URL(tokenEndpoint)))) {
-    throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT must be an https: URL (http: only on a loopback host)')
-  }
   if (wellKnownUrl !== undefined && wellKnownUrlProblem(wellKnownUrl) !== undefined)
     throw new ConfigError(`TOKEN_X_WELL_KNOWN_URL ${wellKnownUrlProblem(wellKnownUrl)}`)
-  const issuer = read('TOKEN_X_ISSUER')
-  if (issuer !== undefined && (!isHttpUrl(issuer) || !isSafeUrl(new URL(issuer)))) {
-    throw new ConfigError('TOKEN_X_ISSUER must be an https: URL (http: only on a loopback host)')
-  }
+  const issuer = url('TOKEN_X_ISSUER')
   const assertionAudience = read('TOKEN_X_ASSERTION_AUDIENCE')
   if (assertionAudience !== undefined && assertionAudience !== 'token_endpoint' && assertionAudience !== 'issuer') {
     throw new ConfigError('TOKEN_X_ASSERTION_AUDIENCE must be "token_endpoint" or "issuer"')
@@ -309,8 +304,4 @@ function checkWellKnownUrl(name: string, value: unknown): void {
   checkUrl(name, value)
   const problem = wellKnownUrlProblem(value as string)
   if (problem !== undefined) throw new InvalidOptionError(name, problem)
-}
-
-function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }

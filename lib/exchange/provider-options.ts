@@ -7,8 +7,8 @@
 import type { JWK } from 'jose'
 import { ConfigError, InvalidOptionError } from '../errors.ts'
 import type { FetchLike, SecretsManagerLike } from '../types.ts'
-import { checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys } from '../util/option-checks.ts'
-import { isHttpUrl, isSafeUrl } from '../util/url.ts'
+import { envReader, type Env } from '../util/env.ts'
+import { checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys, withoutUndefined } from '../util/option-checks.ts'
 import { checkKeyAndRequestOptions, defaults as tokenXDefaults, REDACTED_KEY } from './config.ts'
 import { wellKnownUrlProblem } from './discovery.ts'
 
@@ -179,8 +179,6 @@ export function providerWithoutKey<O extends ProviderClientOptions>(resolved: Re
   return Object.freeze(privateJwk === undefined ? rest : { ...rest, privateJwk: REDACTED_KEY }) as ResolvedProviderOptions<O>
 }
 
-type Env = Readonly<Record<string, string | undefined>>
-
 /** The variable names of one provider, as NAIS sets them. */
 interface EnvNames {
   readonly clientId: string
@@ -230,21 +228,7 @@ export function maskinportenOptionsFromEnv(env: Env = process.env): Maskinporten
 }
 
 function fromEnv(env: Env, names: EnvNames): ProviderClientOptions {
-  const read = (name: string): string | undefined => {
-    const value = env[name]?.trim()
-    return value === undefined || value === '' ? undefined : value
-  }
-  const required = (name: string): string => {
-    const value = read(name)
-    if (value === undefined) throw new ConfigError(`${name} is not set`)
-    return value
-  }
-  const url = (name: string): string | undefined => {
-    const value = read(name)
-    if (value !== undefined && (!isHttpUrl(value) || !isSafeUrl(new URL(value))))
-      throw new ConfigError(`${name} must be an https: URL (http: only on a loopback host)`)
-    return value
-  }
+  const { read, required, url } = envReader(env)
   const clientId = required(names.clientId)
   const tokenEndpoint = url(names.tokenEndpoint)
   const issuer = url(names.issuer)
@@ -270,8 +254,4 @@ function fromEnv(env: Env, names: EnvNames): ProviderClientOptions {
     ...(wellKnownUrl === undefined ? {} : { wellKnownUrl }),
     ...(privateJwk === undefined ? { privateJwkSecretId } : { privateJwk }),
   }
-}
-
-function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
 }

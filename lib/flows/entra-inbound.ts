@@ -11,7 +11,16 @@ import { issuerOfWellKnownUrl, wellKnownUrlProblem } from '../exchange/discovery
 import { createIssuerKeys, type IssuerKeys } from '../inbound/jwks.ts'
 import { checkClaims, decodeJwt, TokenRefusal, verifySignature } from '../inbound/verify.ts'
 import type { FetchLike } from '../types.ts'
-import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys } from '../util/option-checks.ts'
+import { envReader } from '../util/env.ts'
+import {
+  checkFunction,
+  checkInteger,
+  checkKnownKeys,
+  checkOptionsObject,
+  checkUrl,
+  optionKeys,
+  withoutUndefined,
+} from '../util/option-checks.ts'
 
 /** One entry of `AZURE_APP_PRE_AUTHORIZED_APPS`. */
 export interface PreAuthorizedApp {
@@ -81,7 +90,7 @@ export function createEntraValidator(options: EntraInboundOptions): EntraValidat
   checkKnownKeys(options, keys, 'inbound.')
   const resolved = {
     ...entraInboundDefaults,
-    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    ...withoutUndefined(options),
   } as Required<Omit<EntraInboundOptions, 'wellKnownUrl' | 'jwksUri' | 'issuer'>> &
     Pick<EntraInboundOptions, 'wellKnownUrl' | 'jwksUri' | 'issuer'>
   if (resolved.wellKnownUrl !== undefined) {
@@ -158,15 +167,7 @@ function checkApps(apps: unknown): readonly PreAuthorizedApp[] {
  * (JSON). Throws `ConfigError` naming the variable.
  */
 export function entraInboundFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): EntraInboundOptions {
-  const read = (name: string): string | undefined => {
-    const value = env[name]?.trim()
-    return value === undefined || value === '' ? undefined : value
-  }
-  const required = (name: string): string => {
-    const value = read(name)
-    if (value === undefined) throw new ConfigError(`${name} is not set`)
-    return value
-  }
+  const { read, required } = envReader(env)
   const issuer = read('AZURE_OPENID_CONFIG_ISSUER')
   const jwksUri = read('AZURE_OPENID_CONFIG_JWKS_URI')
   // Read only when something is left to discover: explicit variables win.

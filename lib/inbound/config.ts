@@ -5,8 +5,17 @@
 import { isAcrLevel, type AcrLevel } from './acr.ts'
 import { ConfigError, InvalidOptionError } from '../errors.ts'
 import type { FetchLike } from '../types.ts'
-import { checkFunction, checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, isClientId, optionKeys } from '../util/option-checks.ts'
-import { isHttpUrl, isSafeUrl } from '../util/url.ts'
+import { envReader } from '../util/env.ts'
+import {
+  checkFunction,
+  checkInteger,
+  checkKnownKeys,
+  checkOptionsObject,
+  checkUrl,
+  isClientId,
+  optionKeys,
+  withoutUndefined,
+} from '../util/option-checks.ts'
 
 /** One issuer whose tokens are accepted. */
 export interface InboundIssuer {
@@ -109,7 +118,7 @@ export function resolveInboundOptions(
 ): ResolvedInboundOptions {
   checkOptionsObject('inbound', options, 'options must be an object')
   checkKnownKeys(options, inboundOptionKeys)
-  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as InboundOptions
+  const defined = withoutUndefined(options) as InboundOptions
   const resolved = { ...inboundDefaults, ...defined }
   if (requireIssuer && resolved.idporten === undefined && resolved.tokenX === undefined)
     throw new InvalidOptionError('inbound', 'validation needs idporten or tokenX (or both)')
@@ -187,17 +196,7 @@ export function inboundIssuersFromEnv(
   env: Readonly<Record<string, string | undefined>>,
   select: IssuerSelection = { idporten: true, tokenX: true },
 ): Pick<InboundOptions, 'idporten' | 'tokenX'> {
-  const read = (name: string): string | undefined => {
-    const value = env[name]?.trim()
-    return value === undefined || value === '' ? undefined : value
-  }
-  const url = (name: string): string | undefined => {
-    const value = read(name)
-    if (value !== undefined && (!isHttpUrl(value) || !isSafeUrl(new URL(value)))) {
-      throw new ConfigError(`${name} must be an https: URL (http: only on a loopback host)`)
-    }
-    return value
-  }
+  const { read, url } = envReader(env)
   const result: Pick<InboundOptions, 'idporten' | 'tokenX'> = {}
   if (select.idporten) {
     const issuer = read('IDPORTEN_ISSUER')

@@ -17,6 +17,14 @@ type MissingKeys<T, Listed> = [Exclude<keyof T, Listed>] extends [never]
   ? unknown
   : { readonly missingOptionKeys: Exclude<keyof T, Listed> }
 
+/**
+ * `value` without its keys set to `undefined`, to merge over defaults: an option given as `undefined`
+ * (`{ timeout: undefined }`, or a variable that is not set) takes the default.
+ */
+export function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
 /** Throws `InvalidOptionError` naming the first key of `options` that is not in `known`. */
 export function checkKnownKeys(options: object, known: readonly string[], prefix = ''): void {
   for (const key of Object.keys(options)) {
