@@ -4,11 +4,11 @@
  */
 import { signAssertion } from './assertion.ts'
 import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey } from '../cache/memory.ts'
-import { resolveOptions, withoutKey, type ResolvedTokenXOptions, type ResolvedWithKey, type TokenXOptions } from './config.ts'
+import { resolveOptions, withoutKey, type ResolvedTokenXOptions, type TokenXOptions } from './config.ts'
 import { ConfigError, TokenXError } from '../errors.ts'
 import { kitEvents, publish } from '../events.ts'
-import { errorFromAnswer, exchangeForm, isInvalidClient, type TokenResponse } from './token-request.ts'
-import { createTokenRunner, requestTimeout, type Grant } from './engine.ts'
+import { errorFromAnswer, exchangeForm, isInvalidClient } from './token-request.ts'
+import { createTokenRunner, loadedToken, requestTimeout, type Grant } from './engine.ts'
 import { fetchPost, type PostForm } from '../util/http.ts'
 import { http1Post } from '../util/http1.ts'
 import { isClientId } from '../util/option-checks.ts'
@@ -92,7 +92,7 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
     // The token endpoint and the assertion's audience: configured, or from the discovery document
     // (fetched once, on the first exchange).
     const target = await targets.get(signal)
-    return toLoaded(await run({ subjectToken, audience, target }, signal, firstKey), audience, subjectExp, resolved)
+    return loadedToken(await run({ subjectToken, audience, target }, signal, firstKey), audience, subjectExp, resolved)
   }
 
   /** A fresh token cached under `key` (`cacheKeyFor`), published as a hit; `undefined` (nothing published) otherwise. */
@@ -110,7 +110,7 @@ export function createTokenXClient(options: TokenXOptions): TokenXClient {
   ): Promise<ExchangedToken> => {
     if (!isClientId(audience)) throw new ConfigError('the audience must be "cluster:namespace:app"')
     // The warm path: a fresh entry was stored for this very token (a SHA-256 match) after it passed
-    // the checks below, and is fresh no longer than the token is unexpired (toLoaded), so serving
+    // the checks below, and is fresh no longer than the token is unexpired (loadedToken), so serving
     // it needs no second parse of the token.
     const known =
       digest ??
@@ -196,24 +196,4 @@ export function exchangeDigested(
 ): Promise<ExchangedToken> {
   const own = internals.get(client)
   return own === undefined ? client.exchange(subjectToken, audience, options) : own.exchange(subjectToken, digest, audience, options)
-}
-
-function toLoaded(response: TokenResponse, audience: string, subjectExp: number, options: ResolvedWithKey): Loaded<ExchangedToken> {
-  const now = options.clock()
-  const expiresAt = now + response.expires_in * 1000
-  // Renew `renewBefore` ms early, as texas does; a short-lived token is renewed at half its life.
-  const margin = Math.min(options.renewBefore, (response.expires_in * 1000) / 2)
-  // Never served once the citizen's token has expired: a cache hit skips the subject token checks,
-  // and `now < ceil(exp) * 1000` is exactly their `floor(now / 1000) < exp`.
-  const subjectExpired = Math.ceil(subjectExp) * 1000
-  return {
-    value: Object.freeze({
-      accessToken: response.access_token,
-      audience,
-      expiresAt,
-      tokenType: response.token_type,
-      issuedTokenType: response.issued_token_type,
-    }),
-    freshUntil: Math.min(expiresAt - margin, subjectExpired),
-  }
 }

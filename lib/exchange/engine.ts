@@ -9,7 +9,7 @@ import { TokenExchangeError, TokenXError } from '../errors.ts'
 import { publish, type KitEvents } from '../events.ts'
 import { loadTimeTimers, sleep, within } from '../util/abort.ts'
 import type { HttpAnswer, PostForm } from '../util/http.ts'
-import type { SigningKey } from '../types.ts'
+import type { ExchangedToken, Loaded, SigningKey } from '../types.ts'
 import type { KeyLoader } from './key.ts'
 import { requestToken, type TokenResponse } from './token-request.ts'
 
@@ -149,4 +149,25 @@ function retryEvent(audience: string, attempt: number, err: TokenExchangeError):
 export function requestTimeout(signal: AbortSignal, provider = 'TokenX'): TokenExchangeError {
   const what = provider === 'TokenX' ? 'the token exchange' : `the ${provider} token request`
   return new TokenExchangeError('ERR_TIMEOUT', `${what} did not finish in time`, { cause: signal.reason })
+}
+
+/**
+ * An issued token as the cache keeps it: renewed `renewBefore` ms early, as texas does, or at half its
+ * life when that is shorter; and never served once the subject's (citizen's or caller's) token has
+ * expired: a cache hit skips the subject token checks, and `now < ceil(exp) * 1000` is exactly their
+ * `floor(now / 1000) < exp`. `issuedTokenType`: the flow's reading of `issued_token_type`.
+ */
+export function loadedToken(
+  response: TokenResponse,
+  audience: string,
+  subjectExp: number,
+  options: { readonly clock: () => number; readonly renewBefore: number },
+  issuedTokenType: string = response.issued_token_type,
+): Loaded<ExchangedToken> {
+  const expiresAt = options.clock() + response.expires_in * 1000
+  const margin = Math.min(options.renewBefore, (response.expires_in * 1000) / 2)
+  return {
+    value: Object.freeze({ accessToken: response.access_token, audience, expiresAt, tokenType: response.token_type, issuedTokenType }),
+    freshUntil: Math.min(expiresAt - margin, Math.ceil(subjectExp) * 1000),
+  }
 }

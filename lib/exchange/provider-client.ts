@@ -8,13 +8,13 @@
 import { PromiseCache, tokenCacheKey } from '../cache/memory.ts'
 import { ConfigError, TokenXError } from '../errors.ts'
 import { publish } from '../events.ts'
-import type { ExchangedToken, Loaded } from '../types.ts'
+import type { ExchangedToken } from '../types.ts'
 import { fetchPost } from '../util/http.ts'
 import { http1Post } from '../util/http1.ts'
 import { ACCESS_TOKEN_TYPE } from '../util/access-token.ts'
 import type { ExchangeOptions } from './client.ts'
 import { exchangeTargets, type ExchangeTarget, type ExchangeTargetSource } from './discovery.ts'
-import { createTokenRunner, requestTimeout, type EngineSettings, type Grant, type TokenRunner } from './engine.ts'
+import { createTokenRunner, loadedToken, requestTimeout, type EngineSettings, type Grant, type TokenRunner } from './engine.ts'
 import {
   clientCredentialsGrant,
   ENTRA,
@@ -239,31 +239,18 @@ async function cached(
   publish('cache', () => ({ audience: target, hit: hit !== undefined }))
   if (hit !== undefined) return hit
   try {
-    return await cache.get(key, async (shared) => toLoaded(await load(shared), target, subjectExp, resolved), signal)
+    return await cache.get(
+      key,
+      async (shared) => {
+        const response = await load(shared)
+        // An empty issued_token_type names no type: an access token, as a missing one is (token-request.ts).
+        const issuedTokenType = response.issued_token_type === '' ? ACCESS_TOKEN_TYPE : response.issued_token_type
+        return loadedToken(response, target, subjectExp, resolved, issuedTokenType)
+      },
+      signal,
+    )
   } catch (err) {
     if (!(err instanceof TokenXError) && signal?.aborted === true) throw requestTimeout(signal, provider)
     throw err
-  }
-}
-
-/** Renewed `renewBefore` early, or at half its life when that is shorter (texas); never past the caller's token. */
-function toLoaded(
-  response: TokenResponse,
-  target: string,
-  subjectExp: number,
-  options: { readonly clock: () => number; readonly renewBefore: number },
-): Loaded<ExchangedToken> {
-  const now = options.clock()
-  const expiresAt = now + response.expires_in * 1000
-  const margin = Math.min(options.renewBefore, (response.expires_in * 1000) / 2)
-  return {
-    value: Object.freeze({
-      accessToken: response.access_token,
-      audience: target,
-      expiresAt,
-      tokenType: response.token_type,
-      issuedTokenType: response.issued_token_type === '' ? ACCESS_TOKEN_TYPE : response.issued_token_type,
-    }),
-    freshUntil: Math.min(expiresAt - margin, Math.ceil(subjectExp) * 1000),
   }
 }
