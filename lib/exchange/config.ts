@@ -23,7 +23,74 @@ import { wellKnownUrlProblem } from './discovery.ts'
 /** Where the assertion's `aud` points. tokendings accepts both and says it will later accept only the issuer. */
 export type AssertionAudience = 'token_endpoint' | 'issuer'
 
-export interface TokenXOptions {
+/** The request, cache and key options every token client takes (TokenX, Entra ID, Maskinporten). */
+export interface TokenClientOptions {
+  /**
+   * Milliseconds from `iat` to `exp` of each client assertion, in whole seconds (a multiple of 1000).
+   * Default 30000 (as texas); 1000–120000 (tokendings allows no more, and no skew).
+   */
+  assertionLifetime?: number
+  /** Milliseconds one request to the token endpoint may take before it is aborted. Default 3000. */
+  timeout?: number
+  /**
+   * How many times a failed attempt is retried (unreachable, timeout, 5xx only). Default 2; 0–10. The
+   * one extra attempt with another key after the provider refuses ours is not counted here
+   * (docs/configuration.md, "Retries").
+   */
+  retries?: number
+  /** Milliseconds of the first retry's backoff; doubles per attempt, with jitter. Default 100. */
+  retryBackoff?: number
+  /**
+   * Milliseconds before `expires_in` runs out at which a cached token is fetched anew. Default 120000
+   * (texas); 0–3600000. A token that lives no longer than twice this is renewed at half its life.
+   */
+  renewBefore?: number
+  /** How many tokens the cache holds; the least recently used goes first. Default 10000. */
+  cacheMaxEntries?: number
+  /**
+   * Milliseconds a key loaded from Secrets Manager is used before it is loaded again (rotation).
+   * Default 3600000; 1000–31536000000. A failed reload keeps the old key (docs/configuration.md).
+   */
+  keyMaxAge?: number
+  /** Milliseconds the Secrets Manager request may take. Default 3000. */
+  keyTimeout?: number
+  /** Replaces the built-in HTTP client for calls to the token endpoint (tests, tracing). */
+  fetch?: FetchLike | undefined
+  /** Replaces the lazily created Secrets Manager client. */
+  secretsManager?: SecretsManagerLike | undefined
+  /** Current time in milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number
+}
+
+/** The documented defaults of `TokenClientOptions`. */
+export const tokenClientDefaults = Object.freeze({
+  assertionLifetime: 30_000,
+  timeout: 3000,
+  retries: 2,
+  retryBackoff: 100,
+  renewBefore: 120_000,
+  cacheMaxEntries: 10_000,
+  keyMaxAge: 3_600_000,
+  keyTimeout: 3000,
+  clock: Date.now,
+})
+
+/** Every key of `TokenClientOptions`, for each client's list of known keys. */
+export const tokenClientOptionKeys = optionKeys<TokenClientOptions>()(
+  'assertionLifetime',
+  'timeout',
+  'retries',
+  'retryBackoff',
+  'renewBefore',
+  'cacheMaxEntries',
+  'keyMaxAge',
+  'keyTimeout',
+  'fetch',
+  'secretsManager',
+  'clock',
+)
+
+export interface TokenXOptions extends TokenClientOptions {
   /** Our client id at TokenX, `cluster:namespace:app` (`TOKEN_X_CLIENT_ID`). Required. */
   clientId: string
   /** TokenX's token endpoint URL (`TOKEN_X_TOKEN_ENDPOINT`). Required unless `wellKnownUrl` is given; wins over it. */
@@ -50,39 +117,8 @@ export interface TokenXOptions {
    * token endpoint) or `'token_endpoint'` (the default without `issuer`).
    */
   assertionAudience?: AssertionAudience
-  /**
-   * Milliseconds from `iat` to `exp` of each client assertion, in whole seconds (a multiple of 1000).
-   * Default 30000; 1000–120000 (tokendings allows no more, and no skew).
-   */
-  assertionLifetime?: number
-  /** Milliseconds one request to TokenX may take before it is aborted. Default 3000. */
-  timeout?: number
-  /**
-   * How many times a failed attempt is retried (unreachable, timeout, 5xx only). Default 2; 0–10. The
-   * one extra attempt with another key after TokenX refuses ours is not counted here (docs/configuration.md, "Retries").
-   */
-  retries?: number
-  /** Milliseconds of the first retry's backoff; doubles per attempt, with jitter. Default 100. */
-  retryBackoff?: number
-  /** Milliseconds before `expires_in` runs out at which a cached token is exchanged anew. Default 120000; 0–3600000. */
-  renewBefore?: number
-  /** How many exchanged tokens the cache holds; the least recently used goes first. Default 10000. */
-  cacheMaxEntries?: number
-  /**
-   * Milliseconds a key loaded from Secrets Manager is used before it is loaded again (rotation).
-   * Default 3600000; 1000–31536000000. A failed reload keeps the old key (docs/configuration.md).
-   */
-  keyMaxAge?: number
-  /** Milliseconds the Secrets Manager request may take. Default 3000. */
-  keyTimeout?: number
   /** Largest accepted subject token, in bytes. Default 16384. */
   maxSubjectTokenLength?: number
-  /** Replaces the built-in HTTP client for calls to TokenX (tests, tracing). */
-  fetch?: FetchLike | undefined
-  /** Replaces the lazily created Secrets Manager client. */
-  secretsManager?: SecretsManagerLike | undefined
-  /** Current time in milliseconds since the epoch. Default `Date.now`. */
-  clock?: () => number
   /** The shared second cache level on DynamoDB (lib/cache/shared.ts; `TOKEN_X_CACHE_TABLE`). Default: off. */
   sharedCache?: SharedCacheOptions | undefined
 }
@@ -110,17 +146,9 @@ export type ResolvedTokenXOptions = Readonly<
 export type ResolvedWithKey = Readonly<Omit<ResolvedTokenXOptions, 'privateJwk'> & Pick<TokenXOptions, 'privateJwk'>>
 
 export const defaults = Object.freeze({
+  ...tokenClientDefaults,
   assertionAudience: 'token_endpoint' as AssertionAudience,
-  assertionLifetime: 30_000,
-  timeout: 3000,
-  retries: 2,
-  retryBackoff: 100,
-  renewBefore: 120_000,
-  cacheMaxEntries: 10_000,
-  keyMaxAge: 3_600_000,
-  keyTimeout: 3000,
   maxSubjectTokenLength: 16_384,
-  clock: Date.now,
 })
 
 /** Every key of `TokenXOptions`, in one list: any other key is refused (a typo must not pass silently). */
@@ -132,19 +160,9 @@ export const tokenXOptionKeys = optionKeys<TokenXOptions>()(
   'privateJwk',
   'privateJwkSecretId',
   'assertionAudience',
-  'assertionLifetime',
-  'timeout',
-  'retries',
-  'retryBackoff',
-  'renewBefore',
-  'cacheMaxEntries',
-  'keyMaxAge',
-  'keyTimeout',
   'maxSubjectTokenLength',
-  'fetch',
-  'secretsManager',
-  'clock',
   'sharedCache',
+  ...tokenClientOptionKeys,
 )
 
 /**

@@ -6,14 +6,20 @@
  */
 import type { JWK } from 'jose'
 import { ConfigError, InvalidOptionError } from '../errors.ts'
-import type { FetchLike, SecretsManagerLike } from '../types.ts'
 import { envReader, type Env } from '../util/env.ts'
 import { checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys, withoutUndefined } from '../util/option-checks.ts'
-import { checkKeyAndRequestOptions, defaults as tokenXDefaults, REDACTED_KEY } from './config.ts'
+import {
+  checkKeyAndRequestOptions,
+  defaults as tokenXDefaults,
+  REDACTED_KEY,
+  tokenClientDefaults,
+  tokenClientOptionKeys,
+  type TokenClientOptions,
+} from './config.ts'
 import { wellKnownUrlProblem } from './discovery.ts'
 
 /** What every provider client takes (Entra ID, Maskinporten); each option says its unit and default. */
-export interface ProviderClientOptions {
+export interface ProviderClientOptions extends TokenClientOptions {
   /** Our client id at the provider (`AZURE_APP_CLIENT_ID`, `MASKINPORTEN_CLIENT_ID`). Required. */
   clientId: string
   /**
@@ -36,31 +42,6 @@ export interface ProviderClientOptions {
   privateJwk?: string | JWK | undefined
   /** Name or ARN of a Secrets Manager secret holding the JWK JSON (`AZURE_APP_JWK_SECRET_ID`, `MASKINPORTEN_CLIENT_JWK_SECRET_ID`). */
   privateJwkSecretId?: string | undefined
-  /** Milliseconds from `iat` to `exp` of each assertion, whole seconds. Default 30000 (as texas); 1000–120000. */
-  assertionLifetime?: number
-  /** Milliseconds one token request may take before it is aborted. Default 3000. */
-  timeout?: number
-  /** Retries of a failed request (unreachable, timeout, 5xx only). Default 2; 0–10. */
-  retries?: number
-  /** Milliseconds of the first retry's backoff; doubles per retry, with jitter. Default 100. */
-  retryBackoff?: number
-  /**
-   * Milliseconds before `expires_in` runs out at which a cached token is fetched anew. Default 120000
-   * (texas); a token that lives no longer than twice this is renewed at half its life.
-   */
-  renewBefore?: number
-  /** How many tokens the cache holds; the least recently used goes first. Default 10000. */
-  cacheMaxEntries?: number
-  /** Milliseconds a key from Secrets Manager is used before it is loaded again. Default 3600000. */
-  keyMaxAge?: number
-  /** Milliseconds the Secrets Manager request may take. Default 3000. */
-  keyTimeout?: number
-  /** Replaces the built-in HTTP client for calls to the token endpoint (tests, tracing). */
-  fetch?: FetchLike | undefined
-  /** Replaces the lazily created Secrets Manager client. */
-  secretsManager?: SecretsManagerLike | undefined
-  /** Current time in milliseconds since the epoch. Default `Date.now`. */
-  clock?: () => number
 }
 
 export interface EntraOptions extends ProviderClientOptions {
@@ -88,27 +69,15 @@ export type ResolvedProviderWithKey<O extends ProviderClientOptions> = Readonly<
   Omit<ResolvedProviderOptions<O>, 'privateJwk'> & Pick<O, 'privateJwk'>
 >
 
-const providerDefaults = {
-  assertionLifetime: tokenXDefaults.assertionLifetime,
-  timeout: tokenXDefaults.timeout,
-  retries: tokenXDefaults.retries,
-  retryBackoff: tokenXDefaults.retryBackoff,
-  renewBefore: tokenXDefaults.renewBefore,
-  cacheMaxEntries: tokenXDefaults.cacheMaxEntries,
-  keyMaxAge: tokenXDefaults.keyMaxAge,
-  keyTimeout: tokenXDefaults.keyTimeout,
-  clock: tokenXDefaults.clock,
-}
-
 /** The documented defaults of `createEntraClient`'s options. */
 export const entraDefaults = Object.freeze({
-  ...providerDefaults,
+  ...tokenClientDefaults,
   assertionAudience: 'issuer' as 'issuer' | 'token_endpoint',
   maxSubjectTokenLength: tokenXDefaults.maxSubjectTokenLength,
 })
 
 /** The documented defaults of `createMaskinportenClient`'s options. */
-export const maskinportenDefaults = Object.freeze({ ...providerDefaults })
+export const maskinportenDefaults = Object.freeze({ ...tokenClientDefaults })
 
 const commonKeys = [
   'clientId',
@@ -117,17 +86,7 @@ const commonKeys = [
   'wellKnownUrl',
   'privateJwk',
   'privateJwkSecretId',
-  'assertionLifetime',
-  'timeout',
-  'retries',
-  'retryBackoff',
-  'renewBefore',
-  'cacheMaxEntries',
-  'keyMaxAge',
-  'keyTimeout',
-  'fetch',
-  'secretsManager',
-  'clock',
+  ...tokenClientOptionKeys,
 ] as const
 
 export const entraOptionKeys = optionKeys<EntraOptions>()(...commonKeys, 'assertionAudience', 'maxSubjectTokenLength')
@@ -158,10 +117,10 @@ function resolveCommon<O extends ProviderClientOptions>(
   options: O,
   keys: readonly string[],
   defaultsOf: object,
-): O & typeof providerDefaults {
+): O & typeof tokenClientDefaults {
   checkOptionsObject('options', options)
   checkKnownKeys(options, keys)
-  const resolved = { ...defaultsOf, ...withoutUndefined(options) } as O & typeof providerDefaults
+  const resolved = { ...defaultsOf, ...withoutUndefined(options) } as O & typeof tokenClientDefaults
   if (resolved.wellKnownUrl !== undefined) {
     checkUrl('wellKnownUrl', resolved.wellKnownUrl)
     const problem = wellKnownUrlProblem(resolved.wellKnownUrl)
