@@ -12,7 +12,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { build } from 'esbuild'
+import { build, type BuildOptions } from 'esbuild'
 import { startSecretsManager } from '../dev/secrets-manager.ts'
 import { issuedToken } from './floor.ts'
 import { AUDIENCE, CLIENT_ID, clientKey, progress, report, sectionEndpoint, spread, type Spread } from './support.ts'
@@ -156,11 +156,7 @@ async function referenceBundle(dir: string, name: string, code: string): Promise
   await build({
     entryPoints: { index: source },
     outdir: path.join(dir, slug),
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node22',
+    ...nodeEsmBundle,
     outExtension: { '.js': '.mjs' },
     // The source is in a temporary folder: packages (middy) resolve from the project's node_modules.
     nodePaths: [path.join(root, 'node_modules')],
@@ -209,7 +205,8 @@ const IMPORT_PROBE = [
 ].join(' ')
 
 const endpoint = sectionEndpoint()
-const { budgets, totalBudgets, bundleSizes } = (await import(pathToFileURL(path.join(root, 'esbuild.config.mjs')).href)) as {
+const { budgets, totalBudgets, bundleSizes, nodeEsmBundle } = (await import(pathToFileURL(path.join(root, 'esbuild.config.mjs')).href)) as {
+  nodeEsmBundle: BuildOptions
   budgets: Record<string, number>
   totalBudgets: Record<string, number>
   bundleSizes: (metafile: unknown) => Promise<{ initialBytes: number; lazyBytes: number; features: Array<{ name: string; bytes: number }> }>
