@@ -50,18 +50,7 @@ const DEFAULT_REQUIRED_ACR: AcrLevel = 'idporten-loa-high'
 export function configurationProblems(use: KitUse, env: Env): string[] {
   if (use === 'none') return []
   if (use === 'entra-obo' || use === 'entra-machine' || use === 'maskinporten') return providerProblems(use, env)
-  const problems: string[] = []
-  const check = (setting: string, run: () => void): void => {
-    try {
-      run()
-    } catch (err) {
-      problems.push(describe(setting, err))
-    }
-  }
-  const read = (name: string): string | undefined => {
-    const value = env[name]?.trim()
-    return value === undefined || value === '' ? undefined : value
-  }
+  const { problems, check, read } = collector(env)
   let minimumAcr: AcrLevel = DEFAULT_REQUIRED_ACR
   const acr = read('REQUIRED_ACR')
   if (acr !== undefined) {
@@ -97,18 +86,7 @@ export function configurationProblems(use: KitUse, env: Env): string[] {
 
 /** The Entra ID and Maskinporten functions: their client, the caller token's checks (on-behalf-of) and their target. */
 function providerProblems(use: 'entra-obo' | 'entra-machine' | 'maskinporten', env: Env): string[] {
-  const problems: string[] = []
-  const check = (setting: string, run: () => void): void => {
-    try {
-      run()
-    } catch (err) {
-      problems.push(describe(setting, err))
-    }
-  }
-  const read = (name: string): string | undefined => {
-    const value = env[name]?.trim()
-    return value === undefined || value === '' ? undefined : value
-  }
+  const { problems, check, read } = collector(env)
   const maskinporten = use === 'maskinporten'
   const secret = maskinporten ? 'MASKINPORTEN_CLIENT_JWK_SECRET_ID' : 'AZURE_APP_JWK_SECRET_ID'
   // The key comes from Secrets Manager only: say so, then check the rest as if it were there.
@@ -130,6 +108,30 @@ function providerProblems(use: 'entra-obo' | 'entra-machine' | 'maskinporten', e
     check(`${scopeName} / ${urlName}`, () => checkTarget({ scope, url, ...(resource === undefined ? {} : { resource }) }, maskinporten))
   }
   return problems
+}
+
+/**
+ * The problem list of one function, with `check` (runs a kit check, adding its failure to the list)
+ * and `read` (a setting, trimmed; empty counts as unset, as the kit reads it).
+ */
+function collector(env: Env): {
+  problems: string[]
+  check: (setting: string, run: () => void) => void
+  read: (name: string) => string | undefined
+} {
+  const problems: string[] = []
+  const check = (setting: string, run: () => void): void => {
+    try {
+      run()
+    } catch (err) {
+      problems.push(describe(setting, err))
+    }
+  }
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+  return { problems, check, read }
 }
 
 function describe(setting: string, err: unknown): string {

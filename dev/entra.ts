@@ -10,11 +10,12 @@
  * Startable on its own (`startEntra()`), from tests, and by the dev stack.
  */
 import { randomUUID } from 'node:crypto'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose'
 import { AssertionRefused, checkAssertion, parseForm } from './assertion-rules.ts'
-import { closeServer, listen, LOOPBACK, readBody, sendJson } from './http.ts'
+import { readBody, sendJson } from './http.ts'
 import { generateRsaJwk, type RsaJwkPair } from './keys.ts'
+import { faults, serveStandIn } from './token-stand-in.ts'
 
 export const ENTRA_TENANT = '00000000-0000-4000-8000-00000000a0e1'
 
@@ -69,11 +70,11 @@ export async function startEntra(options: EntraOptions = {}): Promise<LocalEntra
   for (const app of options.apps ?? []) apps.set(app.clientId, app)
   const usedJtis = new Set<string>()
   const requests: TokenRequestSeen[] = []
-  let failures: { times: number; status: number; body: unknown } | undefined
-  let delayMs = 0
+  const planned = faults()
   let base = ''
   const issuer = () => `${base}/${ENTRA_TENANT}/v2.0`
   const tokenEndpoint = () => `${base}/${ENTRA_TENANT}/oauth2/v2.0/token`
+  const jwksUri = () => `${base}/${ENTRA_TENANT}/discovery/v2.0/keys`
 
   const error = (res: ServerResponse, status: number, code: string, aadsts: number, text: string) =>
     sendJson(res, status, {
@@ -111,15 +112,7 @@ export async function startEntra(options: EntraOptions = {}): Promise<LocalEntra
     if (form === undefined) return error(res, 400, 'invalid_request', 900144, 'A parameter is repeated.')
     const seen: { form: Map<string, string>; assertionClaims?: JWTPayload } = { form }
     requests.push(seen)
-    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs))
-    if (failures !== undefined && failures.times > 0) {
-      failures.times -= 1
-      if (failures.body === undefined) {
-        res.writeHead(failures.status).end()
-        return
-      }
-      return sendJson(res, failures.status, failures.body)
-    }
+    if (await planned.answered(res)) return
     const clientId = form.get('client_id')
     if (clientId === undefined)
       return error(res, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.")
@@ -221,39 +214,28 @@ export async function startEntra(options: EntraOptions = {}): Promise<LocalEntra
     return error(res, 400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType ?? ''}'.`)
   }
 
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname
-    const run = async () => {
-      if (req.method === 'POST' && path === `/${ENTRA_TENANT}/oauth2/v2.0/token`) return token(req, res)
-      if (path === `/${ENTRA_TENANT}/v2.0/.well-known/openid-configuration`) {
-        return sendJson(res, 200, {
-          issuer: issuer(),
-          token_endpoint: tokenEndpoint(),
-          jwks_uri: `${base}/${ENTRA_TENANT}/discovery/v2.0/keys`,
-        })
-      }
-      if (path === `/${ENTRA_TENANT}/discovery/v2.0/keys`) return sendJson(res, 200, { keys: [signer.publicJwk] })
-      sendJson(res, 404, { error: 'not_found' })
-    }
-    run().catch(() => {
-      if (!res.headersSent) sendJson(res, 500, { error: 'server_error' })
-    })
+  const server = await serveStandIn(options.port ?? 0, {
+    tokenPath: `/${ENTRA_TENANT}/oauth2/v2.0/token`,
+    token,
+    documents: {
+      [`/${ENTRA_TENANT}/v2.0/.well-known/openid-configuration`]: () => ({
+        issuer: issuer(),
+        token_endpoint: tokenEndpoint(),
+        jwks_uri: jwksUri(),
+      }),
+      [`/${ENTRA_TENANT}/discovery/v2.0/keys`]: () => ({ keys: [signer.publicJwk] }),
+    },
   })
-  const port = await listen(server, options.port ?? 0)
-  base = `http://${LOOPBACK}:${port}`
+  base = server.url
   return {
     url: base,
     issuer: issuer(),
     tokenEndpoint: tokenEndpoint(),
-    jwksUri: `${base}/${ENTRA_TENANT}/discovery/v2.0/keys`,
+    jwksUri: jwksUri(),
     requests,
     register: (app) => apps.set(app.clientId, app),
-    failNext(times, status, body) {
-      failures = { times, status, body }
-    },
-    delay(ms) {
-      delayMs = ms
-    },
+    failNext: planned.failNext,
+    delay: planned.delay,
     mintUserToken: (claims) =>
       new SignJWT({
         azp: claims.azp,
@@ -271,7 +253,7 @@ export async function startEntra(options: EntraOptions = {}): Promise<LocalEntra
         .setIssuedAt(now())
         .setExpirationTime(claims.exp ?? now() + 3600)
         .sign(signingKey),
-    close: () => closeServer(server),
+    close: server.close,
   }
 }
 

@@ -7,8 +7,8 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { decodeJwt, type JWK, type JWTPayload } from 'jose'
+import { parseCommandLine, usageError } from './command-line.ts'
 import { mintCitizenToken } from './idporten.ts'
 import { rsaJwkPairFrom } from './keys.ts'
 import { issueTokenXToken } from './local-tokenx.ts'
@@ -47,36 +47,27 @@ options:
                         (use --exp=-60); default 3600 (citizen), 900 (TokenX)
   -h, --help            this text`
 
+/** A usage error (exit 2, with the usage), or with `code` 1 a failure of the command itself. */
 function fail(message: string, code = 2): never {
-  console.error(`tokenx-local: ${message}${code === 2 ? `\n\n${USAGE}` : ''}`)
+  if (code === 2) usageError('tokenx-local', USAGE, message)
+  console.error(`tokenx-local: ${message}`)
   process.exit(code)
 }
 
-let parsed
-try {
-  parsed = parseArgs({
-    options: {
-      config: { type: 'string', default: DEFAULT_CONFIG_FILE },
-      'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
-      client: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      pid: { type: 'string' },
-      acr: { type: 'string', default: 'idporten-loa-high' },
-      exp: { type: 'string' },
-      aud: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-    allowPositionals: true,
-  })
-} catch (error) {
-  fail((error as Error).message)
-}
-const { values, positionals } = parsed
-if (values.help) {
-  console.log(USAGE)
-  process.exit(0)
-}
+const { values, positionals } = parseCommandLine('tokenx-local', USAGE, {
+  options: {
+    config: { type: 'string', default: DEFAULT_CONFIG_FILE },
+    'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
+    client: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    pid: { type: 'string' },
+    acr: { type: 'string', default: 'idporten-loa-high' },
+    exp: { type: 'string' },
+    aud: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  allowPositionals: true,
+})
 const [command, ...extra] = positionals
 if (command === undefined) fail('a command is required')
 if (extra.length > 0) fail(`unexpected argument ${extra[0]}`)

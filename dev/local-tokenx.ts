@@ -14,7 +14,17 @@
  */
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
-import { createLocalJWKSet, decodeJwt, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose'
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  errors as joseErrors,
+  importJWK,
+  jwtVerify,
+  SignJWT,
+  type JWK,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose'
 import { closeServer, listen, LOOPBACK, pathOf, readBody, sendJson } from './http.ts'
 import type { RsaJwkPair } from './keys.ts'
 import { formEncode, nimbusMessageForSubjectToken } from './tokendings-errors.ts'
@@ -47,9 +57,12 @@ export interface LocalTokenX {
   close(): Promise<void>
 }
 
-/** Claims a new token always sets itself. */
+/** Claims a new token always sets itself (TokenIssuer.kt builds on the subject's claims, then sets these). */
 const OVERRIDDEN = new Set(['iss', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id'])
-const MAX_ASSERTION_LIFETIME = 120
+/** The claims tokendings requires of a client assertion (TokenRequestContext.kt). */
+export const ASSERTION_REQUIRED_CLAIMS = ['sub', 'iss', 'aud', 'iat', 'exp', 'jti', 'nbf'] as const
+/** tokendings' longest `exp - now` of a client assertion, in seconds, with no skew allowance. */
+export const MAX_ASSERTION_LIFETIME = 120
 /** Bounds the single-use `jti` memory (assertions live ≤ 120 s, so it holds a few minutes' worth). */
 const MAX_REMEMBERED_JTIS = 10_000
 
@@ -77,6 +90,53 @@ export async function issueTokenXToken(
     .setExpirationTime(now + expiresIn)
     .setJti(randomUUID())
     .sign(await importJWK(signer.key.privateJwk, 'RS256'))
+}
+
+/**
+ * A refused subject token, worded both ways (dev/tokendings-errors.ts, ErrorStyle): the message is
+ * the `oauth` wording, `tokendings` the text tokendings puts after "invalid subject_token: ".
+ */
+export class SubjectTokenRefused extends Error {
+  readonly tokendings: string
+  constructor(oauth: string, tokendings: string = oauth) {
+    super(oauth)
+    this.tokendings = tokendings
+  }
+}
+
+/**
+ * tokendings' check of a subject token (TokenIssuer.kt, TokenValidator.kt): signed RS256 with a key
+ * of its issuer (`keysOf` its unverified `iss`), `sub iss iat exp` present, and 60 s of clock skew
+ * (Nimbus' DefaultJWTClaimsVerifier, which tokendings uses). Throws SubjectTokenRefused.
+ */
+export async function verifySubjectToken(token: string, keysOf: (issuer: unknown) => JWTVerifyGetKey | undefined): Promise<JWTPayload> {
+  let subjectIssuer: unknown
+  try {
+    subjectIssuer = decodeJwt(token).iss
+  } catch {
+    throw new SubjectTokenRefused('invalid request, cannot parse token')
+  }
+  const keys = keysOf(subjectIssuer)
+  if (keys === undefined) {
+    throw new SubjectTokenRefused(
+      `invalid request, validator for issuer=${String(subjectIssuer)} not found`,
+      `invalid request, cannot validate token from issuer=${String(subjectIssuer)}`,
+    )
+  }
+  try {
+    const { payload } = await jwtVerify(token, keys, {
+      issuer: String(subjectIssuer),
+      algorithms: ['RS256'],
+      requiredClaims: ['sub', 'iss', 'iat', 'exp'],
+      clockTolerance: 60,
+    })
+    return payload
+  } catch (error) {
+    throw new SubjectTokenRefused(
+      `token verification failed: ${formEncode(error instanceof Error ? error.message : 'unknown error')}`,
+      `token verification failed: ${formEncode(nimbusMessageForSubjectToken(error, String(subjectIssuer), subjectIssuer))}`,
+    )
+  }
 }
 
 class OAuthError extends Error {
@@ -124,7 +184,7 @@ export async function startLocalTokenX(options: LocalTokenXOptions): Promise<Loc
     const clientId = String(claims.sub ?? claims.iss)
     const keys = clientKeys.get(clientId)
     if (keys === undefined) throw invalidClient(clientId, 'client not registered.')
-    for (const claim of ['sub', 'iss', 'aud', 'iat', 'exp', 'jti', 'nbf']) {
+    for (const claim of ASSERTION_REQUIRED_CLAIMS) {
       if (claims[claim] === undefined)
         throw invalidRequest(`token verification failed: ${formEncode(`JWT missing required claims: [${claim}]`)}`)
     }
@@ -159,27 +219,13 @@ export async function startLocalTokenX(options: LocalTokenXOptions): Promise<Loc
   }
 
   async function verifySubject(token: string): Promise<JWTPayload> {
-    let subjectIssuer: unknown
     try {
-      subjectIssuer = decodeJwt(token).iss
-    } catch {
-      throw invalidRequest('invalid subject_token: invalid request, cannot parse token')
-    }
-    const keys = subjectIssuer === issuer ? ownKeys : subjectKeys.get(String(subjectIssuer))
-    if (keys === undefined)
-      throw invalidRequest(`invalid subject_token: invalid request, cannot validate token from issuer=${String(subjectIssuer)}`)
-    try {
-      const { payload } = await jwtVerify(token, keys, {
-        issuer: String(subjectIssuer),
-        algorithms: ['RS256'],
-        requiredClaims: ['sub', 'iss', 'iat', 'exp'],
-        clockTolerance: 60,
-      })
-      return payload
-    } catch (error) {
-      throw invalidRequest(
-        `invalid subject_token: token verification failed: ${formEncode(nimbusMessageForSubjectToken(error, String(subjectIssuer), subjectIssuer))}`,
+      return await verifySubjectToken(token, (subjectIssuer) =>
+        subjectIssuer === issuer ? ownKeys : subjectKeys.get(String(subjectIssuer)),
       )
+    } catch (error) {
+      if (error instanceof SubjectTokenRefused) throw invalidRequest(`invalid subject_token: ${error.tokendings}`)
+      throw error
     }
   }
 

@@ -8,11 +8,12 @@
  * by default. Errors are Maskinporten's `{ error, error_description }`.
  */
 import { randomUUID } from 'node:crypto'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { importJWK, SignJWT, type JWK, type JWTPayload } from 'jose'
 import { AssertionRefused, checkAssertion, parseForm } from './assertion-rules.ts'
-import { closeServer, listen, LOOPBACK, readBody, sendJson } from './http.ts'
+import { readBody, sendJson } from './http.ts'
 import { generateRsaJwk } from './keys.ts'
+import { faults, serveStandIn } from './token-stand-in.ts'
 
 export interface MaskinportenClient {
   readonly clientId: string
@@ -51,8 +52,7 @@ export async function startMaskinporten(options: MaskinportenStandInOptions = {}
   for (const client of options.clients ?? []) clients.set(client.clientId, client)
   const usedJtis = new Set<string>()
   const requests: (JWTPayload | undefined)[] = []
-  let failures: { times: number; status: number; body: unknown } | undefined
-  let delayMs = 0
+  const planned = faults()
   let base = ''
   const issuer = () => `${base}/`
 
@@ -61,15 +61,9 @@ export async function startMaskinporten(options: MaskinportenStandInOptions = {}
 
   const token = async (req: IncomingMessage, res: ServerResponse) => {
     const form = parseForm(await readBody(req))
-    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs))
-    if (failures !== undefined && failures.times > 0) {
-      failures.times -= 1
+    if (await planned.answered(res)) {
       requests.push(undefined)
-      if (failures.body === undefined) {
-        res.writeHead(failures.status).end()
-        return
-      }
-      return sendJson(res, failures.status, failures.body)
+      return
     }
     if (form === undefined) return error(res, 'invalid_request', 'Duplicate parameter')
     if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer')
@@ -120,22 +114,15 @@ export async function startMaskinporten(options: MaskinportenStandInOptions = {}
     sendJson(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn, scope })
   }
 
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname
-    const run = async () => {
-      if (req.method === 'POST' && path === '/token') return token(req, res)
-      if (path === '/.well-known/oauth-authorization-server') {
-        return sendJson(res, 200, { issuer: issuer(), token_endpoint: `${base}/token`, jwks_uri: `${base}/jwk` })
-      }
-      if (path === '/jwk') return sendJson(res, 200, { keys: [signer.publicJwk] })
-      sendJson(res, 404, { error: 'not_found' })
-    }
-    run().catch(() => {
-      if (!res.headersSent) sendJson(res, 500, { error: 'server_error' })
-    })
+  const server = await serveStandIn(options.port ?? 0, {
+    tokenPath: '/token',
+    token,
+    documents: {
+      '/.well-known/oauth-authorization-server': () => ({ issuer: issuer(), token_endpoint: `${base}/token`, jwks_uri: `${base}/jwk` }),
+      '/jwk': () => ({ keys: [signer.publicJwk] }),
+    },
   })
-  const port = await listen(server, options.port ?? 0)
-  base = `http://${LOOPBACK}:${port}`
+  base = server.url
   return {
     url: base,
     issuer: issuer(),
@@ -143,12 +130,8 @@ export async function startMaskinporten(options: MaskinportenStandInOptions = {}
     jwksUri: `${base}/jwk`,
     requests,
     register: (client) => clients.set(client.clientId, client),
-    failNext(times, status, body) {
-      failures = { times, status, body }
-    },
-    delay(ms) {
-      delayMs = ms
-    },
-    close: () => closeServer(server),
+    failNext: planned.failNext,
+    delay: planned.delay,
+    close: server.close,
   }
 }

@@ -25,19 +25,8 @@
  *   does not send); with `errorStyle: 'tokendings'` also tokendings' statuses for assertion
  *   failures and Nimbus' messages (dev/tokendings-errors.ts).
  */
-import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import {
-  createRemoteJWKSet,
-  createLocalJWKSet,
-  decodeJwt,
-  importJWK,
-  jwtVerify,
-  SignJWT,
-  type JWK,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from 'jose'
+import { createRemoteJWKSet, createLocalJWKSet, decodeJwt, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import Provider, {
   errors,
   type Adapter,
@@ -49,7 +38,14 @@ import Provider, {
 } from 'oidc-provider'
 import { closeServer, listen, LOOPBACK } from './http.ts'
 import { generateRsaJwk, publicJwkOf, type RsaJwkPair } from './keys.ts'
-import { formEncode, nimbusMessageForAssertion, nimbusMessageForSubjectToken, type ErrorStyle } from './tokendings-errors.ts'
+import {
+  ASSERTION_REQUIRED_CLAIMS,
+  issueTokenXToken,
+  MAX_ASSERTION_LIFETIME,
+  SubjectTokenRefused,
+  verifySubjectToken,
+} from './local-tokenx.ts'
+import { formEncode, nimbusMessageForAssertion, type ErrorStyle } from './tokendings-errors.ts'
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
@@ -255,7 +251,7 @@ function assertionRules(maxLifetime: number) {
   return function assertTokendingsAssertionRules(_ctx: KoaContextWithOIDC, claims: Record<string, JsonValue>): void {
     // tokendings' claims verifier requires all of these (TokenRequestContext.kt);
     // oidc-provider itself only insists on iss, aud, exp and jti.
-    for (const claim of ['sub', 'iss', 'aud', 'iat', 'exp', 'jti', 'nbf']) {
+    for (const claim of ASSERTION_REQUIRED_CLAIMS) {
       if (claims[claim] === undefined || claims[claim] === null) {
         throw new errors.InvalidClientAuth(`JWT missing required claims: [${claim}]`)
       }
@@ -291,18 +287,14 @@ function required(params: TokenExchangeParams, name: keyof TokenExchangeParams, 
   return actual
 }
 
-/** Claims a new token always sets itself (TokenIssuer.kt builds on the subject's claims, then sets these). */
-const OVERRIDDEN = new Set(['iss', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id'])
-
 export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> {
   const host = options.host ?? LOOPBACK
   const mountPath = (options.path ?? '').replace(/\/+$/, '')
   if (mountPath !== '' && !mountPath.startsWith('/')) throw new Error('path must start with /')
   const tokenExpiry = options.tokenExpiry ?? 900
-  const maxLifetime = options.clientAssertionMaxLifetime ?? 120
+  const maxLifetime = options.clientAssertionMaxLifetime ?? MAX_ASSERTION_LIFETIME
   const control = { errorStyle: options.errorStyle ?? ('oauth' as ErrorStyle) }
   const signingKey = options.signingKey ?? (await generateRsaJwk())
-  const privateKey = await importJWK(signingKey.privateJwk, 'RS256')
 
   const registry: Registry = { clients: new Map(), policy: new Map(), subjectIssuers: new Map() }
   for (const client of options.clients ?? []) registry.clients.set(client.clientId, clientMetadata(client))
@@ -349,40 +341,15 @@ export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> 
     },
   })
 
-  /** A subject token failure: 400 invalid_request, worded per the error style. */
-  function subjectTokenError(oauthWording: string, tokendingsWording: string = oauthWording): errors.InvalidRequest {
-    return new errors.InvalidRequest(control.errorStyle === 'tokendings' ? `invalid subject_token: ${tokendingsWording}` : oauthWording)
-  }
-
-  async function verifySubjectToken(token: string): Promise<JWTPayload> {
-    let subjectIssuer: unknown
+  /** The subject token's claims; a failure is 400 invalid_request, worded per the error style. */
+  async function verifySubject(token: string): Promise<JWTPayload> {
     try {
-      subjectIssuer = decodeJwt(token).iss
-    } catch {
-      throw subjectTokenError('invalid request, cannot parse token')
-    }
-    const keys = subjectIssuer === issuer ? ownKeys : registry.subjectIssuers.get(String(subjectIssuer))?.keys
-    if (keys === undefined) {
-      throw subjectTokenError(
-        `invalid request, validator for issuer=${String(subjectIssuer)} not found`,
-        `invalid request, cannot validate token from issuer=${String(subjectIssuer)}`,
+      return await verifySubjectToken(token, (subjectIssuer) =>
+        subjectIssuer === issuer ? ownKeys : registry.subjectIssuers.get(String(subjectIssuer))?.keys,
       )
-    }
-    try {
-      const { payload } = await jwtVerify(token, keys, {
-        issuer: String(subjectIssuer),
-        algorithms: ['RS256'],
-        requiredClaims: ['sub', 'iss', 'iat', 'exp'],
-        // Nimbus' DefaultJWTClaimsVerifier (used by tokendings) allows 60 s of clock skew.
-        clockTolerance: 60,
-      })
-      return payload
     } catch (error) {
-      const message =
-        control.errorStyle === 'tokendings'
-          ? nimbusMessageForSubjectToken(error, String(subjectIssuer), subjectIssuer)
-          : (error as Error).message
-      throw subjectTokenError(`token verification failed: ${formEncode(message)}`)
+      if (!(error instanceof SubjectTokenRefused)) throw error
+      throw new errors.InvalidRequest(control.errorStyle === 'tokendings' ? `invalid subject_token: ${error.tokendings}` : error.message)
     }
   }
 
@@ -397,22 +364,8 @@ export async function startTokenX(options: TokenXOptions = {}): Promise<TokenX> 
     if (!inbound.has(client.clientId)) {
       throw new errors.InvalidRequest(`client '${client.clientId}' is not authorized to get token with aud=${audience}`)
     }
-    const subject = await verifySubjectToken(subjectToken)
-
-    const copied = Object.fromEntries(Object.entries(subject).filter(([name]) => !OVERRIDDEN.has(name)))
-    const now = Math.floor(Date.now() / 1000)
-    // `idp` names the original login: kept when the subject token already has one (a re-exchanged
-    // TokenX token), else the subject token's issuer (current TokenIssuer.kt).
-    const idp = typeof subject.idp === 'string' ? subject.idp : subject.iss
-    const accessToken = await new SignJWT({ ...copied, client_id: client.clientId, idp })
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: signingKey.kid })
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setIssuedAt(now)
-      .setNotBefore(now)
-      .setExpirationTime(now + tokenExpiry)
-      .setJti(randomUUID())
-      .sign(privateKey)
+    const subject = await verifySubject(subjectToken)
+    const accessToken = await issueTokenXToken({ issuer, key: signingKey }, subject, client.clientId, audience, tokenExpiry)
 
     ctx.status = 200
     ctx.body = {

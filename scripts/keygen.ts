@@ -10,8 +10,8 @@ import { generateKeyPairSync } from 'node:crypto'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import { calculateJwkThumbprint, type JWK } from 'jose'
+import { parseCommandLine, usageError } from '../dev/command-line.ts'
 
 export const USAGE = `usage: npm run -s keygen -- [options]
 
@@ -107,37 +107,26 @@ export function rotationJwks(registered: string, next: JWK): { keys: JWK[] } {
 }
 
 function fail(message: string): never {
-  console.error(`keygen: ${message}\n\n${USAGE}`)
-  process.exit(2)
+  usageError('keygen', USAGE, message)
 }
 
 async function main(argv: string[]): Promise<void> {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      args: argv,
-      options: {
-        out: { type: 'string' },
-        force: { type: 'boolean', default: false },
-        'secret-id': { type: 'string' },
-        region: { type: 'string' },
-        bits: { type: 'string', default: '2048' },
-        kid: { type: 'string' },
-        'jwks-out': { type: 'string' },
-        'print-private': { type: 'boolean', default: false },
-        rotate: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }))
-  } catch (error) {
-    fail((error as Error).message)
-  }
-  if (values.help) {
-    console.log(USAGE)
-    return
-  }
+  const { values } = parseCommandLine('keygen', USAGE, {
+    args: argv,
+    options: {
+      out: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      'secret-id': { type: 'string' },
+      region: { type: 'string' },
+      bits: { type: 'string', default: '2048' },
+      kid: { type: 'string' },
+      'jwks-out': { type: 'string' },
+      'print-private': { type: 'boolean', default: false },
+      rotate: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  })
   const bits = Number(values.bits)
   if (!(BITS as readonly number[]).includes(bits)) fail(`--bits must be one of ${BITS.join(', ')}`)
   const secretId = values['secret-id'] ?? (process.env['TOKEN_X_PRIVATE_JWK_SECRET_ID'] || DEFAULT_SECRET_ID)

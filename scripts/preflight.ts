@@ -17,9 +17,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import { inflateRawSync } from 'node:zlib'
 import { configurationProblems, type KitUse } from '../deploy/checks.ts'
+import { parseCommandLine, usageError } from '../dev/command-line.ts'
 
 export const USAGE = `usage: npm run preflight -- --stage <stage> [--package <dir>] [--region <region>]
 
@@ -226,31 +226,17 @@ export async function preflight(packageDir: string, stage: string, region: strin
 }
 
 async function main(argv: string[]): Promise<void> {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      args: argv,
-      options: {
-        stage: { type: 'string' },
-        package: { type: 'string' },
-        region: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }))
-  } catch (error) {
-    console.error(`preflight: ${(error as Error).message}\n\n${USAGE}`)
-    process.exit(2)
-  }
-  if (values.help) {
-    console.log(USAGE)
-    return
-  }
-  if (values.stage === undefined) {
-    console.error(`preflight: --stage is required\n\n${USAGE}`)
-    process.exit(2)
-  }
+  const { values } = parseCommandLine('preflight', USAGE, {
+    args: argv,
+    options: {
+      stage: { type: 'string' },
+      package: { type: 'string' },
+      region: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  })
+  if (values.stage === undefined) usageError('preflight', USAGE, '--stage is required')
   const packageDir = resolve(values.package ?? '.serverless')
   let reports: FunctionReport[]
   try {

@@ -7,8 +7,8 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import type { JWK } from 'jose'
+import { parseCommandLine, usageError } from '../dev/command-line.ts'
 import { DEFAULT_ACR, DEFAULT_IDPORTEN_AUDIENCE, mintCitizenToken } from '../dev/idporten.ts'
 import { IDPORTEN_KEY_FILE, portsFromEnv, stateFileName, type StackState } from '../dev/stack.ts'
 
@@ -34,30 +34,19 @@ options:
   -h, --help              this text`
 
 function fail(message: string): never {
-  console.error(`token: ${message}\n\n${USAGE}`)
-  process.exit(2)
+  usageError('token', USAGE, message)
 }
 
-let values
-try {
-  ;({ values } = parseArgs({
-    options: {
-      pid: { type: 'string' },
-      acr: { type: 'string', default: DEFAULT_ACR },
-      'expires-in': { type: 'string', default: '3600' },
-      aud: { type: 'string', default: DEFAULT_IDPORTEN_AUDIENCE },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  }))
-} catch (error) {
-  fail((error as Error).message)
-}
-if (values.help) {
-  console.log(USAGE)
-  process.exit(0)
-}
+const { values } = parseCommandLine('token', USAGE, {
+  options: {
+    pid: { type: 'string' },
+    acr: { type: 'string', default: DEFAULT_ACR },
+    'expires-in': { type: 'string', default: '3600' },
+    aud: { type: 'string', default: DEFAULT_IDPORTEN_AUDIENCE },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  allowPositionals: false,
+})
 
 if (values.pid === undefined) fail('--pid is required')
 if (!/^\d{11}$/.test(values.pid)) fail('--pid must be 11 digits')
