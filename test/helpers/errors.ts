@@ -1,4 +1,5 @@
-/** Lists of the kit's error codes for the tests that build one error of each kind. */
+/** The kit's errors in tests: lists of codes for the tests that build one error of each kind, and the error a promise rejects with. */
+import { expect } from 'vitest'
 import type { TokenExchangeError } from '../../lib/errors.ts'
 
 export type TokenExchangeCode = ConstructorParameters<typeof TokenExchangeError>[0]
@@ -15,3 +16,19 @@ const EXCHANGE: Readonly<Record<TokenExchangeCode, true>> = {
 
 /** Every code a TokenExchangeError takes. */
 export const TOKEN_EXCHANGE_CODES = Object.keys(EXCHANGE) as readonly TokenExchangeCode[]
+
+/**
+ * The error `promise` rejects with, checked to be an instance of `type` when given; a promise that
+ * resolves fails the test.
+ */
+export async function rejection(promise: unknown): Promise<unknown>
+export async function rejection<E>(promise: unknown, type: abstract new (...args: never[]) => E): Promise<E>
+export async function rejection(promise: unknown, type?: abstract new (...args: never[]) => unknown): Promise<unknown> {
+  try {
+    await promise
+  } catch (err) {
+    if (type !== undefined) expect(err).toBeInstanceOf(type)
+    return err
+  }
+  throw new Error('resolved: a rejection was expected')
+}
