@@ -600,16 +600,34 @@ async function typecheck(dir: string, project: string): Promise<string> {
   return `none in the consumer or the kit (${errors.length} in third-party declarations: ${[...packages].join(', ')})`
 }
 
-/** One cold start of a handler module under plain `node`, one citizen call; asserts what happened. */
-async function invoke(stack: Stack, cwd: string, file: string, keySource: KeySource, build: Build): Promise<string> {
-  const pid = String(10_000_000_000 + Math.floor(Math.random() * 89_999_999_999))
+/** A citizen's pid: eleven digits, a new one each call. */
+function randomPid(): string {
+  return String(10_000_000_000 + Math.floor(Math.random() * 89_999_999_999))
+}
+
+/** PATH alone, and a home in `dir`: never a developer's real AWS configuration, only a stack's dummy credentials. */
+function isolatedEnv(dir: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env['PATH'],
+    HOME: dir,
+    AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials'),
+  }
+}
+
+/**
+ * One citizen call's set-up: a fresh pid, its ID-porten token, and the function's environment for the
+ * stack's downstream, with the app's key inline or in Secrets Manager.
+ */
+async function citizenCall(
+  stack: Stack,
+  cwd: string,
+  keySource: KeySource,
+): Promise<{ pid: string; citizenToken: string; env: NodeJS.ProcessEnv }> {
+  const pid = randomPid()
   const citizenToken = await stack.idporten.mint({ pid })
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'],
-    // Never a developer's real AWS configuration: only the stack's dummy credentials.
-    HOME: cwd,
-    AWS_CONFIG_FILE: join(cwd, 'no-aws-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(cwd, 'no-aws-credentials'),
+    ...isolatedEnv(cwd),
     ...stack.functionEnv,
     ORDERS_URL: `${stack.downstream.url}/resource`,
     ORDERS_AUDIENCE: stack.downstream.audience,
@@ -619,6 +637,17 @@ async function invoke(stack: Stack, cwd: string, file: string, keySource: KeySou
     delete env['TOKEN_X_PRIVATE_JWK_SECRET_ID']
     env['TOKEN_X_PRIVATE_JWK'] = JSON.stringify(stack.appKey().privateJwk)
   }
+  return { pid, citizenToken, env }
+}
+
+/** The handler's result: invoke.mjs prints it as the last line of stdout (log lines come before it). */
+function handlerResult(stdout: string): { statusCode?: number; body?: string } | null {
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? 'null') as { statusCode?: number; body?: string } | null
+}
+
+/** One cold start of a handler module under plain `node`, one citizen call; asserts what happened. */
+async function invoke(stack: Stack, cwd: string, file: string, keySource: KeySource, build: Build): Promise<string> {
+  const { pid, citizenToken, env } = await citizenCall(stack, cwd, keySource)
   const secretReads = stack.secretsManager.stats.getSecretValue
   const exchanges = stack.tokenx.stats.exchanges
   const ran = await run(process.execPath, [join(fixture, 'invoke.mjs'), file], { cwd, env, timeout: 30_000 })
@@ -626,7 +655,7 @@ async function invoke(stack: Stack, cwd: string, file: string, keySource: KeySou
   for (const secret of [citizenToken, String(stack.appKey().privateJwk.d)])
     assert(!output.includes(secret), 'a token or key appears in the output')
   assert(ran.code === 0, `node exited ${ran.code}\n${tail(output)}`)
-  const result = JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? 'null') as { statusCode?: number; body?: string } | null
+  const result = handlerResult(ran.stdout)
 
   const readSecret = stack.secretsManager.stats.getSecretValue - secretReads
   if (keySource === 'Secrets Manager key' && build.secretsManager === 'names its cause' && result?.statusCode === 500) {
@@ -654,24 +683,9 @@ async function invoke(stack: Stack, cwd: string, file: string, keySource: KeySou
  * the SDK is resolved at run time: unbundled, or external; a bundle carries its own).
  */
 async function invokeWithoutSdk(stack: Stack, cwd: string, file: string, keySource: KeySource, countKitModules = false): Promise<string> {
-  const pid = String(10_000_000_000 + Math.floor(Math.random() * 89_999_999_999))
-  const citizenToken = await stack.idporten.mint({ pid })
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'],
-    HOME: cwd,
-    AWS_CONFIG_FILE: join(cwd, 'no-aws-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(cwd, 'no-aws-credentials'),
-    ...stack.functionEnv,
-    ORDERS_URL: `${stack.downstream.url}/resource`,
-    ORDERS_AUDIENCE: stack.downstream.audience,
-    CITIZEN_TOKEN: citizenToken,
-  }
+  const { pid, citizenToken, env } = await citizenCall(stack, cwd, keySource)
   for (const name of ['TOKEN_X_CACHE_TABLE', 'AWS_ENDPOINT_URL_DYNAMODB']) delete env[name]
   const allowed = keySource === 'Secrets Manager key' ? ['@aws-sdk/client-secrets-manager'] : []
-  if (keySource === 'inline key') {
-    delete env['TOKEN_X_PRIVATE_JWK_SECRET_ID']
-    env['TOKEN_X_PRIVATE_JWK'] = JSON.stringify(stack.appKey().privateJwk)
-  }
   env['NO_AWS_SDK_ALLOW'] = allowed.join(',')
   const exchanges = stack.tokenx.stats.exchanges
   const secretReads = stack.secretsManager.stats.getSecretValue
@@ -690,7 +704,7 @@ async function invokeWithoutSdk(stack: Stack, cwd: string, file: string, keySour
     `it asked for ${unexpected.join(', ')}${ran.code === 0 ? '' : ` and failed (exit ${ran.code})`}\n${tail(output)}`,
   )
   assert(ran.code === 0, `node exited ${ran.code}\n${tail(output)}`)
-  const result = JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? 'null') as { statusCode?: number; body?: string } | null
+  const result = handlerResult(ran.stdout)
   assert(result?.statusCode === 200, `answered ${JSON.stringify(result)}\n${tail(output)}`)
   assert((JSON.parse(String(result.body)) as { pid?: unknown }).pid === pid, "the downstream did not see the citizen's identity")
   assert(stack.tokenx.stats.exchanges - exchanges === 1, `${stack.tokenx.stats.exchanges - exchanges} exchanges at TokenX, expected 1`)
@@ -773,12 +787,7 @@ async function localStackRun(dir: string): Promise<string> {
     }),
   )
   const command = join(dir, 'node_modules/.bin/tokenx-local')
-  const baseEnv: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'],
-    HOME: dir,
-    AWS_CONFIG_FILE: join(dir, 'no-aws-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-aws-credentials'),
-  }
+  const baseEnv = isolatedEnv(dir)
   const started = spawn(command, ['start'], { cwd: dir, env: baseEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   let printed = ''
   // A command that cannot be run (no bin linked) is an 'error' event, never an 'exit'.
@@ -805,7 +814,7 @@ async function localStackRun(dir: string): Promise<string> {
     })
     const cli = async (args: readonly string[]): Promise<string> => (await mustRun(command, args, { cwd: dir, env: baseEnv })).stdout.trim()
     const envOf = async (client: string) => JSON.parse(await cli(['env', '--client', client, '--json'])) as Record<string, string>
-    const pid = String(10_000_000_000 + Math.floor(Math.random() * 89_999_999_999))
+    const pid = randomPid()
     const secrets: string[] = []
     const invokeAs = async (env: Record<string, string>, file: string, token: string) => {
       secrets.push(token, String((JSON.parse(String(env['TOKEN_X_PRIVATE_JWK'])) as { d?: string }).d))
@@ -817,7 +826,7 @@ async function localStackRun(dir: string): Promise<string> {
       const output = `${ran.stdout}${ran.stderr}`
       assert(!secrets.some((secret) => output.includes(secret)), 'a token or key appears in the output')
       assert(ran.code === 0, `node exited ${ran.code}\n${tail(output)}`)
-      const result = JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? 'null') as { statusCode?: number; body?: string } | null
+      const result = handlerResult(ran.stdout)
       assert(result?.statusCode === 200, `${file} answered ${JSON.stringify(result)}\n${tail(output)}`)
       return JSON.parse(String(result.body)) as Record<string, unknown>
     }

@@ -18,6 +18,7 @@ import {
   TokenXError,
   translate,
 } from '../../lib/errors.ts'
+import { TOKEN_EXCHANGE_CODES } from '../helpers/errors.ts'
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
 
@@ -123,15 +124,7 @@ describe('caller view of each error', () => {
       new ConfigError('x'),
       new KeyError('x'),
       new BearerTokenError('x'),
-      ...(
-        [
-          'ERR_SUBJECT_TOKEN_REJECTED',
-          'ERR_CLIENT_REJECTED',
-          'ERR_TOKEN_ENDPOINT',
-          'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
-          'ERR_TIMEOUT',
-        ] as const
-      ).map((code) => new TokenExchangeError(code, 'x')),
+      ...TOKEN_EXCHANGE_CODES.map((code) => new TokenExchangeError(code, 'x')),
       ...(['ERR_DOWNSTREAM_UNAVAILABLE', 'ERR_DOWNSTREAM_TIMEOUT', 'ERR_DOWNSTREAM_URL', 'ERR_DOWNSTREAM_STATUS'] as const).map(
         (code) => new DownstreamError(code, 'x', { audience: 'dev-gcp:team:api' }),
       ),
@@ -157,6 +150,7 @@ describe('caller view of each error', () => {
       ERR_BEARER_TOKEN: '401 invalid_token: The bearer token is malformed, expired or not accepted',
       ERR_SUBJECT_TOKEN_REJECTED: '401 invalid_token: The bearer token is malformed, expired or not accepted',
       ERR_CLIENT_REJECTED: server,
+      ERR_CLAIMS_CHALLENGE: '401 insufficient_claims: The bearer token needs additional claims',
       ERR_TOKEN_ENDPOINT: `502 temporarily_unavailable: ${unexpected}`,
       ERR_TOKEN_ENDPOINT_UNAVAILABLE: `503 ${unavailable}`,
       ERR_TIMEOUT: `504 ${slow}`,

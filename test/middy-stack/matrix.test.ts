@@ -31,6 +31,7 @@ import {
   ORIGIN,
   powertools,
   stack,
+  stackSecrets,
   startTokenEndpoint,
   type KeyPair,
   type Neighbour,
@@ -180,18 +181,15 @@ afterAll(async () => {
 })
 
 function secrets(): Map<string, string> {
-  const found = new Map<string, string>([
-    [subjects.valid, 'the valid subject token'],
-    [subjects.expired, 'the expired subject token'],
-    [subjects.forged, 'the forged subject token'],
-  ])
-  for (const assertion of tokenEndpoint.assertions) found.set(assertion, 'a client assertion')
-  for (const accessToken of tokenEndpoint.accessTokens) found.set(accessToken, 'an access token')
-  for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi'] as const) {
-    const value = clientKey.privateJwk[member]
-    if (typeof value === 'string') found.set(value, `the private key's ${member}`)
-  }
-  return found
+  return stackSecrets(
+    {
+      'the valid subject token': subjects.valid,
+      'the expired subject token': subjects.expired,
+      'the forged subject token': subjects.forged,
+    },
+    tokenEndpoint,
+    clientKey,
+  )
 }
 
 describe('tokenX() among other middlewares', () => {

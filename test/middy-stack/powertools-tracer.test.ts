@@ -9,17 +9,9 @@
 import { vi } from 'vitest'
 
 // Before any import: the X-Ray SDK decides at load whether it runs in Lambda.
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    LAMBDA_TASK_ROOT: '/var/task',
-    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
-    AWS_LAMBDA_FUNCTION_NAME: 'matrix',
-    _HANDLER: 'index.handler',
-    _X_AMZN_TRACE_ID: 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1',
-    AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
-    POWERTOOLS_SERVICE_NAME: 'matrix',
-    POWERTOOLS_TRACE_ENABLED: 'true',
-  })
+await vi.hoisted(async () => {
+  const { lambdaTracingEnv } = await import('./xray-daemon.ts')
+  lambdaTracingEnv()
 })
 
 import { Tracer } from '@aws-lambda-powertools/tracer'
@@ -27,7 +19,6 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware'
 import middy, { type MiddlewareObj } from '@middy/core'
 import httpErrorHandler from '@middy/http-error-handler'
 import type { APIGatewayProxyResult, Context } from 'aws-lambda'
-import { createSocket, type Socket } from 'node:dgram'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -41,10 +32,12 @@ import {
   httpEvent,
   lambdaContext,
   newKey,
+  stackSecrets,
   startTokenEndpoint,
   type KeyPair,
   type TokenEndpoint,
 } from './support.ts'
+import { startXRayDaemon, type XRayDaemon } from './xray-daemon.ts'
 
 type AnyMiddleware = MiddlewareObj<any, any, any, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 type Ctx = Context & { tokenX: TokenXContext<{ audience: string; url: string }> }
@@ -61,8 +54,7 @@ interface XRaySegment {
   readonly fault?: boolean
 }
 
-let daemon: Socket
-const datagrams: string[] = []
+let daemon: XRayDaemon
 let clientKey: KeyPair
 let issuer: KeyPair
 let tokenEndpoint: TokenEndpoint
@@ -71,9 +63,7 @@ let downstreamUrl: string
 const downstreamAuthorizations: string[] = []
 
 beforeAll(async () => {
-  daemon = createSocket('udp4')
-  daemon.on('message', (message) => void datagrams.push(message.toString()))
-  await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve))
+  daemon = await startXRayDaemon()
   ;[clientKey, issuer] = await Promise.all([newKey('app-key'), newKey('idporten-key')])
   tokenEndpoint = await startTokenEndpoint(issuer)
   downstream = createServer((request, response) => {
@@ -98,7 +88,7 @@ function documents(from: readonly string[]): XRaySegment[] {
 describe('tokenX({ tracer }) with a Powertools Tracer, tracing on', () => {
   it("sends the key load, the exchange and the downstream call as annotated subsegments of the handler's, with no secret in any segment", async () => {
     const tracer = new Tracer()
-    tracer.provider.setDaemonAddress(`127.0.0.1:${(daemon.address() as AddressInfo).port}`)
+    tracer.provider.setDaemonAddress(daemon.address)
     expect(tracer.isTracingEnabled()).toBe(true)
     const handler = middy<unknown, APIGatewayProxyResult, Error, Ctx>()
       .use(captureLambdaHandler(tracer) as AnyMiddleware)
@@ -130,7 +120,7 @@ describe('tokenX({ tracer }) with a Powertools Tracer, tracing on', () => {
       logs.stop()
     }
     expect(statuses).toStrictEqual([200, 401])
-    const sent = documents(datagrams)
+    const sent = documents(daemon.datagrams)
     const handlers = sent.filter((segment) => segment.name === '## index.handler')
     expect(handlers).toHaveLength(2)
     const named = (name: string) => sent.filter((segment) => segment.name === name)
@@ -169,18 +159,9 @@ describe('tokenX({ tracer }) with a Powertools Tracer, tracing on', () => {
 
     // The kit adds no metadata, and no segment sent (the tracer's own included) holds a secret.
     for (const segment of [keyLoad, exchanged, refused, called]) expect(segment?.metadata).toBeUndefined()
-    const secrets = new Map<string, string>([
-      [valid, 'the valid subject token'],
-      [forged, 'the forged subject token'],
-      ...tokenEndpoint.assertions.map((assertion): [string, string] => [assertion, 'a client assertion']),
-      ...tokenEndpoint.accessTokens.map((token): [string, string] => [token, 'an access token']),
-      ...(['d', 'p', 'q', 'dp', 'dq', 'qi'] as const).map((member): [string, string] => [
-        String(clientKey.privateJwk[member]),
-        `the private key's ${member}`,
-      ]),
-    ])
+    const secrets = stackSecrets({ 'the valid subject token': valid, 'the forged subject token': forged }, tokenEndpoint, clientKey)
     expect(tokenEndpoint.accessTokens).toHaveLength(1)
     expect(downstreamAuthorizations).toStrictEqual([`Bearer ${tokenEndpoint.accessTokens[0]}`])
-    expect(findLeaks([...datagrams, ...logs.texts], secrets)).toStrictEqual([])
+    expect(findLeaks([...daemon.datagrams, ...logs.texts], secrets)).toStrictEqual([])
   })
 })

@@ -349,6 +349,23 @@ export function findLeaks(texts: readonly string[], secrets: ReadonlyMap<string,
   return [...found.values()]
 }
 
+/**
+ * What no log line or segment may hold, labelled: the subject tokens given (label: token), every
+ * client assertion the token endpoint received and access token it issued, and the private members
+ * of the app's key.
+ */
+export function stackSecrets(subjects: Readonly<Record<string, string>>, endpoint: TokenEndpoint, clientKey: KeyPair): Map<string, string> {
+  const found = new Map<string, string>()
+  for (const [label, token] of Object.entries(subjects)) found.set(token, label)
+  for (const assertion of endpoint.assertions) found.set(assertion, 'a client assertion')
+  for (const accessToken of endpoint.accessTokens) found.set(accessToken, 'an access token')
+  for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi'] as const) {
+    const value = clientKey.privateJwk[member]
+    if (typeof value === 'string') found.set(value, `the private key's ${member}`)
+  }
+  return found
+}
+
 /** A header of an answer, by name in any case; also checks the name is not there twice in two cases. */
 export function header(result: APIGatewayProxyResult, name: string): string | undefined {
   const matches = Object.entries(result.headers ?? {}).filter(([key]) => key.toLowerCase() === name.toLowerCase())

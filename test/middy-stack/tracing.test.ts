@@ -8,22 +8,12 @@
 import { vi } from 'vitest'
 
 // Before any import: the X-Ray SDK decides at load whether it runs in Lambda.
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    LAMBDA_TASK_ROOT: '/var/task',
-    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
-    AWS_LAMBDA_FUNCTION_NAME: 'matrix',
-    _HANDLER: 'index.handler',
-    _X_AMZN_TRACE_ID: 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1',
-    AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
-    POWERTOOLS_SERVICE_NAME: 'matrix',
-    POWERTOOLS_TRACE_ENABLED: 'true',
-  })
+await vi.hoisted(async () => {
+  const { lambdaTracingEnv } = await import('./xray-daemon.ts')
+  lambdaTracingEnv()
 })
 
 import { Tracer } from '@aws-lambda-powertools/tracer'
-import { createSocket, type Socket } from 'node:dgram'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   AUDIENCE,
@@ -37,23 +27,22 @@ import {
   newKey,
   powertools,
   stack,
+  stackSecrets,
   startTokenEndpoint,
   type KeyPair,
   type Piece,
   type StackContext,
   type TokenEndpoint,
 } from './support.ts'
+import { startXRayDaemon, type XRayDaemon } from './xray-daemon.ts'
 
-let daemon: Socket
-const segments: string[] = []
+let daemon: XRayDaemon
 let clientKey: KeyPair
 let issuer: KeyPair
 let tokenEndpoint: TokenEndpoint
 
 beforeAll(async () => {
-  daemon = createSocket('udp4')
-  daemon.on('message', (message) => void segments.push(message.toString()))
-  await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve))
+  daemon = await startXRayDaemon()
   ;[clientKey, issuer] = await Promise.all([newKey('app-key'), newKey('idporten-key')])
   tokenEndpoint = await startTokenEndpoint(issuer)
 })
@@ -73,8 +62,7 @@ describe('captureLambdaHandler with tracing on', () => {
     const base = powertools() // sets POWERTOOLS_TRACE_ENABLED=false for its own tracer
     process.env['POWERTOOLS_TRACE_ENABLED'] = 'true'
     const tools = { ...base, tracer: new Tracer() }
-    // The SDK read AWS_XRAY_DAEMON_ADDRESS when it loaded, before this test had a free port.
-    tools.tracer.provider.setDaemonAddress(`127.0.0.1:${(daemon.address() as AddressInfo).port}`)
+    tools.tracer.provider.setDaemonAddress(daemon.address)
     expect(tools.tracer.isTracingEnabled()).toBe(true)
     const handler = stack(
       order,
@@ -88,7 +76,7 @@ describe('captureLambdaHandler with tracing on', () => {
     const forger = await newKey('idporten-key')
     const valid = await citizenToken(issuer, '12345678910')
     const forged = await citizenToken(forger, '12345678912')
-    const before = segments.length
+    const before = daemon.datagrams.length
     const logs = capture()
     let results
     try {
@@ -109,21 +97,12 @@ describe('captureLambdaHandler with tracing on', () => {
     // name, message (the public answer) and stack, as the handler's fault. Not the call to TokenX: the
     // kit's HTTP/1.1 client (lib/util/http1.ts) is not node:http, which the X-Ray SDK patches; given the
     // app's tracer, the kit traces it as its own `tokenx.exchange` subsegment (powertools-tracer.test.ts).
-    const sent = segments.slice(before)
+    const sent = daemon.datagrams.slice(before)
     expect(sent.some((segment) => segment.includes('## index.handler'))).toBe(true)
     expect(sent.some((segment) => segment.includes('"url":"http://127.0.0.1/token"'))).toBe(false)
     expect(sent.some((segment) => segment.includes('"type":"BearerTokenError"'))).toBe(recordsKitErrors)
     expect(sent.some((segment) => segment.includes('"type":"TokenExchangeError"'))).toBe(recordsKitErrors)
-    const secrets = new Map<string, string>([
-      [valid, 'the valid subject token'],
-      [forged, 'the forged subject token'],
-      ...tokenEndpoint.assertions.map((assertion): [string, string] => [assertion, 'a client assertion']),
-      ...tokenEndpoint.accessTokens.map((token): [string, string] => [token, 'an access token']),
-      ...(['d', 'p', 'q', 'dp', 'dq', 'qi'] as const).map((member): [string, string] => [
-        String(clientKey.privateJwk[member]),
-        `the private key's ${member}`,
-      ]),
-    ])
+    const secrets = stackSecrets({ 'the valid subject token': valid, 'the forged subject token': forged }, tokenEndpoint, clientKey)
     expect(findLeaks([...sent, ...logs.texts], secrets)).toStrictEqual([])
   })
 })

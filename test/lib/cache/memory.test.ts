@@ -2,22 +2,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { createHash } from 'node:crypto'
 import { cacheKeyFor, PromiseCache, subjectDigest, tokenCacheKey } from '../../../lib/cache/memory.ts'
 import type { Loaded } from '../../../lib/types.ts'
-
-interface Deferred<T> {
-  promise: Promise<T>
-  resolve(value: T): void
-  reject(err: unknown): void
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void
-  let reject!: (err: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
+import { deferred, type Deferred } from '../../helpers/deferred.ts'
 
 /** Lets every pending promise callback run. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve))

@@ -9,6 +9,7 @@ import {
   type TokenXError,
 } from '../../../lib/errors.ts'
 import { downstreamAnswer, errorResponse } from '../../../lib/core/response.ts'
+import { TOKEN_EXCHANGE_CODES } from '../../helpers/errors.ts'
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
 const FIXED_TEXTS = new Set([
@@ -16,6 +17,7 @@ const FIXED_TEXTS = new Set([
   'invalid_token',
   'invalid_request',
   'temporarily_unavailable',
+  'insufficient_claims',
   'A bearer token is required',
   'The bearer token is malformed, expired or not accepted',
   'The request must carry exactly one bearer token',
@@ -23,6 +25,7 @@ const FIXED_TEXTS = new Set([
   'An upstream service answered unexpectedly',
   'An upstream service is unavailable',
   'An upstream service did not answer in time',
+  'The bearer token needs additional claims',
 ])
 
 describe('errorResponse', () => {
@@ -90,15 +93,7 @@ describe('errorResponse', () => {
       new BearerTokenError(`bad ${JWT}`, { problem: 'malformed_request' }),
       new KeyError(`key {"d":"SECRET-EXPONENT"}`, { cause: new Error('SECRET-EXPONENT') }),
       new ConfigError('TOKEN_X_PRIVATE_JWK SECRET-EXPONENT'),
-      ...(
-        [
-          'ERR_SUBJECT_TOKEN_REJECTED',
-          'ERR_CLIENT_REJECTED',
-          'ERR_TOKEN_ENDPOINT',
-          'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
-          'ERR_TIMEOUT',
-        ] as const
-      ).map(
+      ...TOKEN_EXCHANGE_CODES.map(
         (code) =>
           new TokenExchangeError(code, `TokenX said ${JWT}`, {
             tokenEndpointStatus: 400,

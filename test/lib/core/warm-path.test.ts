@@ -8,42 +8,26 @@ import type { APIGatewayProxyResult, Context } from 'aws-lambda'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { PromiseCache } from '../../../lib/cache/memory.ts'
-import { BearerTokenError, createTokenXClient, tokenX, type Downstream, type TokenXOptions } from '../../../lib/index.ts'
+import { BearerTokenError, tokenX, type Downstream } from '../../../lib/index.ts'
 import { channelName } from '../../../lib/observe.ts'
 import { citizenToken } from '../../helpers/citizen.ts'
 import { lambdaContext, v2Event } from '../../helpers/events.ts'
-import { newTestKey, type TestKey } from '../../helpers/keys.ts'
-import { startServer, tokenAnswer, type TestServer } from '../../helpers/servers.ts'
+import { startTokenXEndpoint, type TokenXEndpoint } from '../../helpers/tokenx.ts'
 
 const AUDIENCE = 'dev-gcp:team:downstream'
-let key: TestKey
-let tokenx: TestServer
-let issued = 0
+let tokenx: TokenXEndpoint
 
 beforeAll(async () => {
-  key = await newTestKey('app-key-1')
-  tokenx = await startServer(() => tokenAnswer(`access-${++issued}`, 900))
+  tokenx = await startTokenXEndpoint('app-key-1')
 })
-afterEach(() => {
-  tokenx.requests.length = 0
-})
+afterEach(() => tokenx.reset())
 afterAll(() => tokenx.close())
-
-function client(overrides: Partial<TokenXOptions> = {}) {
-  return createTokenXClient({
-    clientId: 'dev-gcp:team:app',
-    tokenEndpoint: `${tokenx.url}/token`,
-    privateJwk: key.privateJwk,
-    retryBackoff: 1,
-    ...overrides,
-  })
-}
 
 describe('a cached exchange and its citizen token', () => {
   it('is served while the citizen token is unexpired, and refused from the second it expires', async () => {
     const start = 1_900_000_000_000
     let now = start
-    const kit = client({ clock: () => now })
+    const kit = tokenx.client({ clock: () => now })
     // TokenX's token would stay fresh for 780 s; the citizen's expires after 100 s.
     const subject = await citizenToken('1', { now: start / 1000, expiresIn: 100 })
     const first = await kit.exchange(subject, AUDIENCE)
@@ -57,7 +41,7 @@ describe('a cached exchange and its citizen token', () => {
   it('keeps the renewal margin when the citizen token outlives the exchanged one', async () => {
     const start = 1_900_000_000_000
     let now = start
-    const kit = client({ clock: () => now, renewBefore: 120_000 })
+    const kit = tokenx.client({ clock: () => now, renewBefore: 120_000 })
     const subject = await citizenToken('2', { now: start / 1000, expiresIn: 3600 })
     const first = await kit.exchange(subject, AUDIENCE)
     now = start + 779_999
@@ -68,7 +52,7 @@ describe('a cached exchange and its citizen token', () => {
   })
 
   it("reads the caller's signal on a miss, and not on a hit", async () => {
-    const kit = client()
+    const kit = tokenx.client()
     const subject = await citizenToken('3')
     const read = vi.fn(() => undefined)
     const options = {
@@ -119,7 +103,7 @@ describe("the middleware's deadline signal", () => {
     const fetch = vi.fn(async () => new Response('{}', { status: 200 }))
     let callDownstream = false
     const handler = middy<unknown, APIGatewayProxyResult, Error, Context & { tokenX: Downstream }>()
-      .use(tokenX({ audience: { audience: AUDIENCE, url: 'http://127.0.0.1:1/' }, client: client(), fetch, logger: false }))
+      .use(tokenX({ audience: { audience: AUDIENCE, url: 'http://127.0.0.1:1/' }, client: tokenx.client(), fetch, logger: false }))
       .handler(async (_event, context) => {
         if (callDownstream) await context.tokenX.fetch('resource')
         return { statusCode: 200, body: '' }
@@ -148,7 +132,7 @@ describe("the middleware's deadline signal", () => {
       .use(
         tokenX({
           audience: { a: AUDIENCE, b: { audience: 'dev-gcp:team:other', url: 'http://127.0.0.1:1/' } },
-          client: client(),
+          client: tokenx.client(),
           logger: false,
         }),
       )
@@ -173,7 +157,7 @@ describe('a warm invocation in the middleware', () => {
   // Issue #9, whole warm path: middy awaits only what a middleware returns; a cached caller costs no
   // promise and no microtask.
   it("returns no promise from before once the caller's token is cached, and one on a miss", async () => {
-    const middleware = tokenX({ audience: AUDIENCE, client: client(), logger: false })
+    const middleware = tokenX({ audience: AUDIENCE, client: tokenx.client(), logger: false })
     const subject = await citizenToken('6')
     const first = request(`Bearer ${subject}`)
     const miss = middleware.before(first)
@@ -190,7 +174,7 @@ describe('a warm invocation in the middleware', () => {
   })
 
   it("never serves one caller's token to another, however the callers alternate", async () => {
-    const middleware = tokenX({ audience: AUDIENCE, client: client(), logger: false })
+    const middleware = tokenX({ audience: AUDIENCE, client: tokenx.client(), logger: false })
     const alice = await citizenToken('8')
     const bob = await citizenToken('9')
     const tokenFor = async (authorization: string) => {
@@ -215,7 +199,7 @@ describe('a warm invocation in the middleware', () => {
   })
 
   it('counts a cached audience once when another audience of the same invocation has to be exchanged', async () => {
-    const kit = client()
+    const kit = tokenx.client()
     const subject = await citizenToken('10')
     await kit.exchange(subject, AUDIENCE)
     const middleware = tokenX({ audience: { a: AUDIENCE, b: 'dev-gcp:team:other' }, client: kit, logger: false })
@@ -248,7 +232,7 @@ describe('a warm invocation in the middleware', () => {
       tokenType: 'Bearer' as const,
       issuedTokenType: 'urn:ietf:params:oauth:token-type:access_token',
     }))
-    const own = { exchange, evict: vi.fn(), options: client().options }
+    const own = { exchange, evict: vi.fn(), options: tokenx.client().options }
     const middleware = tokenX({ audience: AUDIENCE, client: own, logger: false })
     const subject = await citizenToken('11')
     await middleware.before(request(`Bearer ${subject}`))

@@ -2,34 +2,19 @@ import { importJWK, jwtVerify, decodeProtectedHeader } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createTokenXClient, BearerTokenError, TokenExchangeError, type TokenXOptions } from '../../../lib/index.ts'
 import { citizenToken } from '../../helpers/citizen.ts'
-import { newTestKey, type TestKey } from '../../helpers/keys.ts'
-import { startServer, tokenAnswer, type TestServer } from '../../helpers/servers.ts'
+import { startServer, tokenAnswer } from '../../helpers/servers.ts'
+import { expectExchangeForm, startTokenXEndpoint, type TokenXEndpoint } from '../../helpers/tokenx.ts'
 
 const AUDIENCE = 'dev-gcp:team:downstream'
-let key: TestKey
-let tokenx: TestServer
-let issued = 0
+let tokenx: TokenXEndpoint
 
 beforeAll(async () => {
-  key = await newTestKey('app-key-1')
-  tokenx = await startServer(() => tokenAnswer(`access-${++issued}`))
+  tokenx = await startTokenXEndpoint('app-key-1')
 })
-afterEach(() => {
-  tokenx.requests.length = 0
-  tokenx.respond = () => tokenAnswer(`access-${++issued}`)
-})
+afterEach(() => tokenx.reset())
 afterAll(() => tokenx.close())
 
-function client(overrides: Partial<TokenXOptions> = {}) {
-  return createTokenXClient({
-    clientId: 'dev-gcp:team:app',
-    tokenEndpoint: `${tokenx.url}/token`,
-    issuer: tokenx.url,
-    privateJwk: key.privateJwk,
-    retryBackoff: 1,
-    ...overrides,
-  })
-}
+const client = (overrides: Partial<TokenXOptions> = {}) => tokenx.client({ issuer: tokenx.url, ...overrides })
 
 describe('createTokenXClient', () => {
   it('signs with a key from a privateJwk loader function, loaded on the first exchange and kept out of client.options', async () => {
@@ -37,7 +22,7 @@ describe('createTokenXClient', () => {
     const loaded = client({
       privateJwk: async () => {
         calls += 1
-        return JSON.stringify(key.privateJwk)
+        return JSON.stringify(tokenx.key.privateJwk)
       },
     })
     expect(calls).toBe(0)
@@ -48,7 +33,7 @@ describe('createTokenXClient', () => {
     expect(calls).toBe(1)
     const assertion = new URLSearchParams(tokenx.requests[0]!.body).get('client_assertion')!
     expect(decodeProtectedHeader(assertion).kid).toBe('app-key-1')
-    await jwtVerify(assertion, await importJWK(key.publicJwk, 'RS256'), { audience: tokenx.url, algorithms: ['RS256'] })
+    await jwtVerify(assertion, await importJWK(tokenx.key.publicJwk, 'RS256'), { audience: tokenx.url, algorithms: ['RS256'] })
   })
 
   it('posts the six RFC 8693 parameters with a valid client assertion', async () => {
@@ -62,25 +47,10 @@ describe('createTokenXClient', () => {
     expect(request.method).toBe('POST')
     expect(request.url).toBe('/token')
     expect(request.headers['content-type']).toBe('application/x-www-form-urlencoded')
-    const form = Object.fromEntries(new URLSearchParams(request.body))
-    expect(Object.keys(form).sort()).toEqual([
-      'audience',
-      'client_assertion',
-      'client_assertion_type',
-      'grant_type',
-      'subject_token',
-      'subject_token_type',
-    ])
-    expect(form).toMatchObject({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-      subject_token: subject,
-      audience: AUDIENCE,
-    })
+    const form = expectExchangeForm(request.body, { subject_token: subject, audience: AUDIENCE })
     const assertion = form.client_assertion!
     expect(decodeProtectedHeader(assertion)).toEqual({ alg: 'RS256', kid: 'app-key-1', typ: 'JWT' })
-    const { payload } = await jwtVerify(assertion, await importJWK(key.publicJwk, 'RS256'), {
+    const { payload } = await jwtVerify(assertion, await importJWK(tokenx.key.publicJwk, 'RS256'), {
       issuer: 'dev-gcp:team:app',
       subject: 'dev-gcp:team:app',
       // The issuer is known (the helper sets it): the assertion is addressed to it, as tokendings wants.
@@ -100,7 +70,7 @@ describe('createTokenXClient', () => {
   ])('addresses the assertion to %s', async (_, overrides, expected) => {
     await client(overrides).exchange(await citizenToken('1'), AUDIENCE)
     const assertion = new URLSearchParams(tokenx.requests[0]!.body).get('client_assertion')!
-    const { payload } = await jwtVerify(assertion, await importJWK(key.publicJwk, 'RS256'))
+    const { payload } = await jwtVerify(assertion, await importJWK(tokenx.key.publicJwk, 'RS256'))
     expect(payload.aud).toBe(expected())
   })
 
@@ -121,7 +91,7 @@ describe('createTokenXClient', () => {
   })
 
   it('shares one exchange among concurrent callers', async () => {
-    tokenx.respond = () => ({ ...tokenAnswer(`access-${++issued}`), delay: 50 })
+    tokenx.respond = () => ({ ...tokenx.nextAnswer(), delay: 50 })
     const kit = client()
     const subject = await citizenToken('3')
     const tokens = await Promise.all(Array.from({ length: 20 }, () => kit.exchange(subject, AUDIENCE)))
@@ -216,7 +186,7 @@ describe('createTokenXClient', () => {
   })
 
   it('throws TypeError for bad options at construction', () => {
-    const good = { clientId: 'a:b:c', tokenEndpoint: 'https://tokenx/token', privateJwk: key.privateJwk }
+    const good = { clientId: 'a:b:c', tokenEndpoint: 'https://tokenx/token', privateJwk: tokenx.key.privateJwk }
     expect(() => createTokenXClient({ ...good, clientId: 'app' })).toThrow(TypeError)
     expect(() => createTokenXClient({ ...good, tokenEndpoint: 'not a url' })).toThrow(TypeError)
     expect(() => createTokenXClient({ ...good, assertionLifetime: 121_000 })).toThrow(/assertionLifetime/)

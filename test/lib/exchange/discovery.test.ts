@@ -13,6 +13,7 @@ import { optionsFromEnv } from '../../../lib/exchange/config.ts'
 import { DISCOVERY_FAILURE_COOLDOWN, exchangeTargets, issuerOfWellKnownUrl, type TargetOptions } from '../../../lib/exchange/discovery.ts'
 import { ConfigError, TokenExchangeError } from '../../../lib/errors.ts'
 import type { FetchLike } from '../../../lib/types.ts'
+import { rejection } from '../../helpers/errors.ts'
 
 const CLIENT = 'local:team:client-app'
 const TARGET = 'local:team:target-api'
@@ -55,15 +56,6 @@ function targets(fetch: FetchLike, overrides: Partial<TargetOptions> = {}, clock
 
 const now = { value: 1_000_000 }
 const never = new AbortController().signal
-
-async function failure(promise: unknown): Promise<unknown> {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  throw new Error('resolved')
-}
 
 describe('exchangeTargets with a discovery document (injected fetch)', () => {
   it('fetches nothing until asked, then once; concurrent first callers share the fetch', async () => {
@@ -122,7 +114,7 @@ describe('exchangeTargets with a discovery document (injected fetch)', () => {
   })
 
   it('names the provider and its issuer variable in errors', async () => {
-    const err = await failure(
+    const err = await rejection(
       targets(async () => json(DOCUMENT), { provider: 'Maskinporten', issuerName: 'MASKINPORTEN_ISSUER', issuer: 'https://x.example' }).get(
         never,
       ),
@@ -143,16 +135,16 @@ describe('exchangeTargets with a discovery document (injected fetch)', () => {
     ['not JSON', '<html>'],
     ['a JSON array', '[]'],
   ])('refuses a document with %s: ConfigError (500)', async (_label, body, overrides = {}) => {
-    const err = await failure(targets(async () => json(body), overrides).get(never))
+    const err = await rejection(targets(async () => json(body), overrides).get(never))
     expect(err).toBeInstanceOf(ConfigError)
     expect(err).toMatchObject({ code: 'ERR_CONFIG', statusCode: 500 })
   })
 
   it("answers by what went wrong: 404 is ours (500), 5xx TokenX's (502), unreachable 503, too slow 504", async () => {
-    expect(await failure(targets(async () => json({}, 404)).get(never))).toMatchObject({ code: 'ERR_CONFIG', statusCode: 500 })
-    expect(await failure(targets(async () => json({}, 503)).get(never))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', statusCode: 502 })
+    expect(await rejection(targets(async () => json({}, 404)).get(never))).toMatchObject({ code: 'ERR_CONFIG', statusCode: 500 })
+    expect(await rejection(targets(async () => json({}, 503)).get(never))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', statusCode: 502 })
     const refused = Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } })
-    const unreachable = await failure(
+    const unreachable = await rejection(
       targets(async () => {
         throw refused
       }).get(never),
@@ -164,7 +156,7 @@ describe('exchangeTargets with a discovery document (injected fetch)', () => {
     const hanging: FetchLike = (_input, init) =>
       new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)))
     const started = Date.now()
-    expect(await failure(targets(hanging, { timeout: 100 }).get(never))).toMatchObject({ code: 'ERR_TIMEOUT', statusCode: 504 })
+    expect(await rejection(targets(hanging, { timeout: 100 }).get(never))).toMatchObject({ code: 'ERR_TIMEOUT', statusCode: 504 })
     expect(Date.now() - started).toBeLessThan(1000)
   })
 
@@ -180,11 +172,11 @@ describe('exchangeTargets with a discovery document (injected fetch)', () => {
         }),
         { status: 200 },
       )
-    expect(await failure(targets(async () => json(big)).get(never))).toMatchObject({
+    expect(await rejection(targets(async () => json(big)).get(never))).toMatchObject({
       code: 'ERR_CONFIG',
       detail: expect.stringMatching(/too large/),
     })
-    expect(await failure(targets(async () => chunked()).get(never))).toMatchObject({
+    expect(await rejection(targets(async () => chunked()).get(never))).toMatchObject({
       code: 'ERR_CONFIG',
       detail: expect.stringMatching(/too large/),
     })
@@ -198,11 +190,11 @@ describe('exchangeTargets with a discovery document (injected fetch)', () => {
       if (down) throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } })
       return json(DOCUMENT)
     })
-    expect(await failure(source.get(never))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE' })
+    expect(await rejection(source.get(never))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE' })
     expect(calls).toBe(1)
     down = false
     now.value += DISCOVERY_FAILURE_COOLDOWN - 1
-    expect(await failure(source.get(never))).toMatchObject({
+    expect(await rejection(source.get(never))).toMatchObject({
       code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
       detail: expect.stringMatching(/cooldown/),
     })
@@ -227,7 +219,7 @@ describe('exchangeTargets with a discovery document (injected fetch)', () => {
     const waiting = source.get(caller.signal)
     await new Promise((resolve) => setTimeout(resolve, 5))
     caller.abort(new DOMException('gone', 'AbortError'))
-    expect(await failure(waiting)).toMatchObject({ code: 'ERR_TIMEOUT' })
+    expect(await rejection(waiting)).toMatchObject({ code: 'ERR_TIMEOUT' })
     expect(signals[0]?.aborted).toBe(true)
     answer = true
     expect((await source.get(never)).tokenEndpoint.href).toBe(DOCUMENT.token_endpoint)
@@ -335,7 +327,7 @@ describe("against the dev stack's TokenX on 127.0.0.1", () => {
       wellKnownUrl: claimed,
       fetch: (input, init) => fetch(String(input) === claimed ? tokenx.metadataUrl : input, init),
     })
-    const err = await failure(client.exchange(await idporten.mint({ pid: '12345678910' }), TARGET))
+    const err = await rejection(client.exchange(await idporten.mint({ pid: '12345678910' }), TARGET))
     expect(err).toBeInstanceOf(ConfigError)
     expect((err as ConfigError).detail).toMatch(/another issuer/)
   })

@@ -8,8 +8,8 @@ import { createServer } from 'node:net'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { startEntra, type LocalEntra } from '../../../dev/entra.ts'
-import { startMaskinporten, type LocalMaskinporten } from '../../../dev/maskinporten.ts'
+import type { LocalEntra } from '../../../dev/entra.ts'
+import type { LocalMaskinporten } from '../../../dev/maskinporten.ts'
 import { startSecretsManager } from '../../../dev/secrets-manager.ts'
 import { channelName, type KitEventName } from '../../../lib/events.ts'
 import { TokenExchangeError, TokenXError } from '../../../lib/errors.ts'
@@ -20,15 +20,13 @@ import {
   type EntraOptions,
   type MaskinportenOptions,
 } from '../../../lib/exchange/provider-options.ts'
+import { rejection } from '../../helpers/errors.ts'
 import { newTestKey, type TestKey } from '../../helpers/keys.ts'
+import { API_ID, API_SCOPE, CLIENT_ID, MASKINPORTEN_CLIENT, startProviderStandIns } from '../../helpers/providers.ts'
 
-const CLIENT_ID = '11111111-2222-4333-8444-555555555555'
-const API_ID = '99999999-2222-4333-8444-555555555555'
 const OTHER_ID = '88888888-2222-4333-8444-555555555555'
-const API_SCOPE = 'api://dev-gcp.team.api/.default'
 const OTHER_SCOPE = 'api://dev-gcp.team.other/.default'
 const MFA_SCOPE = 'api://dev-gcp.team.mfa/.default'
-const MASKINPORTEN_CLIENT = 'c0ffee00-maskinporten-client'
 
 let now = Math.floor(Date.now() / 1000)
 let key: TestKey
@@ -41,21 +39,16 @@ const names: KitEventName[] = ['cache', 'exchange', 'exchange.retry', 'key.load'
 const listener = (message: unknown) => void published.push(JSON.stringify(message))
 
 beforeAll(async () => {
-  key = await newTestKey('flow-key')
-  entra = await startEntra({
+  ;({ key, entra, maskinporten } = await startProviderStandIns({
+    kid: 'flow-key',
     now: () => now,
     mfaScopes: [MFA_SCOPE],
-    apps: [
-      { clientId: CLIENT_ID, name: 'dev-gcp:team:app', publicJwks: [key.publicJwk] },
-      { clientId: API_ID, name: 'dev-gcp:team:api' },
+    moreApps: [
       { clientId: OTHER_ID, name: 'dev-gcp:team:other' },
       { clientId: '77777777-2222-4333-8444-555555555555', name: 'dev-gcp:team:mfa' },
     ],
-  })
-  maskinporten = await startMaskinporten({
-    now: () => now,
-    clients: [{ clientId: MASKINPORTEN_CLIENT, publicJwks: [key.publicJwk], scopes: ['nav:test/api', 'nav:test/other'] }],
-  })
+    moreScopes: ['nav:test/other'],
+  }))
   for (const name of names) subscribe(channelName(name), listener)
 })
 
@@ -91,14 +84,7 @@ const maskinportenOptions = (more: Partial<MaskinportenOptions> = {}): Maskinpor
   ...more,
 })
 
-async function rejection(promise: Promise<unknown>): Promise<TokenExchangeError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(TokenExchangeError)
-  return err as TokenExchangeError
-}
+const failure = (promise: Promise<unknown>) => rejection(promise, TokenExchangeError)
 
 describe('Entra ID client credentials', () => {
   it('sends client_credentials with a client assertion shaped as texas does, and caches per scope', async () => {
@@ -148,7 +134,7 @@ describe('Entra ID client credentials', () => {
   it('invalid_scope: a clear error, answered 500, one request, nothing cached', async () => {
     const client = createEntraTokenClient(entraOptions({ retries: 3 }))
     const before = entra.requests.length
-    const err = await rejection(client.token('api://dev-gcp.team.unknown/.default'))
+    const err = await failure(client.token('api://dev-gcp.team.unknown/.default'))
     expect(err).toMatchObject({ code: 'ERR_CLIENT_REJECTED', statusCode: 500, tokenEndpointStatus: 400 })
     expect(err.upstream).toEqual({
       error: 'invalid_scope',
@@ -158,10 +144,10 @@ describe('Entra ID client credentials', () => {
       'Entra ID refused our client: invalid_scope (AADSTS70011: The provided value for the input parameter scope is not valid)',
     )
     expect(entra.requests.length).toBe(before + 1)
-    await rejection(client.token('api://dev-gcp.team.unknown/.default'))
+    await failure(client.token('api://dev-gcp.team.unknown/.default'))
     expect(entra.requests.length).toBe(before + 2)
     // Twenty concurrent callers: one request between them, no storm.
-    const errors = await Promise.all(Array.from({ length: 20 }, () => rejection(client.token('api://dev-gcp.team.unknown/.default'))))
+    const errors = await Promise.all(Array.from({ length: 20 }, () => failure(client.token('api://dev-gcp.team.unknown/.default'))))
     expect(new Set(errors.map((e) => e.code))).toEqual(new Set(['ERR_CLIENT_REJECTED']))
     expect(entra.requests.length).toBe(before + 3)
   })
@@ -170,7 +156,7 @@ describe('Entra ID client credentials', () => {
     const stranger = await newTestKey('stranger')
     const client = createEntraTokenClient(entraOptions({ privateJwk: stranger.privateJwk }))
     const before = entra.requests.length
-    const err = await rejection(client.token(API_SCOPE))
+    const err = await failure(client.token(API_SCOPE))
     expect(err).toMatchObject({ code: 'ERR_CLIENT_REJECTED', statusCode: 500, tokenEndpointStatus: 401 })
     expect(err.upstream.error).toBe('invalid_client')
     expect(entra.requests.length).toBe(before + 1)
@@ -193,7 +179,7 @@ describe('Entra ID client credentials', () => {
       })
       const client = createEntraTokenClient({ ...fromEnv, secretsManager, clock: () => now * 1000, retryBackoff: 0 })
       // The secret holds a key Entra ID does not know: refused (one reload finds the same key).
-      expect(await rejection(client.token(API_SCOPE))).toMatchObject({ code: 'ERR_CLIENT_REJECTED', upstream: { error: 'invalid_client' } })
+      expect(await failure(client.token(API_SCOPE))).toMatchObject({ code: 'ERR_CLIENT_REJECTED', upstream: { error: 'invalid_client' } })
       // The secret is rotated to the registered key: the next refusal reloads it, and the request succeeds.
       sm.putSecret('entra/jwk', JSON.stringify(key.privateJwk))
       const start = now
@@ -214,17 +200,17 @@ describe('Entra ID client credentials', () => {
     const client = createEntraTokenClient(entraOptions({ retries: 2, timeout: 200 }))
     const before = entra.requests.length
     entra.failNext(3, 503)
-    const err = await rejection(client.token(API_SCOPE))
+    const err = await failure(client.token(API_SCOPE))
     expect(err).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', statusCode: 502, tokenEndpointStatus: 503 })
     expect(entra.requests.length).toBe(before + 3)
 
     entra.delay(1000)
-    expect(await rejection(client.token(OTHER_SCOPE))).toMatchObject({ code: 'ERR_TIMEOUT', statusCode: 504 })
+    expect(await failure(client.token(OTHER_SCOPE))).toMatchObject({ code: 'ERR_TIMEOUT', statusCode: 504 })
     entra.delay(0)
 
     const port = await closedPort()
     const down = createEntraTokenClient(entraOptions({ tokenEndpoint: `http://127.0.0.1:${port}/token`, retries: 0 }))
-    expect(await rejection(down.token(API_SCOPE))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', statusCode: 503 })
+    expect(await failure(down.token(API_SCOPE))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', statusCode: 503 })
   })
 })
 
@@ -273,7 +259,7 @@ describe('Entra ID on-behalf-of', () => {
   it('a caller token Entra ID refuses (invalid_grant) is answered 401', async () => {
     const client = createEntraTokenClient(entraOptions())
     const foreign = await entra.mintUserToken({ aud: OTHER_ID, azp: OTHER_ID })
-    const err = await rejection(client.onBehalfOf(foreign, API_SCOPE))
+    const err = await failure(client.onBehalfOf(foreign, API_SCOPE))
     expect(err).toMatchObject({ code: 'ERR_SUBJECT_TOKEN_REJECTED', statusCode: 401 })
     expect(err.upstream).toEqual({ error: 'invalid_grant', error_description: 'AADSTS50013: Assertion failed signature validation' })
   })
@@ -281,7 +267,7 @@ describe('Entra ID on-behalf-of', () => {
   it('conditional access: the claims challenge reaches the caller as 401 insufficient_claims', async () => {
     const client = createEntraTokenClient(entraOptions())
     const user = await entra.mintUserToken({ aud: CLIENT_ID, azp: OTHER_ID, amr: ['pwd'] })
-    const err = await rejection(client.onBehalfOf(user, MFA_SCOPE))
+    const err = await failure(client.onBehalfOf(user, MFA_SCOPE))
     expect(err).toMatchObject({ code: 'ERR_CLAIMS_CHALLENGE', statusCode: 401, error: 'insufficient_claims' })
     const challenge = err.headers['WWW-Authenticate']!
     const claims = /^Bearer error="insufficient_claims", claims="([A-Za-z0-9+/=]+)"$/.exec(challenge)?.[1]
@@ -349,7 +335,7 @@ describe('Maskinporten', () => {
   it('invalid_scope: 500, not retried; 5xx retried then 502', async () => {
     const client = createMaskinportenTokenClient(maskinportenOptions({ retries: 2 }))
     const before = maskinporten.requests.length
-    const err = await rejection(client.token('nav:test/forbidden'))
+    const err = await failure(client.token('nav:test/forbidden'))
     expect(err).toMatchObject({
       code: 'ERR_CLIENT_REJECTED',
       statusCode: 500,
@@ -357,7 +343,7 @@ describe('Maskinporten', () => {
     })
     expect(maskinporten.requests.length).toBe(before + 1)
     maskinporten.failNext(3, 502, { error: 'server_error' })
-    expect(await rejection(client.token('nav:test/api'))).toMatchObject({
+    expect(await failure(client.token('nav:test/api'))).toMatchObject({
       code: 'ERR_TOKEN_ENDPOINT',
       statusCode: 502,
       tokenEndpointStatus: 502,
@@ -404,9 +390,9 @@ describe('leak scan', () => {
     const client = createEntraTokenClient(entraOptions())
     const user = await entra.mintUserToken({ aud: CLIENT_ID, azp: OTHER_ID, amr: ['pwd'] })
     const errors = await Promise.all([
-      rejection(client.onBehalfOf(user, MFA_SCOPE)),
-      rejection(client.onBehalfOf(await entra.mintUserToken({ aud: OTHER_ID, azp: OTHER_ID }), API_SCOPE)),
-      rejection(createMaskinportenTokenClient(maskinportenOptions()).token('nav:test/forbidden')),
+      failure(client.onBehalfOf(user, MFA_SCOPE)),
+      failure(client.onBehalfOf(await entra.mintUserToken({ aud: OTHER_ID, azp: OTHER_ID }), API_SCOPE)),
+      failure(createMaskinportenTokenClient(maskinportenOptions()).token('nav:test/forbidden')),
     ])
     for (const err of errors) {
       const text = JSON.stringify({ ...err, message: err.message, detail: err.detail, stack: err.stack, cause: String(err.cause) })

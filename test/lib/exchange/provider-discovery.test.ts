@@ -6,8 +6,8 @@
  */
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ENTRA_TENANT, startEntra, type LocalEntra } from '../../../dev/entra.ts'
-import { startMaskinporten, type LocalMaskinporten } from '../../../dev/maskinporten.ts'
+import { ENTRA_TENANT, type LocalEntra } from '../../../dev/entra.ts'
+import type { LocalMaskinporten } from '../../../dev/maskinporten.ts'
 import { ConfigError } from '../../../lib/errors.ts'
 import { DISCOVERY_FAILURE_COOLDOWN } from '../../../lib/exchange/discovery.ts'
 import { createEntraTokenClient, createMaskinportenTokenClient } from '../../../lib/exchange/provider-client.ts'
@@ -18,12 +18,9 @@ import {
   type MaskinportenOptions,
 } from '../../../lib/exchange/provider-options.ts'
 import type { FetchLike } from '../../../lib/types.ts'
-import { newTestKey, type TestKey } from '../../helpers/keys.ts'
-
-const CLIENT_ID = '11111111-2222-4333-8444-555555555555'
-const API_ID = '99999999-2222-4333-8444-555555555555'
-const API_SCOPE = 'api://dev-gcp.team.api/.default'
-const MASKINPORTEN_CLIENT = 'c0ffee00-maskinporten-client'
+import { rejection } from '../../helpers/errors.ts'
+import type { TestKey } from '../../helpers/keys.ts'
+import { API_ID, API_SCOPE, CLIENT_ID, MASKINPORTEN_CLIENT, startProviderStandIns } from '../../helpers/providers.ts'
 
 let now = Math.floor(Date.now() / 1000)
 let key: TestKey
@@ -33,18 +30,7 @@ let entraWellKnown: string
 let maskinportenWellKnown: string
 
 beforeAll(async () => {
-  key = await newTestKey('discovery-key')
-  entra = await startEntra({
-    now: () => now,
-    apps: [
-      { clientId: CLIENT_ID, name: 'dev-gcp:team:app', publicJwks: [key.publicJwk] },
-      { clientId: API_ID, name: 'dev-gcp:team:api' },
-    ],
-  })
-  maskinporten = await startMaskinporten({
-    now: () => now,
-    clients: [{ clientId: MASKINPORTEN_CLIENT, publicJwks: [key.publicJwk], scopes: ['nav:test/api'] }],
-  })
+  ;({ key, entra, maskinporten } = await startProviderStandIns({ kid: 'discovery-key', now: () => now }))
   entraWellKnown = `${entra.url}/${ENTRA_TENANT}/v2.0/.well-known/openid-configuration`
   maskinportenWellKnown = `${maskinporten.url}/.well-known/oauth-authorization-server`
 })
@@ -83,15 +69,6 @@ function recordingFetch(discovery?: () => Promise<Response>): { fetch: FetchLike
   return { fetch, urls }
 }
 
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('resolved')
-    },
-    (err: unknown) => err,
-  )
-}
-
 describe('Entra ID with AZURE_APP_WELL_KNOWN_URL (OpenID Connect Discovery, the v2.0 issuer)', () => {
   it('alone is enough: the token endpoint and the assertion aud (the issuer) from the document, fetched once', async () => {
     const { fetch, urls } = recordingFetch()
@@ -124,14 +101,14 @@ describe('Entra ID with AZURE_APP_WELL_KNOWN_URL (OpenID Connect Discovery, the 
     const { fetch, urls } = recordingFetch(async () =>
       Response.json({ issuer: `${entra.url}/another-tenant/v2.0`, token_endpoint: entra.tokenEndpoint }),
     )
-    const err = await failure(createEntraTokenClient(entraOptions({ fetch })).token(API_SCOPE))
+    const err = await rejection(createEntraTokenClient(entraOptions({ fetch })).token(API_SCOPE))
     expect(err).toBeInstanceOf(ConfigError)
     expect(err).toMatchObject({ code: 'ERR_CONFIG', detail: expect.stringContaining('Entra ID discovery document') })
     expect(urls).toStrictEqual([entraWellKnown])
   })
 
   it("an explicit issuer that is not the document's is a ConfigError naming AZURE_OPENID_CONFIG_ISSUER", async () => {
-    const err = await failure(createEntraTokenClient(entraOptions({ issuer: `${entra.url}/other/v2.0` })).token(API_SCOPE))
+    const err = await rejection(createEntraTokenClient(entraOptions({ issuer: `${entra.url}/other/v2.0` })).token(API_SCOPE))
     expect(err).toMatchObject({ code: 'ERR_CONFIG', detail: expect.stringContaining('AZURE_OPENID_CONFIG_ISSUER') })
   })
 
@@ -144,10 +121,10 @@ describe('Entra ID with AZURE_APP_WELL_KNOWN_URL (OpenID Connect Discovery, the 
       return globalThis.fetch(entraWellKnown)
     })
     const client = createEntraTokenClient(entraOptions({ fetch }))
-    expect(await failure(client.token(API_SCOPE))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE' })
+    expect(await rejection(client.token(API_SCOPE))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE' })
     down = false
     now += DISCOVERY_FAILURE_COOLDOWN / 1000 - 1
-    expect(await failure(client.token(API_SCOPE))).toMatchObject({
+    expect(await rejection(client.token(API_SCOPE))).toMatchObject({
       code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE',
       detail: expect.stringMatching(/Entra ID discovery.*cooldown/),
     })
@@ -172,7 +149,7 @@ describe('Maskinporten with MASKINPORTEN_WELL_KNOWN_URL (RFC 8414, an issuer wit
     const { fetch } = recordingFetch(async () =>
       Response.json({ issuer: 'https://maskinporten.no/', token_endpoint: maskinporten.tokenEndpoint }),
     )
-    const err = await failure(createMaskinportenTokenClient(maskinportenOptions({ fetch })).token('nav:test/api'))
+    const err = await rejection(createMaskinportenTokenClient(maskinportenOptions({ fetch })).token('nav:test/api'))
     expect(err).toBeInstanceOf(ConfigError)
     expect(err).toMatchObject({ detail: expect.stringContaining('Maskinporten discovery document') })
   })

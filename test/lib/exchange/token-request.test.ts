@@ -14,6 +14,7 @@ import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from '../../../lib/util/access-toke
 import { WITHHELD } from '../../../lib/exchange/tokenx-descriptions.ts'
 import { AnswerTooLargeError, formText, type HttpAnswer, type PostForm } from '../../../lib/util/http.ts'
 import { MalformedAnswerError } from '../../../lib/util/http1.ts'
+import { expectExchangeForm } from '../../helpers/tokenx.ts'
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkxMCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ'
 const answer = (status: number, body: string | object, contentType = 'application/json'): HttpAnswer => ({
@@ -25,23 +26,8 @@ const valid = { access_token: 'downstream.token.value', issued_token_type: ACCES
 
 describe('exchangeForm', () => {
   it('has exactly the six parameters, each once', () => {
-    const form = new URLSearchParams(exchangeForm({ clientAssertion: 'a.b.c', subjectToken: JWT, audience: 'dev-gcp:team:api' }))
-    expect([...form.keys()].sort()).toEqual([
-      'audience',
-      'client_assertion',
-      'client_assertion_type',
-      'grant_type',
-      'subject_token',
-      'subject_token_type',
-    ])
-    expect(Object.fromEntries(form)).toEqual({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: 'a.b.c',
-      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-      subject_token: JWT,
-      audience: 'dev-gcp:team:api',
-    })
+    const form = exchangeForm({ clientAssertion: 'a.b.c', subjectToken: JWT, audience: 'dev-gcp:team:api' })
+    expectExchangeForm(form, { client_assertion: 'a.b.c', subject_token: JWT, audience: 'dev-gcp:team:api' })
     expect(TOKEN_EXCHANGE_GRANT).toBe('urn:ietf:params:oauth:grant-type:token-exchange')
     expect(JWT_BEARER_ASSERTION).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
     expect(JWT_TOKEN_TYPE).toBe('urn:ietf:params:oauth:token-type:jwt')

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { JwksError } from '../../../lib/errors.ts'
 import { channelName } from '../../../lib/events.ts'
 import { createIssuerKeys, failedFast } from '../../../lib/inbound/jwks.ts'
+import { rejection } from '../../helpers/errors.ts'
 import { startIssuer, type TestIssuer } from '../../helpers/issuer.ts'
 import { newTestKey } from '../../helpers/keys.ts'
 
@@ -309,15 +310,7 @@ describe('createIssuerKeys', () => {
   describe('failure cooldown', () => {
     const kid = () => issuer.key.publicJwk.kid
 
-    async function failure(promise: Promise<unknown>): Promise<JwksError> {
-      try {
-        await promise
-      } catch (err) {
-        expect(err).toBeInstanceOf(JwksError)
-        return err as JwksError
-      }
-      throw new Error('resolved')
-    }
+    const failure = (promise: Promise<unknown>) => rejection(promise, JwksError)
 
     it('fails fast with the same JwksError within the cooldown, then fetches once again', async () => {
       const keys = createIssuerKeys(options({ failureCooldown: 5000 }))

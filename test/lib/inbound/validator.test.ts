@@ -5,6 +5,7 @@ import { channelName } from '../../../lib/events.ts'
 import { subjectDigest } from '../../../lib/cache/memory.ts'
 import { createInboundValidator, inboundFromEnv, rememberedClaims } from '../../../lib/inbound/validator.ts'
 import type { InboundOptions } from '../../../lib/inbound/config.ts'
+import { rejection } from '../../helpers/errors.ts'
 import { citizenClaims, mint, startIssuer, type TestIssuer } from '../../helpers/issuer.ts'
 import { newTestKey, type TestKey } from '../../helpers/keys.ts'
 
@@ -45,15 +46,7 @@ const tokenxToken = (extra: Record<string, unknown> = {}) =>
     claims: citizenClaims(tokenx.issuer, ME, { client_id: 'dev-gcp:team:caller', idp: idporten.issuer, ...extra }),
   })
 
-async function failure(promise: Promise<unknown>): Promise<TokenXError> {
-  try {
-    await promise
-  } catch (err) {
-    expect(err).toBeInstanceOf(TokenXError)
-    return err as TokenXError
-  }
-  throw new Error('accepted')
-}
+const failure = (promise: Promise<unknown>) => rejection(promise, TokenXError)
 
 describe('createInboundValidator', () => {
   it('accepts a token of either issuer and returns its verified, typed claims', async () => {

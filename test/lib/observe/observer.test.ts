@@ -10,7 +10,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import middy from '@middy/core'
 import type { APIGatewayProxyResult, Context } from 'aws-lambda'
-import { publish } from '../../../lib/events.ts'
+import { publish, type KitEvents } from '../../../lib/events.ts'
 import { createObserver } from '../../../lib/observe/observer.ts'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
@@ -133,6 +133,15 @@ async function runSequence(
 }
 
 const emfLines = (): string[] => out.filter((line) => line.includes('"_aws"'))
+
+/** A shared-cache event for AUDIENCE, taking 3 ms unless `more` says otherwise. */
+function sharedCache(
+  operation: KitEvents['shared-cache']['operation'],
+  outcome: KitEvents['shared-cache']['outcome'],
+  more: Partial<KitEvents['shared-cache']> = {},
+): void {
+  publish('shared-cache', () => ({ audience: AUDIENCE, operation, outcome, durationMs: 3, ...more }))
+}
 
 describe('EMF metrics (POWERTOOLS_METRICS_NAMESPACE)', () => {
   it('writes one valid record per invocation with the counts of the scripted sequence', async () => {
@@ -531,24 +540,12 @@ describe('events of the other modules (validation, JWKS, shared cache), publishe
     await core.authorize(v2Event(`Bearer ${await citizenToken('8')}`), lambdaContext())
     publish('validation.refused', () => ({ code: 'ERR_BEARER_TOKEN', reason: 'acr too low', issuer: 'https://idporten.example' }))
     publish('jwks.fetch', () => ({ issuer: 'https://idporten.example', durationMs: 12.34, ok: false, errorName: 'TimeoutError' }))
-    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'hit', durationMs: 3 }))
-    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'miss', durationMs: 3 }))
-    publish('shared-cache', () => ({
-      audience: AUDIENCE,
-      operation: 'put',
-      outcome: 'error',
-      durationMs: 3,
-      errorName: 'ThrottlingException',
-    }))
-    publish('shared-cache', () => ({
-      audience: AUDIENCE,
-      operation: 'get',
-      outcome: 'rejected',
-      durationMs: 3,
-      errorName: 'UnauthenticItem',
-    }))
-    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'put', outcome: 'skipped', durationMs: 0 }))
-    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'miss', durationMs: 3, breaker: 'closed' }))
+    sharedCache('get', 'hit')
+    sharedCache('get', 'miss')
+    sharedCache('put', 'error', { errorName: 'ThrottlingException' })
+    sharedCache('get', 'rejected', { errorName: 'UnauthenticItem' })
+    sharedCache('put', 'skipped', { durationMs: 0 })
+    sharedCache('get', 'miss', { breaker: 'closed' })
     core.end()
     publish('jwks.fetch', () => ({ issuer: 'https://late.example', durationMs: 1, ok: false }))
     expect(logger.lines.filter((line) => line.message !== 'signing key loaded')).toEqual([
@@ -734,23 +731,11 @@ describe('EMF records, byte for byte', () => {
     one.end()
 
     one.begin(undefined)
-    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'miss', durationMs: 3 }))
-    publish('shared-cache', () => ({
-      audience: AUDIENCE,
-      operation: 'put',
-      outcome: 'error',
-      durationMs: 3,
-      errorName: 'ThrottlingException',
-    }))
-    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'get', outcome: 'hit', durationMs: 3 }))
-    publish('shared-cache', () => ({
-      audience: AUDIENCE,
-      operation: 'get',
-      outcome: 'rejected',
-      durationMs: 3,
-      errorName: 'UnauthenticItem',
-    }))
-    publish('shared-cache', () => ({ audience: AUDIENCE, operation: 'put', outcome: 'skipped', durationMs: 0 }))
+    sharedCache('get', 'miss')
+    sharedCache('put', 'error', { errorName: 'ThrottlingException' })
+    sharedCache('get', 'hit')
+    sharedCache('get', 'rejected', { errorName: 'UnauthenticItem' })
+    sharedCache('put', 'skipped', { durationMs: 0 })
     publish('error', () => ({ code: 'ERR_BEARER_TOKEN', statusCode: 401, detail: 'd' }))
     publish('error', () => ({ code: 'ERR_KEY', statusCode: 500, detail: 'd' }))
     publish('error', () => ({ code: 'ERR_BEARER_TOKEN', statusCode: 401, detail: 'd' }))

@@ -1,21 +1,11 @@
 import { getEventListeners } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { loadTimeTimers, sleep, timeoutError, untilAborted, within } from '../../../lib/util/abort.ts'
+import { deferred } from '../../helpers/deferred.ts'
 
 afterEach(() => {
   vi.useRealTimers()
 })
-
-/** A promise settled from outside, and whether `run` saw its signal abort. */
-function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (err: unknown) => void } {
-  let resolve!: (value: T) => void
-  let reject!: (err: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return { promise, resolve, reject }
-}
 
 const listeners = (signal: AbortSignal): number => getEventListeners(signal, 'abort').length
 

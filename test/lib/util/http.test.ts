@@ -3,17 +3,10 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { AnswerTooLargeError, fetchPost, MAX_ANSWER_BYTES, type PostForm } from '../../../lib/util/http.ts'
 import { http1Post } from '../../../lib/util/http1.ts'
+import { deferred } from '../../helpers/deferred.ts'
 import { startServer, type Answer, type Recorded, type TestServer } from '../../helpers/servers.ts'
 
 const FORM = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'a.b+c/d=' }).toString()
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void
-  const promise = new Promise<T>((res) => {
-    resolve = res
-  })
-  return { promise, resolve }
-}
 
 let server: TestServer
 const ok = (): Answer => ({ status: 200, body: { access_token: 'x' } })
