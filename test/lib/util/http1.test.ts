@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AnswerTooLargeError, MAX_ANSWER_BYTES } from '../../../lib/util/http.ts'
 import { createHttp1Post, http1Post, MalformedAnswerError, MAX_HEAD_BYTES, MAX_SOCKETS_PER_ORIGIN } from '../../../lib/util/http1.ts'
+import { deferred } from '../../helpers/deferred.ts'
 
 const FORM = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: 'a.b+c/d=' }).toString()
 const CERT = readFileSync(new URL('../../fixtures/tls/cert.pem', import.meta.url))
@@ -21,14 +22,6 @@ const closers: Array<() => Promise<void>> = []
 afterEach(async () => {
   for (const close of closers.splice(0)) await close()
 })
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void
-  const promise = new Promise<T>((res) => {
-    resolve = res
-  })
-  return { promise, resolve }
-}
 
 const tick = (ms = 1) => new Promise((resolve) => setTimeout(resolve, ms))
 
