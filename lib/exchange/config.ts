@@ -151,14 +151,12 @@ export const defaults = Object.freeze({
   maxSubjectTokenLength: 16_384,
 })
 
+/** The keys that name the client, its token endpoint and its key, which every token client takes (each types and documents them its own way). */
+export const clientIdentityKeys = ['clientId', 'tokenEndpoint', 'issuer', 'wellKnownUrl', 'privateJwk', 'privateJwkSecretId'] as const
+
 /** Every key of `TokenXOptions`, in one list: any other key is refused (a typo must not pass silently). */
 export const tokenXOptionKeys = optionKeys<TokenXOptions>()(
-  'clientId',
-  'tokenEndpoint',
-  'issuer',
-  'wellKnownUrl',
-  'privateJwk',
-  'privateJwkSecretId',
+  ...clientIdentityKeys,
   'assertionAudience',
   'maxSubjectTokenLength',
   'sharedCache',

@@ -10,6 +10,7 @@ import { envReader, type Env } from '../util/env.ts'
 import { checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys, withoutUndefined } from '../util/option-checks.ts'
 import {
   checkKeyAndRequestOptions,
+  clientIdentityKeys,
   defaults as tokenXDefaults,
   REDACTED_KEY,
   tokenClientDefaults,
@@ -79,15 +80,7 @@ export const entraDefaults = Object.freeze({
 /** The documented defaults of `createMaskinportenClient`'s options. */
 export const maskinportenDefaults = Object.freeze({ ...tokenClientDefaults })
 
-const commonKeys = [
-  'clientId',
-  'tokenEndpoint',
-  'issuer',
-  'wellKnownUrl',
-  'privateJwk',
-  'privateJwkSecretId',
-  ...tokenClientOptionKeys,
-] as const
+const commonKeys = [...clientIdentityKeys, ...tokenClientOptionKeys] as const
 
 export const entraOptionKeys = optionKeys<EntraOptions>()(...commonKeys, 'assertionAudience', 'maxSubjectTokenLength')
 export const maskinportenOptionKeys = optionKeys<MaskinportenOptions>()(...commonKeys)
