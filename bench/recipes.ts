@@ -9,14 +9,16 @@
  * kit and floor interleaved, the order alternating per round. Budget per recipe: median kit ÷
  * median floor ≤ 1.25 (bench/run.ts). The SDK bundled without code splitting is measured too, without a
  * budget: the SDK is then in the entry file, and parsing it costs every cold start (the docs say to
- * split or keep the SDK external).
+ * split or keep the SDK external). So is the README's handler with the modules of the kit's optional
+ * features (shared cache, inbound validation, discovery, metrics, tracing) stubbed out: how far
+ * leaving each of them out of the bundle until a function imports it could bring the ratio.
  */
 import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { build, transform, type BuildOptions } from 'esbuild'
+import { build, transform, type BuildOptions, type Plugin } from 'esbuild'
 import { buildLib } from '../scripts/build-lib.ts'
 import { progress, report, spread, type Spread } from './support.ts'
 
@@ -39,7 +41,7 @@ export interface RecipesResult {
   readonly recipes: RecipeImport[]
 }
 
-const RUNS = Number(process.env['BENCH_RECIPES_RUNS'] ?? 15)
+const RUNS = Number(process.env['BENCH_RECIPES_RUNS'] ?? 31)
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 /** The floor: middy, jose's functions the kit imports, the Node built-ins it imports at init. */
@@ -65,6 +67,49 @@ const COMMON: BuildOptions = {
   outExtension: { '.js': '.mjs' },
 }
 
+/**
+ * The modules of the features a configuration turns on (the shared cache, inbound validation,
+ * discovery, metrics, tracing), which the README's handler (inline key, no table) does not use.
+ */
+const OPTIONAL_FEATURES = [
+  'cache/shared',
+  'cache/seal',
+  'inbound/validator',
+  'inbound/jwks',
+  'inbound/verify',
+  'inbound/config',
+  'exchange/discovery',
+  'observe/metrics',
+  'observe/tracing',
+].map((name) => `${path.sep}lib${path.sep}${name.replaceAll('/', path.sep)}.ts`)
+
+/**
+ * Replaces each module of OPTIONAL_FEATURES with one that exports the same names, each bound to a
+ * Proxy that can be called and constructed and has every property (itself again). The handler still
+ * imports and builds its middleware, but no code of those features is in the bundle: what the kit's
+ * import would cost if each feature were in the bundle only when a function imports it. A lower
+ * bound, not a working function.
+ */
+const withoutOptionalFeatures: Plugin = {
+  name: 'without-optional-features',
+  setup(builder) {
+    builder.onLoad({ filter: /[\\/]lib[\\/].*\.ts$/ }, async (args) => {
+      if (!OPTIONAL_FEATURES.some((suffix) => args.path.endsWith(suffix))) return undefined
+      const source = await readFile(args.path, 'utf8')
+      const names = new Set([...source.matchAll(/^export (?:async )?(?:function\*?|const|let|class) (\w+)/gm)].map((match) => match[1]))
+      const stub = [
+        'const stub = new Proxy(function () {}, {',
+        "  get: (_, key) => (key === 'then' || typeof key === 'symbol' ? undefined : stub),",
+        '  apply: () => stub,',
+        '  construct: () => stub,',
+        '})',
+        ...[...names].map((name) => `export const ${name} = stub`),
+      ].join('\n')
+      return { contents: stub, loader: 'js' }
+    })
+  },
+}
+
 interface Recipe {
   readonly name: string
   readonly budgeted: boolean
@@ -84,6 +129,11 @@ const RECIPES: readonly Recipe[] = [
     name: 'esbuild, SDK bundled, no splitting, main fields module first (no budget)',
     budgeted: false,
     options: { mainFields: ['module', 'main'] },
+  },
+  {
+    name: "esbuild, SDK external, no splitting, the kit's optional features stubbed out (no budget: a lower bound)",
+    budgeted: false,
+    options: { external: ['@aws-sdk/*'], plugins: [withoutOptionalFeatures] },
   },
 ]
 

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { checkFunction, checkKnownKeys, checkOptionalName, checkOptionsObject, optionKeys } from '../../../lib/util/option-checks.ts'
+import {
+  checkFunction,
+  checkKnownKeys,
+  checkOptionalName,
+  checkOptionsObject,
+  isClientId,
+  optionKeys,
+} from '../../../lib/util/option-checks.ts'
 
 interface Options {
   timeout?: number
@@ -52,5 +59,32 @@ describe('the shared value checks', () => {
     expect(() => checkOptionalName('serviceName', 'orders')).not.toThrow()
     refused('serviceName', () => checkOptionalName('serviceName', ''))
     refused('serviceName', () => checkOptionalName('serviceName', 5))
+  })
+})
+
+describe('isClientId', () => {
+  it('accepts cluster:namespace:app in either case, dots only in the app', () => {
+    for (const id of ['prod-gcp:team:orders-api', 'DEV-GCP:Team:App', 'a:b:c', 'dev-gcp:team-x:app.v2', '0:1:2'])
+      expect(isClientId(id)).toBe(true)
+  })
+
+  it('refuses anything else, whatever its case', () => {
+    const refused = [
+      '',
+      'prod-gcp:team',
+      'a:b:c:d',
+      '-a:b:c',
+      'a:-b:c',
+      'a:b:-c',
+      'a.b:c:d',
+      'a:b.c:d',
+      'a:b:c d',
+      'a:b:ſ',
+      'a:b:\u212A',
+      'https://x:y:z',
+      ' a:b:c',
+    ]
+    for (const id of refused) expect(isClientId(id), id).toBe(false)
+    expect(isClientId(undefined)).toBe(false)
   })
 })
