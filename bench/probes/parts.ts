@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import { signAssertion } from '../../lib/exchange/assertion.ts'
-import { requestExchange } from '../../lib/exchange/token-request.ts'
+import { errorFromAnswer, exchangeForm, requestToken } from '../../lib/exchange/token-request.ts'
 import { http1Post } from '../../lib/util/http1.ts'
 import { importPrivateJwk } from '../../lib/exchange/key.ts'
 import { AUDIENCE, CLIENT_ID, citizenToken } from '../support.ts'
@@ -26,7 +26,8 @@ const subjects = [citizenToken(1), citizenToken(2)]
 const url = new URL(tokenEndpoint)
 const exchange = async (key: ReturnType<typeof importPrivateJwk>, subjectToken: string): Promise<void> => {
   const clientAssertion = signAssertion(key, { clientId: CLIENT_ID, audience: tokenEndpoint, lifetime: 30, clock: Date.now })
-  await requestExchange(http1Post, url, { clientAssertion, subjectToken, audience: AUDIENCE }, AbortSignal.timeout(3000))
+  const form = exchangeForm({ clientAssertion, subjectToken, audience: AUDIENCE })
+  await requestToken(http1Post, url, form, AbortSignal.timeout(3000), 'TokenX', errorFromAnswer)
 }
 
 const t0 = performance.now()

@@ -42,11 +42,6 @@ export function exchangeForm(request: ExchangeRequest): string {
   }).toString()
 }
 
-/** Sends one exchange; every failure comes back as a `TokenExchangeError`. */
-export function requestExchange(post: PostForm, tokenEndpoint: URL, request: ExchangeRequest, signal: AbortSignal): Promise<TokenResponse> {
-  return requestToken(post, tokenEndpoint, exchangeForm(request), signal, 'TokenX', errorFromAnswer)
-}
-
 /**
  * Sends one token request of any flow (`form` is its whole body); every failure comes back as a
  * `TokenExchangeError`: `errorFromAnswer` reads an answer other than 200, `provider` names the

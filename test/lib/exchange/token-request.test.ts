@@ -7,7 +7,7 @@ import {
   JWT_BEARER_ASSERTION,
   JWT_TOKEN_TYPE,
   parseTokenResponse,
-  requestExchange,
+  requestToken,
   TOKEN_EXCHANGE_GRANT,
 } from '../../../lib/exchange/token-request.ts'
 import { ACCESS_TOKEN_TYPE, MAX_EXPIRES_IN } from '../../../lib/util/access-token.ts'
@@ -410,10 +410,10 @@ describe('isInvalidClient', () => {
   })
 })
 
-describe('requestExchange', () => {
+describe('requestToken, TokenX exchange form', () => {
   const endpoint = new URL('http://127.0.0.1:1/token')
   const request = { clientAssertion: 'a.b.c', subjectToken: JWT, audience: 'dev-gcp:team:api' }
-  const run = (post: PostForm, signal = new AbortController().signal) => requestExchange(post, endpoint, request, signal)
+  const run = (post: PostForm, signal = new AbortController().signal) => requestToken(post, endpoint, exchangeForm(request), signal, 'TokenX', errorFromAnswer)
 
   it('posts the form to the endpoint and parses a 200', async () => {
     const calls: Array<[URL, string]> = []
