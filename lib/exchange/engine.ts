@@ -11,7 +11,7 @@ import { loadTimeTimers, sleep, within } from '../util/abort.ts'
 import type { HttpAnswer, PostForm } from '../util/http.ts'
 import type { ExchangedToken, Loaded, SigningKey } from '../types.ts'
 import type { KeyLoader } from './key.ts'
-import { requestToken, type TokenResponse } from './token-request.ts'
+import { requestTimeout, requestToken, type TokenResponse } from './token-request.ts'
 
 /** One flow's request shape: what is sent, and how an answer other than 200 reads. */
 export interface Grant<R> {
@@ -143,12 +143,6 @@ function backoff(base: number, retry: number, signal: AbortSignal, provider: str
 
 function retryEvent(audience: string, attempt: number, err: TokenExchangeError): KitEvents['exchange.retry'] {
   return { audience, attempt, code: err.code, tokenEndpointStatus: err.tokenEndpointStatus, upstreamError: err.upstream.error }
-}
-
-/** The error a request whose caller gave up ends with. */
-export function requestTimeout(signal: AbortSignal, provider = 'TokenX'): TokenExchangeError {
-  const what = provider === 'TokenX' ? 'the token exchange' : `the ${provider} token request`
-  return new TokenExchangeError('ERR_TIMEOUT', `${what} did not finish in time`, { cause: signal.reason })
 }
 
 /**

@@ -14,7 +14,7 @@ import { http1Post } from '../util/http1.ts'
 import { ACCESS_TOKEN_TYPE } from '../util/access-token.ts'
 import type { ExchangeOptions } from './client.ts'
 import { exchangeTargets, type ExchangeTarget, type ExchangeTargetSource } from './discovery.ts'
-import { createTokenRunner, loadedToken, requestTimeout, type EngineSettings, type Grant, type TokenRunner } from './engine.ts'
+import { createTokenRunner, loadedToken, type EngineSettings, type Grant, type TokenRunner } from './engine.ts'
 import {
   clientCredentialsGrant,
   ENTRA,
@@ -36,7 +36,7 @@ import {
   type ResolvedProviderWithKey,
 } from './provider-options.ts'
 import { subjectTokenExpiry } from './subject-token.ts'
-import type { TokenResponse } from './token-request.ts'
+import { requestTimeout, type TokenResponse } from './token-request.ts'
 
 export interface EntraTokenClient {
   /**

@@ -75,11 +75,14 @@ function transportError(cause: unknown, signal: AbortSignal, provider: string): 
     return new TokenExchangeError('ERR_TOKEN_ENDPOINT', `${provider} answered with a malformed HTTP answer`, { cause })
   }
   const name = cause instanceof Error ? cause.name : ''
-  if (signal.aborted || name === 'AbortError' || name === 'TimeoutError') {
-    const what = provider === 'TokenX' ? 'the token exchange' : `the ${provider} token request`
-    return new TokenExchangeError('ERR_TIMEOUT', `${what} did not finish in time`, { cause: signal.reason ?? cause })
-  }
+  if (signal.aborted || name === 'AbortError' || name === 'TimeoutError') return requestTimeout(signal, provider, signal.reason ?? cause)
   return new TokenExchangeError('ERR_TOKEN_ENDPOINT_UNAVAILABLE', `${provider} could not be reached (${safeErrorName(cause)})`, { cause })
+}
+
+/** The error a request whose caller gave up ends with; its cause is the signal's reason unless given. */
+export function requestTimeout(signal: AbortSignal, provider = 'TokenX', cause: unknown = signal.reason): TokenExchangeError {
+  const what = provider === 'TokenX' ? 'the token exchange' : `the ${provider} token request`
+  return new TokenExchangeError('ERR_TIMEOUT', `${what} did not finish in time`, { cause })
 }
 
 /** RFC 8693 §2.2.1; anything that is not a usable Bearer token is an error and is never cached. */
