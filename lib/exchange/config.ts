@@ -18,7 +18,7 @@ import {
 import { envReader } from '../util/env.ts'
 import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from '../cache/shared.ts'
 import type { PrivateJwkLoader } from './key.ts'
-import { wellKnownUrlProblem } from './discovery.ts'
+import { checkWellKnownUrl, checkWellKnownUrlVariable } from './discovery.ts'
 
 /** Where the assertion's `aud` points. tokendings accepts both and says it will later accept only the issuer. */
 export type AssertionAudience = 'token_endpoint' | 'issuer'
@@ -274,8 +274,7 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
   const wellKnownUrl = tokenEndpoint === undefined ? read('TOKEN_X_WELL_KNOWN_URL') : undefined
   if (tokenEndpoint === undefined && wellKnownUrl === undefined)
     throw new ConfigError('TOKEN_X_TOKEN_ENDPOINT or TOKEN_X_WELL_KNOWN_URL must be set')
-  if (wellKnownUrl !== undefined && wellKnownUrlProblem(wellKnownUrl) !== undefined)
-    throw new ConfigError(`TOKEN_X_WELL_KNOWN_URL ${wellKnownUrlProblem(wellKnownUrl)}`)
+  if (wellKnownUrl !== undefined) checkWellKnownUrlVariable('TOKEN_X_WELL_KNOWN_URL', wellKnownUrl)
   const issuer = url('TOKEN_X_ISSUER')
   const assertionAudience = read('TOKEN_X_ASSERTION_AUDIENCE')
   if (assertionAudience !== undefined && assertionAudience !== 'token_endpoint' && assertionAudience !== 'issuer') {
@@ -314,10 +313,4 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
     ...(assertionAudience ? { assertionAudience } : {}),
     ...sharedCache,
   }
-}
-
-function checkWellKnownUrl(name: string, value: unknown): void {
-  checkUrl(name, value)
-  const problem = wellKnownUrlProblem(value as string)
-  if (problem !== undefined) throw new InvalidOptionError(name, problem)
 }

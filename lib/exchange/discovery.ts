@@ -11,12 +11,13 @@
  * the next exchange fetches again, but not before `DISCOVERY_FAILURE_COOLDOWN` has passed; within it,
  * exchanges fail at once with the same code, instead of each waiting on an endpoint that is down.
  */
-import { ConfigError, safeErrorName, TokenExchangeError, TokenXError } from '../errors.ts'
+import { ConfigError, InvalidOptionError, safeErrorName, TokenExchangeError, TokenXError } from '../errors.ts'
 import type { FetchLike, Loaded } from '../types.ts'
 import { PromiseCache } from '../cache/memory.ts'
 import { within } from '../util/abort.ts'
 import { DocumentError, getJsonObject } from '../util/http.ts'
 import { isHttpUrl, isSafeUrl } from '../util/url.ts'
+import { checkUrl } from '../util/option-checks.ts'
 
 /** The token endpoint requests go to, and the client assertion's `aud`. */
 export interface ExchangeTarget {
@@ -91,6 +92,19 @@ export function wellKnownUrlProblem(value: string): string | undefined {
   if (issuerOfWellKnownUrl(value) === undefined)
     return 'must end in /.well-known/oauth-authorization-server or /.well-known/openid-configuration (RFC 8414, OpenID Connect Discovery)'
   return undefined
+}
+
+/** Throws `InvalidOptionError` naming the option `name` unless `value` is a usable discovery URL. */
+export function checkWellKnownUrl(name: string, value: unknown): void {
+  checkUrl(name, value)
+  const problem = wellKnownUrlProblem(value as string)
+  if (problem !== undefined) throw new InvalidOptionError(name, problem)
+}
+
+/** Throws `ConfigError` naming the environment variable `name` unless `value` is a usable discovery URL. */
+export function checkWellKnownUrlVariable(name: string, value: string): void {
+  const problem = wellKnownUrlProblem(value)
+  if (problem !== undefined) throw new ConfigError(`${name} ${problem}`)
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   tokenClientOptionKeys,
   type TokenClientOptions,
 } from './config.ts'
-import { wellKnownUrlProblem } from './discovery.ts'
+import { checkWellKnownUrl, checkWellKnownUrlVariable } from './discovery.ts'
 
 /** What every provider client takes (Entra ID, Maskinporten); each option says its unit and default. */
 export interface ProviderClientOptions extends TokenClientOptions {
@@ -114,11 +114,7 @@ function resolveCommon<O extends ProviderClientOptions>(
   checkOptionsObject('options', options)
   checkKnownKeys(options, keys)
   const resolved = { ...defaultsOf, ...withoutUndefined(options) } as O & typeof tokenClientDefaults
-  if (resolved.wellKnownUrl !== undefined) {
-    checkUrl('wellKnownUrl', resolved.wellKnownUrl)
-    const problem = wellKnownUrlProblem(resolved.wellKnownUrl)
-    if (problem !== undefined) throw new InvalidOptionError('wellKnownUrl', problem)
-  }
+  if (resolved.wellKnownUrl !== undefined) checkWellKnownUrl('wellKnownUrl', resolved.wellKnownUrl)
   if (resolved.tokenEndpoint !== undefined || resolved.wellKnownUrl === undefined) checkUrl('tokenEndpoint', resolved.tokenEndpoint)
   if (resolved.issuer !== undefined || resolved.wellKnownUrl === undefined) checkUrl('issuer', resolved.issuer)
   checkKeyAndRequestOptions(resolved, false)
@@ -189,10 +185,7 @@ function fromEnv(env: Env, names: EnvNames): ProviderClientOptions {
   if (wellKnownUrl === undefined) {
     if (tokenEndpoint === undefined) throw new ConfigError(`${names.tokenEndpoint} or ${names.wellKnownUrl} must be set`)
     if (issuer === undefined) throw new ConfigError(`${names.issuer} or ${names.wellKnownUrl} must be set`)
-  } else {
-    const problem = wellKnownUrlProblem(wellKnownUrl)
-    if (problem !== undefined) throw new ConfigError(`${names.wellKnownUrl} ${problem}`)
-  }
+  } else checkWellKnownUrlVariable(names.wellKnownUrl, wellKnownUrl)
   const privateJwk = read(names.jwk)
   const privateJwkSecretId = read(names.jwkSecretId)
   if (privateJwk === undefined && privateJwkSecretId === undefined)

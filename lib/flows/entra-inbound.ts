@@ -7,7 +7,7 @@
  * pre-authorized apps' client ids, 403 otherwise (as NAIS's inbound access policy).
  */
 import { BearerTokenError, ConfigError, ForbiddenCallerError, InvalidOptionError } from '../errors.ts'
-import { issuerOfWellKnownUrl, wellKnownUrlProblem } from '../exchange/discovery.ts'
+import { checkWellKnownUrl, checkWellKnownUrlVariable, issuerOfWellKnownUrl } from '../exchange/discovery.ts'
 import { createIssuerKeys, type IssuerKeys } from '../inbound/jwks.ts'
 import { checkClaims, decodeJwt, TokenRefusal, verifySignature } from '../inbound/verify.ts'
 import type { FetchLike } from '../types.ts'
@@ -93,11 +93,7 @@ export function createEntraValidator(options: EntraInboundOptions): EntraValidat
     ...withoutUndefined(options),
   } as Required<Omit<EntraInboundOptions, 'wellKnownUrl' | 'jwksUri' | 'issuer'>> &
     Pick<EntraInboundOptions, 'wellKnownUrl' | 'jwksUri' | 'issuer'>
-  if (resolved.wellKnownUrl !== undefined) {
-    checkUrl('inbound.wellKnownUrl', resolved.wellKnownUrl)
-    const problem = wellKnownUrlProblem(resolved.wellKnownUrl)
-    if (problem !== undefined) throw new InvalidOptionError('inbound.wellKnownUrl', problem)
-  }
+  if (resolved.wellKnownUrl !== undefined) checkWellKnownUrl('inbound.wellKnownUrl', resolved.wellKnownUrl)
   // Entra ID's v2.0 issuer ends in no "/", so it is the one its URL names (jwks.ts then checks the document's).
   const issuer = resolved.issuer ?? (resolved.wellKnownUrl === undefined ? undefined : issuerOfWellKnownUrl(resolved.wellKnownUrl))
   checkUrl('inbound.issuer', issuer)
@@ -175,10 +171,7 @@ export function entraInboundFromEnv(env: Readonly<Record<string, string | undefi
   if (wellKnownUrl === undefined) {
     if (issuer === undefined) throw new ConfigError('AZURE_OPENID_CONFIG_ISSUER or AZURE_APP_WELL_KNOWN_URL must be set')
     if (jwksUri === undefined) throw new ConfigError('AZURE_OPENID_CONFIG_JWKS_URI or AZURE_APP_WELL_KNOWN_URL must be set')
-  } else {
-    const problem = wellKnownUrlProblem(wellKnownUrl)
-    if (problem !== undefined) throw new ConfigError(`AZURE_APP_WELL_KNOWN_URL ${problem}`)
-  }
+  } else checkWellKnownUrlVariable('AZURE_APP_WELL_KNOWN_URL', wellKnownUrl)
   const audience = required('AZURE_APP_CLIENT_ID')
   const apps = env['AZURE_APP_PRE_AUTHORIZED_APPS']?.trim()
   let preAuthorizedApps: PreAuthorizedApp[] | undefined
