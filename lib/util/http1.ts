@@ -270,6 +270,9 @@ const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]
 
 type Framing = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'until-close' | 'done'
 
+/** What `pending` holds when no bytes wait: one shared empty Buffer (never written to), not one per answer and chunk. */
+const NO_BYTES = Buffer.alloc(0)
+
 /**
  * One answer, fed the connection's bytes as they come: RFC 9112 §4 status line, §5 fields, §6.3 body
  * length. `push` says when the answer is complete and throws `MalformedAnswerError` or
@@ -278,7 +281,7 @@ type Framing = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | '
 class AnswerReader {
   private framing: Framing = 'head'
   /** Bytes not yet parsed (a partial head or chunk line). */
-  private pending: Buffer = Buffer.alloc(0)
+  private pending: Buffer = NO_BYTES
   private headBytes = 0
   private status = 0
   private contentType = ''
@@ -296,7 +299,7 @@ class AnswerReader {
       return true
     }
     let data = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk])
-    this.pending = Buffer.alloc(0)
+    this.pending = NO_BYTES
     while (data.length > 0) {
       const used = this.step(data)
       if (used === 0) {
