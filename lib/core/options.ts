@@ -67,7 +67,6 @@ export interface TokenXCoreOptions<A extends AudienceOption = AudienceOption, I 
   inbound?: I
 }
 
-/** Every key of `TokenXCoreOptions`, in one list: any other key is refused. */
 /**
  * The options every core takes beside its own (the TokenX handler core, the API side, Entra ID
  * on-behalf-of): where the default configuration is read, the deadline margin, logs, metrics, traces.
@@ -77,18 +76,14 @@ export type CoreRuntimeOptions = Pick<TokenXCoreOptions<string>, 'env' | 'deadli
 /** Every key of `CoreRuntimeOptions`. */
 export const coreRuntimeOptionKeys = optionKeys<CoreRuntimeOptions>()('env', 'deadlineMargin', 'logger', 'metrics', 'tracer', 'serviceName')
 
+/** Every key of `TokenXCoreOptions`, in one list: any other key is refused. */
 export const coreOptionKeys = optionKeys<TokenXCoreOptions<string>>()(
   'audience',
   'client',
-  'env',
   'fetch',
   'downstreamTimeout',
-  'deadlineMargin',
-  'logger',
-  'metrics',
-  'tracer',
-  'serviceName',
   'inbound',
+  ...coreRuntimeOptionKeys,
 )
 
 export const middlewareDefaults = Object.freeze({
