@@ -8,6 +8,7 @@
  */
 import { BearerTokenError, ConfigError, ForbiddenCallerError, InvalidOptionError } from '../errors.ts'
 import { checkWellKnownUrl, checkWellKnownUrlVariable, issuerOfWellKnownUrl } from '../exchange/discovery.ts'
+import { inboundDefaults } from '../inbound/config.ts'
 import { createIssuerKeys, type IssuerKeys } from '../inbound/jwks.ts'
 import { checkClaims, decodeJwt, TokenRefusal, verifySignature } from '../inbound/verify.ts'
 import type { FetchLike } from '../types.ts'
@@ -56,11 +57,12 @@ export interface EntraInboundOptions {
   clock?: () => number
 }
 
-export const entraInboundDefaults = Object.freeze({
-  clockTolerance: 5000,
-  jwksTimeout: 3000,
-  maxTokenLength: 16_384,
-  clock: Date.now as () => number,
+/** Inbound validation's defaults (`inboundDefaults`): an Entra ID token is checked as an ID-porten one is. */
+const entraInboundDefaults = Object.freeze({
+  clockTolerance: inboundDefaults.clockTolerance,
+  jwksTimeout: inboundDefaults.jwksTimeout,
+  maxTokenLength: inboundDefaults.maxTokenLength,
+  clock: inboundDefaults.clock,
 })
 
 const keys = optionKeys<EntraInboundOptions>()(
@@ -111,9 +113,9 @@ export function createEntraValidator(options: EntraInboundOptions): EntraValidat
     issuer: issuer as string,
     ...(resolved.jwksUri === undefined ? { wellKnownUrl: resolved.wellKnownUrl } : { jwksUri: resolved.jwksUri }),
     timeout: resolved.jwksTimeout,
-    cooldown: 30_000,
-    maxAge: 600_000,
-    failureCooldown: 5000,
+    cooldown: inboundDefaults.jwksCooldown,
+    maxAge: inboundDefaults.jwksMaxAge,
+    failureCooldown: inboundDefaults.jwksFailureCooldown,
     clock: resolved.clock,
     fetch: options.fetch,
   })
