@@ -165,9 +165,9 @@ function checkApps(apps: unknown): readonly PreAuthorizedApp[] {
  * (JSON). Throws `ConfigError` naming the variable.
  */
 export function entraInboundFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): EntraInboundOptions {
-  const { read, required } = envReader(env)
-  const issuer = read('AZURE_OPENID_CONFIG_ISSUER')
-  const jwksUri = read('AZURE_OPENID_CONFIG_JWKS_URI')
+  const { read, required, url } = envReader(env)
+  const issuer = url('AZURE_OPENID_CONFIG_ISSUER')
+  const jwksUri = url('AZURE_OPENID_CONFIG_JWKS_URI')
   // Read only when something is left to discover: explicit variables win.
   const wellKnownUrl = issuer === undefined || jwksUri === undefined ? read('AZURE_APP_WELL_KNOWN_URL') : undefined
   if (wellKnownUrl === undefined) {

@@ -74,4 +74,16 @@ describe('the Entra ID validator with AZURE_APP_WELL_KNOWN_URL', () => {
     expect(() => createEntraValidator({ audience: CLIENT_ID, wellKnownUrl: `${entra.url}/metadata` })).toThrow(TypeError)
     expect(() => createEntraValidator({ audience: CLIENT_ID, issuer: entra.issuer })).toThrow(TypeError)
   })
+
+  it('refuses an issuer or JWKS URI that is not an https: URL with a ConfigError naming the variable, never a TypeError', () => {
+    const env = { AZURE_APP_CLIENT_ID: CLIENT_ID, AZURE_OPENID_CONFIG_ISSUER: entra.issuer, AZURE_OPENID_CONFIG_JWKS_URI: entra.jwksUri }
+    for (const [name, value] of [
+      ['AZURE_OPENID_CONFIG_ISSUER', 'not a url'],
+      ['AZURE_OPENID_CONFIG_JWKS_URI', 'http://entra.example/keys'],
+    ]) {
+      expect(() => entraInboundFromEnv({ ...env, [name as string]: value })).toThrow(
+        expect.objectContaining({ code: 'ERR_CONFIG', detail: `${name} must be an https: URL (http: only on a loopback host)` }),
+      )
+    }
+  })
 })
