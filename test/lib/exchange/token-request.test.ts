@@ -413,7 +413,8 @@ describe('isInvalidClient', () => {
 describe('requestToken, TokenX exchange form', () => {
   const endpoint = new URL('http://127.0.0.1:1/token')
   const request = { clientAssertion: 'a.b.c', subjectToken: JWT, audience: 'dev-gcp:team:api' }
-  const run = (post: PostForm, signal = new AbortController().signal) => requestToken(post, endpoint, exchangeForm(request), signal, 'TokenX', errorFromAnswer)
+  const run = (post: PostForm, signal = new AbortController().signal) =>
+    requestToken(post, endpoint, exchangeForm(request), signal, 'TokenX', errorFromAnswer)
 
   it('posts the form to the endpoint and parses a 200', async () => {
     const calls: Array<[URL, string]> = []
