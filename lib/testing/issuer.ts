@@ -56,8 +56,8 @@ export interface TestTokenX extends TestIssuer {
 }
 
 /**
- * An ID-porten stand-in. Its tokens carry `pid` `12345678910`, `acr` `idporten-loa-high`,
- * `client_id` (the audience), a pairwise `sub`, `iat`, `nbf`, `exp` and `jti` unless `claims` say otherwise.
+ * An ID-porten stand-in. Its tokens carry `pid` `12345678910`, `acr` `idporten-loa-high`, `amr`
+ * `['BankID']`, `locale` `nb`, `client_id` (the audience), a pairwise `sub`, `iat`, `nbf`, `exp` and `jti` unless `claims` say otherwise.
  */
 export async function startTestIdporten(options: TestIdportenOptions = {}): Promise<TestIssuer> {
   const audience = options.audience ?? 'test-client'
