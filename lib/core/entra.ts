@@ -83,7 +83,12 @@ export function createEntraOnBehalfOfCore(options: EntraOnBehalfOfOptions): Entr
       })
       const downstream: BoundTarget = {
         scope: bound.scope,
-        token: (tokenOptions = {}) => bound.token({ signal: tokenOptions.signal ?? current.signal }),
+        token: (tokenOptions = {}) =>
+          bound.token({
+            get signal() {
+              return tokenOptions.signal ?? current.signal
+            },
+          }),
         fetch: (input, init = {}) => bound.fetch(input, { ...init, signal: init.signal ?? current.signal ?? null }),
       }
       return { claims, downstream }

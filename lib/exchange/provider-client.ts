@@ -97,7 +97,7 @@ export function createEntraTokenClient(options: EntraOptions): EntraTokenClient 
         target,
         resolved,
         Infinity,
-        tokenOptions.signal,
+        tokenOptions,
         ENTRA,
       )
     },
@@ -111,7 +111,7 @@ export function createEntraTokenClient(options: EntraOptions): EntraTokenClient 
         target,
         resolved,
         exp,
-        tokenOptions.signal,
+        tokenOptions,
         ENTRA,
       )
     },
@@ -155,7 +155,7 @@ export function createMaskinportenTokenClient(options: MaskinportenOptions): Mas
         target,
         resolved,
         Infinity,
-        tokenOptions.signal,
+        tokenOptions,
         MASKINPORTEN,
       )
     },
@@ -232,12 +232,14 @@ async function cached(
   target: string,
   resolved: { readonly clock: () => number; readonly renewBefore: number },
   subjectExp: number,
-  signal: AbortSignal | undefined,
+  options: ExchangeOptions,
   provider: string,
 ): Promise<ExchangedToken> {
   const hit = cache.hit(key)
   publish('cache', () => ({ audience: target, hit: hit !== undefined }))
   if (hit !== undefined) return hit
+  // Read only now: the signal may be a getter that starts the invocation's deadline timer.
+  const { signal } = options
   try {
     return await cache.get(
       key,

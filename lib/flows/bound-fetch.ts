@@ -40,7 +40,8 @@ export interface BoundTarget {
 
 /** What a bound target needs of its token client. */
 export interface TargetTokens {
-  token(signal: AbortSignal | undefined): Promise<ExchangedToken>
+  /** `options.signal` is read only when the token has to be fetched (it may be a lazy getter). */
+  token(options: ExchangeOptions): Promise<ExchangedToken>
   evict(token: ExchangedToken): void
 }
 
@@ -64,15 +65,15 @@ export function bindTarget(target: TargetOptions, scope: string, tokens: TargetT
   const fetchImpl: FetchLike = target.fetch ?? ((input, init) => globalThis.fetch(input, init))
   // The downstream re-fetches through this after a 401: there is no caller's token to exchange.
   const client: Pick<TokenXClient, 'exchange' | 'evict'> = {
-    exchange: (_subject, _audience, options) => tokens.token(options?.signal),
+    exchange: (_subject, _audience, options) => tokens.token(options ?? {}),
     evict: (_subject, _audience, token) => tokens.evict(token),
   }
   return {
     scope,
-    token: (options = {}) => tokens.token(options.signal),
+    token: (options = {}) => tokens.token(options),
     async fetch(input, init = {}) {
       const signal = init.signal ?? undefined
-      const token = await tokens.token(signal)
+      const token = await tokens.token({ signal })
       return createDownstream({
         client,
         subjectToken: '',

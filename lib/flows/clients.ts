@@ -3,7 +3,6 @@
  * `fetch` bound to each target, for any Lambda (a scheduled function, an SQS consumer, an API).
  */
 import { ConfigError } from '../errors.ts'
-import type { ExchangeOptions } from '../exchange/client.ts'
 import { entraScope } from '../exchange/entra.ts'
 import {
   createEntraTokenClient,
@@ -43,7 +42,7 @@ export function createEntraClient(options: EntraOptions = entraOptionsFromEnv())
     checkTarget(target, false)
     const scope = entraScope(target.scope)
     return bindTarget(target, scope, {
-      token: (signal) => (callerToken === undefined ? tokens.token(scope, { signal }) : tokens.onBehalfOf(callerToken, scope, { signal })),
+      token: (options) => (callerToken === undefined ? tokens.token(scope, options) : tokens.onBehalfOf(callerToken, scope, options)),
       evict: (token) => tokens.evict(token, callerToken),
     })
   }
@@ -79,8 +78,13 @@ export function createMaskinportenClient(options: MaskinportenOptions = maskinpo
         .filter((s) => s !== '')
         .join(' ')
       return bindTarget(target, scope, {
-        token: (signal): Promise<ExchangedToken> =>
-          tokens.token(scope, { resource, signal } satisfies ExchangeOptions & { resource?: string | undefined }),
+        token: (options): Promise<ExchangedToken> =>
+          tokens.token(scope, {
+            resource,
+            get signal() {
+              return options.signal
+            },
+          }),
         evict: (token) => tokens.evict(token, resource),
       })
     },

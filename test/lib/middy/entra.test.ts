@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http'
 import middy from '@middy/core'
 import type { APIGatewayProxyResult, Context } from 'aws-lambda'
 import { decodeJwt } from 'jose'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startEntra, type LocalEntra } from '../../../dev/entra.ts'
 import { closeServer, listen } from '../../../dev/http.ts'
 import { startMaskinporten, type LocalMaskinporten } from '../../../dev/maskinporten.ts'
@@ -89,6 +89,21 @@ describe('entraOnBehalfOf', () => {
     const other = await entra.mintUserToken({ aud: ME, azp: CALLER })
     await handler(v2Event(`Bearer ${other}`), lambdaContext())
     expect(entra.requests.length).toBe(before + 2)
+  })
+
+  it('starts no deadline timer on a warm invocation whose handler calls no downstream', async () => {
+    const handler = middy<unknown, APIGatewayProxyResult, Error, Context & { entra: EntraAuthorized }>()
+      .use(entraOnBehalfOf({ target: { scope: API_SCOPE, url: apiUrl }, env: env(), logger }))
+      .handler(async (_event, context) => ({ statusCode: 200, body: String(context.entra.claims.azp) }))
+    const user = await entra.mintUserToken({ aud: ME, azp: CALLER })
+    expect((await handler(v2Event(`Bearer ${user}`), lambdaContext())).statusCode).toBe(200)
+    const timers = vi.spyOn(globalThis, 'setTimeout')
+    try {
+      expect(await handler(v2Event(`Bearer ${user}`), lambdaContext())).toMatchObject({ statusCode: 200, body: CALLER })
+      expect(timers).not.toHaveBeenCalled()
+    } finally {
+      timers.mockRestore()
+    }
   })
 
   it('answers 401 for an invalid caller token, 403 for an app not pre-authorized, both without a request to Entra ID', async () => {
