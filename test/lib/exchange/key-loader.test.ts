@@ -29,12 +29,11 @@ afterEach(() => {
   expect(sdk.imports).toBe(0)
 })
 
-/** A loader serving `current` (changeable), counting its calls and keeping the signals it was given. */
+/** A loader serving `current` (changeable), counting its calls. */
 function source(first: string | JWK) {
-  const state = { current: first, calls: 0, signals: [] as AbortSignal[] }
-  const load: PrivateJwkLoader = async ({ signal }) => {
+  const state = { current: first, calls: 0 }
+  const load: PrivateJwkLoader = async () => {
     state.calls += 1
-    state.signals.push(signal)
     return state.current
   }
   return { state, load }
