@@ -8,11 +8,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { portIsOpen } from '../e2e/helpers.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 let stateDir: string
@@ -59,17 +59,6 @@ async function ready(stack: Started): Promise<void> {
   if (!stack.output().includes('Try it:')) throw new Error(`npm start did not get ready:\n${stack.output()}`)
 }
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
-}
-
 /** Processes of the group `pgid`, and any serverless-offline serving `base`. */
 function leftOver(pgid: number, base: number): string[] {
   const ps = spawnSync('ps', ['-eo', 'pid=,pgid=,args='], { encoding: 'utf8' }).stdout
@@ -88,7 +77,7 @@ async function expectStopped(stack: Started, base: number): Promise<void> {
     () => leftOver(stack.npm.pid!, base).join('\n'),
     10_000,
   )
-  for (let port = base; port <= base + 6; port++) expect(await portOpen(port), `port ${port}`).toBe(false)
+  for (let port = base; port <= base + 6; port++) expect(await portIsOpen(port), `port ${port}`).toBe(false)
   expect(existsSync(path.join(stateDir, `stack-${base}.json`))).toBe(false)
   expect(stack.output()).toMatch(/^stopped$/m)
 }
@@ -158,7 +147,7 @@ describe('npm start with another stack running', () => {
     await expectStopped(b, 4750)
     // The other stack's state is still there, and it still serves.
     expect(existsSync(path.join(stateDir, 'stack-4740.json'))).toBe(true)
-    expect(await portOpen(4740)).toBe(true)
+    expect(await portIsOpen(4740)).toBe(true)
     process.kill(a.npm.pid!, 'SIGINT')
     await expectStopped(a, 4740)
   }, 120_000)
