@@ -6,7 +6,6 @@
  * would refuse at run time (the kit's own checks), each function's environment and role, and what is
  * in each zip.
  */
-import { spawn } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -15,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 // @ts-expect-error: the build script is plain JavaScript without type declarations.
 import { buildFunction } from '../../esbuild.config.mjs'
+import { sls } from '../helpers/run.ts'
 import { zipEntries } from '../helpers/zip.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -131,33 +131,6 @@ const PARTIAL_ARN = 'arn:aws:secretsmanager:eu-north-1:123456789012:secret:team/
 
 let service: string
 
-/** The parent's environment without anything that could feed a setting or reach AWS. */
-function cleanEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (
-      value === undefined ||
-      /^(AWS_|TOKEN_X_|DOWNSTREAM_|IDPORTEN_|API_|SLS_|SERVERLESS_|AZURE_|MASKINPORTEN_|EMPLOYEE_|MACHINE_|EXTERNAL_)/.test(name)
-    )
-      continue
-    env[name] = value
-  }
-  // No credentials anywhere: packaging must not need them.
-  return { ...env, AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_CONFIG_FILE: '/dev/null', SLS_TELEMETRY_DISABLED: '1', ...extra }
-}
-
-function sls(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const bin = path.join(path.dirname(require.resolve('osls/package.json')), 'bin', 'serverless.js')
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: service, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
-    child.once('error', reject)
-    child.once('exit', (code) => resolve({ code, output }))
-  })
-}
-
 interface Packaged {
   resources: Record<string, { Type: string; Properties: Record<string, any>; Condition?: string }>
   conditions: Record<string, unknown>
@@ -169,7 +142,7 @@ const params = (values: Record<string, string>) => Object.entries(values).flatMa
 
 async function packageWith(name: string, env: Record<string, string>, args: string[] = []): Promise<Packaged> {
   const dir = path.join(service, `.package-${name}`)
-  const { code, output } = await sls(['package', '--package', dir, ...args], env)
+  const { code, output } = await sls(service, ['package', '--package', dir, ...args], env)
   if (code !== 0) throw new Error(`sls package failed (${code}):\n${output}`)
   const template = JSON.parse(await readFile(path.join(dir, 'cloudformation-template-update-stack.json'), 'utf8'))
   return { resources: template.Resources, conditions: template.Conditions ?? {}, dir, output }
@@ -308,6 +281,7 @@ describe('sls package refuses what the functions would refuse at run time', () =
       API_TOKEN_X_CLIENT_ID: 'downstream-api',
     }
     const { code, output } = await sls(
+      service,
       [
         'package',
         '--stage',
@@ -330,7 +304,7 @@ describe('sls package refuses what the functions would refuse at run time', () =
   }, 120_000)
 
   it('a stage without settings: every function that would answer 500, and why', async () => {
-    const { code, output } = await sls(['package', '--stage', 'empty', '--package', path.join(service, '.package-none')], {})
+    const { code, output } = await sls(service, ['package', '--stage', 'empty', '--package', path.join(service, '.package-none')], {})
     expect(code).not.toBe(0)
     expect(output).toContain('function resource: TOKEN_X_CLIENT_ID is not set')
     expect(output).toContain('function resource: inbound validation is on but no issuer is configured')
@@ -339,6 +313,7 @@ describe('sls package refuses what the functions would refuse at run time', () =
 
   it('sls deploy refuses the same, before it needs AWS credentials', async () => {
     const { code, output } = await sls(
+      service,
       ['deploy', '--stage', 'fixture', ...params({ TOKEN_X_TOKEN_ENDPOINT: 'http://tokenx.example.test/token' })],
       {},
     )
@@ -358,7 +333,7 @@ describe('sls package refuses what the functions would refuse at run time', () =
   }, 120_000)
 
   it('refuses a TOKEN_X_SHARED_CACHE that is neither true nor false', async () => {
-    const { code, output } = await sls(['package', '--stage', 'fixture', '--package', path.join(service, '.package-yes')], {
+    const { code, output } = await sls(service, ['package', '--stage', 'fixture', '--package', path.join(service, '.package-yes')], {
       TOKEN_X_SHARED_CACHE: 'yes',
     })
     expect(code).not.toBe(0)
@@ -642,7 +617,7 @@ describe('the Entra ID and Maskinporten functions (kit: entra-obo, entra-machine
 
   it('refuses their bad settings at sls package, naming the function and the setting', async () => {
     const bad = { AZURE_APP_CLIENT_ID: 'my-app', EXTERNAL_API_URL: 'http://external.example.test/status' }
-    const { code, output } = await sls(['package', '--stage', 'fixture', '--package', path.join(service, '.package-bad-flows')], {
+    const { code, output } = await sls(service, ['package', '--stage', 'fixture', '--package', path.join(service, '.package-bad-flows')], {
       ...ENTRA_SETTINGS,
       ...MASKINPORTEN_SETTINGS,
       ...bad,

@@ -5,9 +5,7 @@
  * and a template whose environment drifted (edited after packaging) are told apart; no token reaches
  * the local TokenX or the downstream.
  */
-import { spawn } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,36 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startStack, type Stack } from '../../dev/stack.ts'
 // @ts-expect-error: the build script is plain JavaScript without type declarations.
 import { buildFunction } from '../../esbuild.config.mjs'
-import { runScript } from '../helpers/run.ts'
+import { cleanEnv, runScript, sls } from '../helpers/run.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-const require = createRequire(import.meta.url)
 const script = path.join(root, 'scripts', 'preflight.ts')
 let service: string
 let stack: Stack
 let packageDir: string
-
-function sls(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const bin = path.join(path.dirname(require.resolve('osls/package.json')), 'bin', 'serverless.js')
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: service, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
-    child.once('error', reject)
-    child.once('exit', (code) => resolve({ code, output }))
-  })
-}
-
-/** This process's environment without AWS, TokenX or stack settings, plus `extra`. */
-function cleanEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined || /^(AWS_|TOKEN_X_|DOWNSTREAM_|IDPORTEN_|API_|SLS_|SERVERLESS_)/.test(name)) continue
-    env[name] = value
-  }
-  return { ...env, AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_CONFIG_FILE: '/dev/null', SLS_TELEMETRY_DISABLED: '1', ...extra }
-}
 
 /** preflight as a user runs it, with the stack's Secrets Manager as the AWS endpoint. */
 function preflight(dir: string) {
@@ -56,7 +31,7 @@ function preflight(dir: string) {
 
 async function packageFor(name: string, settings: Record<string, string>): Promise<string> {
   const dir = path.join(service, `.package-${name}`)
-  const { code, output } = await sls(['package', '--stage', 'local', '--package', dir], cleanEnv(settings))
+  const { code, output } = await sls(service, ['package', '--stage', 'local', '--package', dir], settings)
   if (code !== 0) throw new Error(`sls package failed:\n${output}`)
   return dir
 }
