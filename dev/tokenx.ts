@@ -39,18 +39,19 @@ import Provider, {
 import { closeServer, listen, LOOPBACK } from './http.ts'
 import { generateRsaJwk, publicJwkOf, type RsaJwkPair } from './keys.ts'
 import {
+  ACCESS_TOKEN_TYPE,
   ASSERTION_REQUIRED_CLAIMS,
   issueTokenXToken,
+  JWT_BEARER_ASSERTION,
+  JWT_TOKEN_TYPE,
   MAX_ASSERTION_LIFETIME,
   SubjectTokenRefused,
+  TOKEN_EXCHANGE_GRANT,
   verifySubjectToken,
 } from './local-tokenx.ts'
 import { formEncode, nimbusMessageForAssertion, type ErrorStyle } from './tokendings-errors.ts'
 
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
-export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
-export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
-export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+export { ACCESS_TOKEN_TYPE, JWT_BEARER_ASSERTION, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT }
 
 /** A client registered at TokenX: its id (`cluster:namespace:app`) and its public signing keys. */
 export interface TokenXClient {
