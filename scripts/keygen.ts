@@ -12,6 +12,7 @@ import { dirname, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import { parseCommandLine, usageError } from '../dev/command-line.ts'
+import { publicJwkOf } from '../dev/keys.ts'
 
 export const USAGE = `usage: npm run -s keygen -- [options]
 
@@ -36,7 +37,6 @@ options:
 const BITS = [2048, 3072, 4096] as const
 const DEFAULT_SECRET_ID = 'tokenx-handler-kit/private-jwk'
 const DEFAULT_REGION = 'eu-north-1'
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'] as const
 
 export interface KeyPairJwks {
   readonly kid: string
@@ -55,9 +55,7 @@ export async function generateKeyPairJwks(options: { bits?: number; kid?: string
   const kid = options.kid ?? (await calculateJwkThumbprint(exported, 'sha256'))
   if (!/^[A-Za-z0-9._~-]{1,128}$/.test(kid)) throw new TypeError('kid must be 1-128 of letters, digits and ._~-')
   const privateJwk = { ...exported, kid, alg: 'RS256', use: 'sig' }
-  const publicJwk: Record<string, unknown> = { ...privateJwk }
-  for (const member of PRIVATE_MEMBERS) delete publicJwk[member]
-  return { kid, privateJwk, publicJwks: { keys: [publicJwk as JWK] } }
+  return { kid, privateJwk, publicJwks: { keys: [publicJwkOf(privateJwk)] } }
 }
 
 /** POSIX shell single-quoting, so a printed command can be pasted as it is. */
@@ -99,9 +97,7 @@ export function rotationJwks(registered: string, next: JWK): { keys: JWK[] } {
     if (key === null || typeof key !== 'object' || (key as JWK).kty !== 'RSA' || typeof (key as JWK).n !== 'string') {
       throw new TypeError('the --rotate file must hold a JWKS or a JWK of RSA keys')
     }
-    const publicJwk: Record<string, unknown> = { ...(key as JWK) }
-    for (const member of PRIVATE_MEMBERS) delete publicJwk[member]
-    return publicJwk as JWK
+    return publicJwkOf(key as JWK)
   })
   return { keys: [...old.filter((key) => key.kid !== next.kid), next] }
 }
