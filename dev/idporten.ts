@@ -14,6 +14,11 @@ import { closeServer, listen, LOOPBACK, pathOf, sendJson } from './http.ts'
 import { generateRsaJwk, type RsaJwkPair } from './keys.ts'
 
 export const DEFAULT_ACR = 'idporten-loa-high'
+/**
+ * The levels a citizen token may carry: ID-porten's names, and the Level3/Level4 that tokendings
+ * maps them to in the tokens it issues (the kit accepts both spellings wherever a level is checked).
+ */
+export const ACR_VALUES = ['idporten-loa-substantial', 'idporten-loa-high', 'Level3', 'Level4'] as const
 /** The client id a citizen logged in through; ID-porten access tokens carry it as `client_id`. */
 export const DEFAULT_IDPORTEN_CLIENT_ID = 'local-idporten-client'
 export const DEFAULT_IDPORTEN_AUDIENCE = 'local:team:tokenx-kit-example'

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { decodeJwt, type JWK, type JWTPayload } from 'jose'
 import { parseCommandLine, usageError } from './command-line.ts'
-import { mintCitizenToken } from './idporten.ts'
+import { ACR_VALUES, mintCitizenToken } from './idporten.ts'
 import { rsaJwkPairFrom } from './keys.ts'
 import { issueTokenXToken } from './local-tokenx.ts'
 import {
@@ -26,8 +26,6 @@ import {
   type LocalConfig,
   type RunningState,
 } from './local-stack.ts'
-
-const ACR_VALUES = ['idporten-loa-substantial', 'idporten-loa-high', 'Level3', 'Level4'] as const
 
 const USAGE = `usage: tokenx-local <command> [options]
 

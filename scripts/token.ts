@@ -9,17 +9,11 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { JWK } from 'jose'
 import { parseCommandLine, usageError } from '../dev/command-line.ts'
-import { DEFAULT_ACR, DEFAULT_IDPORTEN_AUDIENCE, mintCitizenToken } from '../dev/idporten.ts'
+import { ACR_VALUES, DEFAULT_ACR, DEFAULT_IDPORTEN_AUDIENCE, mintCitizenToken } from '../dev/idporten.ts'
 import { IDPORTEN_KEY_FILE, portsFromEnv, stateFileName, type StackState } from '../dev/stack.ts'
 
 // The same folder `npm start` uses (DEV_STATE_DIR overrides it there too).
 const stateDir = process.env.DEV_STATE_DIR || join(dirname(fileURLToPath(import.meta.url)), '..', '.dev')
-
-/**
- * The levels a citizen token may carry: ID-porten's names, and the Level3/Level4 that tokendings
- * maps them to in the tokens it issues (the kit accepts both spellings wherever a level is checked).
- */
-const ACR_VALUES = ['idporten-loa-substantial', 'idporten-loa-high', 'Level3', 'Level4'] as const
 
 const USAGE = `usage: npm run -s token -- --pid <11 digits> [--acr <level>] [--expires-in <seconds>] [--aud <client id>]
 
