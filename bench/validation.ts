@@ -103,7 +103,7 @@ for (let i = 0; i < REPEAT_BATCH; i++) await validator.validate(repeat)
 for (const { input, signature } of rawInputs[0]!) verify('sha256', input, verifyKey, signature)
 for (const t of batches[0] as string[]) await joseVerify(t)
 
-/** Sub-batches of new tokens and raw verifications alternate, so both see the same machine load. */
+/** Slices of raw verifications, new tokens and jose's verification take turns, so all see the same machine load. */
 const SLICE = 50
 
 for (let round = 1; round <= ROUNDS; round++) {
