@@ -16,7 +16,7 @@ import type { FetchLike, Loaded } from '../types.ts'
 import { PromiseCache } from '../cache/memory.ts'
 import { within } from '../util/abort.ts'
 import { DocumentError, getJsonObject } from '../util/http.ts'
-import { isHttpUrl, isSafeUrl } from '../util/url.ts'
+import { isSafeUrlString } from '../util/url.ts'
 import { checkUrl } from '../util/option-checks.ts'
 
 /** The token endpoint requests go to, and the client assertion's `aud`. */
@@ -88,7 +88,7 @@ export function isIssuerOf(issuer: unknown, wellKnownUrl: string): issuer is str
 
 /** What is wrong with a discovery URL, or `undefined`: https: (http: on loopback), of a well-known form whose issuer can be told. */
 export function wellKnownUrlProblem(value: string): string | undefined {
-  if (!isHttpUrl(value) || !isSafeUrl(new URL(value))) return 'must be an https: URL (http: only on a loopback host)'
+  if (!isSafeUrlString(value)) return 'must be an https: URL (http: only on a loopback host)'
   if (issuerOfWellKnownUrl(value) === undefined)
     return 'must end in /.well-known/oauth-authorization-server or /.well-known/openid-configuration (RFC 8414, OpenID Connect Discovery)'
   return undefined
@@ -178,7 +178,7 @@ function targetOf(document: Record<string, unknown>, wellKnownUrl: string, optio
     throw new ConfigError(`${options.issuerName ?? 'TOKEN_X_ISSUER (issuer)'} is not the issuer of the ${provider} discovery document`)
   const endpoint = options.tokenEndpoint ?? document['token_endpoint']
   // A cleartext token endpoint off loopback would hand citizens' tokens and our assertions to anyone on the path.
-  if (typeof endpoint !== 'string' || !isHttpUrl(endpoint) || !isSafeUrl(new URL(endpoint))) {
+  if (!isSafeUrlString(endpoint)) {
     throw new ConfigError(`the ${provider} discovery document has no usable token_endpoint (an https: URL)`)
   }
   return { tokenEndpoint: new URL(endpoint), assertionAudience: options.assertionAudience === 'issuer' ? issuer : endpoint }

@@ -21,7 +21,7 @@ import { publish } from '../events.ts'
 import { AnswerTooLargeError, DocumentError, getJsonObject, readLimited } from '../util/http.ts'
 import type { FetchLike } from '../types.ts'
 import { untilAborted } from '../util/abort.ts'
-import { isHttpUrl, isSafeUrl } from '../util/url.ts'
+import { isSafeUrlString } from '../util/url.ts'
 
 export interface IssuerKeysOptions {
   /** The issuer (`iss`) whose keys these are. */
@@ -197,7 +197,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
     if (document['issuer'] !== issuer) throw new JwksError('ERR_JWKS_INVALID', 'the discovery document names another issuer')
     const uri = document['jwks_uri']
     // A cleartext jwks_uri off loopback would let anyone on the path hand us the keys that decide which tokens are genuine.
-    if (typeof uri !== 'string' || !isHttpUrl(uri) || !isSafeUrl(new URL(uri)))
+    if (!isSafeUrlString(uri))
       throw new JwksError('ERR_JWKS_INVALID', 'the discovery document has no usable jwks_uri')
     return new URL(uri)
   }

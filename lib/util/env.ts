@@ -4,7 +4,7 @@
  * Failures are `ConfigError`s naming the variable, never echoing its value (one may be a private key).
  */
 import { ConfigError } from '../errors.ts'
-import { isHttpUrl, isSafeUrl } from './url.ts'
+import { isSafeUrlString } from './url.ts'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -31,7 +31,7 @@ export function envReader(env: Env): EnvReader {
     },
     url(name) {
       const value = read(name)
-      if (value !== undefined && (!isHttpUrl(value) || !isSafeUrl(new URL(value))))
+      if (value !== undefined && !isSafeUrlString(value))
         throw new ConfigError(`${name} must be an https: URL (http: only on a loopback host)`)
       return value
     },

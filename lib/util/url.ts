@@ -11,6 +11,16 @@ export function isSafeUrl(url: URL): boolean {
   return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname))
 }
 
+/** Whether `value` is an absolute URL that `isSafeUrl` accepts; parsed once. */
+export function isSafeUrlString(value: unknown): value is string {
+  if (typeof value !== 'string') return false
+  try {
+    return isSafeUrl(new URL(value))
+  } catch {
+    return false
+  }
+}
+
 function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname)
 }

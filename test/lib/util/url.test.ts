@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isLocalHost } from '../../../lib/util/url.ts'
+import { isLocalHost, isSafeUrlString } from '../../../lib/util/url.ts'
 
 describe('isLocalHost (a URL hostname that names this machine or its link)', () => {
   const hostOf = (url: string) => new URL(url).hostname
@@ -42,5 +42,28 @@ describe('isLocalHost (a URL hostname that names this machine or its link)', () 
     'https://[::2:0:0:1]/',
   ])('%s is not', (url) => {
     expect(isLocalHost(hostOf(url))).toBe(false)
+  })
+})
+
+describe('isSafeUrlString (a URL text credentials may be sent to)', () => {
+  it('accepts https:, and http: on a loopback host only', () => {
+    for (const url of ['https://tokenx.example/token', 'http://127.0.0.1:8080/x', 'http://localhost/x', 'http://[::1]:1/']) {
+      expect(isSafeUrlString(url), url).toBe(true)
+    }
+  })
+
+  it('refuses cleartext elsewhere, other schemes, non-URLs and non-strings', () => {
+    for (const value of [
+      'http://tokenx.example/token',
+      'ftp://127.0.0.1/x',
+      'file:///etc/passwd',
+      '/relative',
+      'not a url',
+      '',
+      undefined,
+      42,
+    ]) {
+      expect(isSafeUrlString(value), String(value)).toBe(false)
+    }
   })
 })
