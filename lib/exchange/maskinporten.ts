@@ -21,6 +21,11 @@ import { knownErrorCode, parseJsonObject } from './token-request.ts'
 export const MASKINPORTEN = 'Maskinporten'
 export const MASKINPORTEN_WITHHELD = '[withheld: Maskinporten descriptions are not kept]'
 
+/** The `scope` parameter for `scope`: its names (a string is split at whitespace) joined by single spaces, empty ones dropped. */
+export function maskinportenScope(scope: string | readonly string[]): string {
+  return (typeof scope === 'string' ? scope.split(/\s+/) : [...scope]).filter((name) => name !== '').join(' ')
+}
+
 export interface MaskinportenGrantSettings {
   readonly clientId: string
   /** Maskinporten's issuer: the assertion's `aud`. */

@@ -24,7 +24,7 @@ import {
   type OnBehalfOfRequest,
 } from './entra.ts'
 import { createKeyLoader, type KeyLoader } from './key.ts'
-import { MASKINPORTEN, maskinportenGrant, type MaskinportenRequest } from './maskinporten.ts'
+import { MASKINPORTEN, maskinportenGrant, maskinportenScope, type MaskinportenRequest } from './maskinporten.ts'
 import {
   providerWithoutKey,
   resolveEntraOptions,
@@ -141,7 +141,7 @@ export function createMaskinportenTokenClient(options: MaskinportenOptions): Mas
   return {
     options: providerWithoutKey(resolved),
     async token(scope, tokenOptions = {}) {
-      const target = (typeof scope === 'string' ? scope.split(/\s+/) : [...scope]).filter((s) => s !== '').join(' ')
+      const target = maskinportenScope(scope)
       if (target === '' || /[^\x21-\x7e ]/.test(target)) throw new ConfigError('the Maskinporten scope must be one or more scope names')
       const resource = tokenOptions.resource
       if (resource !== undefined && (typeof resource !== 'string' || !URL.canParse(resource)))

@@ -4,6 +4,7 @@
  */
 import { ConfigError } from '../errors.ts'
 import { entraScope } from '../exchange/entra.ts'
+import { maskinportenScope } from '../exchange/maskinporten.ts'
 import {
   createEntraTokenClient,
   createMaskinportenTokenClient,
@@ -73,10 +74,7 @@ export function createMaskinportenClient(options: MaskinportenOptions = maskinpo
     target(target) {
       checkTarget(target, true)
       const resource = target.resource
-      const scope = target.scope
-        .split(/\s+/)
-        .filter((s) => s !== '')
-        .join(' ')
+      const scope = maskinportenScope(target.scope)
       return bindTarget(target, scope, {
         token: (options): Promise<ExchangedToken> =>
           tokens.token(scope, {
