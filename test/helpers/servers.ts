@@ -95,3 +95,12 @@ export function tokenAnswer(accessToken: string, expiresIn = 900): Answer {
     },
   }
 }
+
+/** The URL of a port nobody listens on (a server started and closed): a token endpoint that is down. */
+export async function closedEndpoint(): Promise<string> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return `http://127.0.0.1:${port}/token`
+}

@@ -16,7 +16,6 @@ import {
   capture,
   citizenToken,
   CLIENT_ID,
-  closedEndpoint,
   httpEvent,
   lambdaContext,
   newKey,
@@ -26,6 +25,7 @@ import {
   type StackContext,
   type TokenEndpoint,
 } from './support.ts'
+import { closedEndpoint } from '../helpers/servers.ts'
 
 let clientKey: KeyPair
 let issuer: KeyPair

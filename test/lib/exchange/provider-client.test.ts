@@ -4,7 +4,6 @@
  * and scope, single flight, early renewal, refusals, retries, and a leak scan of every event.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { createServer } from 'node:net'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -21,6 +20,7 @@ import {
   type MaskinportenOptions,
 } from '../../../lib/exchange/provider-options.ts'
 import { rejection } from '../../helpers/errors.ts'
+import { closedEndpoint } from '../../helpers/servers.ts'
 import { newTestKey, type TestKey } from '../../helpers/keys.ts'
 import { API_ID, API_SCOPE, CLIENT_ID, MASKINPORTEN_CLIENT, startProviderStandIns } from '../../helpers/providers.ts'
 
@@ -208,8 +208,7 @@ describe('Entra ID client credentials', () => {
     expect(await failure(client.token(OTHER_SCOPE))).toMatchObject({ code: 'ERR_TIMEOUT', statusCode: 504 })
     entra.delay(0)
 
-    const port = await closedPort()
-    const down = createEntraTokenClient(entraOptions({ tokenEndpoint: `http://127.0.0.1:${port}/token`, retries: 0 }))
+    const down = createEntraTokenClient(entraOptions({ tokenEndpoint: await closedEndpoint(), retries: 0 }))
     expect(await failure(down.token(API_SCOPE))).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT_UNAVAILABLE', statusCode: 503 })
   })
 })
@@ -402,16 +401,6 @@ describe('leak scan', () => {
     }
   })
 })
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 describe('bad scopes', () => {
   it('reject (never throw synchronously) with ERR_CONFIG, before any request', async () => {
