@@ -4,6 +4,7 @@
  */
 import { startEntra, type EntraApp, type LocalEntra } from '../../dev/entra.ts'
 import { startMaskinporten, type LocalMaskinporten } from '../../dev/maskinporten.ts'
+import type { FetchLike } from '../../lib/types.ts'
 import { newTestKey, type TestKey } from './keys.ts'
 
 /** The app's Entra ID client id (`dev-gcp:team:app`). */
@@ -48,4 +49,15 @@ export async function startProviderStandIns(options: {
     clients: [{ clientId: MASKINPORTEN_CLIENT, publicJwks: [key.publicJwk], scopes: ['nav:test/api', ...(options.moreScopes ?? [])] }],
   })
   return { key, entra, maskinporten }
+}
+
+/** The real fetch, recording the URLs asked for; `discovery` answers the well-known URL instead when given. */
+export function recordingFetch(discovery?: () => Promise<Response>): { fetch: FetchLike; urls: string[] } {
+  const urls: string[] = []
+  const fetch: FetchLike = async (input, init) => {
+    urls.push(String(input))
+    if (discovery !== undefined && String(input).includes('/.well-known/')) return discovery()
+    return globalThis.fetch(input, init)
+  }
+  return { fetch, urls }
 }

@@ -17,10 +17,9 @@ import {
   type EntraOptions,
   type MaskinportenOptions,
 } from '../../../lib/exchange/provider-options.ts'
-import type { FetchLike } from '../../../lib/types.ts'
 import { rejection } from '../../helpers/errors.ts'
 import type { TestKey } from '../../helpers/keys.ts'
-import { API_ID, API_SCOPE, CLIENT_ID, MASKINPORTEN_CLIENT, startProviderStandIns } from '../../helpers/providers.ts'
+import { API_ID, API_SCOPE, CLIENT_ID, MASKINPORTEN_CLIENT, recordingFetch, startProviderStandIns } from '../../helpers/providers.ts'
 
 let now = Math.floor(Date.now() / 1000)
 let key: TestKey
@@ -57,17 +56,6 @@ const maskinportenOptions = (more: Partial<MaskinportenOptions> = {}): Maskinpor
   retryBackoff: 0,
   ...more,
 })
-
-/** The real fetch, recording the URLs asked for; `discovery` answers the well-known URL instead when given. */
-function recordingFetch(discovery?: () => Promise<Response>): { fetch: FetchLike; urls: string[] } {
-  const urls: string[] = []
-  const fetch: FetchLike = async (input, init) => {
-    urls.push(String(input))
-    if (discovery !== undefined && String(input).includes('/.well-known/')) return discovery()
-    return globalThis.fetch(input, init)
-  }
-  return { fetch, urls }
-}
 
 describe('Entra ID with AZURE_APP_WELL_KNOWN_URL (OpenID Connect Discovery, the v2.0 issuer)', () => {
   it('alone is enough: the token endpoint and the assertion aud (the issuer) from the document, fetched once', async () => {

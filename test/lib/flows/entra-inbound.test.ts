@@ -7,9 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ENTRA_TENANT, startEntra, type LocalEntra } from '../../../dev/entra.ts'
 import { BearerTokenError, JwksError } from '../../../lib/errors.ts'
 import { createEntraValidator, entraInboundFromEnv } from '../../../lib/flows/entra-inbound.ts'
-import type { FetchLike } from '../../../lib/types.ts'
+import { CLIENT_ID, recordingFetch } from '../../helpers/providers.ts'
 
-const CLIENT_ID = '11111111-2222-4333-8444-555555555555'
 const CALLER_ID = '88888888-2222-4333-8444-555555555555'
 
 let entra: LocalEntra
@@ -23,17 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await entra.close()
 })
-
-function recordingFetch(): { fetch: FetchLike; urls: string[] } {
-  const urls: string[] = []
-  return {
-    urls,
-    fetch: (input, init) => {
-      urls.push(String(input))
-      return globalThis.fetch(input, init)
-    },
-  }
-}
 
 describe('the Entra ID validator with AZURE_APP_WELL_KNOWN_URL', () => {
   it('alone is enough: the keys through the document, the issuer its URL names', async () => {
