@@ -14,6 +14,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { decodeJwt, importJWK, SignJWT, type JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { lambdaContext, v2Event } from '../helpers/events.ts'
 import { mintCitizenToken } from '../../dev/idporten.ts'
 import { issueTokenXToken, JWT_BEARER_ASSERTION, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../../dev/local-tokenx.ts'
 import { functionEnv, localKeys, parseLocalConfig, startLocalStack, type LocalConfig, type LocalStack } from '../../dev/local-stack.ts'
@@ -50,30 +51,6 @@ afterAll(async () => {
   await rm(stateDir, { recursive: true, force: true })
 })
 
-const context = () => ({
-  functionName: 'local',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:eu-north-1:000000000000:function:local',
-  memoryLimitInMB: '256',
-  awsRequestId: randomUUID(),
-  logGroupName: '/aws/lambda/local',
-  logStreamName: 'local',
-  callbackWaitsForEmptyEventLoop: true,
-  getRemainingTimeInMillis: () => 10_000,
-  done() {},
-  fail() {},
-  succeed() {},
-})
-const event = (token: string) => ({
-  version: '2.0',
-  routeKey: 'GET /x',
-  rawPath: '/x',
-  rawQueryString: '',
-  headers: { authorization: `Bearer ${token}` },
-  requestContext: { http: { method: 'GET', path: '/x' }, requestId: randomUUID() },
-  isBase64Encoded: false,
-})
-
 /** A handler module of test/consumer/src, loaded fresh with the environment of one client. */
 const handlerModules = {
   'two-downstreams.ts': () => import('../consumer/src/two-downstreams.ts'),
@@ -97,7 +74,7 @@ describe('the kit against tokenx-local', () => {
   it('runs a handler with two downstream apps: one exchange each, each app sees its own audience', async () => {
     const handler = await handlerAs(FRONTEND, 'two-downstreams.ts')
     const before = stack.tokenx.stats.exchanges
-    const result = await handler(event(await citizen('12345678910')), context())
+    const result = await handler(v2Event(`Bearer ${await citizen('12345678910')}`, '/x'), lambdaContext())
     expect(result.statusCode).toBe(200)
     const body = JSON.parse(result.body) as Record<string, Record<string, unknown>>
     expect(body.profile).toMatchObject({
@@ -116,7 +93,7 @@ describe('the kit against tokenx-local', () => {
     const handler = await handlerAs(ORDERS, 'chained.ts')
     const subject = decodeJwt(await citizen('10987654321'))
     const incoming = await issueTokenXToken({ issuer: stack.tokenx.issuer, key: keys.tokenx }, subject, FRONTEND, ORDERS, 300)
-    const result = await handler(event(incoming), context())
+    const result = await handler(v2Event(`Bearer ${incoming}`, '/x'), lambdaContext())
     expect(result.statusCode).toBe(200)
     expect(JSON.parse(result.body)).toMatchObject({
       path: '/entries',
@@ -132,7 +109,7 @@ describe('the kit against tokenx-local', () => {
     const subject = decodeJwt(await citizen('10987654321'))
     const forProfile = await issueTokenXToken({ issuer: stack.tokenx.issuer, key: keys.tokenx }, subject, FRONTEND, PROFILE, 300)
     const before = stack.tokenx.stats.exchanges
-    expect((await handler(event(forProfile), context())).statusCode).toBe(401)
+    expect((await handler(v2Event(`Bearer ${forProfile}`, '/x'), lambdaContext())).statusCode).toBe(401)
     expect(stack.tokenx.stats.exchanges).toBe(before)
   })
 })
