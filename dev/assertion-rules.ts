@@ -5,7 +5,8 @@
  * expects, `exp` in the future and at most `maxLifetime` seconds after `iat`, `iat`/`nbf` not in the
  * future, and a `jti` used once.
  */
-import { decodeProtectedHeader, importJWK, jwtVerify, type JWK, type JWTPayload } from 'jose'
+import { decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload } from 'jose'
+import { rs256Key } from './keys.ts'
 
 export interface AssertionRules {
   /** The accepted `aud` values (one string in the token). */
@@ -48,7 +49,7 @@ export async function checkAssertion(
   if (jwk === undefined) throw new AssertionRefused('no registered key matches the kid')
   let payload: JWTPayload
   try {
-    ;({ payload } = await jwtVerify(assertion, await importJWK(jwk, 'RS256'), {
+    ;({ payload } = await jwtVerify(assertion, await rs256Key(jwk), {
       algorithms: ['RS256'],
       currentDate: new Date(rules.now() * 1000),
       clockTolerance: rules.skew ?? 0,

@@ -9,9 +9,9 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
-import { importJWK, SignJWT, type JWK } from 'jose'
+import { SignJWT, type JWK } from 'jose'
 import { closeServer, listen, LOOPBACK, pathOf, sendJson } from './http.ts'
-import { generateRsaJwk, type RsaJwkPair } from './keys.ts'
+import { generateRsaJwk, rs256Key, type RsaJwkPair } from './keys.ts'
 
 export const DEFAULT_ACR = 'idporten-loa-high'
 /**
@@ -49,7 +49,7 @@ export interface Signer {
 export async function mintCitizenToken(signer: Signer, options: MintOptions): Promise<string> {
   const now = options.issuedAt ?? Math.floor(Date.now() / 1000)
   const expiresIn = options.expiresIn ?? 3600
-  const key = await importJWK(signer.privateJwk, 'RS256')
+  const key = await rs256Key(signer.privateJwk)
   return new SignJWT({
     ...options.claims,
     pid: options.pid,

@@ -8,6 +8,24 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
 
+type ImportedKey = Awaited<ReturnType<typeof importJWK>>
+
+const imported = new WeakMap<JWK, Promise<ImportedKey>>()
+
+/**
+ * `jwk` imported for RS256, once per JWK object: the stand-ins sign and verify with the same few
+ * keys for every token, and an import costs more than the signature. A failed import is not kept.
+ */
+export function rs256Key(jwk: JWK): Promise<ImportedKey> {
+  let key = imported.get(jwk)
+  if (key === undefined) {
+    key = importJWK(jwk, 'RS256')
+    imported.set(jwk, key)
+    key.catch(() => imported.delete(jwk))
+  }
+  return key
+}
+
 /** An RSA key for RS256 signatures: the private JWK (with `d`) and its public half. */
 export interface RsaJwkPair {
   readonly kid: string

@@ -18,7 +18,6 @@ import {
   createLocalJWKSet,
   decodeJwt,
   errors as joseErrors,
-  importJWK,
   jwtVerify,
   SignJWT,
   type JWK,
@@ -26,7 +25,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose'
 import { closeServer, listen, LOOPBACK, pathOf, readBody, sendJson } from './http.ts'
-import type { RsaJwkPair } from './keys.ts'
+import { rs256Key, type RsaJwkPair } from './keys.ts'
 import { formEncode, nimbusMessageForSubjectToken } from './tokendings-errors.ts'
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -89,7 +88,7 @@ export async function issueTokenXToken(
     .setNotBefore(Math.min(now, now + expiresIn))
     .setExpirationTime(now + expiresIn)
     .setJti(randomUUID())
-    .sign(await importJWK(signer.key.privateJwk, 'RS256'))
+    .sign(await rs256Key(signer.key.privateJwk))
 }
 
 /**
