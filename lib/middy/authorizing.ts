@@ -13,7 +13,7 @@ export interface AuthorizingCore<V> {
 }
 
 /** middy's request as the middleware reads and sets it. */
-interface AuthorizingRequest<K extends string, V> {
+export interface AuthorizingRequest<K extends string, V> {
   event: unknown
   context: LambdaContext & { [P in K]: V }
   response: unknown

@@ -2,24 +2,14 @@
  * The middy middleware of the Entra ID on-behalf-of side: a thin wrapper over
  * `createEntraOnBehalfOfCore` (lib/core/entra.ts).
  */
-import type { LambdaContext } from '../types.ts'
 import { createEntraOnBehalfOfCore, type EntraAuthorized, type EntraOnBehalfOfOptions } from '../core/entra.ts'
-import { authorizingMiddleware } from './authorizing.ts'
+import { authorizingMiddleware, type AuthorizingMiddleware, type AuthorizingRequest } from './authorizing.ts'
 
-/** What `entraOnBehalfOf()` reads and sets on middy's `request` (structural, as `TokenXMiddlewareRequest`). */
-export interface EntraOnBehalfOfMiddlewareRequest {
-  event: unknown
-  context: LambdaContext & { entra: EntraAuthorized }
-  response: unknown
-  error: unknown
-}
+/** What `entraOnBehalfOf()` reads and sets on middy's `request` (structural, as `TokenXMiddlewareRequest`): `context.entra`. */
+export type EntraOnBehalfOfMiddlewareRequest = AuthorizingRequest<'entra', EntraAuthorized>
 
-export interface EntraOnBehalfOfMiddleware {
-  readonly name: 'entraOnBehalfOf'
-  before: (request: EntraOnBehalfOfMiddlewareRequest) => Promise<void>
-  after: (request: EntraOnBehalfOfMiddlewareRequest) => void
-  onError: (request: EntraOnBehalfOfMiddlewareRequest) => void
-}
+/** The middleware object `entraOnBehalfOf()` returns, for `middy().use()`. */
+export type EntraOnBehalfOfMiddleware = AuthorizingMiddleware<'entraOnBehalfOf', 'entra', EntraAuthorized>
 
 /**
  * `middy(handler).use(entraOnBehalfOf({ target: { scope, url } }))`, then in the handler
