@@ -15,7 +15,7 @@ import {
   optionKeys,
   withoutUndefined,
 } from '../util/option-checks.ts'
-import { envReader } from '../util/env.ts'
+import { envReader, type EnvReader } from '../util/env.ts'
 import { isTableName, resolveSharedCacheOptions, type SharedCacheOptions } from '../cache/shared.ts'
 import type { PrivateJwkLoader } from './key.ts'
 import { checkWellKnownUrl, checkWellKnownUrlVariable } from './discovery.ts'
@@ -212,6 +212,22 @@ interface KeyAndRequestOptions {
 }
 
 /**
+ * The signing key's source in the environment: exactly one of the inline JWK variable `jwkName` and
+ * the Secrets Manager secret id variable `secretIdName`; a `ConfigError` naming both otherwise.
+ */
+export function keySourceFromEnv(
+  read: EnvReader['read'],
+  jwkName: string,
+  secretIdName: string,
+): { readonly privateJwk: string | undefined; readonly privateJwkSecretId: string | undefined } {
+  const privateJwk = read(jwkName)
+  const privateJwkSecretId = read(secretIdName)
+  if (privateJwk === undefined && privateJwkSecretId === undefined) throw new ConfigError(`${jwkName} or ${secretIdName} must be set`)
+  if (privateJwk !== undefined && privateJwkSecretId !== undefined) throw new ConfigError(`set only one of ${jwkName} and ${secretIdName}`)
+  return { privateJwk, privateJwkSecretId }
+}
+
+/**
  * Checks the options every token client shares: exactly one key source, and each duration and count
  * within its documented range. `loader`: whether `privateJwk` may be a function that loads the key.
  * Throws `InvalidOptionError` naming the bad one.
@@ -283,14 +299,7 @@ export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>
   if (assertionAudience === 'issuer' && issuer === undefined && wellKnownUrl === undefined) {
     throw new ConfigError('TOKEN_X_ASSERTION_AUDIENCE=issuer needs TOKEN_X_ISSUER')
   }
-  const privateJwk = read('TOKEN_X_PRIVATE_JWK')
-  const privateJwkSecretId = read('TOKEN_X_PRIVATE_JWK_SECRET_ID')
-  if (privateJwk === undefined && privateJwkSecretId === undefined) {
-    throw new ConfigError('TOKEN_X_PRIVATE_JWK or TOKEN_X_PRIVATE_JWK_SECRET_ID must be set')
-  }
-  if (privateJwk !== undefined && privateJwkSecretId !== undefined) {
-    throw new ConfigError('set only one of TOKEN_X_PRIVATE_JWK and TOKEN_X_PRIVATE_JWK_SECRET_ID')
-  }
+  const { privateJwk, privateJwkSecretId } = keySourceFromEnv(read, 'TOKEN_X_PRIVATE_JWK', 'TOKEN_X_PRIVATE_JWK_SECRET_ID')
   const cacheTable = read('TOKEN_X_CACHE_TABLE')
   if (cacheTable !== undefined && !isTableName(cacheTable))
     throw new ConfigError('TOKEN_X_CACHE_TABLE must be a DynamoDB table name or ARN')

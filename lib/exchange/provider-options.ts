@@ -10,6 +10,7 @@ import { envReader, type Env } from '../util/env.ts'
 import { checkInteger, checkKnownKeys, checkOptionsObject, checkUrl, optionKeys, withoutUndefined } from '../util/option-checks.ts'
 import {
   checkKeyAndRequestOptions,
+  keySourceFromEnv,
   clientIdentityKeys,
   defaults as tokenXDefaults,
   REDACTED_KEY,
@@ -186,12 +187,7 @@ function fromEnv(env: Env, names: EnvNames): ProviderClientOptions {
     if (tokenEndpoint === undefined) throw new ConfigError(`${names.tokenEndpoint} or ${names.wellKnownUrl} must be set`)
     if (issuer === undefined) throw new ConfigError(`${names.issuer} or ${names.wellKnownUrl} must be set`)
   } else checkWellKnownUrlVariable(names.wellKnownUrl, wellKnownUrl)
-  const privateJwk = read(names.jwk)
-  const privateJwkSecretId = read(names.jwkSecretId)
-  if (privateJwk === undefined && privateJwkSecretId === undefined)
-    throw new ConfigError(`${names.jwk} or ${names.jwkSecretId} must be set`)
-  if (privateJwk !== undefined && privateJwkSecretId !== undefined)
-    throw new ConfigError(`set only one of ${names.jwk} and ${names.jwkSecretId}`)
+  const { privateJwk, privateJwkSecretId } = keySourceFromEnv(read, names.jwk, names.jwkSecretId)
   return {
     clientId,
     ...(tokenEndpoint === undefined ? {} : { tokenEndpoint }),
