@@ -197,8 +197,7 @@ export function createIssuerKeys(options: IssuerKeysOptions): IssuerKeys {
     if (document['issuer'] !== issuer) throw new JwksError('ERR_JWKS_INVALID', 'the discovery document names another issuer')
     const uri = document['jwks_uri']
     // A cleartext jwks_uri off loopback would let anyone on the path hand us the keys that decide which tokens are genuine.
-    if (!isSafeUrlString(uri))
-      throw new JwksError('ERR_JWKS_INVALID', 'the discovery document has no usable jwks_uri')
+    if (!isSafeUrlString(uri)) throw new JwksError('ERR_JWKS_INVALID', 'the discovery document has no usable jwks_uri')
     return new URL(uri)
   }
 
