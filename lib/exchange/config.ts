@@ -271,8 +271,10 @@ export function checkKeyAndRequestOptions(resolved: KeyAndRequestOptions, loader
   }
 }
 
-/** `resolved` as `client.options` shows it: the inline key replaced by `'[redacted]'`. */
-export function withoutKey(resolved: ResolvedWithKey): ResolvedTokenXOptions {
+/** `resolved` as `client.options` shows it (any token client's): the inline key replaced by `'[redacted]'`. */
+export function withoutKey<T extends { readonly privateJwk?: unknown }>(
+  resolved: T,
+): Readonly<Omit<T, 'privateJwk'> & { privateJwk?: typeof REDACTED_KEY | undefined }> {
   const { privateJwk, ...rest } = resolved
   return Object.freeze(privateJwk === undefined ? rest : { ...rest, privateJwk: REDACTED_KEY })
 }

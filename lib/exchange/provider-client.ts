@@ -23,10 +23,10 @@ import {
   type ClientCredentialsRequest,
   type OnBehalfOfRequest,
 } from './entra.ts'
+import { withoutKey } from './config.ts'
 import { createKeyLoader, type KeyLoader } from './key.ts'
 import { MASKINPORTEN, maskinportenGrant, maskinportenScope, type MaskinportenRequest } from './maskinporten.ts'
 import {
-  providerWithoutKey,
   resolveEntraOptions,
   resolveMaskinportenOptions,
   type EntraOptions,
@@ -87,7 +87,7 @@ export function createEntraTokenClient(options: EntraOptions): EntraTokenClient 
   // Client-credentials keys start with a character no digest or scope key of on-behalf-of does.
   const ownKey = (scope: string) => `\u0000${scope}`
   return {
-    options: providerWithoutKey<EntraOptions>(resolved),
+    options: withoutKey(resolved),
     async token(scope, tokenOptions = {}) {
       const target = checkScope(scope)
       return cached(
@@ -139,7 +139,7 @@ export function createMaskinportenTokenClient(options: MaskinportenOptions): Mas
   const keyOf = (scope: string, resource: string | undefined, details: string | undefined) =>
     resource === undefined && details === undefined ? scope : `${scope}\u0000${resource ?? ''}\u0000${details ?? ''}`
   return {
-    options: providerWithoutKey(resolved),
+    options: withoutKey(resolved),
     async token(scope, tokenOptions = {}) {
       const target = maskinportenScope(scope)
       if (target === '' || /[^\x21-\x7e ]/.test(target)) throw new ConfigError('the Maskinporten scope must be one or more scope names')

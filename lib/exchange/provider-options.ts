@@ -13,7 +13,7 @@ import {
   keySourceFromEnv,
   clientIdentityKeys,
   defaults as tokenXDefaults,
-  REDACTED_KEY,
+  type REDACTED_KEY,
   tokenClientDefaults,
   tokenClientOptionKeys,
   type TokenClientOptions,
@@ -120,12 +120,6 @@ function resolveCommon<O extends ProviderClientOptions>(
   if (resolved.issuer !== undefined || resolved.wellKnownUrl === undefined) checkUrl('issuer', resolved.issuer)
   checkKeyAndRequestOptions(resolved, false)
   return resolved
-}
-
-/** `resolved` as `client.options` shows it: the inline key replaced by `'[redacted]'`. */
-export function providerWithoutKey<O extends ProviderClientOptions>(resolved: ResolvedProviderWithKey<O>): ResolvedProviderOptions<O> {
-  const { privateJwk, ...rest } = resolved as ResolvedProviderWithKey<O> & { readonly privateJwk?: unknown }
-  return Object.freeze(privateJwk === undefined ? rest : { ...rest, privateJwk: REDACTED_KEY }) as ResolvedProviderOptions<O>
 }
 
 /** The variable names of one provider, as NAIS sets them. */
