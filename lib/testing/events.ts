@@ -105,10 +105,18 @@ export interface TestAlbEvent {
 const SOURCE_IP = '203.0.113.10'
 const USER_AGENT = 'tokenx-handler-kit-testing'
 
-function headersOf(options: TestEventOptions, base: Record<string, string>, authorizationName: string): Record<string, string> {
-  const headers: Record<string, string> = { ...base, ...options.headers }
+/**
+ * `base` with the given headers and the Authorization header over it; `lowerCase`: every name in
+ * lower case, as an HTTP API and an ALB pass them (a REST API passes them as sent).
+ */
+function headersOf(options: TestEventOptions, base: Record<string, string>, lowerCase: boolean): Record<string, string> {
+  const given = options.headers ?? {}
+  const headers: Record<string, string> = {
+    ...base,
+    ...(lowerCase ? Object.fromEntries(Object.entries(given).map(([name, value]) => [name.toLowerCase(), value])) : given),
+  }
   const authorization = options.authorization ?? (options.token === undefined ? undefined : `Bearer ${options.token}`)
-  if (authorization !== undefined) headers[authorizationName] = authorization
+  if (authorization !== undefined) headers[lowerCase ? 'authorization' : 'Authorization'] = authorization
   return headers
 }
 
@@ -119,7 +127,7 @@ export function apiGatewayV1Event(options: TestEventOptions = {}): TestApiGatewa
   const headers = headersOf(
     options,
     { Accept: 'application/json', Host: 'abc123.execute-api.eu-north-1.amazonaws.com', 'User-Agent': USER_AGENT },
-    'Authorization',
+    false,
   )
   return {
     resource: path,
@@ -170,19 +178,15 @@ export function apiGatewayV1Event(options: TestEventOptions = {}): TestApiGatewa
 export function apiGatewayV2Event(options: TestEventOptions = {}): TestApiGatewayV2Event {
   const method = options.method ?? 'GET'
   const path = options.path ?? '/'
-  const lowerCase = {
-    ...options,
-    headers: Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])),
-  }
   return {
     version: '2.0',
     routeKey: `${method} ${path}`,
     rawPath: path,
     rawQueryString: '',
     headers: headersOf(
-      lowerCase,
+      options,
       { accept: 'application/json', host: 'abc123.execute-api.eu-north-1.amazonaws.com', 'user-agent': USER_AGENT },
-      'authorization',
+      true,
     ),
     ...(options.body === undefined ? {} : { body: options.body }),
     isBase64Encoded: false,
@@ -203,16 +207,12 @@ export function apiGatewayV2Event(options: TestEventOptions = {}): TestApiGatewa
 
 /** An Application Load Balancer event; header names lower-case, as the load balancer passes them. */
 export function albEvent(options: TestEventOptions = {}): TestAlbEvent {
-  const lowerCase = {
-    ...options,
-    headers: Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value])),
-  }
   return {
     requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:eu-north-1:123456789012:targetgroup/test/abc123' } },
     httpMethod: options.method ?? 'GET',
     path: options.path ?? '/',
     queryStringParameters: {},
-    headers: headersOf(lowerCase, { accept: 'application/json', host: 'test-123.eu-north-1.elb.amazonaws.com' }, 'authorization'),
+    headers: headersOf(options, { accept: 'application/json', host: 'test-123.eu-north-1.elb.amazonaws.com' }, true),
     body: options.body ?? '',
     isBase64Encoded: false,
   }
