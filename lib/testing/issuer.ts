@@ -176,10 +176,12 @@ async function startIssuer(
   let url = ''
   const answer = async (request: IncomingMessage): Promise<Answer> => {
     const chunks: Buffer[] = []
+    let size = 0
     // A bounded body: a token request is a few kilobytes.
     for await (const chunk of request) {
       chunks.push(chunk as Buffer)
-      if (chunks.reduce((n, c) => n + c.length, 0) > 1_048_576) return { status: 413, body: { error: 'invalid_request' } }
+      size += (chunk as Buffer).length
+      if (size > 1_048_576) return { status: 413, body: { error: 'invalid_request' } }
     }
     const routed = await route?.(request, new URLSearchParams(Buffer.concat(chunks).toString()))
     if (routed !== undefined) return routed
