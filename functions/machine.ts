@@ -7,11 +7,10 @@
  * AZURE_APP_JWK inline, locally). The client and its token cache are built once per container;
  * the token is fetched on the first run and renewed before it expires.
  */
-import type { Context } from 'aws-lambda'
 import { createEntraClient, entraOptionsFromEnv } from 'tokenx-handler-kit/entra'
 import { createLogger } from 'tokenx-handler-kit/observe'
 import { environmentAtLoad } from './shared/acr-env.ts'
-import { configuredAtLoad, detailOf, runScheduled, type RunResult } from './shared/scheduled.ts'
+import { configuredAtLoad, scheduledHandler } from './shared/scheduled.ts'
 
 const env = environmentAtLoad()
 const logger = createLogger()
@@ -23,10 +22,4 @@ const api = configuredAtLoad(() => {
   }
 })
 
-export async function handler(_event: unknown, context?: Context): Promise<RunResult> {
-  if (api instanceof Error) {
-    logger.error('misconfigured', { detail: detailOf(api) })
-    throw api
-  }
-  return runScheduled(context, logger, (signal) => api.target.fetch(api.url, { signal }))
-}
+export const handler = scheduledHandler(api, logger)

@@ -7,11 +7,10 @@
  * MASKINPORTEN_TOKEN_ENDPOINT and the key, MASKINPORTEN_CLIENT_JWK_SECRET_ID (Secrets Manager; or
  * MASKINPORTEN_CLIENT_JWK inline, locally). Client and token cache are built once per container.
  */
-import type { Context } from 'aws-lambda'
 import { createMaskinportenClient, maskinportenOptionsFromEnv } from 'tokenx-handler-kit/maskinporten'
 import { createLogger } from 'tokenx-handler-kit/observe'
 import { environmentAtLoad } from './shared/acr-env.ts'
-import { configuredAtLoad, detailOf, runScheduled, type RunResult } from './shared/scheduled.ts'
+import { configuredAtLoad, scheduledHandler } from './shared/scheduled.ts'
 
 const env = environmentAtLoad()
 const logger = createLogger()
@@ -22,10 +21,4 @@ const external = configuredAtLoad(() => {
   return { url, target: client.target({ scope: env['MASKINPORTEN_SCOPES']?.trim() ?? '', url, resource }) }
 })
 
-export async function handler(_event: unknown, context?: Context): Promise<RunResult> {
-  if (external instanceof Error) {
-    logger.error('misconfigured', { detail: detailOf(external) })
-    throw external
-  }
-  return runScheduled(context, logger, (signal) => external.target.fetch(external.url, { signal }))
-}
+export const handler = scheduledHandler(external, logger)

@@ -13,12 +13,32 @@ export interface RunResult {
   readonly status: number
 }
 
+/** A scheduled function's downstream, as it was configured at load: the URL to call and the bound target calling it. */
+export interface ScheduledCall {
+  readonly url: string
+  readonly target: { fetch(input: string, init: { signal: AbortSignal }): Promise<Response> }
+}
+
+/**
+ * The handler of a scheduled function: with a configuration error (kept by `configuredAtLoad`),
+ * every run logs it and throws it; otherwise each run calls `configured.url` through its target.
+ */
+export function scheduledHandler(configured: ScheduledCall | Error, logger: KitLogger) {
+  return async (_event: unknown, context?: Context): Promise<RunResult> => {
+    if (configured instanceof Error) {
+      logger.error('misconfigured', { detail: detailOf(configured) })
+      throw configured
+    }
+    return runScheduled(context, logger, (signal) => configured.target.fetch(configured.url, { signal }))
+  }
+}
+
 /**
  * Runs `call` with a signal that aborts `DEADLINE_MARGIN` ms before the invocation's deadline; the
  * timer is cleared when the run ends, so none outlives the invocation. The API's answer body is not
  * read: only its status is reported.
  */
-export async function runScheduled(
+async function runScheduled(
   context: Pick<Context, 'getRemainingTimeInMillis'> | undefined,
   logger: KitLogger,
   call: (signal: AbortSignal) => Promise<Response>,
@@ -56,7 +76,7 @@ export function configuredAtLoad<T>(build: () => T): T | Error {
 }
 
 /** What a configuration error says: a kit error's detail (its message is the public answer), or a TypeError's message; both name the setting, never its value. */
-export function detailOf(err: Error): string {
+function detailOf(err: Error): string {
   const detail = (err as { detail?: unknown }).detail
   return typeof detail === 'string' ? detail : err.message
 }
