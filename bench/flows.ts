@@ -14,11 +14,20 @@
  * Each signs one RS256 assertion per request. Each round is followed by a round of raw RSA-2048
  * signatures, `crypto.sign('sha256', data, keyObject)`, the floor every request pays once.
  */
-import { sign } from 'node:crypto'
 import { createEntraClient } from '../lib/entra.ts'
 import { createTokenXClient } from '../lib/index.ts'
 import { createMaskinportenClient } from '../lib/maskinporten.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, citizenTokenInput, clientKey, cpuMicros, progress, report, sectionEndpoint } from './support.ts'
+import {
+  AUDIENCE,
+  CLIENT_ID,
+  citizenToken,
+  citizenTokenInput,
+  clientKey,
+  progress,
+  report,
+  requestsAgainstSignatures,
+  sectionEndpoint,
+} from './support.ts'
 
 export const FLOWS = ['tokenx', 'entra-cc', 'entra-obo', 'maskinporten'] as const
 export type Flow = (typeof FLOWS)[number]
@@ -45,7 +54,6 @@ const WARMUP = Number(process.env.BENCH_FLOWS_WARMUP ?? 600)
 const endpoint = sectionEndpoint()
 const tokenEndpoint = `${endpoint.url}/token`
 const { jwk, keyObject } = clientKey()
-const signingInput = Buffer.from(`${'h'.repeat(70)}.${'c'.repeat(250)}`)
 const ENTRA_ISSUER = 'https://login.microsoftonline.com/00000000-0000-4000-8000-00000000a0e1/v2.0'
 const ENTRA_CLIENT_ID = '11111111-2222-4333-8444-555555555555'
 const common = { tokenEndpoint, privateJwk: jwk, cacheMaxEntries: 100_000 }
@@ -92,31 +100,16 @@ const input = inputs(FLOW)
 let minted = 0
 const mint = (count: number): string[] => Array.from({ length: count }, () => input(++minted))
 
-async function requestAll(batch: readonly string[]): Promise<void> {
-  for (const item of batch) {
-    if ((await request(item)).length < 100) throw new Error('unexpected access token')
-  }
-}
-
 await endpoint.reset()
 progress(`flows, ${FLOW}: ${ROUNDS} rounds of ${PER_ROUND} token requests, each followed by ${PER_ROUND} raw signatures`)
-await requestAll(mint(WARMUP))
-for (let i = 0; i < WARMUP; i++) sign('sha256', signingInput, keyObject)
-
-const requestCpu: number[] = []
-const requestWall: number[] = []
-const signatureCpu: number[] = []
-for (let round = 0; round < ROUNDS; round++) {
-  const batch = mint(PER_ROUND)
-  const start = process.hrtime.bigint()
-  requestCpu.push((await cpuMicros(() => requestAll(batch))) / PER_ROUND)
-  requestWall.push(Number(process.hrtime.bigint() - start) / 1000 / PER_ROUND)
-  signatureCpu.push(
-    (await cpuMicros(() => {
-      for (let i = 0; i < PER_ROUND; i++) sign('sha256', signingInput, keyObject)
-    })) / PER_ROUND,
-  )
-}
+const { requestCpu, requestWall, signatureCpu } = await requestsAgainstSignatures({
+  request,
+  mint,
+  key: keyObject,
+  rounds: ROUNDS,
+  perRound: PER_ROUND,
+  warmup: WARMUP,
+})
 
 const result: FlowWorkerResult = {
   flow: FLOW,

@@ -11,11 +11,10 @@
  * Each round is followed by a round of raw RSA-2048 PKCS#1 v1.5 signatures,
  * `crypto.sign('sha256', data, keyObject)`, the floor every exchange pays once.
  */
-import { sign } from 'node:crypto'
 import * as oidc from 'openid-client'
 import { createTokenXClient } from '../lib/index.ts'
 import { openidClientConfig } from './libraries.ts'
-import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, cpuMicros, progress, report, sectionEndpoint } from './support.ts'
+import { AUDIENCE, CLIENT_ID, citizenToken, clientKey, progress, report, requestsAgainstSignatures, sectionEndpoint } from './support.ts'
 
 export type MissMethod = 'kit' | 'openid-client'
 
@@ -46,9 +45,6 @@ const endpoint = sectionEndpoint()
 const tokenEndpoint = `${endpoint.url}/token`
 const { jwk, keyObject } = clientKey()
 
-// What the kit signs: a header and claims of the same length as a real assertion's signing input.
-const signingInput = Buffer.from(`${'h'.repeat(70)}.${'c'.repeat(250)}`)
-
 async function exchanger(method: MissMethod): Promise<(subjectToken: string) => Promise<string>> {
   if (method === 'kit') {
     const kit = createTokenXClient({ clientId: CLIENT_ID, tokenEndpoint, privateJwk: jwk, cacheMaxEntries: 100_000 })
@@ -70,32 +66,20 @@ const exchange = await exchanger(METHOD)
 let minted = 0
 const mint = (count: number): string[] => Array.from({ length: count }, () => citizenToken(++minted))
 
-async function exchangeAll(tokens: readonly string[]): Promise<void> {
-  for (const token of tokens) {
-    if ((await exchange(token)).length < 100) throw new Error('unexpected access token')
-  }
-}
-
 await endpoint.reset()
 progress(`cache miss, ${METHOD}: ${ROUNDS} rounds of ${PER_ROUND} exchanges, each followed by ${PER_ROUND} raw signatures`)
-// Warm-up: JIT, the first connection, the lazily loaded parts of undici and of the kit.
-await exchangeAll(mint(WARMUP))
-for (let i = 0; i < WARMUP; i++) sign('sha256', signingInput, keyObject)
-
-const exchangeCpu: number[] = []
-const exchangeWall: number[] = []
-const signatureCpu: number[] = []
-for (let round = 0; round < ROUNDS; round++) {
-  const tokens = mint(PER_ROUND)
-  const start = process.hrtime.bigint()
-  exchangeCpu.push((await cpuMicros(() => exchangeAll(tokens))) / PER_ROUND)
-  exchangeWall.push(Number(process.hrtime.bigint() - start) / 1000 / PER_ROUND)
-  signatureCpu.push(
-    (await cpuMicros(() => {
-      for (let i = 0; i < PER_ROUND; i++) sign('sha256', signingInput, keyObject)
-    })) / PER_ROUND,
-  )
-}
+const {
+  requestCpu: exchangeCpu,
+  requestWall: exchangeWall,
+  signatureCpu,
+} = await requestsAgainstSignatures({
+  request: exchange,
+  mint,
+  key: keyObject,
+  rounds: ROUNDS,
+  perRound: PER_ROUND,
+  warmup: WARMUP,
+})
 
 // Untimed: how many timers that cannot be cleared each exchange leaves behind.
 let uncancellable = 0
@@ -103,7 +87,7 @@ const { timeout, any } = AbortSignal
 AbortSignal.timeout = (ms: number) => (uncancellable++, timeout.call(AbortSignal, ms))
 AbortSignal.any = (signals: AbortSignal[]) => (uncancellable++, any.call(AbortSignal, signals))
 const counted = 50
-await exchangeAll(mint(counted))
+for (const token of mint(counted)) await exchange(token)
 AbortSignal.timeout = timeout
 AbortSignal.any = any
 

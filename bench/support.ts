@@ -3,7 +3,7 @@
  * way a section runs in its own process and hands its figures back to bench/run.ts.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto'
 import type { JWK } from 'jose'
 
 export interface Spread {
@@ -194,6 +194,49 @@ export async function cpuMicros(fn: () => Promise<void> | void): Promise<number>
   await fn()
   const used = process.cpuUsage(before)
   return used.user + used.system
+}
+
+/** Per round: CPU and wall µs per token request, and CPU µs per raw RS256 signature. */
+export interface AgainstSignatures {
+  readonly requestCpu: number[]
+  readonly requestWall: number[]
+  readonly signatureCpu: number[]
+}
+
+/**
+ * Token requests against the floor they all pay, one RS256 signature: a warm-up of `warmup` of
+ * each (JIT, the first connection, lazily loaded code), then `rounds` rounds of `perRound` requests,
+ * one after another, each on a new input from `mint` (made before the round is timed), followed by
+ * `perRound` signatures with `key` over a JWS-sized input. A token shorter than 100 characters
+ * stops the run: the requests must really be answered.
+ */
+export async function requestsAgainstSignatures(options: {
+  readonly request: (input: string) => Promise<string>
+  readonly mint: (count: number) => string[]
+  readonly key: KeyObject
+  readonly rounds: number
+  readonly perRound: number
+  readonly warmup: number
+}): Promise<AgainstSignatures> {
+  const { request, mint, key, rounds, perRound, warmup } = options
+  const signingInput = Buffer.from(`${'h'.repeat(70)}.${'c'.repeat(250)}`)
+  const requestAll = async (inputs: readonly string[]): Promise<void> => {
+    for (const input of inputs) if ((await request(input)).length < 100) throw new Error('unexpected access token')
+  }
+  const signAll = (count: number): void => {
+    for (let i = 0; i < count; i++) sign('sha256', signingInput, key)
+  }
+  await requestAll(mint(warmup))
+  signAll(warmup)
+  const result: AgainstSignatures = { requestCpu: [], requestWall: [], signatureCpu: [] }
+  for (let round = 0; round < rounds; round++) {
+    const inputs = mint(perRound)
+    const start = process.hrtime.bigint()
+    result.requestCpu.push((await cpuMicros(() => requestAll(inputs))) / perRound)
+    result.requestWall.push(Number(process.hrtime.bigint() - start) / 1000 / perRound)
+    result.signatureCpu.push((await cpuMicros(() => signAll(perRound))) / perRound)
+  }
+  return result
 }
 
 /**
