@@ -25,8 +25,8 @@ export interface ProviderStandIns {
 export async function startProviderStandIns(options: {
   /** The key's `kid`. */
   readonly kid: string
-  /** The stand-ins' clock, seconds since the epoch. */
-  readonly now: () => number
+  /** The stand-ins' clock, seconds since the epoch. Default: the real one. */
+  readonly now?: () => number
   /** Entra ID apps besides the app and the API. */
   readonly moreApps?: readonly EntraApp[]
   /** Scopes whose on-behalf-of requests need MFA. */
@@ -35,8 +35,9 @@ export async function startProviderStandIns(options: {
   readonly moreScopes?: readonly string[]
 }): Promise<ProviderStandIns> {
   const key = await newTestKey(options.kid)
+  const now = options.now === undefined ? {} : { now: options.now }
   const entra = await startEntra({
-    now: options.now,
+    ...now,
     ...(options.mfaScopes === undefined ? {} : { mfaScopes: options.mfaScopes }),
     apps: [
       { clientId: CLIENT_ID, name: 'dev-gcp:team:app', publicJwks: [key.publicJwk] },
@@ -45,7 +46,7 @@ export async function startProviderStandIns(options: {
     ],
   })
   const maskinporten = await startMaskinporten({
-    now: options.now,
+    ...now,
     clients: [{ clientId: MASKINPORTEN_CLIENT, publicJwks: [key.publicJwk], scopes: ['nav:test/api', ...(options.moreScopes ?? [])] }],
   })
   return { key, entra, maskinporten }

@@ -8,20 +8,18 @@ import middy from '@middy/core'
 import type { APIGatewayProxyResult, Context } from 'aws-lambda'
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { startEntra, type LocalEntra } from '../../../dev/entra.ts'
+import type { LocalEntra } from '../../../dev/entra.ts'
 import { closeServer, listen } from '../../../dev/http.ts'
-import { startMaskinporten, type LocalMaskinporten } from '../../../dev/maskinporten.ts'
+import type { LocalMaskinporten } from '../../../dev/maskinporten.ts'
 import { createEntraClient, entraOnBehalfOf, type EntraAuthorized } from '../../../lib/entra.ts'
 import { createMaskinportenClient } from '../../../lib/maskinporten.ts'
 import { lambdaContext, v2Event } from '../../helpers/events.ts'
-import { newTestKey, type TestKey } from '../../helpers/keys.ts'
+import type { TestKey } from '../../helpers/keys.ts'
+import { API_ID, API_SCOPE, CLIENT_ID, MASKINPORTEN_CLIENT, startProviderStandIns } from '../../helpers/providers.ts'
 import { memoryLogger } from '../../helpers/logs.ts'
 
-const ME = '11111111-2222-4333-8444-555555555555'
-const API = '99999999-2222-4333-8444-555555555555'
 const CALLER = '88888888-2222-4333-8444-555555555555'
 const STRANGER = '77777777-2222-4333-8444-555555555555'
-const API_SCOPE = 'api://dev-gcp.team.api/.default'
 const MFA_SCOPE = 'api://dev-gcp.team.mfa/.default'
 
 let key: TestKey
@@ -29,23 +27,16 @@ let entra: LocalEntra
 let maskinporten: LocalMaskinporten
 let api: Server
 let apiUrl: string
-const seenByApi: string[] = []
 const logger = memoryLogger()
 
 beforeAll(async () => {
-  key = await newTestKey('obo-key')
-  entra = await startEntra({
+  ;({ key, entra, maskinporten } = await startProviderStandIns({
+    kid: 'obo-key',
     mfaScopes: [MFA_SCOPE],
-    apps: [
-      { clientId: ME, name: 'dev-gcp:team:app', publicJwks: [key.publicJwk] },
-      { clientId: API, name: 'dev-gcp:team:api' },
-      { clientId: '66666666-2222-4333-8444-555555555555', name: 'dev-gcp:team:mfa' },
-    ],
-  })
-  maskinporten = await startMaskinporten({ clients: [{ clientId: 'mp-client', publicJwks: [key.publicJwk], scopes: ['nav:test/api'] }] })
+    moreApps: [{ clientId: '66666666-2222-4333-8444-555555555555', name: 'dev-gcp:team:mfa' }],
+  }))
   api = createServer((req, res) => {
     const auth = req.headers.authorization ?? ''
-    seenByApi.push(auth)
     const status = req.url === '/unauthorized' ? 401 : 200
     res
       .writeHead(status, { 'content-type': 'application/json' })
@@ -59,7 +50,7 @@ afterAll(async () => {
 })
 
 const env = () => ({
-  AZURE_APP_CLIENT_ID: ME,
+  AZURE_APP_CLIENT_ID: CLIENT_ID,
   AZURE_APP_JWK: JSON.stringify(key.privateJwk),
   AZURE_OPENID_CONFIG_ISSUER: entra.issuer,
   AZURE_OPENID_CONFIG_JWKS_URI: entra.jwksUri,
@@ -79,14 +70,14 @@ function handlerFor(scope: string) {
 describe('entraOnBehalfOf', () => {
   it('validates the caller, exchanges on its behalf (cached per caller) and calls the downstream', async () => {
     const handler = handlerFor(API_SCOPE)
-    const user = await entra.mintUserToken({ aud: ME, azp: CALLER })
+    const user = await entra.mintUserToken({ aud: CLIENT_ID, azp: CALLER })
     const before = entra.requests.length
     const answer = await handler(v2Event(`Bearer ${user}`), lambdaContext())
     expect(answer.statusCode).toBe(200)
-    expect(JSON.parse(answer.body)).toEqual({ path: '/employee', aud: API })
+    expect(JSON.parse(answer.body)).toEqual({ path: '/employee', aud: API_ID })
     await handler(v2Event(`Bearer ${user}`), lambdaContext())
     expect(entra.requests.length).toBe(before + 1)
-    const other = await entra.mintUserToken({ aud: ME, azp: CALLER })
+    const other = await entra.mintUserToken({ aud: CLIENT_ID, azp: CALLER })
     await handler(v2Event(`Bearer ${other}`), lambdaContext())
     expect(entra.requests.length).toBe(before + 2)
   })
@@ -95,7 +86,7 @@ describe('entraOnBehalfOf', () => {
     const handler = middy<unknown, APIGatewayProxyResult, Error, Context & { entra: EntraAuthorized }>()
       .use(entraOnBehalfOf({ target: { scope: API_SCOPE, url: apiUrl }, env: env(), logger }))
       .handler(async (_event, context) => ({ statusCode: 200, body: String(context.entra.claims.azp) }))
-    const user = await entra.mintUserToken({ aud: ME, azp: CALLER })
+    const user = await entra.mintUserToken({ aud: CLIENT_ID, azp: CALLER })
     expect((await handler(v2Event(`Bearer ${user}`), lambdaContext())).statusCode).toBe(200)
     const timers = vi.spyOn(globalThis, 'setTimeout')
     try {
@@ -109,10 +100,10 @@ describe('entraOnBehalfOf', () => {
   it('answers 401 for an invalid caller token, 403 for an app not pre-authorized, both without a request to Entra ID', async () => {
     const handler = handlerFor(API_SCOPE)
     const before = entra.requests.length
-    const wrongAudience = await entra.mintUserToken({ aud: API, azp: CALLER })
+    const wrongAudience = await entra.mintUserToken({ aud: API_ID, azp: CALLER })
     expect(await handler(v2Event(`Bearer ${wrongAudience}`), lambdaContext())).toMatchObject({ statusCode: 401 })
     expect(await handler(v2Event('Bearer a.b.c'), lambdaContext())).toMatchObject({ statusCode: 401 })
-    const stranger = await entra.mintUserToken({ aud: ME, azp: STRANGER })
+    const stranger = await entra.mintUserToken({ aud: CLIENT_ID, azp: STRANGER })
     const forbidden = await handler(v2Event(`Bearer ${stranger}`), lambdaContext())
     expect(forbidden.statusCode).toBe(403)
     expect(forbidden.headers?.['WWW-Authenticate']).toBe(
@@ -123,7 +114,7 @@ describe('entraOnBehalfOf', () => {
 
   it('hands the conditional-access claims challenge to the caller: 401 insufficient_claims', async () => {
     const handler = handlerFor(MFA_SCOPE)
-    const user = await entra.mintUserToken({ aud: ME, azp: CALLER, amr: ['pwd'] })
+    const user = await entra.mintUserToken({ aud: CLIENT_ID, azp: CALLER, amr: ['pwd'] })
     const answer = await handler(v2Event(`Bearer ${user}`), lambdaContext())
     expect(answer.statusCode).toBe(401)
     const challenge = answer.headers?.['WWW-Authenticate']
@@ -137,11 +128,11 @@ describe('entraOnBehalfOf', () => {
       error: 'invalid_client',
       error_description: 'AADSTS700027: Client assertion failed signature validation. Trace ID: x',
     })
-    expect(await handler(v2Event(`Bearer ${await entra.mintUserToken({ aud: ME, azp: CALLER })}`), lambdaContext())).toMatchObject({
+    expect(await handler(v2Event(`Bearer ${await entra.mintUserToken({ aud: CLIENT_ID, azp: CALLER })}`), lambdaContext())).toMatchObject({
       statusCode: 500,
     })
     entra.failNext(3, 503)
-    expect(await handler(v2Event(`Bearer ${await entra.mintUserToken({ aud: ME, azp: CALLER })}`), lambdaContext())).toMatchObject({
+    expect(await handler(v2Event(`Bearer ${await entra.mintUserToken({ aud: CLIENT_ID, azp: CALLER })}`), lambdaContext())).toMatchObject({
       statusCode: 502,
     })
   })
@@ -149,11 +140,16 @@ describe('entraOnBehalfOf', () => {
 
 describe('bound fetch of the machine clients', () => {
   it('Entra ID client credentials: sends the app token to the target origin only, re-fetches after a 401', async () => {
-    const client = createEntraClient({ clientId: ME, tokenEndpoint: entra.tokenEndpoint, issuer: entra.issuer, privateJwk: key.privateJwk })
+    const client = createEntraClient({
+      clientId: CLIENT_ID,
+      tokenEndpoint: entra.tokenEndpoint,
+      issuer: entra.issuer,
+      privateJwk: key.privateJwk,
+    })
     const target = client.target({ scope: 'dev-gcp:team:api', url: apiUrl })
     expect(target.scope).toBe(API_SCOPE)
     const answer = await target.fetch('/machine')
-    expect(await answer.json()).toEqual({ path: '/machine', aud: API })
+    expect(await answer.json()).toEqual({ path: '/machine', aud: API_ID })
     await expect(target.fetch('https://elsewhere.example/x')).rejects.toMatchObject({ code: 'ERR_DOWNSTREAM_URL', statusCode: 500 })
     const before = entra.requests.length
     expect((await target.fetch('/unauthorized')).status).toBe(401)
@@ -161,9 +157,9 @@ describe('bound fetch of the machine clients', () => {
     expect(entra.requests.length).toBe(before + 1)
   })
 
-  it('Maskinporten: the external API gets the Maskinporten token', async () => {
+  it('Maskinporten: the external API_ID gets the Maskinporten token', async () => {
     const client = createMaskinportenClient({
-      clientId: 'mp-client',
+      clientId: MASKINPORTEN_CLIENT,
       tokenEndpoint: maskinporten.tokenEndpoint,
       issuer: maskinporten.issuer,
       privateJwk: key.privateJwk,
