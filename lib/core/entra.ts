@@ -7,7 +7,7 @@
  */
 import type { EntraOptions } from '../exchange/provider-options.ts'
 import { createEntraClient, type EntraClient } from '../flows/clients.ts'
-import type { BoundTarget, TargetOptions } from '../flows/bound-fetch.ts'
+import { bindTarget, checkTarget, type BoundTarget, type TargetOptions } from '../flows/bound-fetch.ts'
 import {
   createEntraValidator,
   entraInboundFromEnv,
@@ -15,6 +15,7 @@ import {
   type EntraInboundOptions,
   type EntraValidator,
 } from '../flows/entra-inbound.ts'
+import { entraScope } from '../exchange/entra.ts'
 import { entraOptionsFromEnv } from '../exchange/provider-options.ts'
 import { bearerToken } from '../inbound/bearer.ts'
 import type { LambdaContextLike } from '../types.ts'
@@ -23,7 +24,6 @@ import { lazyDeadline, releaseDeadline } from './deadline.ts'
 import { coreRuntimeOptionKeys, middlewareDefaults, observerFor, type CoreRuntimeOptions } from './options.ts'
 import { respondTo } from './respond.ts'
 import type { ErrorResponse } from './response.ts'
-import { checkTarget } from '../flows/bound-fetch.ts'
 
 export interface EntraOnBehalfOfOptions extends CoreRuntimeOptions {
   /** The downstream API: `scope` (`api://cluster.namespace.app/.default` or `cluster:namespace:app`) and `url`. Required. */
@@ -56,6 +56,8 @@ export function createEntraOnBehalfOfCore(options: EntraOnBehalfOfOptions): Entr
   checkOptionsObject('options', options)
   checkKnownKeys(options, entraOnBehalfOfOptionKeys)
   checkTarget(options.target, false)
+  // The target is checked once, here: each invocation binds it to the caller's token without checking it again.
+  const scope = entraScope(options.target.scope)
   const { deadlineMargin = middlewareDefaults.deadlineMargin } = options
   checkNonNegativeInteger('deadlineMargin', deadlineMargin)
   const observer = observerFor(options, [])
@@ -70,11 +72,15 @@ export function createEntraOnBehalfOfCore(options: EntraOnBehalfOfOptions): Entr
       observer.begin(context)
       validator ??= createEntraValidator(entraInboundFromEnv(env()))
       client ??= createEntraClient(entraOptionsFromEnv(env()))
+      const tokens = client
       const token = bearerToken(event, validator.maxTokenLength)
       const current = lazyDeadline(context, deadlineMargin)
       deadline = current
       const claims = await validator.validate(token, current)
-      const bound = client.onBehalfOfTarget(token, options.target)
+      const bound = bindTarget(options.target, scope, {
+        token: (tokenOptions) => tokens.onBehalfOf(token, scope, tokenOptions),
+        evict: (issued) => tokens.evict(issued, token),
+      })
       // Exchanged now, so that a refusal (a claims challenge) is answered before the handler runs.
       await bound.token({
         get signal() {
