@@ -21,6 +21,7 @@ import {
   capture,
   citizenToken,
   CLIENT_ID,
+  closedEndpoint,
   findLeaks,
   header,
   httpEvent,
@@ -39,7 +40,6 @@ import {
   type StackContext,
   type TokenEndpoint,
 } from './support.ts'
-import { closedEndpoint } from '../helpers/servers.ts'
 
 const INVALID_TOKEN = { error: 'invalid_token', error_description: 'The bearer token is malformed, expired or not accepted' }
 const INVALID_TOKEN_CHALLENGE = `Bearer error="invalid_token", error_description="${INVALID_TOKEN.error_description}"`

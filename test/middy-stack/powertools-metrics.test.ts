@@ -16,6 +16,7 @@ import {
   capture,
   citizenToken,
   CLIENT_ID,
+  closedEndpoint,
   httpEvent,
   lambdaContext,
   newKey,
@@ -25,7 +26,6 @@ import {
   type StackContext,
   type TokenEndpoint,
 } from './support.ts'
-import { closedEndpoint } from '../helpers/servers.ts'
 
 let clientKey: KeyPair
 let issuer: KeyPair

@@ -124,6 +124,19 @@ export async function startTokenEndpoint(issuer: KeyPair): Promise<TokenEndpoint
   })
 }
 
+/**
+ * The URL of a port nobody listens on (a server started and closed): TokenX down. The same as
+ * test/helpers/servers.ts's: test/middy-stack/ also runs on its own, copied out by the consumer
+ * fixture's middleware matrix, so it imports nothing from the rest of test/.
+ */
+export async function closedEndpoint(): Promise<string> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return `http://127.0.0.1:${port}/token`
+}
+
 // --- events and context ------------------------------------------------------------------------
 
 /** An API Gateway event from a browser at ORIGIN: REST (v1, canonical header names) or HTTP API (v2, lower case). */
